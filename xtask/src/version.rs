@@ -1,0 +1,375 @@
+//! PEP 440 versions, as far as image tags and releases need them.
+//!
+//! Accepted syntax is PEP 440's normalized form:
+//! `[N!]N(.N)*[(a|b|rc)N][.postN][.devN][+local]`. A spelling that PEP 440
+//! would normalize (`1.0-RC1`, `v1.0`) is refused with the normalized form to
+//! write instead, so the version in pyproject.toml and in the tag are the same
+//! string.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PreKind {
+    Alpha,
+    Beta,
+    Rc,
+}
+
+impl PreKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PreKind::Alpha => "a",
+            PreKind::Beta => "b",
+            PreKind::Rc => "rc",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub epoch: Option<u64>,
+    pub release: Vec<u64>,
+    pub pre: Option<(PreKind, u64)>,
+    pub post: Option<u64>,
+    pub dev: Option<u64>,
+    pub local: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+}
+
+impl Version {
+    /// Parse a PEP 440 version written in normalized form.
+    pub fn parse(s: &str) -> Result<Version, String> {
+        let mut p = Cursor { s, i: 0 };
+        let first = p
+            .number()
+            .ok_or_else(|| not_pep440(s, "it does not start with a number"))?;
+        let (epoch, first) = if p.eat("!") {
+            let n = p
+                .number()
+                .ok_or_else(|| not_pep440(s, "no release number after the epoch"))?;
+            (Some(first), n)
+        } else {
+            (None, first)
+        };
+        let mut release = vec![first];
+        while p.peek_dot_digit() {
+            p.eat(".");
+            release.push(p.number().ok_or_else(|| not_pep440(s, "bad release number"))?);
+        }
+        let mut pre = None;
+        for (tok, kind) in [("rc", PreKind::Rc), ("a", PreKind::Alpha), ("b", PreKind::Beta)] {
+            if p.eat(tok) {
+                let n = p
+                    .number()
+                    .ok_or_else(|| not_pep440(s, "a pre-release needs a number, as in 1.0.0rc1"))?;
+                pre = Some((kind, n));
+                break;
+            }
+        }
+        let post = if p.eat(".post") {
+            Some(p.number().ok_or_else(|| not_pep440(s, "'.post' needs a number"))?)
+        } else {
+            None
+        };
+        let dev = if p.eat(".dev") {
+            Some(p.number().ok_or_else(|| not_pep440(s, "'.dev' needs a number"))?)
+        } else {
+            None
+        };
+        let local = if p.eat("+") {
+            let l = p.rest().to_string();
+            let ok = !l.is_empty()
+                && l.split('.').all(|seg| {
+                    !seg.is_empty()
+                        && seg
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                });
+            if !ok {
+                return Err(not_pep440(s, "bad local version label"));
+            }
+            p.i = s.len();
+            Some(l)
+        } else {
+            None
+        };
+        if p.i != s.len() {
+            return Err(not_pep440(
+                s,
+                &format!("unexpected '{}' (write it in PEP 440 normalized form, e.g. 1.2.3, 1.2.3rc1, 1.2.3.post1, 1.2.3.dev1)", p.rest()),
+            ));
+        }
+        Ok(Version {
+            epoch,
+            release,
+            pre,
+            post,
+            dev,
+            local,
+        })
+    }
+
+    /// Parse a version that can be the `X.Y.Z` part of an image tag:
+    /// no epoch, no local label, exactly three release numbers.
+    pub fn parse_tag_version(s: &str) -> Result<Version, String> {
+        let v = Version::parse(s)?;
+        v.check_taggable()?;
+        Ok(v)
+    }
+
+    /// Why this version cannot be the `X.Y.Z` part of an image tag, if it cannot.
+    pub fn check_taggable(&self) -> Result<(), String> {
+        if let Some(local) = &self.local {
+            return Err(format!(
+                "version '{self}' has the local label '+{local}', which cannot appear in an image tag; release without it"
+            ));
+        }
+        if let Some(e) = self.epoch {
+            return Err(format!(
+                "version '{self}' has the epoch '{e}!', which cannot appear in an image tag"
+            ));
+        }
+        if self.release.len() != 3 {
+            return Err(format!(
+                "version '{self}' is not X.Y.Z; the tag convention needs exactly three release numbers"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some() || self.dev.is_some()
+    }
+
+    /// The next release. On a pre-release (a/b/rc/dev) of X.Y.Z, the part
+    /// that X.Y.Z already bumped is finished rather than bumped again:
+    /// `patch` of 1.2.3rc1 is 1.2.3; `minor` of 1.3.0rc1 is 1.3.0 but of
+    /// 1.2.3rc1 is 1.3.0; `major` of 2.0.0b1 is 2.0.0. On a release (or
+    /// post-release) the part is incremented and the lower ones reset.
+    pub fn bump(&self, part: Bump) -> Result<Version, String> {
+        self.check_taggable()?;
+        let (x, y, z) = (self.release[0], self.release[1], self.release[2]);
+        let pre = self.is_prerelease();
+        let release = match part {
+            Bump::Patch if pre => vec![x, y, z],
+            Bump::Patch => vec![x, y, z + 1],
+            Bump::Minor if pre && z == 0 => vec![x, y, 0],
+            Bump::Minor => vec![x, y + 1, 0],
+            Bump::Major if pre && y == 0 && z == 0 => vec![x, 0, 0],
+            Bump::Major => vec![x + 1, 0, 0],
+        };
+        Ok(Version {
+            epoch: None,
+            release,
+            pre: None,
+            post: None,
+            dev: None,
+            local: None,
+        })
+    }
+
+    fn sort_key(&self) -> (u64, Vec<u64>, (u8, u8, u64), i128, i128) {
+        let mut release = self.release.clone();
+        while release.len() > 1 && release.last() == Some(&0) {
+            release.pop();
+        }
+        // X.devN sorts before XaN; a plain release after every pre-release.
+        let pre = match (self.pre, self.post, self.dev) {
+            (Some((k, n)), _, _) => (1, k as u8, n),
+            (None, None, Some(_)) => (0, 0, 0),
+            (None, _, _) => (2, 0, 0),
+        };
+        let post = self.post.map_or(-1, i128::from);
+        let dev = self.dev.map_or(i128::MAX, i128::from);
+        (self.epoch.unwrap_or(0), release, pre, post, dev)
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key()
+            .cmp(&other.sort_key())
+            .then_with(|| self.local.cmp(&other.local))
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = self.epoch {
+            write!(f, "{e}!")?;
+        }
+        let release: Vec<String> = self.release.iter().map(u64::to_string).collect();
+        f.write_str(&release.join("."))?;
+        if let Some((k, n)) = self.pre {
+            write!(f, "{}{n}", k.as_str())?;
+        }
+        if let Some(n) = self.post {
+            write!(f, ".post{n}")?;
+        }
+        if let Some(n) = self.dev {
+            write!(f, ".dev{n}")?;
+        }
+        if let Some(l) = &self.local {
+            write!(f, "+{l}")?;
+        }
+        Ok(())
+    }
+}
+
+fn not_pep440(s: &str, why: &str) -> String {
+    format!("'{s}' is not a PEP 440 version: {why}")
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn rest(&self) -> &str {
+        &self.s[self.i..]
+    }
+
+    fn eat(&mut self, tok: &str) -> bool {
+        if self.rest().starts_with(tok) {
+            self.i += tok.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn peek_dot_digit(&self) -> bool {
+        let r = self.rest().as_bytes();
+        r.len() >= 2 && r[0] == b'.' && r[1].is_ascii_digit()
+    }
+
+    /// A decimal number without superfluous leading zeros.
+    fn number(&mut self) -> Option<u64> {
+        let digits = self.rest().bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 18 {
+            return None;
+        }
+        let text = &self.s[self.i..self.i + digits];
+        if text.len() > 1 && text.starts_with('0') {
+            return None;
+        }
+        self.i += digits;
+        text.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display_round_trip() {
+        for s in [
+            "0.2.2",
+            "1.0",
+            "1!2.0.0",
+            "1.0.0a1",
+            "1.0.0b2",
+            "1.0.0rc1",
+            "1.0.0.post3",
+            "1.0.0.dev4",
+            "1.0.0rc1.post1.dev2",
+            "1.0.0+abc.5",
+        ] {
+            assert_eq!(Version::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_normalized_pep440() {
+        for s in [
+            "", "v1.0", "1.0-rc1", "1.0.0RC1", "1.0.0.rc1", "01.0", "1..0", "1.0.", "1.0.0a",
+            "1.0.0+", "1.0.0+ABC", "x.y.z", "1.0 ", "-1.0",
+        ] {
+            assert!(Version::parse(s).is_err(), "{s:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn taggable_versions() {
+        assert!(Version::parse_tag_version("0.2.2").is_ok());
+        assert!(Version::parse_tag_version("0.3.0rc1").is_ok());
+        let err = Version::parse_tag_version("1.0.0+abc").unwrap_err();
+        assert!(err.contains("local label '+abc'"), "{err}");
+        assert!(Version::parse_tag_version("1!1.0.0").unwrap_err().contains("epoch"));
+        assert!(Version::parse_tag_version("1.0").unwrap_err().contains("X.Y.Z"));
+    }
+
+    #[test]
+    fn ordering_follows_pep440() {
+        let ordered = [
+            "1.0.0.dev1",
+            "1.0.0a1.dev1",
+            "1.0.0a1",
+            "1.0.0b1",
+            "1.0.0rc1",
+            "1.0.0",
+            "1.0.0.post1.dev1",
+            "1.0.0.post1",
+            "1.0.1",
+            "1.1.0",
+            "2.0.0",
+        ];
+        for pair in ordered.windows(2) {
+            let (a, b) = (Version::parse(pair[0]).unwrap(), Version::parse(pair[1]).unwrap());
+            assert!(a < b, "{a} < {b}");
+        }
+        assert_eq!(
+            Version::parse("1.0").unwrap().cmp(&Version::parse("1.0.0").unwrap()),
+            Ordering::Equal
+        );
+    }
+
+    #[test]
+    fn prereleases() {
+        for (s, pre) in [
+            ("1.0.0", false),
+            ("1.0.0.post1", false),
+            ("1.0.0a1", true),
+            ("1.0.0rc2", true),
+            ("1.0.0.dev0", true),
+        ] {
+            assert_eq!(Version::parse(s).unwrap().is_prerelease(), pre, "{s}");
+        }
+    }
+
+    #[test]
+    fn bump_rules() {
+        let cases = [
+            ("1.2.3", Bump::Patch, "1.2.4"),
+            ("1.2.3", Bump::Minor, "1.3.0"),
+            ("1.2.3", Bump::Major, "2.0.0"),
+            ("1.2.3.post1", Bump::Patch, "1.2.4"),
+            ("1.2.3rc1", Bump::Patch, "1.2.3"),
+            ("1.2.3rc1", Bump::Minor, "1.3.0"),
+            ("1.3.0rc1", Bump::Minor, "1.3.0"),
+            ("1.3.0.dev2", Bump::Patch, "1.3.0"),
+            ("2.0.0b1", Bump::Major, "2.0.0"),
+            ("2.1.0b1", Bump::Major, "3.0.0"),
+        ];
+        for (from, part, to) in cases {
+            let got = Version::parse(from).unwrap().bump(part).unwrap();
+            assert_eq!(got.to_string(), to, "{part:?} of {from}");
+        }
+        assert!(Version::parse("1.0").unwrap().bump(Bump::Patch).is_err());
+    }
+}
