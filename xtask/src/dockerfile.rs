@@ -112,7 +112,10 @@ fn parse_from(
         _ => {
             return Err(at(
                 ins.line,
-                &format!("FROM '{}' is not of the form FROM [--platform=…] IMAGE [AS NAME]", ins.args),
+                &format!(
+                    "FROM '{}' is not of the form FROM [--platform=…] IMAGE [AS NAME]",
+                    ins.args
+                ),
             ))
         }
     };
@@ -123,7 +126,11 @@ fn parse_from(
     }
     // An earlier stage of that name: its base is this stage's base.
     let lowered = image.to_ascii_lowercase();
-    let base = match stages.iter().rev().find(|s| s.name.as_deref() == Some(lowered.as_str())) {
+    let base = match stages
+        .iter()
+        .rev()
+        .find(|s| s.name.as_deref() == Some(lowered.as_str()))
+    {
         Some(earlier) => FinalBase {
             uses_base_arg: earlier.base.uses_base_arg,
             ..earlier.base.clone()
@@ -251,12 +258,10 @@ fn expand(s: &str, vars: &BTreeMap<String, Option<String>>) -> Result<String, St
             check_var_name(name, s)?;
             let value = match op {
                 None => lookup(name).ok_or_else(|| undefined(name))?,
-                Some(op) if op.starts_with(":-") => {
-                    match lookup(name).filter(|v| !v.is_empty()) {
-                        Some(v) => v,
-                        None => expand(&op[2..], vars)?,
-                    }
-                }
+                Some(op) if op.starts_with(":-") => match lookup(name).filter(|v| !v.is_empty()) {
+                    Some(v) => v,
+                    None => expand(&op[2..], vars)?,
+                },
                 Some(op) if op.starts_with(":+") => match lookup(name).filter(|v| !v.is_empty()) {
                     Some(_) => expand(&op[2..], vars)?,
                     None => String::new(),
@@ -323,7 +328,9 @@ fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
                     escape = match value {
                         "\\" => '\\',
                         "`" => '`',
-                        other => return Err(at(i + 1, &format!("invalid escape directive '{other}'"))),
+                        other => {
+                            return Err(at(i + 1, &format!("invalid escape directive '{other}'")))
+                        }
                     };
                 }
                 i += 1;
@@ -377,7 +384,11 @@ fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
                     return Err(at(start, &format!("heredoc '{word}' is not terminated")));
                 };
                 i += 1;
-                let body = if strip_tabs { body.trim_start_matches('\t') } else { body };
+                let body = if strip_tabs {
+                    body.trim_start_matches('\t')
+                } else {
+                    body
+                };
                 if body == word {
                     break;
                 }
@@ -458,13 +469,19 @@ mod tests {
         let cases = [
             ("FROM ubuntu:22.04\n", "ubuntu:22.04"),
             ("FROM a\nFROM b\n", "b"),
-            ("from --platform=linux/amd64 ubuntu:22.04 as final\n", "ubuntu:22.04"),
+            (
+                "from --platform=linux/amd64 ubuntu:22.04 as final\n",
+                "ubuntu:22.04",
+            ),
             ("ARG B=ubuntu:22.04\nFROM ${B}\n", "ubuntu:22.04"),
             ("ARG B=ubuntu\nARG T=22.04\nFROM $B:$T\n", "ubuntu:22.04"),
             ("ARG R=ghcr.io\nARG B=${R}/x:1\nFROM ${B}\n", "ghcr.io/x:1"),
             ("ARG B\nFROM ${B:-debian:12}\n", "debian:12"),
             ("ARG B=x\nFROM img${B:+-suffix}\n", "img-suffix"),
-            ("FROM ubuntu:22.04 AS builder\nRUN make\nFROM builder\n", "ubuntu:22.04"),
+            (
+                "FROM ubuntu:22.04 AS builder\nRUN make\nFROM builder\n",
+                "ubuntu:22.04",
+            ),
             (
                 "FROM ubuntu:22.04 AS Base\nFROM base AS mid\nFROM MID\n",
                 "ubuntu:22.04",
@@ -495,9 +512,15 @@ mod tests {
     fn knows_whether_base_arg_is_used() {
         let uses = |t: &str| base(t).unwrap().uses_base_arg;
         assert!(uses("ARG BASE_IMG_NAME=u\nFROM $BASE_IMG_NAME\n"));
-        assert!(uses("ARG BASE_IMG_NAME=u\nFROM ${BASE_IMG_NAME} AS b\nFROM x AS y\nFROM b\n"));
-        assert!(!uses("ARG BASE_IMG_NAME=u\nARG BASE_IMG_NAME_X=v\nFROM $BASE_IMG_NAME_X\n"));
-        assert!(!uses("ARG BASE_IMG_NAME=u\nFROM ${BASE_IMG_NAME} AS b\nFROM other\n"));
+        assert!(uses(
+            "ARG BASE_IMG_NAME=u\nFROM ${BASE_IMG_NAME} AS b\nFROM x AS y\nFROM b\n"
+        ));
+        assert!(!uses(
+            "ARG BASE_IMG_NAME=u\nARG BASE_IMG_NAME_X=v\nFROM $BASE_IMG_NAME_X\n"
+        ));
+        assert!(!uses(
+            "ARG BASE_IMG_NAME=u\nFROM ${BASE_IMG_NAME} AS b\nFROM other\n"
+        ));
     }
 
     #[test]
@@ -524,14 +547,23 @@ mod tests {
             ("FROM $NOPE\n", "line 1: $NOPE has no value"),
             ("ARG B\nFROM ${B}\n", "$B has no value"),
             ("FROM a\nARG B=x\nFROM ${B}\n", "line 3: $B has no value"),
-            ("FROM scratch\n", "line 1: the final stage is built FROM scratch"),
-            ("FROM a AS s\nFROM scratch AS t\nFROM t\n", "line 2: the final stage is built FROM scratch"),
+            (
+                "FROM scratch\n",
+                "line 1: the final stage is built FROM scratch",
+            ),
+            (
+                "FROM a AS s\nFROM scratch AS t\nFROM t\n",
+                "line 2: the final stage is built FROM scratch",
+            ),
             ("FROM\n", "FROM names no image"),
             ("FROM a AS\n", "not of the form"),
             ("FROM --foo=1 a\n", "unknown FROM flag '--foo=1'"),
             ("ARG B=1\nFROM ${B#x}\n", "bad variable name"),
             ("ARG B=1\nFROM ${B:?x}\n", "unsupported substitution"),
-            ("FROM a\nRUN <<EOF\nnever closed\n", "heredoc 'EOF' is not terminated"),
+            (
+                "FROM a\nRUN <<EOF\nnever closed\n",
+                "heredoc 'EOF' is not terminated",
+            ),
             ("# escape=x\nFROM a\n", "invalid escape directive"),
             ("ARG B=\"x\nFROM a\n", "unterminated quote"),
             ("ARG 1B=x\nFROM a\n", "ARG name '1B'"),

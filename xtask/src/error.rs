@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn invalid_survives_context_layers() {
         let err: anyhow::Result<()> = Err(invalid("bad tag"));
-        let err = err.context("flavour torch").context("image build").unwrap_err();
+        let err = err
+            .context("flavour torch")
+            .context("image build")
+            .unwrap_err();
         assert_eq!(exit_code(&err), EXIT_INVALID);
         assert_eq!(format!("{err:#}"), "image build: flavour torch: bad tag");
     }

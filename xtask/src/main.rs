@@ -1,7 +1,82 @@
+//! `cargo xtask`: the project's release tooling for container images.
+//!
+//! Exit codes: 0 done; 2 invalid input or usage (nothing was run); 1 an
+//! external command or a check failed; 130 interrupted.
+
+mod catalog;
+mod cli;
+mod commands;
+mod docker;
 mod dockerfile;
 mod error;
+mod git;
+mod json;
+mod plan;
+mod provenance;
 mod pyproject;
 mod reference;
+mod runner;
 mod tomlfile;
 mod version;
-fn main() {}
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ImageCommand};
+use crate::workspace::Workspace;
+
+fn main() -> ExitCode {
+    // Read the local UTC offset while the process is single-threaded: the
+    // `time` crate refuses to afterwards.
+    let local_offset = time::UtcOffset::current_local_offset().ok();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match run(cli, local_offset) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(error::exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
+    let ws = Workspace::open(cli.root.as_deref())?;
+    match cli.command {
+        Command::Image(ImageCommand::List(args)) => commands::list::run(&ws, &args),
+        Command::Image(ImageCommand::Build(args)) => commands::build::run(&ws, &args, local_offset),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a usage error is one line on
+/// stderr with exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(error::EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid usage")
+                .trim();
+            eprintln!("{first} (see 'cargo xtask --help')");
+            ExitCode::from(error::EXIT_INVALID)
+        }
+    }
+}

@@ -21,11 +21,9 @@ fn version_item<'d>(doc: &'d Document<&str>, text: &str) -> Result<&'d Item> {
                 tomlfile::item_location(FILE, text, p)
             ))
         })?,
-        None => {
-            return Err(invalid(format!(
-                "{FILE}: no [project] table; add one with name = \"itwinai\" and version = \"X.Y.Z\""
-            )))
-        }
+        None => return Err(invalid(format!(
+            "{FILE}: no [project] table; add one with name = \"itwinai\" and version = \"X.Y.Z\""
+        ))),
     };
     if let Some(dynamic) = project.get("dynamic") {
         let lists_version = dynamic
@@ -60,7 +58,8 @@ pub fn read_version(text: &str) -> Result<Version> {
     let item = version_item(&doc, text)?;
     let raw = item.as_str().unwrap_or_default();
     let at = tomlfile::item_location(FILE, text, item);
-    let version = Version::parse(raw).map_err(|e| invalid(format!("{at}: [project].version: {e}")))?;
+    let version =
+        Version::parse(raw).map_err(|e| invalid(format!("{at}: [project].version: {e}")))?;
     version
         .check_taggable()
         .map_err(|e| invalid(format!("{at}: [project].version: {e}")))?;
@@ -80,9 +79,16 @@ pub fn set_version(text: &str, new: &Version) -> Result<String> {
     // Keep the quoting style: basic "…" or literal '…' (single-line forms;
     // a version needs no escapes).
     let quote = if old.starts_with('\'') { "'" } else { "\"" };
-    let edited = format!("{}{quote}{new}{quote}{}", &text[..span.start], &text[span.end..]);
+    let edited = format!(
+        "{}{quote}{new}{quote}{}",
+        &text[..span.start],
+        &text[span.end..]
+    );
     let check = read_version(&edited)?;
-    anyhow::ensure!(check == *new, "{FILE}: the edited version reads back as {check}, not {new}");
+    anyhow::ensure!(
+        check == *new,
+        "{FILE}: the edited version reads back as {check}, not {new}"
+    );
     Ok(edited)
 }
 
@@ -120,7 +126,10 @@ version = "1.0.0"
             ("[tool]\nx = 1\n", "no [project] table"),
             ("project = 1\n", "[project] is not a table"),
             ("[project]\nname = \"x\"\n", "version is missing"),
-            ("[project]\ndynamic = [\"version\"]\n", "dynamic lists \"version\""),
+            (
+                "[project]\ndynamic = [\"version\"]\n",
+                "dynamic lists \"version\"",
+            ),
             ("[project]\nversion = 1\n", "is a integer, not a string"),
             ("[project]\nversion = \"one\"\n", "is not a PEP 440 version"),
             ("[project]\nversion = \"1.0.0+abc\"\n", "local label '+abc'"),

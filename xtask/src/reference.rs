@@ -233,7 +233,10 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
             "tag '{tag}' must start with a letter, digit or '_'"
         ));
     }
-    if let Some(c) = tag.chars().find(|&c| !(c.is_ascii() && (word(c as u8) || c == '.' || c == '-'))) {
+    if let Some(c) = tag
+        .chars()
+        .find(|&c| !(c.is_ascii() && (word(c as u8) || c == '.' || c == '-')))
+    {
         return Err(format!(
             "tag '{tag}' contains '{c}'; tags may hold only letters, digits, '_', '.' and '-'"
         ));
@@ -292,7 +295,9 @@ fn check_component(comp: &str) -> Result<(), String> {
     let b = comp.as_bytes();
     let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
     if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return Err(format!("'{comp}' must start and end with a lowercase letter or digit"));
+        return Err(format!(
+            "'{comp}' must start and end with a lowercase letter or digit"
+        ));
     }
     let mut i = 0;
     while i < b.len() {
@@ -307,7 +312,9 @@ fn check_component(comp: &str) -> Result<(), String> {
         let sep = &comp[start..i];
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
         if !ok {
-            return Err(format!("'{comp}' has the separator '{sep}'; only '.', '_', '__' or '-' runs"));
+            return Err(format!(
+                "'{comp}' has the separator '{sep}'; only '.', '_', '__' or '-' runs"
+            ));
         }
     }
     Ok(())
@@ -410,7 +417,8 @@ pub fn check_distro(s: &str) -> Result<(), String> {
     if !b.is_empty()
         && b.len() <= 32
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+        && b.iter()
+            .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
     {
         Ok(())
     } else {
@@ -480,7 +488,10 @@ mod tests {
     fn references_render() {
         let reg = Registry::parse("ghcr.io/intertwin-eu").unwrap();
         let r = Reference::new(&reg, "itwinai", "0.2.2-torch2.6-jammy").unwrap();
-        assert_eq!(r.to_string(), "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.6-jammy");
+        assert_eq!(
+            r.to_string(),
+            "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.6-jammy"
+        );
         assert_eq!(r.repository(), "ghcr.io/intertwin-eu/itwinai");
         let local = Reference::new(&Registry::parse("").unwrap(), "itwinai", "t").unwrap();
         assert_eq!(local.to_string(), "itwinai:t");
@@ -508,15 +519,27 @@ mod tests {
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
         assert_eq!(r.familiar_repository(), "ubuntu");
         assert_eq!(
-            AnyRef::parse("docker.io/library/ubuntu").unwrap().familiar_repository(),
+            AnyRef::parse("docker.io/library/ubuntu")
+                .unwrap()
+                .familiar_repository(),
             "ubuntu"
         );
         assert_eq!(
-            AnyRef::parse("docker.io/user/app").unwrap().familiar_repository(),
+            AnyRef::parse("docker.io/user/app")
+                .unwrap()
+                .familiar_repository(),
             "user/app"
         );
         assert!(AnyRef::parse("scratch").unwrap().is_scratch());
-        for bad in ["", "-x", "Ubuntu", "ubuntu:", "ubuntu:-x", "a//b", "ubuntu@sha256"] {
+        for bad in [
+            "",
+            "-x",
+            "Ubuntu",
+            "ubuntu:",
+            "ubuntu:-x",
+            "a//b",
+            "ubuntu@sha256",
+        ] {
             assert!(AnyRef::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -61,10 +61,17 @@ impl Version {
         let mut release = vec![first];
         while p.peek_dot_digit() {
             p.eat(".");
-            release.push(p.number().ok_or_else(|| not_pep440(s, "bad release number"))?);
+            release.push(
+                p.number()
+                    .ok_or_else(|| not_pep440(s, "bad release number"))?,
+            );
         }
         let mut pre = None;
-        for (tok, kind) in [("rc", PreKind::Rc), ("a", PreKind::Alpha), ("b", PreKind::Beta)] {
+        for (tok, kind) in [
+            ("rc", PreKind::Rc),
+            ("a", PreKind::Alpha),
+            ("b", PreKind::Beta),
+        ] {
             if p.eat(tok) {
                 let n = p
                     .number()
@@ -74,12 +81,18 @@ impl Version {
             }
         }
         let post = if p.eat(".post") {
-            Some(p.number().ok_or_else(|| not_pep440(s, "'.post' needs a number"))?)
+            Some(
+                p.number()
+                    .ok_or_else(|| not_pep440(s, "'.post' needs a number"))?,
+            )
         } else {
             None
         };
         let dev = if p.eat(".dev") {
-            Some(p.number().ok_or_else(|| not_pep440(s, "'.dev' needs a number"))?)
+            Some(
+                p.number()
+                    .ok_or_else(|| not_pep440(s, "'.dev' needs a number"))?,
+            )
         } else {
             None
         };
@@ -297,8 +310,20 @@ mod tests {
     #[test]
     fn refuses_what_is_not_normalized_pep440() {
         for s in [
-            "", "v1.0", "1.0-rc1", "1.0.0RC1", "1.0.0.rc1", "01.0", "1..0", "1.0.", "1.0.0a",
-            "1.0.0+", "1.0.0+ABC", "x.y.z", "1.0 ", "-1.0",
+            "",
+            "v1.0",
+            "1.0-rc1",
+            "1.0.0RC1",
+            "1.0.0.rc1",
+            "01.0",
+            "1..0",
+            "1.0.",
+            "1.0.0a",
+            "1.0.0+",
+            "1.0.0+ABC",
+            "x.y.z",
+            "1.0 ",
+            "-1.0",
         ] {
             assert!(Version::parse(s).is_err(), "{s:?} should be refused");
         }
@@ -310,8 +335,12 @@ mod tests {
         assert!(Version::parse_tag_version("0.3.0rc1").is_ok());
         let err = Version::parse_tag_version("1.0.0+abc").unwrap_err();
         assert!(err.contains("local label '+abc'"), "{err}");
-        assert!(Version::parse_tag_version("1!1.0.0").unwrap_err().contains("epoch"));
-        assert!(Version::parse_tag_version("1.0").unwrap_err().contains("X.Y.Z"));
+        assert!(Version::parse_tag_version("1!1.0.0")
+            .unwrap_err()
+            .contains("epoch"));
+        assert!(Version::parse_tag_version("1.0")
+            .unwrap_err()
+            .contains("X.Y.Z"));
     }
 
     #[test]
@@ -330,11 +359,16 @@ mod tests {
             "2.0.0",
         ];
         for pair in ordered.windows(2) {
-            let (a, b) = (Version::parse(pair[0]).unwrap(), Version::parse(pair[1]).unwrap());
+            let (a, b) = (
+                Version::parse(pair[0]).unwrap(),
+                Version::parse(pair[1]).unwrap(),
+            );
             assert!(a < b, "{a} < {b}");
         }
         assert_eq!(
-            Version::parse("1.0").unwrap().cmp(&Version::parse("1.0.0").unwrap()),
+            Version::parse("1.0")
+                .unwrap()
+                .cmp(&Version::parse("1.0.0").unwrap()),
             Ordering::Equal
         );
     }

@@ -1,0 +1,726 @@
+//! The image catalog, `env-files/images.toml`: which flavours exist, where
+//! their Dockerfiles are, and what their tags say.
+//!
+//! [`Catalog::parse`] checks everything that the text alone can tell (keys,
+//! types, values, duplicate aliases); [`Catalog::check`] checks what needs the
+//! version (duplicate production tags) and the resolved Dockerfile bases.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use toml_edit::{Item, TableLike};
+
+use crate::error::invalid;
+use crate::reference::{
+    check_distro, check_framework_version, check_tag, AnyRef, Framework, Reference, Registry,
+    TagParts,
+};
+use crate::tomlfile;
+use crate::version::Version;
+
+pub const FILE: &str = "env-files/images.toml";
+
+const TOP_KEYS: &[&str] = &["registry", "production", "development", "flavours"];
+const FLAVOUR_KEYS: &[&str] = &[
+    "dockerfile",
+    "framework",
+    "framework-version",
+    "distro",
+    "jupyterlab",
+    "base-image",
+    "latest",
+    "build-args",
+];
+
+/// The build arg that carries the catalog's `framework-version` into the
+/// Dockerfile, so that what it installs is what the tag says.
+pub const FRAMEWORK_ARG: &str = "FRAMEWORK_VERSION";
+
+/// Build args the tool computes itself; a catalog may not set them.
+pub const RESERVED_ARGS: &[&str] = &[
+    FRAMEWORK_ARG,
+    "COMMIT_HASH",
+    "BASE_IMG_NAME",
+    "BASE_IMG_DIGEST",
+    "ITWINAI_VERSION",
+    "CREATION_DATE",
+    "IMAGE_FULL_NAME",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    pub registry: Registry,
+    pub production: String,
+    pub development: String,
+    /// In file order.
+    pub flavours: Vec<Flavour>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flavour {
+    pub name: String,
+    /// Relative to the workspace root, as written.
+    pub dockerfile: String,
+    pub framework: Framework,
+    pub framework_version: String,
+    pub distro: String,
+    pub jupyterlab: bool,
+    pub base_image: Option<String>,
+    /// The one `*-latest` tag this flavour may publish.
+    pub latest: Option<String>,
+    pub build_args: Vec<(String, String)>,
+}
+
+/// Which image name a reference goes under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Production,
+    /// `head` is the 40-hex commit; `tag` an explicit tag (`--tag`).
+    Dev {
+        head: String,
+        tag: Option<String>,
+    },
+}
+
+impl Flavour {
+    pub fn tag_parts(&self, version: &Version) -> TagParts {
+        TagParts {
+            jupyterlab: self.jupyterlab,
+            version: version.to_string(),
+            framework: self.framework,
+            framework_version: self.framework_version.clone(),
+            distro: self.distro.clone(),
+        }
+    }
+
+    pub fn production_tag(&self, version: &Version) -> String {
+        self.tag_parts(version).render()
+    }
+
+    /// The build args this flavour passes besides provenance:
+    /// FRAMEWORK_VERSION, then the catalog's `build-args`.
+    pub fn build_args(&self) -> Vec<(String, String)> {
+        let mut args = vec![(FRAMEWORK_ARG.to_string(), self.framework_version.clone())];
+        args.extend(self.build_args.iter().cloned());
+        args
+    }
+}
+
+impl Catalog {
+    pub fn flavour(&self, name: &str) -> Result<&Flavour> {
+        self.flavours
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "unknown flavour '{name}'; {FILE} declares: {}",
+                    self.flavour_names()
+                ))
+            })
+    }
+
+    pub fn flavour_names(&self) -> String {
+        let names: Vec<&str> = self.flavours.iter().map(|f| f.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// The reference a flavour is built, tagged and pushed under.
+    pub fn reference(
+        &self,
+        flavour: &Flavour,
+        version: &Version,
+        channel: &Channel,
+        registry: &Registry,
+    ) -> Result<Reference> {
+        let production_tag = flavour.production_tag(version);
+        let (name, tag) = match channel {
+            Channel::Production => {
+                if TagParts::parse(&production_tag).is_none() {
+                    return Err(invalid(format!(
+                        "flavour '{}': production tag '{production_tag}' does not follow [jlab-]X.Y.Z-(torch|tf)x.y-distro",
+                        flavour.name
+                    )));
+                }
+                (&self.production, production_tag)
+            }
+            Channel::Dev { tag: Some(tag), .. } => (&self.development, tag.clone()),
+            Channel::Dev { head, tag: None } => {
+                let short = head.get(..12).unwrap_or(head);
+                (&self.development, format!("{production_tag}-{short}"))
+            }
+        };
+        if crate::reference::is_latest_tag(&tag) {
+            return Err(invalid(format!(
+                "flavour '{}': tag '{tag}' ends in -latest; only `image push --latest` or `image tag --latest` publish the declared alias",
+                flavour.name
+            )));
+        }
+        Reference::new(registry, name, &tag)
+            .map_err(|e| invalid(format!("flavour '{}': {e}", flavour.name)))
+    }
+
+    /// The production alias reference (`<registry>/<production>:<latest>`).
+    pub fn latest_reference(
+        &self,
+        flavour: &Flavour,
+        registry: &Registry,
+    ) -> Result<Option<Reference>> {
+        flavour
+            .latest
+            .as_deref()
+            .map(|alias| {
+                Reference::new(registry, &self.production, alias)
+                    .map_err(|e| invalid(format!("flavour '{}': {e}", flavour.name)))
+            })
+            .transpose()
+    }
+
+    /// Checks that need the project version: every production tag follows
+    /// the convention and no two flavours share one.
+    pub fn check_tags(&self, version: &Version) -> Result<()> {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for f in &self.flavours {
+            self.reference(f, version, &Channel::Production, &self.registry)?;
+            let tag = f.production_tag(version);
+            if let Some(other) = seen.insert(tag.clone(), &f.name) {
+                return Err(invalid(format!(
+                    "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; change framework-version, distro or jupyterlab of one",
+                    f.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parse and check the catalog text.
+    pub fn parse(text: &str) -> Result<Catalog> {
+        let doc = tomlfile::parse(FILE, text)?;
+        let loc = |item: &Item| tomlfile::item_location(FILE, text, item);
+        let root: &dyn TableLike = doc.as_table();
+        check_keys(root, TOP_KEYS, FILE, text, "")?;
+
+        let string = |t: &dyn TableLike, key: &str, ctx: &str| -> Result<Option<String>> {
+            match t.get(key) {
+                None => Ok(None),
+                Some(item) => match item.as_str() {
+                    Some(s) => Ok(Some(s.to_string())),
+                    None => Err(invalid(format!(
+                        "{}: {ctx}'{key}' must be a string, not a {}",
+                        loc(item),
+                        item.type_name()
+                    ))),
+                },
+            }
+        };
+        let required = |t: &dyn TableLike, key: &str, ctx: &str, what: &str| -> Result<String> {
+            string(t, key, ctx)?.ok_or_else(|| {
+                invalid(format!("{FILE}: {ctx}'{key}' is missing; set it to {what}"))
+            })
+        };
+
+        let registry_text = required(
+            root,
+            "registry",
+            "",
+            "a registry such as \"ghcr.io/intertwin-eu\" (or \"\" for local names)",
+        )?;
+        let registry = Registry::parse(&registry_text).map_err(|e| {
+            invalid(format!(
+                "{}: 'registry': {e}",
+                loc(&root.get("registry").cloned().unwrap_or_default())
+            ))
+        })?;
+        let production = required(
+            root,
+            "production",
+            "",
+            "the release image name, e.g. \"itwinai\"",
+        )?;
+        let development = required(
+            root,
+            "development",
+            "",
+            "the development image name, e.g. \"itwinai-dev\"",
+        )?;
+        for (key, name) in [("production", &production), ("development", &development)] {
+            Reference::new(&registry, name, "x")
+                .map_err(|e| invalid(format!("{FILE}: '{key}': {e}")))?;
+        }
+        if production == development {
+            return Err(invalid(format!(
+                "{FILE}: 'production' and 'development' are both '{production}'; development images must not share the release name"
+            )));
+        }
+
+        let flavours_item = root.get("flavours").ok_or_else(|| {
+            invalid(format!(
+                "{FILE}: no [flavours.NAME] table; declare at least one flavour"
+            ))
+        })?;
+        let table = flavours_item.as_table_like().ok_or_else(|| {
+            invalid(format!(
+                "{}: 'flavours' must be a table of [flavours.NAME] tables",
+                loc(flavours_item)
+            ))
+        })?;
+        let mut flavours = Vec::new();
+        for (name, item) in table.iter() {
+            let at = tomlfile::key_location(FILE, text, table.key(name));
+            check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}")))?;
+            let ctx = format!("flavour '{name}': ");
+            let t = item.as_table_like().ok_or_else(|| {
+                invalid(format!(
+                    "{at}: {ctx}must be a table, not a {}",
+                    item.type_name()
+                ))
+            })?;
+            check_keys(t, FLAVOUR_KEYS, FILE, text, &ctx)?;
+            let dockerfile = required(
+                t,
+                "dockerfile",
+                &ctx,
+                "the Dockerfile's path from the workspace root",
+            )?;
+            check_relative_path(&dockerfile)
+                .map_err(|e| invalid(format!("{at}: {ctx}'dockerfile' {e}")))?;
+            let fw = required(t, "framework", &ctx, "\"torch\" or \"tf\"")?;
+            let framework = Framework::parse(&fw).ok_or_else(|| {
+                invalid(format!(
+                    "{at}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\""
+                ))
+            })?;
+            let framework_version = required(
+                t,
+                "framework-version",
+                &ctx,
+                "the framework's x.y, e.g. \"2.4\"",
+            )?;
+            check_framework_version(&framework_version)
+                .map_err(|e| invalid(format!("{at}: {ctx}'framework-version' {e}")))?;
+            let distro = required(
+                t,
+                "distro",
+                &ctx,
+                "the final image's OS codename, e.g. \"jammy\"",
+            )?;
+            check_distro(&distro).map_err(|e| invalid(format!("{at}: {ctx}'distro' {e}")))?;
+            let jupyterlab = match t.get("jupyterlab") {
+                None => false,
+                Some(item) => item.as_bool().ok_or_else(|| {
+                    invalid(format!(
+                        "{}: {ctx}'jupyterlab' must be true or false, not a {}",
+                        loc(item),
+                        item.type_name()
+                    ))
+                })?,
+            };
+            let base_image = string(t, "base-image", &ctx)?;
+            if let Some(b) = &base_image {
+                let r = AnyRef::parse(b)
+                    .map_err(|e| invalid(format!("{at}: {ctx}'base-image': {e}")))?;
+                if r.is_scratch() {
+                    return Err(invalid(format!(
+                        "{at}: {ctx}'base-image' is scratch, which has no digest to record"
+                    )));
+                }
+            }
+            let latest = string(t, "latest", &ctx)?;
+            if let Some(l) = &latest {
+                check_tag(l).map_err(|e| invalid(format!("{at}: {ctx}'latest': {e}")))?;
+                if !l.ends_with("-latest") {
+                    return Err(invalid(format!("{at}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")")));
+                }
+            }
+            let mut build_args = Vec::new();
+            if let Some(item) = t.get("build-args") {
+                let args = item.as_table_like().ok_or_else(|| {
+                    invalid(format!(
+                        "{}: {ctx}'build-args' must be a table of strings",
+                        loc(item)
+                    ))
+                })?;
+                for (k, v) in args.iter() {
+                    check_arg_name(k)
+                        .map_err(|e| invalid(format!("{}: {ctx}build-args: {e}", loc(item))))?;
+                    let v = v.as_str().ok_or_else(|| {
+                        invalid(format!(
+                            "{}: {ctx}build-args.{k} must be a string, not a {}",
+                            loc(item),
+                            v.type_name()
+                        ))
+                    })?;
+                    build_args.push((k.to_string(), v.to_string()));
+                }
+            }
+            flavours.push(Flavour {
+                name: name.to_string(),
+                dockerfile,
+                framework,
+                framework_version,
+                distro,
+                jupyterlab,
+                base_image,
+                latest,
+                build_args,
+            });
+        }
+        if flavours.is_empty() {
+            return Err(invalid(format!(
+                "{FILE}: no flavours declared; add a [flavours.NAME] table"
+            )));
+        }
+        let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
+        for f in &flavours {
+            if let Some(l) = &f.latest {
+                if let Some(other) = aliases.insert(l, &f.name) {
+                    return Err(invalid(format!(
+                        "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
+                        f.name
+                    )));
+                }
+            }
+        }
+        Ok(Catalog {
+            registry,
+            production,
+            development,
+            flavours,
+        })
+    }
+}
+
+fn check_keys(t: &dyn TableLike, known: &[&str], file: &str, text: &str, ctx: &str) -> Result<()> {
+    for (key, _) in t.iter() {
+        if !known.contains(&key) {
+            let at = tomlfile::key_location(file, text, t.key(key));
+            return Err(invalid(format!(
+                "{at}: {ctx}unknown key '{key}'; known keys: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: flavour names are typed on command lines.
+fn check_flavour_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "flavour name '{name}' must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+fn check_arg_name(name: &str) -> Result<(), String> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(format!("'{name}' is not a valid ARG name"));
+    }
+    if RESERVED_ARGS.contains(&name) {
+        return Err(format!(
+            "'{name}' is computed by the tool and cannot be set here{}",
+            if name == "BASE_IMG_NAME" {
+                " (use 'base-image')"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// A path inside the workspace, written relative: no root, no `..`.
+pub fn check_relative_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("is empty".into());
+    }
+    if p.starts_with('/') || p.starts_with('\\') {
+        return Err(format!(
+            "'{p}' is absolute; write it relative to the workspace root"
+        ));
+    }
+    if p.split(['/', '\\']).any(|c| c == "..") {
+        return Err(format!(
+            "'{p}' leaves the workspace ('..'); keep Dockerfiles inside it"
+        ));
+    }
+    if p.starts_with('-') {
+        return Err(format!("'{p}' starts with '-'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub const SAMPLE: &str = r#"registry = "ghcr.io/intertwin-eu"
+production = "itwinai"
+development = "itwinai-dev"
+
+[flavours.torch]
+dockerfile = "env-files/torch/Dockerfile"
+framework = "torch"
+framework-version = "2.4"
+distro = "jammy"
+base-image = "nvcr.io/nvidia/pytorch:24.05-py3"
+latest = "torch-latest"
+build-args = { EXTRA = "value" }
+
+[flavours.jlab]
+dockerfile = "env-files/jlab/Dockerfile"
+framework = "torch"
+framework-version = "2.4"
+distro = "jammy"
+jupyterlab = true
+"#;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_the_sample() {
+        let c = Catalog::parse(SAMPLE).unwrap();
+        assert_eq!(c.registry.as_str(), "ghcr.io/intertwin-eu");
+        assert_eq!(c.flavour_names(), "torch, jlab");
+        let torch = c.flavour("torch").unwrap();
+        assert_eq!(
+            torch.build_args,
+            vec![("EXTRA".to_string(), "value".to_string())]
+        );
+        assert_eq!(torch.latest.as_deref(), Some("torch-latest"));
+        assert!(!torch.jupyterlab);
+        assert!(c.flavour("jlab").unwrap().jupyterlab);
+        c.check_tags(&v("0.2.2")).unwrap();
+    }
+
+    #[test]
+    fn references_for_each_channel() {
+        let c = Catalog::parse(SAMPLE).unwrap();
+        let torch = c.flavour("torch").unwrap();
+        let jlab = c.flavour("jlab").unwrap();
+        let head = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let reg = c.registry.clone();
+        let r = |f, ch: &Channel| c.reference(f, &v("0.2.2"), ch, &reg).map(|r| r.to_string());
+        assert_eq!(
+            r(torch, &Channel::Production).unwrap(),
+            "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            r(jlab, &Channel::Production).unwrap(),
+            "ghcr.io/intertwin-eu/itwinai:jlab-0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: None
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:0.2.2-torch2.4-jammy-0123456789ab"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: Some("mine".into())
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:mine"
+        );
+        for bad in ["x-latest", "-x", "a b", &"a".repeat(129)] {
+            assert!(
+                r(
+                    torch,
+                    &Channel::Dev {
+                        head: head.clone(),
+                        tag: Some(bad.into())
+                    }
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        let local = Registry::parse("").unwrap();
+        assert_eq!(
+            c.reference(torch, &v("0.2.2"), &Channel::Production, &local)
+                .unwrap()
+                .to_string(),
+            "itwinai:0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            c.latest_reference(torch, &reg)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "ghcr.io/intertwin-eu/itwinai:torch-latest"
+        );
+        assert_eq!(c.latest_reference(jlab, &reg).unwrap(), None);
+    }
+
+    #[test]
+    fn refusals_name_file_flavour_and_key() {
+        let replace = |from: &str, to: &str| SAMPLE.replacen(from, to, 1);
+        let cases: Vec<(String, &str)> = vec![
+            ("x = = 1".into(), "not valid TOML"),
+            (
+                replace(
+                    "distro = \"jammy\"\nbase",
+                    "distro = \"jammy\"\ncolour = 1\nbase",
+                ),
+                "images.toml:10: flavour 'torch': unknown key 'colour'",
+            ),
+            (format!("{SAMPLE}\nextra = 1\n"), "unknown key"),
+            (
+                replace("framework = \"torch\"", "framework = \"jax\""),
+                "'framework' is 'jax'",
+            ),
+            (
+                replace("\"2.4\"", "\"2\""),
+                "'framework-version' '2' is not of the form x.y",
+            ),
+            (
+                replace("\"2.4\"", "\"2.6.1\""),
+                "'framework-version' '2.6.1'",
+            ),
+            (replace("\"2.4\"", "\"x.y\""), "'framework-version' 'x.y'"),
+            (
+                replace("\"2.4\"", "2.4"),
+                "'framework-version' must be a string, not a float",
+            ),
+            (
+                replace("distro = \"jammy\"", "distro = \"Jammy\""),
+                "'distro' 'Jammy'",
+            ),
+            (
+                replace("distro = \"jammy\"", "distro = \"jammy jellyfish\""),
+                "'distro' 'jammy jellyfish'",
+            ),
+            (
+                replace("jupyterlab = true", "jupyterlab = \"yes\""),
+                "'jupyterlab' must be true or false",
+            ),
+            (
+                replace("env-files/torch/Dockerfile", "../outside/Dockerfile"),
+                "leaves the workspace",
+            ),
+            (
+                replace("env-files/torch/Dockerfile", "/etc/Dockerfile"),
+                "is absolute",
+            ),
+            (
+                replace("\"torch-latest\"", "\"torch-newest\""),
+                "must end in -latest",
+            ),
+            (
+                replace("\"torch-latest\"", "\"bad tag-latest\""),
+                "'latest': tag 'bad tag-latest'",
+            ),
+            (
+                replace(
+                    "jupyterlab = true",
+                    "jupyterlab = true\nlatest = \"torch-latest\"",
+                ),
+                "both declare the alias 'torch-latest'",
+            ),
+            (
+                replace("ghcr.io/intertwin-eu", "GHCR.io/intertwin-eu"),
+                "must be lowercase",
+            ),
+            (
+                replace("ghcr.io/intertwin-eu", "ghcr.io:99999/x"),
+                "bad port",
+            ),
+            (
+                replace("production = \"itwinai\"", "production = \"ItwinAI\""),
+                "'production'",
+            ),
+            (replace("itwinai-dev", "itwinai"), "both 'itwinai'"),
+            (
+                replace("nvcr.io/nvidia/pytorch:24.05-py3", "scratch"),
+                "'base-image' is scratch",
+            ),
+            (
+                replace("nvcr.io/nvidia/pytorch:24.05-py3", "Bad Image"),
+                "'base-image'",
+            ),
+            (
+                replace("EXTRA = \"value\"", "COMMIT_HASH = \"x\""),
+                "computed by the tool",
+            ),
+            (
+                replace("EXTRA = \"value\"", "EXTRA = 1"),
+                "build-args.EXTRA must be a string",
+            ),
+            (
+                replace("EXTRA = \"value\"", "FRAMEWORK_VERSION = \"2.5\""),
+                "computed by the tool",
+            ),
+            (
+                replace("[flavours.jlab]", "[flavours.-jlab]"),
+                "flavour name '-jlab'",
+            ),
+            (
+                replace("[flavours.jlab]", "[flavours.JLab]"),
+                "flavour name 'JLab'",
+            ),
+            (
+                replace("registry = \"ghcr.io/intertwin-eu\"\n", ""),
+                "'registry' is missing",
+            ),
+            (
+                replace("registry = \"ghcr.io/intertwin-eu\"", "registry = 5"),
+                "'registry' must be a string",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n".into(),
+                "no [flavours.NAME] table",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n[flavours]\n".into(),
+                "no flavours declared",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\nflavours = 3\n".into(),
+                "'flavours' must be a table",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::parse(&text).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(want), "want {want:?} in {msg:?}");
+            assert!(msg.starts_with(FILE), "{msg}");
+            assert_eq!(crate::error::exit_code(&err), 2);
+        }
+    }
+
+    #[test]
+    fn duplicate_production_tags_are_refused() {
+        let text = SAMPLE.replace("jupyterlab = true", "jupyterlab = false");
+        let c = Catalog::parse(&text).unwrap();
+        let msg = format!("{:#}", c.check_tags(&v("0.2.2")).unwrap_err());
+        assert!(
+            msg.contains("'torch' and 'jlab' both make the production tag '0.2.2-torch2.4-jammy'"),
+            "{msg}"
+        );
+    }
+}

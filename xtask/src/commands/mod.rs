@@ -1,0 +1,83 @@
+//! One file per subcommand, and what they share: choosing flavours and the
+//! references they go under.
+
+pub mod build;
+pub mod list;
+
+use anyhow::Result;
+
+use crate::catalog::{Catalog, Channel, Flavour};
+use crate::cli::Selection;
+use crate::error::invalid;
+use crate::reference::{Reference, Registry};
+use crate::version::Version;
+
+/// The flavours named on the command line (or all), checked to exist.
+pub fn select<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> {
+    if sel.all {
+        return Ok(catalog.flavours.iter().collect());
+    }
+    if sel.flavours.is_empty() {
+        return Err(invalid(format!(
+            "name the flavours to work on, or pass --all; flavours: {}",
+            catalog.flavour_names()
+        )));
+    }
+    let mut out: Vec<&Flavour> = Vec::new();
+    for name in &sel.flavours {
+        let f = catalog.flavour(name)?;
+        if !out.iter().any(|o| o.name == f.name) {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// The registry to use: `--registry` or the catalog's.
+pub fn registry(catalog: &Catalog, sel: &Selection) -> Result<Registry> {
+    match &sel.registry {
+        Some(r) => Registry::parse(r).map_err(|e| invalid(format!("--registry: {e}"))),
+        None => Ok(catalog.registry.clone()),
+    }
+}
+
+/// Check the flag combinations of a selection that clap cannot express.
+pub fn check_selection(sel: &Selection, flavours: usize) -> Result<()> {
+    if sel.tag.is_some() && !sel.dev {
+        return Err(invalid(
+            "--tag sets a development tag and needs --dev; production tags always follow [jlab-]X.Y.Z-(torch|tf)x.y-distro",
+        ));
+    }
+    if sel.tag.is_some() && flavours > 1 {
+        return Err(invalid(format!(
+            "--tag names one image but {flavours} flavours were selected; give one flavour"
+        )));
+    }
+    Ok(())
+}
+
+/// The channel (production or development) of a selection.
+pub fn channel(sel: &Selection, head: Option<&str>) -> Channel {
+    if sel.dev {
+        Channel::Dev {
+            head: head.unwrap_or_default().to_string(),
+            tag: sel.tag.clone(),
+        }
+    } else {
+        Channel::Production
+    }
+}
+
+/// The reference each selected flavour goes under.
+pub fn references(
+    catalog: &Catalog,
+    flavours: &[&Flavour],
+    version: &Version,
+    channel: &Channel,
+    registry: &Registry,
+) -> Result<Vec<Reference>> {
+    flavours
+        .iter()
+        .map(|f| catalog.reference(f, version, channel, registry))
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! The workspace: its root, one `Shell` in that directory, and the loaded,
+//! fully validated project (pyproject version, catalog, Dockerfiles).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::catalog::{self, Catalog, Flavour};
+use crate::dockerfile::{self, FinalBase, BASE_ARG};
+use crate::error::invalid;
+use crate::pyproject;
+use crate::reference::AnyRef;
+use crate::version::Version;
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub sh: Shell,
+}
+
+/// Everything the image commands need, read and checked before anything runs.
+#[derive(Debug)]
+pub struct Project {
+    pub version: Version,
+    pub catalog: Catalog,
+    /// Dockerfile text per flavour.
+    dockerfiles: BTreeMap<String, String>,
+}
+
+impl Workspace {
+    /// Open the workspace at `root`, or the checkout that holds this xtask.
+    pub fn open(root: Option<&Path>) -> Result<Workspace> {
+        let given = match root {
+            Some(r) => r.to_path_buf(),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .context("the xtask crate has no parent directory")?
+                .to_path_buf(),
+        };
+        let root = given.canonicalize().map_err(|e| {
+            invalid(format!(
+                "--root {}: {e}; give the workspace directory",
+                given.display()
+            ))
+        })?;
+        if !root.is_dir() {
+            return Err(invalid(format!(
+                "--root {}: not a directory",
+                root.display()
+            )));
+        }
+        let sh = Shell::new().context("cannot set up the command runner")?;
+        sh.change_dir(&root);
+        Ok(Workspace { root, sh })
+    }
+
+    /// A file inside the workspace, by its relative path. Symlinks that
+    /// lead outside the workspace are refused.
+    pub fn path_inside(&self, rel: &str) -> Result<PathBuf> {
+        let joined = self.root.join(rel);
+        let real = joined
+            .canonicalize()
+            .map_err(|e| invalid(format!("{rel}: {e} (looked in {})", self.root.display())))?;
+        if !real.starts_with(&self.root) {
+            return Err(invalid(format!(
+                "{rel} resolves to {}, outside the workspace {}; keep it inside",
+                real.display(),
+                self.root.display()
+            )));
+        }
+        if !real.is_file() {
+            return Err(invalid(format!("{rel}: not a file")));
+        }
+        Ok(real)
+    }
+
+    pub fn read(&self, rel: &str) -> Result<String> {
+        let path = self.path_inside(rel)?;
+        std::fs::read_to_string(&path).map_err(|e| invalid(format!("{rel}: cannot read: {e}")))
+    }
+
+    /// Replace a file's contents atomically: write a temporary file beside
+    /// it, then rename it over the original.
+    pub fn write_atomic(&self, rel: &str, text: &str) -> Result<()> {
+        let path = self.path_inside(rel)?;
+        let tmp = path.with_file_name(format!(
+            ".{}.xtask-{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+            std::process::id()
+        ));
+        let result = (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            if let Ok(meta) = std::fs::metadata(&path) {
+                std::fs::set_permissions(&tmp, meta.permissions())?;
+            }
+            std::fs::rename(&tmp, &path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.with_context(|| format!("cannot write {rel}"))
+    }
+
+    /// Read and validate pyproject.toml, the catalog and every Dockerfile.
+    pub fn load(&self) -> Result<Project> {
+        let version = pyproject::read_version(&self.read(pyproject::FILE)?)?;
+        let catalog = Catalog::parse(&self.read(catalog::FILE)?)?;
+        catalog.check_tags(&version)?;
+        let mut dockerfiles = BTreeMap::new();
+        for f in &catalog.flavours {
+            let text = self.read(&f.dockerfile).map_err(|e| {
+                invalid(format!(
+                    "{}: flavour '{}': 'dockerfile' {e:#}",
+                    catalog::FILE,
+                    f.name
+                ))
+            })?;
+            dockerfiles.insert(f.name.clone(), text);
+        }
+        let project = Project {
+            version,
+            catalog,
+            dockerfiles,
+        };
+        for f in &project.catalog.flavours {
+            project.base(f, None)?;
+        }
+        Ok(project)
+    }
+}
+
+impl Project {
+    /// The base the flavour's final image is built on. `cli_override`
+    /// (`--base-image`) wins over the catalog's `base-image`, which wins over
+    /// the Dockerfile's default.
+    pub fn base(&self, flavour: &Flavour, cli_override: Option<&str>) -> Result<FinalBase> {
+        let text = self
+            .dockerfiles
+            .get(&flavour.name)
+            .with_context(|| format!("flavour '{}' has no Dockerfile loaded", flavour.name))?;
+        let (override_from, value) = match (cli_override, flavour.base_image.as_deref()) {
+            (Some(v), _) => ("--base-image", Some(v)),
+            (None, Some(v)) => ("base-image", Some(v)),
+            (None, None) => ("", None),
+        };
+        let mut args: BTreeMap<String, String> = flavour.build_args().into_iter().collect();
+        if let Some(v) = value {
+            args.insert(BASE_ARG.to_string(), v.to_string());
+        }
+        let file = &flavour.dockerfile;
+        let base = dockerfile::final_base(text, &args)
+            .map_err(|e| invalid(format!("{file}:{e} (flavour '{}')", flavour.name)))?;
+        if let Some(v) = value {
+            if !base.uses_base_arg {
+                return Err(invalid(format!(
+                    "flavour '{}': {override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}) without ${{{BASE_ARG}}}; the base.name label would lie. Write FROM ${{{BASE_ARG}}} or drop {override_from}",
+                    flavour.name, base.image, base.line
+                )));
+            }
+        }
+        let parsed = AnyRef::parse(&base.image).map_err(|e| {
+            invalid(format!(
+                "{file}:line {}: base image: {e} (flavour '{}')",
+                base.line, flavour.name
+            ))
+        })?;
+        if parsed.is_scratch() {
+            return Err(invalid(format!(
+                "{file}:line {}: the final stage is built FROM scratch; there is no base image to record (flavour '{}')",
+                base.line, flavour.name
+            )));
+        }
+        Ok(base)
+    }
+}
