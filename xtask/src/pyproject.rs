@@ -21,9 +21,11 @@ fn version_item<'d>(doc: &'d Document<&str>, text: &str) -> Result<&'d Item> {
                 tomlfile::item_location(FILE, text, p)
             ))
         })?,
-        None => return Err(invalid(format!(
+        None => {
+            return Err(invalid(format!(
             "{FILE}: no [project] table; add one with name = \"itwinai\" and version = \"X.Y.Z\""
-        ))),
+        )))
+        }
     };
     if let Some(dynamic) = project.get("dynamic") {
         let lists_version = dynamic

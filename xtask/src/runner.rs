@@ -1,7 +1,7 @@
 //! Running external programs: echo the argv (shell-quoted) to stderr, run it
 //! without a shell, and turn failures into one-line errors.
 
-use std::io;
+use std::io::{self, BufRead};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
@@ -91,23 +91,42 @@ fn output_of(mut c: Command) -> Result<Output> {
 }
 
 /// Echo and run a command whose output the user watches (a build, a push):
-/// its stdout goes to our stderr so that stdout stays for `--json`.
+/// its stdout goes to our stderr so that stdout stays for `--json`; its
+/// stderr is passed through and its last line kept for the error message.
 pub fn run_visible(cmd: Cmd<'_>) -> Result<()> {
     let mut c = Command::from(cmd);
     let argv = argv_of(&c);
     echo(&argv);
-    c.stdin(Stdio::null()).stdout(Stdio::from(io::stderr()));
-    let status = c
-        .status()
+    c.stdin(Stdio::null())
+        .stdout(Stdio::from(io::stderr()))
+        .stderr(Stdio::piped());
+    let mut child = c
+        .spawn()
         .map_err(|e| spawn_error(&argv[0], e))
         .with_context(|| format!("running `{}`", short_name(&argv)))?;
+    let mut last = String::new();
+    if let Some(err) = child.stderr.take() {
+        for line in io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            if !line.trim().is_empty() {
+                last = line.trim().to_string();
+            }
+        }
+    }
+    let status = child.wait().context("waiting for a child process")?;
     if !status.success() {
         let how = status
             .code()
             .map_or("was killed by a signal".to_string(), |c| {
                 format!("exited with code {c}")
             });
-        anyhow::bail!("`{}` {how}", short_name(&argv));
+        let why = if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {last}")
+        };
+        anyhow::bail!("`{}` {how}{why}", short_name(&argv));
     }
     Ok(())
 }

@@ -143,9 +143,16 @@ impl Project {
             .get(&flavour.name)
             .with_context(|| format!("flavour '{}' has no Dockerfile loaded", flavour.name))?;
         let (override_from, value) = match (cli_override, flavour.base_image.as_deref()) {
-            (Some(v), _) => ("--base-image", Some(v)),
-            (None, Some(v)) => ("base-image", Some(v)),
-            (None, None) => ("", None),
+            (Some(v), _) => ("--base-image".to_string(), Some(v)),
+            (None, Some(v)) => (
+                format!(
+                    "{}: flavour '{}': 'base-image'",
+                    catalog::FILE,
+                    flavour.name
+                ),
+                Some(v),
+            ),
+            (None, None) => (String::new(), None),
         };
         let mut args: BTreeMap<String, String> = flavour.build_args().into_iter().collect();
         if let Some(v) = value {
@@ -157,8 +164,8 @@ impl Project {
         if let Some(v) = value {
             if !base.uses_base_arg {
                 return Err(invalid(format!(
-                    "flavour '{}': {override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}) without ${{{BASE_ARG}}}; the base.name label would lie. Write FROM ${{{BASE_ARG}}} or drop {override_from}",
-                    flavour.name, base.image, base.line
+                    "{override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}) without ${{{BASE_ARG}}}, so the base.name label would lie; write FROM ${{{BASE_ARG}}} in it or drop the override (flavour '{}')",
+                    base.image, base.line, flavour.name
                 )));
             }
         }

@@ -1,0 +1,362 @@
+//! The real binary on throwaway workspaces, with a recording fake docker:
+//! plans, JSON, and refusals (exit 2, one line, no docker call).
+
+mod support;
+
+use support::*;
+
+const REG: &str = "127.0.0.1:5999";
+const BASE: &str = "127.0.0.1:5999/base:1";
+const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn fixture(label: &str) -> Workspace {
+    Workspace::fixture(label, REG, BASE)
+}
+
+#[test]
+fn list_shows_references_and_aliases() {
+    let ws = fixture("list");
+    let head = ws.head();
+    let run = ws.xtask(&["image", "list"], None, &[]);
+    run.expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].starts_with("FLAVOUR"));
+    let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "fix",
+            "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy",
+            "127.0.0.1:5999/itwinai:fix-latest",
+            "env-files/fix/Dockerfile"
+        ]
+    );
+    assert!(
+        run.stderr.contains("1 -latest alias declared: fix-latest"),
+        "{}",
+        run.stderr
+    );
+
+    let run = ws.xtask(&["image", "list", "--json"], None, &[]);
+    run.expect(0);
+    let want = format!(
+        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy"}}]"#,
+        &head[..12]
+    );
+    assert_eq!(run.stdout.trim(), want);
+}
+
+fn expected_build_line(ws: &Workspace, reference: &str, digest: &str) -> String {
+    format!(
+        "{{BUILD}} -f env-files/fix/Dockerfile -t {reference} --build-arg COMMIT_HASH={head} \
+         --build-arg BASE_IMG_NAME={BASE} --build-arg {digest} --build-arg ITWINAI_VERSION=0.2.2 \
+         --build-arg CREATION_DATE={CREATION_DATE} --build-arg IMAGE_FULL_NAME={reference} \
+         --build-arg FRAMEWORK_VERSION=2.6 .",
+        head = ws.head()
+    )
+}
+
+#[test]
+fn dry_run_without_buildx_pulls_then_builds() {
+    let ws = fixture("dry-classic");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
+    let build = expected_build_line(
+        &ws,
+        reference,
+        &format!("'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of {BASE}, known after the pull>'"),
+    )
+    .replace("{BUILD}", "docker build");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("docker pull -- {BASE}"),
+            format!("docker image inspect -- {BASE}"),
+            build
+        ]
+    );
+    assert!(
+        lines[3].starts_with(&format!("# then check {reference}")),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(lines.len(), 4);
+    // Only read-only lookups ran: nothing was pulled or built.
+    assert_eq!(fake.calls(), ["buildx version"]);
+    // Every external command is echoed, shell-quoted, on stderr.
+    assert!(
+        run.stderr.contains("+ git rev-parse --verify HEAD"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("+ docker buildx version"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
+    let ws = fixture("dry-buildx");
+    let fake = FakeDocker::new();
+    let imagetools = format!(
+        r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"rootfs":{{"diff_ids":["sha256:{HEX}"]}}}}}}"#
+    );
+    let args = [
+        "image",
+        "build",
+        "fix",
+        "--dry-run",
+        "--platform",
+        "linux/arm64",
+        "--builder",
+        "remote-k8s",
+    ];
+    let run = ws.xtask(
+        &args,
+        Some(fake.bin()),
+        &[("FAKE_BUILDX", "1"), ("FAKE_IMAGETOOLS", &imagetools)],
+    );
+    run.expect(0);
+    let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
+    let build = expected_build_line(
+        &ws,
+        reference,
+        &format!("BASE_IMG_DIGEST=127.0.0.1:5999/base@sha256:{HEX}"),
+    )
+    .replace(
+        "{BUILD}",
+        "docker buildx build --load --builder remote-k8s --platform linux/arm64",
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], build);
+    assert_eq!(lines.len(), 2);
+    let calls = fake.calls();
+    assert_eq!(calls[0], "buildx version");
+    assert!(
+        calls[1].starts_with("buildx imagetools inspect --format"),
+        "{calls:?}"
+    );
+    assert!(calls[1].ends_with(BASE), "{calls:?}");
+    assert_eq!(calls.len(), 2);
+}
+
+#[test]
+fn dry_run_json_keeps_stdout_for_json() {
+    let ws = fixture("dry-json");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dev", "--dry-run", "--json"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    let head = ws.head();
+    let reference = format!(
+        "127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &head[..12]
+    );
+    let want = format!(
+        r#"[{{"build_args":{{"BASE_IMG_DIGEST":"<BASE_IMG_DIGEST of {BASE}, known after the pull>","BASE_IMG_NAME":"{BASE}","COMMIT_HASH":"{head}","CREATION_DATE":"{CREATION_DATE}","FRAMEWORK_VERSION":"2.6","IMAGE_FULL_NAME":"{reference}","ITWINAI_VERSION":"0.2.2"}},"flavour":"fix","image_id":null,"reference":"{reference}"}}]"#
+    );
+    assert_eq!(run.stdout.trim(), want);
+    assert!(run.stderr.contains("docker pull -- "), "{}", run.stderr);
+}
+
+#[test]
+fn local_time_is_used_without_source_date_epoch() {
+    let ws = fixture("localtime");
+    let fake = FakeDocker::new();
+    let mut cmd = ws.xtask_command(&["image", "build", "fix", "--dry-run"], Some(fake.bin()));
+    cmd.env_remove("SOURCE_DATE_EPOCH").env("TZ", "Etc/GMT-3");
+    let run = Run::from(cmd.output().unwrap());
+    run.expect(0);
+    let date = run
+        .stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("CREATION_DATE="))
+        .unwrap()
+        .to_string();
+    // `date +%Y-%m-%dT%H:%M:%S%:z` in a UTC+3 zone.
+    assert_eq!(date.len(), 25, "{date}");
+    assert!(date.ends_with("+03:00"), "{date}");
+}
+
+#[test]
+fn dirty_trees_and_git_states() {
+    let ws = fixture("dirty");
+    let fake = FakeDocker::new();
+    ws.write("untracked.txt", "x");
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(2);
+    assert!(run.error_line().contains("uncommitted changes"));
+    assert!(fake.calls().is_empty());
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run", "--allow-dirty"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(run
+        .stderr
+        .contains("warning: building from a tree with uncommitted changes"));
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run", "--dev"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(run.stderr.contains("warning:"));
+
+    // A detached HEAD builds.
+    ws.commit();
+    let head = ws.head();
+    ws.git(&["checkout", "-q", "--detach", &head]);
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(run.stdout.contains(&format!("COMMIT_HASH={head}")));
+}
+
+#[test]
+fn no_repository_or_no_commit_is_refused() {
+    let files = [
+        ("pyproject.toml", PYPROJECT.to_string()),
+        ("env-files/images.toml", catalog(REG, "")),
+        ("env-files/fix/Dockerfile", dockerfile(BASE)),
+    ];
+    let ws = Workspace::new("nocommit", &files);
+    let fake = FakeDocker::new();
+    std::fs::remove_dir_all(ws.root().join(".git")).unwrap();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[("GIT_CEILING_DIRECTORIES", "/")],
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains("is not a git repository"),
+        "{}",
+        run.stderr
+    );
+    ws.git(&["init", "-q"]);
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains("no commit at HEAD"),
+        "{}",
+        run.stderr
+    );
+    assert!(fake.calls().is_empty());
+}
+
+/// Refusals: (arguments, extra files to write, env, fragment of the message).
+#[test]
+fn invalid_input_exits_2_with_one_line_and_runs_no_docker() {
+    let bad_catalog = |extra: &str| catalog(REG, extra);
+    type Case<'a> = (
+        &'a [&'a str],
+        Vec<(&'a str, String)>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (&["image", "build"], vec![], vec![], "name the flavours to work on, or pass --all; flavours: fix"),
+        (&["image", "build", "nope"], vec![], vec![], "unknown flavour 'nope'; env-files/images.toml declares: fix"),
+        (&["image", "build", "--", "-fix"], vec![], vec![], "unknown flavour '-fix'"),
+        (&["image", "build", "fix", "--tag", "x"], vec![], vec![], "--tag sets a development tag and needs --dev"),
+        (&["image", "build", "fix", "--dev", "--tag=-x"], vec![], vec![], "must start with a letter, digit or '_'"),
+        (&["image", "build", "fix", "--dev", "--tag", "a/b"], vec![], vec![], "contains '/'"),
+        (&["image", "build", "fix", "--dev", "--tag", "fix-latest"], vec![], vec![], "ends in -latest"),
+        (&["image", "build", "fix", "--registry", "Bad.Registry"], vec![], vec![], "--registry: registry host 'Bad.Registry' must be lowercase"),
+        (&["image", "build", "fix", "--base-image", "scratch"], vec![], vec![], "scratch has no digest"),
+        (&["image", "build", "fix", "--platform", "linux/amd64"], vec![], vec![], "need docker buildx"),
+        (&["image", "build", "fix", "--all"], vec![], vec![], "cannot be used with"),
+        (&["image", "build", "fix", "--frobnicate"], vec![], vec![], "unexpected argument '--frobnicate'"),
+        (&["image", "build", "fix"], vec![], vec![("SOURCE_DATE_EPOCH", "yesterday")], "SOURCE_DATE_EPOCH='yesterday' is not a whole number"),
+        (&["image", "build", "fix"], vec![], vec![("SOURCE_DATE_EPOCH", "999999999999999")], "out of range"),
+        (&["image", "build", "fix"], vec![("pyproject.toml", "[project]\nversion = \"1.0.0+abc\"\n".into())], vec![], "local label '+abc'"),
+        (&["image", "build", "fix"], vec![("pyproject.toml", "[project]\ndynamic = [\"version\"]\n".into())], vec![], "dynamic lists \"version\""),
+        (&["image", "list"], vec![("pyproject.toml", "[tool.x]\nversion = \"1.0.0\"\n".into())], vec![], "no [project] table"),
+        (&["image", "list"], vec![("env-files/images.toml", bad_catalog("colour = \"red\"\n"))], vec![], "env-files/images.toml:11: flavour 'fix': unknown key 'colour'"),
+        (&["image", "list"], vec![("env-files/images.toml", bad_catalog("").replace("\"torch\"", "\"jax\""))], vec![], "'framework' is 'jax'"),
+        (&["image", "list"], vec![("env-files/images.toml", bad_catalog("").replace("env-files/fix/Dockerfile", "env-files/missing/Dockerfile"))], vec![], "flavour 'fix': 'dockerfile' env-files/missing/Dockerfile"),
+        (&["image", "list"], vec![("env-files/fix/Dockerfile", "FROM scratch\n".into())], vec![], "built FROM scratch"),
+        (&["image", "list"], vec![("env-files/fix/Dockerfile", "FROM ${NOPE}\n".into())], vec![], "env-files/fix/Dockerfile:line 1: $NOPE has no value"),
+        (&["image", "list"], vec![("env-files/images.toml", bad_catalog("base-image = \"other:1\"\n")), ("env-files/fix/Dockerfile", "FROM fixed:1\n".into())], vec![], "env-files/images.toml: flavour 'fix': 'base-image' 'other:1' is ignored by env-files/fix/Dockerfile"),
+        (&["image", "build", "fix", "--base-image", "other:1"], vec![("env-files/fix/Dockerfile", "FROM fixed:1\n".into())], vec![], "--base-image 'other:1' is ignored"),
+    ];
+    for (args, files, env, want) in cases {
+        let ws = fixture("refusal");
+        for (rel, text) in &files {
+            ws.write(rel, text);
+        }
+        if !files.is_empty() {
+            ws.commit();
+        }
+        let fake = FakeDocker::new();
+        let run = ws.xtask(args, Some(fake.bin()), &env);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        let line = run.error_line();
+        assert!(line.contains(want), "{args:?}: want {want:?} in {line:?}");
+        let docker_calls: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c != "buildx version")
+            .collect();
+        assert!(
+            docker_calls.is_empty(),
+            "{args:?}: docker ran: {docker_calls:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_docker_is_one_clear_line() {
+    let ws = fixture("nodocker");
+    let empty = TempDir::new("empty-path");
+    let path = std::env::var("PATH").unwrap();
+    let git = std::env::split_paths(&path)
+        .map(|d| d.join("git"))
+        .find(|p| p.is_file())
+        .unwrap();
+    std::os::unix::fs::symlink(git, empty.path().join("git")).unwrap();
+    let mut cmd = ws.xtask_command(&["image", "build", "fix"], None);
+    cmd.env("PATH", empty.path());
+    let run = Run::from(cmd.output().unwrap());
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("'docker' is not installed (not found on PATH)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_exits_0() {
+    let ws = fixture("help");
+    let run = ws.xtask(&["image", "build", "--help"], None, &[]);
+    run.expect(0);
+    assert!(run.stdout.contains("--dry-run"));
+}

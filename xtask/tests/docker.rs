@@ -1,0 +1,177 @@
+//! Against a real Docker engine and a real registry on 127.0.0.1: bases are
+//! made with `docker import` (nothing is pulled from outside), pushed to the
+//! registry and removed locally, then built on with `--root` fixtures.
+//! Without an engine these tests say they were skipped; with
+//! XTASK_DOCKER_TESTS=require a missing engine fails them.
+
+mod support;
+
+use support::*;
+
+const OCI: &str = "org.opencontainers.image";
+
+/// A unique base name per test run, so parallel tests never share one.
+fn unique(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+#[test]
+fn build_records_true_provenance() {
+    if !engine_available("build_records_true_provenance") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = make_base(&registry, &unique("base-ok"), "jammy");
+    let ws = Workspace::fixture("e2e-build", &registry.host(), &base);
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+
+    let run = ws.xtask(&["image", "build", "fix", "--json"], None, &[]);
+    run.expect(0);
+
+    // Every label, against the facts: git, pyproject, the pinned clock, and
+    // the digest the registry itself reports for the base.
+    let base_name = base.rsplit_once(':').unwrap().0.split_once('/').unwrap().1;
+    let registry_digest = registry
+        .digest(base_name, "1")
+        .expect("registry knows the base");
+    let labels = labels(&reference);
+    let label = |k: &str| {
+        labels
+            .iter()
+            .find(|(key, _)| key == &format!("{OCI}.{k}"))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(label("revision"), Some(ws.head()));
+    assert_eq!(label("version"), Some("0.2.2".into()));
+    assert_eq!(label("created"), Some(CREATION_DATE.into()));
+    assert_eq!(label("ref.name"), Some(reference.clone()));
+    assert_eq!(label("base.name"), Some(base.clone()));
+    assert_eq!(
+        label("base.digest"),
+        Some(format!("{}/{base_name}@{registry_digest}", registry.host()))
+    );
+
+    // The JSON names the image that is really there.
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &reference]);
+    assert!(
+        run.stdout
+            .contains(&format!("\"image_id\":\"{}\"", id.trim())),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.trim_start().starts_with('['),
+        "stdout is only JSON: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!("checked {reference}")),
+        "{}",
+        run.stderr
+    );
+    // No -latest alias was created by the build.
+    assert!(!docker_ok(&[
+        "image",
+        "inspect",
+        &format!("{}/itwinai:fix-latest", registry.host())
+    ]));
+
+    // A dev build goes under the development name with HEAD's 12 hex digits.
+    let run = ws.xtask(&["image", "build", "fix", "--dev"], None, &[]);
+    run.expect(0);
+    let dev = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    assert!(docker_ok(&["image", "inspect", &dev]));
+
+    let _ = docker_ok(&["rmi", &reference, &dev, &base]);
+}
+
+#[test]
+fn build_refuses_images_that_would_lie() {
+    if !engine_available("build_refuses_images_that_would_lie") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = make_base(&registry, &unique("base-noble"), "noble");
+
+    // The catalog says jammy; the base is noble.
+    let ws = Workspace::fixture("e2e-distro", &registry.host(), &base);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"),
+        "{line}"
+    );
+
+    // A Dockerfile that drops a label is caught after the build.
+    let ws = Workspace::fixture("e2e-label", &registry.host(), &base);
+    ws.write(
+        "env-files/images.toml",
+        &catalog(&registry.host(), "").replace("jammy", "noble"),
+    );
+    let text = dockerfile(&base).replace(&format!("{OCI}.revision=\"${{COMMIT_HASH}}\""), "x=1");
+    ws.write("env-files/fix/Dockerfile", &text);
+    ws.commit();
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("label {OCI}.revision is missing")),
+        "{line}"
+    );
+    let _ = docker_ok(&["rmi", &base]);
+}
+
+#[test]
+fn unresolvable_base_stops_before_the_build() {
+    if !engine_available("unresolvable_base_stops_before_the_build") {
+        return;
+    }
+    let registry = Registry::start();
+    let missing = format!("{}/{}:1", registry.host(), unique("never-pushed"));
+    let ws = Workspace::fixture("e2e-missing", &registry.host(), &missing);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("pulling base image {missing}")),
+        "{line}"
+    );
+    assert!(
+        !run.stderr.contains("+ docker build -f"),
+        "the build must not start: {}",
+        run.stderr
+    );
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    assert!(!docker_ok(&["image", "inspect", &reference]));
+
+    // A local image that never came from a registry has no digest: refused too.
+    let local = format!("{}:1", unique("local-only-base"));
+    let dir = TempDir::new("local-base");
+    std::fs::create_dir_all(dir.path().join("root/etc")).unwrap();
+    std::fs::write(
+        dir.path().join("root/etc/os-release"),
+        "VERSION_CODENAME=jammy\n",
+    )
+    .unwrap();
+    let tar = dir.path().join("b.tar");
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir.path().join("root"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    docker(&["import", tar.to_str().unwrap(), &local]);
+    let ws = Workspace::fixture("e2e-local", "", &local);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    assert!(!run.stderr.contains("+ docker build -f"), "{}", run.stderr);
+    let _ = docker_ok(&["rmi", &local]);
+}

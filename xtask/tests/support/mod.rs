@@ -1,0 +1,464 @@
+//! Shared by the end-to-end tests: throwaway workspaces (git repositories
+//! with a pinned identity), the real binary run with a pinned environment, a
+//! recording fake `docker`, and a registry on loopback.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pinned: 2023-11-14T22:13:20Z.
+pub const SOURCE_DATE_EPOCH: &str = "1700000000";
+pub const CREATION_DATE: &str = "2023-11-14T22:13:20+00:00";
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-test-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub const PYPROJECT: &str =
+    "[project]\nname = \"itwinai\"\nversion = \"0.2.2\"\n\n[tool.other]\nversion = \"9.9.9\"\n";
+
+/// A Dockerfile that records every provenance label and adds one layer.
+/// (Fixture bases hold no shell, so no RUN.)
+pub fn dockerfile(base: &str) -> String {
+    format!(
+        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
+         ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
+         LABEL org.opencontainers.image.created=\"${{CREATION_DATE}}\" \\\n  \
+         org.opencontainers.image.version=\"${{ITWINAI_VERSION}}\" \\\n  \
+         org.opencontainers.image.revision=\"${{COMMIT_HASH}}\" \\\n  \
+         org.opencontainers.image.ref.name=\"${{IMAGE_FULL_NAME}}\" \\\n  \
+         org.opencontainers.image.base.name=\"${{BASE_IMG_NAME}}\" \\\n  \
+         org.opencontainers.image.base.digest=\"${{BASE_IMG_DIGEST}}\"\n"
+    )
+}
+
+/// A catalog with one flavour `fix` built from env-files/fix/Dockerfile.
+pub fn catalog(registry: &str, flavour_extra: &str) -> String {
+    format!(
+        "registry = \"{registry}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\n\n\
+         [flavours.fix]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\n\
+         framework-version = \"2.6\"\ndistro = \"jammy\"\nlatest = \"fix-latest\"\n{flavour_extra}"
+    )
+}
+
+/// A throwaway workspace: a git repository with one commit.
+pub struct Workspace {
+    pub dir: TempDir,
+    pub home: TempDir,
+}
+
+impl Workspace {
+    /// `files`: relative path and contents.
+    pub fn new(label: &str, files: &[(&str, String)]) -> Workspace {
+        let ws = Workspace {
+            dir: TempDir::new(label),
+            home: TempDir::new(&format!("{label}-home")),
+        };
+        for (rel, text) in files {
+            ws.write(rel, text);
+        }
+        ws.git(&["init", "-q", "-b", "main"]);
+        ws.commit();
+        ws
+    }
+
+    /// The standard fixture: pyproject, a catalog, one Dockerfile.
+    pub fn fixture(label: &str, registry: &str, base: &str) -> Workspace {
+        Workspace::new(
+            label,
+            &[
+                ("pyproject.toml", PYPROJECT.to_string()),
+                ("env-files/images.toml", catalog(registry, "")),
+                ("env-files/fix/Dockerfile", dockerfile(base)),
+            ],
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn commit(&self) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", "fixture"]);
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = pinned(Command::new("git"), self.home.path())
+            .args(args)
+            .current_dir(self.root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// Run `xtask --root <ws> ARGS` with the pinned environment; `path_first`
+    /// goes before the inherited PATH (for a fake docker).
+    pub fn xtask(
+        &self,
+        args: &[&str],
+        path_first: Option<&Path>,
+        extra_env: &[(&str, &str)],
+    ) -> Run {
+        let mut cmd = self.xtask_command(args, path_first);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// The command `xtask` runs, for tests that change its environment.
+    pub fn xtask_command(&self, args: &[&str], path_first: Option<&Path>) -> Command {
+        let mut cmd = pinned(Command::new(env!("CARGO_BIN_EXE_xtask")), self.home.path());
+        let path = std::env::var("PATH").unwrap_or_default();
+        let path = match path_first {
+            Some(p) => format!("{}:{path}", p.display()),
+            None => path,
+        };
+        cmd.env("PATH", path)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// A command with a pinned environment: nothing inherited but PATH; git
+/// identity, HOME, time and locale fixed.
+pub fn pinned(mut cmd: Command, home: &Path) -> Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("LANG", "C")
+        .env("TZ", "UTC")
+        .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Fixture")
+        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Fixture")
+        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
+        .env("GIT_AUTHOR_DATE", "2023-11-14T22:13:20Z")
+        .env("GIT_COMMITTER_DATE", "2023-11-14T22:13:20Z");
+    cmd
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The `error: …` line; asserts there is exactly one and no panic.
+    #[track_caller]
+    pub fn error_line(&self) -> String {
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        assert!(!self.stderr.contains("RUST_BACKTRACE"), "{}", self.stderr);
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "one error line expected in:\n{}",
+            self.stderr
+        );
+        errors[0].to_string()
+    }
+}
+
+/// A fake `docker` first on PATH that records each call (one line of
+/// arguments) in `calls.log` and answers from environment variables.
+pub struct FakeDocker {
+    pub dir: TempDir,
+}
+
+impl FakeDocker {
+    pub fn new() -> FakeDocker {
+        let dir = TempDir::new("fake-docker");
+        let log = dir.path().join("calls.log");
+        let script = format!(
+            r#"#!/bin/sh
+printf '%s\n' "$*" >> '{log}'
+case "$1 $2" in
+  "buildx version")
+    if [ -n "$FAKE_BUILDX" ]; then echo "github.com/docker/buildx v0.0.0-fake"; exit 0; fi
+    echo "docker: unknown command: docker buildx" >&2; exit 1 ;;
+  "buildx imagetools")
+    if [ -n "$FAKE_IMAGETOOLS" ]; then printf '%s\n' "$FAKE_IMAGETOOLS"; exit 0; fi
+    echo "ERROR: failed to resolve" >&2; exit 1 ;;
+esac
+echo "fake docker: unexpected call: $*" >&2
+exit 97
+"#,
+            log = log.display()
+        );
+        let path = dir.path().join("docker");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FakeDocker { dir }
+    }
+
+    pub fn bin(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The recorded calls, one per line.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Whether a Docker engine answers. Without one, the caller skips, unless
+/// XTASK_DOCKER_TESTS=require, which makes a missing engine a failure.
+pub fn engine_available(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("XTASK_DOCKER_TESTS").as_deref() == Ok("require") {
+            panic!("{test}: no Docker engine answers and XTASK_DOCKER_TESTS=require");
+        }
+        eprintln!("{test}: skipped: no Docker engine answers (set XTASK_DOCKER_TESTS=require to fail instead)");
+    }
+    ok
+}
+
+/// `docker ARGS` (the real one), asserting success; its stdout.
+#[track_caller]
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `docker ARGS`, whether it worked.
+pub fn docker_ok(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Debian's `docker-registry` serving on 127.0.0.1 at a free port, with
+/// storage in a temporary directory; stopped by its PID on drop.
+pub struct Registry {
+    pub child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let dir = TempDir::new("registry");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("docker-registry is not installed (apt-get install docker-registry)");
+        let reg = Registry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reg.get("/v2/").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "registry on port {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reg
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Status line and headers of a HEAD request (None when nothing answers).
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let req = format!(
+            "HEAD {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
+            self.host()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let code = resp.split_whitespace().nth(1)?.parse().ok()?;
+        Some((code, resp))
+    }
+
+    /// The digest the registry reports for `name:tag` (Docker-Content-Digest).
+    pub fn digest(&self, name: &str, tag: &str) -> Option<String> {
+        let (code, resp) = self.get(&format!("/v2/{name}/manifests/{tag}"))?;
+        if code != 200 {
+            return None;
+        }
+        resp.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("docker-content-digest")
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Make a base image without pulling anything: `docker import` of a folder
+/// holding /etc/os-release; push it to `registry` and remove the local copy.
+/// Returns the reference.
+pub fn make_base(registry: &Registry, name: &str, codename: &str) -> String {
+    let dir = TempDir::new("base");
+    let etc = dir.path().join("root/etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("os-release"),
+        format!("ID=ubuntu\nVERSION_CODENAME={codename}\n"),
+    )
+    .unwrap();
+    let tar = dir.path().join("base.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path().join("root"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar failed");
+    let reference = format!("{}/{name}:1", registry.host());
+    docker(&["import", tar.to_str().unwrap(), &reference]);
+    docker(&["push", &reference]);
+    docker(&["rmi", &reference]);
+    reference
+}
+
+/// Labels of a local image as `key=value` lines, sorted.
+pub fn labels(image: &str) -> Vec<(String, String)> {
+    let out = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}\n{{end}}",
+        image,
+    ]);
+    out.lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
