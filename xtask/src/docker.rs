@@ -82,6 +82,20 @@ pub fn pick_repo_digest(image: &str, repo_digests: &[String]) -> Result<String, 
     }
 }
 
+/// The digest `docker pull` reports (`Digest: sha256:…`), as
+/// `repository@sha256:…` for `image`'s repository.
+pub fn pull_digest(image: &str, pull_output: &str) -> Result<Option<String>, String> {
+    let Some(digest) = pull_output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Digest:").map(str::trim))
+    else {
+        return Ok(None);
+    };
+    let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
+    check_repo_digest(&repo_digest)?;
+    Ok(Some(repo_digest))
+}
+
 /// What `docker buildx imagetools inspect` tells: the digest in the registry
 /// and, per platform, the layer diff IDs. No layer is downloaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,15 +333,16 @@ impl<'a> Docker<'a> {
         Ok(out)
     }
 
+    /// Run a lookup (here: the pull of a base) and extract the slot's value.
     fn capture(&self, slot: &Slot, argv: &[String]) -> Result<String> {
         let text = runner::read(self.sh.cmd(&argv[0]).args(&argv[1..]))?;
         match slot {
             Slot::BaseDigest { image } => {
-                let infos = parse_inspect(&text)
-                    .map_err(|e| anyhow::anyhow!("docker image inspect printed {e}"))?;
-                let info = infos
-                    .first()
-                    .context("docker image inspect printed no image")?;
+                if let Some(d) = pull_digest(image, &text).map_err(anyhow::Error::msg)? {
+                    return Ok(d);
+                }
+                // No `Digest:` line: ask the engine, as the recipe does.
+                let info = self.inspect(&[image])?.remove(0);
                 pick_repo_digest(image, &info.repo_digests).map_err(anyhow::Error::msg)
             }
         }
@@ -337,7 +352,18 @@ impl<'a> Docker<'a> {
     fn verify(&self, expect: &Expectation, values: &BTreeMap<Slot, String>) -> Result<String> {
         let built_and_base = self.inspect(&[&expect.reference, &expect.base]);
         let (built, base_layers) = match built_and_base {
-            Ok(infos) => (infos[0].clone(), infos[1].layers.clone()),
+            Ok(infos) => {
+                let recorded = expect.base_digest.resolve(values);
+                if !infos[1].repo_digests.contains(&recorded) {
+                    anyhow::bail!(
+                        "{}: the recorded base digest {recorded} is not a digest of the local {} ({})",
+                        expect.reference,
+                        expect.base,
+                        infos[1].repo_digests.join(", ")
+                    );
+                }
+                (infos[0].clone(), infos[1].layers.clone())
+            }
             // The base is not local (buildx pulled it itself): ask the registry.
             Err(_) => {
                 let built = self.inspect(&[&expect.reference])?.remove(0);
@@ -352,7 +378,16 @@ impl<'a> Docker<'a> {
                 (built, layers)
             }
         };
-        let codename = self.codename(&expect.reference)?;
+        let codename = match cache::lookup(&built.layers) {
+            Some(c) => Some(c),
+            None => {
+                let c = self.codename(&expect.reference)?;
+                if let Some(c) = &c {
+                    cache::store(&built.layers, c);
+                }
+                c
+            }
+        };
         let diffs = differences(expect, values, &built, &base_layers, codename.as_deref());
         if !diffs.is_empty() {
             anyhow::bail!(
@@ -366,6 +401,58 @@ impl<'a> Docker<'a> {
             expect.reference, expect.distro
         );
         Ok(built.id)
+    }
+}
+
+/// VERSION_CODENAME by layer list. Layers are content-addressed (diff IDs),
+/// so the same list means the same /etc/os-release: a cached rebuild, whose
+/// layers are unchanged, needs no probe container. Stored under
+/// `$XDG_CACHE_HOME/itwinai-xtask` (or `~/.cache/itwinai-xtask`); a missing
+/// or unreadable cache only costs the probe.
+mod cache {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn file() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("itwinai-xtask").join("codenames-v1"))
+    }
+
+    fn key(layers: &[String]) -> Option<String> {
+        let ok = !layers.is_empty()
+            && layers
+                .iter()
+                .all(|l| crate::reference::check_sha256(l).is_ok());
+        ok.then(|| layers.join(","))
+    }
+
+    pub fn lookup(layers: &[String]) -> Option<String> {
+        let key = key(layers)?;
+        let text = std::fs::read_to_string(file()?).ok()?;
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.to_string())
+        })
+    }
+
+    pub fn store(layers: &[String], codename: &str) {
+        let (Some(key), Some(path)) = (key(layers), file()) else {
+            return;
+        };
+        if codename.contains(char::is_whitespace) {
+            return;
+        }
+        let _ = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            writeln!(f, "{key} {codename}")
+        })();
     }
 }
 
@@ -496,6 +583,10 @@ mod tests {
         let expect = Expectation {
             flavour: "torch".into(),
             reference: "r:t".into(),
+            base_digest: Arg::Slot {
+                prefix: String::new(),
+                slot: slot.clone(),
+            },
             labels: vec![
                 ("v".into(), Arg::Lit("0.2.2".into())),
                 (
@@ -531,5 +622,16 @@ mod tests {
         assert!(diffs[2].contains("VERSION_CODENAME=noble"));
         assert!(diffs[3].contains("not a prefix"));
         assert_eq!(differences(&expect, &values, &built, &[], None).len(), 4);
+    }
+
+    #[test]
+    fn reads_the_digest_from_pull_output() {
+        let out = format!("1: Pulling from base\nDigest: sha256:{HEX}\nStatus: Image is up to date for 127.0.0.1:5000/base:1\n127.0.0.1:5000/base:1\n");
+        assert_eq!(
+            pull_digest("127.0.0.1:5000/base:1", &out).unwrap(),
+            Some(format!("127.0.0.1:5000/base@sha256:{HEX}"))
+        );
+        assert_eq!(pull_digest("base:1", "base:1\n").unwrap(), None);
+        assert!(pull_digest("base:1", "Digest: sha256:short\n").is_err());
     }
 }

@@ -16,6 +16,8 @@ mod provenance;
 mod pyproject;
 mod reference;
 mod runner;
+#[cfg(test)]
+mod tidy;
 mod tomlfile;
 mod version;
 mod workspace;

@@ -56,6 +56,8 @@ pub struct Expectation {
     pub distro: String,
     /// The base image whose layers must be a prefix of the built image's.
     pub base: String,
+    /// The BASE_IMG_DIGEST that was passed.
+    pub base_digest: Arg,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

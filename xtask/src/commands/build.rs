@@ -56,13 +56,9 @@ pub fn plan(targets: &[Target], opts: &Options) -> Vec<Step> {
             }
         }
         for base in bases {
-            steps.push(Step::run(
-                format!("pulling base image {base} to learn its digest"),
-                lits(["docker", "pull", "--", base]),
-            ));
             steps.push(Step {
-                purpose: format!("reading the digest of base image {base}"),
-                argv: lits(["docker", "image", "inspect", "--", base]),
+                purpose: format!("pulling base image {base} to learn its digest"),
+                argv: lits(["docker", "pull", "--", base]),
                 action: Action::Capture(digest_slot(base)),
             });
         }
@@ -102,6 +98,7 @@ pub fn plan(targets: &[Target], opts: &Options) -> Vec<Step> {
                 labels: t.provenance.labels(),
                 distro: t.distro.clone(),
                 base: t.provenance.base_img_name.clone(),
+                base_digest: t.provenance.base_img_digest.clone(),
             })),
         });
     }
@@ -335,7 +332,6 @@ mod tests {
             got,
             vec![
                 "docker pull -- u:22.04".to_string(),
-                "docker image inspect -- u:22.04".to_string(),
                 build("torch"),
                 "verify ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy".to_string(),
                 build("tf"),
@@ -343,7 +339,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            plan(&targets, &Options::default())[1].action,
+            plan(&targets, &Options::default())[0].action,
             Action::Capture(digest_slot("u:22.04"))
         );
     }
