@@ -496,7 +496,7 @@ jupyterlab = true
     #[test]
     fn parses_the_sample() {
         let c = Catalog::parse(SAMPLE).unwrap();
-        assert_eq!(c.registry.as_str(), "ghcr.io/intertwin-eu");
+        assert_eq!(c.registry.to_string(), "ghcr.io/intertwin-eu");
         assert_eq!(c.flavour_names(), "torch, jlab");
         let torch = c.flavour("torch").unwrap();
         assert_eq!(

@@ -22,9 +22,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Container images: list, build
+    /// Container images: list, build, push, tag
     #[command(subcommand)]
     Image(ImageCommand),
+    /// The project version, [project].version of pyproject.toml
+    Version(VersionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +35,100 @@ pub enum ImageCommand {
     List(ListArgs),
     /// Build flavours with provenance build args, then check the result
     Build(BuildArgs),
+    /// Publish what `image build` made, never overwriting a release
+    Push(PushArgs),
+    /// Add the declared -latest alias, or promote an existing image without rebuilding
+    Tag(TagArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub select: Selection,
+
+    /// Also publish each flavour's declared -latest alias, after every versioned push succeeded
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Overwrite a release tag with different content; move an alias backwards or to a pre-release
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the commands, one per line, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout (human output goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Flavour from env-files/images.toml
+    #[arg(value_name = "FLAVOUR")]
+    pub flavour: String,
+
+    /// Add the flavour's declared -latest alias to its local production image
+    #[arg(long, conflicts_with = "from")]
+    pub latest: bool,
+
+    /// Promote: make the flavour's reference from this existing image, keeping its layers
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+
+    /// Make the development reference instead of the production one
+    #[arg(long)]
+    pub dev: bool,
+
+    /// Development tag to use instead of the default (needs --dev)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Registry instead of the catalog's ("" for local names)
+    #[arg(long, value_name = "REG")]
+    pub registry: Option<String>,
+
+    /// Move the alias backwards or to a pre-release
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the commands, one per line, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    #[command(subcommand)]
+    pub action: Option<VersionAction>,
+
+    /// Print the change as a diff and write nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionAction {
+    /// Print the version (the default)
+    Show,
+    /// Set the version (PEP 440 X.Y.Z release, optionally a/b/rc/post/dev)
+    Set {
+        #[arg(value_name = "VERSION")]
+        version: String,
+    },
+    /// Bump a part; on a pre-release, finish it (see README)
+    Bump {
+        #[arg(value_enum)]
+        part: BumpPart,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BumpPart {
+    Major,
+    Minor,
+    Patch,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::json::Json;
 use crate::plan::{shell_line, Action, Arg, Expectation, Slot, Step};
-use crate::reference::{check_repo_digest, AnyRef};
+use crate::reference::{check_repo_digest, check_sha256, AnyRef};
 use crate::runner;
 
 /// What `docker image inspect` tells about one image.
@@ -94,6 +94,14 @@ pub fn pull_digest(image: &str, pull_output: &str) -> Result<Option<String>, Str
     let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
     check_repo_digest(&repo_digest)?;
     Ok(Some(repo_digest))
+}
+
+/// The manifest digest `docker push` reports (`…: digest: sha256:… size: N`).
+pub fn pushed_digest(push_output: &str) -> Option<String> {
+    push_output.lines().rev().find_map(|l| {
+        let d = l.split("digest: ").nth(1)?.split_whitespace().next()?;
+        check_sha256(d).ok().map(|()| d.to_string())
+    })
 }
 
 /// What `docker buildx imagetools inspect` tells: the digest in the registry
@@ -252,6 +260,68 @@ impl<'a> Docker<'a> {
         Ok(infos)
     }
 
+    /// Like [`Docker::inspect`], but a missing image is `None` rather than an
+    /// error. One call when all are present.
+    pub fn inspect_present(&self, images: &[&str]) -> Result<Vec<Option<ImageInfo>>> {
+        if let Ok(all) = self.inspect(images) {
+            return Ok(all.into_iter().map(Some).collect());
+        }
+        let mut out = Vec::new();
+        for image in images {
+            let mut args = vec!["image".to_string(), "inspect".into(), "--".into()];
+            args.push(image.to_string());
+            let o = runner::output(self.cmd(&args))?;
+            if o.ok {
+                let mut infos = parse_inspect(&o.stdout)
+                    .map_err(|e| anyhow::anyhow!("docker image inspect printed {e}"))?;
+                out.push(infos.pop());
+            } else if o.stderr.to_ascii_lowercase().contains("no such image") {
+                out.push(None);
+            } else {
+                anyhow::bail!("`docker image inspect {image}` failed: {}", o.stderr_line());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A label of the image a tag points at in its registry: from the config
+    /// alone with buildx (no layers), else by pulling the tag.
+    pub fn remote_label(
+        &self,
+        buildx: bool,
+        reference: &crate::reference::Reference,
+        label: &str,
+    ) -> Result<Option<String>> {
+        let r = reference.to_string();
+        let labels = if buildx {
+            let args = vec![
+                "buildx".to_string(),
+                "imagetools".into(),
+                "inspect".into(),
+                "--format".into(),
+                "{{json .Image}}".into(),
+                r.clone(),
+            ];
+            let text = runner::read(self.cmd(&args))?;
+            let v = Json::parse(text.trim())
+                .map_err(|e| anyhow::anyhow!("imagetools inspect of {r} printed {e}"))?;
+            v.get("config")
+                .and_then(|c| c.get("Labels"))
+                .and_then(Json::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .unwrap_or_default()
+        } else {
+            runner::run_visible(self.cmd(&["pull".to_string(), "--".into(), r.clone()]))
+                .with_context(|| format!("pulling {r} to read its {label} label"))?;
+            self.inspect(&[&r])?.remove(0).labels
+        };
+        Ok(labels.get(label).cloned())
+    }
+
     /// VERSION_CODENAME of an image, read from a created (never started)
     /// container.
     pub fn codename(&self, image: &str) -> Result<Option<String>> {
@@ -314,8 +384,10 @@ impl<'a> Docker<'a> {
                 continue;
             }
             match &step.action {
-                Action::Run => runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]))
-                    .with_context(|| step.purpose.clone())?,
+                Action::Run => {
+                    runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]))
+                        .with_context(|| step.purpose.clone())?;
+                }
                 Action::Capture(slot) => {
                     let value = self
                         .capture(slot, &argv)
@@ -333,10 +405,12 @@ impl<'a> Docker<'a> {
         Ok(out)
     }
 
-    /// Run a lookup (here: the pull of a base) and extract the slot's value.
+    /// Run a step whose output holds a value (a pull, a push) and extract it.
     fn capture(&self, slot: &Slot, argv: &[String]) -> Result<String> {
-        let text = runner::read(self.sh.cmd(&argv[0]).args(&argv[1..]))?;
+        let text = runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]))?;
         match slot {
+            Slot::PushedDigest { reference } => pushed_digest(&text)
+                .ok_or_else(|| anyhow::anyhow!("docker push of {reference} reported no digest")),
             Slot::BaseDigest { image } => {
                 if let Some(d) = pull_digest(image, &text).map_err(anyhow::Error::msg)? {
                     return Ok(d);
@@ -457,10 +531,10 @@ mod cache {
 }
 
 /// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir> {
+    pub fn new() -> Result<TempDir> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -622,6 +696,14 @@ mod tests {
         assert!(diffs[2].contains("VERSION_CODENAME=noble"));
         assert!(diffs[3].contains("not a prefix"));
         assert_eq!(differences(&expect, &values, &built, &[], None).len(), 4);
+    }
+
+    #[test]
+    fn reads_the_digest_from_push_output() {
+        let out = format!("The push refers to repository [r]\n5f70bf18a086: Pushed\n1: digest: sha256:{HEX} size: 527\n");
+        assert_eq!(pushed_digest(&out), Some(format!("sha256:{HEX}")));
+        assert_eq!(pushed_digest("1: digest: sha256:abc size: 1\n"), None);
+        assert_eq!(pushed_digest(""), None);
     }
 
     #[test]

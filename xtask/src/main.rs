@@ -11,10 +11,12 @@ mod dockerfile;
 mod error;
 mod git;
 mod json;
+mod latest;
 mod plan;
 mod provenance;
 mod pyproject;
 mod reference;
+mod registry;
 mod runner;
 #[cfg(test)]
 mod tidy;
@@ -52,6 +54,9 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     match cli.command {
         Command::Image(ImageCommand::List(args)) => commands::list::run(&ws, &args),
         Command::Image(ImageCommand::Build(args)) => commands::build::run(&ws, &args, local_offset),
+        Command::Image(ImageCommand::Push(args)) => commands::push::run(&ws, &args),
+        Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
+        Command::Version(args) => commands::version::run(&ws, &args),
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Arg {
 pub enum Slot {
     /// The `repository@sha256:…` digest of a base image once pulled.
     BaseDigest { image: String },
+    /// The `sha256:…` digest the registry reported for a push.
+    PushedDigest { reference: String },
 }
 
 impl Slot {
@@ -29,6 +31,9 @@ impl Slot {
         match self {
             Slot::BaseDigest { image } => {
                 format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
+            }
+            Slot::PushedDigest { reference } => {
+                format!("<digest of {reference}, known after the push>")
             }
         }
     }

@@ -34,10 +34,6 @@ impl Registry {
         Ok(Registry(s.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn is_local(&self) -> bool {
         self.0.is_empty()
     }
@@ -83,15 +79,6 @@ impl Reference {
         } else {
             format!("{}/{}", self.registry, self.name)
         }
-    }
-
-    pub fn tag(&self) -> &str {
-        &self.tag
-    }
-
-    /// The same repository with another tag.
-    pub fn with_tag(&self, tag: &str) -> Result<Reference, String> {
-        Reference::new(&self.registry, &self.name, tag)
     }
 }
 

@@ -90,31 +90,46 @@ fn output_of(mut c: Command) -> Result<Output> {
     })
 }
 
-/// Echo and run a command whose output the user watches (a build, a push):
-/// its stdout goes to our stderr so that stdout stays for `--json`; its
-/// stderr is passed through and its last line kept for the error message.
-pub fn run_visible(cmd: Cmd<'_>) -> Result<()> {
+/// Echo and run a command whose output the user watches (a pull, a build, a
+/// push): its stdout is passed to our stderr, so that stdout stays for
+/// `--json`, and returned; its stderr is passed through and its last line
+/// ends the error message when the command fails.
+pub fn run_visible(cmd: Cmd<'_>) -> Result<String> {
     let mut c = Command::from(cmd);
     let argv = argv_of(&c);
     echo(&argv);
     c.stdin(Stdio::null())
-        .stdout(Stdio::from(io::stderr()))
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c
         .spawn()
         .map_err(|e| spawn_error(&argv[0], e))
         .with_context(|| format!("running `{}`", short_name(&argv)))?;
-    let mut last = String::new();
-    if let Some(err) = child.stderr.take() {
-        for line in io::BufReader::new(err).lines() {
+    let stderr = child.stderr.take();
+    let last_err = std::thread::spawn(move || {
+        let mut last = String::new();
+        if let Some(err) = stderr {
+            for line in io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                if !line.trim().is_empty() {
+                    last = line.trim().to_string();
+                }
+            }
+        }
+        last
+    });
+    let mut stdout = String::new();
+    if let Some(out) = child.stdout.take() {
+        for line in io::BufReader::new(out).lines() {
             let Ok(line) = line else { break };
             eprintln!("{line}");
-            if !line.trim().is_empty() {
-                last = line.trim().to_string();
-            }
+            stdout.push_str(&line);
+            stdout.push('\n');
         }
     }
     let status = child.wait().context("waiting for a child process")?;
+    let last = last_err.join().unwrap_or_default();
     if !status.success() {
         let how = status
             .code()
@@ -128,7 +143,7 @@ pub fn run_visible(cmd: Cmd<'_>) -> Result<()> {
         };
         anyhow::bail!("`{}` {how}{why}", short_name(&argv));
     }
-    Ok(())
+    Ok(stdout)
 }
 
 /// `docker build`, `git status`: program and subcommand words, for messages.

@@ -229,8 +229,8 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         for t in &targets {
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
-            if !known.contains_key(&slot) {
-                known.insert(slot, docker.remote_image(base)?.repo_digest);
+            if let std::collections::btree_map::Entry::Vacant(e) = known.entry(slot) {
+                e.insert(docker.remote_image(base)?.repo_digest);
             }
         }
     }

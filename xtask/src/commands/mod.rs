@@ -3,6 +3,9 @@
 
 pub mod build;
 pub mod list;
+pub mod push;
+pub mod tag;
+pub mod version;
 
 use anyhow::Result;
 
@@ -80,4 +83,20 @@ pub fn references(
         .iter()
         .map(|f| catalog.reference(f, version, channel, registry))
         .collect()
+}
+
+/// The `cargo xtask image build …` command that makes what a selection names.
+pub fn build_command(sel: &Selection, flavours: &[&Flavour]) -> String {
+    let mut words = vec!["cargo xtask image build".to_string()];
+    words.extend(flavours.iter().map(|f| f.name.clone()));
+    if sel.dev {
+        words.push("--dev".into());
+    }
+    if let Some(t) = &sel.tag {
+        words.push(format!("--tag {}", crate::plan::shell_quote(t)));
+    }
+    if let Some(r) = &sel.registry {
+        words.push(format!("--registry {}", crate::plan::shell_quote(r)));
+    }
+    words.join(" ")
 }

@@ -380,6 +380,51 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Start it again on the same port and storage (after it was stopped).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.get("/v2/").is_none() {
+            assert!(Instant::now() < deadline, "registry did not restart");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The tags of a repository, from `/v2/<name>/tags/list`.
+    pub fn tags(&self, name: &str) -> Vec<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let req = format!(
+            "GET /v2/{name}/tags/list HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.host()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let Some(list) = resp
+            .split("\"tags\":[")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+        else {
+            return Vec::new();
+        };
+        let mut tags: Vec<String> = list
+            .split(',')
+            .map(|t| t.trim().trim_matches('"').to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        tags.sort();
+        tags
+    }
+
     /// Status line and headers of a HEAD request (None when nothing answers).
     fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
@@ -461,4 +506,25 @@ pub fn labels(image: &str) -> Vec<(String, String)> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect()
+}
+
+/// A `docker` first on PATH that runs the real one, but first stops the
+/// process `stop_pid` (the registry) when the `nth` `docker push` starts.
+pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
+    let dir = TempDir::new("stop-at-push");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = std::env::split_paths(&path)
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file())
+        .expect("docker on PATH");
+    let count = dir.path().join("pushes");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = push ]; then\n  n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi\nexec '{real}' \"$@\"\n",
+        count = count.display(),
+        real = real.display()
+    );
+    let p = dir.path().join("docker");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
