@@ -10,7 +10,7 @@ use xshell::Shell;
 use crate::json::Json;
 use crate::plan::{shell_line, Action, Arg, Expectation, Slot, Step};
 use crate::reference::{check_repo_digest, check_sha256, AnyRef};
-use crate::runner;
+use crate::runner::{self, Wait};
 
 /// What `docker image inspect` tells about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -197,6 +197,17 @@ pub fn differences(
     out
 }
 
+/// How long a planned docker command may take: pulls and pushes move
+/// images, builds run the project's own steps, the rest are lookups.
+pub fn wait_for(argv: &[String]) -> Wait {
+    let words: Vec<&str> = argv.iter().skip(1).take(2).map(String::as_str).collect();
+    match words.as_slice() {
+        ["push", ..] | ["pull", ..] => Wait::Transfer,
+        ["build", ..] | ["buildx", "build"] => Wait::Unbounded,
+        _ => Wait::Lookup,
+    }
+}
+
 /// Runs plans against the Docker CLI.
 pub struct Docker<'a> {
     sh: &'a Shell,
@@ -315,8 +326,11 @@ impl<'a> Docker<'a> {
                 })
                 .unwrap_or_default()
         } else {
-            runner::run_visible(self.cmd(&["pull".to_string(), "--".into(), r.clone()]))
-                .with_context(|| format!("pulling {r} to read its {label} label"))?;
+            runner::run_visible(
+                self.cmd(&["pull".to_string(), "--".into(), r.clone()]),
+                Wait::Transfer,
+            )
+            .with_context(|| format!("pulling {r} to read its {label} label"))?;
             self.inspect(&[&r])?.remove(0).labels
         };
         Ok(labels.get(label).cloned())
@@ -385,7 +399,7 @@ impl<'a> Docker<'a> {
             }
             match &step.action {
                 Action::Run => {
-                    runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]))
+                    runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(&argv))
                         .with_context(|| step.purpose.clone())?;
                 }
                 Action::Capture(slot) => {
@@ -407,7 +421,7 @@ impl<'a> Docker<'a> {
 
     /// Run a step whose output holds a value (a pull, a push) and extract it.
     fn capture(&self, slot: &Slot, argv: &[String]) -> Result<String> {
-        let text = runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]))?;
+        let text = runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(&argv))?;
         match slot {
             Slot::PushedDigest { reference } => pushed_digest(&text)
                 .ok_or_else(|| anyhow::anyhow!("docker push of {reference} reported no digest")),

@@ -32,6 +32,21 @@ use crate::cli::{Cli, Command, ImageCommand};
 use crate::workspace::Workspace;
 
 fn main() -> ExitCode {
+    // A bug must still end in one line and exit 1, not a backtrace and 101.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error{at}: {msg} (a bug in the xtask; please report it)");
+        std::process::exit(i32::from(error::EXIT_FAILED));
+    }));
     // Read the local UTC offset while the process is single-threaded: the
     // `time` crate refuses to afterwards.
     let local_offset = time::UtcOffset::current_local_offset().ok();
@@ -50,6 +65,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
+    runner::configure()?;
+    runner::interrupt::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {
         Command::Image(ImageCommand::List(args)) => commands::list::run(&ws, &args),

@@ -1,13 +1,125 @@
 //! Running external programs: echo the argv (shell-quoted) to stderr, run it
-//! without a shell, and turn failures into one-line errors.
+//! without a shell, wait a bounded time, stop it on SIGINT, and turn failures
+//! into one-line errors.
+//!
+//! Waits: a lookup (inspect, tag, git, buildx probe) may take
+//! `XTASK_LOOKUP_TIMEOUT_SECS` (default 120), a transfer (pull, push)
+//! `XTASK_TRANSFER_TIMEOUT_SECS` (default 3600); a build is not bounded.
+//! A command past its limit is stopped and reported.
 
-use std::io::{self, BufRead};
-use std::process::{Command, Stdio};
+use std::io::{self, BufRead, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use xshell::Cmd;
 
+use crate::error::{invalid, Interrupted};
 use crate::plan::shell_line;
+
+/// How long a command may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Lookup,
+    Transfer,
+    Unbounded,
+}
+
+pub const LOOKUP_ENV: &str = "XTASK_LOOKUP_TIMEOUT_SECS";
+pub const TRANSFER_ENV: &str = "XTASK_TRANSFER_TIMEOUT_SECS";
+const LOOKUP_DEFAULT: u64 = 120;
+const TRANSFER_DEFAULT: u64 = 3600;
+
+static LIMITS: OnceLock<(Duration, Duration)> = OnceLock::new();
+
+/// Parse a timeout setting: whole seconds from 1 to a week.
+pub fn parse_secs(name: &str, value: Option<&str>, default: u64) -> Result<Duration> {
+    let Some(v) = value else {
+        return Ok(Duration::from_secs(default));
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (1..=604_800).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Duration::from_secs(n))
+        }
+        _ => Err(invalid(format!(
+            "{name}='{v}' is not a whole number of seconds from 1 to 604800"
+        ))),
+    }
+}
+
+/// Read the timeout settings from the environment (before anything runs).
+pub fn configure() -> Result<()> {
+    let var = |n: &str| match std::env::var(n) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(format!("{n} is not valid UTF-8"))),
+    };
+    let lookup = parse_secs(LOOKUP_ENV, var(LOOKUP_ENV)?.as_deref(), LOOKUP_DEFAULT)?;
+    let transfer = parse_secs(
+        TRANSFER_ENV,
+        var(TRANSFER_ENV)?.as_deref(),
+        TRANSFER_DEFAULT,
+    )?;
+    let _ = LIMITS.set((lookup, transfer));
+    Ok(())
+}
+
+fn limit(wait: Wait) -> Option<(Duration, &'static str)> {
+    let (lookup, transfer) = *LIMITS.get_or_init(|| {
+        (
+            Duration::from_secs(LOOKUP_DEFAULT),
+            Duration::from_secs(TRANSFER_DEFAULT),
+        )
+    });
+    match wait {
+        Wait::Lookup => Some((lookup, LOOKUP_ENV)),
+        Wait::Transfer => Some((transfer, TRANSFER_ENV)),
+        Wait::Unbounded => None,
+    }
+}
+
+/// SIGINT: remember it, so the running child is stopped and nothing else
+/// starts. Uses the C library's `signal` that std already links.
+pub mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    const SIGINT: i32 = 2;
+
+    extern "C" fn on_sigint(_: i32) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+
+    const SIGKILL: i32 = 9;
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+
+    /// Stop a child we started and have not reaped yet, by its PID.
+    pub fn stop(pid: u32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: plain syscall wrapper; `pid` is our own live child.
+            unsafe {
+                kill(pid, SIGKILL);
+            }
+        }
+    }
+
+    pub fn install() {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `signal` is the C library's.
+        unsafe {
+            signal(SIGINT, on_sigint);
+        }
+    }
+
+    pub fn happened() -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
 
 /// What a finished command printed.
 #[derive(Debug, Clone)]
@@ -34,8 +146,19 @@ impl Output {
                 None => "killed by a signal".to_string(),
             }
         } else {
-            line.to_string()
+            with_hint(line)
         }
+    }
+}
+
+/// A docker message, with what to do when it says the engine is not there.
+fn with_hint(line: &str) -> String {
+    if line.contains("Cannot connect to the Docker daemon")
+        || line.contains("docker daemon is not running")
+    {
+        format!("{line} (start Docker Engine, or point DOCKER_HOST at a running one)")
+    } else {
+        line.to_string()
     }
 }
 
@@ -59,91 +182,132 @@ fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
     }
 }
 
-/// Echo and run a command, capturing its output; a non-zero exit is not an
-/// error here (the caller decides), a missing program is.
-pub fn output(cmd: Cmd<'_>) -> Result<Output> {
-    output_of(Command::from(cmd))
+/// Read a pipe to its end on a thread; with `visible`, pass each line on to
+/// our stderr as it comes.
+fn pump<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    visible: bool,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let Some(pipe) = pipe else { return all };
+        let mut reader = io::BufReader::new(pipe);
+        let mut buf = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut buf) {
+            if n == 0 {
+                break;
+            }
+            let line = String::from_utf8_lossy(&buf);
+            if visible {
+                eprint!("{line}");
+            }
+            all.push_str(&line);
+            buf.clear();
+        }
+        all
+    })
 }
 
-/// Echo and run a command, capturing stdout; fail with the command's own
-/// last stderr line when it exits non-zero.
+/// Start `c`, wait for it within `wait`'s limit, stop it on SIGINT.
+fn supervise(mut c: Command, wait: Wait, visible: bool) -> Result<Output> {
+    let argv = argv_of(&c);
+    echo(&argv);
+    if interrupt::happened() {
+        return Err(Interrupted.into());
+    }
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child: Child = c.spawn().map_err(|e| spawn_error(&argv[0], e))?;
+    let out = pump(child.stdout.take(), visible);
+    let err = pump(child.stderr.take(), visible);
+    let pid = child.id();
+    // A thread blocks in wait() and reports at once; this one wakes every
+    // 50 ms only to look at SIGINT and the deadline.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let start = Instant::now();
+    let deadline = limit(wait);
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(status) => break status.context("waiting for a child process")?,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("lost track of `{}`", short_name(&argv))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if interrupt::happened() {
+            interrupt::stop(pid);
+            let _ = rx.recv();
+            return Err(Interrupted.into());
+        }
+        if let Some((max, env)) = deadline {
+            if start.elapsed() >= max {
+                interrupt::stop(pid);
+                let _ = rx.recv();
+                anyhow::bail!(
+                    "`{}` did not finish within {} s and was stopped; raise {env} if it needs longer",
+                    short_name(&argv),
+                    max.as_secs()
+                );
+            }
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if interrupt::happened() {
+        return Err(Interrupted.into());
+    }
+    Ok(Output {
+        ok: status.success(),
+        code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+/// Run a lookup, capturing its output; a non-zero exit is not an error here
+/// (the caller decides), a missing program is.
+pub fn output(cmd: Cmd<'_>) -> Result<Output> {
+    supervise(Command::from(cmd), Wait::Lookup, false)
+}
+
+/// Run a lookup and return its stdout; fail with the command's own last
+/// stderr line when it exits non-zero.
 pub fn read(cmd: Cmd<'_>) -> Result<String> {
     let c = Command::from(cmd);
     let what = short_name(&argv_of(&c));
-    let out = output_of(c)?;
+    let out = supervise(c, Wait::Lookup, false)?;
     if !out.ok {
         anyhow::bail!("`{what}` failed: {}", out.stderr_line());
     }
     Ok(out.stdout)
 }
 
-fn output_of(mut c: Command) -> Result<Output> {
-    let argv = argv_of(&c);
-    echo(&argv);
-    c.stdin(Stdio::null());
-    let out = c.output().map_err(|e| spawn_error(&argv[0], e))?;
-    Ok(Output {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
-}
-
-/// Echo and run a command whose output the user watches (a pull, a build, a
-/// push): its stdout is passed to our stderr, so that stdout stays for
-/// `--json`, and returned; its stderr is passed through and its last line
-/// ends the error message when the command fails.
-pub fn run_visible(cmd: Cmd<'_>) -> Result<String> {
-    let mut c = Command::from(cmd);
-    let argv = argv_of(&c);
-    echo(&argv);
-    c.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c
-        .spawn()
-        .map_err(|e| spawn_error(&argv[0], e))
-        .with_context(|| format!("running `{}`", short_name(&argv)))?;
-    let stderr = child.stderr.take();
-    let last_err = std::thread::spawn(move || {
-        let mut last = String::new();
-        if let Some(err) = stderr {
-            for line in io::BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("{line}");
-                if !line.trim().is_empty() {
-                    last = line.trim().to_string();
-                }
-            }
-        }
-        last
-    });
-    let mut stdout = String::new();
-    if let Some(out) = child.stdout.take() {
-        for line in io::BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("{line}");
-            stdout.push_str(&line);
-            stdout.push('\n');
-        }
+/// Run a command whose output the user watches (a pull, a build, a push):
+/// its output is passed to our stderr, so that stdout stays for `--json`;
+/// its stdout is returned; when it fails, the error ends with its last
+/// stderr line.
+pub fn run_visible(cmd: Cmd<'_>, wait: Wait) -> Result<String> {
+    let c = Command::from(cmd);
+    let what = short_name(&argv_of(&c));
+    let out = supervise(c, wait, true)?;
+    if !out.ok {
+        let how = out.code.map_or("was killed by a signal".to_string(), |c| {
+            format!("exited with code {c}")
+        });
+        let last = out
+            .stderr
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty());
+        let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
+        anyhow::bail!("`{what}` {how}{why}");
     }
-    let status = child.wait().context("waiting for a child process")?;
-    let last = last_err.join().unwrap_or_default();
-    if !status.success() {
-        let how = status
-            .code()
-            .map_or("was killed by a signal".to_string(), |c| {
-                format!("exited with code {c}")
-            });
-        let why = if last.is_empty() {
-            String::new()
-        } else {
-            format!(": {last}")
-        };
-        anyhow::bail!("`{}` {how}{why}", short_name(&argv));
-    }
-    Ok(stdout)
+    Ok(out.stdout)
 }
 
 /// `docker build`, `git status`: program and subcommand words, for messages.
@@ -154,4 +318,38 @@ pub fn short_name(argv: &[String]) -> String {
         .cloned()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_settings() {
+        assert_eq!(parse_secs("X", None, 7).unwrap(), Duration::from_secs(7));
+        assert_eq!(
+            parse_secs("X", Some("30"), 7).unwrap(),
+            Duration::from_secs(30)
+        );
+        for bad in ["", "0", "-1", "1.5", "abc", "604801", "+5"] {
+            let err = parse_secs("X", Some(bad), 7).unwrap_err();
+            assert_eq!(crate::error::exit_code(&err), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn engine_hint() {
+        let line = "Cannot connect to the Docker daemon at unix:///nope.sock. Is the docker daemon running?";
+        assert!(with_hint(line).contains("DOCKER_HOST"));
+        assert_eq!(with_hint("manifest unknown"), "manifest unknown");
+    }
+
+    #[test]
+    fn names_for_messages() {
+        let argv: Vec<String> = ["docker", "push", "--", "r:t"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(short_name(&argv), "docker push");
+    }
 }

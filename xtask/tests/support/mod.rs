@@ -251,18 +251,28 @@ impl FakeDocker {
         let script = format!(
             r#"#!/bin/sh
 printf '%s\n' "$*" >> '{log}'
-case "$1 $2" in
-  "buildx version")
+sub="$1"
+[ "$1" = image ] && sub="image-$2"
+[ "$1" = buildx ] && sub="buildx-$2"
+if [ -n "$FAKE_HANG" ] && [ "$sub" = "$FAKE_HANG" ]; then echo $$ > '{dir}/hang.pid'; exec sleep 60; fi
+if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake docker: $sub failed" >&2; exit "${{FAKE_FAIL#*:}}"; fi
+case "$sub" in
+  buildx-version)
     if [ -n "$FAKE_BUILDX" ]; then echo "github.com/docker/buildx v0.0.0-fake"; exit 0; fi
     echo "docker: unknown command: docker buildx" >&2; exit 1 ;;
-  "buildx imagetools")
+  buildx-imagetools)
     if [ -n "$FAKE_IMAGETOOLS" ]; then printf '%s\n' "$FAKE_IMAGETOOLS"; exit 0; fi
     echo "ERROR: failed to resolve" >&2; exit 1 ;;
+  pull)
+    if [ -n "$FAKE_PULL_OUTPUT" ]; then printf '%s\n' "$FAKE_PULL_OUTPUT"; exit 0; fi ;;
+  image-inspect)
+    if [ -n "$FAKE_INSPECT_OUTPUT" ]; then printf '%s\n' "$FAKE_INSPECT_OUTPUT"; exit 0; fi ;;
 esac
 echo "fake docker: unexpected call: $*" >&2
 exit 97
 "#,
-            log = log.display()
+            log = log.display(),
+            dir = dir.path().display()
         );
         let path = dir.path().join("docker");
         std::fs::write(&path, script).unwrap();
@@ -272,6 +282,15 @@ exit 97
 
     pub fn bin(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The PID of the process that hung (FAKE_HANG), once it started.
+    pub fn hang_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("hang.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// The recorded calls, one per line.

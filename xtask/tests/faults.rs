@@ -1,0 +1,184 @@
+//! Faults injected with a fake docker (or a real one pointed at nothing):
+//! each ends in a clean stop, one line, the documented exit code, and no
+//! step after the fault.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const REG: &str = "127.0.0.1:5999";
+const BASE: &str = "127.0.0.1:5999/base:1";
+const DIGEST_LINE: &str =
+    "Digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn fixture(label: &str) -> Workspace {
+    Workspace::fixture(label, REG, BASE)
+}
+
+/// Calls after the first one starting with `sub`.
+fn calls_after(calls: &[String], sub: &str) -> Vec<String> {
+    calls
+        .iter()
+        .skip_while(|c| !c.starts_with(sub))
+        .skip(1)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn engine_not_running_says_how_to_fix_it() {
+    let ws = fixture("no-engine");
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        None,
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("Cannot connect to the Docker daemon"),
+        "{line}"
+    );
+    assert!(line.contains("DOCKER_HOST"), "{line}");
+}
+
+#[test]
+fn a_failed_or_garbage_digest_lookup_never_starts_the_build() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("FAKE_FAIL", "pull:1")],
+            "`docker pull` exited with code 1: fake docker: pull failed",
+        ),
+        (
+            &[
+                ("FAKE_PULL_OUTPUT", "garbage"),
+                ("FAKE_INSPECT_OUTPUT", "not json"),
+            ],
+            "docker image inspect printed not JSON",
+        ),
+        (
+            &[
+                ("FAKE_PULL_OUTPUT", "garbage"),
+                ("FAKE_INSPECT_OUTPUT", "[{\"Id\":\"x\",\"RepoDigests\":[]}]"),
+            ],
+            "has no repository digest",
+        ),
+        (
+            &[("FAKE_PULL_OUTPUT", "Digest: sha256:zz")],
+            "is not a sha256 digest",
+        ),
+    ];
+    for (env, want) in cases {
+        let ws = fixture("digest-fault");
+        let fake = FakeDocker::new();
+        let run = ws.xtask(&["image", "build", "fix"], Some(fake.bin()), env);
+        assert_eq!(run.code, Some(1), "{env:?}: {}", run.stderr);
+        let line = run.error_line();
+        assert!(line.contains(want), "{env:?}: want {want:?} in {line}");
+        assert!(
+            !fake.calls().iter().any(|c| c.starts_with("build -f")),
+            "{env:?}: {:?}",
+            fake.calls()
+        );
+    }
+}
+
+#[test]
+fn a_failed_build_tags_and_pushes_nothing() {
+    let ws = fixture("build-fault");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        Some(fake.bin()),
+        &[("FAKE_PULL_OUTPUT", DIGEST_LINE), ("FAKE_FAIL", "build:3")],
+    );
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("`docker build` exited with code 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(calls_after(&fake.calls(), "build -f"), Vec::<String>::new());
+}
+
+#[test]
+fn a_hanging_lookup_or_transfer_is_stopped_after_its_limit() {
+    for (hang, env) in [
+        ("pull", "XTASK_TRANSFER_TIMEOUT_SECS"),
+        ("buildx-version", "XTASK_LOOKUP_TIMEOUT_SECS"),
+    ] {
+        let ws = fixture("hang");
+        let fake = FakeDocker::new();
+        let start = Instant::now();
+        let run = ws.xtask(
+            &["image", "build", "fix"],
+            Some(fake.bin()),
+            &[("FAKE_HANG", hang), (env, "1")],
+        );
+        let took = start.elapsed();
+        run.expect(1);
+        let line = run.error_line();
+        assert!(
+            line.contains("did not finish within 1 s and was stopped"),
+            "{line}"
+        );
+        assert!(line.contains(env), "{line}");
+        assert!(took < Duration::from_secs(20), "{hang}: took {took:?}");
+        let pid = fake.hang_pid().expect("the hanging process started");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{hang}: child {pid} still runs"
+        );
+        assert!(!fake.calls().iter().any(|c| c.starts_with("build -f")));
+    }
+    // A bad setting is refused before anything runs.
+    let ws = fixture("hang-setting");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        Some(fake.bin()),
+        &[("XTASK_LOOKUP_TIMEOUT_SECS", "soon")],
+    );
+    run.expect(2);
+    assert!(run
+        .error_line()
+        .contains("XTASK_LOOKUP_TIMEOUT_SECS='soon'"));
+    assert!(fake.calls().is_empty());
+}
+
+#[test]
+fn sigint_during_a_build_stops_it_and_exits_130() {
+    let ws = fixture("sigint");
+    let fake = FakeDocker::new();
+    let mut cmd = ws.xtask_command(&["image", "build", "fix"], Some(fake.bin()));
+    cmd.env("FAKE_PULL_OUTPUT", DIGEST_LINE)
+        .env("FAKE_HANG", "build");
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hung = loop {
+        if let Some(pid) = fake.hang_pid() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    let run = Run::from(out);
+    run.expect(130);
+    assert!(run.error_line().contains("interrupted"), "{}", run.stderr);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{hung}")).exists(),
+        "the build child was not stopped"
+    );
+    assert_eq!(calls_after(&fake.calls(), "build -f"), Vec::<String>::new());
+}
