@@ -421,7 +421,7 @@ impl<'a> Docker<'a> {
 
     /// Run a step whose output holds a value (a pull, a push) and extract it.
     fn capture(&self, slot: &Slot, argv: &[String]) -> Result<String> {
-        let text = runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(&argv))?;
+        let text = runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(argv))?;
         match slot {
             Slot::PushedDigest { reference } => pushed_digest(&text)
                 .ok_or_else(|| anyhow::anyhow!("docker push of {reference} reported no digest")),
