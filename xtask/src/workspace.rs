@@ -159,8 +159,13 @@ impl Project {
             args.insert(BASE_ARG.to_string(), v.to_string());
         }
         let file = &flavour.dockerfile;
-        let base = dockerfile::final_base(text, &args)
-            .map_err(|e| invalid(format!("{file}:{e} (flavour '{}')", flavour.name)))?;
+        let base = dockerfile::final_base(text, &args).map_err(|e| {
+            invalid(format!(
+                "{} (flavour '{}')",
+                at_line(file, &e),
+                flavour.name
+            ))
+        })?;
         if let Some(v) = value {
             if !base.uses_base_arg {
                 return Err(invalid(format!(
@@ -171,16 +176,28 @@ impl Project {
         }
         let parsed = AnyRef::parse(&base.image).map_err(|e| {
             invalid(format!(
-                "{file}:line {}: base image: {e} (flavour '{}')",
+                "{file}:{}: base image: {e} (flavour '{}')",
                 base.line, flavour.name
             ))
         })?;
         if parsed.is_scratch() {
             return Err(invalid(format!(
-                "{file}:line {}: the final stage is built FROM scratch; there is no base image to record (flavour '{}')",
+                "{file}:{}: the final stage is built FROM scratch; there is no base image to record (flavour '{}')",
                 base.line, flavour.name
             )));
         }
         Ok(base)
+    }
+}
+
+/// `file:N: message` for a Dockerfile error that reads `line N: message`;
+/// `file: message` when it names no line.
+fn at_line(file: &str, err: &str) -> String {
+    match err
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((n, msg)) if n.bytes().all(|b| b.is_ascii_digit()) => format!("{file}:{n}: {msg}"),
+        _ => format!("{file}: {err}"),
     }
 }

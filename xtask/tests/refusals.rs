@@ -1,0 +1,294 @@
+//! The corpus of bad input: each case is a fixture edit, arguments and
+//! environment, the expected exit code and a fragment of the one-line
+//! message, and for every case the proof (a recording fake docker) that no
+//! docker command ran beyond the read-only `buildx version` probe.
+//!
+//! README.md's "What it refuses" list is generated from this table:
+//! `XTASK_BLESS=1 cargo test --test refusals` rewrites it; the test fails
+//! when the two differ.
+
+mod support;
+
+use support::*;
+
+const REG: &str = "127.0.0.1:5999";
+const BASE: &str = "127.0.0.1:5999/base:1";
+const CATALOG: &str = "env-files/images.toml";
+const PY: &str = "pyproject.toml";
+const DF: &str = "env-files/fix/Dockerfile";
+
+/// How the standard fixture is changed before the run.
+#[derive(Clone, Copy)]
+enum Edit {
+    /// Replace the whole file.
+    Write(&'static str, &'static str),
+    /// Replace the first occurrence of a string.
+    Replace(&'static str, &'static str, &'static str),
+    /// Append to the file.
+    Append(&'static str, &'static str),
+    Remove(&'static str),
+    /// A symlink at the path pointing at the target.
+    Symlink(&'static str, &'static str),
+    NoGit,
+    NoCommit,
+    Dirty,
+    Detached,
+    Shallow,
+}
+
+struct Case {
+    area: &'static str,
+    what: &'static str,
+    edits: &'static [Edit],
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    code: i32,
+    want: &'static str,
+}
+
+const BUILD: &[&str] = &["image", "build", "fix", "--dry-run"];
+const LIST: &[&str] = &["image", "list"];
+const TF_FLAVOUR: &str = "\n[flavours.tf]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n";
+const SECOND_FLAVOUR: &str = "\n[flavours.two]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\n";
+
+use Edit::*;
+
+const CASES: &[Case] = &[
+    // pyproject.toml
+    Case { area: "pyproject.toml", what: "missing", edits: &[Remove(PY)], args: LIST, env: &[], code: 2, want: "pyproject.toml: No such file" },
+    Case { area: "pyproject.toml", what: "not TOML", edits: &[Write(PY, "[project\nversion = 1")], args: LIST, env: &[], code: 2, want: "pyproject.toml:1:9: not valid TOML" },
+    Case { area: "pyproject.toml", what: "no [project]", edits: &[Write(PY, "[tool.x]\na = 1\n")], args: LIST, env: &[], code: 2, want: "no [project] table" },
+    Case { area: "pyproject.toml", what: "no version", edits: &[Write(PY, "[project]\nname = \"itwinai\"\n")], args: LIST, env: &[], code: 2, want: "[project].version is missing" },
+    Case { area: "pyproject.toml", what: "dynamic version", edits: &[Write(PY, "[project]\nname = \"itwinai\"\ndynamic = [\"version\"]\n")], args: LIST, env: &[], code: 2, want: "[project].dynamic lists \"version\"" },
+    Case { area: "pyproject.toml", what: "version not a string", edits: &[Write(PY, "[project]\nversion = 1.0\n")], args: LIST, env: &[], code: 2, want: "[project].version is a float, not a string" },
+    Case { area: "pyproject.toml", what: "version not PEP 440", edits: &[Write(PY, "[project]\nversion = \"one\"\n")], args: LIST, env: &[], code: 2, want: "'one' is not a PEP 440 version" },
+    Case { area: "pyproject.toml", what: "version not normalized", edits: &[Write(PY, "[project]\nversion = \"1.0.0-rc1\"\n")], args: LIST, env: &[], code: 2, want: "write it in PEP 440 normalized form" },
+    Case { area: "pyproject.toml", what: "local version", edits: &[Write(PY, "[project]\nversion = \"1.0.0+abc\"\n")], args: LIST, env: &[], code: 2, want: "local label '+abc', which cannot appear in an image tag" },
+    Case { area: "pyproject.toml", what: "epoch", edits: &[Write(PY, "[project]\nversion = \"1!1.0.0\"\n")], args: LIST, env: &[], code: 2, want: "epoch '1!'" },
+    Case { area: "pyproject.toml", what: "not X.Y.Z", edits: &[Write(PY, "[project]\nversion = \"1.0\"\n")], args: LIST, env: &[], code: 2, want: "is not X.Y.Z" },
+    Case { area: "pyproject.toml", what: "version only in another table", edits: &[Write(PY, "[project]\nname = \"itwinai\"\n[tool.x]\nversion = \"1.0.0\"\n")], args: LIST, env: &[], code: 2, want: "[project].version is missing" },
+    // images.toml
+    Case { area: "images.toml", what: "missing", edits: &[Remove(CATALOG)], args: LIST, env: &[], code: 2, want: "env-files/images.toml: No such file" },
+    Case { area: "images.toml", what: "not TOML", edits: &[Write(CATALOG, "registry = ")], args: LIST, env: &[], code: 2, want: "env-files/images.toml:1:12: not valid TOML" },
+    Case { area: "images.toml", what: "unknown top-level key", edits: &[Replace(CATALOG, "registry = ", "colour = \"red\"\nregistry = ")], args: LIST, env: &[], code: 2, want: "env-files/images.toml:1: unknown key 'colour'" },
+    Case { area: "images.toml", what: "unknown flavour key", edits: &[Replace(CATALOG, "distro = \"jammy\"", "distro = \"jammy\"\nos = \"linux\"")], args: LIST, env: &[], code: 2, want: "env-files/images.toml:10: flavour 'fix': unknown key 'os'" },
+    Case { area: "images.toml", what: "registry not a string", edits: &[Replace(CATALOG, "\"127.0.0.1:5999\"", "5999")], args: LIST, env: &[], code: 2, want: "'registry' must be a string, not a integer" },
+    Case { area: "images.toml", what: "framework-version not a string", edits: &[Replace(CATALOG, "\"2.6\"", "2.6")], args: LIST, env: &[], code: 2, want: "flavour 'fix': 'framework-version' must be a string, not a float" },
+    Case { area: "images.toml", what: "jupyterlab not a boolean", edits: &[Append(CATALOG, "jupyterlab = \"yes\"\n")], args: LIST, env: &[], code: 2, want: "'jupyterlab' must be true or false" },
+    Case { area: "images.toml", what: "flavours not a table", edits: &[Write(CATALOG, "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\nflavours = 1\n")], args: LIST, env: &[], code: 2, want: "'flavours' must be a table" },
+    Case { area: "images.toml", what: "unknown framework", edits: &[Replace(CATALOG, "framework = \"torch\"", "framework = \"jax\"")], args: LIST, env: &[], code: 2, want: "'framework' is 'jax'; it must be \"torch\" or \"tf\"" },
+    Case { area: "images.toml", what: "framework-version 2", edits: &[Replace(CATALOG, "\"2.6\"", "\"2\"")], args: LIST, env: &[], code: 2, want: "'framework-version' '2' is not of the form x.y" },
+    Case { area: "images.toml", what: "framework-version 2.6.1", edits: &[Replace(CATALOG, "\"2.6\"", "\"2.6.1\"")], args: LIST, env: &[], code: 2, want: "'framework-version' '2.6.1' is not of the form x.y" },
+    Case { area: "images.toml", what: "framework-version x.y", edits: &[Replace(CATALOG, "\"2.6\"", "\"x.y\"")], args: LIST, env: &[], code: 2, want: "'framework-version' 'x.y' is not of the form x.y" },
+    Case { area: "images.toml", what: "distro uppercase", edits: &[Replace(CATALOG, "\"jammy\"", "\"Jammy\"")], args: LIST, env: &[], code: 2, want: "'distro' 'Jammy' is not an OS codename" },
+    Case { area: "images.toml", what: "distro with spaces", edits: &[Replace(CATALOG, "\"jammy\"", "\"jammy jellyfish\"")], args: LIST, env: &[], code: 2, want: "'distro' 'jammy jellyfish' is not an OS codename" },
+    Case { area: "images.toml", what: "Dockerfile does not exist", edits: &[Replace(CATALOG, "env-files/fix/Dockerfile", "env-files/nope/Dockerfile")], args: LIST, env: &[], code: 2, want: "flavour 'fix': 'dockerfile' env-files/nope/Dockerfile: No such file" },
+    Case { area: "images.toml", what: "Dockerfile outside (..)", edits: &[Replace(CATALOG, "env-files/fix/Dockerfile", "../Dockerfile")], args: LIST, env: &[], code: 2, want: "'dockerfile' '../Dockerfile' leaves the workspace" },
+    Case { area: "images.toml", what: "Dockerfile absolute", edits: &[Replace(CATALOG, "env-files/fix/Dockerfile", "/etc/hostname")], args: LIST, env: &[], code: 2, want: "'dockerfile' '/etc/hostname' is absolute" },
+    Case { area: "images.toml", what: "Dockerfile symlink to outside", edits: &[Remove(DF), Symlink(DF, "/etc/hostname")], args: LIST, env: &[], code: 2, want: "resolves to /etc/hostname, outside the workspace" },
+    Case { area: "images.toml", what: "two flavours, one production tag", edits: &[Append(CATALOG, SECOND_FLAVOUR)], args: LIST, env: &[], code: 2, want: "flavours 'fix' and 'two' both make the production tag '0.2.2-torch2.6-jammy'" },
+    Case { area: "images.toml", what: "alias not ending in -latest", edits: &[Replace(CATALOG, "\"fix-latest\"", "\"fix-newest\"")], args: LIST, env: &[], code: 2, want: "'latest' is 'fix-newest'; an alias must end in -latest" },
+    Case { area: "images.toml", what: "alias shared by two flavours", edits: &[Append(CATALOG, "\n[flavours.two]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\nlatest = \"fix-latest\"\n")], args: LIST, env: &[], code: 2, want: "both declare the alias 'fix-latest'" },
+    Case { area: "images.toml", what: "registry uppercase", edits: &[Replace(CATALOG, "\"127.0.0.1:5999\"", "\"GHCR.io/x\"")], args: LIST, env: &[], code: 2, want: "registry host 'GHCR.io' must be lowercase" },
+    Case { area: "images.toml", what: "registry bad port", edits: &[Replace(CATALOG, "\"127.0.0.1:5999\"", "\"127.0.0.1:99999\"")], args: LIST, env: &[], code: 2, want: "has a bad port '99999'" },
+    Case { area: "images.toml", what: "image name uppercase", edits: &[Replace(CATALOG, "production = \"itwinai\"", "production = \"ItwinAI\"")], args: LIST, env: &[], code: 2, want: "'production': image name 'ItwinAI'" },
+    Case { area: "images.toml", what: "production = development", edits: &[Replace(CATALOG, "\"itwinai-dev\"", "\"itwinai\"")], args: LIST, env: &[], code: 2, want: "'production' and 'development' are both 'itwinai'" },
+    Case { area: "images.toml", what: "no flavours", edits: &[Write(CATALOG, "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n[flavours]\n")], args: LIST, env: &[], code: 2, want: "no flavours declared" },
+    Case { area: "images.toml", what: "build-args sets a provenance arg", edits: &[Append(CATALOG, "build-args = { COMMIT_HASH = \"x\" }\n")], args: LIST, env: &[], code: 2, want: "'COMMIT_HASH' is computed by the tool" },
+    Case { area: "images.toml", what: "flavour name starting with -", edits: &[Replace(CATALOG, "[flavours.fix]", "[flavours.-fix]")], args: LIST, env: &[], code: 2, want: "flavour name '-fix' must be" },
+    // Dockerfiles
+    Case { area: "Dockerfile", what: "no FROM", edits: &[Write(DF, "# nothing\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile: no FROM instruction" },
+    Case { area: "Dockerfile", what: "instruction before FROM", edits: &[Write(DF, "RUN true\nFROM a\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: RUN before the first FROM" },
+    Case { area: "Dockerfile", what: "FROM with an undefined ARG", edits: &[Write(DF, "FROM ${NOPE}:1\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: $NOPE has no value" },
+    Case { area: "Dockerfile", what: "stage alias loop terminates", edits: &[Write(DF, "FROM b AS a\nFROM a AS b\nFROM b\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "base override ignored by the Dockerfile", edits: &[Write(DF, "FROM fixed:1\n"), Append(CATALOG, "base-image = \"other:1\"\n")], args: LIST, env: &[], code: 2, want: "'base-image' 'other:1' is ignored by env-files/fix/Dockerfile" },
+    Case { area: "Dockerfile", what: "--base-image ignored by the Dockerfile", edits: &[Write(DF, "FROM fixed:1\n")], args: &["image", "build", "fix", "--base-image", "other:1"], env: &[], code: 2, want: "--base-image 'other:1' is ignored" },
+    Case { area: "Dockerfile", what: "FROM scratch last", edits: &[Write(DF, "FROM a AS build\nFROM scratch\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: the final stage is built FROM scratch" },
+    Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, "# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "unterminated heredoc", edits: &[Write(DF, "FROM a\nRUN <<EOF\necho\n")], args: LIST, env: &[], code: 2, want: "heredoc 'EOF' is not terminated" },
+    Case { area: "Dockerfile", what: "bad escape directive", edits: &[Write(DF, "# escape=x\nFROM a\n")], args: LIST, env: &[], code: 2, want: "invalid escape directive 'x'" },
+    // Command line
+    Case { area: "CLI", what: "no flavour", edits: &[], args: &["image", "build"], env: &[], code: 2, want: "name the flavours to work on, or pass --all; flavours: fix" },
+    Case { area: "CLI", what: "unknown flavour", edits: &[], args: &["image", "build", "nope"], env: &[], code: 2, want: "unknown flavour 'nope'; env-files/images.toml declares: fix" },
+    Case { area: "CLI", what: "flavour starting with -", edits: &[], args: &["image", "build", "--", "-fix"], env: &[], code: 2, want: "unknown flavour '-fix'" },
+    Case { area: "CLI", what: "tag starting with -", edits: &[], args: &["image", "build", "fix", "--dev", "--tag=-x"], env: &[], code: 2, want: "tag '-x' must start with a letter, digit or '_'" },
+    Case { area: "CLI", what: "tag of 129 characters", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], env: &[], code: 2, want: "is 129 characters long; at most 128" },
+    Case { area: "CLI", what: "tag with characters outside the grammar", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "v1+local"], env: &[], code: 2, want: "tag 'v1+local' contains '+'" },
+    Case { area: "CLI", what: "uppercase repository (--registry)", edits: &[], args: &["image", "build", "fix", "--registry", "ghcr.io/InterTwin"], env: &[], code: 2, want: "'InterTwin' must be lowercase" },
+    Case { area: "CLI", what: "--tag on a production build", edits: &[], args: &["image", "build", "fix", "--tag", "mine"], env: &[], code: 2, want: "--tag sets a development tag and needs --dev" },
+    Case { area: "CLI", what: "--tag with several flavours", edits: &[Append(CATALOG, TF_FLAVOUR)], args: &["image", "build", "--all", "--dev", "--tag", "mine"], env: &[], code: 2, want: "--tag names one image but 2 flavours were selected" },
+    Case { area: "CLI", what: "build --tag ending in -latest", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "fix-latest"], env: &[], code: 2, want: "tag 'fix-latest' ends in -latest" },
+    Case { area: "CLI", what: "--latest with --dev", edits: &[], args: &["image", "push", "fix", "--latest", "--dev"], env: &[], code: 2, want: "--latest publishes the production alias and cannot be combined with --dev" },
+    Case { area: "CLI", what: "flavour and --all", edits: &[], args: &["image", "build", "fix", "--all"], env: &[], code: 2, want: "cannot be used with" },
+    Case { area: "CLI", what: "--latest and --from", edits: &[], args: &["image", "tag", "fix", "--latest", "--from", "x:1"], env: &[], code: 2, want: "cannot be used with" },
+    Case { area: "CLI", what: "image tag without --latest or --from", edits: &[], args: &["image", "tag", "fix"], env: &[], code: 2, want: "image tag needs --latest or --from REF" },
+    Case { area: "CLI", what: "--from that is not a reference", edits: &[], args: &["image", "tag", "fix", "--from", "Not A Ref"], env: &[], code: 2, want: "--from: image reference 'Not A Ref'" },
+    Case { area: "CLI", what: "--base-image scratch", edits: &[], args: &["image", "build", "fix", "--base-image", "scratch"], env: &[], code: 2, want: "--base-image scratch: scratch has no digest" },
+    Case { area: "CLI", what: "--platform without buildx", edits: &[], args: &["image", "build", "fix", "--platform", "linux/arm64"], env: &[], code: 2, want: "--platform and --builder need docker buildx" },
+    Case { area: "CLI", what: "--platform list", edits: &[], args: &["image", "build", "fix", "--platform", "linux/amd64,linux/arm64"], env: &[], code: 2, want: "is not one platform" },
+    Case { area: "CLI", what: "--builder starting with -", edits: &[], args: &["image", "build", "fix", "--builder=-x"], env: &[], code: 2, want: "--builder '-x' is not a builder name" },
+    Case { area: "CLI", what: "unknown option", edits: &[], args: &["image", "build", "fix", "--frobnicate"], env: &[], code: 2, want: "unexpected argument '--frobnicate'" },
+    Case { area: "CLI", what: "push with local names only", edits: &[Replace(CATALOG, "\"127.0.0.1:5999\"", "\"\"")], args: &["image", "push", "fix"], env: &[], code: 2, want: "the registry is \"\" (local names only)" },
+    Case { area: "CLI", what: "push --latest of a flavour without alias", edits: &[Replace(CATALOG, "latest = \"fix-latest\"\n", "")], args: &["image", "push", "fix", "--latest"], env: &[], code: 2, want: "flavour 'fix' declares no 'latest' alias" },
+    Case { area: "CLI", what: "version set with a local label", edits: &[], args: &["version", "set", "1.0.0+abc"], env: &[], code: 2, want: "local label '+abc'" },
+    Case { area: "CLI", what: "version set not PEP 440", edits: &[], args: &["version", "set", "latest"], env: &[], code: 2, want: "'latest' is not a PEP 440 version" },
+    // Environment
+    Case { area: "environment", what: "SOURCE_DATE_EPOCH not an integer", edits: &[], args: BUILD, env: &[("SOURCE_DATE_EPOCH", "yesterday")], code: 2, want: "SOURCE_DATE_EPOCH='yesterday' is not a whole number of seconds" },
+    Case { area: "environment", what: "SOURCE_DATE_EPOCH negative", edits: &[], args: BUILD, env: &[("SOURCE_DATE_EPOCH", "-5")], code: 2, want: "SOURCE_DATE_EPOCH='-5' is not a whole number" },
+    Case { area: "environment", what: "SOURCE_DATE_EPOCH out of range", edits: &[], args: BUILD, env: &[("SOURCE_DATE_EPOCH", "999999999999999")], code: 2, want: "SOURCE_DATE_EPOCH='999999999999999' is out of range" },
+    Case { area: "environment", what: "timeout setting not a number", edits: &[], args: BUILD, env: &[("XTASK_TRANSFER_TIMEOUT_SECS", "1h")], code: 2, want: "XTASK_TRANSFER_TIMEOUT_SECS='1h' is not a whole number of seconds" },
+    // git
+    Case { area: "git", what: "not a repository", edits: &[NoGit], args: BUILD, env: &[], code: 2, want: "is not a git repository; COMMIT_HASH needs one" },
+    Case { area: "git", what: "no commits", edits: &[NoCommit], args: BUILD, env: &[], code: 2, want: "git has no commit at HEAD" },
+    Case { area: "git", what: "shallow clone (builds)", edits: &[Shallow], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "git", what: "detached HEAD (builds)", edits: &[Detached], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "git", what: "uncommitted changes, production build", edits: &[Dirty], args: BUILD, env: &[], code: 2, want: "the working tree has uncommitted changes" },
+];
+
+fn apply(ws: &Workspace, edit: Edit) -> Option<TempDir> {
+    let path = |rel: &str| ws.root().join(rel);
+    match edit {
+        Write(rel, text) => ws.write(rel, text),
+        Replace(rel, from, to) => {
+            let text = std::fs::read_to_string(path(rel)).unwrap();
+            assert!(text.contains(from), "fixture {rel} has no {from:?}");
+            ws.write(rel, &text.replacen(from, to, 1));
+        }
+        Append(rel, more) => {
+            let text = std::fs::read_to_string(path(rel)).unwrap();
+            ws.write(rel, &(text + more));
+        }
+        Remove(rel) => std::fs::remove_file(path(rel)).unwrap(),
+        Symlink(rel, target) => std::os::unix::fs::symlink(target, path(rel)).unwrap(),
+        NoGit => std::fs::remove_dir_all(path(".git")).unwrap(),
+        NoCommit => {
+            std::fs::remove_dir_all(path(".git")).unwrap();
+            ws.git(&["init", "-q"]);
+        }
+        Dirty => ws.write("notes.txt", "uncommitted"),
+        Detached => {
+            let head = ws.head();
+            ws.git(&["checkout", "-q", "--detach", &head]);
+        }
+        Shallow => {
+            // A shallow clone of the fixture replaces it.
+            ws.commit();
+            let clone = TempDir::new("shallow");
+            let src = format!("file://{}", ws.root().display());
+            let ok = pinned(std::process::Command::new("git"), ws.home.path())
+                .args(["clone", "-q", "--depth", "1", &src])
+                .arg(clone.path().join("c"))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+            return Some(clone);
+        }
+    }
+    None
+}
+
+fn git_edit(e: &Edit) -> bool {
+    matches!(e, NoGit | NoCommit | Dirty | Detached | Shallow)
+}
+
+#[test]
+fn every_bad_input_is_refused_before_docker_runs() {
+    assert!(CASES.len() >= 60, "{} cases", CASES.len());
+    for case in CASES {
+        let ws = Workspace::fixture("corpus", REG, BASE);
+        let mut shallow = None;
+        for e in case.edits {
+            if let Some(dir) = apply(&ws, *e) {
+                shallow = Some(dir);
+            }
+        }
+        if !case.edits.iter().any(git_edit) && !case.edits.is_empty() {
+            ws.commit();
+        }
+        let fake = FakeDocker::new();
+        let mut cmd = ws.xtask_command(case.args, Some(fake.bin()));
+        if let Some(dir) = &shallow {
+            // Point --root at the shallow clone instead.
+            let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+            let mut c = pinned(
+                std::process::Command::new(env!("CARGO_BIN_EXE_xtask")),
+                ws.home.path(),
+            );
+            c.env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    fake.bin().display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            );
+            c.arg("--root").arg(dir.path().join("c")).args(&args[2..]);
+            cmd = c;
+        }
+        cmd.env("GIT_CEILING_DIRECTORIES", std::env::temp_dir());
+        for (k, v) in case.env {
+            cmd.env(k, v);
+        }
+        let run = Run::from(cmd.output().unwrap());
+        let name = format!("{} / {}", case.area, case.what);
+        assert_eq!(run.code, Some(case.code), "{name}: {}", run.stderr);
+        if case.code != 0 {
+            let line = run.error_line();
+            assert!(
+                line.contains(case.want),
+                "{name}: want {:?} in {line:?}",
+                case.want
+            );
+        }
+        let ran: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c != "buildx version")
+            .collect();
+        assert!(ran.is_empty(), "{name}: docker ran {ran:?}");
+    }
+}
+
+/// The README section, one line per case.
+fn readme_section() -> String {
+    let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/refusals.rs; XTASK_BLESS=1 cargo test --test refusals) -->\n");
+    out.push_str("| area | input | exit | the message says |\n|---|---|---|---|\n");
+    for c in CASES {
+        let says = if c.code == 0 {
+            "(accepted)".to_string()
+        } else {
+            format!("`{}`", c.want.replace('|', "\\|"))
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {says} |\n",
+            c.area, c.what, c.code
+        ));
+    }
+    out.push_str("<!-- refusals:end -->");
+    out
+}
+
+#[test]
+fn readme_lists_the_corpus() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme
+        .find("<!-- refusals:begin")
+        .expect("README.md has a refusals:begin marker");
+    let end = readme
+        .find("<!-- refusals:end -->")
+        .expect("README.md has a refusals:end marker")
+        + "<!-- refusals:end -->".len();
+    let want = readme_section();
+    if readme[start..end] != want {
+        if std::env::var("XTASK_BLESS").is_ok() {
+            let updated = format!("{}{want}{}", &readme[..start], &readme[end..]);
+            std::fs::write(&path, updated).unwrap();
+        } else {
+            panic!("README.md's refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test refusals");
+        }
+    }
+}
