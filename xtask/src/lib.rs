@@ -1,0 +1,109 @@
+//! `cargo xtask`: the project's release tooling for container images.
+//!
+//! Exit codes: 0 done; 2 invalid input or usage (nothing was run); 1 an
+//! external command or a check failed; 130 interrupted. The binary is
+//! `main.rs`, which calls [`main_entry`]; the modules are public so that
+//! property tests and fuzz targets can reach the parsers.
+
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod dockerfile;
+pub mod error;
+pub mod git;
+pub mod json;
+pub mod latest;
+pub mod plan;
+pub mod provenance;
+pub mod pyproject;
+pub mod reference;
+pub mod registry;
+pub mod runner;
+#[cfg(test)]
+mod tidy;
+pub mod tomlfile;
+pub mod version;
+pub mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ImageCommand};
+use crate::workspace::Workspace;
+
+/// The whole command line: parse, run, print an error as one line, exit.
+pub fn main_entry() -> ExitCode {
+    // A bug must still end in one line and exit 1, not a backtrace and 101.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error{at}: {msg} (a bug in the xtask; please report it)");
+        std::process::exit(i32::from(error::EXIT_FAILED));
+    }));
+    // Read the local UTC offset while the process is single-threaded: the
+    // `time` crate refuses to afterwards.
+    let local_offset = time::UtcOffset::current_local_offset().ok();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match run(cli, local_offset) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(error::exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
+    runner::configure()?;
+    runner::interrupt::install();
+    let ws = Workspace::open(cli.root.as_deref())?;
+    match cli.command {
+        Command::Image(ImageCommand::List(args)) => commands::list::run(&ws, &args),
+        Command::Image(ImageCommand::Build(args)) => commands::build::run(&ws, &args, local_offset),
+        Command::Image(ImageCommand::Push(args)) => commands::push::run(&ws, &args),
+        Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
+        Command::Version(args) => commands::version::run(&ws, &args),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a usage error is one line on
+/// stderr with exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(error::EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid usage")
+                .trim();
+            eprintln!("{first} (see 'cargo xtask --help')");
+            ExitCode::from(error::EXIT_INVALID)
+        }
+    }
+}

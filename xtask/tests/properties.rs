@@ -1,0 +1,191 @@
+//! Properties of the parsers: the reference/tag grammar, versions, the
+//! Dockerfile FROM resolver, the catalog loader and JSON. None may panic on
+//! any input; what they accept follows Docker's documented grammar; what
+//! they format they parse back.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use xtask::catalog::Catalog;
+use xtask::dockerfile::final_base;
+use xtask::json::Json;
+use xtask::reference::{check_tag, AnyRef, Framework, Reference, Registry, TagParts};
+use xtask::version::Version;
+
+/// Docker's tag grammar, written out independently of `check_tag`.
+fn docker_accepts_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b.iter().all(|&c| word(c) || c == b'.' || c == b'-')
+}
+
+/// Docker's path-component grammar: `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
+fn docker_accepts_component(c: &str) -> bool {
+    let alnum = |x: char| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut rest = c;
+    let mut first = true;
+    while !rest.is_empty() {
+        if !first {
+            let sep_len = if rest.starts_with("__") {
+                2
+            } else if rest.starts_with('.') || rest.starts_with('_') {
+                1
+            } else {
+                rest.chars().take_while(|&x| x == '-').count()
+            };
+            if sep_len == 0 {
+                return false;
+            }
+            rest = &rest[sep_len..];
+        }
+        let n = rest.chars().take_while(|&x| alnum(x)).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &rest[n..];
+        first = false;
+    }
+    !first
+}
+
+const HOST: &str = "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?){1,2}(:[1-9][0-9]{0,3})?";
+const COMPONENT: &str = "[a-z0-9]{1,6}((\\.|_|__|-{1,3})[a-z0-9]{1,6}){0,2}";
+const TAG: &str = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tag_check_is_docker_grammar(t in "\\PC{0,140}") {
+        prop_assert_eq!(check_tag(&t).is_ok(), docker_accepts_tag(&t));
+    }
+
+    #[test]
+    fn generated_tags_are_accepted(t in TAG) {
+        prop_assert!(check_tag(&t).is_ok(), "{}", t);
+    }
+
+    #[test]
+    fn references_format_then_parse(host in HOST, ns in COMPONENT, name in COMPONENT, tag in TAG) {
+        let registry = Registry::parse(&format!("{host}/{ns}")).unwrap();
+        let r = Reference::new(&registry, &name, &tag).unwrap();
+        let parsed = AnyRef::parse(&r.to_string()).unwrap();
+        prop_assert_eq!(parsed.domain.as_deref(), Some(host.as_str()));
+        prop_assert_eq!(parsed.path, format!("{ns}/{name}"));
+        prop_assert_eq!(parsed.tag.as_deref(), Some(tag.as_str()));
+        prop_assert_eq!(parsed.digest, None);
+    }
+
+    #[test]
+    fn any_reference_never_panics_and_accepts_only_the_grammar(s in "\\PC{0,80}") {
+        if let Ok(r) = AnyRef::parse(&s) {
+            prop_assert!(r.path.split('/').all(docker_accepts_component), "{}", s);
+            if let Some(t) = &r.tag {
+                prop_assert!(docker_accepts_tag(t), "{}", s);
+            }
+            prop_assert!(!s.starts_with('-'));
+        }
+    }
+
+    #[test]
+    fn reference_chars_never_panic(s in "[a-zA-Z0-9:/@._-]{0,60}") {
+        let _ = AnyRef::parse(&s);
+        let _ = Registry::parse(&s);
+    }
+
+    #[test]
+    fn convention_tags_round_trip(
+        jlab in any::<bool>(), x in 0u64..100, y in 0u64..100, z in 0u64..100,
+        tf in any::<bool>(), fx in 0u32..30, fy in 0u32..30, distro in "[a-z][a-z0-9]{0,10}",
+    ) {
+        let parts = TagParts {
+            jupyterlab: jlab,
+            version: format!("{x}.{y}.{z}"),
+            framework: if tf { Framework::Tf } else { Framework::Torch },
+            framework_version: format!("{fx}.{fy}"),
+            distro,
+        };
+        let tag = parts.render();
+        prop_assert!(check_tag(&tag).is_ok());
+        prop_assert_eq!(TagParts::parse(&tag), Some(parts));
+    }
+
+    #[test]
+    fn versions_round_trip(
+        rel in proptest::collection::vec(0u64..1000, 1..5),
+        pre in proptest::option::of((0usize..3, 0u64..50)),
+        post in proptest::option::of(0u64..50),
+        dev in proptest::option::of(0u64..50),
+    ) {
+        let mut s = rel.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+        if let Some((k, n)) = pre { s.push_str(&format!("{}{n}", ["a", "b", "rc"][k])); }
+        if let Some(n) = post { s.push_str(&format!(".post{n}")); }
+        if let Some(n) = dev { s.push_str(&format!(".dev{n}")); }
+        let v = Version::parse(&s).unwrap();
+        prop_assert_eq!(v.to_string(), s);
+        prop_assert_eq!(v.is_prerelease(), pre.is_some() || dev.is_some());
+    }
+
+    #[test]
+    fn version_parser_never_panics(s in "\\PC{0,40}") {
+        let _ = Version::parse(&s);
+    }
+
+    #[test]
+    fn from_resolver_never_panics(lines in proptest::collection::vec(
+        prop_oneof![
+            "FROM [a-z$:{}._-]{0,12}( AS [a-z]{1,3})?",
+            "ARG [A-Z_]{1,4}(=[a-z0-9$:{}-]{0,8})?",
+            "RUN <<-?['\"]?[A-Z]{0,3}['\"]?",
+            "[A-Z]{1,4}",
+            "# ?[a-z]{0,6}=[`\\\\a-z]{0,2}",
+            "\\PC{0,20}\\\\?",
+        ], 0..40)
+    ) {
+        let text = lines.join("\n");
+        let _ = final_base(&text, &BTreeMap::new());
+    }
+
+    #[test]
+    fn alias_chains_terminate_on_an_image(refs in proptest::collection::vec(0usize..12, 1..12)) {
+        // Stage i is `FROM s<refs[i]> AS s<i>`: references to earlier stages
+        // are aliases, to itself or later ones are image names.
+        let text: String = refs.iter().enumerate().map(|(i, r)| format!("FROM s{r} AS s{i}\n")).collect();
+        let base = final_base(&text, &BTreeMap::new()).unwrap();
+        let n: usize = base.image.trim_start_matches('s').parse().unwrap();
+        let line = base.line - 1;
+        // The named image is not an earlier stage of the FROM that names it.
+        prop_assert!(n >= line, "{} names stage {} which precedes it", base.line, n);
+    }
+
+    #[test]
+    fn catalog_loader_never_panics(s in "\\PC{0,200}") {
+        let _ = Catalog::parse(&s);
+    }
+
+    #[test]
+    fn catalog_loader_on_catalog_shaped_text(
+        registry in "[a-zA-Z0-9.:/-]{0,20}", name in "[a-zA-Z0-9_-]{0,8}", fw in "[a-z]{0,5}",
+        fv in "[0-9x.]{0,5}", distro in "[a-zA-Z0-9 ]{0,8}", latest in "[a-z-]{0,12}",
+    ) {
+        let text = format!(
+            "registry = \"{registry}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\n[flavours.{name}]\ndockerfile = \"d\"\nframework = \"{fw}\"\nframework-version = \"{fv}\"\ndistro = \"{distro}\"\nlatest = \"{latest}\"\n"
+        );
+        if let Ok(c) = Catalog::parse(&text) {
+            let f = &c.flavours[0];
+            prop_assert!(fw == "torch" || fw == "tf");
+            prop_assert!(f.latest.as_deref().is_some_and(|l| l.ends_with("-latest")));
+            prop_assert!(xtask::reference::check_distro(&f.distro).is_ok());
+        }
+    }
+
+    #[test]
+    fn json_never_panics_and_round_trips(s in "\\PC{0,60}") {
+        let _ = Json::parse(&s);
+        let v = Json::object([("k", Json::str(s.clone())), ("a", Json::Array(vec![Json::Null, Json::Bool(true)]))]);
+        prop_assert_eq!(Json::parse(&v.render()).unwrap(), v);
+    }
+}
