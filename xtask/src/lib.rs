@@ -47,7 +47,11 @@ pub fn main_entry() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!("error: internal error{at}: {msg} (a bug in the xtask; please report it)");
+        if msg.contains("Broken pipe") {
+            eprintln!("error: the output was closed before everything was written (broken pipe)");
+        } else {
+            eprintln!("error: internal error{at}: {msg} (a bug in the xtask; please report it)");
+        }
         std::process::exit(i32::from(error::EXIT_FAILED));
     }));
     // Read the local UTC offset while the process is single-threaded: the

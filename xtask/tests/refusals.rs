@@ -107,6 +107,10 @@ const CASES: &[Case] = &[
     Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, "# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "FROM an image starting with -", edits: &[Write(DF, "FROM -evil\n")], args: LIST, env: &[], code: 2, want: "image reference '-evil' starts with '-'" },
+    Case { area: "Dockerfile", what: "FROM with an unknown flag", edits: &[Write(DF, "FROM --network=host a\n")], args: LIST, env: &[], code: 2, want: "unknown FROM flag '--network=host'" },
+    Case { area: "images.toml", what: "base-image starting with -", edits: &[Append(CATALOG, "base-image = \"--privileged\"\n")], args: LIST, env: &[], code: 2, want: "'base-image': image reference '--privileged' starts with '-'" },
+    Case { area: "CLI", what: "--base-image starting with -", edits: &[], args: &["image", "build", "fix", "--base-image=-x"], env: &[], code: 2, want: "--base-image: image reference '-x' starts with '-'" },
     Case { area: "Dockerfile", what: "unterminated heredoc", edits: &[Write(DF, "FROM a\nRUN <<EOF\necho\n")], args: LIST, env: &[], code: 2, want: "heredoc 'EOF' is not terminated" },
     Case { area: "Dockerfile", what: "bad escape directive", edits: &[Write(DF, "# escape=x\nFROM a\n")], args: LIST, env: &[], code: 2, want: "invalid escape directive 'x'" },
     // Command line
