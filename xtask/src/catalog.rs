@@ -36,16 +36,11 @@ const FLAVOUR_KEYS: &[&str] = &[
 /// Dockerfile, so that what it installs is what the tag says.
 pub const FRAMEWORK_ARG: &str = "FRAMEWORK_VERSION";
 
-/// Build args the tool computes itself; a catalog may not set them.
-pub const RESERVED_ARGS: &[&str] = &[
-    FRAMEWORK_ARG,
-    "COMMIT_HASH",
-    "BASE_IMG_NAME",
-    "BASE_IMG_DIGEST",
-    "ITWINAI_VERSION",
-    "CREATION_DATE",
-    "IMAGE_FULL_NAME",
-];
+/// Build args the tool computes itself (provenance and FRAMEWORK_VERSION);
+/// a catalog may not set them.
+pub fn is_reserved_arg(name: &str) -> bool {
+    name == FRAMEWORK_ARG || crate::provenance::ARGS.contains(&name)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
@@ -422,15 +417,10 @@ fn check_flavour_name(name: &str) -> Result<(), String> {
 }
 
 fn check_arg_name(name: &str) -> Result<(), String> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ok {
+    if !crate::dockerfile::is_arg_name(name) {
         return Err(format!("'{name}' is not a valid ARG name"));
     }
-    if RESERVED_ARGS.contains(&name) {
+    if is_reserved_arg(name) {
         return Err(format!(
             "'{name}' is computed by the tool and cannot be set here{}",
             if name == "BASE_IMG_NAME" {

@@ -77,17 +77,8 @@ pub struct TagArgs {
     #[arg(long, value_name = "REF")]
     pub from: Option<String>,
 
-    /// Make the development reference instead of the production one
-    #[arg(long)]
-    pub dev: bool,
-
-    /// Development tag to use instead of the default (needs --dev)
-    #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
-
-    /// Registry instead of the catalog's ("" for local names)
-    #[arg(long, value_name = "REG")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub naming: Naming,
 
     /// Move the alias backwards or to a pre-release
     #[arg(long)]
@@ -149,6 +140,13 @@ pub struct Selection {
     #[arg(long, conflicts_with = "flavours")]
     pub all: bool,
 
+    #[command(flatten)]
+    pub naming: Naming,
+}
+
+/// Which reference a flavour goes under.
+#[derive(Debug, Args)]
+pub struct Naming {
     /// Development image (<development>:<production tag>-<12 hex of HEAD>)
     #[arg(long)]
     pub dev: bool,

@@ -38,6 +38,14 @@ struct Stage {
     base: FinalBase,
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
+pub fn is_arg_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Resolve the base of the final stage. `build_args` are the values passed
 /// with `--build-arg`; they override the defaults of declared global ARGs.
 /// Errors name the line.
@@ -152,12 +160,7 @@ fn parse_arg(args: &str) -> Result<Vec<(String, Option<String>)>, String> {
             Some((n, d)) => (n.to_string(), Some(d.to_string())),
             None => (word, None),
         };
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_arg_name(&name) {
             return Err(format!("ARG name '{name}' is not valid"));
         }
         out.push((name, default));
@@ -293,12 +296,7 @@ fn expand(s: &str, vars: &BTreeMap<String, Option<String>>) -> Result<String, St
 }
 
 fn check_var_name(name: &str, s: &str) -> Result<(), String> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
+    if is_arg_name(name) {
         Ok(())
     } else {
         Err(format!("bad variable name '{name}' in '{s}'"))

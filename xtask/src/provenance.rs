@@ -58,6 +58,16 @@ pub fn creation_date(t: OffsetDateTime) -> String {
     )
 }
 
+/// The documented provenance build args, in the order they are passed.
+pub const ARGS: [&str; 6] = [
+    "COMMIT_HASH",
+    "BASE_IMG_NAME",
+    "BASE_IMG_DIGEST",
+    "ITWINAI_VERSION",
+    "CREATION_DATE",
+    "IMAGE_FULL_NAME",
+];
+
 /// The documented build args, in order, for one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
@@ -74,14 +84,15 @@ impl Provenance {
     /// `NAME=value` pairs: the documented six, then the flavour's own.
     pub fn build_args(&self, extra: &[(String, String)]) -> Vec<(String, Arg)> {
         let lit = |s: &str| Arg::Lit(s.to_string());
-        let mut args = vec![
-            ("COMMIT_HASH".to_string(), lit(&self.commit_hash)),
-            ("BASE_IMG_NAME".to_string(), lit(&self.base_img_name)),
-            ("BASE_IMG_DIGEST".to_string(), self.base_img_digest.clone()),
-            ("ITWINAI_VERSION".to_string(), lit(&self.itwinai_version)),
-            ("CREATION_DATE".to_string(), lit(&self.creation_date)),
-            ("IMAGE_FULL_NAME".to_string(), lit(&self.image_full_name)),
+        let values = [
+            lit(&self.commit_hash),
+            lit(&self.base_img_name),
+            self.base_img_digest.clone(),
+            lit(&self.itwinai_version),
+            lit(&self.creation_date),
+            lit(&self.image_full_name),
         ];
+        let mut args: Vec<(String, Arg)> = ARGS.iter().map(|k| k.to_string()).zip(values).collect();
         args.extend(extra.iter().map(|(k, v)| (k.clone(), lit(v))));
         args
     }

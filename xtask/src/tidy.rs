@@ -56,7 +56,10 @@ fn shipped_dockerfiles_record_provenance_and_install_the_tagged_framework() {
             "{}: the final FROM must use ${{{BASE_ARG}}}",
             f.dockerfile
         );
-        for arg in crate::catalog::RESERVED_ARGS {
+        for arg in crate::provenance::ARGS
+            .iter()
+            .chain([&crate::catalog::FRAMEWORK_ARG])
+        {
             assert!(
                 text.contains(&format!("ARG {arg}")),
                 "{}: no ARG {arg}",

@@ -151,24 +151,7 @@ fn unresolvable_base_stops_before_the_build() {
 
     // A local image that never came from a registry has no digest: refused too.
     let local = format!("{}:1", unique("local-only-base"));
-    let dir = TempDir::new("local-base");
-    std::fs::create_dir_all(dir.path().join("root/etc")).unwrap();
-    std::fs::write(
-        dir.path().join("root/etc/os-release"),
-        "VERSION_CODENAME=jammy\n",
-    )
-    .unwrap();
-    let tar = dir.path().join("b.tar");
-    assert!(std::process::Command::new("tar")
-        .arg("-C")
-        .arg(dir.path().join("root"))
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-    docker(&["import", tar.to_str().unwrap(), &local]);
+    import_image(&local, "jammy");
     let ws = Workspace::fixture("e2e-local", "", &local);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);

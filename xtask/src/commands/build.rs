@@ -142,9 +142,10 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let project = ws.load()?;
     let catalog = &project.catalog;
     let sel = &args.select;
+    let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
-    super::check_selection(sel, flavours.len())?;
-    let registry = super::registry(catalog, sel)?;
+    super::check_selection(naming, flavours.len())?;
+    let registry = super::registry(catalog, naming)?;
     if let Some(b) = &args.base_image {
         let r = AnyRef::parse(b).map_err(|e| invalid(format!("--base-image: {e}")))?;
         if r.is_scratch() {
@@ -185,14 +186,14 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
 
     let git = git::facts(&ws.sh)?;
     if git.dirty {
-        if !sel.dev && !args.allow_dirty {
+        if !naming.dev && !args.allow_dirty {
             return Err(invalid(
                 "the working tree has uncommitted changes, so COMMIT_HASH would not describe what is built; commit them, build with --dev, or pass --allow-dirty",
             ));
         }
         eprintln!("warning: building from a tree with uncommitted changes; COMMIT_HASH {} does not include them", git.head);
     }
-    let channel = super::channel(sel, Some(&git.head));
+    let channel = super::channel(naming, Some(&git.head));
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
     let mut targets = Vec::new();
     for (f, reference) in flavours.iter().zip(&refs) {

@@ -10,7 +10,7 @@ pub mod version;
 use anyhow::Result;
 
 use crate::catalog::{Catalog, Channel, Flavour};
-use crate::cli::Selection;
+use crate::cli::{Naming, Selection};
 use crate::error::invalid;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
@@ -37,7 +37,7 @@ pub fn select<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavo
 }
 
 /// The registry to use: `--registry` or the catalog's.
-pub fn registry(catalog: &Catalog, sel: &Selection) -> Result<Registry> {
+pub fn registry(catalog: &Catalog, sel: &Naming) -> Result<Registry> {
     match &sel.registry {
         Some(r) => Registry::parse(r).map_err(|e| invalid(format!("--registry: {e}"))),
         None => Ok(catalog.registry.clone()),
@@ -45,7 +45,7 @@ pub fn registry(catalog: &Catalog, sel: &Selection) -> Result<Registry> {
 }
 
 /// Check the flag combinations of a selection that clap cannot express.
-pub fn check_selection(sel: &Selection, flavours: usize) -> Result<()> {
+pub fn check_selection(sel: &Naming, flavours: usize) -> Result<()> {
     if sel.tag.is_some() && !sel.dev {
         return Err(invalid(
             "--tag sets a development tag and needs --dev; production tags always follow [jlab-]X.Y.Z-(torch|tf)x.y-distro",
@@ -60,7 +60,7 @@ pub fn check_selection(sel: &Selection, flavours: usize) -> Result<()> {
 }
 
 /// The channel (production or development) of a selection.
-pub fn channel(sel: &Selection, head: Option<&str>) -> Channel {
+pub fn channel(sel: &Naming, head: Option<&str>) -> Channel {
     if sel.dev {
         Channel::Dev {
             head: head.unwrap_or_default().to_string(),
@@ -86,7 +86,7 @@ pub fn references(
 }
 
 /// The `cargo xtask image build …` command that makes what a selection names.
-pub fn build_command(sel: &Selection, flavours: &[&Flavour]) -> String {
+pub fn build_command(sel: &Naming, flavours: &[&Flavour]) -> String {
     let mut words = vec!["cargo xtask image build".to_string()];
     words.extend(flavours.iter().map(|f| f.name.clone()));
     if sel.dev {

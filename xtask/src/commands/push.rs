@@ -104,14 +104,15 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
     let sel = &args.select;
+    let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
-    super::check_selection(sel, flavours.len())?;
-    if args.latest && sel.dev {
+    super::check_selection(naming, flavours.len())?;
+    if args.latest && naming.dev {
         return Err(invalid(
             "--latest publishes the production alias and cannot be combined with --dev",
         ));
     }
-    let registry = super::registry(catalog, sel)?;
+    let registry = super::registry(catalog, naming)?;
     if registry.is_local() {
         return Err(invalid(
             "the registry is \"\" (local names only); set 'registry' in env-files/images.toml or pass --registry to push",
@@ -131,12 +132,12 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         };
         aliases.push(alias);
     }
-    let head = if sel.dev {
+    let head = if naming.dev {
         Some(crate::git::head(&ws.sh)?)
     } else {
         None
     };
-    let channel = super::channel(sel, head.as_deref());
+    let channel = super::channel(naming, head.as_deref());
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
 
     let docker = Docker::new(&ws.sh);
@@ -153,7 +154,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                     anyhow::bail!(
                         "{r} is labelled org.opencontainers.image.ref.name={}; it was not built or promoted as this reference. Rebuild with `{}`",
                         ref_name.map_or("(missing)", String::as_str),
-                        super::build_command(sel, &flavours)
+                        super::build_command(naming, &flavours)
                     );
                 }
             }
@@ -163,7 +164,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         anyhow::bail!(
             "not in the local engine: {}; build first with `{}`",
             missing.join(", "),
-            super::build_command(sel, &flavours)
+            super::build_command(naming, &flavours)
         );
     }
     let locals: Vec<ImageInfo> = locals.into_iter().flatten().collect();
@@ -181,7 +182,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             alias_current: false,
             alias_done: false,
         };
-        if !sel.dev {
+        if !naming.dev {
             match registry::lookup(&ws.sh, buildx, r)? {
                 None => {}
                 Some(remote) if same_image(&remote, local, &r.repository()) => {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Selection, TagArgs};
+use crate::cli::TagArgs;
 use crate::docker::{Docker, ImageInfo};
 use crate::error::invalid;
 use crate::latest::{self, Current, VERSION_LABEL};
@@ -72,29 +72,22 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     if !args.latest && args.from.is_none() {
         return Err(invalid("image tag needs --latest or --from REF"));
     }
-    if args.latest && args.dev {
+    if args.latest && args.naming.dev {
         return Err(invalid(
             "--latest tags the production image and cannot be combined with --dev",
         ));
     }
-    let sel = Selection {
-        flavours: vec![flavour.name.clone()],
-        all: false,
-        dev: args.dev,
-        tag: args.tag.clone(),
-        registry: args.registry.clone(),
-    };
-    super::check_selection(&sel, 1)?;
-    let registry = super::registry(catalog, &sel)?;
+    super::check_selection(&args.naming, 1)?;
+    let registry = super::registry(catalog, &args.naming)?;
     if let Some(s) = &args.from {
         AnyRef::parse(s).map_err(|e| invalid(format!("--from: {e}")))?;
     }
-    let head = if args.dev {
+    let head = if args.naming.dev {
         Some(crate::git::head(&ws.sh)?)
     } else {
         None
     };
-    let channel = super::channel(&sel, head.as_deref());
+    let channel = super::channel(&args.naming, head.as_deref());
     let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
     let target_s = target.to_string();
     let docker = Docker::new(&ws.sh);

@@ -484,6 +484,15 @@ impl Drop for Registry {
 /// holding /etc/os-release; push it to `registry` and remove the local copy.
 /// Returns the reference.
 pub fn make_base(registry: &Registry, name: &str, codename: &str) -> String {
+    let reference = format!("{}/{name}:1", registry.host());
+    import_image(&reference, codename);
+    docker(&["push", &reference]);
+    docker(&["rmi", &reference]);
+    reference
+}
+
+/// `docker import` of a folder holding only /etc/os-release, as `reference`.
+pub fn import_image(reference: &str, codename: &str) {
     let dir = TempDir::new("base");
     let etc = dir.path().join("root/etc");
     std::fs::create_dir_all(&etc).unwrap();
@@ -503,11 +512,7 @@ pub fn make_base(registry: &Registry, name: &str, codename: &str) -> String {
         .unwrap()
         .success();
     assert!(ok, "tar failed");
-    let reference = format!("{}/{name}:1", registry.host());
-    docker(&["import", tar.to_str().unwrap(), &reference]);
-    docker(&["push", &reference]);
-    docker(&["rmi", &reference]);
-    reference
+    docker(&["import", tar.to_str().unwrap(), reference]);
 }
 
 /// Labels of a local image as `key=value` lines, sorted.
