@@ -182,3 +182,43 @@ fn sigint_during_a_build_stops_it_and_exits_130() {
     );
     assert_eq!(calls_after(&fake.calls(), "build -f"), Vec::<String>::new());
 }
+
+#[test]
+fn a_hanging_push_is_stopped_and_reported() {
+    let ws = fixture("push-hang");
+    let fake = FakeDocker::new();
+    let dev = format!(
+        "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &ws.head()[..12]
+    );
+    let inspect = format!(
+        r#"[{{"Id":"sha256:{}","RepoDigests":[],"Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{dev}"}}}},"RootFS":{{"Layers":[]}}}}]"#,
+        "a".repeat(64)
+    );
+    let start = Instant::now();
+    let run = ws.xtask(
+        &["image", "push", "fix", "--dev", "--json"],
+        Some(fake.bin()),
+        &[
+            ("FAKE_INSPECT_OUTPUT", &inspect),
+            ("FAKE_HANG", "push"),
+            ("XTASK_TRANSFER_TIMEOUT_SECS", "1"),
+        ],
+    );
+    run.expect(1);
+    let line = run.error_line();
+    assert!(line.contains("push stopped: pushing"), "{line}");
+    assert!(
+        line.contains("did not finish within 1 s and was stopped"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("failed: {dev}")), "{line}");
+    assert!(
+        run.stdout.contains("\"status\":\"failed\""),
+        "{}",
+        run.stdout
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let pid = fake.hang_pid().expect("the push started");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
