@@ -376,47 +376,71 @@ impl<'a> Docker<'a> {
         stdout_is_json: bool,
         known: BTreeMap<Slot, String>,
     ) -> Result<Outcome> {
+        match self.execute_partial(steps, dry_run, stdout_is_json, known) {
+            (out, None) => Ok(out),
+            (_, Some((_, e))) => Err(e),
+        }
+    }
+
+    /// Like [`Docker::execute`], but on a failure also says what the steps
+    /// before it produced and which step failed (its index), for callers
+    /// that report progress.
+    pub fn execute_partial(
+        &self,
+        steps: &[Step],
+        dry_run: bool,
+        stdout_is_json: bool,
+        known: BTreeMap<Slot, String>,
+    ) -> (Outcome, Option<(usize, anyhow::Error)>) {
         let mut out = Outcome {
             values: known,
             ..Outcome::default()
         };
-        for step in steps {
-            let argv = step.resolve(&out.values);
-            if dry_run {
-                let line = match &step.action {
-                    Action::Verify(e) => format!(
-                        "# then check {}: its labels, VERSION_CODENAME={} in /etc/os-release, and that it is built on {}",
-                        e.reference, e.distro, e.base
-                    ),
-                    _ => shell_line(&argv),
-                };
-                if stdout_is_json {
-                    eprintln!("{line}");
-                } else {
-                    println!("{line}");
-                }
-                continue;
-            }
-            match &step.action {
-                Action::Run => {
-                    runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(&argv))
-                        .with_context(|| step.purpose.clone())?;
-                }
-                Action::Capture(slot) => {
-                    let value = self
-                        .capture(slot, &argv)
-                        .with_context(|| step.purpose.clone())?;
-                    out.values.insert(slot.clone(), value);
-                }
-                Action::Verify(expect) => {
-                    let id = self
-                        .verify(expect, &out.values)
-                        .with_context(|| step.purpose.clone())?;
-                    out.image_ids.insert(expect.reference.clone(), id);
-                }
+        for (i, step) in steps.iter().enumerate() {
+            if let Err(e) = self.step(step, dry_run, stdout_is_json, &mut out) {
+                return (out, Some((i, e.context(step.purpose.clone()))));
             }
         }
-        Ok(out)
+        (out, None)
+    }
+
+    fn step(
+        &self,
+        step: &Step,
+        dry_run: bool,
+        stdout_is_json: bool,
+        out: &mut Outcome,
+    ) -> Result<()> {
+        let argv = step.resolve(&out.values);
+        if dry_run {
+            let line = match &step.action {
+                Action::Verify(e) => format!(
+                    "# then check {}: its labels, VERSION_CODENAME={} in /etc/os-release, and that it is built on {}",
+                    e.reference, e.distro, e.base
+                ),
+                _ => shell_line(&argv),
+            };
+            if stdout_is_json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+            return Ok(());
+        }
+        match &step.action {
+            Action::Run => {
+                runner::run_visible(self.sh.cmd(&argv[0]).args(&argv[1..]), wait_for(&argv))?;
+            }
+            Action::Capture(slot) => {
+                let value = self.capture(slot, &argv)?;
+                out.values.insert(slot.clone(), value);
+            }
+            Action::Verify(expect) => {
+                let id = self.verify(expect, &out.values)?;
+                out.image_ids.insert(expect.reference.clone(), id);
+            }
+        }
+        Ok(())
     }
 
     /// Run a step whose output holds a value (a pull, a push) and extract it.
@@ -669,7 +693,6 @@ mod tests {
             image: "b:1".into(),
         };
         let expect = Expectation {
-            flavour: "torch".into(),
             reference: "r:t".into(),
             base_digest: Arg::Slot {
                 prefix: String::new(),

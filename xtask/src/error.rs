@@ -36,14 +36,6 @@ pub fn invalid(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Invalid(msg.into()))
 }
 
-/// Return early with an invalid-input error, formatted like `format!`.
-#[macro_export]
-macro_rules! bail_invalid {
-    ($($arg:tt)*) => {
-        return Err($crate::error::invalid(format!($($arg)*)))
-    };
-}
-
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;

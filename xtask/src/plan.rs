@@ -53,7 +53,6 @@ pub enum Action {
 /// What a built image must show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
-    pub flavour: String,
     pub reference: String,
     /// OCI labels and their values (may name a slot's value).
     pub labels: Vec<(String, Arg)>,

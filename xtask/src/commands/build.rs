@@ -93,7 +93,6 @@ pub fn plan(targets: &[Target], opts: &Options) -> Vec<Step> {
             purpose: format!("checking {}", t.reference),
             argv: Vec::new(),
             action: Action::Verify(Box::new(Expectation {
-                flavour: t.flavour.clone(),
                 reference: t.reference.clone(),
                 labels: t.provenance.labels(),
                 distro: t.distro.clone(),
@@ -144,7 +143,6 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let sel = &args.select;
     let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
-    super::check_selection(naming, flavours.len())?;
     let registry = super::registry(catalog, naming)?;
     if let Some(b) = &args.base_image {
         let r = AnyRef::parse(b).map_err(|e| invalid(format!("--base-image: {e}")))?;
@@ -193,7 +191,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         }
         eprintln!("warning: building from a tree with uncommitted changes; COMMIT_HASH {} does not include them", git.head);
     }
-    let channel = super::channel(naming, Some(&git.head));
+    let channel = super::channel(naming, || Ok(git.head.clone()))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
     let mut targets = Vec::new();
     for (f, reference) in flavours.iter().zip(&refs) {

@@ -15,8 +15,15 @@ use crate::error::invalid;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
 
-/// The flavours named on the command line (or all), checked to exist.
+/// The flavours named on the command line (or all), checked to exist and
+/// to fit the naming flags.
 pub fn select<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> {
+    let flavours = named(catalog, sel)?;
+    check_selection(&sel.naming, flavours.len())?;
+    Ok(flavours)
+}
+
+fn named<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> {
     if sel.all {
         return Ok(catalog.flavours.iter().collect());
     }
@@ -59,16 +66,17 @@ pub fn check_selection(sel: &Naming, flavours: usize) -> Result<()> {
     Ok(())
 }
 
-/// The channel (production or development) of a selection.
-pub fn channel(sel: &Naming, head: Option<&str>) -> Channel {
-    if sel.dev {
+/// The channel (production or development) of a selection; `head` is
+/// asked for only by a development build, whose default tag carries it.
+pub fn channel(sel: &Naming, head: impl FnOnce() -> Result<String>) -> Result<Channel> {
+    Ok(if sel.dev {
         Channel::Dev {
-            head: head.unwrap_or_default().to_string(),
+            head: head()?,
             tag: sel.tag.clone(),
         }
     } else {
         Channel::Production
-    }
+    })
 }
 
 /// The reference each selected flavour goes under.

@@ -106,7 +106,6 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let sel = &args.select;
     let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
-    super::check_selection(naming, flavours.len())?;
     if args.latest && naming.dev {
         return Err(invalid(
             "--latest publishes the production alias and cannot be combined with --dev",
@@ -132,12 +131,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         };
         aliases.push(alias);
     }
-    let head = if naming.dev {
-        Some(crate::git::head(&ws.sh)?)
-    } else {
-        None
-    };
-    let channel = super::channel(naming, head.as_deref());
+    let channel = super::channel(naming, || crate::git::head(&ws.sh))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
 
     let docker = Docker::new(&ws.sh);
@@ -226,26 +220,16 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     }
 
     let steps = plan(&items);
-    let mut values = BTreeMap::new();
-    let mut failure = None;
-    for step in &steps {
-        let reference = match &step.action {
+    let (outcome, failure) =
+        docker.execute_partial(&steps, args.dry_run, args.json, BTreeMap::new());
+    let values = outcome.values;
+    let failure = failure.map(|(i, e)| {
+        let reference = match &steps[i].action {
             Action::Capture(Slot::PushedDigest { reference }) => Some(reference.clone()),
             _ => None,
         };
-        match docker.execute(
-            std::slice::from_ref(step),
-            args.dry_run,
-            args.json,
-            values.clone(),
-        ) {
-            Ok(out) => values = out.values,
-            Err(e) => {
-                failure = Some((reference, e));
-                break;
-            }
-        }
-    }
+        (reference, e)
+    });
     for item in &mut items {
         let slot = |r: &Reference| Slot::PushedDigest {
             reference: r.to_string(),

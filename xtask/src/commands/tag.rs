@@ -82,12 +82,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     if let Some(s) = &args.from {
         AnyRef::parse(s).map_err(|e| invalid(format!("--from: {e}")))?;
     }
-    let head = if args.naming.dev {
-        Some(crate::git::head(&ws.sh)?)
-    } else {
-        None
-    };
-    let channel = super::channel(&args.naming, head.as_deref());
+    let channel = super::channel(&args.naming, || crate::git::head(&ws.sh))?;
     let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
     let target_s = target.to_string();
     let docker = Docker::new(&ws.sh);
