@@ -25,6 +25,7 @@ const FLAVOUR_KEYS: &[&str] = &[
     "dockerfile",
     "framework",
     "framework-version",
+    "framework-package",
     "distro",
     "jupyterlab",
     "base-image",
@@ -58,6 +59,9 @@ pub struct Flavour {
     pub dockerfile: String,
     pub framework: Framework,
     pub framework_version: String,
+    /// The Python distribution that holds the framework, as installed
+    /// (`torch`, `tensorflow`, or e.g. `tensorflow-cpu`).
+    pub framework_package: String,
     pub distro: String,
     pub jupyterlab: bool,
     pub base_image: Option<String>,
@@ -70,10 +74,12 @@ pub struct Flavour {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Channel {
     Production,
-    /// `head` is the 40-hex commit; `tag` an explicit tag (`--tag`).
+    /// `head` is the 40-hex commit; `tag` an explicit tag (`--tag`);
+    /// `dirty` appends `-dirty` to the default tag.
     Dev {
         head: String,
         tag: Option<String>,
+        dirty: bool,
     },
 }
 
@@ -93,11 +99,23 @@ impl Flavour {
     }
 
     /// The build args this flavour passes besides provenance:
-    /// FRAMEWORK_VERSION, then the catalog's `build-args`.
-    pub fn build_args(&self) -> Vec<(String, String)> {
-        let mut args = vec![(FRAMEWORK_ARG.to_string(), self.framework_version.clone())];
+    /// FRAMEWORK_VERSION when its Dockerfile declares it (`takes_framework`),
+    /// then the catalog's `build-args`.
+    pub fn build_args(&self, takes_framework: bool) -> Vec<(String, String)> {
+        let mut args = Vec::new();
+        if takes_framework {
+            args.push((FRAMEWORK_ARG.to_string(), self.framework_version.clone()));
+        }
         args.extend(self.build_args.iter().cloned());
         args
+    }
+
+    /// The framework the tag names, as the verifier looks it up.
+    pub fn framework_expect(&self) -> crate::verify::Framework {
+        crate::verify::Framework {
+            package: self.framework_package.clone(),
+            version: self.framework_version.clone(),
+        }
     }
 }
 
@@ -139,9 +157,17 @@ impl Catalog {
                 (&self.production, production_tag)
             }
             Channel::Dev { tag: Some(tag), .. } => (&self.development, tag.clone()),
-            Channel::Dev { head, tag: None } => {
+            Channel::Dev {
+                head,
+                tag: None,
+                dirty,
+            } => {
                 let short = head.get(..12).unwrap_or(head);
-                (&self.development, format!("{production_tag}-{short}"))
+                let suffix = if *dirty { "-dirty" } else { "" };
+                (
+                    &self.development,
+                    format!("{production_tag}-{short}{suffix}"),
+                )
             }
         };
         if crate::reference::is_latest_tag(&tag) {
@@ -292,6 +318,14 @@ impl Catalog {
             )?;
             check_framework_version(&framework_version)
                 .map_err(|e| invalid(format!("{at}: {ctx}'framework-version' {e}")))?;
+            let framework_package = match string(t, "framework-package", &ctx)? {
+                None => framework.package().to_string(),
+                Some(p) => {
+                    check_distribution_name(&p)
+                        .map_err(|e| invalid(format!("{at}: {ctx}'framework-package' {e}")))?;
+                    p
+                }
+            };
             let distro = required(
                 t,
                 "distro",
@@ -352,6 +386,7 @@ impl Catalog {
                 dockerfile,
                 framework,
                 framework_version,
+                framework_package,
                 distro,
                 jupyterlab,
                 base_image,
@@ -412,6 +447,25 @@ fn check_flavour_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "flavour name '{name}' must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// A Python distribution name as PEP 508 allows it: letters, digits and
+/// `.`, `_`, `-`, starting and ending with a letter or digit.
+fn check_distribution_name(name: &str) -> Result<(), String> {
+    let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok = name.len() <= 100
+        && ends_ok(name.chars().next())
+        && ends_ok(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a Python distribution name (letters, digits, '.', '_', '-'), e.g. \"tensorflow-cpu\""
         ))
     }
 }
@@ -520,7 +574,8 @@ jupyterlab = true
                 torch,
                 &Channel::Dev {
                     head: head.clone(),
-                    tag: None
+                    tag: None,
+                    dirty: false
                 }
             )
             .unwrap(),
@@ -531,7 +586,20 @@ jupyterlab = true
                 torch,
                 &Channel::Dev {
                     head: head.clone(),
-                    tag: Some("mine".into())
+                    tag: None,
+                    dirty: true
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:0.2.2-torch2.4-jammy-0123456789ab-dirty"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: Some("mine".into()),
+                    dirty: true
                 }
             )
             .unwrap(),
@@ -543,7 +611,8 @@ jupyterlab = true
                     torch,
                     &Channel::Dev {
                         head: head.clone(),
-                        tag: Some(bad.into())
+                        tag: Some(bad.into()),
+                        dirty: false
                     }
                 )
                 .is_err(),

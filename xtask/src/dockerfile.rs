@@ -1,16 +1,63 @@
-//! Reading a Dockerfile far enough to know what the final image is built on.
+//! Reading a Dockerfile far enough to know what the final image is built
+//! on, and whether that image records where it came from.
 //!
 //! Handles parser directives (`# escape=`), line continuations, comments
 //! inside continuations, heredocs (their bodies are not instructions),
 //! global `ARG`s (declared before the first FROM, the only ones a FROM can
 //! use), `--platform=` flags and stage aliases. Work is linear in the input:
 //! each stage's base is resolved when the stage is declared, so following an
-//! alias is one lookup and no alias chain can loop.
+//! alias is one map lookup and no alias chain can loop; and substituting
+//! ARGs draws on a byte budget proportional to the input, so defaults that
+//! double each other (`ARG B=$A$A`, `ARG C=$B$B`, …) cannot blow up.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The ARG a Dockerfile declares for its base image.
 pub const BASE_ARG: &str = "BASE_IMG_NAME";
+
+/// What is wrong with a Dockerfile. The line is a field, not a prefix of
+/// the message, so that callers can say `file:line:` without parsing text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// 1-based line of the instruction (or directive) at fault; `None` when
+    /// no single line is (the file has no FROM at all).
+    pub line: Option<usize>,
+    /// What is wrong and what to do, without the line.
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn at(line: usize, message: impl Into<String>) -> Error {
+    Error {
+        line: Some(line),
+        message: message.into(),
+    }
+}
+
+fn no_from() -> Error {
+    Error {
+        line: None,
+        message: "no FROM instruction".into(),
+    }
+}
+
+fn before_from(ins: &Instruction) -> Error {
+    at(
+        ins.line,
+        format!(
+            "{} before the first FROM; only ARG may come before FROM",
+            ins.keyword
+        ),
+    )
+}
 
 /// What the final stage is built on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +79,6 @@ struct Instruction {
     args: String,
 }
 
-#[derive(Debug, Clone)]
-struct Stage {
-    name: Option<String>,
-    base: FinalBase,
-}
-
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
 pub fn is_arg_name(name: &str) -> bool {
     name.chars()
@@ -46,21 +87,34 @@ pub fn is_arg_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// How many bytes of ARG values substitution may copy for one Dockerfile:
+/// far more than any real file needs, and linear in its size.
+fn expansion_budget(text: &str) -> usize {
+    text.len().saturating_mul(16).saturating_add(1 << 20)
+}
+
 /// Resolve the base of the final stage. `build_args` are the values passed
 /// with `--build-arg`; they override the defaults of declared global ARGs.
 /// Errors name the line.
-pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<FinalBase, String> {
-    let instructions = instructions(text)?;
+pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<FinalBase, Error> {
+    let (instructions, _) = instructions(text)?;
+    let mut budget = expansion_budget(text);
     let mut globals: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut stages: Vec<Stage> = Vec::new();
+    // Each distinct base once; a stage name maps to its stage's base, so an
+    // alias of an alias is still one lookup.
+    let mut bases: Vec<FinalBase> = Vec::new();
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last: Option<usize> = None;
     for ins in &instructions {
         match ins.keyword.as_str() {
-            "ARG" if stages.is_empty() => {
-                for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, &e))? {
+            "ARG" if last.is_none() => {
+                for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
                     let value = match build_args.get(&name) {
                         Some(v) => Some(v.clone()),
                         None => match default {
-                            Some(d) => Some(expand(&d, &globals).map_err(|e| at(ins.line, &e))?),
+                            Some(d) => Some(
+                                expand(&d, &globals, &mut budget).map_err(|e| at(ins.line, e))?,
+                            ),
                             None => None,
                         },
                     };
@@ -68,45 +122,52 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                 }
             }
             "FROM" => {
-                let stage = parse_from(ins, &globals, &stages)?;
-                stages.push(stage);
+                let (raw, name) = split_from(ins)?;
+                let uses_base_arg = mentions_var(raw, BASE_ARG);
+                let image = expand(raw, &globals, &mut budget).map_err(|e| at(ins.line, e))?;
+                if image.is_empty() {
+                    return Err(at(ins.line, format!("FROM '{raw}' expands to nothing")));
+                }
+                // An earlier stage of that name: its base is this stage's base.
+                let index = match named.get(&image.to_ascii_lowercase()) {
+                    Some(&earlier) => earlier,
+                    None => {
+                        bases.push(FinalBase {
+                            image,
+                            uses_base_arg,
+                            line: ins.line,
+                        });
+                        bases.len() - 1
+                    }
+                };
+                if let Some(name) = name {
+                    named.insert(name, index);
+                }
+                last = Some(index);
             }
-            _ if stages.is_empty() => {
-                return Err(at(
-                    ins.line,
-                    &format!(
-                        "{} before the first FROM; only ARG may come before FROM",
-                        ins.keyword
-                    ),
-                ));
-            }
+            _ if last.is_none() => return Err(before_from(ins)),
             _ => {}
         }
     }
-    let last = stages.pop().ok_or("no FROM instruction")?;
-    if last.base.image == "scratch" {
+    let base = last
+        .and_then(|i| bases.into_iter().nth(i))
+        .ok_or_else(no_from)?;
+    if base.image == "scratch" {
         return Err(at(
-            last.base.line,
+            base.line,
             "the final stage is built FROM scratch; there is no base image to record",
         ));
     }
-    Ok(last.base)
+    Ok(base)
 }
 
-fn at(line: usize, msg: &str) -> String {
-    format!("line {line}: {msg}")
-}
-
-fn parse_from(
-    ins: &Instruction,
-    globals: &BTreeMap<String, Option<String>>,
-    stages: &[Stage],
-) -> Result<Stage, String> {
+/// `FROM [--platform=…] IMAGE [AS NAME]`: the IMAGE word as written and
+/// the stage name, lowercased as Docker compares them.
+fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
     let mut words = ins.args.split_whitespace().peekable();
-    while words.peek().is_some_and(|w| w.starts_with("--")) {
-        let flag = words.next().unwrap_or_default();
+    while let Some(flag) = words.next_if(|w| w.starts_with("--")) {
         if !flag.starts_with("--platform=") {
-            return Err(at(ins.line, &format!("unknown FROM flag '{flag}'")));
+            return Err(at(ins.line, format!("unknown FROM flag '{flag}'")));
         }
     }
     let raw = words
@@ -120,38 +181,318 @@ fn parse_from(
         _ => {
             return Err(at(
                 ins.line,
-                &format!(
+                format!(
                     "FROM '{}' is not of the form FROM [--platform=…] IMAGE [AS NAME]",
                     ins.args
                 ),
             ))
         }
     };
-    let uses_base_arg = mentions_var(raw, BASE_ARG);
-    let image = expand(raw, globals).map_err(|e| at(ins.line, &e))?;
-    if image.is_empty() {
-        return Err(at(ins.line, &format!("FROM '{raw}' expands to nothing")));
-    }
-    // An earlier stage of that name: its base is this stage's base.
-    let lowered = image.to_ascii_lowercase();
-    let base = match stages
-        .iter()
-        .rev()
-        .find(|s| s.name.as_deref() == Some(lowered.as_str()))
-    {
-        Some(earlier) => FinalBase {
-            uses_base_arg: earlier.base.uses_base_arg,
-            ..earlier.base.clone()
-        },
-        None => FinalBase {
-            image,
-            uses_base_arg,
-            line: ins.line,
-        },
-    };
-    Ok(Stage { name, base })
+    Ok((raw, name))
 }
 
+/// One stage as the provenance check sees it.
+#[derive(Debug, Default)]
+struct Stage {
+    /// Line of its FROM.
+    line: usize,
+    /// The earlier stage it is built FROM, when it names one.
+    parent: Option<usize>,
+    /// Each ARG it declares, with the line of the first declaration.
+    args: BTreeMap<String, usize>,
+    /// Each label key it sets, with the line and the value as written
+    /// (quoted, unexpanded) of the LABEL that sets it last.
+    labels: BTreeMap<String, (usize, String)>,
+}
+
+/// Every stage (at least one) and the global ARGs with their lines.
+struct Stages {
+    globals: BTreeMap<String, usize>,
+    stages: Vec<Stage>,
+}
+
+/// Walk the whole file: stages, the ARGs each declares and the labels each
+/// sets. Refuses what Docker would refuse to parse (including a malformed
+/// ARG or LABEL in any stage). Stage aliases are resolved with the global
+/// ARGs' defaults, as no build args are known here; a FROM whose ARGs have
+/// no value names an image, not a stage.
+fn stages(text: &str) -> Result<Stages, Error> {
+    let (instructions, escape) = instructions(text)?;
+    let mut budget = expansion_budget(text);
+    let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut globals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    for ins in &instructions {
+        let keyword = ins.keyword.as_str();
+        if keyword == "FROM" {
+            let (raw, name) = split_from(ins)?;
+            let parent = expand(raw, &values, &mut budget)
+                .ok()
+                .and_then(|image| named.get(&image.to_ascii_lowercase()).copied());
+            if let Some(name) = name {
+                named.insert(name, stages.len());
+            }
+            stages.push(Stage {
+                line: ins.line,
+                parent,
+                ..Stage::default()
+            });
+            continue;
+        }
+        let Some(stage) = stages.last_mut() else {
+            if keyword != "ARG" {
+                return Err(before_from(ins));
+            }
+            for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
+                let value = default.and_then(|d| expand(&d, &values, &mut budget).ok());
+                globals.entry(name.clone()).or_insert(ins.line);
+                values.insert(name, value);
+            }
+            continue;
+        };
+        match keyword {
+            "ARG" => {
+                for (name, _) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
+                    stage.args.entry(name).or_insert(ins.line);
+                }
+            }
+            "LABEL" => {
+                for (key, value) in label_pairs(&ins.args, escape).map_err(|e| at(ins.line, e))? {
+                    stage.labels.insert(key, (ins.line, value));
+                }
+            }
+            _ => {}
+        }
+    }
+    if stages.is_empty() {
+        return Err(no_from());
+    }
+    Ok(Stages { globals, stages })
+}
+
+/// Check, before anything is built, that the final image will carry each
+/// `(label, ARG)` of `required` with the value passed as that build arg.
+///
+/// The stage that sets a label is the latest one on the chain from the
+/// final stage through its stage aliases (`FROM builder`) that has a LABEL
+/// for it; within a stage the last LABEL of a key wins. That LABEL's value
+/// must be exactly `${NAME}` or `$NAME`, bare or in double quotes (single
+/// quotes keep `$` literal in Docker, so they are refused), and the same
+/// stage must declare `ARG NAME` before it: an ARG's scope is its stage, and
+/// a global ARG reaches no stage that does not redeclare it. One error, on
+/// the line of the final FROM, lists every ARG and label to fix.
+pub fn check_provenance(text: &str, required: &[(&str, &str)]) -> Result<(), Error> {
+    let Stages { globals, stages } = stages(text)?;
+    let last = stages.len().saturating_sub(1);
+    let Some(final_stage) = stages.get(last) else {
+        return Err(no_from());
+    };
+    let mut args: Vec<String> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    for &(key, arg) in required {
+        // The stage that sets the label, the LABEL's line and its value.
+        let mut cursor = Some(last);
+        let mut setter = None;
+        while let Some(stage) = cursor.and_then(|i| stages.get(i)) {
+            if let Some((line, value)) = stage.labels.get(key) {
+                setter = Some((cursor, *line, value.as_str()));
+                break;
+            }
+            cursor = stage.parent;
+        }
+        match setter {
+            None => labels.push(format!("{key} from ${{{arg}}} (not set)")),
+            Some((_, line, value)) if !refers_exactly(value, arg) => {
+                let how = if value.is_empty() {
+                    format!("line {line} sets it empty")
+                } else if value.starts_with('\'') {
+                    format!("line {line} sets it to {value}, and single quotes keep it literal")
+                } else {
+                    format!("line {line} sets it to {value}")
+                };
+                labels.push(format!("{key} from ${{{arg}}} ({how})"));
+            }
+            Some(_) => {}
+        }
+        // The ARG: in the stage that sets the label (or would: the final
+        // one), before that LABEL.
+        let (index, label_line) = match setter {
+            Some((index, line, _)) => (index.unwrap_or(last), Some(line)),
+            None => (last, None),
+        };
+        let Some(stage) = stages.get(index) else {
+            continue;
+        };
+        let declared = stage.args.get(arg).copied();
+        let in_time = match (declared, label_line) {
+            (Some(d), Some(l)) => d < l,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if in_time {
+            continue;
+        }
+        let mut why = Vec::new();
+        if index != last {
+            why.push(format!("in the stage FROM at line {}", stage.line));
+        }
+        if let Some(l) = label_line {
+            why.push(format!("before the LABEL at line {l}"));
+        }
+        match (declared, globals.get(arg)) {
+            (Some(d), _) => why.push(format!("line {d} declares it too late")),
+            (None, Some(g)) => why.push(format!(
+                "the global one at line {g} does not reach a stage that does not redeclare it"
+            )),
+            (None, None) => {}
+        }
+        let item = if why.is_empty() {
+            format!("ARG {arg}")
+        } else {
+            format!("ARG {arg} ({})", why.join("; "))
+        };
+        if !args.contains(&item) {
+            args.push(item);
+        }
+    }
+    if args.is_empty() && labels.is_empty() {
+        return Ok(());
+    }
+    let mut wants = Vec::new();
+    if !args.is_empty() {
+        wants.push(format!("declare {}", args.join(", ")));
+    }
+    if !labels.is_empty() {
+        wants.push(format!("set {}", labels.join(", ")));
+    }
+    Err(at(
+        final_stage.line,
+        format!(
+            "the final stage (FROM at line {}) must {}: write ARG NAME, then LABEL key=\"${{NAME}}\", in the stage that sets the label; see README \"The conventions\"",
+            final_stage.line,
+            wants.join(" and ")
+        ),
+    ))
+}
+
+/// Whether the Dockerfile declares `ARG name` anywhere: before the first
+/// FROM or in any stage. A file that does not parse declares nothing.
+pub fn declares_arg(text: &str, name: &str) -> bool {
+    stages(text).is_ok_and(|s| {
+        s.globals.contains_key(name) || s.stages.iter().any(|st| st.args.contains_key(name))
+    })
+}
+
+/// Whether a LABEL value, as written, is exactly a reference to ARG
+/// `name`: `${name}` or `$name`, bare or in double quotes. Anything around
+/// it, or a default (`${name:-x}`), would record something else than the
+/// build arg.
+fn refers_exactly(raw: &str, name: &str) -> bool {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    inner.strip_prefix('$').is_some_and(|r| {
+        r == name || r.strip_prefix('{').and_then(|r| r.strip_suffix('}')) == Some(name)
+    })
+}
+
+/// `LABEL k=v "k 2"="v 2" …`, or the legacy one-pair `LABEL key value`
+/// (when the first word has no `=`, as Docker decides): each key with its
+/// quotes removed, and each value as written, so that `"${A}"` can be told
+/// from `"x${A}"` or `'${A}'`.
+fn label_pairs(args: &str, escape: char) -> Result<Vec<(String, String)>, String> {
+    let words = raw_words(args, escape)?;
+    let Some(first) = words.first() else {
+        return Err("LABEL sets nothing; write LABEL key=value".into());
+    };
+    if !first.contains('=') {
+        return match args.trim().split_once(char::is_whitespace) {
+            Some((key, value)) => Ok(vec![(unquote(key, escape)?, value.trim().to_string())]),
+            None => Err(format!(
+                "LABEL '{args}' has a key and no value; write LABEL key=value"
+            )),
+        };
+    }
+    words
+        .iter()
+        .map(|word| match word.split_once('=') {
+            Some((key, value)) => Ok((unquote(key, escape)?, value.to_string())),
+            None => Err(format!(
+                "LABEL word '{word}' has no '='; write LABEL key=value …"
+            )),
+        })
+        .collect()
+}
+
+/// Words separated by unquoted whitespace, kept as written (quotes and
+/// escapes included). Inside single quotes the escape character is literal.
+fn raw_words(s: &str, escape: char) -> Result<Vec<&str>, String> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('\'') => {}
+            Some(_) if c == escape => {
+                chars.next();
+            }
+            Some(_) => {}
+            None if c.is_whitespace() => {
+                if let Some(b) = start.take() {
+                    words.push(&s[b..i]);
+                }
+            }
+            None => {
+                start.get_or_insert(i);
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                } else if c == escape {
+                    chars.next();
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("unterminated quote in '{s}'"));
+    }
+    if let Some(b) = start {
+        words.push(&s[b..]);
+    }
+    Ok(words)
+}
+
+/// A word with its quotes and escapes removed, as Docker reads a label key.
+fn unquote(raw: &str, escape: char) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut quote: Option<char> = None;
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('\'') => out.push(c),
+            Some(_) if c == escape => match chars.next() {
+                Some(n) if n == '"' || n == '$' || n == escape => out.push(n),
+                Some(n) => {
+                    out.push(c);
+                    out.push(n);
+                }
+                None => out.push(c),
+            },
+            Some(_) => out.push(c),
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == escape => out.extend(chars.next()),
+            None => out.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("unterminated quote in '{raw}'"));
+    }
+    Ok(out)
+}
 /// `ARG A`, `ARG A=1 B="two words"`.
 fn parse_arg(args: &str) -> Result<Vec<(String, Option<String>)>, String> {
     let mut out = Vec::new();
@@ -226,9 +567,14 @@ fn mentions_var(s: &str, name: &str) -> bool {
 
 /// Substitute `$VAR`, `${VAR}`, `${VAR:-word}` and `${VAR:+word}` with the
 /// global ARGs. A variable with no value is an error: Docker would
-/// substitute an empty string and build on something nobody named.
-fn expand(s: &str, vars: &BTreeMap<String, Option<String>>) -> Result<String, String> {
-    let lookup = |name: &str| vars.get(name).and_then(|v| v.clone());
+/// substitute an empty string and build on something nobody named. Every
+/// value copied is paid for from `budget`; running out is an error.
+fn expand(
+    s: &str,
+    vars: &BTreeMap<String, Option<String>>,
+    budget: &mut usize,
+) -> Result<String, String> {
+    let lookup = |name: &str| vars.get(name).and_then(|v| v.as_deref());
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find(['$', '\\']) {
@@ -259,23 +605,29 @@ fn expand(s: &str, vars: &BTreeMap<String, Option<String>>) -> Result<String, St
                 None => (inner, None),
             };
             check_var_name(name, s)?;
-            let value = match op {
-                None => lookup(name).ok_or_else(|| undefined(name))?,
-                Some(op) if op.starts_with(":-") => match lookup(name).filter(|v| !v.is_empty()) {
-                    Some(v) => v,
-                    None => expand(&op[2..], vars)?,
+            let set = lookup(name).filter(|v| !v.is_empty());
+            match op {
+                None => push_value(
+                    &mut out,
+                    lookup(name).ok_or_else(|| undefined(name))?,
+                    s,
+                    budget,
+                )?,
+                Some(op) if op.starts_with(":-") => match set {
+                    Some(v) => push_value(&mut out, v, s, budget)?,
+                    None => out.push_str(&expand(&op[2..], vars, budget)?),
                 },
-                Some(op) if op.starts_with(":+") => match lookup(name).filter(|v| !v.is_empty()) {
-                    Some(_) => expand(&op[2..], vars)?,
-                    None => String::new(),
-                },
+                Some(op) if op.starts_with(":+") => {
+                    if set.is_some() {
+                        out.push_str(&expand(&op[2..], vars, budget)?);
+                    }
+                }
                 Some(op) => {
                     return Err(format!(
                         "unsupported substitution '${{{name}{op}}}' in '{s}'"
                     ))
                 }
-            };
-            out.push_str(&value);
+            }
         } else {
             let len = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -287,12 +639,25 @@ fn expand(s: &str, vars: &BTreeMap<String, Option<String>>) -> Result<String, St
             }
             let name = &after[..len];
             check_var_name(name, s)?;
-            out.push_str(&lookup(name).ok_or_else(|| undefined(name))?);
+            push_value(
+                &mut out,
+                lookup(name).ok_or_else(|| undefined(name))?,
+                s,
+                budget,
+            )?;
             rest = &after[len..];
         }
     }
     out.push_str(rest);
     Ok(out)
+}
+
+fn push_value(out: &mut String, value: &str, s: &str, budget: &mut usize) -> Result<(), String> {
+    *budget = budget.checked_sub(value.len()).ok_or_else(|| {
+        format!("'{s}' expands past the limit on ARG substitution for this file; ARG defaults that repeat each other grow without bound")
+    })?;
+    out.push_str(value);
+    Ok(())
 }
 
 fn check_var_name(name: &str, s: &str) -> Result<(), String> {
@@ -311,7 +676,8 @@ fn undefined(name: &str) -> String {
 
 /// Split the text into instructions: parser directives, comments, blank
 /// lines and heredoc bodies are dropped; continuation lines are joined.
-fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
+/// Also returns the escape character, which quoting inside arguments uses.
+fn instructions(text: &str) -> Result<(Vec<Instruction>, char), Error> {
     let lines: Vec<&str> = text.lines().collect();
     let mut escape = '\\';
     let mut directives = true;
@@ -327,7 +693,7 @@ fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
                         "\\" => '\\',
                         "`" => '`',
                         other => {
-                            return Err(at(i + 1, &format!("invalid escape directive '{other}'")))
+                            return Err(at(i + 1, format!("invalid escape directive '{other}'")))
                         }
                     };
                 }
@@ -379,7 +745,7 @@ fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
         for (strip_tabs, word) in heredocs(args) {
             loop {
                 let Some(body) = lines.get(i) else {
-                    return Err(at(start, &format!("heredoc '{word}' is not terminated")));
+                    return Err(at(start, format!("heredoc '{word}' is not terminated")));
                 };
                 i += 1;
                 let body = if strip_tabs {
@@ -398,7 +764,7 @@ fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
             args: args.to_string(),
         });
     }
-    Ok(out)
+    Ok((out, escape))
 }
 
 /// `# key=value` at the top of the file.
@@ -454,7 +820,7 @@ fn heredocs(args: &str) -> Vec<(bool, String)> {
 mod tests {
     use super::*;
 
-    fn base(text: &str) -> Result<FinalBase, String> {
+    fn base(text: &str) -> Result<FinalBase, Error> {
         final_base(text, &BTreeMap::new())
     }
 
@@ -539,36 +905,50 @@ mod tests {
     #[test]
     fn refusals_name_the_line() {
         let cases = [
-            ("", "no FROM"),
-            ("# just a comment\n", "no FROM"),
-            ("RUN x\nFROM a\n", "line 1: RUN before the first FROM"),
-            ("FROM $NOPE\n", "line 1: $NOPE has no value"),
-            ("ARG B\nFROM ${B}\n", "$B has no value"),
-            ("FROM a\nARG B=x\nFROM ${B}\n", "line 3: $B has no value"),
+            ("", None, "no FROM instruction"),
+            ("# just a comment\n", None, "no FROM instruction"),
+            ("RUN x\nFROM a\n", Some(1), "RUN before the first FROM"),
+            ("FROM $NOPE\n", Some(1), "$NOPE has no value"),
+            ("ARG B\nFROM ${B}\n", Some(2), "$B has no value"),
+            ("FROM a\nARG B=x\nFROM ${B}\n", Some(3), "$B has no value"),
             (
                 "FROM scratch\n",
-                "line 1: the final stage is built FROM scratch",
+                Some(1),
+                "the final stage is built FROM scratch",
             ),
             (
                 "FROM a AS s\nFROM scratch AS t\nFROM t\n",
-                "line 2: the final stage is built FROM scratch",
+                Some(2),
+                "the final stage is built FROM scratch",
             ),
-            ("FROM\n", "FROM names no image"),
-            ("FROM a AS\n", "not of the form"),
-            ("FROM --foo=1 a\n", "unknown FROM flag '--foo=1'"),
-            ("ARG B=1\nFROM ${B#x}\n", "bad variable name"),
-            ("ARG B=1\nFROM ${B:?x}\n", "unsupported substitution"),
+            ("FROM\n", Some(1), "FROM names no image"),
+            ("FROM a AS\n", Some(1), "not of the form"),
+            ("FROM --foo=1 a\n", Some(1), "unknown FROM flag '--foo=1'"),
+            ("ARG B=1\nFROM ${B#x}\n", Some(2), "bad variable name"),
+            (
+                "ARG B=1\nFROM ${B:?x}\n",
+                Some(2),
+                "unsupported substitution",
+            ),
             (
                 "FROM a\nRUN <<EOF\nnever closed\n",
+                Some(2),
                 "heredoc 'EOF' is not terminated",
             ),
-            ("# escape=x\nFROM a\n", "invalid escape directive"),
-            ("ARG B=\"x\nFROM a\n", "unterminated quote"),
-            ("ARG 1B=x\nFROM a\n", "ARG name '1B'"),
+            (
+                "# escape=x\nFROM a\n",
+                Some(1),
+                "invalid escape directive 'x'",
+            ),
+            ("ARG B=\"x\nFROM a\n", Some(1), "unterminated quote"),
+            ("ARG 1B=x\nFROM a\n", Some(1), "ARG name '1B'"),
         ];
-        for (text, want) in cases {
+        for (text, line, want) in cases {
             let err = base(text).unwrap_err();
-            assert!(err.contains(want), "{text:?}: {err}");
+            assert_eq!(err.line, line, "{text:?}: {err:?}");
+            assert!(err.message.contains(want), "{text:?}: {err:?}");
+            // Display is the message alone: the caller adds file and line.
+            assert_eq!(err.to_string(), err.message);
         }
     }
 
@@ -581,5 +961,339 @@ mod tests {
         let b = base(&text).unwrap();
         assert_eq!(b.image, "base");
         assert_eq!(b.line, 1);
+    }
+
+    const REV: &str = "org.opencontainers.image.revision";
+    const DIGEST: &str = "org.opencontainers.image.base.digest";
+    /// Two of the six, enough for the table below.
+    const TWO: [(&str, &str); 2] = [(REV, "COMMIT_HASH"), (DIGEST, "BASE_IMG_DIGEST")];
+    /// All six, as README "The conventions" lists them.
+    const SIX: [(&str, &str); 6] = [
+        ("org.opencontainers.image.created", "CREATION_DATE"),
+        ("org.opencontainers.image.version", "ITWINAI_VERSION"),
+        (REV, "COMMIT_HASH"),
+        ("org.opencontainers.image.ref.name", "IMAGE_FULL_NAME"),
+        ("org.opencontainers.image.base.name", "BASE_IMG_NAME"),
+        (DIGEST, "BASE_IMG_DIGEST"),
+    ];
+    const HOW: &str = r#": write ARG NAME, then LABEL key="${NAME}", in the stage that sets the label; see README "The conventions""#;
+
+    /// The end-to-end tests' Dockerfile (tests/support/mod.rs, `dockerfile`).
+    fn fixture(base: &str) -> String {
+        format!(
+            "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
+             ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
+             LABEL org.opencontainers.image.created=\"${{CREATION_DATE}}\" \\\n  \
+             org.opencontainers.image.version=\"${{ITWINAI_VERSION}}\" \\\n  \
+             org.opencontainers.image.revision=\"${{COMMIT_HASH}}\" \\\n  \
+             org.opencontainers.image.ref.name=\"${{IMAGE_FULL_NAME}}\" \\\n  \
+             org.opencontainers.image.base.name=\"${{BASE_IMG_NAME}}\" \\\n  \
+             org.opencontainers.image.base.digest=\"${{BASE_IMG_DIGEST}}\"\n"
+        )
+    }
+
+    #[test]
+    fn provenance_of_shipped_and_fixture_dockerfiles_passes() {
+        let shipped = [
+            include_str!("../../env-files/torch/Dockerfile"),
+            include_str!("../../env-files/tensorflow/Dockerfile"),
+            include_str!("../../env-files/jupyterlab/Dockerfile"),
+        ];
+        for text in shipped {
+            assert_eq!(check_provenance(text, &SIX), Ok(()), "{text}");
+        }
+        let text = fixture("127.0.0.1:5999/base:1");
+        assert_eq!(check_provenance(&text, &SIX), Ok(()), "{text}");
+    }
+
+    #[test]
+    fn provenance_passes() {
+        let cases = [
+            // The final stage is an alias of the stage that holds ARGs and LABELs.
+            "ARG BASE_IMG_NAME=ubuntu:22.04\nFROM ${BASE_IMG_NAME} AS labelled\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+             LABEL org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n\
+             FROM labelled\nRUN true\n",
+            // Through two aliases, the name compared case-insensitively, the
+            // alias named through a global ARG's default.
+            "FROM ubuntu AS Labelled\nARG COMMIT_HASH BASE_IMG_DIGEST\n\
+             LABEL org.opencontainers.image.revision=$COMMIT_HASH org.opencontainers.image.base.digest=$BASE_IMG_DIGEST\n\
+             FROM labelled AS mid\nRUN true\nFROM MID\n",
+            "ARG STAGE=labelled\nFROM ubuntu AS labelled\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+             LABEL org.opencontainers.image.revision=$COMMIT_HASH org.opencontainers.image.base.digest=$BASE_IMG_DIGEST\n\
+             FROM ${STAGE}\n",
+            // Each accepted spelling; defaults on the ARGs; quoted keys.
+            "FROM a\nARG COMMIT_HASH=unknown\nARG BASE_IMG_DIGEST\n\
+             LABEL \"org.opencontainers.image.revision\"=\"$COMMIT_HASH\" 'org.opencontainers.image.base.digest'=${BASE_IMG_DIGEST}\n",
+            // The legacy one-pair form, one LABEL each.
+            "FROM a\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+             LABEL org.opencontainers.image.revision \"${COMMIT_HASH}\"\nLABEL org.opencontainers.image.base.digest $BASE_IMG_DIGEST\n",
+            // The final stage's own LABEL wins over a wrong one in its parent,
+            // and a later correct LABEL over an earlier wrong one.
+            "FROM a AS p\nLABEL org.opencontainers.image.revision=wrong\n\
+             FROM p\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+             LABEL org.opencontainers.image.base.digest=x\n\
+             LABEL org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n",
+            // Labels split between the final stage and its parent, each with
+            // its ARG in its own stage.
+            "FROM a AS p\nARG COMMIT_HASH\nLABEL org.opencontainers.image.revision=\"${COMMIT_HASH}\"\n\
+             FROM p\nARG BASE_IMG_DIGEST\nLABEL org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n",
+            // Escape directive, continuation with a comment inside; a LABEL
+            // inside a heredoc is not an instruction.
+            "# escape=`\nFROM a\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\nLABEL org.opencontainers.image.revision=\"${COMMIT_HASH}\" `\n\
+             # comment\n  org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n\
+             RUN <<EOF\nLABEL org.opencontainers.image.revision=wrong\nEOF\n",
+        ];
+        for text in cases {
+            assert_eq!(check_provenance(text, &TWO), Ok(()), "{text}");
+        }
+        // Nothing required, nothing to check beyond parsing.
+        assert_eq!(check_provenance("FROM a\n", &[]), Ok(()));
+    }
+
+    #[test]
+    fn provenance_failures_name_exactly_what_is_missing() {
+        let good_labels = "LABEL org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n";
+        let both_args = "ARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n";
+        let cases: Vec<(String, usize, &str)> = vec![
+            // Missing ARG.
+            (
+                format!("FROM ubuntu\nARG BASE_IMG_DIGEST\n{good_labels}"),
+                1,
+                "declare ARG COMMIT_HASH (before the LABEL at line 3)",
+            ),
+            // ARG declared after the LABEL.
+            (
+                format!("FROM ubuntu\nARG BASE_IMG_DIGEST\n{good_labels}ARG COMMIT_HASH\n"),
+                1,
+                "declare ARG COMMIT_HASH (before the LABEL at line 3; line 4 declares it too late)",
+            ),
+            // ARG only global.
+            (
+                format!("ARG COMMIT_HASH=x\nFROM ubuntu\nARG BASE_IMG_DIGEST\n{good_labels}"),
+                2,
+                "declare ARG COMMIT_HASH (before the LABEL at line 4; the global one at line 1 does not reach a stage that does not redeclare it)",
+            ),
+            // Label set from a literal.
+            (
+                format!("FROM ubuntu\n{both_args}LABEL {REV}=\"abc\" {DIGEST}=\"${{BASE_IMG_DIGEST}}\"\n"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (line 4 sets it to \"abc\")",
+            ),
+            // Label with a prefix.
+            (
+                format!("FROM ubuntu\n{both_args}LABEL {REV}=\"x${{COMMIT_HASH}}\" {DIGEST}=\"${{BASE_IMG_DIGEST}}\"\n"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (line 4 sets it to \"x${COMMIT_HASH}\")",
+            ),
+            // A default inside the reference.
+            (
+                format!("FROM ubuntu\n{both_args}LABEL {REV}=${{COMMIT_HASH:-x}} {DIGEST}=\"${{BASE_IMG_DIGEST}}\"\n"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (line 4 sets it to ${COMMIT_HASH:-x})",
+            ),
+            // Single quotes: Docker would record the text `${COMMIT_HASH}`.
+            (
+                format!("FROM ubuntu\n{both_args}LABEL {REV}='${{COMMIT_HASH}}' {DIGEST}=\"${{BASE_IMG_DIGEST}}\"\n"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (line 4 sets it to '${COMMIT_HASH}', and single quotes keep it literal)",
+            ),
+            // Empty.
+            (
+                format!("FROM ubuntu\n{both_args}LABEL {REV}= {DIGEST}=\"${{BASE_IMG_DIGEST}}\"\n"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (line 4 sets it empty)",
+            ),
+            // One label overridden later by a literal.
+            (
+                format!("FROM ubuntu\n{both_args}{good_labels}RUN true\nLABEL {DIGEST}=sha256:0\n"),
+                1,
+                "set org.opencontainers.image.base.digest from ${BASE_IMG_DIGEST} (line 6 sets it to sha256:0)",
+            ),
+            // No labels at all.
+            (
+                "FROM ubuntu\nRUN true\n".to_string(),
+                1,
+                "declare ARG COMMIT_HASH, ARG BASE_IMG_DIGEST and set org.opencontainers.image.revision from ${COMMIT_HASH} (not set), org.opencontainers.image.base.digest from ${BASE_IMG_DIGEST} (not set)",
+            ),
+            // ARGs present, labels missing: only the labels are named.
+            (
+                format!("FROM ubuntu\n{both_args}"),
+                1,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (not set), org.opencontainers.image.base.digest from ${BASE_IMG_DIGEST} (not set)",
+            ),
+            // The labelled parent lacks the ARG; the final stage declaring it
+            // does not help, an ARG's scope is its stage.
+            (
+                format!("FROM ubuntu AS labelled\nARG BASE_IMG_DIGEST\n{good_labels}FROM labelled\nARG COMMIT_HASH\n"),
+                4,
+                "declare ARG COMMIT_HASH (in the stage FROM at line 1; before the LABEL at line 3)",
+            ),
+            // The final stage is not built on the labelled stage.
+            (
+                format!("FROM ubuntu AS labelled\n{both_args}{good_labels}FROM ubuntu\n{both_args}"),
+                5,
+                "set org.opencontainers.image.revision from ${COMMIT_HASH} (not set), org.opencontainers.image.base.digest from ${BASE_IMG_DIGEST} (not set)",
+            ),
+            // Wrong label and missing ARG for it, in one message.
+            (
+                format!("FROM ubuntu\nARG BASE_IMG_DIGEST\nLABEL {REV}=abc {DIGEST}=$BASE_IMG_DIGEST\n"),
+                1,
+                "declare ARG COMMIT_HASH (before the LABEL at line 3) and set org.opencontainers.image.revision from ${COMMIT_HASH} (line 3 sets it to abc)",
+            ),
+        ];
+        for (text, line, want) in cases {
+            let err = check_provenance(&text, &TWO).unwrap_err();
+            assert_eq!(err.line, Some(line), "{text}");
+            assert_eq!(
+                err.message,
+                format!("the final stage (FROM at line {line}) must {want}{HOW}"),
+                "{text}"
+            );
+        }
+        // All six missing: every one is named.
+        let err = check_provenance("FROM ubuntu\n", &SIX).unwrap_err();
+        for (label, arg) in SIX {
+            assert!(
+                err.message.contains(&format!("ARG {arg},"))
+                    || err.message.contains(&format!("ARG {arg} and")),
+                "{arg}: {err}"
+            );
+            assert!(
+                err.message
+                    .contains(&format!("{label} from ${{{arg}}} (not set)")),
+                "{label}: {err}"
+            );
+        }
+        // Each ARG named once even when two labels need it.
+        let err = check_provenance("FROM a\n", &[(REV, "COMMIT_HASH"), ("x", "COMMIT_HASH")])
+            .unwrap_err();
+        assert_eq!(err.message.matches("ARG COMMIT_HASH").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn provenance_check_refuses_what_does_not_parse() {
+        let cases = [
+            ("", None, "no FROM instruction"),
+            ("RUN x\nFROM a\n", Some(1), "RUN before the first FROM"),
+            (
+                "FROM --network=host a\n",
+                Some(1),
+                "unknown FROM flag '--network=host'",
+            ),
+            ("FROM a\nLABEL\n", Some(2), "LABEL sets nothing"),
+            ("FROM a\nLABEL k\n", Some(2), "has a key and no value"),
+            (
+                "FROM a\nLABEL k=v w\n",
+                Some(2),
+                "LABEL word 'w' has no '='",
+            ),
+            ("FROM a\nLABEL k=\"v\n", Some(2), "unterminated quote"),
+            ("FROM a\nARG 1X\n", Some(2), "ARG name '1X'"),
+        ];
+        for (text, line, want) in cases {
+            let err = check_provenance(text, &TWO).unwrap_err();
+            assert_eq!(err.line, line, "{text:?}: {err:?}");
+            assert!(err.message.contains(want), "{text:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn declares_arg_anywhere() {
+        let torch = include_str!("../../env-files/torch/Dockerfile");
+        for name in [
+            "FRAMEWORK_VERSION",
+            "COMMIT_HASH",
+            BASE_ARG,
+            "ITWINAI_VERSION",
+        ] {
+            assert!(declares_arg(torch, name), "{name}");
+        }
+        let cases = [
+            ("ARG FRAMEWORK_VERSION=2.6\nFROM a\n", true),
+            ("FROM a\nARG FRAMEWORK_VERSION\n", true),
+            (
+                "FROM a AS b\nARG X=1 FRAMEWORK_VERSION=\"2 6\"\nFROM b\n",
+                true,
+            ),
+            ("FROM a\nARG X \\\n  FRAMEWORK_VERSION\n", true),
+            ("FROM a\narg FRAMEWORK_VERSION\n", true),
+            ("FROM a\nARG framework_version\n", false),
+            ("FROM a\nARG FRAMEWORK_VERSION_X\n", false),
+            ("FROM a\n# ARG FRAMEWORK_VERSION\n", false),
+            ("FROM a\nRUN echo ARG FRAMEWORK_VERSION\n", false),
+            ("FROM a\nENV FRAMEWORK_VERSION=1\n", false),
+            ("FROM a\nRUN <<EOF\nARG FRAMEWORK_VERSION\nEOF\n", false),
+            // Does not parse: declares nothing.
+            ("ARG FRAMEWORK_VERSION\n", false),
+            ("ARG FRAMEWORK_VERSION\nRUN x\nFROM a\n", false),
+            ("FROM a\nARG FRAMEWORK_VERSION\nRUN <<EOF\n", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(declares_arg(text, "FRAMEWORK_VERSION"), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn arg_defaults_that_double_stay_bounded() {
+        let mut text = String::from("ARG A0=xxxxxxxx\n");
+        for i in 1..80 {
+            text.push_str(&format!("ARG A{i}=$A{}$A{}\n", i - 1, i - 1));
+        }
+        text.push_str("FROM $A79\n");
+        let err = base(&text).unwrap_err();
+        assert!(err.message.contains("limit on ARG substitution"), "{err:?}");
+        // The provenance walk is lenient about values and still finishes.
+        let err = check_provenance(&text, &TWO).unwrap_err();
+        assert_eq!(err.line, Some(81));
+        assert!(!declares_arg(&text, "NOPE"));
+        assert!(declares_arg(&text, "A79"));
+    }
+
+    #[test]
+    fn provenance_check_is_linear() {
+        // A long alias chain, labels at its far end.
+        let mut text = String::from("FROM base AS s0\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n");
+        text.push_str("LABEL org.opencontainers.image.revision=$COMMIT_HASH org.opencontainers.image.base.digest=$BASE_IMG_DIGEST\n");
+        for i in 1..20_000 {
+            text.push_str(&format!("FROM s{} AS s{i}\nRUN echo {i}\n", i - 1));
+        }
+        assert_eq!(check_provenance(&text, &TWO), Ok(()));
+        // Many stages that are not aliases, and a label set over and over.
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("FROM img{i} AS s{i}\n"));
+        }
+        for _ in 0..20_000 {
+            text.push_str("LABEL org.opencontainers.image.revision=x\n");
+        }
+        let err = check_provenance(&text, &TWO).unwrap_err();
+        assert_eq!(err.line, Some(20_000));
+        assert!(declares_arg(&format!("{text}ARG Z\n"), "Z"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn provenance_check_never_panics(lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                "FROM [a-z$:{}._-]{0,12}( AS [a-z]{1,3})?",
+                "ARG [A-Z_]{1,4}(=[a-z0-9$:{}-]{0,8})?",
+                "LABEL ([a-z.\"']{0,6}=?[\"'$A-Z{}:-]{0,10} ?){0,3}\\\\?",
+                "RUN <<-?['\"]?[A-Z]{0,3}['\"]?",
+                "[A-Z]{1,4}",
+                "# ?[a-z]{0,6}=[`\\\\a-z]{0,2}",
+                "\\PC{0,20}\\\\?",
+            ], 0..40)
+        ) {
+            let text = lines.join("\n");
+            let _ = check_provenance(&text, &[("a", "A"), ("b.c", "B")]);
+            let _ = declares_arg(&text, "A");
+        }
+
+        #[test]
+        fn provenance_check_never_panics_on_any_text(text in "\\PC{0,200}") {
+            let _ = check_provenance(&text, &TWO);
+            let _ = declares_arg(&text, "A");
+        }
     }
 }

@@ -1,52 +1,65 @@
-//! Facts from git: the commit being built and whether the tree is clean.
-
-use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
+//! Facts from git, parsed: the commit being built and whether the tree is
+//! clean. The executor runs `git status --porcelain=v2 --branch` (one call
+//! for both) and hands the output here.
 
 use crate::error::invalid;
-use crate::runner;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitFacts {
+pub struct GitState {
     /// Full 40-hex HEAD commit.
     pub head: String,
-    /// Uncommitted changes or untracked (not ignored) files.
-    pub dirty: bool,
+    /// The status lines (uncommitted changes, untracked files), as git
+    /// printed them; empty for a clean tree.
+    pub status: String,
 }
 
-pub fn facts(sh: &Shell) -> Result<GitFacts> {
-    let head = head(sh)?;
-    let status =
-        runner::output(cmd!(sh, "git status --porcelain")).context("cannot run git status")?;
-    anyhow::ensure!(status.ok, "git status failed: {}", status.stderr_line());
-    Ok(GitFacts {
+impl GitState {
+    /// Uncommitted changes or untracked (not ignored) files.
+    pub fn dirty(&self) -> bool {
+        !self.status.is_empty()
+    }
+}
+
+/// Parse `git status --porcelain=v2 --branch`.
+pub fn parse_state(text: &str) -> Result<GitState, String> {
+    let mut head = None;
+    let mut status = Vec::new();
+    for line in text.lines() {
+        if let Some(oid) = line.strip_prefix("# branch.oid ") {
+            head = Some(oid.trim().to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            status.push(line);
+        }
+    }
+    let head = head.ok_or("git status printed no branch.oid line")?;
+    if head == "(initial)" {
+        return Err("no commit".into());
+    }
+    check_commit_hash(&head).map_err(|e| format!("git status printed a HEAD of {e}"))?;
+    Ok(GitState {
         head,
-        dirty: !status.stdout.trim().is_empty(),
+        status: status.join("\n"),
     })
 }
 
-/// The full HEAD commit; invalid input when there is no repository or no commit.
-pub fn head(sh: &Shell) -> Result<String> {
-    let root = sh.current_dir();
-    let out = runner::output(cmd!(sh, "git rev-parse --verify HEAD"))
-        .context("cannot run git to read HEAD")?;
-    if !out.ok {
-        let why = out.stderr_line();
-        if why.contains("not a git repository") {
-            return Err(invalid(format!(
-                "{} is not a git repository; COMMIT_HASH needs one (git init && git commit)",
-                root.display()
-            )));
-        }
-        return Err(invalid(format!(
-            "git has no commit at HEAD in {} ({why}); commit first: COMMIT_HASH records it",
+/// The error for a failed or empty `git status`, naming what to do.
+pub fn state_error(root: &std::path::Path, why: &str) -> anyhow::Error {
+    if why.contains("not a git repository") {
+        invalid(format!(
+            "{} is not a git repository; COMMIT_HASH needs one (git init && git commit)",
             root.display()
-        )));
+        ))
+    } else if why == "no commit" {
+        invalid(format!(
+            "git has no commit at HEAD in {}; commit first: COMMIT_HASH records it",
+            root.display()
+        ))
+    } else {
+        anyhow::anyhow!(
+            "cannot read the state of the git repository {}: {why}",
+            root.display()
+        )
     }
-    let head = out.stdout.trim().to_string();
-    check_commit_hash(&head)
-        .map_err(|e| anyhow::anyhow!("git rev-parse --verify HEAD printed {e}"))?;
-    Ok(head)
 }
 
 /// 40 lowercase hex digits.
@@ -68,5 +81,28 @@ mod tests {
         assert!(check_commit_hash(&"a".repeat(39)).is_err());
         assert!(check_commit_hash(&"A".repeat(40)).is_err());
         assert!(check_commit_hash("").is_err());
+    }
+
+    #[test]
+    fn status_v2() {
+        let h = "a".repeat(40);
+        let clean = format!("# branch.oid {h}\n# branch.head main\n");
+        assert_eq!(
+            parse_state(&clean).unwrap(),
+            GitState {
+                head: h.clone(),
+                status: String::new()
+            }
+        );
+        let dirty = format!("# branch.oid {h}\n# branch.head (detached)\n1 .M N... 100644 100644 100644 x y pyproject.toml\n? new.txt\n");
+        let s = parse_state(&dirty).unwrap();
+        assert!(s.dirty());
+        assert_eq!(s.status.lines().count(), 2);
+        assert_eq!(
+            parse_state("# branch.oid (initial)\n").unwrap_err(),
+            "no commit"
+        );
+        assert!(parse_state("").is_err());
+        assert!(parse_state("# branch.oid zz\n").is_err());
     }
 }

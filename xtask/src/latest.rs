@@ -8,8 +8,6 @@
 
 use crate::version::Version;
 
-pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
-
 /// What an alias points at now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Current {
@@ -38,7 +36,8 @@ pub fn check_move(
             }
             Some(Ok(_)) => {}
             Some(Err(_)) | None => broken.push(format!(
-                "it points at an image whose {VERSION_LABEL} label is {}, so a backwards move cannot be ruled out",
+                "it points at an image whose {} label is {}, so a backwards move cannot be ruled out",
+                crate::labels::VERSION,
                 label.as_deref().map_or("missing".to_string(), |l| format!("'{l}'"))
             )),
         }

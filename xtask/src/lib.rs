@@ -5,17 +5,23 @@
 //! `main.rs`, which calls [`main_entry`]; the modules are public so that
 //! property tests and fuzz targets can reach the parsers.
 
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
-pub mod docker;
+pub mod docker_output;
 pub mod dockerfile;
 pub mod error;
+pub mod executor;
 pub mod git;
 pub mod json;
+pub mod labels;
 pub mod latest;
+pub mod lock;
 pub mod plan;
+pub mod promotion;
 pub mod provenance;
+pub mod publish;
 pub mod pyproject;
 pub mod reference;
 pub mod registry;
@@ -23,6 +29,7 @@ pub mod runner;
 #[cfg(test)]
 mod tidy;
 pub mod tomlfile;
+pub mod verify;
 pub mod version;
 pub mod workspace;
 

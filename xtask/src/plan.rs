@@ -1,7 +1,46 @@
-//! Plans: what will run, as plain data. One executor (in `docker`) prints a
-//! plan (`--dry-run`) or runs it; tests compare plans with `assert_eq!`.
+//! Plans: every git and docker call of every command, as typed data.
+//!
+//! A [`Step`] is one external command; its variant alone decides its argv,
+//! how long it may run ([`Wait`]), whether it changes anything, and what it
+//! gets on stdin. A [`Check`] is a verification that the executor carries
+//! out through further read-only steps. One executor (`executor.rs`)
+//! prints a plan (`--dry-run`) or runs it; tests compare plans with
+//! `assert_eq!`.
 
 use std::collections::BTreeMap;
+
+use crate::verify::Expectation;
+
+/// How long a step may run: a lookup (inspect, tag, git, registry reads,
+/// the in-image probe) `XTASK_LOOKUP_TIMEOUT_SECS`; a transfer (pull,
+/// push) `XTASK_TRANSFER_TIMEOUT_SECS`; a build is not bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Lookup,
+    Transfer,
+    Unbounded,
+}
+
+/// A value only known at run time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    /// The `repository@sha256:…` digest of a base image once pulled.
+    BaseDigest { image: String },
+    /// The image ID (`sha256:…`) of a reference once built or checked.
+    ImageId { reference: String },
+}
+
+impl Slot {
+    /// What `--dry-run` prints instead of the value.
+    pub fn placeholder(&self) -> String {
+        match self {
+            Slot::BaseDigest { image } => {
+                format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
+            }
+            Slot::ImageId { reference } => format!("<image ID of {reference}>"),
+        }
+    }
+}
 
 /// One argv element: known now, or filled in by the executor from what an
 /// earlier step learnt.
@@ -16,80 +55,14 @@ pub enum Arg {
     },
 }
 
-/// A value only known at run time.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Slot {
-    /// The `repository@sha256:…` digest of a base image once pulled.
-    BaseDigest { image: String },
-    /// The `sha256:…` digest the registry reported for a push.
-    PushedDigest { reference: String },
-}
-
-impl Slot {
-    /// What `--dry-run` prints instead of the value.
-    pub fn placeholder(&self) -> String {
-        match self {
-            Slot::BaseDigest { image } => {
-                format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
-            }
-            Slot::PushedDigest { reference } => {
-                format!("<digest of {reference}, known after the push>")
-            }
-        }
-    }
-}
-
-/// What a step does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Run a command that changes state (pull, build, tag, push).
-    Run,
-    /// Run a read-only lookup and keep what it says in a slot.
-    Capture(Slot),
-    /// Check a freshly built image against what it must record.
-    Verify(Box<Expectation>),
-}
-
-/// What a built image must show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectation {
-    pub reference: String,
-    /// OCI labels and their values (may name a slot's value).
-    pub labels: Vec<(String, Arg)>,
-    /// VERSION_CODENAME of /etc/os-release in the final image.
-    pub distro: String,
-    /// The base image whose layers must be a prefix of the built image's.
-    pub base: String,
-    /// The BASE_IMG_DIGEST that was passed.
-    pub base_digest: Arg,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// Why this step is in the plan, for humans.
-    pub purpose: String,
-    /// Program and arguments; never passed through a shell.
-    pub argv: Vec<Arg>,
-    pub action: Action,
-}
-
-impl Step {
-    pub fn run(purpose: impl Into<String>, argv: Vec<Arg>) -> Step {
-        Step {
-            purpose: purpose.into(),
-            argv,
-            action: Action::Run,
-        }
-    }
-
-    /// The argv with slots filled from `values`, or with placeholders where
-    /// a value is not known yet.
-    pub fn resolve(&self, values: &BTreeMap<Slot, String>) -> Vec<String> {
-        self.argv.iter().map(|a| a.resolve(values)).collect()
-    }
-}
-
 impl Arg {
+    pub fn slot(slot: Slot) -> Arg {
+        Arg::Slot {
+            prefix: String::new(),
+            slot,
+        }
+    }
+
     pub fn resolve(&self, values: &BTreeMap<Slot, String>) -> String {
         match self {
             Arg::Lit(s) => s.clone(),
@@ -99,6 +72,121 @@ impl Arg {
             },
         }
     }
+
+    /// The same value with `prefix` in front (`--build-arg NAME=` + value).
+    pub fn prefixed(&self, p: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(format!("{p}{s}")),
+            Arg::Slot { prefix, slot } => Arg::Slot {
+                prefix: format!("{p}{prefix}"),
+                slot: slot.clone(),
+            },
+        }
+    }
+}
+
+/// Which builder runs a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builder {
+    /// `docker build` (no buildx plugin).
+    Classic,
+    /// `docker buildx build --load`, with an optional builder instance and platform.
+    Buildx {
+        builder: Option<String>,
+        platform: Option<String>,
+    },
+}
+
+/// Where a build's Dockerfile comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A Dockerfile of the workspace, with the workspace root as context.
+    Workspace { dockerfile: String },
+    /// `FROM <image>` on stdin, with no context (a promotion).
+    FromImage(Arg),
+}
+
+/// One `docker build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub builder: Builder,
+    pub source: Source,
+    pub tag: String,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub build_args: Vec<(String, Arg)>,
+    /// `--label` values the tool adds itself (the dirty-tree label, a promotion's ref.name).
+    pub labels: Vec<(String, String)>,
+}
+
+/// One external command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// HEAD and the working tree's status in one call.
+    GitState,
+    /// Whether a revision is a commit of this repository.
+    GitIsCommit {
+        rev: String,
+    },
+    /// Whether the buildx plugin is there.
+    BuildxProbe,
+    /// Pull an image by name; `capture` keeps its digest in a `BaseDigest` slot.
+    Pull {
+        image: String,
+        capture: bool,
+    },
+    /// Fetch an image by its digest (creates no tag), to check on it.
+    FetchByDigest {
+        image: String,
+    },
+    Build(Box<Build>),
+    /// `docker image inspect` of names or IDs (absent ones allowed).
+    Inspect {
+        images: Vec<Arg>,
+    },
+    /// Run the image's python3 (and nothing else of it) to read
+    /// /etc/os-release and the versions of installed distributions.
+    Probe {
+        image: Arg,
+        dists: Vec<String>,
+    },
+    /// Point a name at an image.
+    Tag {
+        source: Arg,
+        target: String,
+    },
+    Push {
+        reference: String,
+    },
+    /// Remove a name the tool made (after a failed check).
+    Untag {
+        reference: String,
+    },
+    /// The manifest a registry serves under a tag (no layers).
+    RegistryLookup {
+        reference: String,
+        buildx: bool,
+    },
+    /// A base image's digest and per-platform layers from its registry (buildx).
+    RemoteImage {
+        image: String,
+    },
+    /// The config (labels) of an image in its registry (buildx).
+    RemoteConfig {
+        reference: String,
+    },
+}
+
+/// `--format` of [`Step::RemoteImage`]: digest and config in one call.
+pub const IMAGETOOLS_FORMAT: &str = r#"{"manifest":{{json .Manifest}},"image":{{json .Image}}}"#;
+
+/// What the in-image probe runs: prints one JSON object with the text of
+/// os-release and, per distribution named in argv, its version or null.
+/// One line, no shell, nothing imported beyond the standard library.
+pub const PROBE_SCRIPT: &str = r#"import json,os,sys,importlib.metadata as m;v=lambda n:next((d.version for d in m.distributions(name=n)),None);o=next((open(p).read() for p in ("/etc/os-release","/usr/lib/os-release") if os.path.exists(p)),None);print(json.dumps({"os_release":o,"dists":{n:v(n) for n in sys.argv[1:]}}))"#;
+
+fn lit(s: impl Into<String>) -> Arg {
+    Arg::Lit(s.into())
 }
 
 /// Literal argv from anything string-like.
@@ -110,8 +198,265 @@ where
     items.into_iter().map(|s| Arg::Lit(s.into())).collect()
 }
 
+impl Step {
+    /// Program and arguments; never passed through a shell. Every value
+    /// that comes from a file, the environment or the command line follows
+    /// `--` or is one `KEY=value` word, so none is read as an option.
+    pub fn argv(&self) -> Vec<Arg> {
+        match self {
+            Step::GitState => lits([
+                "git",
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "--untracked-files=normal",
+            ]),
+            Step::GitIsCommit { rev } => lits([
+                "git".to_string(),
+                "rev-parse".into(),
+                "--verify".into(),
+                "--quiet".into(),
+                "--end-of-options".into(),
+                format!("{rev}^{{commit}}"),
+            ]),
+            Step::BuildxProbe => lits(["docker", "buildx", "version"]),
+            Step::Pull { image, .. } | Step::FetchByDigest { image } => {
+                lits(["docker", "pull", "--", image])
+            }
+            Step::Build(b) => b.argv(),
+            Step::Inspect { images } => {
+                let mut a = lits(["docker", "image", "inspect", "--"]);
+                a.extend(images.iter().cloned());
+                a
+            }
+            Step::Probe { image, dists } => {
+                let mut a = lits([
+                    "docker",
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--pull",
+                    "never",
+                    "--entrypoint",
+                    "python3",
+                    "--",
+                ]);
+                a.push(image.clone());
+                a.extend(lits(["-c", PROBE_SCRIPT]));
+                a.extend(dists.iter().map(lit));
+                a
+            }
+            Step::Tag { source, target } => {
+                let mut a = lits(["docker", "tag", "--"]);
+                a.push(source.clone());
+                a.push(lit(target));
+                a
+            }
+            Step::Push { reference } => lits(["docker", "push", "--", reference]),
+            Step::Untag { reference } => {
+                lits(["docker", "image", "rm", "--no-prune", "--", reference])
+            }
+            Step::RegistryLookup { reference, buildx } => {
+                if *buildx {
+                    lits([
+                        "docker",
+                        "buildx",
+                        "imagetools",
+                        "inspect",
+                        "--format",
+                        "{{json .Manifest}}",
+                        "--",
+                        reference,
+                    ])
+                } else {
+                    let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
+                    if crate::registry::is_loopback(reference) {
+                        a.push(lit("--insecure"));
+                    }
+                    a.extend(lits(["--", reference]));
+                    a
+                }
+            }
+            Step::RemoteImage { image } => lits([
+                "docker",
+                "buildx",
+                "imagetools",
+                "inspect",
+                "--format",
+                IMAGETOOLS_FORMAT,
+                "--",
+                image,
+            ]),
+            Step::RemoteConfig { reference } => lits([
+                "docker",
+                "buildx",
+                "imagetools",
+                "inspect",
+                "--format",
+                "{{json .Image}}",
+                "--",
+                reference,
+            ]),
+        }
+    }
+
+    pub fn wait(&self) -> Wait {
+        match self {
+            Step::Pull { .. } | Step::FetchByDigest { .. } | Step::Push { .. } => Wait::Transfer,
+            Step::Build(_) => Wait::Unbounded,
+            _ => Wait::Lookup,
+        }
+    }
+
+    /// Whether the step leaves every name in the engine and the registry
+    /// as it was (it may still fill the engine's content store).
+    pub fn read_only(&self) -> bool {
+        !matches!(
+            self,
+            Step::Pull { .. }
+                | Step::Build(_)
+                | Step::Tag { .. }
+                | Step::Push { .. }
+                | Step::Untag { .. }
+        )
+    }
+
+    /// What the command reads on stdin.
+    pub fn stdin(&self) -> Option<Arg> {
+        match self {
+            Step::Build(b) => match &b.source {
+                Source::FromImage(image) => Some(image.prefixed("FROM ")),
+                Source::Workspace { .. } => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Why the step is in the plan, for messages.
+    pub fn purpose(&self) -> String {
+        match self {
+            Step::GitState => "reading HEAD and the tree status".into(),
+            Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
+            Step::BuildxProbe => "looking for docker buildx".into(),
+            Step::Pull {
+                image,
+                capture: true,
+            } => format!("pulling base image {image} to learn its digest"),
+            Step::Pull { image, .. } => format!("pulling {image}"),
+            Step::FetchByDigest { image } => format!("fetching {image} to check on it"),
+            Step::Build(b) => match &b.source {
+                Source::Workspace { .. } => format!("building {}", b.tag),
+                Source::FromImage(_) => format!("promoting to {}", b.tag),
+            },
+            Step::Inspect { .. } => "inspecting local images".into(),
+            Step::Probe { .. } => {
+                "reading os-release and installed versions inside the image".into()
+            }
+            Step::Tag { target, .. } => format!("pointing {target}"),
+            Step::Push { reference } => format!("pushing {reference}"),
+            Step::Untag { reference } => format!("removing {reference}"),
+            Step::RegistryLookup { reference, .. } => {
+                format!("looking up {reference} in its registry")
+            }
+            Step::RemoteImage { image } => format!("resolving the digest of base image {image}"),
+            Step::RemoteConfig { reference } => {
+                format!("reading the config of {reference} in its registry")
+            }
+        }
+    }
+}
+
+impl Build {
+    fn argv(&self) -> Vec<Arg> {
+        let mut a = match &self.builder {
+            Builder::Classic => lits(["docker", "build"]),
+            Builder::Buildx { builder, platform } => {
+                let mut a = lits(["docker", "buildx", "build", "--load"]);
+                if let Some(b) = builder {
+                    a.extend(lits(["--builder", b]));
+                }
+                if let Some(p) = platform {
+                    a.extend(lits(["--platform", p]));
+                }
+                a
+            }
+        };
+        if self.no_cache {
+            a.push(lit("--no-cache"));
+        }
+        if self.pull {
+            a.push(lit("--pull"));
+        }
+        if let Source::Workspace { dockerfile } = &self.source {
+            a.extend(lits(["-f", dockerfile]));
+        }
+        a.extend(lits(["-t", &self.tag]));
+        for (k, v) in &self.build_args {
+            a.push(lit("--build-arg"));
+            a.push(v.prefixed(&format!("{k}=")));
+        }
+        for (k, v) in &self.labels {
+            a.push(lit("--label"));
+            a.push(lit(format!("{k}={v}")));
+        }
+        a.push(lit("--"));
+        a.push(lit(match self.source {
+            Source::Workspace { .. } => ".",
+            Source::FromImage(_) => "-",
+        }));
+        a
+    }
+}
+
+/// What a registry must serve under a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteExpect {
+    /// Nothing (the tag does not exist).
+    Absent,
+    /// The manifest of this digest (what an earlier read saw).
+    Digest(String),
+    /// An image whose config digest is this local image ID.
+    Image(String),
+}
+
+/// A verification the executor carries out through read-only steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The image passes every provenance check (`verify.rs`).
+    Image(Box<Expectation>),
+    /// HEAD and the tree status are what they were before `reference` was
+    /// built; if not, the build fails and `reference` is removed.
+    TreeUnchanged {
+        head: String,
+        status: String,
+        reference: String,
+    },
+    /// The registry serves `expect` under `reference`: right before a
+    /// write (nobody changed it since it was read) and right after (the
+    /// registry serves what was pushed).
+    Registry {
+        reference: String,
+        buildx: bool,
+        expect: RemoteExpect,
+    },
+    /// A local name still points at the image that was checked.
+    LocalIs { reference: String, id: Arg },
+    /// `target` has exactly the layers of `source` and every label of it
+    /// but ref.name, which names `target`.
+    Promotion { source: String, target: String },
+}
+
+/// One entry of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Run(Step),
+    Check(Check),
+}
+
 /// POSIX shell quoting: the word as is when it is plainly safe, else in
-/// single quotes with `'` written as `'\''`.
+/// single quotes with `'` written as `'\''`; a word with control
+/// characters in `$'…'` with them escaped, so a printed line is one line.
 pub fn shell_quote(word: &str) -> String {
     let safe = !word.is_empty()
         && word
@@ -119,6 +464,21 @@ pub fn shell_quote(word: &str) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%^".contains(&b));
     if safe {
         word.to_string()
+    } else if word.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in word.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
@@ -130,6 +490,25 @@ pub fn shell_line(argv: &[String]) -> String {
         .map(|w| shell_quote(w))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A step as `--dry-run` prints it: the command line, with its stdin as a
+/// here-document, and `# read-only:` in front of a step that changes nothing.
+pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
+    let argv: Vec<String> = step.argv().iter().map(|a| a.resolve(values)).collect();
+    let mut line = shell_line(&argv);
+    if let Some(stdin) = step.stdin() {
+        let text = stdin.resolve(values);
+        line = format!(
+            "{line} <<'EOF'\n{}\nEOF",
+            text.replace(|c: char| c.is_control(), "?")
+        );
+    }
+    if step.read_only() {
+        format!("# read-only: {line}")
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +529,8 @@ mod tests {
             ("{{json .}}", "'{{json .}}'"),
             ("2026-11-24T12:05:09+01:00", "2026-11-24T12:05:09+01:00"),
             ("<x>", "'<x>'"),
+            ("a\nb", r"$'a\nb'"),
+            ("\x1b[31m'", r"$'\x1b[31m\''"),
         ];
         for (word, want) in cases {
             assert_eq!(shell_quote(word), want, "{word:?}");
@@ -161,28 +542,162 @@ mod tests {
         let slot = Slot::BaseDigest {
             image: "b:1".into(),
         };
-        let step = Step::run(
-            "build",
-            vec![
-                Arg::Lit("docker".into()),
-                Arg::Slot {
-                    prefix: "BASE_IMG_DIGEST=".into(),
-                    slot: slot.clone(),
-                },
-            ],
-        );
+        let arg = Arg::slot(slot.clone()).prefixed("BASE_IMG_DIGEST=");
         let mut values = BTreeMap::new();
         assert_eq!(
-            step.resolve(&values),
-            vec![
-                "docker",
-                "BASE_IMG_DIGEST=<BASE_IMG_DIGEST of b:1, known after the pull>"
-            ]
+            arg.resolve(&values),
+            "BASE_IMG_DIGEST=<BASE_IMG_DIGEST of b:1, known after the pull>"
         );
         values.insert(slot, "b@sha256:00".to_string());
+        assert_eq!(arg.resolve(&values), "BASE_IMG_DIGEST=b@sha256:00");
+    }
+
+    fn line(step: &Step) -> String {
+        render_step(step, &BTreeMap::new())
+    }
+
+    #[test]
+    fn every_step_derives_its_argv_and_wait() {
+        let id = Arg::slot(Slot::ImageId {
+            reference: "r:1".into(),
+        });
+        let cases: Vec<(Step, &str, Wait)> = vec![
+            (
+                Step::GitState,
+                "# read-only: git status --porcelain=v2 --branch --untracked-files=normal",
+                Wait::Lookup,
+            ),
+            (
+                Step::GitIsCommit { rev: "ab".into() },
+                "# read-only: git rev-parse --verify --quiet --end-of-options 'ab^{commit}'",
+                Wait::Lookup,
+            ),
+            (
+                Step::Pull {
+                    image: "b:1".into(),
+                    capture: true,
+                },
+                "docker pull -- b:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::FetchByDigest {
+                    image: "b@sha256:0".into(),
+                },
+                "# read-only: docker pull -- b@sha256:0",
+                Wait::Transfer,
+            ),
+            (
+                Step::Inspect {
+                    images: vec![Arg::Lit("r:1".into()), id.clone()],
+                },
+                "# read-only: docker image inspect -- r:1 '<image ID of r:1>'",
+                Wait::Lookup,
+            ),
+            (
+                Step::Tag {
+                    source: id.clone(),
+                    target: "r:latest".into(),
+                },
+                "docker tag -- '<image ID of r:1>' r:latest",
+                Wait::Lookup,
+            ),
+            (
+                Step::Push {
+                    reference: "h/r:1".into(),
+                },
+                "docker push -- h/r:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::Untag {
+                    reference: "h/r:1".into(),
+                },
+                "docker image rm --no-prune -- h/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::RegistryLookup {
+                    reference: "127.0.0.1:5000/r:1".into(),
+                    buildx: false,
+                },
+                "# read-only: docker manifest inspect --verbose --insecure -- 127.0.0.1:5000/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::RegistryLookup {
+                    reference: "ghcr.io/r:1".into(),
+                    buildx: false,
+                },
+                "# read-only: docker manifest inspect --verbose -- ghcr.io/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::RegistryLookup {
+                    reference: "ghcr.io/r:1".into(),
+                    buildx: true,
+                },
+                "# read-only: docker buildx imagetools inspect --format '{{json .Manifest}}' -- ghcr.io/r:1",
+                Wait::Lookup,
+            ),
+        ];
+        for (step, want, wait) in cases {
+            assert_eq!(line(&step), want);
+            assert_eq!(step.wait(), wait, "{want}");
+        }
+    }
+
+    #[test]
+    fn a_probe_runs_only_python3_without_network() {
+        let step = Step::Probe {
+            image: Arg::Lit("sha256:ab".into()),
+            dists: vec!["torch".into(), "itwinai".into()],
+        };
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&BTreeMap::new()))
+            .collect();
         assert_eq!(
-            step.resolve(&values),
-            vec!["docker", "BASE_IMG_DIGEST=b@sha256:00"]
+            argv[..12],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "--entrypoint",
+                "python3",
+                "--",
+                "sha256:ab",
+                "-c"
+            ]
         );
+        assert_eq!(argv[12], PROBE_SCRIPT);
+        assert_eq!(argv[13..], ["torch", "itwinai"]);
+        assert!(!PROBE_SCRIPT.contains('\n'));
+        assert!(step.read_only());
+    }
+
+    #[test]
+    fn a_promotion_passes_its_dockerfile_on_stdin() {
+        let step = Step::Build(Box::new(Build {
+            builder: Builder::Classic,
+            source: Source::FromImage(Arg::slot(Slot::ImageId {
+                reference: "dev:1".into(),
+            })),
+            tag: "prod:1".into(),
+            no_cache: false,
+            pull: false,
+            build_args: vec![],
+            labels: vec![("org.opencontainers.image.ref.name".into(), "prod:1".into())],
+        }));
+        assert_eq!(
+            line(&step),
+            "docker build -t prod:1 --label org.opencontainers.image.ref.name=prod:1 -- - <<'EOF'\nFROM <image ID of dev:1>\nEOF"
+        );
+        assert_eq!(step.wait(), Wait::Unbounded);
     }
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::error::invalid;
+use crate::labels;
 use crate::plan::Arg;
 
 /// The moment recorded as CREATION_DATE: SOURCE_DATE_EPOCH (in UTC) when
@@ -81,34 +82,40 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// The six provenance args and their values, in [`ARGS`] order.
+    fn values(&self) -> [(&'static str, Arg); 6] {
+        let lit = |s: &str| Arg::Lit(s.to_string());
+        [
+            (ARGS[0], lit(&self.commit_hash)),
+            (ARGS[1], lit(&self.base_img_name)),
+            (ARGS[2], self.base_img_digest.clone()),
+            (ARGS[3], lit(&self.itwinai_version)),
+            (ARGS[4], lit(&self.creation_date)),
+            (ARGS[5], lit(&self.image_full_name)),
+        ]
+    }
+
     /// `NAME=value` pairs: the documented six, then the flavour's own.
     pub fn build_args(&self, extra: &[(String, String)]) -> Vec<(String, Arg)> {
-        let lit = |s: &str| Arg::Lit(s.to_string());
-        let values = [
-            lit(&self.commit_hash),
-            lit(&self.base_img_name),
-            self.base_img_digest.clone(),
-            lit(&self.itwinai_version),
-            lit(&self.creation_date),
-            lit(&self.image_full_name),
-        ];
-        let mut args: Vec<(String, Arg)> = ARGS.iter().map(|k| k.to_string()).zip(values).collect();
-        args.extend(extra.iter().map(|(k, v)| (k.clone(), lit(v))));
+        let mut args: Vec<(String, Arg)> = self
+            .values()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        args.extend(extra.iter().map(|(k, v)| (k.clone(), Arg::Lit(v.clone()))));
         args
     }
 
     /// The OCI labels the image must carry, and their values.
     pub fn labels(&self) -> Vec<(String, Arg)> {
-        let lit = |s: &str| Arg::Lit(s.to_string());
-        let oci = |k: &str| format!("org.opencontainers.image.{k}");
-        vec![
-            (oci("created"), lit(&self.creation_date)),
-            (oci("version"), lit(&self.itwinai_version)),
-            (oci("revision"), lit(&self.commit_hash)),
-            (oci("ref.name"), lit(&self.image_full_name)),
-            (oci("base.name"), lit(&self.base_img_name)),
-            (oci("base.digest"), self.base_img_digest.clone()),
-        ]
+        let values = self.values();
+        labels::FROM_ARGS
+            .iter()
+            .filter_map(|(label, arg)| {
+                let (_, v) = values.iter().find(|(k, _)| k == arg)?;
+                Some((label.to_string(), v.clone()))
+            })
+            .collect()
     }
 }
 
@@ -188,12 +195,10 @@ mod tests {
                 "EXTRA"
             ]
         );
+        assert_eq!(p.labels().len(), 6);
         assert_eq!(
             p.labels()[3],
-            (
-                "org.opencontainers.image.ref.name".into(),
-                Arg::Lit("r:t".into())
-            )
+            (labels::REF_NAME.into(), Arg::Lit("r:t".into()))
         );
     }
 }

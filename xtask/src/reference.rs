@@ -329,6 +329,15 @@ impl Framework {
             Framework::Tf => "tf",
         }
     }
+
+    /// The Python distribution that installs it, unless the catalog's
+    /// `framework-package` names another.
+    pub fn package(self) -> &'static str {
+        match self {
+            Framework::Torch => "torch",
+            Framework::Tf => "tensorflow",
+        }
+    }
 }
 
 /// The parts of a production tag.

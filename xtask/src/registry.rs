@@ -1,16 +1,10 @@
-//! What a registry holds under a tag, asked through the docker CLI (which
-//! carries the user's `docker login` credentials; this tool passes none).
-//!
-//! With buildx: `docker buildx imagetools inspect`. Without:
-//! `docker manifest inspect --verbose`, with `--insecure` only for loopback
-//! registries, the ones Docker itself allows over plain HTTP.
+//! What a registry holds under a tag, as data, and the rules on it. The
+//! registry is read through the docker CLI (which carries the user's
+//! `docker login` credentials; this tool passes none) by the executor's
+//! `RegistryLookup` step; `--insecure` is given for loopback registries
+//! only, the ones Docker itself allows over plain HTTP.
 
-use anyhow::Result;
-use xshell::Shell;
-
-use crate::json::Json;
-use crate::reference::{check_sha256, Reference};
-use crate::runner;
+use crate::plan::RemoteExpect;
 
 /// A tag's manifest in the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,87 +29,42 @@ pub fn is_loopback(reference: &str) -> bool {
         || (name.starts_with("127.") && name.split('.').count() == 4)
 }
 
-/// Parse `docker manifest inspect --verbose` output for one image.
-pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    // An index prints an array of per-platform entries: no single config.
-    if let Some(entries) = v.as_array() {
-        return Err(format!(
-            "the tag names a multi-platform index of {} images; this tool publishes single images",
-            entries.len()
-        ));
-    }
-    let digest = v
-        .get("Descriptor")
-        .and_then(|d| d.get("digest"))
-        .and_then(Json::as_str)
-        .ok_or("no Descriptor.digest")?;
-    check_sha256(digest)?;
-    let config = ["SchemaV2Manifest", "OCIManifest"]
-        .iter()
-        .find_map(|k| v.get(k)?.get("config")?.get("digest")?.as_str())
-        .map(str::to_string);
-    Ok(Remote {
-        digest: digest.to_string(),
-        config,
-    })
+/// Whether a registry manifest is the local image `id`: the same config
+/// digest, or a manifest digest the engine recorded for the repository.
+pub fn is_image(remote: &Remote, id: &str, repo_digests: &[String], repository: &str) -> bool {
+    remote.config.as_deref() == Some(id)
+        || repo_digests.contains(&format!("{repository}@{}", remote.digest))
 }
 
-/// Parse `docker buildx imagetools inspect --format '{{json .Manifest}}'`.
-pub fn parse_imagetools_manifest(text: &str) -> Result<Remote, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    let digest = v.get("digest").and_then(Json::as_str).ok_or("no digest")?;
-    check_sha256(digest)?;
-    let config = v
-        .get("config")
-        .and_then(|c| c.get("digest"))
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    Ok(Remote {
-        digest: digest.to_string(),
-        config,
-    })
-}
-
-/// Whether the CLI's message means "no such tag" rather than a failure.
-pub fn is_not_found(stderr: &str) -> bool {
-    let s = stderr.to_ascii_lowercase();
-    s.contains("no such manifest") || s.contains("manifest unknown") || s.contains(": not found")
-}
-
-/// The manifest of `reference` in its registry; None when the tag does not
-/// exist. An unreachable registry is an error.
-pub fn lookup(sh: &Shell, buildx: bool, reference: &Reference) -> Result<Option<Remote>> {
-    let r = reference.to_string();
-    type Parser = fn(&str) -> Result<Remote, String>;
-    let (cmd, parse): (xshell::Cmd<'_>, Parser) = if buildx {
-        let args = [
-            "buildx",
-            "imagetools",
-            "inspect",
-            "--format",
-            "{{json .Manifest}}",
-            &r,
-        ];
-        (sh.cmd("docker").args(args), parse_imagetools_manifest)
-    } else {
-        let mut args = vec!["manifest", "inspect", "--verbose"];
-        if is_loopback(&r) {
-            args.push("--insecure");
-        }
-        args.push(&r);
-        (sh.cmd("docker").args(args), parse_manifest_inspect)
+/// Whether what the registry serves under `reference` is what a plan
+/// expects; the message says what differs.
+pub fn check_expect(
+    reference: &str,
+    expect: &RemoteExpect,
+    got: Option<&Remote>,
+) -> Result<(), String> {
+    let seen = |r: Option<&Remote>| match r {
+        None => "nothing".to_string(),
+        Some(r) => format!("manifest {}", r.digest),
     };
-    let out = runner::output(cmd)?;
-    if !out.ok {
-        if is_not_found(&out.stderr) {
-            return Ok(None);
-        }
-        anyhow::bail!("cannot look up {r} in its registry: {}", out.stderr_line());
+    let ok = match (expect, got) {
+        (RemoteExpect::Absent, None) => true,
+        (RemoteExpect::Digest(d), Some(r)) => r.digest == *d,
+        (RemoteExpect::Image(id), Some(r)) => r.config.as_deref() == Some(id.as_str()),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
     }
-    parse(&out.stdout)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("looking up {r} in its registry: {e}"))
+    let want = match expect {
+        RemoteExpect::Absent => "nothing".to_string(),
+        RemoteExpect::Digest(d) => format!("manifest {d}"),
+        RemoteExpect::Image(id) => format!("the image {id}"),
+    };
+    Err(format!(
+        "the registry serves {} under {reference}, where {want} was expected; another push changed it (run the command again to decide anew)",
+        seen(got)
+    ))
 }
 
 #[cfg(test)]
@@ -148,50 +97,42 @@ mod tests {
     }
 
     #[test]
-    fn parses_manifest_inspect() {
-        let text = format!(
-            r#"{{"Ref":"r","Descriptor":{{"digest":"{A}"}},"SchemaV2Manifest":{{"config":{{"digest":"{B}"}}}}}}"#
-        );
-        assert_eq!(
-            parse_manifest_inspect(&text).unwrap(),
-            Remote {
-                digest: A.into(),
-                config: Some(B.into())
-            }
-        );
-        let oci = format!(
-            r#"{{"Descriptor":{{"digest":"{A}"}},"OCIManifest":{{"config":{{"digest":"{B}"}}}}}}"#
-        );
-        assert_eq!(
-            parse_manifest_inspect(&oci).unwrap().config.as_deref(),
-            Some(B)
-        );
-        assert!(parse_manifest_inspect("[{}, {}]")
-            .unwrap_err()
-            .contains("multi-platform"));
-        assert!(parse_manifest_inspect("garbage").is_err());
-        assert!(parse_manifest_inspect(r#"{"Descriptor":{"digest":"sha256:x"}}"#).is_err());
+    fn same_image_by_config_or_recorded_digest() {
+        let remote = |digest: &str, config: Option<&str>| Remote {
+            digest: digest.into(),
+            config: config.map(str::to_string),
+        };
+        let recorded = [format!("r/x@{B}")];
+        assert!(is_image(&remote("sha256:0", Some(A)), A, &recorded, "r/x"));
+        assert!(is_image(&remote(B, None), A, &recorded, "r/x"));
+        assert!(!is_image(&remote(B, None), A, &recorded, "r/y"));
+        assert!(!is_image(&remote("sha256:0", Some(B)), A, &recorded, "r/x"));
     }
 
     #[test]
-    fn parses_imagetools_manifest() {
-        let text = format!(r#"{{"schemaVersion":2,"digest":"{A}","config":{{"digest":"{B}"}}}}"#);
-        assert_eq!(
-            parse_imagetools_manifest(&text).unwrap(),
-            Remote {
-                digest: A.into(),
-                config: Some(B.into())
-            }
+    fn expectations_on_what_the_registry_serves() {
+        let at = |d: &str, c: &str| Remote {
+            digest: d.into(),
+            config: Some(c.into()),
+        };
+        let cases: Vec<(RemoteExpect, Option<Remote>, bool)> = vec![
+            (RemoteExpect::Absent, None, true),
+            (RemoteExpect::Absent, Some(at(A, B)), false),
+            (RemoteExpect::Digest(A.into()), Some(at(A, B)), true),
+            (RemoteExpect::Digest(A.into()), Some(at(B, B)), false),
+            (RemoteExpect::Digest(A.into()), None, false),
+            (RemoteExpect::Image(B.into()), Some(at(A, B)), true),
+            (RemoteExpect::Image(A.into()), Some(at(A, B)), false),
+            (RemoteExpect::Image(A.into()), None, false),
+        ];
+        for (expect, got, ok) in cases {
+            let r = check_expect("h/r:1", &expect, got.as_ref());
+            assert_eq!(r.is_ok(), ok, "{expect:?} {got:?}");
+        }
+        let err = check_expect("h/r:1", &RemoteExpect::Absent, Some(&at(A, B))).unwrap_err();
+        assert!(
+            err.contains(&format!("serves manifest {A} under h/r:1, where nothing")),
+            "{err}"
         );
-        assert!(parse_imagetools_manifest("{}").is_err());
-    }
-
-    #[test]
-    fn not_found_messages() {
-        assert!(is_not_found("no such manifest: 127.0.0.1:5000/x:1"));
-        assert!(is_not_found("ERROR: 127.0.0.1:5000/x:1: not found"));
-        assert!(!is_not_found(
-            "failed to configure transport: connection refused"
-        ));
     }
 }

@@ -1,6 +1,7 @@
-//! Running external programs: echo the argv (shell-quoted) to stderr, run it
-//! without a shell, wait a bounded time, stop it on SIGINT, and turn failures
-//! into one-line errors.
+//! Running one external program: echo the argv (shell-quoted) to stderr,
+//! run it without a shell, feed its stdin, wait a bounded time, stop it on
+//! SIGINT. Only the executor calls this module (a tidy test checks), so
+//! every external command is a step of a plan.
 //!
 //! Waits: a lookup (inspect, tag, git, buildx probe) may take
 //! `XTASK_LOOKUP_TIMEOUT_SECS` (default 120), a transfer (pull, push)
@@ -13,18 +14,9 @@ use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use xshell::Cmd;
 
 use crate::error::{invalid, Interrupted};
-use crate::plan::shell_line;
-
-/// How long a command may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    Lookup,
-    Transfer,
-    Unbounded,
-}
+use crate::plan::{shell_line, Wait};
 
 pub const LOOKUP_ENV: &str = "XTASK_LOOKUP_TIMEOUT_SECS";
 pub const TRANSFER_ENV: &str = "XTASK_TRANSFER_TIMEOUT_SECS";
@@ -65,7 +57,8 @@ pub fn configure() -> Result<()> {
     Ok(())
 }
 
-fn limit(wait: Wait) -> Option<(Duration, &'static str)> {
+/// The limit of a wait class and the setting that raises it.
+pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
     let (lookup, transfer) = *LIMITS.get_or_init(|| {
         (
             Duration::from_secs(LOOKUP_DEFAULT),
@@ -151,6 +144,23 @@ impl Output {
     }
 }
 
+impl Output {
+    /// `` `docker push` exited with code 1: <its last stderr line> ``.
+    pub fn failure(&self, what: &str) -> String {
+        let how = self.code.map_or("was killed by a signal".to_string(), |c| {
+            format!("exited with code {c}")
+        });
+        let last = self
+            .stderr
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty());
+        let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
+        format!("`{what}` {how}{why}")
+    }
+}
+
 /// A docker message, with what to do when it says the engine is not there.
 fn with_hint(line: &str) -> String {
     if line.contains("Cannot connect to the Docker daemon")
@@ -208,17 +218,31 @@ fn pump<R: Read + Send + 'static>(
     })
 }
 
-/// Start `c`, wait for it within `wait`'s limit, stop it on SIGINT.
-fn supervise(mut c: Command, wait: Wait, visible: bool) -> Result<Output> {
+/// Start `c`, give it `stdin` (else nothing), wait for it within `wait`'s
+/// limit, stop it on SIGINT. With `visible`, its output is passed on to our
+/// stderr as it comes (stdout stays free for `--json`).
+pub fn run(mut c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> Result<Output> {
     let argv = argv_of(&c);
     echo(&argv);
     if interrupt::happened() {
         return Err(Interrupted.into());
     }
-    c.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child: Child = c.spawn().map_err(|e| spawn_error(&argv[0], e))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // On a thread, so a child that does not read cannot block us; a
+        // closed pipe shows in the child's own exit status.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
     let out = pump(child.stdout.take(), visible);
     let err = pump(child.stderr.take(), visible);
     let pid = child.id();
@@ -229,7 +253,7 @@ fn supervise(mut c: Command, wait: Wait, visible: bool) -> Result<Output> {
         let _ = tx.send(child.wait());
     });
     let start = Instant::now();
-    let deadline = limit(wait);
+    let deadline = limit_of(wait);
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(status) => break status.context("waiting for a child process")?,
@@ -266,48 +290,6 @@ fn supervise(mut c: Command, wait: Wait, visible: bool) -> Result<Output> {
         stdout,
         stderr,
     })
-}
-
-/// Run a lookup, capturing its output; a non-zero exit is not an error here
-/// (the caller decides), a missing program is.
-pub fn output(cmd: Cmd<'_>) -> Result<Output> {
-    supervise(Command::from(cmd), Wait::Lookup, false)
-}
-
-/// Run a lookup and return its stdout; fail with the command's own last
-/// stderr line when it exits non-zero.
-pub fn read(cmd: Cmd<'_>) -> Result<String> {
-    let c = Command::from(cmd);
-    let what = short_name(&argv_of(&c));
-    let out = supervise(c, Wait::Lookup, false)?;
-    if !out.ok {
-        anyhow::bail!("`{what}` failed: {}", out.stderr_line());
-    }
-    Ok(out.stdout)
-}
-
-/// Run a command whose output the user watches (a pull, a build, a push):
-/// its output is passed to our stderr, so that stdout stays for `--json`;
-/// its stdout is returned; when it fails, the error ends with its last
-/// stderr line.
-pub fn run_visible(cmd: Cmd<'_>, wait: Wait) -> Result<String> {
-    let c = Command::from(cmd);
-    let what = short_name(&argv_of(&c));
-    let out = supervise(c, wait, true)?;
-    if !out.ok {
-        let how = out.code.map_or("was killed by a signal".to_string(), |c| {
-            format!("exited with code {c}")
-        });
-        let last = out
-            .stderr
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty());
-        let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
-        anyhow::bail!("`{what}` {how}{why}");
-    }
-    Ok(out.stdout)
 }
 
 /// `docker build`, `git status`: program and subcommand words, for messages.

@@ -114,14 +114,7 @@ fn no_shell_in_the_sources() {
     for dir in ["xtask/src", "xtask/tests"] {
         collect_rs(&repo().join(dir), &mut files);
     }
-    let banned = [
-        "\"sh\"",
-        "\"bash\"",
-        "sh -c",
-        "bash -c",
-        "\"/bin/sh\"",
-        "\"-c\"",
-    ];
+    let banned = ["\"sh\"", "\"bash\"", "sh -c", "bash -c", "\"/bin/sh\""];
     for file in files {
         if file.ends_with("tidy.rs") {
             continue;
@@ -131,6 +124,44 @@ fn no_shell_in_the_sources() {
             assert!(
                 !text.contains(b),
                 "{}: contains {b}; build argv from typed values instead",
+                file.display()
+            );
+        }
+        // `-c` runs a program text: only the in-image probe may, and only
+        // with python3 (its fixed script, in plan.rs).
+        for (at, _) in text.match_indices("\"-c\"") {
+            let before = &text[at.saturating_sub(200)..at];
+            assert!(
+                file.ends_with("src/plan.rs") && before.contains("\"python3\""),
+                "{}: contains \"-c\" outside the python3 probe; build argv from typed values instead",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Every external command is a step of a plan: only the executor starts
+/// processes (through `runner`), so `--dry-run` shows them all.
+#[test]
+fn only_the_executor_runs_commands() {
+    let mut files = Vec::new();
+    collect_rs(&repo().join("xtask/src"), &mut files);
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if ["executor.rs", "runner.rs", "tidy.rs"].contains(&name.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for b in [
+            "runner::run",
+            "Command::new",
+            "Command::from",
+            ".cmd(",
+            "cmd!(",
+        ] {
+            assert!(
+                !text.contains(b),
+                "{}: contains {b}; add a Step and run it through the executor",
                 file.display()
             );
         }

@@ -11,6 +11,7 @@ use xshell::Shell;
 use crate::catalog::{self, Catalog, Flavour};
 use crate::dockerfile::{self, FinalBase, BASE_ARG};
 use crate::error::invalid;
+use crate::labels;
 use crate::pyproject;
 use crate::reference::AnyRef;
 use crate::version::Version;
@@ -128,20 +129,52 @@ impl Workspace {
         };
         for f in &project.catalog.flavours {
             project.base(f, None)?;
+            project.check_provenance(f)?;
         }
         Ok(project)
     }
 }
 
+/// `file:line: message (flavour 'name')`, invalid input.
+fn dockerfile_error(file: &str, flavour: &str, e: &dockerfile::Error) -> anyhow::Error {
+    let place = match e.line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    };
+    invalid(format!("{place}: {} (flavour '{flavour}')", e.message))
+}
+
 impl Project {
+    fn dockerfile(&self, flavour: &Flavour) -> Result<&str> {
+        self.dockerfiles
+            .get(&flavour.name)
+            .map(String::as_str)
+            .with_context(|| format!("flavour '{}' has no Dockerfile loaded", flavour.name))
+    }
+
+    /// The Dockerfile declares every provenance ARG and sets every OCI
+    /// label from it, in its final stage: checked before any docker command,
+    /// since a build can take an hour.
+    pub fn check_provenance(&self, flavour: &Flavour) -> Result<()> {
+        dockerfile::check_provenance(self.dockerfile(flavour)?, &labels::FROM_ARGS)
+            .map_err(|e| dockerfile_error(&flavour.dockerfile, &flavour.name, &e))
+    }
+
+    /// The build args a flavour passes besides provenance: FRAMEWORK_VERSION
+    /// only to a Dockerfile that declares it (no "build-args were not
+    /// consumed" warning), then the catalog's.
+    pub fn build_args(&self, flavour: &Flavour) -> Vec<(String, String)> {
+        let takes = self
+            .dockerfile(flavour)
+            .is_ok_and(|t| dockerfile::declares_arg(t, catalog::FRAMEWORK_ARG));
+        flavour.build_args(takes)
+    }
+
     /// The base the flavour's final image is built on. `cli_override`
     /// (`--base-image`) wins over the catalog's `base-image`, which wins over
     /// the Dockerfile's default.
     pub fn base(&self, flavour: &Flavour, cli_override: Option<&str>) -> Result<FinalBase> {
-        let text = self
-            .dockerfiles
-            .get(&flavour.name)
-            .with_context(|| format!("flavour '{}' has no Dockerfile loaded", flavour.name))?;
+        let text = self.dockerfile(flavour)?;
         let (override_from, value) = match (cli_override, flavour.base_image.as_deref()) {
             (Some(v), _) => ("--base-image".to_string(), Some(v)),
             (None, Some(v)) => (
@@ -154,18 +187,13 @@ impl Project {
             ),
             (None, None) => (String::new(), None),
         };
-        let mut args: BTreeMap<String, String> = flavour.build_args().into_iter().collect();
+        let mut args: BTreeMap<String, String> = flavour.build_args(true).into_iter().collect();
         if let Some(v) = value {
             args.insert(BASE_ARG.to_string(), v.to_string());
         }
         let file = &flavour.dockerfile;
-        let base = dockerfile::final_base(text, &args).map_err(|e| {
-            invalid(format!(
-                "{} (flavour '{}')",
-                at_line(file, &e),
-                flavour.name
-            ))
-        })?;
+        let base = dockerfile::final_base(text, &args)
+            .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
         if let Some(v) = value {
             if !base.uses_base_arg {
                 return Err(invalid(format!(
@@ -187,17 +215,5 @@ impl Project {
             )));
         }
         Ok(base)
-    }
-}
-
-/// `file:N: message` for a Dockerfile error that reads `line N: message`;
-/// `file: message` when it names no line.
-fn at_line(file: &str, err: &str) -> String {
-    match err
-        .strip_prefix("line ")
-        .and_then(|rest| rest.split_once(": "))
-    {
-        Some((n, msg)) if n.bytes().all(|b| b.is_ascii_digit()) => format!("{file}:{n}: {msg}"),
-        _ => format!("{file}: {err}"),
     }
 }

@@ -52,9 +52,27 @@ fn expected_build_line(ws: &Workspace, reference: &str, digest: &str) -> String 
         "{{BUILD}} -f env-files/fix/Dockerfile -t {reference} --build-arg COMMIT_HASH={head} \
          --build-arg BASE_IMG_NAME={BASE} --build-arg {digest} --build-arg ITWINAI_VERSION=0.2.2 \
          --build-arg CREATION_DATE={CREATION_DATE} --build-arg IMAGE_FULL_NAME={reference} \
-         --build-arg FRAMEWORK_VERSION=2.6 .",
-        head = ws.head()
+         --build-arg FRAMEWORK_VERSION=2.6 --label {DIRTY}=false -- .",
+        head = ws.head(),
+        DIRTY = xtask::labels::DIRTY
     )
+}
+
+const GIT_STATE: &str = "# read-only: git status --porcelain=v2 --branch --untracked-files=normal";
+
+/// The lines `--dry-run` prints for the checks after building `reference`.
+fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
+    vec![
+        format!("# check that HEAD and the tree did not change while {reference} was built"),
+        GIT_STATE.to_string(),
+        format!("# check {reference}: its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
+        format!("# read-only: docker image inspect -- {reference}"),
+        format!("# read-only: docker image inspect -- {base_digest}"),
+        format!(
+            "# read-only: docker run --rm --network none --pull never --entrypoint python3 -- '<image ID of {reference}>' -c {} torch itwinai",
+            xtask::plan::shell_quote(xtask::plan::PROBE_SCRIPT)
+        ),
+    ]
 }
 
 #[test]
@@ -68,25 +86,24 @@ fn dry_run_without_buildx_pulls_then_builds() {
     );
     run.expect(0);
     let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
-    let build = expected_build_line(
-        &ws,
-        reference,
-        &format!("'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of {BASE}, known after the pull>'"),
-    )
-    .replace("{BUILD}", "docker build");
+    let placeholder = format!("<BASE_IMG_DIGEST of {BASE}, known after the pull>");
+    let build = expected_build_line(&ws, reference, &format!("'BASE_IMG_DIGEST={placeholder}'"))
+        .replace("{BUILD}", "docker build");
+    let mut want = vec![
+        GIT_STATE.to_string(),
+        "# read-only: docker buildx version".to_string(),
+        format!("docker pull -- {BASE}"),
+        build,
+    ];
+    want.extend(expected_checks(reference, &format!("'{placeholder}'")));
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines[..2], [format!("docker pull -- {BASE}"), build]);
-    assert!(
-        lines[2].starts_with(&format!("# then check {reference}")),
-        "{}",
-        lines[2]
-    );
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines, want);
     // Only read-only lookups ran: nothing was pulled or built.
     assert_eq!(fake.calls(), ["buildx version"]);
     // Every external command is echoed, shell-quoted, on stderr.
     assert!(
-        run.stderr.contains("+ git rev-parse --verify HEAD"),
+        run.stderr
+            .contains("+ git status --porcelain=v2 --branch --untracked-files=normal"),
         "{}",
         run.stderr
     );
@@ -121,25 +138,30 @@ fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
     );
     run.expect(0);
     let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
-    let build = expected_build_line(
-        &ws,
-        reference,
-        &format!("BASE_IMG_DIGEST=127.0.0.1:5999/base@sha256:{HEX}"),
-    )
-    .replace(
+    let digest = format!("127.0.0.1:5999/base@sha256:{HEX}");
+    let build = expected_build_line(&ws, reference, &format!("BASE_IMG_DIGEST={digest}")).replace(
         "{BUILD}",
         "docker buildx build --load --builder remote-k8s --platform linux/arm64",
     );
+    let mut want = vec![
+        GIT_STATE.to_string(),
+        "# read-only: docker buildx version".to_string(),
+        format!(
+            "# read-only: docker buildx imagetools inspect --format {} -- {BASE}",
+            xtask::plan::shell_quote(xtask::plan::IMAGETOOLS_FORMAT)
+        ),
+        build,
+    ];
+    want.extend(expected_checks(reference, &digest));
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines[0], build);
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines, want);
     let calls = fake.calls();
     assert_eq!(calls[0], "buildx version");
     assert!(
         calls[1].starts_with("buildx imagetools inspect --format"),
         "{calls:?}"
     );
-    assert!(calls[1].ends_with(BASE), "{calls:?}");
+    assert!(calls[1].ends_with(&format!("-- {BASE}")), "{calls:?}");
     assert_eq!(calls.len(), 2);
 }
 
@@ -163,6 +185,25 @@ fn dry_run_json_keeps_stdout_for_json() {
     );
     assert_eq!(run.stdout.trim(), want);
     assert!(run.stderr.contains("docker pull -- "), "{}", run.stderr);
+
+    // A Dockerfile that does not declare FRAMEWORK_VERSION is not given it.
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &dockerfile(BASE).replace("ARG FRAMEWORK_VERSION\n", ""),
+    );
+    ws.commit();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(
+        run.stdout.contains("--build-arg IMAGE_FULL_NAME="),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("FRAMEWORK_VERSION"), "{}", run.stdout);
 }
 
 #[test]

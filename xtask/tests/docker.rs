@@ -107,22 +107,20 @@ fn build_refuses_images_that_would_lie() {
         "{line}"
     );
 
-    // A Dockerfile that drops a label is caught after the build.
+    // A Dockerfile that drops a label is refused before any docker command.
     let ws = Workspace::fixture("e2e-label", &registry.host(), &base);
-    ws.write(
-        "env-files/images.toml",
-        &catalog(&registry.host(), "").replace("jammy", "noble"),
-    );
     let text = dockerfile(&base).replace(&format!("{OCI}.revision=\"${{COMMIT_HASH}}\""), "x=1");
     ws.write("env-files/fix/Dockerfile", &text);
     ws.commit();
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
-    run.expect(1);
+    run.expect(2);
     let line = run.error_line();
     assert!(
-        line.contains(&format!("label {OCI}.revision is missing")),
+        line.contains("env-files/fix/Dockerfile:2:")
+            && line.contains(&format!("{OCI}.revision from ${{COMMIT_HASH}}")),
         "{line}"
     );
+    assert!(!run.stderr.contains("+ docker"), "{}", run.stderr);
     let _ = docker_ok(&["rmi", &base]);
 }
 

@@ -191,16 +191,14 @@ fn a_hanging_push_is_stopped_and_reported() {
         "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
         &ws.head()[..12]
     );
-    let inspect = format!(
-        r#"[{{"Id":"sha256:{}","RepoDigests":[],"Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{dev}"}}}},"RootFS":{{"Layers":[]}}}}]"#,
-        "a".repeat(64)
-    );
+    let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
     let start = Instant::now();
     let run = ws.xtask(
         &["image", "push", "fix", "--dev", "--json"],
         Some(fake.bin()),
         &[
             ("FAKE_INSPECT_OUTPUT", &inspect),
+            ("FAKE_RUN_OUTPUT", PROBE_OK),
             ("FAKE_HANG", "push"),
             ("XTASK_TRANSFER_TIMEOUT_SECS", "1"),
         ],

@@ -53,6 +53,14 @@ const SECOND_FLAVOUR: &str = "\n[flavours.two]\ndockerfile = \"env-files/fix/Doc
 
 use Edit::*;
 
+/// The provenance ARGs and labels every final stage must carry (appended to
+/// the Dockerfiles of the accepted cases).
+macro_rules! prov {
+    () => {
+        "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\nLABEL org.opencontainers.image.created=\"${CREATION_DATE}\" org.opencontainers.image.version=\"${ITWINAI_VERSION}\" org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n"
+    };
+}
+
 const CASES: &[Case] = &[
     // pyproject.toml
     Case { area: "pyproject.toml", what: "missing", edits: &[Remove(PY)], args: LIST, env: &[], code: 2, want: "pyproject.toml: No such file" },
@@ -100,19 +108,23 @@ const CASES: &[Case] = &[
     Case { area: "Dockerfile", what: "no FROM", edits: &[Write(DF, "# nothing\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile: no FROM instruction" },
     Case { area: "Dockerfile", what: "instruction before FROM", edits: &[Write(DF, "RUN true\nFROM a\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: RUN before the first FROM" },
     Case { area: "Dockerfile", what: "FROM with an undefined ARG", edits: &[Write(DF, "FROM ${NOPE}:1\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: $NOPE has no value" },
-    Case { area: "Dockerfile", what: "stage alias loop terminates", edits: &[Write(DF, "FROM b AS a\nFROM a AS b\nFROM b\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "stage alias loop terminates", edits: &[Write(DF, concat!("FROM b AS a\nFROM a AS b\nFROM b\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "base override ignored by the Dockerfile", edits: &[Write(DF, "FROM fixed:1\n"), Append(CATALOG, "base-image = \"other:1\"\n")], args: LIST, env: &[], code: 2, want: "'base-image' 'other:1' is ignored by env-files/fix/Dockerfile" },
-    Case { area: "Dockerfile", what: "--base-image ignored by the Dockerfile", edits: &[Write(DF, "FROM fixed:1\n")], args: &["image", "build", "fix", "--base-image", "other:1"], env: &[], code: 2, want: "--base-image 'other:1' is ignored" },
+    Case { area: "Dockerfile", what: "--base-image ignored by the Dockerfile", edits: &[Write(DF, concat!("FROM fixed:1\n", prov!()))], args: &["image", "build", "fix", "--base-image", "other:1"], env: &[], code: 2, want: "--base-image 'other:1' is ignored" },
     Case { area: "Dockerfile", what: "FROM scratch last", edits: &[Write(DF, "FROM a AS build\nFROM scratch\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: the final stage is built FROM scratch" },
-    Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, "# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n")], args: BUILD, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, "ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n")], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, concat!("# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "FROM an image starting with -", edits: &[Write(DF, "FROM -evil\n")], args: LIST, env: &[], code: 2, want: "image reference '-evil' starts with '-'" },
     Case { area: "Dockerfile", what: "FROM with an unknown flag", edits: &[Write(DF, "FROM --network=host a\n")], args: LIST, env: &[], code: 2, want: "unknown FROM flag '--network=host'" },
     Case { area: "images.toml", what: "base-image starting with -", edits: &[Append(CATALOG, "base-image = \"--privileged\"\n")], args: LIST, env: &[], code: 2, want: "'base-image': image reference '--privileged' starts with '-'" },
     Case { area: "CLI", what: "--base-image starting with -", edits: &[], args: &["image", "build", "fix", "--base-image=-x"], env: &[], code: 2, want: "--base-image: image reference '-x' starts with '-'" },
     Case { area: "Dockerfile", what: "unterminated heredoc", edits: &[Write(DF, "FROM a\nRUN <<EOF\necho\n")], args: LIST, env: &[], code: 2, want: "heredoc 'EOF' is not terminated" },
     Case { area: "Dockerfile", what: "bad escape directive", edits: &[Write(DF, "# escape=x\nFROM a\n")], args: LIST, env: &[], code: 2, want: "invalid escape directive 'x'" },
+    Case { area: "Dockerfile", what: "no provenance labels", edits: &[Write(DF, "FROM a:1\n")], args: LIST, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: the final stage (FROM at line 1) must declare ARG CREATION_DATE" },
+    Case { area: "Dockerfile", what: "a label set from a literal", edits: &[Replace(DF, "revision=\"${COMMIT_HASH}\"", "revision=\"abc\"")], args: LIST, env: &[], code: 2, want: "org.opencontainers.image.revision from ${COMMIT_HASH} (line" },
+    Case { area: "Dockerfile", what: "a provenance ARG declared only before FROM", edits: &[Replace(DF, "ARG COMMIT_HASH\n", ""), Replace(DF, "ARG BASE_IMG_NAME=", "ARG COMMIT_HASH\nARG BASE_IMG_NAME=")], args: LIST, env: &[], code: 2, want: "must declare ARG COMMIT_HASH" },
+    Case { area: "images.toml", what: "framework-package not a distribution name", edits: &[Append(CATALOG, "framework-package = \"torch; rm\"\n")], args: LIST, env: &[], code: 2, want: "'framework-package' 'torch; rm' is not a Python distribution name" },
     // Command line
     Case { area: "CLI", what: "no flavour", edits: &[], args: &["image", "build"], env: &[], code: 2, want: "name the flavours to work on, or pass --all; flavours: fix" },
     Case { area: "CLI", what: "unknown flavour", edits: &[], args: &["image", "build", "nope"], env: &[], code: 2, want: "unknown flavour 'nope'; env-files/images.toml declares: fix" },

@@ -1,18 +1,18 @@
 //! `image build`: gather the facts, compute the plan, run or print it.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::cli::BuildArgs;
-use crate::docker::{build_arg_flags, Docker};
 use crate::error::invalid;
-use crate::git;
+use crate::executor::Executor;
+use crate::git::GitState;
 use crate::json::Json;
-use crate::plan::{lits, Action, Arg, Expectation, Slot, Step};
+use crate::labels;
+use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
 use crate::provenance::{creation_date, creation_time, Provenance};
 use crate::reference::AnyRef;
+use crate::verify::{self, Expectation, Labels};
 use crate::workspace::Workspace;
 
 /// One image to build, with every value it records.
@@ -22,15 +22,16 @@ pub struct Target {
     pub dockerfile: String,
     pub reference: String,
     pub distro: String,
+    pub framework: verify::Framework,
     pub provenance: Provenance,
     pub extra_args: Vec<(String, String)>,
+    /// Built from a tree with uncommitted changes (recorded as a label).
+    pub dirty: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    pub buildx: bool,
-    pub platform: Option<String>,
-    pub builder: Option<String>,
+    pub builder: Builder,
     pub no_cache: bool,
     pub pull: bool,
 }
@@ -42,12 +43,31 @@ pub fn digest_slot(base: &str) -> Slot {
     }
 }
 
-/// The steps that build `targets`. Without buildx each base is pulled once
-/// and its digest read from the engine; with buildx the digests are looked
-/// up (no layer download) before planning and the build pulls by itself.
-pub fn plan(targets: &[Target], opts: &Options) -> Vec<Step> {
-    let mut steps = Vec::new();
-    if !opts.buildx {
+impl Target {
+    /// What the built image must show: exactly the values passed.
+    pub fn expectation(&self) -> Expectation {
+        let mut labels = self.provenance.labels();
+        labels.push((labels::DIRTY.to_string(), Arg::Lit(self.dirty.to_string())));
+        Expectation {
+            image: self.reference.clone(),
+            ref_name: Some(self.reference.clone()),
+            version: self.provenance.itwinai_version.clone(),
+            labels: Labels::Exact(labels),
+            distro: self.distro.clone(),
+            framework: self.framework.clone(),
+            release: false,
+        }
+    }
+}
+
+/// The plan that builds `targets` from the tree `tree`. Without buildx
+/// each base is pulled once and its digest kept; with buildx the digests
+/// were looked up (no layer download) before planning and the build pulls
+/// by itself. After each build: the tree must be as it was, and the image
+/// must pass every check.
+pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
+    let mut items = Vec::new();
+    if opts.builder == Builder::Classic {
         let mut bases: Vec<&str> = Vec::new();
         for t in targets {
             let base = t.provenance.base_img_name.as_str();
@@ -56,52 +76,32 @@ pub fn plan(targets: &[Target], opts: &Options) -> Vec<Step> {
             }
         }
         for base in bases {
-            steps.push(Step {
-                purpose: format!("pulling base image {base} to learn its digest"),
-                argv: lits(["docker", "pull", "--", base]),
-                action: Action::Capture(digest_slot(base)),
-            });
+            items.push(Item::Run(Step::Pull {
+                image: base.to_string(),
+                capture: true,
+            }));
         }
     }
     for t in targets {
-        let mut argv = if opts.buildx {
-            let mut a = lits(["docker", "buildx", "build", "--load"]);
-            if let Some(b) = &opts.builder {
-                a.extend(lits(["--builder", b]));
-            }
-            if let Some(p) = &opts.platform {
-                a.extend(lits(["--platform", p]));
-            }
-            a
-        } else {
-            lits(["docker", "build"])
-        };
-        if opts.no_cache {
-            argv.push(Arg::Lit("--no-cache".into()));
-        }
-        if opts.pull {
-            argv.push(Arg::Lit("--pull".into()));
-        }
-        argv.extend(lits(["-f", &t.dockerfile, "-t", &t.reference]));
-        argv.extend(build_arg_flags(&t.provenance.build_args(&t.extra_args)));
-        argv.push(Arg::Lit(".".into()));
-        steps.push(Step::run(
-            format!("building {} ({})", t.reference, t.flavour),
-            argv,
-        ));
-        steps.push(Step {
-            purpose: format!("checking {}", t.reference),
-            argv: Vec::new(),
-            action: Action::Verify(Box::new(Expectation {
-                reference: t.reference.clone(),
-                labels: t.provenance.labels(),
-                distro: t.distro.clone(),
-                base: t.provenance.base_img_name.clone(),
-                base_digest: t.provenance.base_img_digest.clone(),
-            })),
-        });
+        items.push(Item::Run(Step::Build(Box::new(Build {
+            builder: opts.builder.clone(),
+            source: Source::Workspace {
+                dockerfile: t.dockerfile.clone(),
+            },
+            tag: t.reference.clone(),
+            no_cache: opts.no_cache,
+            pull: opts.pull,
+            build_args: t.provenance.build_args(&t.extra_args),
+            labels: vec![(labels::DIRTY.to_string(), t.dirty.to_string())],
+        }))));
+        items.push(Item::Check(Check::TreeUnchanged {
+            head: tree.head.clone(),
+            status: tree.status.clone(),
+            reference: t.reference.clone(),
+        }));
+        items.push(Item::Check(Check::Image(Box::new(t.expectation()))));
     }
-    steps
+    items
 }
 
 /// `os/arch[/variant]`, one platform (`--load` takes one).
@@ -182,16 +182,21 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         offset,
     )?);
 
-    let git = git::facts(&ws.sh)?;
-    if git.dirty {
+    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let tree = exec.git_state()?;
+    if tree.dirty() {
         if !naming.dev && !args.allow_dirty {
             return Err(invalid(
                 "the working tree has uncommitted changes, so COMMIT_HASH would not describe what is built; commit them, build with --dev, or pass --allow-dirty",
             ));
         }
-        eprintln!("warning: building from a tree with uncommitted changes; COMMIT_HASH {} does not include them", git.head);
+        eprintln!(
+            "warning: building from a tree with uncommitted changes; COMMIT_HASH {} does not include them, so the image is labelled {}=true and `image push` will not publish it as a release",
+            tree.head,
+            labels::DIRTY
+        );
     }
-    let channel = super::channel(naming, || Ok(git.head.clone()))?;
+    let channel = super::channel(naming, || Ok(tree.clone()))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
     let mut targets = Vec::new();
     for (f, reference) in flavours.iter().zip(&refs) {
@@ -201,75 +206,80 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             dockerfile: f.dockerfile.clone(),
             reference: reference.to_string(),
             distro: f.distro.clone(),
+            framework: f.framework_expect(),
             provenance: Provenance {
-                commit_hash: git.head.clone(),
-                base_img_digest: Arg::Slot {
-                    prefix: String::new(),
-                    slot: digest_slot(&base.image),
-                },
+                commit_hash: tree.head.clone(),
+                base_img_digest: Arg::slot(digest_slot(&base.image)),
                 base_img_name: base.image,
                 itwinai_version: project.version.to_string(),
                 creation_date: created.clone(),
                 image_full_name: reference.to_string(),
             },
-            extra_args: f.build_args(),
+            extra_args: project.build_args(f),
+            dirty: tree.dirty(),
         });
     }
 
-    let docker = Docker::new(&ws.sh);
-    let buildx = docker.has_buildx()?;
+    let buildx = exec.buildx()?;
     if !buildx && (args.platform.is_some() || args.builder.is_some()) {
         return Err(invalid(
             "--platform and --builder need docker buildx, which is not installed here (`docker buildx version` fails); install the buildx plugin or drop them",
         ));
     }
-    let mut known = BTreeMap::new();
     if buildx {
         for t in &targets {
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
-            if let std::collections::btree_map::Entry::Vacant(e) = known.entry(slot) {
-                e.insert(docker.remote_image(base)?.repo_digest);
+            if !exec.values.contains_key(&slot) {
+                let digest = exec.remote_image(base)?.repo_digest;
+                exec.values.insert(slot, digest);
             }
         }
     }
     let opts = Options {
-        buildx,
-        platform: args.platform.clone(),
-        builder: args.builder.clone(),
+        builder: if buildx {
+            Builder::Buildx {
+                builder: args.builder.clone(),
+                platform: args.platform.clone(),
+            }
+        } else {
+            Builder::Classic
+        },
         no_cache: args.no_cache,
         pull: args.pull,
     };
-    let steps = plan(&targets, &opts);
-    let outcome = docker
-        .execute(&steps, args.dry_run, args.json, known)
-        .context("image build")?;
+    let items = plan(&targets, &opts, &tree);
+    exec.execute(&items).context("image build")?;
 
+    let id_of = |t: &Target| {
+        exec.values
+            .get(&Slot::ImageId {
+                reference: t.reference.clone(),
+            })
+            .cloned()
+    };
     if args.json {
-        let items = targets
+        let rows = targets
             .iter()
             .map(|t| {
                 let build_args = t
                     .provenance
                     .build_args(&t.extra_args)
                     .into_iter()
-                    .map(|(k, v)| (k, Json::Str(v.resolve(&outcome.values))));
+                    .map(|(k, v)| (k, Json::Str(v.resolve(&exec.values))));
                 Json::object([
                     ("flavour", Json::str(&t.flavour)),
                     ("reference", Json::str(&t.reference)),
                     ("build_args", Json::object(build_args)),
-                    (
-                        "image_id",
-                        Json::opt_str(outcome.image_ids.get(&t.reference).cloned()),
-                    ),
+                    ("image_id", Json::opt_str(id_of(t))),
                 ])
             })
             .collect();
-        println!("{}", Json::Array(items).render());
+        println!("{}", Json::Array(rows).render());
     }
     if !args.dry_run {
         for t in &targets {
-            if let Some(id) = outcome.image_ids.get(&t.reference) {
+            if let Some(id) = id_of(t) {
                 eprintln!("built {} ({id})", t.reference);
             }
         }
@@ -280,6 +290,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn target(flavour: &str, base: &str) -> Target {
         Target {
@@ -287,27 +298,40 @@ mod tests {
             dockerfile: format!("env-files/{flavour}/Dockerfile"),
             reference: format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{flavour}2.4-jammy"),
             distro: "jammy".into(),
+            framework: verify::Framework {
+                package: "torch".into(),
+                version: "2.4".into(),
+            },
             provenance: Provenance {
                 commit_hash: "c".repeat(40),
                 base_img_name: base.into(),
-                base_img_digest: Arg::Slot {
-                    prefix: String::new(),
-                    slot: digest_slot(base),
-                },
+                base_img_digest: Arg::slot(digest_slot(base)),
                 itwinai_version: "0.2.2".into(),
                 creation_date: "2026-11-24T12:05:09+00:00".into(),
                 image_full_name: format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{flavour}2.4-jammy"),
             },
             extra_args: vec![("EXTRA".into(), "v".into())],
+            dirty: false,
         }
     }
 
-    fn rendered(steps: &[Step]) -> Vec<String> {
-        steps
+    fn tree() -> GitState {
+        GitState {
+            head: "c".repeat(40),
+            status: String::new(),
+        }
+    }
+
+    fn rendered(items: &[Item]) -> Vec<String> {
+        items
             .iter()
-            .map(|s| match &s.action {
-                Action::Verify(e) => format!("verify {}", e.reference),
-                _ => crate::plan::shell_line(&s.resolve(&BTreeMap::new())),
+            .map(|i| match i {
+                Item::Run(s) => crate::plan::render_step(s, &BTreeMap::new()),
+                Item::Check(Check::Image(e)) => format!("check {}", e.image),
+                Item::Check(Check::TreeUnchanged { reference, .. }) => {
+                    format!("tree unchanged for {reference}")
+                }
+                Item::Check(c) => format!("{c:?}"),
             })
             .collect()
     }
@@ -315,7 +339,12 @@ mod tests {
     #[test]
     fn classic_plan_pulls_each_base_once_then_builds_and_checks() {
         let targets = [target("torch", "u:22.04"), target("tf", "u:22.04")];
-        let got = rendered(&plan(&targets, &Options::default()));
+        let opts = Options {
+            builder: Builder::Classic,
+            no_cache: false,
+            pull: false,
+        };
+        let items = plan(&targets, &opts, &tree());
         let build = |f: &str| {
             format!(
             "docker build -f env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
@@ -323,38 +352,83 @@ mod tests {
              --build-arg 'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of u:22.04, known after the pull>' \
              --build-arg ITWINAI_VERSION=0.2.2 --build-arg CREATION_DATE=2026-11-24T12:05:09+00:00 \
              --build-arg IMAGE_FULL_NAME=ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
-             --build-arg EXTRA=v .",
-            c = "c".repeat(40)
+             --build-arg EXTRA=v --label {dirty}=false -- .",
+            c = "c".repeat(40),
+            dirty = labels::DIRTY
         )
         };
+        let r = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy");
         assert_eq!(
-            got,
+            rendered(&items),
             vec![
                 "docker pull -- u:22.04".to_string(),
                 build("torch"),
-                "verify ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy".to_string(),
+                format!("tree unchanged for {}", r("torch")),
+                format!("check {}", r("torch")),
                 build("tf"),
-                "verify ghcr.io/intertwin-eu/itwinai:0.2.2-tf2.4-jammy".to_string(),
+                format!("tree unchanged for {}", r("tf")),
+                format!("check {}", r("tf")),
             ]
         );
         assert_eq!(
-            plan(&targets, &Options::default())[0].action,
-            Action::Capture(digest_slot("u:22.04"))
+            items[0],
+            Item::Run(Step::Pull {
+                image: "u:22.04".into(),
+                capture: true
+            })
         );
+        assert_eq!(
+            items[3],
+            Item::Check(Check::Image(Box::new(targets[0].expectation())))
+        );
+    }
+
+    #[test]
+    fn the_check_after_a_build_expects_exactly_what_was_passed() {
+        let mut t = target("torch", "u:22.04");
+        t.dirty = true;
+        let e = t.expectation();
+        let Labels::Exact(labels) = &e.labels else {
+            panic!("a build's check is exact")
+        };
+        let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                labels::CREATED,
+                labels::VERSION,
+                labels::REVISION,
+                labels::REF_NAME,
+                labels::BASE_NAME,
+                labels::BASE_DIGEST,
+                labels::DIRTY
+            ]
+        );
+        assert_eq!(labels[6].1, Arg::Lit("true".into()));
+        assert_eq!(e.framework.version, "2.4");
+        assert!(!e.release);
     }
 
     #[test]
     fn buildx_plan_passes_builder_platform_and_flags() {
         let opts = Options {
-            buildx: true,
-            platform: Some("linux/arm64".into()),
-            builder: Some("k8s".into()),
+            builder: Builder::Buildx {
+                platform: Some("linux/arm64".into()),
+                builder: Some("k8s".into()),
+            },
             no_cache: true,
             pull: true,
         };
-        let steps = plan(&[target("torch", "u:22.04")], &opts);
-        assert_eq!(steps.len(), 2);
-        let argv = steps[0].resolve(&BTreeMap::new());
+        let items = plan(&[target("torch", "u:22.04")], &opts, &tree());
+        assert_eq!(items.len(), 3);
+        let Item::Run(step) = &items[0] else {
+            panic!("a build first")
+        };
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&BTreeMap::new()))
+            .collect();
         assert_eq!(
             argv[..13],
             [
@@ -373,12 +447,13 @@ mod tests {
                 "-t"
             ]
         );
-        assert_eq!(argv.last().map(String::as_str), Some("."));
+        assert_eq!(argv[argv.len() - 2..], ["--", "."]);
         let mut values = BTreeMap::new();
         values.insert(digest_slot("u:22.04"), "u@sha256:ab".to_string());
-        assert!(steps[0]
-            .resolve(&values)
-            .contains(&"BASE_IMG_DIGEST=u@sha256:ab".to_string()));
+        assert!(step
+            .argv()
+            .iter()
+            .any(|a| a.resolve(&values) == "BASE_IMG_DIGEST=u@sha256:ab"));
     }
 
     #[test]

@@ -4,15 +4,19 @@ use anyhow::Result;
 
 use crate::catalog::Channel;
 use crate::cli::ListArgs;
-use crate::git;
+use crate::executor::Executor;
 use crate::json::Json;
 use crate::workspace::Workspace;
 
 pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
-    let head = git::head(&ws.sh)?;
-    let dev = Channel::Dev { head, tag: None };
+    let state = Executor::new(&ws.sh, false, args.json).git_state()?;
+    let dev = Channel::Dev {
+        dirty: state.dirty(),
+        head: state.head,
+        tag: None,
+    };
     let mut rows = Vec::new();
     for f in &catalog.flavours {
         let reference =

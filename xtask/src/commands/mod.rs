@@ -12,6 +12,7 @@ use anyhow::Result;
 use crate::catalog::{Catalog, Channel, Flavour};
 use crate::cli::{Naming, Selection};
 use crate::error::invalid;
+use crate::git::GitState;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
 
@@ -66,12 +67,15 @@ pub fn check_selection(sel: &Naming, flavours: usize) -> Result<()> {
     Ok(())
 }
 
-/// The channel (production or development) of a selection; `head` is
-/// asked for only by a development build, whose default tag carries it.
-pub fn channel(sel: &Naming, head: impl FnOnce() -> Result<String>) -> Result<Channel> {
+/// The channel (production or development) of a selection; the git state
+/// is asked for only by a development image, whose default tag carries
+/// HEAD (and `-dirty` for a tree with uncommitted changes).
+pub fn channel(sel: &Naming, state: impl FnOnce() -> Result<GitState>) -> Result<Channel> {
     Ok(if sel.dev {
+        let state = state()?;
         Channel::Dev {
-            head: head()?,
+            dirty: state.dirty(),
+            head: state.head,
             tag: sel.tag.clone(),
         }
     } else {

@@ -1,22 +1,27 @@
-//! `image push`: publish what `image build` made. Everything that can refuse
-//! (missing local image, a release tag that holds other content, an alias
-//! move the budget forbids) is checked before the first push, so a refusal
-//! leaves the registry as it was. Versioned references go first, aliases only
-//! after all of them succeeded; on a failure the report says what was pushed
-//! and what was not, and the same command finishes the job.
-
-use std::collections::BTreeMap;
+//! `image push`: publish what `image build` (or a promotion) made.
+//!
+//! Gather: under a lock per repository, every local image is checked on its
+//! exact image ID (`verify.rs`), and the registry is read for each release
+//! tag and alias. Decide: the no-clobber and alias rules (`publish.rs`) for
+//! every selected flavour before the first push, so a refusal leaves the
+//! registry as it was. Plan: each write is preceded by a read (nobody
+//! changed the tag since), a check that the local name still names the
+//! checked image, and followed by a read-back (the registry serves that
+//! image). Versioned references go first, aliases only after all of them.
 
 use anyhow::Result;
 
 use crate::cli::PushArgs;
-use crate::docker::{Docker, ImageInfo};
 use crate::error::invalid;
+use crate::executor::Executor;
 use crate::json::Json;
-use crate::latest::{self, Current, VERSION_LABEL};
-use crate::plan::{lits, Action, Slot, Step};
+use crate::labels;
+use crate::lock;
+use crate::plan::{Arg, Check, RemoteExpect, Step};
+use crate::publish::{self, AliasMove, Release};
 use crate::reference::Reference;
-use crate::registry::{self, Remote};
+use crate::registry::{is_image, Remote};
+use crate::verify::{self, Expectation, Labels};
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,66 +43,109 @@ impl Status {
     }
 }
 
-/// One reference to publish and what became of it.
-#[derive(Debug, Clone)]
-struct Item {
-    flavour: String,
-    reference: Reference,
-    /// Planned to push (false: already published).
-    push: bool,
-    status: Status,
-    digest: Option<String>,
-    /// The alias to move to this image after all versioned pushes.
-    alias: Option<Reference>,
-    /// The alias already points at this image.
-    alias_current: bool,
-    alias_done: bool,
+/// One reference to publish, what was decided and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub flavour: String,
+    pub reference: Reference,
+    /// The checked local image.
+    pub id: String,
+    /// What the registry served under the reference when it was read
+    /// (`None`: nothing, or not read for a development tag).
+    pub seen: Option<Remote>,
+    /// Push it (false: already published).
+    pub push: bool,
+    /// Read the tag before pushing (release tags: no-clobber).
+    pub guard: bool,
+    /// The alias that is to point at this image after all versioned pushes.
+    pub alias: Option<Alias>,
+    pub status: Status,
+    pub digest: Option<String>,
+    pub alias_done: bool,
 }
 
-/// Whether a registry manifest is the local image: same config digest (the
-/// local image ID), or a digest the engine already recorded for the repository.
-pub fn same_image(remote: &Remote, local: &ImageInfo, repository: &str) -> bool {
-    remote.config.as_deref() == Some(local.id.as_str())
-        || local
-            .repo_digests
-            .contains(&format!("{repository}@{}", remote.digest))
+/// A declared alias and what the registry served under it when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub reference: Reference,
+    pub seen: Option<Remote>,
+    /// False when it already points at the image.
+    pub move_it: bool,
 }
 
-/// The steps that publish: every versioned push, then alias tag and push.
-fn plan(items: &[Item]) -> Vec<Step> {
-    let push = |r: &Reference| Step {
-        purpose: format!("pushing {r}"),
-        argv: lits([
-            "docker".to_string(),
-            "push".into(),
-            "--".into(),
-            r.to_string(),
-        ]),
-        action: Action::Capture(Slot::PushedDigest {
-            reference: r.to_string(),
-        }),
-    };
-    let mut steps: Vec<Step> = items
-        .iter()
-        .filter(|i| i.push)
-        .map(|i| push(&i.reference))
-        .collect();
-    for i in items {
-        if let (Some(alias), false) = (&i.alias, i.alias_current) {
-            steps.push(Step::run(
-                format!("pointing {alias} at {}", i.reference),
-                lits([
-                    "docker".to_string(),
-                    "tag".into(),
-                    "--".into(),
-                    i.reference.to_string(),
-                    alias.to_string(),
-                ]),
-            ));
-            steps.push(push(alias));
-        }
+/// Whose step a plan entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Version(usize),
+    Alias(usize),
+}
+
+fn expect_of(seen: &Option<Remote>) -> RemoteExpect {
+    match seen {
+        None => RemoteExpect::Absent,
+        Some(r) => RemoteExpect::Digest(r.digest.clone()),
     }
-    steps
+}
+
+/// The steps that publish, and whose each is: every versioned push, then
+/// every alias move; each write between a read of what is there and a
+/// read-back of what was written.
+pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
+    let mut out = Vec::new();
+    let registry = |reference: &Reference, expect: RemoteExpect| {
+        crate::plan::Item::Check(Check::Registry {
+            reference: reference.to_string(),
+            buildx,
+            expect,
+        })
+    };
+    for (n, i) in items.iter().enumerate().filter(|(_, i)| i.push) {
+        let o = Owner::Version(n);
+        if i.guard {
+            out.push((o, registry(&i.reference, expect_of(&i.seen))));
+        }
+        out.push((
+            o,
+            crate::plan::Item::Check(Check::LocalIs {
+                reference: i.reference.to_string(),
+                id: Arg::Lit(i.id.clone()),
+            }),
+        ));
+        out.push((
+            o,
+            crate::plan::Item::Run(Step::Push {
+                reference: i.reference.to_string(),
+            }),
+        ));
+        out.push((o, registry(&i.reference, RemoteExpect::Image(i.id.clone()))));
+    }
+    for (n, i) in items.iter().enumerate() {
+        let Some(Alias {
+            reference: alias,
+            seen,
+            move_it: true,
+        }) = &i.alias
+        else {
+            continue;
+        };
+        let o = Owner::Alias(n);
+        out.push((o, registry(alias, expect_of(seen))));
+        out.push((
+            o,
+            crate::plan::Item::Run(Step::Tag {
+                source: Arg::Lit(i.id.clone()),
+                target: alias.to_string(),
+            }),
+        ));
+        out.push((
+            o,
+            crate::plan::Item::Run(Step::Push {
+                reference: alias.to_string(),
+            }),
+        ));
+        out.push((o, registry(alias, RemoteExpect::Image(i.id.clone()))));
+    }
+    out
 }
 
 pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
@@ -131,29 +179,29 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         };
         aliases.push(alias);
     }
-    let channel = super::channel(naming, || crate::git::head(&ws.sh))?;
+    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let channel = super::channel(naming, || exec.git_state())?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
 
-    let docker = Docker::new(&ws.sh);
-    let buildx = docker.has_buildx()?;
-    let names: Vec<String> = refs.iter().map(Reference::to_string).collect();
-    let locals = docker.inspect_present(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let mut missing = Vec::new();
-    for (r, local) in names.iter().zip(&locals) {
-        match local {
-            None => missing.push(r.clone()),
-            Some(info) => {
-                let ref_name = info.labels.get("org.opencontainers.image.ref.name");
-                if ref_name != Some(r) {
-                    anyhow::bail!(
-                        "{r} is labelled org.opencontainers.image.ref.name={}; it was not built or promoted as this reference. Rebuild with `{}`",
-                        ref_name.map_or("(missing)", String::as_str),
-                        super::build_command(naming, &flavours)
-                    );
-                }
-            }
-        }
-    }
+    // One push to these repositories at a time on this machine, from the
+    // first registry read to the last write.
+    let mut repositories: Vec<String> = refs.iter().map(Reference::repository).collect();
+    repositories.extend(aliases.iter().flatten().map(Reference::repository));
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock::acquire(&repositories)?)
+    };
+    let buildx = exec.buildx()?;
+
+    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
+    let present = exec.inspect(&names)?;
+    let missing: Vec<String> = refs
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| p.is_none())
+        .map(|(r, _)| r.to_string())
+        .collect();
     if !missing.is_empty() {
         anyhow::bail!(
             "not in the local engine: {}; build first with `{}`",
@@ -161,55 +209,111 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             super::build_command(naming, &flavours)
         );
     }
-    let locals: Vec<ImageInfo> = locals.into_iter().flatten().collect();
 
     let mut items = Vec::new();
     let mut conflicts = Vec::new();
-    for ((f, r), (local, alias)) in flavours.iter().zip(&refs).zip(locals.iter().zip(aliases)) {
-        let mut item = Item {
+    for ((f, r), (local, alias)) in flavours
+        .iter()
+        .zip(&refs)
+        .zip(present.into_iter().flatten().zip(aliases))
+    {
+        let reference = r.to_string();
+        let id = verify::check(
+            &mut exec,
+            &Expectation {
+                image: reference.clone(),
+                ref_name: Some(reference.clone()),
+                version: project.version.to_string(),
+                labels: Labels::Recorded,
+                distro: f.distro.clone(),
+                framework: f.framework_expect(),
+                release: !naming.dev,
+            },
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}; nothing pushed. Rebuild with `{}`",
+                super::build_command(naming, &flavours)
+            )
+        })?;
+        let mut item = Entry {
             flavour: f.name.clone(),
             reference: r.clone(),
+            id: id.clone(),
+            seen: None,
             push: true,
+            guard: !naming.dev,
+            alias: None,
             status: Status::Skipped,
             digest: None,
-            alias,
-            alias_current: false,
             alias_done: false,
         };
         if !naming.dev {
-            match registry::lookup(&ws.sh, buildx, r)? {
-                None => {}
-                Some(remote) if same_image(&remote, local, &r.repository()) => {
+            item.seen = exec.registry(&reference)?;
+            match publish::decide_release(
+                &reference,
+                &r.repository(),
+                item.seen.as_ref(),
+                &id,
+                &local.repo_digests,
+                args.force,
+            ) {
+                Ok(Release::Push) => {}
+                Ok(Release::AlreadyPublished { digest }) => {
                     item.push = false;
                     item.status = Status::AlreadyPublished;
-                    item.digest = Some(remote.digest);
+                    item.digest = Some(digest);
                 }
-                Some(remote) if args.force => eprintln!(
-                    "warning: --force: overwriting {r} (registry digest {}) with different content",
-                    remote.digest
-                ),
-                Some(remote) => conflicts.push(format!(
-                    "{r} is already published with other content (registry digest {}); a release is never overwritten without --force",
-                    remote.digest
-                )),
+                Ok(Release::Overwrite { note }) => eprintln!("warning: {note}"),
+                Err(e) => conflicts.push(e),
             }
         }
-        if let Some(alias) = &item.alias {
-            let current = match registry::lookup(&ws.sh, buildx, alias)? {
-                None => Current::Absent,
-                Some(remote) if same_image(&remote, local, &alias.repository()) => {
-                    item.alias_current = true;
-                    Current::Absent
+        if let Some(alias) = alias {
+            let a = alias.to_string();
+            let seen = exec.registry(&a)?;
+            let here = seen
+                .as_ref()
+                .is_some_and(|s| is_image(s, &id, &local.repo_digests, &alias.repository()));
+            let version = match &seen {
+                Some(_) if !here && exec.dry_run() && !buildx => {
+                    eprintln!("note: the backwards check of {a} reads its version label by a pull; it runs without --dry-run");
+                    None
                 }
-                Some(_) if args.dry_run && !buildx => {
-                    eprintln!("note: the backwards check of {alias} reads its version label by a pull; it runs without --dry-run");
-                    Current::Absent
-                }
-                Some(_) => Current::Labelled(docker.remote_label(buildx, alias, VERSION_LABEL)?),
+                Some(_) if !here => exec.remote_labels(&a)?.get(labels::VERSION).cloned(),
+                _ => None,
             };
-            match latest::check_move(&alias.to_string(), &project.version, &current, args.force) {
-                Ok(Some(note)) => eprintln!("warning: {note}"),
-                Ok(None) => {}
+            let decided =
+                if version.is_none() && seen.is_some() && !here && exec.dry_run() && !buildx {
+                    Ok(AliasMove::Move { note: None })
+                } else {
+                    publish::decide_alias(
+                        &a,
+                        &project.version,
+                        seen.as_ref(),
+                        here,
+                        version,
+                        args.force,
+                    )
+                };
+            match decided {
+                Ok(AliasMove::AlreadyThere) => {
+                    item.alias_done = true;
+                    item.alias = Some(Alias {
+                        reference: alias,
+                        seen,
+                        move_it: false,
+                    });
+                }
+                Ok(AliasMove::Move { note }) => {
+                    if let Some(n) = note {
+                        eprintln!("warning: {n}");
+                    }
+                    item.alias = Some(Alias {
+                        reference: alias,
+                        seen,
+                        move_it: true,
+                    });
+                }
                 Err(e) => conflicts.push(e),
             }
         }
@@ -219,40 +323,40 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         anyhow::bail!("nothing pushed: {}", conflicts.join("; "));
     }
 
-    let steps = plan(&items);
-    let (outcome, failure) =
-        docker.execute_partial(&steps, args.dry_run, args.json, BTreeMap::new());
-    let values = outcome.values;
-    let failure = failure.map(|(i, e)| {
-        let reference = match &steps[i].action {
-            Action::Capture(Slot::PushedDigest { reference }) => Some(reference.clone()),
-            _ => None,
-        };
-        (reference, e)
-    });
-    for item in &mut items {
-        let slot = |r: &Reference| Slot::PushedDigest {
-            reference: r.to_string(),
-        };
-        if item.push {
-            match values.get(&slot(&item.reference)) {
-                Some(d) => {
-                    item.status = Status::Pushed;
-                    item.digest = Some(d.clone());
-                }
-                None => {
-                    let failed = failure.as_ref().and_then(|(r, _)| r.as_deref())
-                        == Some(&item.reference.to_string());
-                    item.status = if failed {
-                        Status::Failed
-                    } else {
-                        Status::Skipped
-                    };
+    let steps = plan(&items, buildx);
+    let plan_items: Vec<crate::plan::Item> = steps.iter().map(|(_, s)| s.clone()).collect();
+    let failure = exec.execute_partial(&plan_items);
+    let failed_owner = failure.as_ref().map(|(i, _)| steps[*i].0);
+    // Everything of `o` ran: it has entries, all before the failure.
+    let done = |o: Owner| {
+        let at = failure.as_ref().map_or(steps.len(), |(at, _)| *at);
+        steps.iter().any(|(owner, _)| *owner == o)
+            && steps
+                .iter()
+                .enumerate()
+                .all(|(k, (owner, _))| *owner != o || k < at)
+    };
+    if !args.dry_run {
+        for (n, item) in items.iter_mut().enumerate() {
+            if item.push {
+                let o = Owner::Version(n);
+                item.status = if done(o) {
+                    Status::Pushed
+                } else if failed_owner == Some(o) {
+                    Status::Failed
+                } else {
+                    Status::Skipped
+                };
+                if item.status == Status::Pushed {
+                    item.digest = exec
+                        .served
+                        .get(&item.reference.to_string())
+                        .map(|r| r.digest.clone());
                 }
             }
-        }
-        if let Some(alias) = &item.alias {
-            item.alias_done = item.alias_current || values.contains_key(&slot(alias));
+            if item.alias.as_ref().is_some_and(|a| a.move_it) {
+                item.alias_done = done(Owner::Alias(n));
+            }
         }
     }
     report(&items, args.dry_run, args.json);
@@ -271,7 +375,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         };
         let moved = items
             .iter()
-            .any(|i| i.alias.is_some() && i.alias_done && !i.alias_current);
+            .any(|i| i.alias.as_ref().is_some_and(|a| a.move_it) && i.alias_done);
         anyhow::bail!(
             "push stopped: {e:#}. Pushed: {}; failed: {}; not pushed: {}; {}. Run the same command again to finish (published tags are skipped)",
             list(Status::Pushed),
@@ -283,7 +387,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     Ok(())
 }
 
-fn report(items: &[Item], dry_run: bool, json: bool) {
+fn report(items: &[Entry], dry_run: bool, json: bool) {
     if json {
         let rows = items
             .iter()
@@ -299,7 +403,7 @@ fn report(items: &[Item], dry_run: bool, json: bool) {
                             i.alias
                                 .as_ref()
                                 .filter(|_| i.alias_done)
-                                .map(|a| a.to_string()),
+                                .map(|a| a.reference.to_string()),
                         ),
                     ),
                 ])
@@ -318,7 +422,7 @@ fn report(items: &[Item], dry_run: bool, json: bool) {
             i.digest.as_deref().unwrap_or("")
         );
         if let (Some(alias), true) = (&i.alias, i.alias_done) {
-            eprintln!("{:<17} {alias} -> {}", "latest", i.reference);
+            eprintln!("{:<17} {} -> {}", "latest", alias.reference, i.reference);
         }
     }
 }
@@ -328,85 +432,132 @@ mod tests {
     use super::*;
     use crate::reference::Registry;
 
-    fn item(tag: &str, push: bool, alias: Option<&str>, alias_current: bool) -> Item {
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn item(tag: &str, push: bool, alias: Option<&str>) -> Entry {
         let reg = Registry::parse("127.0.0.1:5000").unwrap();
-        Item {
+        Entry {
             flavour: tag.into(),
             reference: Reference::new(&reg, "itwinai", tag).unwrap(),
+            id: format!("sha256:{}", tag.len()),
+            seen: None,
             push,
+            guard: true,
+            alias: alias.map(|a| Alias {
+                reference: Reference::new(&reg, "itwinai", a).unwrap(),
+                seen: None,
+                move_it: true,
+            }),
             status: Status::Skipped,
             digest: None,
-            alias: alias.map(|a| Reference::new(&reg, "itwinai", a).unwrap()),
-            alias_current,
             alias_done: false,
         }
     }
 
     #[test]
-    fn versioned_pushes_come_before_any_alias() {
-        let items = [
-            item("0.2.2-torch2.6-jammy", true, Some("torch-latest"), false),
-            item("0.2.2-tf2.16-jammy", false, Some("tf-latest"), false),
-            item("jlab-0.2.2-torch2.6-jammy", true, Some("jlab-latest"), true),
+    fn versioned_pushes_come_before_any_alias_and_every_write_is_guarded() {
+        let mut items = vec![
+            item("0.2.2-torch2.6-jammy", true, Some("torch-latest")),
+            item("0.2.2-tf2.16-jammy", false, Some("tf-latest")),
         ];
-        let lines: Vec<String> = plan(&items)
-            .iter()
-            .map(|s| crate::plan::shell_line(&s.resolve(&BTreeMap::new())))
-            .collect();
+        items[1].alias.as_mut().unwrap().seen = Some(Remote {
+            digest: A.into(),
+            config: None,
+        });
         let r = "127.0.0.1:5000/itwinai";
+        let id0 = items[0].id.clone();
+        let id1 = items[1].id.clone();
+        let got: Vec<(Owner, crate::plan::Item)> = plan(&items, false);
+        let check = |t: &str, expect: RemoteExpect| {
+            crate::plan::Item::Check(Check::Registry {
+                reference: format!("{r}:{t}"),
+                buildx: false,
+                expect,
+            })
+        };
+        let run = |s: Step| crate::plan::Item::Run(s);
+        let v0 = Owner::Version(0);
         assert_eq!(
-            lines,
-            [
-                format!("docker push -- {r}:0.2.2-torch2.6-jammy"),
-                format!("docker push -- {r}:jlab-0.2.2-torch2.6-jammy"),
-                format!("docker tag -- {r}:0.2.2-torch2.6-jammy {r}:torch-latest"),
-                format!("docker push -- {r}:torch-latest"),
-                format!("docker tag -- {r}:0.2.2-tf2.16-jammy {r}:tf-latest"),
-                format!("docker push -- {r}:tf-latest"),
+            got,
+            vec![
+                (v0, check("0.2.2-torch2.6-jammy", RemoteExpect::Absent)),
+                (
+                    v0,
+                    crate::plan::Item::Check(Check::LocalIs {
+                        reference: format!("{r}:0.2.2-torch2.6-jammy"),
+                        id: Arg::Lit(id0.clone())
+                    })
+                ),
+                (
+                    v0,
+                    run(Step::Push {
+                        reference: format!("{r}:0.2.2-torch2.6-jammy")
+                    })
+                ),
+                (
+                    v0,
+                    check("0.2.2-torch2.6-jammy", RemoteExpect::Image(id0.clone()))
+                ),
+                (Owner::Alias(0), check("torch-latest", RemoteExpect::Absent)),
+                (
+                    Owner::Alias(0),
+                    run(Step::Tag {
+                        source: Arg::Lit(id0.clone()),
+                        target: format!("{r}:torch-latest")
+                    })
+                ),
+                (
+                    Owner::Alias(0),
+                    run(Step::Push {
+                        reference: format!("{r}:torch-latest")
+                    })
+                ),
+                (
+                    Owner::Alias(0),
+                    check("torch-latest", RemoteExpect::Image(id0))
+                ),
+                (
+                    Owner::Alias(1),
+                    check("tf-latest", RemoteExpect::Digest(A.into()))
+                ),
+                (
+                    Owner::Alias(1),
+                    run(Step::Tag {
+                        source: Arg::Lit(id1.clone()),
+                        target: format!("{r}:tf-latest")
+                    })
+                ),
+                (
+                    Owner::Alias(1),
+                    run(Step::Push {
+                        reference: format!("{r}:tf-latest")
+                    })
+                ),
+                (
+                    Owner::Alias(1),
+                    check("tf-latest", RemoteExpect::Image(id1))
+                ),
             ]
         );
     }
 
     #[test]
-    fn same_image_by_config_or_recorded_digest() {
-        let d = format!("sha256:{}", "d".repeat(64));
-        let id = format!("sha256:{}", "a".repeat(64));
-        let local = ImageInfo {
-            id: id.clone(),
-            repo_digests: vec![format!("r/x@{d}")],
-            ..ImageInfo::default()
-        };
-        assert!(same_image(
-            &Remote {
-                digest: "sha256:0".into(),
-                config: Some(id)
-            },
-            &local,
-            "r/x"
+    fn development_pushes_are_not_guarded_but_read_back() {
+        let mut i = item("0.2.2-torch2.6-jammy-0123456789ab", true, None);
+        i.guard = false;
+        let got = plan(&[i.clone()], true);
+        assert_eq!(got.len(), 3);
+        assert!(matches!(
+            got[0].1,
+            crate::plan::Item::Check(Check::LocalIs { .. })
         ));
-        assert!(same_image(
-            &Remote {
-                digest: d.clone(),
-                config: None
-            },
-            &local,
-            "r/x"
-        ));
-        assert!(!same_image(
-            &Remote {
-                digest: d,
-                config: None
-            },
-            &local,
-            "r/y"
-        ));
-        assert!(!same_image(
-            &Remote {
-                digest: "sha256:0".into(),
-                config: Some("sha256:1".into())
-            },
-            &local,
-            "r/x"
-        ));
+        assert_eq!(
+            got[2].1,
+            crate::plan::Item::Check(Check::Registry {
+                reference: i.reference.to_string(),
+                buildx: true,
+                expect: RemoteExpect::Image(i.id.clone())
+            })
+        );
     }
 }

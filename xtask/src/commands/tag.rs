@@ -2,67 +2,105 @@
 //! or promote an existing image (typically the tested dev image) to the
 //! flavour's reference without running its Dockerfile again: a `FROM SRC`
 //! build that only relabels `org.opencontainers.image.ref.name`, so the
-//! layers are the tested ones, byte for byte.
+//! layers are the tested ones, byte for byte. Both check the image they
+//! build on or tag by its image ID first (`verify.rs`), and a promotion
+//! checks its result too.
 
-use std::collections::BTreeMap;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
+use crate::catalog::Flavour;
 use crate::cli::TagArgs;
-use crate::docker::{Docker, ImageInfo};
 use crate::error::invalid;
-use crate::latest::{self, Current, VERSION_LABEL};
-use crate::plan::{lits, Step};
-use crate::reference::AnyRef;
+use crate::executor::Executor;
+use crate::labels;
+use crate::latest::{self, Current};
+use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
+use crate::promotion;
+use crate::reference::{AnyRef, Reference};
+use crate::verify::{self, Expectation, Labels};
 use crate::version::Version;
 use crate::workspace::Workspace;
 
-pub const REF_NAME_LABEL: &str = "org.opencontainers.image.ref.name";
-const REVISION_LABEL: &str = "org.opencontainers.image.revision";
-
-/// Why a source image may not be promoted to `version`, if it may not.
-pub fn check_promotable(source: &str, info: &ImageInfo, version: &Version) -> Result<(), String> {
-    let label = |k: &str| info.labels.get(k).map(String::as_str).unwrap_or("");
-    let v = label(VERSION_LABEL);
-    if v != version.to_string() {
-        return Err(format!(
-            "refusing to promote {source}: its {VERSION_LABEL} is '{v}' but pyproject.toml says {version}; promote an image built at this version"
-        ));
+/// What a local image about to be tagged or promoted must show.
+pub fn recorded(
+    image: &str,
+    ref_name: Option<&str>,
+    flavour: &Flavour,
+    version: &Version,
+    release: bool,
+) -> Expectation {
+    Expectation {
+        image: image.to_string(),
+        ref_name: ref_name.map(str::to_string),
+        version: version.to_string(),
+        labels: Labels::Recorded,
+        distro: flavour.distro.clone(),
+        framework: flavour.framework_expect(),
+        release,
     }
-    if crate::git::check_commit_hash(label(REVISION_LABEL)).is_err() {
-        return Err(format!(
-            "refusing to promote {source}: its {REVISION_LABEL} is '{}', not a commit; only images with recorded provenance are promoted",
-            label(REVISION_LABEL)
-        ));
-    }
-    Ok(())
 }
 
-/// What differs between a source and its promoted image, besides the new
-/// ref.name: layers must be identical and every other label kept.
-pub fn promotion_differences(
-    source: &ImageInfo,
-    promoted: &ImageInfo,
-    target: &str,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if source.layers != promoted.layers {
-        out.push("its layers differ from the source's".to_string());
+/// The promotion of `source` to `target`: check the source, build
+/// `FROM` its checked image ID (the classic builder; buildx builds from
+/// the name) with only ref.name relabelled, then check that the result has
+/// the source's layers and labels and passes every check itself.
+pub fn promotion_plan(
+    source: &str,
+    pull_first: bool,
+    target: &Reference,
+    flavour: &Flavour,
+    version: &Version,
+    release: bool,
+    buildx: bool,
+) -> Vec<Item> {
+    let target_s = target.to_string();
+    let mut items = Vec::new();
+    if pull_first {
+        items.push(Item::Run(Step::Pull {
+            image: source.to_string(),
+            capture: false,
+        }));
     }
-    if promoted.labels.get(REF_NAME_LABEL).map(String::as_str) != Some(target) {
-        out.push(format!("its {REF_NAME_LABEL} is not {target}"));
-    }
-    let others = |i: &ImageInfo| -> BTreeMap<String, String> {
-        i.labels
-            .iter()
-            .filter(|(k, _)| *k != REF_NAME_LABEL)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    items.push(Item::Check(Check::Image(Box::new(recorded(
+        source, None, flavour, version, release,
+    )))));
+    let (builder, from) = if buildx {
+        (
+            Builder::Buildx {
+                builder: None,
+                platform: None,
+            },
+            Arg::Lit(source.to_string()),
+        )
+    } else {
+        (
+            Builder::Classic,
+            Arg::slot(Slot::ImageId {
+                reference: source.to_string(),
+            }),
+        )
     };
-    if others(source) != others(promoted) {
-        out.push("its labels other than ref.name differ from the source's".to_string());
-    }
-    out
+    items.push(Item::Run(Step::Build(Box::new(Build {
+        builder,
+        source: Source::FromImage(from),
+        tag: target_s.clone(),
+        no_cache: false,
+        pull: false,
+        build_args: Vec::new(),
+        labels: vec![(labels::REF_NAME.to_string(), target_s.clone())],
+    }))));
+    items.push(Item::Check(Check::Promotion {
+        source: source.to_string(),
+        target: target_s.clone(),
+    }));
+    items.push(Item::Check(Check::Image(Box::new(recorded(
+        &target_s,
+        Some(&target_s),
+        flavour,
+        version,
+        release,
+    )))));
+    items
 }
 
 pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
@@ -82,154 +120,146 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     if let Some(s) = &args.from {
         AnyRef::parse(s).map_err(|e| invalid(format!("--from: {e}")))?;
     }
-    let channel = super::channel(&args.naming, || crate::git::head(&ws.sh))?;
-    let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
-    let target_s = target.to_string();
-    let docker = Docker::new(&ws.sh);
-
-    if args.latest {
-        let alias = catalog.latest_reference(flavour, &registry)?.ok_or_else(|| {
+    let alias = if args.latest {
+        Some(catalog.latest_reference(flavour, &registry)?.ok_or_else(|| {
             invalid(format!(
                 "flavour '{}' declares no 'latest' alias in env-files/images.toml; the catalog is the only allowlist of *-latest tags",
                 flavour.name
             ))
-        })?;
+        })?)
+    } else {
+        None
+    };
+    let mut exec = Executor::new(&ws.sh, args.dry_run, false);
+    let channel = super::channel(&args.naming, || exec.git_state())?;
+    let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
+    let target_s = target.to_string();
+    let release = !args.naming.dev;
+
+    if let Some(alias) = alias {
         let alias_s = alias.to_string();
-        let found = docker.inspect_present(&[&target_s, &alias_s])?;
-        let local = found[0].as_ref().with_context(|| {
-            format!("{target_s} is not in the local engine; build it with `cargo xtask image build {}` or promote one with --from", flavour.name)
-        })?;
+        let found = exec.inspect(&[Arg::Lit(target_s.clone()), Arg::Lit(alias_s.clone())])?;
+        if found[0].is_none() {
+            anyhow::bail!(
+                "{target_s} is not in the local engine; build it with `cargo xtask image build {}` or promote one with --from",
+                flavour.name
+            );
+        }
+        let id = verify::check(
+            &mut exec,
+            &recorded(&target_s, Some(&target_s), flavour, &project.version, true),
+        )?;
         let current = match &found[1] {
             None => Current::Absent,
-            Some(a) if a.id == local.id => {
+            Some(a) if a.id == id => {
                 eprintln!("{alias_s} already points at {target_s}");
                 return Ok(());
             }
-            Some(a) => Current::Labelled(a.labels.get(VERSION_LABEL).cloned()),
+            Some(a) => Current::Labelled(a.labels.get(labels::VERSION).cloned()),
         };
         match latest::check_move(&alias_s, &project.version, &current, args.force) {
             Ok(Some(note)) => eprintln!("warning: {note}"),
             Ok(None) => {}
             Err(e) => anyhow::bail!(e),
         }
-        let step = Step::run(
-            format!("pointing {alias_s} at {target_s}"),
-            lits(["docker", "tag", "--", &target_s, &alias_s]),
-        );
-        docker.execute(&[step], args.dry_run, false, BTreeMap::new())?;
-        return Ok(());
+        return exec.execute(&[Item::Run(Step::Tag {
+            source: Arg::Lit(id),
+            target: alias_s,
+        })]);
     }
 
-    let source = args.from.clone().context("--from is required to promote")?;
-    let mut info = docker.inspect_present(&[&source])?.remove(0);
-    if info.is_none() {
-        let pull = Step::run(
-            format!("pulling {source} to promote it"),
-            lits(["docker", "pull", "--", &source]),
-        );
-        docker.execute(&[pull], args.dry_run, false, BTreeMap::new())?;
-        if !args.dry_run {
-            info = docker.inspect_present(&[&source])?.remove(0);
-        }
+    let source = args
+        .from
+        .clone()
+        .ok_or_else(|| invalid("--from is required to promote"))?;
+    let present = exec.inspect(&[Arg::Lit(source.clone())])?.pop().flatten();
+    if let Some(info) = &present {
+        promotion::check_promotable(&source, info, &project.version).map_err(anyhow::Error::msg)?;
     }
-    if let Some(info) = &info {
-        check_promotable(&source, info, &project.version).map_err(anyhow::Error::msg)?;
-    }
-    let buildx = docker.has_buildx()?;
-    let dir = crate::docker::TempDir::new()?;
-    let dockerfile = dir.0.join("Dockerfile");
-    std::fs::write(&dockerfile, format!("FROM {source}\n"))
-        .with_context(|| format!("cannot write {}", dockerfile.display()))?;
-    let mut argv = if buildx {
-        lits(["docker", "buildx", "build", "--load"])
-    } else {
-        lits(["docker", "build"])
-    };
-    argv.extend(lits([
-        "--label".to_string(),
-        format!("{REF_NAME_LABEL}={target_s}"),
-        "-f".into(),
-        dockerfile.to_string_lossy().into_owned(),
-        "-t".into(),
-        target_s.clone(),
-        dir.0.to_string_lossy().into_owned(),
-    ]));
-    let step = Step::run(format!("promoting {source} to {target_s}"), argv);
-    docker.execute(&[step], args.dry_run, false, BTreeMap::new())?;
-    if args.dry_run {
-        println!(
-            "# then check {target_s}: same layers and labels as {source}, ref.name {target_s}"
-        );
-        return Ok(());
-    }
-    let both = docker.inspect(&[&source, &target_s])?;
-    let diffs = promotion_differences(&both[0], &both[1], &target_s);
-    if !diffs.is_empty() {
-        anyhow::bail!(
-            "{target_s} is not a faithful promotion of {source}: {}",
-            diffs.join("; ")
-        );
-    }
-    eprintln!(
-        "promoted {source} to {target_s} ({}): same layers, ref.name relabelled",
-        both[1].id
+    let buildx = exec.buildx()?;
+    let items = promotion_plan(
+        &source,
+        present.is_none(),
+        &target,
+        flavour,
+        &project.version,
+        release,
+        buildx,
     );
+    exec.execute(&items)?;
+    if !args.dry_run {
+        let id = exec
+            .values
+            .get(&Slot::ImageId {
+                reference: target_s.clone(),
+            })
+            .cloned()
+            .unwrap_or_default();
+        eprintln!("promoted {source} to {target_s} ({id}): same layers, ref.name relabelled");
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::{Framework, Registry};
 
-    fn info(version: &str, revision: &str, refname: &str, layers: &[&str]) -> ImageInfo {
-        ImageInfo {
-            id: "sha256:x".into(),
-            repo_digests: vec![],
-            labels: [
-                (VERSION_LABEL.to_string(), version.to_string()),
-                (REVISION_LABEL.to_string(), revision.to_string()),
-                (REF_NAME_LABEL.to_string(), refname.to_string()),
-            ]
-            .into(),
-            layers: layers.iter().map(|s| s.to_string()).collect(),
+    fn flavour() -> Flavour {
+        Flavour {
+            name: "fix".into(),
+            dockerfile: "env-files/fix/Dockerfile".into(),
+            framework: Framework::Torch,
+            framework_version: "2.6".into(),
+            framework_package: "torch".into(),
+            distro: "jammy".into(),
+            jupyterlab: false,
+            base_image: None,
+            latest: None,
+            build_args: vec![],
         }
     }
 
     #[test]
-    fn promotable_sources() {
+    fn a_promotion_checks_the_source_builds_from_its_id_and_checks_the_result() {
+        let reg = Registry::parse("127.0.0.1:5000").unwrap();
+        let target = Reference::new(&reg, "itwinai", "0.2.2-torch2.6-jammy").unwrap();
         let v = Version::parse("0.2.2").unwrap();
-        let rev = "a".repeat(40);
-        assert!(check_promotable("s", &info("0.2.2", &rev, "dev", &[]), &v).is_ok());
-        assert!(check_promotable("s", &info("0.2.1", &rev, "dev", &[]), &v)
-            .unwrap_err()
-            .contains("is '0.2.1'"));
-        assert!(check_promotable("s", &info("0.2.2", "", "dev", &[]), &v)
-            .unwrap_err()
-            .contains("revision is ''"));
-        let mut no_labels = info("0.2.2", &rev, "dev", &[]);
-        no_labels.labels.clear();
-        assert!(check_promotable("s", &no_labels, &v).is_err());
-    }
-
-    #[test]
-    fn promotion_keeps_layers_and_labels() {
-        let rev = "a".repeat(40);
-        let src = info("0.2.2", &rev, "dev:1", &["l1", "l2"]);
-        let good = info("0.2.2", &rev, "prod:1", &["l1", "l2"]);
-        assert!(promotion_differences(&src, &good, "prod:1").is_empty());
+        let f = flavour();
+        let src = "127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab";
+        let items = promotion_plan(src, true, &target, &f, &v, true, false);
+        let t = target.to_string();
         assert_eq!(
-            promotion_differences(&src, &info("0.2.2", &rev, "prod:1", &["l1"]), "prod:1").len(),
-            1
+            items,
+            vec![
+                Item::Run(Step::Pull {
+                    image: src.into(),
+                    capture: false
+                }),
+                Item::Check(Check::Image(Box::new(recorded(src, None, &f, &v, true)))),
+                Item::Run(Step::Build(Box::new(Build {
+                    builder: Builder::Classic,
+                    source: Source::FromImage(Arg::slot(Slot::ImageId {
+                        reference: src.into()
+                    })),
+                    tag: t.clone(),
+                    no_cache: false,
+                    pull: false,
+                    build_args: vec![],
+                    labels: vec![(labels::REF_NAME.into(), t.clone())],
+                }))),
+                Item::Check(Check::Promotion {
+                    source: src.into(),
+                    target: t.clone()
+                }),
+                Item::Check(Check::Image(Box::new(recorded(&t, Some(&t), &f, &v, true)))),
+            ]
         );
-        assert_eq!(promotion_differences(&src, &good, "other:1").len(), 1);
-        assert_eq!(
-            promotion_differences(
-                &src,
-                &info("0.2.3", &rev, "prod:1", &["l1", "l2"]),
-                "prod:1"
-            )
-            .len(),
-            1
-        );
+        let with_buildx = promotion_plan(src, false, &target, &f, &v, false, true);
+        assert_eq!(with_buildx.len(), 4);
+        let Item::Run(Step::Build(b)) = &with_buildx[1] else {
+            panic!("the build follows the source check")
+        };
+        assert_eq!(b.source, Source::FromImage(Arg::Lit(src.into())));
     }
 }

@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: throwaway workspaces (git repositories
 //! with a pinned identity), the real binary run with a pinned environment, a
-//! recording fake `docker`, and a registry on loopback.
+//! recording fake `docker`, a registry on loopback, and base images with a
+//! real python3 (python.rs).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -10,6 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+mod python;
+#[allow(unused_imports)]
+pub use python::{
+    import_python_image, make_base, make_base_with, python_image, DEFAULT_DISTS, DIST_PACKAGES,
+};
 
 /// Pinned: 2023-11-14T22:13:20Z.
 pub const SOURCE_DATE_EPOCH: &str = "1700000000";
@@ -49,7 +56,7 @@ pub const PYPROJECT: &str =
 /// (Fixture bases hold no shell, so no RUN.)
 pub fn dockerfile(base: &str) -> String {
     format!(
-        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
+        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nARG FRAMEWORK_VERSION\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
          ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
          LABEL org.opencontainers.image.created=\"${{CREATION_DATE}}\" \\\n  \
          org.opencontainers.image.version=\"${{ITWINAI_VERSION}}\" \\\n  \
@@ -267,6 +274,8 @@ case "$sub" in
     if [ -n "$FAKE_PULL_OUTPUT" ]; then printf '%s\n' "$FAKE_PULL_OUTPUT"; exit 0; fi ;;
   image-inspect)
     if [ -n "$FAKE_INSPECT_OUTPUT" ]; then printf '%s\n' "$FAKE_INSPECT_OUTPUT"; exit 0; fi ;;
+  run)
+    if [ -n "$FAKE_RUN_OUTPUT" ]; then printf '%s\n' "$FAKE_RUN_OUTPUT"; exit 0; fi ;;
 esac
 echo "fake docker: unexpected call: $*" >&2
 exit 97
@@ -301,6 +310,22 @@ exit 97
             .map(str::to_string)
             .collect()
     }
+}
+
+/// What the in-image probe prints for a truthful fixture image (jammy,
+/// torch 2.6.0), for `FAKE_RUN_OUTPUT`.
+pub const PROBE_OK: &str = r#"{"os_release": "ID=ubuntu\nVERSION_CODENAME=jammy\n", "dists": {"torch": "2.6.0", "itwinai": null}}"#;
+
+/// `docker image inspect` output (for `FAKE_INSPECT_OUTPUT`) of an image that
+/// tells the truth about `reference` built in `ws` on `base` (its base's
+/// digest is `<base repository>@sha256:<hex>`; base and image share layers).
+pub fn truthful_inspect(ws: &Workspace, reference: &str, base: &str, hex: &str) -> String {
+    let base_repo = base.rsplit_once(':').map_or(base, |(r, _)| r);
+    format!(
+        r#"[{{"Id":"sha256:{id}","RepoDigests":["{base_repo}@sha256:{hex}"],"Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{reference}","org.opencontainers.image.version":"0.2.2","org.opencontainers.image.revision":"{head}","org.opencontainers.image.created":"{CREATION_DATE}","org.opencontainers.image.base.name":"{base}","org.opencontainers.image.base.digest":"{base_repo}@sha256:{hex}"}}}},"RootFS":{{"Layers":["sha256:{hex}"]}}}}]"#,
+        id = "a".repeat(64),
+        head = ws.head()
+    )
 }
 
 /// Whether a Docker engine answers. Without one, the caller skips, unless
@@ -480,18 +505,8 @@ impl Drop for Registry {
     }
 }
 
-/// Make a base image without pulling anything: `docker import` of a folder
-/// holding /etc/os-release; push it to `registry` and remove the local copy.
-/// Returns the reference.
-pub fn make_base(registry: &Registry, name: &str, codename: &str) -> String {
-    let reference = format!("{}/{name}:1", registry.host());
-    import_image(&reference, codename);
-    docker(&["push", &reference]);
-    docker(&["rmi", &reference]);
-    reference
-}
-
-/// `docker import` of a folder holding only /etc/os-release, as `reference`.
+/// `docker import` of a folder holding only /etc/os-release, as `reference`:
+/// an image without python (see `import_python_image` for one with it).
 pub fn import_image(reference: &str, codename: &str) {
     let dir = TempDir::new("base");
     let etc = dir.path().join("root/etc");

@@ -1,0 +1,103 @@
+//! What the checks learnt, kept by content so that the everyday loop does
+//! not pay for them twice. Stored under `$XDG_CACHE_HOME/itwinai-xtask`
+//! (an absolute `XDG_CACHE_HOME` only, as the XDG spec says) or
+//! `~/.cache/itwinai-xtask`. A missing, unreadable or garbled cache only
+//! costs the work again; the cache never decides a check on its own (see
+//! `verify.rs`: a cached fact that disagrees is probed again).
+//!
+//! - `inside-v1`: what the in-image probe read (os-release, installed
+//!   versions), keyed by the image's layer diff IDs and the distributions
+//!   asked for. Layers are content-addressed, so a rebuild that changed only
+//!   labels needs no container.
+//! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
+//!   the digest of its config, labels included.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Past this size a cache file is started afresh.
+const MAX_BYTES: u64 = 4 << 20;
+
+/// The tool's cache directory, if one can be named.
+pub fn dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|h| h.join(".cache"))
+    })?;
+    Some(base.join("itwinai-xtask"))
+}
+
+fn is_digest_list(items: &[String]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|l| crate::reference::check_sha256(l).is_ok())
+}
+
+fn lookup(file: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir()?.join(file)).ok()?;
+    text.lines().rev().find_map(|l| {
+        let (k, v) = l.split_once('\t')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+fn store(file: &str, key: &str, value: &str) {
+    if key.contains(['\t', '\n']) || value.contains('\n') {
+        return;
+    }
+    let Some(dir) = dir() else { return };
+    let path = dir.join(file);
+    let _ = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(!too_big)
+            .write(true)
+            .truncate(too_big)
+            .open(&path)?;
+        // One write of one line: appends of concurrent runs do not interleave.
+        f.write_all(format!("{key}\t{value}\n").as_bytes())
+    })();
+}
+
+fn inside_key(layers: &[String], dists: &[String]) -> Option<String> {
+    let dists_ok = dists
+        .iter()
+        .all(|d| !d.is_empty() && !d.contains([',', '|', '\t', '\n']));
+    (is_digest_list(layers) && dists_ok)
+        .then(|| format!("{}|{}", layers.join(","), dists.join(",")))
+}
+
+/// The probe's output for these layers and distributions, if known.
+pub fn inside(layers: &[String], dists: &[String]) -> Option<String> {
+    lookup("inside-v1", &inside_key(layers, dists)?)
+}
+
+pub fn store_inside(layers: &[String], dists: &[String], probe_output: &str) {
+    if let Some(key) = inside_key(layers, dists) {
+        store("inside-v1", &key, probe_output.trim());
+    }
+}
+
+fn verdict_key(id: &str, expectation: &str) -> Option<String> {
+    (crate::reference::check_sha256(id).is_ok() && !expectation.contains(['\t', '\n']))
+        .then(|| format!("{id} {expectation}"))
+}
+
+/// Whether image `id` already passed `expectation` (a canonical text).
+pub fn passed(id: &str, expectation: &str) -> bool {
+    verdict_key(id, expectation).is_some_and(|k| lookup("verdicts-v1", &k).as_deref() == Some("ok"))
+}
+
+pub fn store_pass(id: &str, expectation: &str) {
+    if let Some(key) = verdict_key(id, expectation) {
+        store("verdicts-v1", &key, "ok");
+    }
+}

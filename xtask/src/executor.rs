@@ -1,0 +1,485 @@
+//! The one executor, and the one gateway to git and docker: every external
+//! command of every command is a [`Step`] that passes through here. Under
+//! `--dry-run` each step is printed (read-only ones as `# read-only:`
+//! comments) and only read-only steps run, so that decisions can still be
+//! made; without it each is echoed to stderr and run.
+//!
+//! The typed reads (`inspect`, `registry`, `probe`, …) run one step and hand
+//! its output to the pure parsers of `docker_output.rs` and `git.rs`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::docker_output::{self as out, ImageInfo, Inside, RemoteImage};
+use crate::git::{self, GitState};
+use crate::plan::{render_step, Arg, Check, Item, RemoteExpect, Slot, Step};
+use crate::registry::{self, Remote};
+use crate::runner::{self, Output};
+
+pub struct Executor<'a> {
+    sh: &'a Shell,
+    dry_run: bool,
+    /// `--json`: dry-run lines go to stderr, stdout carries the document.
+    json: bool,
+    /// Values learnt by the steps so far.
+    pub values: BTreeMap<Slot, String>,
+    /// What the registry served under each reference at its last check.
+    pub served: BTreeMap<String, Remote>,
+    buildx: Option<bool>,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(sh: &'a Shell, dry_run: bool, json: bool) -> Executor<'a> {
+        Executor {
+            sh,
+            dry_run,
+            json,
+            values: BTreeMap::new(),
+            served: BTreeMap::new(),
+            buildx: None,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The workspace the commands run in.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.sh.current_dir()
+    }
+
+    /// A line of the dry-run listing.
+    pub fn print(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// Print the step under `--dry-run`; run it unless it changes state and
+    /// this is a dry run (then `None`).
+    pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
+        if self.dry_run {
+            self.print(&render_step(step, &self.values));
+            if !step.read_only() {
+                return Ok(None);
+            }
+        }
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| self.resolve(a))
+            .collect::<Result<_>>()?;
+        let stdin = step
+            .stdin()
+            .map(|a| self.resolve(&a).map(|t| t + "\n"))
+            .transpose()?;
+        let cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
+        runner::run(cmd, step.wait(), stdin, !step.read_only()).map(Some)
+    }
+
+    fn resolve(&self, a: &Arg) -> Result<String> {
+        if let Arg::Slot { slot, .. } = a {
+            anyhow::ensure!(
+                self.values.contains_key(slot),
+                "internal error: {} is used before it is known",
+                slot.placeholder()
+            );
+        }
+        Ok(a.resolve(&self.values))
+    }
+
+    /// Run a step that must succeed; its stdout (`None` when only printed).
+    pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&self.values))
+            .collect();
+        match self.step(step)? {
+            None => Ok(None),
+            Some(o) if o.ok => Ok(Some(o.stdout)),
+            Some(o) => anyhow::bail!("{}", o.failure(&runner::short_name(&argv))),
+        }
+    }
+
+    /// HEAD and the tree status.
+    pub fn git_state(&mut self) -> Result<GitState> {
+        let o = self
+            .step(&Step::GitState)?
+            .context("git status always runs")?;
+        let why = if o.ok {
+            match git::parse_state(&o.stdout) {
+                Ok(state) => return Ok(state),
+                Err(e) => e,
+            }
+        } else {
+            o.stderr_line()
+        };
+        Err(git::state_error(&self.root(), &why))
+    }
+
+    /// Whether `rev` is a commit of this repository.
+    pub fn is_commit(&mut self, rev: &str) -> Result<bool> {
+        let o = self
+            .step(&Step::GitIsCommit { rev: rev.into() })?
+            .context("git rev-parse always runs")?;
+        Ok(o.ok)
+    }
+
+    /// Whether `docker buildx version` works (asked once). A missing docker
+    /// is an error.
+    pub fn buildx(&mut self) -> Result<bool> {
+        if let Some(b) = self.buildx {
+            return Ok(b);
+        }
+        let o = self
+            .step(&Step::BuildxProbe)?
+            .context("the buildx probe always runs")?;
+        self.buildx = Some(o.ok);
+        Ok(o.ok)
+    }
+
+    /// `docker image inspect` of several names or IDs: `None` for an absent
+    /// one. One call when all are present.
+    pub fn inspect(&mut self, images: &[Arg]) -> Result<Vec<Option<ImageInfo>>> {
+        let step = Step::Inspect {
+            images: images.to_vec(),
+        };
+        let o = self.step(&step)?.context("inspect always runs")?;
+        if o.ok {
+            let infos = out::parse_inspect(&o.stdout)
+                .map_err(|e| anyhow::anyhow!("docker image inspect printed {e}"))?;
+            anyhow::ensure!(
+                infos.len() == images.len(),
+                "docker image inspect returned {} images for {}",
+                infos.len(),
+                images.len()
+            );
+            return Ok(infos.into_iter().map(Some).collect());
+        }
+        if images.len() == 1 {
+            if o.stderr.to_ascii_lowercase().contains("no such image") {
+                return Ok(vec![None]);
+            }
+            anyhow::bail!("`docker image inspect` failed: {}", o.stderr_line());
+        }
+        let mut found = Vec::new();
+        for image in images {
+            found.extend(self.inspect(std::slice::from_ref(image))?);
+        }
+        Ok(found)
+    }
+
+    /// One local image, which must be there.
+    pub fn inspect_one(
+        &mut self,
+        image: &str,
+        missing: impl FnOnce() -> String,
+    ) -> Result<ImageInfo> {
+        self.inspect(&[Arg::Lit(image.into())])?
+            .pop()
+            .flatten()
+            .ok_or_else(|| anyhow::anyhow!(missing()))
+    }
+
+    /// The manifest of `reference` in its registry; `None` when the tag does
+    /// not exist. An unreachable registry is an error.
+    pub fn registry(&mut self, reference: &str) -> Result<Option<Remote>> {
+        let buildx = self.buildx()?;
+        let step = Step::RegistryLookup {
+            reference: reference.into(),
+            buildx,
+        };
+        let o = self.step(&step)?.context("registry lookups always run")?;
+        if !o.ok {
+            if out::is_not_found(&o.stderr) {
+                return Ok(None);
+            }
+            anyhow::bail!(
+                "cannot look up {reference} in its registry: {}",
+                o.stderr_line()
+            );
+        }
+        let parsed = if buildx {
+            out::parse_imagetools_manifest(&o.stdout)
+        } else {
+            out::parse_manifest_inspect(&o.stdout)
+        };
+        parsed
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))
+    }
+
+    /// Digest and per-platform layers of an image in its registry, without
+    /// downloading layers (buildx only).
+    pub fn remote_image(&mut self, image: &str) -> Result<RemoteImage> {
+        let step = Step::RemoteImage {
+            image: image.into(),
+        };
+        let text = self
+            .must(&step)
+            .with_context(|| format!("cannot resolve the digest of base image {image}"))?
+            .context("imagetools always runs")?;
+        out::parse_imagetools(image, &text).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot resolve the digest of base image {image}: imagetools printed {e}"
+            )
+        })
+    }
+
+    /// The labels of the image a tag points at in its registry: its config
+    /// alone with buildx; else by pulling the tag (which moves the local
+    /// name to what the registry serves).
+    pub fn remote_labels(&mut self, reference: &str) -> Result<BTreeMap<String, String>> {
+        if self.buildx()? {
+            let step = Step::RemoteConfig {
+                reference: reference.into(),
+            };
+            let text = self.must(&step)?.context("imagetools always runs")?;
+            return out::parse_remote_labels(&text)
+                .map_err(|e| anyhow::anyhow!("imagetools inspect of {reference} printed {e}"));
+        }
+        let pull = Step::Pull {
+            image: reference.into(),
+            capture: false,
+        };
+        if self
+            .must(&pull)
+            .with_context(|| format!("pulling {reference} to read its labels"))?
+            .is_none()
+        {
+            // Dry run: the pull was only printed.
+            return Ok(BTreeMap::new());
+        }
+        Ok(self
+            .inspect_one(reference, || {
+                format!("{reference} is not local after its pull")
+            })?
+            .labels)
+    }
+
+    /// What the image's python3 reads: `Err` with the reason when the image
+    /// has no python3.
+    pub fn probe(
+        &mut self,
+        id: &str,
+        dists: &[String],
+    ) -> Result<(String, std::result::Result<Inside, String>)> {
+        let step = Step::Probe {
+            image: Arg::Lit(id.into()),
+            dists: dists.to_vec(),
+        };
+        let o = self.step(&step)?.context("the probe always runs")?;
+        if !o.ok {
+            if out::is_missing_executable(o.code, &o.stderr) {
+                return Ok((String::new(), Err("there is no python3 in the image (its PATH), so the installed framework cannot be read".into())));
+            }
+            anyhow::bail!("{}", o.failure("docker run (python3 probe)"));
+        }
+        let inside = out::parse_probe(&o.stdout)
+            .map_err(|e| anyhow::anyhow!("the python3 probe printed {e}"))?;
+        Ok((o.stdout, Ok(inside)))
+    }
+
+    /// Run (or print) a plan; a failure stops it. On a failure, also which
+    /// item failed (its index), for callers that report progress.
+    pub fn execute_partial(&mut self, plan: &[Item]) -> Option<(usize, anyhow::Error)> {
+        for (i, item) in plan.iter().enumerate() {
+            let result = match item {
+                Item::Run(step) => self.run(step).with_context(|| step.purpose()),
+                Item::Check(check) => self.check(check),
+            };
+            if let Err(e) = result {
+                return Some((i, e));
+            }
+        }
+        None
+    }
+
+    pub fn execute(&mut self, plan: &[Item]) -> Result<()> {
+        match self.execute_partial(plan) {
+            None => Ok(()),
+            Some((_, e)) => Err(e),
+        }
+    }
+
+    fn run(&mut self, step: &Step) -> Result<()> {
+        let Some(stdout) = self.must(step)? else {
+            return Ok(());
+        };
+        if let Step::Pull {
+            image,
+            capture: true,
+        } = step
+        {
+            let digest = match out::pull_digest(image, &stdout).map_err(anyhow::Error::msg)? {
+                Some(d) => d,
+                // No `Digest:` line: ask the engine, as the recipe does.
+                None => {
+                    let info =
+                        self.inspect_one(image, || format!("{image} is not local after its pull"))?;
+                    out::pick_repo_digest(image, &info.repo_digests).map_err(anyhow::Error::msg)?
+                }
+            };
+            self.values.insert(
+                Slot::BaseDigest {
+                    image: image.clone(),
+                },
+                digest,
+            );
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, check: &Check) -> Result<()> {
+        if self.dry_run {
+            self.print_check(check);
+            return Ok(());
+        }
+        match check {
+            Check::Image(expect) => {
+                let id = crate::verify::check(self, expect)?;
+                self.values.insert(
+                    Slot::ImageId {
+                        reference: expect.image.clone(),
+                    },
+                    id,
+                );
+            }
+            Check::TreeUnchanged {
+                head,
+                status,
+                reference,
+            } => {
+                let now = self.git_state()?;
+                if now.head != *head || now.status != *status {
+                    let what = if now.head != *head {
+                        format!("HEAD moved from {head} to {}", now.head)
+                    } else {
+                        "the working tree changed".to_string()
+                    };
+                    self.must(&Step::Untag {
+                        reference: reference.clone(),
+                    })?;
+                    anyhow::bail!(
+                        "{what} while {reference} was built, so its labels would not describe it; removed {reference}; build again from a quiet tree"
+                    );
+                }
+            }
+            Check::Registry {
+                reference, expect, ..
+            } => {
+                let got = self.registry(reference)?;
+                registry::check_expect(reference, expect, got.as_ref())
+                    .map_err(anyhow::Error::msg)?;
+                if let Some(r) = got {
+                    self.served.insert(reference.clone(), r);
+                }
+            }
+            Check::LocalIs { reference, id } => {
+                let want = self.resolve(id)?;
+                let info = self.inspect_one(reference, || {
+                    format!("{reference} was removed from the local engine after it was checked")
+                })?;
+                anyhow::ensure!(
+                    info.id == want,
+                    "{reference} now names image {}, not the checked {want}: another process re-tagged it; nothing more is published, run the command again",
+                    info.id
+                );
+            }
+            Check::Promotion { source, target } => {
+                let found = self.inspect(&[
+                    Arg::slot(Slot::ImageId {
+                        reference: source.clone(),
+                    }),
+                    Arg::Lit(target.clone()),
+                ])?;
+                let (Some(src), Some(dst)) = (&found[0], &found[1]) else {
+                    anyhow::bail!("{target} or its source {source} is gone from the local engine");
+                };
+                let diffs = crate::promotion::promotion_differences(src, dst, target);
+                if !diffs.is_empty() {
+                    anyhow::bail!(
+                        "{target} is not a faithful promotion of {source}: {}",
+                        diffs.join("; ")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A check as `--dry-run` shows it: what it checks, then its steps.
+    fn print_check(&self, check: &Check) {
+        let (what, steps): (String, Vec<Step>) = match check {
+            Check::Image(e) => (
+                e.describe(),
+                vec![
+                    Step::Inspect {
+                        images: vec![Arg::Lit(e.image.clone())],
+                    },
+                    Step::Inspect {
+                        images: vec![e.base_shown()],
+                    },
+                    Step::Probe {
+                        image: Arg::slot(Slot::ImageId {
+                            reference: e.image.clone(),
+                        }),
+                        dists: e.dists(),
+                    },
+                ],
+            ),
+            Check::TreeUnchanged { reference, .. } => (
+                format!("check that HEAD and the tree did not change while {reference} was built"),
+                vec![Step::GitState],
+            ),
+            Check::Registry {
+                reference,
+                buildx,
+                expect,
+            } => (
+                format!(
+                    "check that the registry serves {} under {reference}",
+                    match expect {
+                        RemoteExpect::Absent => "nothing".to_string(),
+                        RemoteExpect::Digest(d) => d.clone(),
+                        RemoteExpect::Image(id) => format!("image {id}"),
+                    }
+                ),
+                vec![Step::RegistryLookup {
+                    reference: reference.clone(),
+                    buildx: *buildx,
+                }],
+            ),
+            Check::Promotion { source, target } => (
+                format!("check that {target} has the layers and labels of {source}, ref.name relabelled"),
+                vec![Step::Inspect {
+                    images: vec![
+                        Arg::slot(Slot::ImageId {
+                            reference: source.clone(),
+                        }),
+                        Arg::Lit(target.clone()),
+                    ],
+                }],
+            ),
+            Check::LocalIs { reference, id } => (
+                format!(
+                    "check that {reference} still names {}",
+                    id.resolve(&self.values)
+                ),
+                vec![Step::Inspect {
+                    images: vec![Arg::Lit(reference.clone())],
+                }],
+            ),
+        };
+        self.print(&format!("# {what}"));
+        for s in &steps {
+            self.print(&render_step(s, &self.values));
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The promotion rules (`image tag --from`): which source may become the
+//! flavour's reference, and whether the result is a faithful relabelling.
+
+use std::collections::BTreeMap;
+
+use crate::docker_output::ImageInfo;
+use crate::labels;
+use crate::version::Version;
+
+/// Why a source image may not be promoted to `version`, if it may not.
+pub fn check_promotable(source: &str, info: &ImageInfo, version: &Version) -> Result<(), String> {
+    let v = info
+        .labels
+        .get(labels::VERSION)
+        .map(String::as_str)
+        .unwrap_or("");
+    if v != version.to_string() {
+        return Err(format!(
+            "refusing to promote {source}: its {} is '{v}' but pyproject.toml says {version}; promote an image built at this version",
+            labels::VERSION
+        ));
+    }
+    Ok(())
+}
+
+/// What differs between a source and its promoted image, besides the new
+/// ref.name: layers must be identical and every other label kept.
+pub fn promotion_differences(
+    source: &ImageInfo,
+    promoted: &ImageInfo,
+    target: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if source.layers != promoted.layers {
+        out.push("its layers differ from the source's".to_string());
+    }
+    if promoted.labels.get(labels::REF_NAME).map(String::as_str) != Some(target) {
+        out.push(format!("its {} is not {target}", labels::REF_NAME));
+    }
+    let others = |i: &ImageInfo| -> BTreeMap<String, String> {
+        i.labels
+            .iter()
+            .filter(|(k, _)| *k != labels::REF_NAME)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    if others(source) != others(promoted) {
+        out.push("its labels other than ref.name differ from the source's".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(version: &str, refname: &str, layers: &[&str]) -> ImageInfo {
+        ImageInfo {
+            id: "sha256:x".into(),
+            repo_digests: vec![],
+            labels: [
+                (labels::VERSION.to_string(), version.to_string()),
+                (labels::REF_NAME.to_string(), refname.to_string()),
+            ]
+            .into(),
+            layers: layers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn promotable_sources() {
+        let v = Version::parse("0.2.2").unwrap();
+        assert!(check_promotable("s", &info("0.2.2", "dev", &[]), &v).is_ok());
+        assert!(check_promotable("s", &info("0.2.1", "dev", &[]), &v)
+            .unwrap_err()
+            .contains("is '0.2.1'"));
+        let mut no_labels = info("0.2.2", "dev", &[]);
+        no_labels.labels.clear();
+        assert!(check_promotable("s", &no_labels, &v).is_err());
+    }
+
+    #[test]
+    fn promotion_keeps_layers_and_labels() {
+        let src = info("0.2.2", "dev:1", &["l1", "l2"]);
+        let good = info("0.2.2", "prod:1", &["l1", "l2"]);
+        assert!(promotion_differences(&src, &good, "prod:1").is_empty());
+        assert_eq!(
+            promotion_differences(&src, &info("0.2.2", "prod:1", &["l1"]), "prod:1").len(),
+            1
+        );
+        assert_eq!(promotion_differences(&src, &good, "other:1").len(), 1);
+        assert_eq!(
+            promotion_differences(&src, &info("0.2.3", "prod:1", &["l1", "l2"]), "prod:1").len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The push rules, as pure functions over what was read: a release tag is
+//! never overwritten (no-clobber), and the decision on each alias
+//! (`latest.rs` holds the budget itself).
+
+use crate::latest::{self, Current};
+use crate::registry::{is_image, Remote};
+use crate::version::Version;
+
+/// What to do with one versioned reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release {
+    /// Not published yet (or a development tag): push it.
+    Push,
+    /// The registry already serves this very image under the tag.
+    AlreadyPublished { digest: String },
+    /// Other content, replaced because of `--force`; the note says so.
+    Overwrite { note: String },
+}
+
+/// The no-clobber rule for a release tag. `remote` is what the registry
+/// serves under it, `id` and `repo_digests` the checked local image.
+pub fn decide_release(
+    reference: &str,
+    repository: &str,
+    remote: Option<&Remote>,
+    id: &str,
+    repo_digests: &[String],
+    force: bool,
+) -> Result<Release, String> {
+    match remote {
+        None => Ok(Release::Push),
+        Some(r) if is_image(r, id, repo_digests, repository) => Ok(Release::AlreadyPublished {
+            digest: r.digest.clone(),
+        }),
+        Some(r) if force => Ok(Release::Overwrite {
+            note: format!(
+                "--force: overwriting {reference} (registry digest {}) with different content",
+                r.digest
+            ),
+        }),
+        Some(r) => Err(format!(
+            "{reference} is already published with other content (registry digest {}); a release is never overwritten without --force",
+            r.digest
+        )),
+    }
+}
+
+/// What to do with an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasMove {
+    /// It already points at this image.
+    AlreadyThere,
+    /// Move it; a note when `--force` overrode a rule.
+    Move { note: Option<String> },
+}
+
+/// The alias rule: `remote` is what the alias serves now and `labels_version`
+/// the version label of that image (read only when it is another image).
+pub fn decide_alias(
+    alias: &str,
+    new: &Version,
+    remote: Option<&Remote>,
+    points_here: bool,
+    labels_version: Option<String>,
+    force: bool,
+) -> Result<AliasMove, String> {
+    if remote.is_some() && points_here {
+        return Ok(AliasMove::AlreadyThere);
+    }
+    let current = match remote {
+        None => Current::Absent,
+        Some(_) => Current::Labelled(labels_version),
+    };
+    latest::check_move(alias, new, &current, force).map(|note| AliasMove::Move { note })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn at(config: &str) -> Remote {
+        Remote {
+            digest: A.into(),
+            config: Some(config.into()),
+        }
+    }
+
+    #[test]
+    fn no_clobber() {
+        let cases: Vec<(Option<Remote>, bool, Result<&str, &str>)> = vec![
+            (None, false, Ok("push")),
+            (Some(at(B)), false, Ok("already")),
+            (
+                Some(at(A)),
+                false,
+                Err("already published with other content"),
+            ),
+            (Some(at(A)), true, Ok("overwrite")),
+        ];
+        for (remote, force, want) in cases {
+            let got = decide_release("h/r:1", "h/r", remote.as_ref(), B, &[], force);
+            match (got, want) {
+                (Ok(Release::Push), Ok("push")) => {}
+                (Ok(Release::AlreadyPublished { digest }), Ok("already")) => assert_eq!(digest, A),
+                (Ok(Release::Overwrite { note }), Ok("overwrite")) => {
+                    assert!(note.contains("--force"))
+                }
+                (Err(e), Err(w)) => assert!(e.contains(w), "{e}"),
+                (got, want) => panic!("{remote:?} force={force}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn alias_moves() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        let r = at(B);
+        assert_eq!(
+            decide_alias("a", &v("0.2.2"), Some(&r), true, None, false),
+            Ok(AliasMove::AlreadyThere)
+        );
+        assert_eq!(
+            decide_alias("a", &v("0.2.2"), None, false, None, false),
+            Ok(AliasMove::Move { note: None })
+        );
+        assert_eq!(
+            decide_alias(
+                "a",
+                &v("0.3.0"),
+                Some(&r),
+                false,
+                Some("0.2.2".into()),
+                false
+            ),
+            Ok(AliasMove::Move { note: None })
+        );
+        assert!(decide_alias(
+            "a",
+            &v("0.2.2"),
+            Some(&r),
+            false,
+            Some("0.3.0".into()),
+            false
+        )
+        .unwrap_err()
+        .contains("backwards"));
+        assert!(decide_alias("a", &v("0.2.2"), Some(&r), false, None, false).is_err());
+        assert!(matches!(
+            decide_alias(
+                "a",
+                &v("0.2.2"),
+                Some(&r),
+                false,
+                Some("0.3.0".into()),
+                true
+            ),
+            Ok(AliasMove::Move { note: Some(_) })
+        ));
+    }
+}
