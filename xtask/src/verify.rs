@@ -274,6 +274,12 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
     let info = exec.inspect_one(&e.image, || {
         format!("{} is not in the local engine", e.image)
     })?;
+    check_inspected(exec, e, info)
+}
+
+/// [`check`], for an image the caller has just inspected: everything after
+/// is bound to `info.id`.
+pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
     let fp = e.fingerprint(&exec.values, &exec.root());
     if cache::passed(&info.id, &fp) {
         eprintln!(

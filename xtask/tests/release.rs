@@ -18,6 +18,16 @@ fn two_flavours(label: &str, registry: &Registry, base: &str) -> Workspace {
     ws
 }
 
+/// The lines of a `--dry-run` listing that would change something (not the
+/// `#` comments: read-only steps and checks).
+fn changes(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
 fn field<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
     json.split(&format!("\"{key}\":"))
         .skip(1)
@@ -178,6 +188,37 @@ fn promotion_ships_the_tested_layers() {
     );
     let prod = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
 
+    // The dry run checks the source and shows the promotion whole: the
+    // Dockerfile it reads on stdin names the checked image ID.
+    let dev_id = docker(&["image", "inspect", "--format", "{{.Id}}", &dev]);
+    let run = ws.xtask(
+        &["image", "tag", "fix", "--from", &dev, "--dry-run"],
+        None,
+        &[],
+    );
+    run.expect(0);
+    assert_eq!(
+        changes(&run.stdout),
+        [
+            format!(
+                "docker build -t {prod} --label org.opencontainers.image.ref.name={prod} -- - <<'EOF'"
+            ),
+            format!("FROM {}", dev_id.trim()),
+            "EOF".to_string(),
+        ]
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "# check that {prod} has the layers and labels of {dev}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !docker_ok(&["image", "inspect", &prod]),
+        "a dry run builds nothing"
+    );
+
     let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
     run.expect(0);
     let layers = |r: &str| docker(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", r]);
@@ -195,6 +236,22 @@ fn promotion_ships_the_tested_layers() {
     assert_eq!(others(&prod_labels), others(&dev_labels));
     // The promoted image is what push publishes.
     ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    // Its alias, locally: one `docker tag` of the checked image ID.
+    let prod_id = docker(&["image", "inspect", "--format", "{{.Id}}", &prod]);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let run = ws.xtask(&["image", "tag", "fix", "--latest", "--dry-run"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        changes(&run.stdout),
+        [format!("docker tag -- {} {alias}", prod_id.trim())]
+    );
+    assert!(!docker_ok(&["image", "inspect", &alias]));
+    ws.xtask(&["image", "tag", "fix", "--latest"], None, &[])
+        .expect(0);
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Id}}", &alias]),
+        prod_id
+    );
 
     // A source at another version is refused.
     ws.xtask(&["version", "set", "0.2.3"], None, &[]).expect(0);
@@ -206,7 +263,7 @@ fn promotion_ships_the_tested_layers() {
         "{}",
         run.stderr
     );
-    let _ = docker_ok(&["rmi", &prod, &dev, &base]);
+    let _ = docker_ok(&["rmi", &prod, &dev, &alias, &base]);
 }
 
 #[test]
@@ -264,4 +321,139 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
         ]
     );
     let _ = docker_ok(&["rmi", &base]);
+}
+
+/// A `docker` first on PATH that runs the real one, but before each
+/// `docker push` touches `marker` and sleeps `secs`.
+fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("slow-push");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = std::env::split_paths(&path)
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file())
+        .expect("docker on PATH");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = push ]; then touch '{marker}'; sleep {secs}; fi\nexec '{real}' \"$@\"\n",
+        marker = marker.display(),
+        real = real.display()
+    );
+    let p = dir.path().join("docker");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn concurrent_latest_pushes_never_move_an_alias_backwards() {
+    if !engine_available("concurrent_latest_pushes_never_move_an_alias_backwards") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = make_base(
+        &registry,
+        &format!("conc-base-{}", std::process::id()),
+        "jammy",
+    );
+    // Two checkouts on one machine: 0.2.2 (slowed down) and 0.3.0.
+    let old = Workspace::fixture("rel-conc-old", &registry.host(), &base);
+    let new = Workspace::fixture("rel-conc-new", &registry.host(), &base);
+    new.xtask(&["version", "set", "0.3.0"], None, &[]).expect(0);
+    new.commit();
+    old.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    new.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+
+    // One cache directory, so both runs see the same lock.
+    let cache = TempDir::new("conc-cache");
+    let cache_env = cache.path().to_str().unwrap().to_string();
+    let marker = cache.path().join("old-is-pushing");
+    let slow = slow_push_docker(&marker, 2);
+    let mut cmd = old.xtask_command(&["image", "push", "fix", "--latest"], Some(slow.path()));
+    cmd.env("XDG_CACHE_HOME", &cache_env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slowed push never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // 0.3.0 starts while 0.2.2 is between its reads and its alias move.
+    let run_new = new.xtask(
+        &["image", "push", "fix", "--latest"],
+        None,
+        &[("XDG_CACHE_HOME", &cache_env)],
+    );
+    let run_old = Run::from(child.wait_with_output().unwrap());
+    run_old.expect(0);
+    run_new.expect(0);
+    assert!(
+        run_new.stderr.contains("waiting for another push to"),
+        "{}",
+        run_new.stderr
+    );
+    assert_eq!(
+        registry.digest("itwinai", "fix-latest"),
+        registry.digest("itwinai", "0.3.0-torch2.6-jammy"),
+        "the alias ends on the newer release"
+    );
+    assert_eq!(
+        registry.tags("itwinai"),
+        ["0.2.2-torch2.6-jammy", "0.3.0-torch2.6-jammy", "fix-latest"]
+    );
+    let _ = docker_ok(&["rmi", &base]);
+}
+
+/// A `docker` first on PATH that runs the real one, but at the `nth`
+/// `docker manifest inspect` first points `reference` at `other`.
+fn docker_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("retag");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = std::env::split_paths(&path)
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file())
+        .expect("docker on PATH");
+    let count = dir.path().join("lookups");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = manifest ]; then\n  n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  if [ $n -eq {nth} ]; then '{real}' tag '{other}' '{reference}'; fi\nfi\nexec '{real}' \"$@\"\n",
+        count = count.display(),
+        real = real.display()
+    );
+    let p = dir.path().join("docker");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn push_publishes_only_the_image_it_checked() {
+    if !engine_available("push_publishes_only_the_image_it_checked") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = make_base(
+        &registry,
+        &format!("swap-base-{}", std::process::id()),
+        "jammy",
+    );
+    let ws = Workspace::fixture("rel-swap", &registry.host(), &base);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    // Between the check and the push (at the registry read right before the
+    // write), another process points the reference at another image.
+    let wrapper = docker_that_retags_at_lookup(2, &base, &reference);
+    let run = ws.xtask(&["image", "push", "fix"], Some(wrapper.path()), &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("{reference} now names image")) && line.contains("not the checked"),
+        "{line}"
+    );
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    let _ = docker_ok(&["rmi", &reference, &base]);
 }

@@ -218,7 +218,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         .zip(present.into_iter().flatten().zip(aliases))
     {
         let reference = r.to_string();
-        let id = verify::check(
+        let id = verify::check_inspected(
             &mut exec,
             &Expectation {
                 image: reference.clone(),
@@ -229,6 +229,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 framework: f.framework_expect(),
                 release: !naming.dev,
             },
+            local.clone(),
         )
         .map_err(|e| {
             anyhow::anyhow!(

@@ -40,13 +40,14 @@ pub fn recorded(
     }
 }
 
-/// The promotion of `source` to `target`: check the source, build
-/// `FROM` its checked image ID (the classic builder; buildx builds from
-/// the name) with only ref.name relabelled, then check that the result has
-/// the source's layers and labels and passes every check itself.
+/// The promotion of `source` to `target`: (when it was not there to check
+/// before planning: pull and check the source), build `FROM` its checked
+/// image ID (the classic builder; buildx builds from the name) with only
+/// ref.name relabelled, then check that the result has the source's layers
+/// and labels and passes every check itself.
 pub fn promotion_plan(
     source: &str,
-    pull_first: bool,
+    checked: bool,
     target: &Reference,
     flavour: &Flavour,
     version: &Version,
@@ -55,15 +56,15 @@ pub fn promotion_plan(
 ) -> Vec<Item> {
     let target_s = target.to_string();
     let mut items = Vec::new();
-    if pull_first {
+    if !checked {
         items.push(Item::Run(Step::Pull {
             image: source.to_string(),
             capture: false,
         }));
+        items.push(Item::Check(Check::Image(Box::new(recorded(
+            source, None, flavour, version, release,
+        )))));
     }
-    items.push(Item::Check(Check::Image(Box::new(recorded(
-        source, None, flavour, version, release,
-    )))));
     let (builder, from) = if buildx {
         (
             Builder::Buildx {
@@ -145,9 +146,11 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
                 flavour.name
             );
         }
-        let id = verify::check(
+        let local = found[0].clone().unwrap_or_default();
+        let id = verify::check_inspected(
             &mut exec,
             &recorded(&target_s, Some(&target_s), flavour, &project.version, true),
+            local,
         )?;
         let current = match &found[1] {
             None => Current::Absent,
@@ -173,13 +176,26 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         .clone()
         .ok_or_else(|| invalid("--from is required to promote"))?;
     let present = exec.inspect(&[Arg::Lit(source.clone())])?.pop().flatten();
-    if let Some(info) = &present {
-        promotion::check_promotable(&source, info, &project.version).map_err(anyhow::Error::msg)?;
+    if let Some(info) = present.clone() {
+        // There now: check it before planning, so --dry-run tells too.
+        promotion::check_promotable(&source, &info, &project.version)
+            .map_err(anyhow::Error::msg)?;
+        let id = verify::check_inspected(
+            &mut exec,
+            &recorded(&source, None, flavour, &project.version, release),
+            info,
+        )?;
+        exec.values.insert(
+            Slot::ImageId {
+                reference: source.clone(),
+            },
+            id,
+        );
     }
     let buildx = exec.buildx()?;
     let items = promotion_plan(
         &source,
-        present.is_none(),
+        present.is_some(),
         &target,
         flavour,
         &project.version,
@@ -227,7 +243,7 @@ mod tests {
         let v = Version::parse("0.2.2").unwrap();
         let f = flavour();
         let src = "127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab";
-        let items = promotion_plan(src, true, &target, &f, &v, true, false);
+        let items = promotion_plan(src, false, &target, &f, &v, true, false);
         let t = target.to_string();
         assert_eq!(
             items,
@@ -255,10 +271,10 @@ mod tests {
                 Item::Check(Check::Image(Box::new(recorded(&t, Some(&t), &f, &v, true)))),
             ]
         );
-        let with_buildx = promotion_plan(src, false, &target, &f, &v, false, true);
-        assert_eq!(with_buildx.len(), 4);
-        let Item::Run(Step::Build(b)) = &with_buildx[1] else {
-            panic!("the build follows the source check")
+        let with_buildx = promotion_plan(src, true, &target, &f, &v, false, true);
+        assert_eq!(with_buildx.len(), 3);
+        let Item::Run(Step::Build(b)) = &with_buildx[0] else {
+            panic!("a source checked before planning is built on at once")
         };
         assert_eq!(b.source, Source::FromImage(Arg::Lit(src.into())));
     }
