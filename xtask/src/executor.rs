@@ -15,6 +15,7 @@ use xshell::Shell;
 use crate::docker_output::{self as out, ImageInfo, Inside, RemoteImage};
 use crate::git::{self, GitState};
 use crate::plan::{render_step, Arg, Check, Item, RemoteExpect, Slot, Step};
+use crate::reference::Reference;
 use crate::registry::{self, Remote};
 use crate::runner::{self, Output};
 
@@ -189,10 +190,10 @@ impl<'a> Executor<'a> {
 
     /// The manifest of `reference` in its registry; `None` when the tag does
     /// not exist. An unreachable registry is an error.
-    pub fn registry(&mut self, reference: &str) -> Result<Option<Remote>> {
+    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
         let buildx = self.buildx()?;
         let step = Step::RegistryLookup {
-            reference: reference.into(),
+            reference: reference.clone(),
             buildx,
         };
         let o = self.step(&step)?.context("registry lookups always run")?;
@@ -375,15 +376,15 @@ impl<'a> Executor<'a> {
                 reference, expect, ..
             } => {
                 let got = self.registry(reference)?;
-                registry::check_expect(reference, expect, got.as_ref())
-                    .map_err(anyhow::Error::msg)?;
+                let name = reference.to_string();
+                registry::check_expect(&name, expect, got.as_ref()).map_err(anyhow::Error::msg)?;
                 if let Some(r) = got {
-                    self.served.insert(reference.clone(), r);
+                    self.served.insert(name, r);
                 }
             }
             Check::LocalIs { reference, id } => {
                 let want = self.resolve(id)?;
-                let info = self.inspect_one(reference, || {
+                let info = self.inspect_one(&reference.to_string(), || {
                     format!("{reference} was removed from the local engine after it was checked")
                 })?;
                 anyhow::ensure!(
@@ -421,10 +422,7 @@ impl<'a> Executor<'a> {
                 e.describe(),
                 vec![
                     Step::Inspect {
-                        images: vec![Arg::Lit(e.image.clone())],
-                    },
-                    Step::Inspect {
-                        images: vec![e.base_shown()],
+                        images: vec![Arg::Lit(e.image.clone()), e.base_shown()],
                     },
                     Step::Probe {
                         image: Arg::slot(Slot::ImageId {
@@ -473,7 +471,7 @@ impl<'a> Executor<'a> {
                     id.resolve(&self.values)
                 ),
                 vec![Step::Inspect {
-                    images: vec![Arg::Lit(reference.clone())],
+                    images: vec![Arg::Lit(reference.to_string())],
                 }],
             ),
         };

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::reference::Reference;
 use crate::verify::Expectation;
 
 /// How long a step may run: a lookup (inspect, tag, git, registry reads,
@@ -153,18 +154,18 @@ pub enum Step {
     /// Point a name at an image.
     Tag {
         source: Arg,
-        target: String,
+        target: Reference,
     },
     Push {
-        reference: String,
+        reference: Reference,
     },
     /// Remove a name the tool made (after a failed check).
     Untag {
-        reference: String,
+        reference: Reference,
     },
     /// The manifest a registry serves under a tag (no layers).
     RegistryLookup {
-        reference: String,
+        reference: Reference,
         buildx: bool,
     },
     /// A base image's digest and per-platform layers from its registry (buildx).
@@ -250,14 +251,26 @@ impl Step {
             Step::Tag { source, target } => {
                 let mut a = lits(["docker", "tag", "--"]);
                 a.push(source.clone());
-                a.push(lit(target));
+                a.push(lit(target.to_string()));
                 a
             }
-            Step::Push { reference } => lits(["docker", "push", "--", reference]),
-            Step::Untag { reference } => {
-                lits(["docker", "image", "rm", "--no-prune", "--", reference])
-            }
+            Step::Push { reference } => lits([
+                "docker".to_string(),
+                "push".into(),
+                "--".into(),
+                reference.to_string(),
+            ]),
+            Step::Untag { reference } => lits([
+                "docker".to_string(),
+                "image".into(),
+                "rm".into(),
+                "--no-prune".into(),
+                "--".into(),
+                reference.to_string(),
+            ]),
             Step::RegistryLookup { reference, buildx } => {
+                let reference = reference.to_string();
+                let reference = reference.as_str();
                 if *buildx {
                     lits([
                         "docker",
@@ -271,7 +284,7 @@ impl Step {
                     ])
                 } else {
                     let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
-                    if crate::registry::is_loopback(reference) {
+                    if self.registry_is_loopback() {
                         a.push(lit("--insecure"));
                     }
                     a.extend(lits(["--", reference]));
@@ -299,6 +312,10 @@ impl Step {
                 reference,
             ]),
         }
+    }
+
+    fn registry_is_loopback(&self) -> bool {
+        matches!(self, Step::RegistryLookup { reference, .. } if reference.registry().is_loopback())
     }
 
     pub fn wait(&self) -> Wait {
@@ -430,18 +447,18 @@ pub enum Check {
     TreeUnchanged {
         head: String,
         status: String,
-        reference: String,
+        reference: Reference,
     },
     /// The registry serves `expect` under `reference`: right before a
     /// write (nobody changed it since it was read) and right after (the
     /// registry serves what was pushed).
     Registry {
-        reference: String,
+        reference: Reference,
         buildx: bool,
         expect: RemoteExpect,
     },
     /// A local name still points at the image that was checked.
-    LocalIs { reference: String, id: Arg },
+    LocalIs { reference: Reference, id: Arg },
     /// `target` has exactly the layers of `source` and every label of it
     /// but ref.name, which names `target`.
     Promotion { source: String, target: String },
@@ -552,6 +569,13 @@ mod tests {
         assert_eq!(arg.resolve(&values), "BASE_IMG_DIGEST=b@sha256:00");
     }
 
+    /// `host/name:tag` or `name:tag`, as a typed reference.
+    fn rf(s: &str) -> Reference {
+        let (repo, tag) = s.rsplit_once(':').unwrap();
+        let (reg, name) = repo.rsplit_once('/').unwrap_or(("", repo));
+        Reference::new(&crate::reference::Registry::parse(reg).unwrap(), name, tag).unwrap()
+    }
+
     fn line(step: &Step) -> String {
         render_step(step, &BTreeMap::new())
     }
@@ -597,28 +621,28 @@ mod tests {
             (
                 Step::Tag {
                     source: id.clone(),
-                    target: "r:latest".into(),
+                    target: rf("r:latest"),
                 },
                 "docker tag -- '<image ID of r:1>' r:latest",
                 Wait::Lookup,
             ),
             (
                 Step::Push {
-                    reference: "h/r:1".into(),
+                    reference: rf("h/r:1"),
                 },
                 "docker push -- h/r:1",
                 Wait::Transfer,
             ),
             (
                 Step::Untag {
-                    reference: "h/r:1".into(),
+                    reference: rf("h/r:1"),
                 },
                 "docker image rm --no-prune -- h/r:1",
                 Wait::Lookup,
             ),
             (
                 Step::RegistryLookup {
-                    reference: "127.0.0.1:5000/r:1".into(),
+                    reference: rf("127.0.0.1:5000/r:1"),
                     buildx: false,
                 },
                 "# read-only: docker manifest inspect --verbose --insecure -- 127.0.0.1:5000/r:1",
@@ -626,7 +650,7 @@ mod tests {
             ),
             (
                 Step::RegistryLookup {
-                    reference: "ghcr.io/r:1".into(),
+                    reference: rf("ghcr.io/r:1"),
                     buildx: false,
                 },
                 "# read-only: docker manifest inspect --verbose -- ghcr.io/r:1",
@@ -634,7 +658,7 @@ mod tests {
             ),
             (
                 Step::RegistryLookup {
-                    reference: "ghcr.io/r:1".into(),
+                    reference: rf("ghcr.io/r:1"),
                     buildx: true,
                 },
                 "# read-only: docker buildx imagetools inspect --format '{{json .Manifest}}' -- ghcr.io/r:1",

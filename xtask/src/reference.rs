@@ -37,6 +37,12 @@ impl Registry {
     pub fn is_local(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// `127.0.0.0/8`, `localhost` or `[::1]` (with or without a port): the
+    /// registries Docker itself talks to over plain HTTP.
+    pub fn is_loopback(&self) -> bool {
+        crate::registry::is_loopback_host(self.0.split('/').next().unwrap_or(""))
+    }
 }
 
 impl fmt::Display for Registry {
@@ -70,6 +76,10 @@ impl Reference {
             ));
         }
         Ok(r)
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// `registry/name` (or `name` for local images).

@@ -17,8 +17,7 @@ pub struct Remote {
 }
 
 /// `127.0.0.0/8`, `localhost` and `[::1]`, with or without a port.
-pub fn is_loopback(reference: &str) -> bool {
-    let host = reference.split('/').next().unwrap_or("");
+pub fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
@@ -76,23 +75,25 @@ mod tests {
 
     #[test]
     fn loopback_registries() {
+        let reg = |s: &str| crate::reference::Registry::parse(s).unwrap();
         for yes in [
-            "127.0.0.1:5000/x:1",
-            "127.1.2.3/x",
+            "127.0.0.1:5000/x",
+            "127.1.2.3",
             "localhost:5000/x",
-            "localhost/x",
-            "[::1]:5000/x",
+            "localhost",
         ] {
-            assert!(is_loopback(yes), "{yes}");
+            assert!(reg(yes).is_loopback(), "{yes}");
         }
+        // Not a registry this tool's grammar accepts, but loopback.
+        assert!(is_loopback_host("[::1]:5000"));
         for no in [
-            "ghcr.io/x:1",
-            "127.0.0.1.example.com/x",
+            "ghcr.io/x",
+            "127.0.0.1.example.com",
             "10.0.0.1:5000/x",
-            "itwinai:1",
+            "",
             "localhost.evil/x",
         ] {
-            assert!(!is_loopback(no), "{no}");
+            assert!(!reg(no).is_loopback(), "{no}");
         }
     }
 

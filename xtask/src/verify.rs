@@ -110,6 +110,21 @@ impl Expectation {
         }
     }
 
+    /// The base digest passed to the build, once known (`Exact` only).
+    fn passed_base_digest(&self, values: &BTreeMap<Slot, String>) -> Option<String> {
+        match &self.labels {
+            Labels::Exact(list) => {
+                let (_, v) = list.iter().find(|(k, _)| k == labels::BASE_DIGEST)?;
+                if let Arg::Slot { slot, .. } = v {
+                    values.get(slot)?;
+                }
+                let d = v.resolve(values);
+                check_repo_digest(&d).ok().map(|()| d)
+            }
+            Labels::Recorded => None,
+        }
+    }
+
     /// The `repository@sha256:…` of the base, from what was passed or,
     /// for a recorded image, from its label.
     fn base_digest(&self, image: &ImageInfo, values: &BTreeMap<Slot, String>) -> Option<String> {
@@ -270,16 +285,35 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
 }
 
 /// Check the image `e.image` names now; its image ID when it passes.
+/// The image and, when its digest is already known, its base are
+/// inspected in one call.
 pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
-    let info = exec.inspect_one(&e.image, || {
-        format!("{} is not in the local engine", e.image)
-    })?;
-    check_inspected(exec, e, info)
+    let mut images = vec![Arg::Lit(e.image.clone())];
+    let known_base = e.passed_base_digest(&exec.values);
+    if let Some(b) = &known_base {
+        images.push(Arg::Lit(b.clone()));
+    }
+    let mut found = exec.inspect(&images)?.into_iter();
+    let info = found
+        .next()
+        .flatten()
+        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.image))?;
+    let base = found.next().flatten();
+    check_with(exec, e, info, base)
 }
 
 /// [`check`], for an image the caller has just inspected: everything after
 /// is bound to `info.id`.
 pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
+    check_with(exec, e, info, None)
+}
+
+fn check_with(
+    exec: &mut Executor,
+    e: &Expectation,
+    info: ImageInfo,
+    base: Option<ImageInfo>,
+) -> Result<String> {
     let fp = e.fingerprint(&exec.values, &exec.root());
     if cache::passed(&info.id, &fp) {
         eprintln!(
@@ -288,9 +322,10 @@ pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) ->
         );
         return Ok(info.id);
     }
-    let base_layers = match e.base_digest(&info, &exec.values) {
-        Some(d) => base_layers(exec, &d)?,
-        None => Vec::new(),
+    let base_layers = match (base, e.base_digest(&info, &exec.values)) {
+        (Some(b), _) => vec![b.layers],
+        (None, Some(d)) => base_layers(exec, &d)?,
+        (None, None) => Vec::new(),
     };
     let revision_is_commit = match e.labels {
         Labels::Exact(_) => None,

@@ -11,7 +11,7 @@ use crate::json::Json;
 use crate::labels;
 use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
 use crate::provenance::{creation_date, creation_time, Provenance};
-use crate::reference::AnyRef;
+use crate::reference::{AnyRef, Reference};
 use crate::verify::{self, Expectation, Labels};
 use crate::workspace::Workspace;
 
@@ -20,7 +20,7 @@ use crate::workspace::Workspace;
 pub struct Target {
     pub flavour: String,
     pub dockerfile: String,
-    pub reference: String,
+    pub reference: Reference,
     pub distro: String,
     pub framework: verify::Framework,
     pub provenance: Provenance,
@@ -49,8 +49,8 @@ impl Target {
         let mut labels = self.provenance.labels();
         labels.push((labels::DIRTY.to_string(), Arg::Lit(self.dirty.to_string())));
         Expectation {
-            image: self.reference.clone(),
-            ref_name: Some(self.reference.clone()),
+            image: self.reference.to_string(),
+            ref_name: Some(self.reference.to_string()),
             version: self.provenance.itwinai_version.clone(),
             labels: Labels::Exact(labels),
             distro: self.distro.clone(),
@@ -88,7 +88,7 @@ pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
             source: Source::Workspace {
                 dockerfile: t.dockerfile.clone(),
             },
-            tag: t.reference.clone(),
+            tag: t.reference.to_string(),
             no_cache: opts.no_cache,
             pull: opts.pull,
             build_args: t.provenance.build_args(&t.extra_args),
@@ -204,7 +204,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         targets.push(Target {
             flavour: f.name.clone(),
             dockerfile: f.dockerfile.clone(),
-            reference: reference.to_string(),
+            reference: reference.clone(),
             distro: f.distro.clone(),
             framework: f.framework_expect(),
             provenance: Provenance {
@@ -254,7 +254,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let id_of = |t: &Target| {
         exec.values
             .get(&Slot::ImageId {
-                reference: t.reference.clone(),
+                reference: t.reference.to_string(),
             })
             .cloned()
     };
@@ -269,7 +269,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                     .map(|(k, v)| (k, Json::Str(v.resolve(&exec.values))));
                 Json::object([
                     ("flavour", Json::str(&t.flavour)),
-                    ("reference", Json::str(&t.reference)),
+                    ("reference", Json::str(t.reference.to_string())),
                     ("build_args", Json::object(build_args)),
                     ("image_id", Json::opt_str(id_of(t))),
                 ])
@@ -296,7 +296,12 @@ mod tests {
         Target {
             flavour: flavour.into(),
             dockerfile: format!("env-files/{flavour}/Dockerfile"),
-            reference: format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{flavour}2.4-jammy"),
+            reference: Reference::new(
+                &crate::reference::Registry::parse("ghcr.io/intertwin-eu").unwrap(),
+                "itwinai",
+                &format!("0.2.2-{flavour}2.4-jammy"),
+            )
+            .unwrap(),
             distro: "jammy".into(),
             framework: verify::Framework {
                 package: "torch".into(),

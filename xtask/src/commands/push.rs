@@ -94,7 +94,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
     let mut out = Vec::new();
     let registry = |reference: &Reference, expect: RemoteExpect| {
         crate::plan::Item::Check(Check::Registry {
-            reference: reference.to_string(),
+            reference: reference.clone(),
             buildx,
             expect,
         })
@@ -107,14 +107,14 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         out.push((
             o,
             crate::plan::Item::Check(Check::LocalIs {
-                reference: i.reference.to_string(),
+                reference: i.reference.clone(),
                 id: Arg::Lit(i.id.clone()),
             }),
         ));
         out.push((
             o,
             crate::plan::Item::Run(Step::Push {
-                reference: i.reference.to_string(),
+                reference: i.reference.clone(),
             }),
         ));
         out.push((o, registry(&i.reference, RemoteExpect::Image(i.id.clone()))));
@@ -134,13 +134,13 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             o,
             crate::plan::Item::Run(Step::Tag {
                 source: Arg::Lit(i.id.clone()),
-                target: alias.to_string(),
+                target: alias.clone(),
             }),
         ));
         out.push((
             o,
             crate::plan::Item::Run(Step::Push {
-                reference: alias.to_string(),
+                reference: alias.clone(),
             }),
         ));
         out.push((o, registry(alias, RemoteExpect::Image(i.id.clone()))));
@@ -250,7 +250,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             alias_done: false,
         };
         if !naming.dev {
-            item.seen = exec.registry(&reference)?;
+            item.seen = exec.registry(r)?;
             match publish::decide_release(
                 &reference,
                 &r.repository(),
@@ -271,7 +271,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         }
         if let Some(alias) = alias {
             let a = alias.to_string();
-            let seen = exec.registry(&a)?;
+            let seen = exec.registry(&alias)?;
             let here = seen
                 .as_ref()
                 .is_some_and(|s| is_image(s, &id, &local.repo_digests, &alias.repository()));
@@ -465,13 +465,14 @@ mod tests {
             digest: A.into(),
             config: None,
         });
-        let r = "127.0.0.1:5000/itwinai";
+        let reg = Registry::parse("127.0.0.1:5000").unwrap();
+        let rf = |tag: &str| Reference::new(&reg, "itwinai", tag).unwrap();
         let id0 = items[0].id.clone();
         let id1 = items[1].id.clone();
         let got: Vec<(Owner, crate::plan::Item)> = plan(&items, false);
         let check = |t: &str, expect: RemoteExpect| {
             crate::plan::Item::Check(Check::Registry {
-                reference: format!("{r}:{t}"),
+                reference: rf(t),
                 buildx: false,
                 expect,
             })
@@ -485,14 +486,14 @@ mod tests {
                 (
                     v0,
                     crate::plan::Item::Check(Check::LocalIs {
-                        reference: format!("{r}:0.2.2-torch2.6-jammy"),
+                        reference: rf("0.2.2-torch2.6-jammy"),
                         id: Arg::Lit(id0.clone())
                     })
                 ),
                 (
                     v0,
                     run(Step::Push {
-                        reference: format!("{r}:0.2.2-torch2.6-jammy")
+                        reference: rf("0.2.2-torch2.6-jammy")
                     })
                 ),
                 (
@@ -504,13 +505,13 @@ mod tests {
                     Owner::Alias(0),
                     run(Step::Tag {
                         source: Arg::Lit(id0.clone()),
-                        target: format!("{r}:torch-latest")
+                        target: rf("torch-latest")
                     })
                 ),
                 (
                     Owner::Alias(0),
                     run(Step::Push {
-                        reference: format!("{r}:torch-latest")
+                        reference: rf("torch-latest")
                     })
                 ),
                 (
@@ -525,13 +526,13 @@ mod tests {
                     Owner::Alias(1),
                     run(Step::Tag {
                         source: Arg::Lit(id1.clone()),
-                        target: format!("{r}:tf-latest")
+                        target: rf("tf-latest")
                     })
                 ),
                 (
                     Owner::Alias(1),
                     run(Step::Push {
-                        reference: format!("{r}:tf-latest")
+                        reference: rf("tf-latest")
                     })
                 ),
                 (
@@ -555,7 +556,7 @@ mod tests {
         assert_eq!(
             got[2].1,
             crate::plan::Item::Check(Check::Registry {
-                reference: i.reference.to_string(),
+                reference: i.reference.clone(),
                 buildx: true,
                 expect: RemoteExpect::Image(i.id.clone())
             })

@@ -167,7 +167,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         }
         return exec.execute(&[Item::Run(Step::Tag {
             source: Arg::Lit(id),
-            target: alias_s,
+            target: alias,
         })]);
     }
 
