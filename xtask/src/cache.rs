@@ -5,10 +5,11 @@
 //! costs the work again; the cache never decides a check on its own (see
 //! `verify.rs`: a cached fact that disagrees is probed again).
 //!
-//! - `inside-v1`: what the in-image probe read (os-release, installed
-//!   versions), keyed by the image's layer diff IDs and the distributions
-//!   asked for. Layers are content-addressed, so a rebuild that changed only
-//!   labels needs no container.
+//! - `inside-v2`: what the in-image probe read (os-release, installed
+//!   versions), keyed by the image's layer diff IDs, the parts of its config
+//!   that shape a process inside (environment, working directory, user) and
+//!   the distributions asked for. Layers are content-addressed, so a rebuild
+//!   that changed only labels needs no container.
 //! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
 //!   the digest of its config, labels included.
 
@@ -67,22 +68,33 @@ fn store(file: &str, key: &str, value: &str) {
     })();
 }
 
-fn inside_key(layers: &[String], dists: &[String]) -> Option<String> {
+/// Layers, the config that shapes a process inside (environment, working
+/// directory, user), and the distributions asked for: all the probe's
+/// output depends on. `None` (no caching) when a value cannot be written
+/// on one line unambiguously.
+fn inside_key(layers: &[String], runtime: &[String], dists: &[String]) -> Option<String> {
     let dists_ok = dists
         .iter()
         .all(|d| !d.is_empty() && !d.contains([',', '|', '\t', '\n']));
-    (is_digest_list(layers) && dists_ok)
-        .then(|| format!("{}|{}", layers.join(","), dists.join(",")))
+    let runtime_ok = runtime.iter().all(|r| !r.chars().any(|c| c.is_control()));
+    (is_digest_list(layers) && dists_ok && runtime_ok).then(|| {
+        format!(
+            "{}|{}|{}",
+            layers.join(","),
+            runtime.join("\u{1f}"),
+            dists.join(",")
+        )
+    })
 }
 
-/// The probe's output for these layers and distributions, if known.
-pub fn inside(layers: &[String], dists: &[String]) -> Option<String> {
-    lookup("inside-v1", &inside_key(layers, dists)?)
+/// The probe's output for this image content and these distributions, if known.
+pub fn inside(layers: &[String], runtime: &[String], dists: &[String]) -> Option<String> {
+    lookup("inside-v2", &inside_key(layers, runtime, dists)?)
 }
 
-pub fn store_inside(layers: &[String], dists: &[String], probe_output: &str) {
-    if let Some(key) = inside_key(layers, dists) {
-        store("inside-v1", &key, probe_output.trim());
+pub fn store_inside(layers: &[String], runtime: &[String], dists: &[String], probe_output: &str) {
+    if let Some(key) = inside_key(layers, runtime, dists) {
+        store("inside-v2", &key, probe_output.trim());
     }
 }
 

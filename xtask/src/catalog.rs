@@ -13,14 +13,22 @@ use toml_edit::{Item, TableLike};
 use crate::error::invalid;
 use crate::reference::{
     check_distro, check_framework_version, check_tag, AnyRef, Framework, Reference, Registry,
-    TagParts,
 };
+use crate::tag_format::{self, Pattern, TagFormat, Values};
 use crate::tomlfile;
 use crate::version::Version;
 
 pub const FILE: &str = "env-files/images.toml";
 
-const TOP_KEYS: &[&str] = &["registry", "production", "development", "flavours"];
+const TOP_KEYS: &[&str] = &[
+    "registry",
+    "production",
+    "development",
+    "tag-format",
+    "dev-hash-length",
+    "test",
+    "flavours",
+];
 const FLAVOUR_KEYS: &[&str] = &[
     "dockerfile",
     "framework",
@@ -28,6 +36,9 @@ const FLAVOUR_KEYS: &[&str] = &[
     "framework-package",
     "distro",
     "jupyterlab",
+    "variant",
+    "tag-format",
+    "test",
     "base-image",
     "latest",
     "build-args",
@@ -48,9 +59,15 @@ pub struct Catalog {
     pub registry: Registry,
     pub production: String,
     pub development: String,
+    /// Hex digits of HEAD in a default development tag.
+    pub dev_hash_length: usize,
     /// In file order.
     pub flavours: Vec<Flavour>,
 }
+
+/// `dev-hash-length`: the default, and the range allowed.
+pub const DEV_HASH_DEFAULT: usize = 12;
+const DEV_HASH_RANGE: std::ops::RangeInclusive<i64> = 7..=40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flavour {
@@ -64,6 +81,12 @@ pub struct Flavour {
     pub framework_package: String,
     pub distro: String,
     pub jupyterlab: bool,
+    /// Tells apart flavours of one framework and distro (`slim`, `skinny`).
+    pub variant: Option<String>,
+    /// The flavour's, else the catalog's, else the convention.
+    pub tag_format: TagFormat,
+    /// The test run inside the image before it is published (argv).
+    pub test: Option<Vec<String>>,
     pub base_image: Option<String>,
     /// The one `*-latest` tag this flavour may publish.
     pub latest: Option<String>,
@@ -84,18 +107,23 @@ pub enum Channel {
 }
 
 impl Flavour {
-    pub fn tag_parts(&self, version: &Version) -> TagParts {
-        TagParts {
+    fn values(&self) -> Values<'_> {
+        Values {
+            framework: self.framework.as_str(),
+            framework_version: &self.framework_version,
+            distro: &self.distro,
+            variant: self.variant.as_deref(),
             jupyterlab: self.jupyterlab,
-            version: version.to_string(),
-            framework: self.framework,
-            framework_version: self.framework_version.clone(),
-            distro: self.distro.clone(),
         }
     }
 
+    /// Its release tags, with the version left open.
+    pub fn pattern(&self) -> Pattern {
+        self.tag_format.pattern(&self.values())
+    }
+
     pub fn production_tag(&self, version: &Version) -> String {
-        self.tag_parts(version).render()
+        self.pattern().render(&version.to_string())
     }
 
     /// The build args this flavour passes besides provenance:
@@ -148,10 +176,16 @@ impl Catalog {
         let production_tag = flavour.production_tag(version);
         let (name, tag) = match channel {
             Channel::Production => {
-                if TagParts::parse(&production_tag).is_none() {
+                let owners: Vec<&str> = self
+                    .parse_tag(&production_tag)
+                    .into_iter()
+                    .map(|(f, _)| f.name.as_str())
+                    .collect();
+                if owners != [flavour.name.as_str()] {
                     return Err(invalid(format!(
-                        "flavour '{}': production tag '{production_tag}' does not follow [jlab-]X.Y.Z-(torch|tf)x.y-distro",
-                        flavour.name
+                        "{FILE}: flavour '{}': production tag '{production_tag}' parses back to the flavours [{}], not exactly to itself; change its 'tag-format' or 'variant'",
+                        flavour.name,
+                        owners.join(", ")
                     )));
                 }
                 (&self.production, production_tag)
@@ -162,7 +196,7 @@ impl Catalog {
                 tag: None,
                 dirty,
             } => {
-                let short = head.get(..12).unwrap_or(head);
+                let short = head.get(..self.dev_hash_length).unwrap_or(head);
                 let suffix = if *dirty { "-dirty" } else { "" };
                 (
                     &self.development,
@@ -196,8 +230,17 @@ impl Catalog {
             .transpose()
     }
 
-    /// Checks that need the project version: every production tag follows
-    /// the convention and no two flavours share one.
+    /// The flavours whose release tags `tag` could be, and at which version:
+    /// how the tool recognises its own release tags.
+    pub fn parse_tag(&self, tag: &str) -> Vec<(&Flavour, Version)> {
+        self.flavours
+            .iter()
+            .filter_map(|f| f.pattern().parse(tag).map(|v| (f, v)))
+            .collect()
+    }
+
+    /// Checks that need the project version: every production tag parses
+    /// back to its own flavour only, and no two flavours share one.
     pub fn check_tags(&self, version: &Version) -> Result<()> {
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for f in &self.flavours {
@@ -205,7 +248,7 @@ impl Catalog {
             let tag = f.production_tag(version);
             if let Some(other) = seen.insert(tag.clone(), &f.name) {
                 return Err(invalid(format!(
-                    "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; change framework-version, distro or jupyterlab of one",
+                    "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; give one a 'variant' and a 'tag-format' that uses it",
                     f.name
                 )));
             }
@@ -284,6 +327,70 @@ impl Catalog {
                 loc(flavours_item)
             ))
         })?;
+        let format_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<TagFormat>> {
+            string(t, "tag-format", ctx)?
+                .map(|text| {
+                    TagFormat::parse(&text).map_err(|e| {
+                        let at = t
+                            .get("tag-format")
+                            .map(loc)
+                            .unwrap_or_else(|| FILE.to_string());
+                        invalid(format!("{at}: {ctx}'tag-format' {e}"))
+                    })
+                })
+                .transpose()
+        };
+        let test_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<Vec<String>>> {
+            let Some(item) = t.get("test") else {
+                return Ok(None);
+            };
+            let at = loc(item);
+            let words = item.as_array().ok_or_else(|| {
+                invalid(format!(
+                    "{at}: {ctx}'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a {}",
+                    item.type_name()
+                ))
+            })?;
+            let mut argv = Vec::new();
+            for w in words.iter() {
+                let w = w
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("{at}: {ctx}'test' must hold only strings")))?;
+                check_test_word(w).map_err(|e| invalid(format!("{at}: {ctx}'test': {e}")))?;
+                argv.push(w.to_string());
+            }
+            if argv.is_empty() {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' is empty; name the program to run inside the image, or remove the key"
+                )));
+            }
+            if argv[0].starts_with('-') {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' starts with '{}'; the first word is the program to run",
+                    argv[0]
+                )));
+            }
+            Ok(Some(argv))
+        };
+        let default_format = match format_of(root, "")? {
+            Some(f) => f,
+            None => TagFormat::parse(tag_format::DEFAULT).map_err(invalid)?,
+        };
+        let default_test = test_of(root, "")?;
+        let dev_hash_length = match root.get("dev-hash-length") {
+            None => DEV_HASH_DEFAULT,
+            Some(item) => match item.as_integer() {
+                Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
+                _ => {
+                    return Err(invalid(format!(
+                        "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
+                        loc(item),
+                        item.to_string().trim()
+                    )))
+                }
+            },
+        };
+
         let mut flavours = Vec::new();
         for (name, item) in table.iter() {
             let at = tomlfile::key_location(FILE, text, table.key(name));
@@ -353,6 +460,15 @@ impl Catalog {
                     )));
                 }
             }
+            let variant = string(t, "variant", &ctx)?;
+            if let Some(v) = &variant {
+                check_variant(v).map_err(|e| invalid(format!("{at}: {ctx}'variant' {e}")))?;
+            }
+            let tag_format = format_of(t, &ctx)?.unwrap_or_else(|| default_format.clone());
+            let test = match test_of(t, &ctx)? {
+                Some(argv) => Some(argv),
+                None => default_test.clone(),
+            };
             let latest = string(t, "latest", &ctx)?;
             if let Some(l) = &latest {
                 check_tag(l).map_err(|e| invalid(format!("{at}: {ctx}'latest': {e}")))?;
@@ -389,10 +505,33 @@ impl Catalog {
                 framework_package,
                 distro,
                 jupyterlab,
+                variant,
+                tag_format,
+                test,
                 base_image,
                 latest,
                 build_args,
             });
+        }
+        for f in &flavours {
+            f.tag_format
+                .check_for(&f.values())
+                .map_err(|e| invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name)))?;
+        }
+        for (i, a) in flavours.iter().enumerate() {
+            for b in &flavours[i + 1..] {
+                if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
+                    let when = if v == "every version" {
+                        format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
+                    } else {
+                        format!("at version {v} ('{}')", a.pattern().render(&v))
+                    };
+                    return Err(invalid(format!(
+                        "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
+                        a.name, b.name
+                    )));
+                }
+            }
         }
         if flavours.is_empty() {
             return Err(invalid(format!(
@@ -414,6 +553,7 @@ impl Catalog {
             registry,
             production,
             development,
+            dev_hash_length,
             flavours,
         })
     }
@@ -449,6 +589,32 @@ fn check_flavour_name(name: &str) -> Result<(), String> {
             "flavour name '{name}' must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
         ))
     }
+}
+
+/// `[a-z0-9]+`: a variant appears in tags.
+fn check_variant(v: &str) -> Result<(), String> {
+    if !v.is_empty()
+        && v.len() <= 32
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{v}' must be lowercase letters and digits (e.g. \"slim\")"
+        ))
+    }
+}
+
+/// A word of a test argv: no NUL or other control character, at most 4096 bytes.
+fn check_test_word(w: &str) -> Result<(), String> {
+    if let Some(c) = w.chars().find(|c| c.is_control()) {
+        return Err(format!("a word holds the control character {c:?}"));
+    }
+    if w.len() > 4096 {
+        return Err(format!("a word is {} bytes long; at most 4096", w.len()));
+    }
+    Ok(())
 }
 
 /// A Python distribution name as PEP 508 allows it: letters, digits and
@@ -773,13 +939,72 @@ jupyterlab = true
     }
 
     #[test]
-    fn duplicate_production_tags_are_refused() {
+    fn colliding_formats_are_refused_for_every_version() {
         let text = SAMPLE.replace("jupyterlab = true", "jupyterlab = false");
-        let c = Catalog::parse(&text).unwrap();
-        let msg = format!("{:#}", c.check_tags(&v("0.2.2")).unwrap_err());
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
         assert!(
-            msg.contains("'torch' and 'jlab' both make the production tag '0.2.2-torch2.4-jammy'"),
+            msg.contains("flavours 'torch' and 'jlab' make the same release tag for every version (e.g. '1.0.0-torch2.4-jammy')"),
             "{msg}"
         );
+        // Variants tell them apart; a variant the format does not use does not.
+        let variants = text
+            .replace("[flavours.jlab]", "[flavours.jlab]\nvariant = \"slim\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"");
+        let c = Catalog::parse(&variants).unwrap();
+        c.check_tags(&v("0.2.2")).unwrap();
+        let jlab = c.flavour("jlab").unwrap();
+        assert_eq!(
+            jlab.production_tag(&v("0.2.2")),
+            "0.2.2-slim-torch2.4-jammy"
+        );
+        let found: Vec<(&str, String)> = c
+            .parse_tag("0.2.2-slim-torch2.4-jammy")
+            .into_iter()
+            .map(|(f, v)| (f.name.as_str(), v.to_string()))
+            .collect();
+        assert_eq!(found, [("jlab", "0.2.2".to_string())]);
+        assert!(c
+            .parse_tag("0.2.2-slim-torch2.4-jammy-0123456789ab")
+            .is_empty());
+        let unused = text.replace("[flavours.jlab]", "[flavours.jlab]\nvariant = \"slim\"");
+        let msg = format!("{:#}", Catalog::parse(&unused).unwrap_err());
+        assert!(
+            msg.contains(
+                "flavour 'jlab': 'tag-format' the flavour's variant 'slim' does not appear"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn dev_hash_length() {
+        let head = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let dev = Channel::Dev {
+            head: head.clone(),
+            tag: None,
+            dirty: false,
+        };
+        for (line, want) in [
+            ("", 12),
+            ("dev-hash-length = 40\n", 40),
+            ("dev-hash-length = 7\n", 7),
+        ] {
+            let c = Catalog::parse(&format!("{line}{SAMPLE}")).unwrap();
+            let torch = c.flavour("torch").unwrap();
+            let r = c
+                .reference(torch, &v("0.2.2"), &dev, &c.registry)
+                .unwrap()
+                .to_string();
+            assert!(r.ends_with(&format!("-jammy-{}", &head[..want])), "{r}");
+        }
+        for bad in ["6", "41", "\"12\"", "12.0"] {
+            let msg = format!(
+                "{:#}",
+                Catalog::parse(&format!("dev-hash-length = {bad}\n{SAMPLE}")).unwrap_err()
+            );
+            assert!(
+                msg.contains("'dev-hash-length' must be a whole number from 7 to 40"),
+                "{msg}"
+            );
+        }
     }
 }

@@ -15,6 +15,10 @@ pub struct ImageInfo {
     pub repo_digests: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub layers: Vec<String>,
+    /// What else of the config shapes what a process inside sees: its
+    /// environment, working directory and user (`Env=…`, `WorkingDir=…`,
+    /// `User=…`). With the layers, it decides what the probe reads.
+    pub runtime: Vec<String>,
 }
 
 /// Parse the JSON array `docker image inspect` prints.
@@ -39,8 +43,24 @@ pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let config = item.get("Config");
+            let mut runtime: Vec<String> = config
+                .and_then(|c| c.get("Env"))
+                .map(Json::strings)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| format!("Env={e}"))
+                .collect();
+            for key in ["WorkingDir", "User"] {
+                let value = config
+                    .and_then(|c| c.get(key))
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                runtime.push(format!("{key}={value}"));
+            }
             Ok(ImageInfo {
                 id,
+                runtime,
                 repo_digests: item
                     .get("RepoDigests")
                     .map(Json::strings)

@@ -26,6 +26,7 @@ pub mod pyproject;
 pub mod reference;
 pub mod registry;
 pub mod runner;
+pub mod tag_format;
 #[cfg(test)]
 mod tidy;
 pub mod tomlfile;

@@ -64,6 +64,7 @@ mod tests {
             ]
             .into(),
             layers: layers.iter().map(|s| s.to_string()).collect(),
+            runtime: vec![],
         }
     }
 

@@ -9,8 +9,6 @@
 
 use std::fmt;
 
-use crate::version::Version;
-
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
@@ -350,59 +348,6 @@ impl Framework {
     }
 }
 
-/// The parts of a production tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagParts {
-    pub jupyterlab: bool,
-    pub version: String,
-    pub framework: Framework,
-    pub framework_version: String,
-    pub distro: String,
-}
-
-impl TagParts {
-    /// `[jlab-]X.Y.Z-(torch|tf)x.y-distro`.
-    pub fn render(&self) -> String {
-        format!(
-            "{}{}-{}{}-{}",
-            if self.jupyterlab { "jlab-" } else { "" },
-            self.version,
-            self.framework.as_str(),
-            self.framework_version,
-            self.distro
-        )
-    }
-
-    /// Parse a tag that follows the convention; `None` when it does not.
-    pub fn parse(tag: &str) -> Option<TagParts> {
-        let (jupyterlab, rest) = match tag.strip_prefix("jlab-") {
-            Some(r) => (true, r),
-            None => (false, tag),
-        };
-        let mut parts = rest.splitn(3, '-');
-        let version = parts.next()?;
-        let fw = parts.next()?;
-        let distro = parts.next()?;
-        Version::parse_tag_version(version).ok()?;
-        let (framework, framework_version) = if let Some(v) = fw.strip_prefix("torch") {
-            (Framework::Torch, v)
-        } else if let Some(v) = fw.strip_prefix("tf") {
-            (Framework::Tf, v)
-        } else {
-            return None;
-        };
-        check_framework_version(framework_version).ok()?;
-        check_distro(distro).ok()?;
-        Some(TagParts {
-            jupyterlab,
-            version: version.to_string(),
-            framework,
-            framework_version: framework_version.to_string(),
-            distro: distro.to_string(),
-        })
-    }
-}
-
 /// `x.y`: two non-negative integers without leading zeros.
 pub fn check_framework_version(s: &str) -> Result<(), String> {
     let num = |p: &str| {
@@ -560,34 +505,6 @@ mod tests {
         assert!(check_repo_digest("ubuntu@sha256:abc").is_err());
         assert!(check_repo_digest(&format!("ubuntu@sha256:{}", hex.to_uppercase())).is_err());
         assert!(check_repo_digest("<no value>").is_err());
-    }
-
-    #[test]
-    fn convention_round_trip() {
-        let parts = TagParts {
-            jupyterlab: true,
-            version: "0.2.2".into(),
-            framework: Framework::Torch,
-            framework_version: "2.6".into(),
-            distro: "jammy".into(),
-        };
-        assert_eq!(parts.render(), "jlab-0.2.2-torch2.6-jammy");
-        assert_eq!(TagParts::parse(&parts.render()), Some(parts));
-        let cases: &[(&str, bool)] = &[
-            ("0.2.2-torch2.6-jammy", true),
-            ("0.3.0rc1-tf2.16-noble", true),
-            ("jlab-1.0.0-tf2.16-bookworm", true),
-            ("0.2.2-torch2.6-jammy-0123456789ab", false),
-            ("0.2-torch2.6-jammy", false),
-            ("0.2.2-torch2-jammy", false),
-            ("0.2.2-jax0.4-jammy", false),
-            ("0.2.2-torch2.6-Jammy", false),
-            ("jlab0.2.2-torch2.6-jammy", false),
-            ("torch-latest", false),
-        ];
-        for (tag, ok) in cases {
-            assert_eq!(TagParts::parse(tag).is_some(), *ok, "tag {tag:?}");
-        }
     }
 
     #[test]

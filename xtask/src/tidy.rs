@@ -66,17 +66,8 @@ fn shipped_dockerfiles_record_provenance_and_install_the_tagged_framework() {
                 f.dockerfile
             );
         }
-        for (label, arg) in [
-            ("created", "CREATION_DATE"),
-            ("version", "ITWINAI_VERSION"),
-            ("revision", "COMMIT_HASH"),
-            ("ref.name", "IMAGE_FULL_NAME"),
-            ("base.name", "BASE_IMG_NAME"),
-            ("base.digest", "BASE_IMG_DIGEST"),
-        ] {
-            let want = format!("org.opencontainers.image.{label}=\"${{{arg}}}\"");
-            assert!(text.contains(&want), "{}: no {want}", f.dockerfile);
-        }
+        crate::dockerfile::check_provenance(&text, &crate::labels::FROM_ARGS)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.dockerfile));
         for label in ["title", "source", "licenses"] {
             assert!(
                 text.contains(&format!("org.opencontainers.image.{label}=")),
@@ -84,10 +75,7 @@ fn shipped_dockerfiles_record_provenance_and_install_the_tagged_framework() {
                 f.dockerfile
             );
         }
-        let package = match f.framework.as_str() {
-            "torch" => "torch",
-            _ => "tensorflow",
-        };
+        let package = &f.framework_package;
         assert!(
             text.contains(&format!("\"{package}==${{FRAMEWORK_VERSION}}.*\"")),
             "{}: must install {package} at the catalog's framework-version",

@@ -61,6 +61,9 @@ pub struct Expectation {
     /// Published under a release tag or alias: an image built from a dirty
     /// tree is refused.
     pub release: bool,
+    /// The commit its revision label must name: a default development tag
+    /// carries HEAD's hash, so the image must be HEAD's build.
+    pub revision: Option<String>,
 }
 
 /// What was found out about an image.
@@ -148,7 +151,8 @@ impl Expectation {
             Labels::Recorded => Vec::new(),
         };
         format!(
-            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            self.revision,
             self.ref_name,
             self.version,
             labels,
@@ -198,6 +202,9 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
             want(labels::VERSION, &e.version);
             if let Some(r) = &e.ref_name {
                 want(labels::REF_NAME, r);
+            }
+            if let Some(head) = &e.revision {
+                want(labels::REVISION, head);
             }
             let rev = label(labels::REVISION).unwrap_or("");
             if check_commit_hash(rev).is_err() || f.revision_is_commit != Some(true) {
@@ -339,8 +346,8 @@ fn check_with(
         }
     };
     let dists = e.dists();
-    let cached =
-        cache::inside(&info.layers, &dists).and_then(|t| docker_output::parse_probe(&t).ok());
+    let cached = cache::inside(&info.layers, &info.runtime, &dists)
+        .and_then(|t| docker_output::parse_probe(&t).ok());
     let from_cache = cached.is_some();
     let inside = match cached {
         Some(i) => Ok(i),
@@ -376,7 +383,7 @@ fn probe(
 ) -> Result<Result<Inside, String>> {
     let (text, inside) = exec.probe(&info.id, dists)?;
     if inside.is_ok() {
-        cache::store_inside(&info.layers, dists, &text);
+        cache::store_inside(&info.layers, &info.runtime, dists, &text);
     }
     Ok(inside)
 }
@@ -430,6 +437,7 @@ mod tests {
                 version: "2.6".into(),
             },
             release: true,
+            revision: None,
         }
     }
 
@@ -451,6 +459,7 @@ mod tests {
             ]
             .into(),
             layers: vec!["l1".into(), "l2".into()],
+            runtime: vec![],
         }
     }
 
@@ -582,6 +591,15 @@ mod tests {
             assert_eq!(diffs.len(), 1, "{want}: {diffs:?}");
             assert!(diffs[0].contains(want), "{want}: {diffs:?}");
         }
+        // A default development tag names HEAD: the image must be its build.
+        let mut at_head = expectation(Labels::Recorded);
+        at_head.revision = Some("b".repeat(40));
+        let diffs = differences(&at_head, &BTreeMap::new(), &facts(recorded_image()));
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert!(
+            diffs[0].contains(&format!("expected '{}'", "b".repeat(40))),
+            "{diffs:?}"
+        );
         // A development image may carry the dirty label.
         let mut dev = expectation(Labels::Recorded);
         dev.release = false;

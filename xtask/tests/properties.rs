@@ -9,7 +9,8 @@ use proptest::prelude::*;
 use xtask::catalog::Catalog;
 use xtask::dockerfile::final_base;
 use xtask::json::Json;
-use xtask::reference::{check_tag, AnyRef, Framework, Reference, Registry, TagParts};
+use xtask::reference::{check_tag, AnyRef, Reference, Registry};
+use xtask::tag_format::{self, TagFormat, Values};
 use xtask::version::Version;
 
 /// Docker's tag grammar, written out independently of `check_tag`.
@@ -97,20 +98,46 @@ proptest! {
     }
 
     #[test]
-    fn convention_tags_round_trip(
+    fn release_tags_parse_back_to_their_version(
         jlab in any::<bool>(), x in 0u64..100, y in 0u64..100, z in 0u64..100,
+        rc in proptest::option::of(0u64..20),
         tf in any::<bool>(), fx in 0u32..30, fy in 0u32..30, distro in "[a-z][a-z0-9]{0,10}",
+        variant in proptest::option::of("[a-z0-9]{1,8}"), variant_first in any::<bool>(),
     ) {
-        let parts = TagParts {
-            jupyterlab: jlab,
-            version: format!("{x}.{y}.{z}"),
-            framework: if tf { Framework::Tf } else { Framework::Torch },
-            framework_version: format!("{fx}.{fy}"),
-            distro,
+        let format = match (&variant, variant_first) {
+            (None, _) => tag_format::DEFAULT.to_string(),
+            (Some(_), true) => "{variant}-{version}-{framework}{framework-version}-{distro}".to_string(),
+            (Some(_), false) => "{version}-{variant}-{framework}{framework-version}-{distro}".to_string(),
         };
-        let tag = parts.render();
+        let fv = format!("{fx}.{fy}");
+        let values = Values {
+            framework: if tf { "tf" } else { "torch" },
+            framework_version: &fv,
+            distro: &distro,
+            variant: variant.as_deref(),
+            jupyterlab: jlab,
+        };
+        let pattern = TagFormat::parse(&format).unwrap().pattern(&values);
+        let version = match rc {
+            Some(n) => format!("{x}.{y}.{z}rc{n}"),
+            None => format!("{x}.{y}.{z}"),
+        };
+        let tag = pattern.render(&version);
         prop_assert!(check_tag(&tag).is_ok());
-        prop_assert_eq!(TagParts::parse(&tag), Some(parts));
+        prop_assert_eq!(pattern.parse(&tag).map(|v| v.to_string()), Some(version));
+    }
+
+    #[test]
+    fn collisions_found_are_real(a in "[a-z0-9.-]{0,8}", b in "[a-z0-9.-]{0,8}", c in "[a-z0-9.-]{0,8}", d in "[a-z0-9.-]{0,8}") {
+        let p = tag_format::Pattern { prefix: a, suffix: b };
+        let q = tag_format::Pattern { prefix: c, suffix: d };
+        if let Some(v) = tag_format::collision(&p, &q) {
+            if v != "every version" {
+                prop_assert_eq!(p.render(&v), q.render(&v));
+            } else {
+                prop_assert_eq!(p, q);
+            }
+        }
     }
 
     #[test]

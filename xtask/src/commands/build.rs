@@ -56,6 +56,7 @@ impl Target {
             distro: self.distro.clone(),
             framework: self.framework.clone(),
             release: false,
+            revision: None,
         }
     }
 }

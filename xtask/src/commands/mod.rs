@@ -83,6 +83,17 @@ pub fn channel(sel: &Naming, state: impl FnOnce() -> Result<GitState>) -> Result
     })
 }
 
+/// The commit an image published or promoted under this channel must be
+/// built at: a default development tag carries HEAD's hash.
+pub fn required_revision(channel: &Channel) -> Option<String> {
+    match channel {
+        Channel::Dev {
+            head, tag: None, ..
+        } => Some(head.clone()),
+        _ => None,
+    }
+}
+
 /// The reference each selected flavour goes under.
 pub fn references(
     catalog: &Catalog,

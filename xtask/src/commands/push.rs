@@ -228,6 +228,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 distro: f.distro.clone(),
                 framework: f.framework_expect(),
                 release: !naming.dev,
+                revision: super::required_revision(&channel),
             },
             local.clone(),
         )

@@ -21,22 +21,31 @@ use crate::verify::{self, Expectation, Labels};
 use crate::version::Version;
 use crate::workspace::Workspace;
 
-/// What a local image about to be tagged or promoted must show.
-pub fn recorded(
-    image: &str,
-    ref_name: Option<&str>,
-    flavour: &Flavour,
-    version: &Version,
-    release: bool,
-) -> Expectation {
-    Expectation {
-        image: image.to_string(),
-        ref_name: ref_name.map(str::to_string),
-        version: version.to_string(),
-        labels: Labels::Recorded,
-        distro: flavour.distro.clone(),
-        framework: flavour.framework_expect(),
-        release,
+/// What the images a tag or promotion works on must show, besides their
+/// names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules<'a> {
+    pub flavour: &'a Flavour,
+    pub version: &'a Version,
+    /// A release (or alias): a dirty-tree image is refused.
+    pub release: bool,
+    /// The commit the images must be built at (a default development tag).
+    pub revision: Option<String>,
+}
+
+impl Rules<'_> {
+    /// What `image` must show; `ref_name` None for a promotion's source.
+    pub fn expect(&self, image: &str, ref_name: Option<&str>) -> Expectation {
+        Expectation {
+            image: image.to_string(),
+            ref_name: ref_name.map(str::to_string),
+            version: self.version.to_string(),
+            labels: Labels::Recorded,
+            distro: self.flavour.distro.clone(),
+            framework: self.flavour.framework_expect(),
+            release: self.release,
+            revision: self.revision.clone(),
+        }
     }
 }
 
@@ -49,9 +58,7 @@ pub fn promotion_plan(
     source: &str,
     checked: bool,
     target: &Reference,
-    flavour: &Flavour,
-    version: &Version,
-    release: bool,
+    rules: &Rules,
     buildx: bool,
 ) -> Vec<Item> {
     let target_s = target.to_string();
@@ -61,9 +68,9 @@ pub fn promotion_plan(
             image: source.to_string(),
             capture: false,
         }));
-        items.push(Item::Check(Check::Image(Box::new(recorded(
-            source, None, flavour, version, release,
-        )))));
+        items.push(Item::Check(Check::Image(Box::new(
+            rules.expect(source, None),
+        ))));
     }
     let (builder, from) = if buildx {
         (
@@ -94,13 +101,9 @@ pub fn promotion_plan(
         source: source.to_string(),
         target: target_s.clone(),
     }));
-    items.push(Item::Check(Check::Image(Box::new(recorded(
-        &target_s,
-        Some(&target_s),
-        flavour,
-        version,
-        release,
-    )))));
+    items.push(Item::Check(Check::Image(Box::new(
+        rules.expect(&target_s, Some(&target_s)),
+    ))));
     items
 }
 
@@ -135,7 +138,12 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     let channel = super::channel(&args.naming, || exec.git_state())?;
     let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
     let target_s = target.to_string();
-    let release = !args.naming.dev;
+    let rules = Rules {
+        flavour,
+        version: &project.version,
+        release: !args.naming.dev,
+        revision: super::required_revision(&channel),
+    };
 
     if let Some(alias) = alias {
         let alias_s = alias.to_string();
@@ -147,11 +155,8 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             );
         }
         let local = found[0].clone().unwrap_or_default();
-        let id = verify::check_inspected(
-            &mut exec,
-            &recorded(&target_s, Some(&target_s), flavour, &project.version, true),
-            local,
-        )?;
+        let id =
+            verify::check_inspected(&mut exec, &rules.expect(&target_s, Some(&target_s)), local)?;
         let current = match &found[1] {
             None => Current::Absent,
             Some(a) if a.id == id => {
@@ -180,11 +185,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         // There now: check it before planning, so --dry-run tells too.
         promotion::check_promotable(&source, &info, &project.version)
             .map_err(anyhow::Error::msg)?;
-        let id = verify::check_inspected(
-            &mut exec,
-            &recorded(&source, None, flavour, &project.version, release),
-            info,
-        )?;
+        let id = verify::check_inspected(&mut exec, &rules.expect(&source, None), info)?;
         exec.values.insert(
             Slot::ImageId {
                 reference: source.clone(),
@@ -193,15 +194,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         );
     }
     let buildx = exec.buildx()?;
-    let items = promotion_plan(
-        &source,
-        present.is_some(),
-        &target,
-        flavour,
-        &project.version,
-        release,
-        buildx,
-    );
+    let items = promotion_plan(&source, present.is_some(), &target, &rules, buildx);
     exec.execute(&items)?;
     if !args.dry_run {
         let id = exec
@@ -230,6 +223,9 @@ mod tests {
             framework_package: "torch".into(),
             distro: "jammy".into(),
             jupyterlab: false,
+            variant: None,
+            tag_format: crate::tag_format::TagFormat::parse(crate::tag_format::DEFAULT).unwrap(),
+            test: None,
             base_image: None,
             latest: None,
             build_args: vec![],
@@ -243,7 +239,13 @@ mod tests {
         let v = Version::parse("0.2.2").unwrap();
         let f = flavour();
         let src = "127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab";
-        let items = promotion_plan(src, false, &target, &f, &v, true, false);
+        let rules = Rules {
+            flavour: &f,
+            version: &v,
+            release: true,
+            revision: None,
+        };
+        let items = promotion_plan(src, false, &target, &rules, false);
         let t = target.to_string();
         assert_eq!(
             items,
@@ -252,7 +254,7 @@ mod tests {
                     image: src.into(),
                     capture: false
                 }),
-                Item::Check(Check::Image(Box::new(recorded(src, None, &f, &v, true)))),
+                Item::Check(Check::Image(Box::new(rules.expect(src, None)))),
                 Item::Run(Step::Build(Box::new(Build {
                     builder: Builder::Classic,
                     source: Source::FromImage(Arg::slot(Slot::ImageId {
@@ -268,10 +270,10 @@ mod tests {
                     source: src.into(),
                     target: t.clone()
                 }),
-                Item::Check(Check::Image(Box::new(recorded(&t, Some(&t), &f, &v, true)))),
+                Item::Check(Check::Image(Box::new(rules.expect(&t, Some(&t))))),
             ]
         );
-        let with_buildx = promotion_plan(src, true, &target, &f, &v, false, true);
+        let with_buildx = promotion_plan(src, true, &target, &rules, true);
         assert_eq!(with_buildx.len(), 3);
         let Item::Run(Step::Build(b)) = &with_buildx[0] else {
             panic!("a source checked before planning is built on at once")

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 mod python;
 #[allow(unused_imports)]
+pub use python::{copy_tree, seed_storage, BaseSpec};
+#[allow(unused_imports)]
 pub use python::{
     import_python_image, make_base, make_base_with, python_image, DEFAULT_DISTS, DIST_PACKAGES,
 };
@@ -424,6 +426,17 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// A registry on a free port whose storage starts as a copy of `seed`
+    /// (see [`seed_storage`]): what it holds is served without a push.
+    pub fn start_seeded(seed: &Path) -> Registry {
+        let mut reg = Registry::start();
+        let _ = reg.child.kill();
+        let _ = reg.child.wait();
+        copy_tree(seed, &reg.dir.path().join("data"));
+        reg.restart();
+        reg
+    }
+
     /// Start it again on the same port and storage (after it was stopped).
     pub fn restart(&mut self) {
         let _ = self.child.kill();
@@ -560,6 +573,27 @@ pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
     let script = format!(
         "#!/bin/sh\nif [ \"$1\" = push ]; then\n  n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi\nexec '{real}' \"$@\"\n",
         count = count.display(),
+        real = real.display()
+    );
+    let p = dir.path().join("docker");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A `docker` first on PATH that runs the real one, but first appends a line
+/// to `file` when its first argument is `build`: the working tree changes
+/// while the image is being built.
+pub fn docker_that_edits_at_build(file: &Path) -> TempDir {
+    let dir = TempDir::new("edit-at-build");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = std::env::split_paths(&path)
+        .map(|d| d.join("docker"))
+        .find(|p| p.is_file())
+        .expect("docker on PATH");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = build ]; then\n  printf '%s\\n' '# edited during the build' >> '{file}'\nfi\nexec '{real}' \"$@\"\n",
+        file = file.display(),
         real = real.display()
     );
     let p = dir.path().join("docker");

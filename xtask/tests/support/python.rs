@@ -299,3 +299,67 @@ pub fn make_base_with(
 pub fn make_base(registry: &Registry, name: &str, codename: &str) -> String {
     make_base_with(registry, name, codename, DEFAULT_DISTS)
 }
+
+/// A base a seeded registry holds as `<name>:1`: (name, codename,
+/// distributions), as [`make_base_with`] makes it.
+pub type BaseSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// A registry storage directory (what `docker-registry`'s filesystem driver
+/// wrote) holding each base of `specs`, for [`Registry::start_seeded`]. Made
+/// once per python image and `specs` (one registry, one push of the python
+/// layer for all of them), kept under cargo's target tmp directory and
+/// reused by later runs; published by a rename, so it is complete or absent.
+pub fn seed_storage(specs: &[BaseSpec]) -> PathBuf {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let python = python_image();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("seed-v1 {python} {specs:?}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let seed = root.join(format!("registry-seed-{h:016x}"));
+    if seed.is_dir() {
+        return seed;
+    }
+    let registry = Registry::start();
+    for (name, codename, dists) in specs {
+        let reference = make_base_with(&registry, name, codename, dists);
+        // make_base_with leaves the python layer; the base's own is gone
+        // with its tag, so a later pull fetches it from the registry.
+        assert!(!docker_ok(&["image", "inspect", &reference]));
+    }
+    let mut registry = registry;
+    let _ = registry.child.kill();
+    let _ = registry.child.wait();
+    let partial = root.join(format!(
+        "registry-seed-{h:016x}.partial-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&partial);
+    copy_tree(&registry.dir.path().join("data"), &partial);
+    if std::fs::rename(&partial, &seed).is_err() {
+        // Another process published it first.
+        let _ = std::fs::remove_dir_all(&partial);
+        assert!(seed.is_dir(), "cannot publish {}", seed.display());
+    }
+    seed
+}
+
+/// Copy a directory tree of plain files and directories.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let dest = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_tree(&item.path(), &dest);
+        } else {
+            std::fs::copy(item.path(), &dest).unwrap();
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! The checks that stand between an image and the registry, against a real
+//! engine and a real registry on 127.0.0.1: an image that lies (made by
+//! hand, not by the tool) is never published or promoted; a build names
+//! what differs; a dirty tree is built and labelled but never released; a
+//! tree that changes during a build undoes the build; the probe's cache
+//! spares the container on a labels-only rebuild; and `--dry-run` prints
+//! every step without changing anything.
+
+mod support;
+
+use support::*;
+
+const OCI: &str = "org.opencontainers.image";
+const DIRTY: &str = "eu.intertwin.itwinai.tree-dirty";
+const TAG: &str = "0.2.2-torch2.6-jammy";
+
+/// The bases every test may build on, as the registry serves them.
+const JAMMY: &str = "base-jammy";
+const NOBLE: &str = "base-noble";
+const OLD_TORCH: &str = "base-torch251";
+const BASES: &[BaseSpec] = &[
+    (JAMMY, "jammy", DEFAULT_DISTS),
+    (NOBLE, "noble", DEFAULT_DISTS),
+    (
+        OLD_TORCH,
+        "jammy",
+        &[("torch", "2.5.1"), ("tensorflow", "2.16.1")],
+    ),
+];
+
+/// A registry on 127.0.0.1 of its own that already serves [`BASES`]
+/// (their storage is copied, not pushed: the python layer is pushed once).
+fn registry_with_bases() -> Registry {
+    Registry::start_seeded(&seed_storage(BASES))
+}
+
+/// `<host>/<name>:1`, one of [`BASES`].
+fn base(registry: &Registry, name: &str) -> String {
+    assert!(BASES.iter().any(|b| b.0 == name), "{name} is not seeded");
+    format!("{}/{name}:1", registry.host())
+}
+
+/// The standard fixture, with a `pyproject.toml` no other test or run has:
+/// the seeded bases have one image ID everywhere, so without it the
+/// engine's build cache could hand this test a COPY layer of another one
+/// (same content, another mtime, so other layer IDs).
+fn fixture(label: &str, registry: &Registry, base: &str) -> Workspace {
+    let ws = Workspace::fixture(label, &registry.host(), base);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    ws.write(
+        "pyproject.toml",
+        &format!("{PYPROJECT}# {label} {} {now}\n", std::process::id()),
+    );
+    ws.commit();
+    ws
+}
+
+/// `<host>/itwinai:0.2.2-torch2.6-jammy`, the fixture's release reference.
+fn release(registry: &Registry) -> String {
+    format!("{}/itwinai:{TAG}", registry.host())
+}
+
+/// The image ID of a local image.
+fn image_id(image: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
+fn layers(image: &str) -> String {
+    docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ])
+}
+
+fn label(image: &str, key: &str) -> Option<String> {
+    labels(image)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// With plain `docker build` (not the tool): `reference`, built FROM `base`
+/// (`<host>/<name>:1`, served by `registry`) plus one COPY layer, carrying
+/// all six OCI labels with plausible values: version 0.2.2, ref.name the
+/// reference itself, revision HEAD of `ws`, a creation date, the base's
+/// name, and the digest the registry reports for the base.
+fn hand_built(registry: &Registry, ws: &Workspace, reference: &str, base: &str) {
+    hand_built_with(
+        registry,
+        ws,
+        reference,
+        base,
+        &[("marker", "hand-built\n")],
+        "",
+    );
+}
+
+/// [`hand_built`], with `files` (relative path, contents) as the COPY layer
+/// (copied to /) and `extra` Dockerfile lines after it.
+fn hand_built_with(
+    registry: &Registry,
+    ws: &Workspace,
+    reference: &str,
+    base: &str,
+    files: &[(&str, &str)],
+    extra: &str,
+) {
+    let (repo, tag) = base.rsplit_once(':').unwrap();
+    let name = repo.split_once('/').unwrap().1;
+    let digest = registry
+        .digest(name, tag)
+        .expect("the registry serves the base");
+    let dir = TempDir::new("hand-built");
+    for (rel, text) in files {
+        let p = dir.path().join("root").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY root/ /\n{extra}"),
+    )
+    .unwrap();
+    let l = |k: &str, v: &str| format!("{OCI}.{k}={v}");
+    let labels = [
+        l("version", "0.2.2"),
+        l("ref.name", reference),
+        l("revision", &ws.head()),
+        l("created", CREATION_DATE),
+        l("base.name", base),
+        l("base.digest", &format!("{repo}@{digest}")),
+    ];
+    let mut args = vec!["build", "-q", "-t", reference];
+    for x in &labels {
+        args.extend(["--label", x.as_str()]);
+    }
+    args.push(dir.path().to_str().unwrap());
+    docker(&args);
+}
+
+/// What the image's own `python3` prints for `program` (given on stdin; no
+/// network, nothing else of the image runs).
+fn python3_says(image: &str, program: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "--entrypoint",
+            "python3",
+            image,
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(program.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python3 in {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes, when dropped (so also when the test fails), the local images a
+/// test made: each name, and every image labelled `ref.name=<name>`, which
+/// also finds an image a later build moved the name away from, and what a
+/// build left behind when the tool removed its tag (`rm --no-prune`). The
+/// references carry the test's own registry port, so no other test's
+/// images match.
+struct Cleanup(Vec<String>);
+
+impl Cleanup {
+    fn new(names: &[&str]) -> Cleanup {
+        Cleanup(names.iter().map(|n| n.to_string()).collect())
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // Twice: an image whose child was still there is free the second time.
+        for _ in 0..2 {
+            for name in &self.0 {
+                let filter = format!("label={OCI}.ref.name={name}");
+                let listed = std::process::Command::new("docker")
+                    .args(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
+                    .stdin(std::process::Stdio::null())
+                    .output();
+                let ids = listed
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let mut args = vec!["rmi", name.as_str()];
+                args.extend(ids.split_whitespace());
+                let _ = docker_ok(&args);
+            }
+        }
+    }
+}
+
+/// The differences an `… does not tell the truth: A; B; nothing pushed…`
+/// (or `… does not tell the truth: A; B`) line names.
+fn differences(line: &str) -> Vec<String> {
+    let rest = line
+        .split_once("does not tell the truth: ")
+        .unwrap_or_else(|| panic!("not a check failure: {line}"))
+        .1;
+    let rest = rest.split("; nothing pushed").next().unwrap();
+    rest.split("; ").map(str::to_string).collect()
+}
+
+#[test]
+fn push_refuses_a_lying_image() {
+    if !engine_available("push_refuses_a_lying_image") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let noble = base(&registry, NOBLE);
+    let old_torch = base(&registry, OLD_TORCH);
+    let ws = fixture("chk-lie", &registry, &noble);
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &noble, &old_torch]);
+
+    // (1) The catalog says jammy; the image is noble.
+    hand_built(&registry, &ws, &reference, &noble);
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert_eq!(
+        differences(&line),
+        ["/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"],
+        "the codename, and nothing else, is named: {line}"
+    );
+    assert!(line.contains("nothing pushed"), "{line}");
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("VERSION_CODENAME=noble"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "no alias");
+
+    // (2) The codename is right, the framework is not.
+    hand_built(&registry, &ws, &reference, &old_torch);
+    for args in [
+        &["image", "push", "fix"][..],
+        &["image", "push", "fix", "--latest"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(1);
+        let line = run.error_line();
+        assert_eq!(
+            differences(&line),
+            ["torch 2.5.1 is installed, but the tag says torch 2.6"],
+            "{args:?}: {line}"
+        );
+        assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+        assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "{args:?}");
+    }
+    assert!(!docker_ok(&["image", "inspect", &alias]));
+}
+
+#[test]
+fn tag_from_refuses_a_lying_source() {
+    if !engine_available("tag_from_refuses_a_lying_source") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let noble = base(&registry, NOBLE);
+    let ws = fixture("chk-lie-tag", &registry, &noble);
+    let source = format!("{}/itwinai-dev:whatever", registry.host());
+    let prod = release(&registry);
+    let _cleanup = Cleanup::new(&[&source, &prod, &noble]);
+    hand_built(&registry, &ws, &source, &noble);
+
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &source], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(line.contains(&source), "{line}");
+    assert_eq!(
+        differences(&line),
+        ["/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"],
+        "{line}"
+    );
+    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(
+        !docker_ok(&["image", "inspect", &prod]),
+        "{prod} must not exist"
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+}
+
+#[test]
+fn build_names_both_framework_versions() {
+    if !engine_available("build_names_both_framework_versions") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, OLD_TORCH);
+    let ws = fixture("chk-fw", &registry, &base);
+    let _cleanup = Cleanup::new(&[&release(&registry), &base]);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("torch 2.5.1") && line.contains("torch 2.6"),
+        "{line}"
+    );
+    assert_eq!(
+        differences(&line),
+        ["torch 2.5.1 is installed, but the tag says torch 2.6"],
+        "{line}"
+    );
+    assert!(run.stderr.contains("+ docker build"), "{}", run.stderr);
+}
+
+#[test]
+fn allow_dirty_release_is_built_but_never_pushed() {
+    if !engine_available("allow_dirty_release_is_built_but_never_pushed") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-dirty", &registry, &base);
+    ws.write("notes.txt", "not committed\n");
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+
+    let run = ws.xtask(&["image", "build", "fix", "--allow-dirty"], None, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("warning: building from a tree with uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(label(&reference, DIRTY).as_deref(), Some("true"));
+    assert_eq!(
+        label(&reference, &format!("{OCI}.revision")),
+        Some(ws.head())
+    );
+
+    for args in [
+        &["image", "push", "fix"][..],
+        &["image", "push", "fix", "--force"],
+        &["image", "push", "fix", "--latest", "--force"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(1);
+        let line = run.error_line();
+        assert!(
+            line.contains("built from a working tree with uncommitted changes"),
+            "{args:?}: {line}"
+        );
+        assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+        assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "{args:?}");
+    }
+    // Nor is the local alias made.
+    let run = ws.xtask(&["image", "tag", "fix", "--latest", "--force"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("built from a working tree with uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+    assert!(!docker_ok(&["image", "inspect", &alias]));
+}
+
+#[test]
+fn dirty_dev_build_is_tagged_dirty() {
+    if !engine_available("dirty_dev_build_is_tagged_dirty") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-dirty-dev", &registry, &base);
+    ws.write("notes.txt", "not committed\n");
+    let tag = format!("{TAG}-{}-dirty", &ws.head()[..12]);
+    let dev = format!("{}/itwinai-dev:{tag}", registry.host());
+    let prod = release(&registry);
+    let _cleanup = Cleanup::new(&[&dev, &prod, &base]);
+
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    assert!(docker_ok(&["image", "inspect", &dev]), "{dev} was built");
+    assert_eq!(label(&dev, DIRTY).as_deref(), Some("true"));
+    assert_eq!(label(&dev, &format!("{OCI}.ref.name")), Some(dev.clone()));
+
+    ws.xtask(&["image", "push", "fix", "--dev"], None, &[])
+        .expect(0);
+    assert_eq!(registry.tags("itwinai-dev"), [tag.as_str()]);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    let digest = registry.digest("itwinai-dev", &tag).unwrap();
+    let repo_digests = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &dev,
+    ]);
+    assert!(
+        repo_digests.contains(&format!("{}/itwinai-dev@{digest}", registry.host())),
+        "the registry serves the local image: {repo_digests}"
+    );
+
+    // It is never promoted to a release.
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("built from a working tree with uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+    assert!(!docker_ok(&["image", "inspect", &prod]));
+}
+
+#[test]
+fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
+    if !engine_available("a_tree_changed_during_the_build_fails_and_removes_the_tag") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-changed", &registry, &base);
+    let reference = release(&registry);
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    let wrapper = docker_that_edits_at_build(&ws.root().join("pyproject.toml"));
+
+    let run = ws.xtask(&["image", "build", "fix"], Some(wrapper.path()), &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "the working tree changed while {reference} was built"
+        )),
+        "{line}"
+    );
+    assert!(line.contains(&format!("removed {reference}")), "{line}");
+    assert!(run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(
+        ws.git(&["status", "--porcelain"])
+            .contains("pyproject.toml"),
+        "the wrapper edited the tree"
+    );
+    assert!(
+        !docker_ok(&["image", "inspect", &reference]),
+        "{reference} must be gone"
+    );
+}
+
+#[test]
+fn a_rebuild_that_changes_only_labels_runs_no_container() {
+    if !engine_available("a_rebuild_that_changes_only_labels_runs_no_container") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-cache", &registry, &base);
+    let reference = release(&registry);
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
+    let (id1, layers1) = (image_id(&reference), layers(&reference));
+
+    // 100 s later: another CREATION_DATE, so another image ID, same layers.
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        None,
+        &[("SOURCE_DATE_EPOCH", "1700000100")],
+    );
+    run.expect(0);
+    assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("checked {reference}")),
+        "{}",
+        run.stderr
+    );
+    let id2 = image_id(&reference);
+    assert_ne!(id1, id2, "the labels changed");
+    assert_eq!(layers(&reference), layers1, "the layers did not");
+    assert_eq!(
+        label(&reference, &format!("{OCI}.created")).as_deref(),
+        Some("2023-11-14T22:15:00+00:00")
+    );
+
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(0);
+    assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
+    assert!(run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), [TAG]);
+    let digest = registry.digest("itwinai", TAG).unwrap();
+    let repo_digests = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &reference,
+    ]);
+    assert!(
+        repo_digests.contains(&format!("{}/itwinai@{digest}", registry.host())),
+        "the second build is what was published: {repo_digests}"
+    );
+}
+
+#[test]
+fn push_dry_run_prints_every_step() {
+    if !engine_available("push_dry_run_prints_every_step") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-dry", &registry, &base);
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let id = image_id(&reference);
+
+    let run = ws.xtask(
+        &["image", "push", "fix", "--latest", "--dry-run"],
+        None,
+        &[],
+    );
+    run.expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+
+    // What would change state, and the checks around it, in order.
+    let writes: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("# read-only: "))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("# check that the registry serves nothing under {reference}"),
+            format!("# check that {reference} still names {id}"),
+            format!("docker push -- {reference}"),
+            format!("# check that the registry serves image {id} under {reference}"),
+            format!("# check that the registry serves nothing under {alias}"),
+            format!("docker tag -- {id} {alias}"),
+            format!("docker push -- {alias}"),
+            format!("# check that the registry serves image {id} under {alias}"),
+        ],
+        "stdout:\n{}",
+        run.stdout
+    );
+
+    // The registry is read before anything would be written: both tags
+    // when deciding, and each again right before its write.
+    let lookup =
+        |r: &str| format!("# read-only: docker manifest inspect --verbose --insecure -- {r}");
+    let at = |l: &str| {
+        lines
+            .iter()
+            .position(|x| *x == l)
+            .unwrap_or_else(|| panic!("no line {l:?} in:\n{}", run.stdout))
+    };
+    let all = |l: &str| {
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x == l)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    let ref_lookups = all(&lookup(&reference));
+    let alias_lookups = all(&lookup(&alias));
+    assert_eq!(
+        ref_lookups.len(),
+        3,
+        "decide, guard, read-back:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        alias_lookups.len(),
+        3,
+        "decide, guard, read-back:\n{}",
+        run.stdout
+    );
+    let push_ref = at(&format!("docker push -- {reference}"));
+    let tag_alias = at(&format!("docker tag -- {id} {alias}"));
+    let push_alias = at(&format!("docker push -- {alias}"));
+    let guard_ref = at(&format!(
+        "# check that the registry serves nothing under {reference}"
+    ));
+    let guard_alias = at(&format!(
+        "# check that the registry serves nothing under {alias}"
+    ));
+    assert_eq!(ref_lookups[1], guard_ref + 1, "{}", run.stdout);
+    assert_eq!(alias_lookups[1], guard_alias + 1, "{}", run.stdout);
+    assert!(ref_lookups[0] < alias_lookups[0], "{}", run.stdout);
+    assert!(
+        alias_lookups[0] < guard_ref,
+        "all decided first:\n{}",
+        run.stdout
+    );
+    assert!(push_ref < ref_lookups[2] && ref_lookups[2] < guard_alias);
+    assert!(tag_alias < push_alias && push_alias < alias_lookups[2]);
+    assert_eq!(
+        lines[push_ref - 1],
+        format!("# read-only: docker image inspect -- {reference}"),
+        "the local name is checked right before the push"
+    );
+
+    // Nothing changed: no push ran, nothing in the registry, no alias.
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker tag"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert!(!docker_ok(&["image", "inspect", &alias]));
+}
+
+#[test]
+fn a_config_only_change_is_probed_again() {
+    if !engine_available("a_config_only_change_is_probed_again") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-config", &registry, &base);
+    let reference = release(&registry);
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    // A layer that also holds torch 2.5.1's metadata, off sys.path.
+    let old = [(
+        "opt/old/torch-2.5.1.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: torch\nVersion: 2.5.1\n",
+    )];
+    // What the image's own python3 says, the program read from stdin.
+    let torch = |image: &str| {
+        python3_says(
+            image,
+            "import importlib.metadata as m\nprint(m.version('torch'))\n",
+        )
+    };
+
+    // Truthful: python3 finds torch 2.6.0. Checked (dry run: nothing is
+    // pushed), which caches what the probe read for these layers.
+    hand_built_with(&registry, &ws, &reference, &base, &old, "");
+    assert_eq!(torch(&reference), "2.6.0");
+    let layers_truthful = layers(&reference);
+    let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
+
+    // The same layers, one ENV more (no layer): python3 now finds 2.5.1.
+    hand_built_with(
+        &registry,
+        &ws,
+        &reference,
+        &base,
+        &old,
+        "ENV PYTHONPATH=/opt/old\n",
+    );
+    assert_eq!(layers(&reference), layers_truthful, "same layers");
+    assert_eq!(torch(&reference), "2.5.1", "the image lies");
+
+    // Without the cache, the check sees it.
+    let fresh = TempDir::new("fresh-cache");
+    let cache = fresh.path().to_str().unwrap();
+    let run = ws.xtask(
+        &["image", "push", "fix"],
+        None,
+        &[("XDG_CACHE_HOME", cache)],
+    );
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("torch 2.5.1 is installed, but the tag says torch 2.6"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+
+    // With the cache it must see it too. (Here is the bug: exit 0, no
+    // probe, and the lying image is published.)
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("torch 2.5.1 is installed, but the tag says torch 2.6"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+}
+
+#[test]
+fn a_promoted_dev_tag_names_the_image_s_own_commit() {
+    if !engine_available("a_promoted_dev_tag_names_the_image_s_own_commit") {
+        return;
+    }
+    let registry = registry_with_bases();
+    let base = base(&registry, JAMMY);
+    let ws = fixture("chk-dev-promo", &registry, &base);
+    let dev = |head: &str| format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &head[..12]);
+    let a = ws.head();
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    // A later commit; the image of commit A is promoted under the dev name.
+    ws.write("README", "a later commit\n");
+    ws.commit();
+    let b = ws.head();
+    assert_ne!(a, b);
+    let _cleanup = Cleanup::new(&[&dev(&a), &dev(&b), &base]);
+    let run = ws.xtask(
+        &["image", "tag", "fix", "--dev", "--from", &dev(&a)],
+        None,
+        &[],
+    );
+    // Refusing is fine; making a tag that names commit B is not, unless
+    // the image really is commit B's.
+    if docker_ok(&["image", "inspect", &dev(&b)]) {
+        assert_eq!(
+            label(&dev(&b), &format!("{OCI}.revision")),
+            Some(b.clone()),
+            "{} names commit {b}, but its image was built from {a}:\n{}",
+            dev(&b),
+            run.stderr
+        );
+    }
+}
