@@ -12,6 +12,7 @@
 //!   that changed only labels needs no container.
 //! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
 //!   the digest of its config, labels included.
+//! - `tests-v1`: image IDs on which a flavour's test (its argv) passed.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -111,5 +112,22 @@ pub fn passed(id: &str, expectation: &str) -> bool {
 pub fn store_pass(id: &str, expectation: &str) {
     if let Some(key) = verdict_key(id, expectation) {
         store("verdicts-v1", &key, "ok");
+    }
+}
+
+fn test_key(id: &str, argv: &[String]) -> Option<String> {
+    let ok = crate::reference::check_sha256(id).is_ok()
+        && argv.iter().all(|w| !w.chars().any(|c| c.is_control()));
+    ok.then(|| format!("{id} {}", argv.join("\u{1f}")))
+}
+
+/// Whether the test `argv` passed on image `id` before.
+pub fn test_passed(id: &str, argv: &[String]) -> bool {
+    test_key(id, argv).is_some_and(|k| lookup("tests-v1", &k).as_deref() == Some("passed"))
+}
+
+pub fn store_test_pass(id: &str, argv: &[String]) {
+    if let Some(key) = test_key(id, argv) {
+        store("tests-v1", &key, "passed");
     }
 }

@@ -35,6 +35,8 @@ pub enum ImageCommand {
     List(ListArgs),
     /// Build flavours with provenance build args, then check the result
     Build(BuildArgs),
+    /// Run each flavour's test inside its image; a pass gates push and promotion
+    Test(TestArgs),
     /// Publish what `image build` made, never overwriting a release
     Push(PushArgs),
     /// Add the declared -latest alias, or promote an existing image without rebuilding
@@ -59,6 +61,20 @@ pub struct PushArgs {
     pub dry_run: bool,
 
     /// Print one JSON document on stdout (human output goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub select: Selection,
+
+    /// Print the commands, one per line, and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout (the tests' output goes to stderr)
     #[arg(long)]
     pub json: bool,
 }

@@ -287,6 +287,37 @@ impl<'a> Executor<'a> {
         Ok((o.stdout, Ok(inside)))
     }
 
+    /// Run a flavour's test on image `id` and record a pass; a failure is
+    /// an error naming the flavour, the reference and the exit status.
+    pub fn test(
+        &mut self,
+        flavour: &str,
+        reference: &str,
+        id: &str,
+        argv: &[String],
+    ) -> Result<()> {
+        let step = Step::Test {
+            image: Arg::Lit(id.into()),
+            argv: argv.to_vec(),
+        };
+        let Some(out) = self.step(&step)? else {
+            return Ok(());
+        };
+        if !out.ok {
+            anyhow::bail!(
+                "the test of flavour '{flavour}' failed on {reference} ({id}): `{}` {}",
+                crate::plan::shell_line(argv),
+                out.code
+                    .map_or("was killed by a signal".to_string(), |c| format!(
+                        "exited with status {c}"
+                    ))
+            );
+        }
+        crate::cache::store_test_pass(id, argv);
+        eprintln!("test of flavour '{flavour}' passed on {reference} ({id})");
+        Ok(())
+    }
+
     /// Run (or print) a plan; a failure stops it. On a failure, also which
     /// item failed (its index), for callers that report progress.
     pub fn execute_partial(&mut self, plan: &[Item]) -> Option<(usize, anyhow::Error)> {
@@ -393,6 +424,19 @@ impl<'a> Executor<'a> {
                     info.id
                 );
             }
+            Check::Tested {
+                flavour,
+                reference,
+                id,
+                argv,
+            } => {
+                let id = self.resolve(id)?;
+                if crate::cache::test_passed(&id, argv) {
+                    eprintln!("test of flavour '{flavour}' passed before on {reference} ({id})");
+                } else {
+                    self.test(flavour, reference, &id, argv)?;
+                }
+            }
             Check::Promotion { source, target } => {
                 let found = self.inspect(&[
                     Arg::slot(Slot::ImageId {
@@ -452,6 +496,18 @@ impl<'a> Executor<'a> {
                 vec![Step::RegistryLookup {
                     reference: reference.clone(),
                     buildx: *buildx,
+                }],
+            ),
+            Check::Tested {
+                flavour,
+                reference,
+                id,
+                argv,
+            } => (
+                format!("check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"),
+                vec![Step::Test {
+                    image: id.clone(),
+                    argv: argv.clone(),
                 }],
             ),
             Check::Promotion { source, target } => (

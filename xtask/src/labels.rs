@@ -16,7 +16,8 @@ pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// Set to `true` by the tool (`docker build --label`) on an image built
 /// from a working tree with uncommitted changes: its revision label does
 /// not describe all of what is in it. `image push` never publishes such an
-/// image under a release tag or alias.
+/// image under a release tag or alias. A clean build does not set it (a
+/// `--label` costs the classic builder an extra commit).
 pub const DIRTY: &str = "eu.intertwin.itwinai.tree-dirty";
 
 /// Each provenance label and the build arg it is set from, in the order

@@ -88,6 +88,7 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Build(args)) => commands::build::run(&ws, &args, local_offset),
         Command::Image(ImageCommand::Push(args)) => commands::push::run(&ws, &args),
         Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
+        Command::Image(ImageCommand::Test(args)) => commands::test::run(&ws, &args),
         Command::Version(args) => commands::version::run(&ws, &args),
     }
 }

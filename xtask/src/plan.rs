@@ -151,6 +151,12 @@ pub enum Step {
         image: Arg,
         dists: Vec<String>,
     },
+    /// Run a flavour's test inside the image (its entrypoint, the test's
+    /// argv as the command, no network).
+    Test {
+        image: Arg,
+        argv: Vec<String>,
+    },
     /// Point a name at an image.
     Tag {
         source: Arg,
@@ -248,6 +254,21 @@ impl Step {
                 a.extend(dists.iter().map(lit));
                 a
             }
+            Step::Test { image, argv } => {
+                let mut a = lits([
+                    "docker",
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--pull",
+                    "never",
+                    "--",
+                ]);
+                a.push(image.clone());
+                a.extend(argv.iter().map(lit));
+                a
+            }
             Step::Tag { source, target } => {
                 let mut a = lits(["docker", "tag", "--"]);
                 a.push(source.clone());
@@ -321,18 +342,21 @@ impl Step {
     pub fn wait(&self) -> Wait {
         match self {
             Step::Pull { .. } | Step::FetchByDigest { .. } | Step::Push { .. } => Wait::Transfer,
-            Step::Build(_) => Wait::Unbounded,
+            Step::Build(_) | Step::Test { .. } => Wait::Unbounded,
             _ => Wait::Lookup,
         }
     }
 
     /// Whether the step leaves every name in the engine and the registry
-    /// as it was (it may still fill the engine's content store).
+    /// as it was (it may still fill the engine's content store) and is cheap
+    /// enough to run under `--dry-run` (a test is neither: it runs the
+    /// project's own code for as long as it takes).
     pub fn read_only(&self) -> bool {
         !matches!(
             self,
             Step::Pull { .. }
                 | Step::Build(_)
+                | Step::Test { .. }
                 | Step::Tag { .. }
                 | Step::Push { .. }
                 | Step::Untag { .. }
@@ -370,6 +394,7 @@ impl Step {
             Step::Probe { .. } => {
                 "reading os-release and installed versions inside the image".into()
             }
+            Step::Test { .. } => "running the flavour's test inside the image".into(),
             Step::Tag { target, .. } => format!("pointing {target}"),
             Step::Push { reference } => format!("pushing {reference}"),
             Step::Untag { reference } => format!("removing {reference}"),
@@ -462,6 +487,14 @@ pub enum Check {
     /// `target` has exactly the layers of `source` and every label of it
     /// but ref.name, which names `target`.
     Promotion { source: String, target: String },
+    /// The flavour's test passed on this image ID: recorded before, or run
+    /// now (and recorded). Gates every release publish and promotion.
+    Tested {
+        flavour: String,
+        reference: String,
+        id: Arg,
+        argv: Vec<String>,
+    },
 }
 
 /// One entry of a plan.

@@ -236,7 +236,7 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
     }
     if e.release && label(labels::DIRTY) == Some("true") {
         out.push(format!(
-            "it was built from a working tree with uncommitted changes (label {}=true); only a clean build is published under a release tag or alias",
+            "it was built from a working tree with uncommitted changes (label {}=true, set by a dirty build of it or of its base); only a clean build is published under a release tag or alias",
             labels::DIRTY
         ));
     }

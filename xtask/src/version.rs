@@ -44,8 +44,19 @@ pub enum Bump {
 }
 
 impl Version {
-    /// Parse a PEP 440 version written in normalized form.
+    /// Parse a PEP 440 version written in normalized form. A version that
+    /// PEP 440 accepts in another spelling (`0.3.4-rc2`, `v1.0`, `1.0.0-1`) is
+    /// refused with its normalized form and the command that writes it.
     pub fn parse(s: &str) -> Result<Version, String> {
+        Version::parse_normalized(s).map_err(|e| match normalize(s) {
+            Some(n) if n != s && Version::parse_normalized(&n).is_ok() => format!(
+                "'{s}' is a PEP 440 version but not in normalized form; write it as '{n}' (cargo xtask version set {n})"
+            ),
+            _ => e,
+        })
+    }
+
+    fn parse_normalized(s: &str) -> Result<Version, String> {
         let mut p = Cursor { s, i: 0 };
         let first = p
             .number()
@@ -242,6 +253,106 @@ impl fmt::Display for Version {
     }
 }
 
+/// The PEP 440 normalized form of a version written in one of the
+/// spellings PEP 440 also accepts: any case, a leading `v`, `-`, `_` or `.`
+/// around pre-release, post-release and dev parts, the long names (`alpha`,
+/// `beta`, `c`, `pre`, `preview`, `rev`, `r`), implicit numbers (`1.0rc`),
+/// implicit post-releases (`1.0-1`), leading zeros. `None` when it is not
+/// PEP 440 at all.
+pub fn normalize(s: &str) -> Option<String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_prefix('v').unwrap_or(&t);
+    let b = t.as_bytes();
+    let mut i = 0;
+    let num = |i: &mut usize| -> Option<u64> {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        if *i == start || *i - start > 18 {
+            return None;
+        }
+        t[start..*i].parse().ok()
+    };
+    let sep = |i: &mut usize| {
+        if *i < b.len() && matches!(b[*i], b'-' | b'_' | b'.') {
+            *i += 1;
+        }
+    };
+    let word = |i: &mut usize, words: &[&str]| -> Option<usize> {
+        let (k, w) = words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| t[*i..].starts_with(**w))
+            .max_by_key(|(_, w)| w.len())?;
+        *i += w.len();
+        Some(k)
+    };
+    let mut out = String::new();
+    let first = num(&mut i)?;
+    if t[i..].starts_with('!') {
+        i += 1;
+        out.push_str(&format!("{first}!{}", num(&mut i)?));
+    } else {
+        out.push_str(&first.to_string());
+    }
+    while t[i..].starts_with('.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        out.push_str(&format!(".{}", num(&mut i)?));
+    }
+    // Pre-release.
+    let save = i;
+    sep(&mut i);
+    const PRE: [&str; 7] = ["a", "alpha", "b", "beta", "c", "rc", "pre"];
+    match word(
+        &mut i,
+        &["a", "alpha", "b", "beta", "c", "rc", "pre", "preview"],
+    ) {
+        Some(k) => {
+            let kind = match PRE.get(k).copied().unwrap_or("pre") {
+                "a" | "alpha" => "a",
+                "b" | "beta" => "b",
+                _ => "rc",
+            };
+            sep(&mut i);
+            let n = num(&mut i).unwrap_or(0);
+            out.push_str(&format!("{kind}{n}"));
+        }
+        None => i = save,
+    }
+    // Post-release: `-N`, or [sep](post|rev|r)[sep][N].
+    let save = i;
+    if t[i..].starts_with('-') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        out.push_str(&format!(".post{}", num(&mut i)?));
+    } else {
+        sep(&mut i);
+        if word(&mut i, &["post", "rev", "r"]).is_some() {
+            sep(&mut i);
+            out.push_str(&format!(".post{}", num(&mut i).unwrap_or(0)));
+        } else {
+            i = save;
+        }
+    }
+    // Dev release.
+    let save = i;
+    sep(&mut i);
+    if t[i..].starts_with("dev") {
+        i += 3;
+        sep(&mut i);
+        out.push_str(&format!(".dev{}", num(&mut i).unwrap_or(0)));
+    } else {
+        i = save;
+    }
+    if let Some(local) = t[i..].strip_prefix('+') {
+        let local = local.replace(['-', '_'], ".");
+        out.push('+');
+        out.push_str(&local);
+        i = t.len();
+    }
+    (i == t.len()).then_some(out)
+}
+
 fn not_pep440(s: &str, why: &str) -> String {
     format!("'{s}' is not a PEP 440 version: {why}")
 }
@@ -288,6 +399,41 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_spellings_name_their_normalized_form() {
+        let cases = [
+            ("0.3.4-rc2", Some("0.3.4rc2")),
+            ("0.3.4.RC2", Some("0.3.4rc2")),
+            ("v1.0.0", Some("1.0.0")),
+            ("1.0.0-alpha.1", Some("1.0.0a1")),
+            ("1.0.0beta", Some("1.0.0b0")),
+            ("1.0.0-preview3", Some("1.0.0rc3")),
+            ("1.0.0c1", Some("1.0.0rc1")),
+            ("1.0.0-1", Some("1.0.0.post1")),
+            ("1.0.0-post2", Some("1.0.0.post2")),
+            ("1.0.0rev3", Some("1.0.0.post3")),
+            ("1.0.0-dev4", Some("1.0.0.dev4")),
+            ("1.0.0_dev", Some("1.0.0.dev0")),
+            ("01.002.0", Some("1.2.0")),
+            ("1.0.0+Ubuntu-1", Some("1.0.0+ubuntu.1")),
+            ("1.0.0rc1", Some("1.0.0rc1")),
+            ("one", None),
+            ("1.0.0-", None),
+            ("1.0.0 rc1", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input).as_deref(), want, "{input}");
+        }
+        let err = Version::parse("0.3.4-rc2").unwrap_err();
+        assert_eq!(
+            err,
+            "'0.3.4-rc2' is a PEP 440 version but not in normalized form; write it as '0.3.4rc2' (cargo xtask version set 0.3.4rc2)"
+        );
+        assert!(Version::parse("one")
+            .unwrap_err()
+            .contains("is not a PEP 440 version"));
+    }
 
     #[test]
     fn parse_and_display_round_trip() {

@@ -27,13 +27,17 @@ fn list_shows_references_and_aliases() {
         cols,
         [
             "fix",
+            "-",
             "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy",
             "127.0.0.1:5999/itwinai:fix-latest",
+            "none",
+            "{version}-{framework}{framework-version}-{distro}",
             "env-files/fix/Dockerfile"
         ]
     );
     assert!(
-        run.stderr.contains("1 -latest alias declared: fix-latest"),
+        run.stderr
+            .contains("1 -latest alias declared: fix-latest; not gated by a test (no 'test'): fix"),
         "{}",
         run.stderr
     );
@@ -41,7 +45,7 @@ fn list_shows_references_and_aliases() {
     let run = ws.xtask(&["image", "list", "--json"], None, &[]);
     run.expect(0);
     let want = format!(
-        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy"}}]"#,
+        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
         &head[..12]
     );
     assert_eq!(run.stdout.trim(), want);
@@ -52,9 +56,8 @@ fn expected_build_line(ws: &Workspace, reference: &str, digest: &str) -> String 
         "{{BUILD}} -f env-files/fix/Dockerfile -t {reference} --build-arg COMMIT_HASH={head} \
          --build-arg BASE_IMG_NAME={BASE} --build-arg {digest} --build-arg ITWINAI_VERSION=0.2.2 \
          --build-arg CREATION_DATE={CREATION_DATE} --build-arg IMAGE_FULL_NAME={reference} \
-         --build-arg FRAMEWORK_VERSION=2.6 --label {DIRTY}=false -- .",
-        head = ws.head(),
-        DIRTY = xtask::labels::DIRTY
+         --build-arg FRAMEWORK_VERSION=2.6 -- .",
+        head = ws.head()
     )
 }
 

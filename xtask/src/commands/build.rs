@@ -47,7 +47,9 @@ impl Target {
     /// What the built image must show: exactly the values passed.
     pub fn expectation(&self) -> Expectation {
         let mut labels = self.provenance.labels();
-        labels.push((labels::DIRTY.to_string(), Arg::Lit(self.dirty.to_string())));
+        if self.dirty {
+            labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
+        }
         Expectation {
             image: self.reference.to_string(),
             ref_name: Some(self.reference.to_string()),
@@ -93,7 +95,13 @@ pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
             no_cache: opts.no_cache,
             pull: opts.pull,
             build_args: t.provenance.build_args(&t.extra_args),
-            labels: vec![(labels::DIRTY.to_string(), t.dirty.to_string())],
+            // Only when dirty: a `--label` costs the classic builder an
+            // extra commit (measured 50 to 100 ms on a cached build).
+            labels: if t.dirty {
+                vec![(labels::DIRTY.to_string(), "true".to_string())]
+            } else {
+                Vec::new()
+            },
         }))));
         items.push(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
@@ -146,6 +154,13 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let flavours = super::select(catalog, sel)?;
     let registry = super::registry(catalog, naming)?;
     if let Some(b) = &args.base_image {
+        if flavours.len() > 1 {
+            return Err(invalid(format!(
+                "--base-image rebases one flavour but {} were selected; name one flavour (or set 'base-image' per flavour in {})",
+                flavours.len(),
+                crate::catalog::FILE
+            )));
+        }
         let r = AnyRef::parse(b).map_err(|e| invalid(format!("--base-image: {e}")))?;
         if r.is_scratch() {
             return Err(invalid(
@@ -358,9 +373,8 @@ mod tests {
              --build-arg 'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of u:22.04, known after the pull>' \
              --build-arg ITWINAI_VERSION=0.2.2 --build-arg CREATION_DATE=2026-11-24T12:05:09+00:00 \
              --build-arg IMAGE_FULL_NAME=ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
-             --build-arg EXTRA=v --label {dirty}=false -- .",
-            c = "c".repeat(40),
-            dirty = labels::DIRTY
+             --build-arg EXTRA=v -- .",
+            c = "c".repeat(40)
         )
         };
         let r = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy");

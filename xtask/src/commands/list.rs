@@ -1,4 +1,5 @@
-//! `image list`: every flavour and the references it builds.
+//! `image list`: every flavour, the references it builds, its variant and
+//! tag format, and whether a test gates its publishing.
 
 use anyhow::Result;
 
@@ -6,7 +7,42 @@ use crate::catalog::Channel;
 use crate::cli::ListArgs;
 use crate::executor::Executor;
 use crate::json::Json;
+use crate::plan::shell_line;
 use crate::workspace::Workspace;
+
+/// Columns of the text table: name and value per flavour.
+const COLUMNS: [&str; 7] = [
+    "FLAVOUR",
+    "VARIANT",
+    "REFERENCE",
+    "LATEST",
+    "TEST",
+    "TAG FORMAT",
+    "DOCKERFILE",
+];
+
+/// Pad every column but the last to its widest cell.
+fn table(rows: &[[String; 7]]) -> Vec<String> {
+    let header = COLUMNS.map(str::to_string);
+    let all: Vec<&[String; 7]> = std::iter::once(&header).chain(rows).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    all.iter()
+        .map(|r| {
+            let cells: Vec<String> = (0..7)
+                .map(|i| {
+                    if i == 6 {
+                        r[i].clone()
+                    } else {
+                        format!("{:w$}", r[i], w = widths[i])
+                    }
+                })
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
 
 pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     let project = ws.load()?;
@@ -17,82 +53,66 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         head: state.head,
         tag: None,
     };
+    let mut json = Vec::new();
     let mut rows = Vec::new();
     for f in &catalog.flavours {
         let reference =
             catalog.reference(f, &project.version, &Channel::Production, &catalog.registry)?;
         let dev_reference = catalog.reference(f, &project.version, &dev, &catalog.registry)?;
         let latest = catalog.latest_reference(f, &catalog.registry)?;
-        rows.push((
-            f,
+        json.push(Json::object([
+            ("flavour", Json::str(&f.name)),
+            ("dockerfile", Json::str(&f.dockerfile)),
+            ("variant", Json::opt_str(f.variant.clone())),
+            ("tag_format", Json::str(f.tag_format.as_str())),
+            ("reference", Json::str(reference.to_string())),
+            ("dev_reference", Json::str(dev_reference.to_string())),
+            (
+                "latest",
+                Json::opt_str(latest.as_ref().map(|l| l.to_string())),
+            ),
+            (
+                "test",
+                f.test.as_ref().map_or(Json::Null, |argv| {
+                    Json::Array(argv.iter().map(Json::str).collect())
+                }),
+            ),
+        ]));
+        rows.push([
+            f.name.clone(),
+            f.variant.clone().unwrap_or_else(|| "-".into()),
             reference.to_string(),
-            dev_reference.to_string(),
-            latest.map(|l| l.to_string()),
-        ));
+            latest.map_or_else(|| "-".into(), |l| l.to_string()),
+            f.test
+                .as_ref()
+                .map_or_else(|| "none".into(), |argv| shell_line(argv)),
+            f.tag_format.as_str().to_string(),
+            f.dockerfile.clone(),
+        ]);
+        if !args.json {
+            eprintln!("dev reference of {}: {dev_reference}", f.name);
+        }
+    }
+    if args.json {
+        println!("{}", Json::Array(json).render());
+    } else {
+        for line in table(&rows) {
+            println!("{line}");
+        }
     }
     let aliases: Vec<&str> = catalog
         .flavours
         .iter()
         .filter_map(|f| f.latest.as_deref())
         .collect();
-    if args.json {
-        let items = rows
-            .iter()
-            .map(|(f, r, d, l)| {
-                Json::object([
-                    ("flavour", Json::str(&f.name)),
-                    ("dockerfile", Json::str(&f.dockerfile)),
-                    ("reference", Json::str(r)),
-                    ("dev_reference", Json::str(d)),
-                    ("latest", Json::opt_str(l.clone())),
-                ])
-            })
-            .collect();
-        println!("{}", Json::Array(items).render());
-    } else {
-        let header = ["FLAVOUR", "REFERENCE", "LATEST", "DOCKERFILE"];
-        let table: Vec<[String; 4]> = rows
-            .iter()
-            .map(|(f, r, _, l)| {
-                [
-                    f.name.clone(),
-                    r.clone(),
-                    l.clone().unwrap_or_else(|| "-".into()),
-                    f.dockerfile.clone(),
-                ]
-            })
-            .collect();
-        let width = |i: usize| {
-            table
-                .iter()
-                .map(|row| row[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
-        let widths = [width(0), width(1), width(2)];
-        let line = |cols: [&str; 4]| {
-            format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}",
-                cols[0],
-                cols[1],
-                cols[2],
-                cols[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            )
-        };
-        println!("{}", line(header));
-        for row in &table {
-            println!("{}", line([&row[0], &row[1], &row[2], &row[3]]).trim_end());
-        }
-        for (f, _, d, _) in &rows {
-            eprintln!("dev reference of {}: {d}", f.name);
-        }
-    }
+    let ungated: Vec<&str> = catalog
+        .flavours
+        .iter()
+        .filter(|f| f.test.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
     eprintln!(
-        "{} flavours; {} -latest alias{} declared{}",
+        "{} flavours; {} -latest alias{} declared{}{}",
         rows.len(),
         aliases.len(),
         if aliases.len() == 1 { "" } else { "es" },
@@ -100,6 +120,11 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             String::new()
         } else {
             format!(": {}", aliases.join(", "))
+        },
+        if ungated.is_empty() {
+            String::new()
+        } else {
+            format!("; not gated by a test (no 'test'): {}", ungated.join(", "))
         }
     );
     Ok(())

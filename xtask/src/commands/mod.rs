@@ -5,6 +5,7 @@ pub mod build;
 pub mod list;
 pub mod push;
 pub mod tag;
+pub mod test;
 pub mod version;
 
 use anyhow::Result;

@@ -59,6 +59,9 @@ pub struct Entry {
     pub guard: bool,
     /// The alias that is to point at this image after all versioned pushes.
     pub alias: Option<Alias>,
+    /// The flavour's test, which must have passed on this image before a
+    /// release tag or alias is published.
+    pub test: Option<Vec<String>>,
     pub status: Status,
     pub digest: Option<String>,
     pub alias_done: bool,
@@ -92,6 +95,21 @@ fn expect_of(seen: &Option<Remote>) -> RemoteExpect {
 /// read-back of what was written.
 pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
     let mut out = Vec::new();
+    // The test gate first: a failing test publishes nothing.
+    for (n, i) in items.iter().enumerate() {
+        let publishes = i.push || i.alias.as_ref().is_some_and(|a| a.move_it);
+        if let (Some(argv), true) = (&i.test, publishes) {
+            out.push((
+                Owner::Version(n),
+                crate::plan::Item::Check(Check::Tested {
+                    flavour: i.flavour.clone(),
+                    reference: i.reference.to_string(),
+                    id: Arg::Lit(i.id.clone()),
+                    argv: argv.clone(),
+                }),
+            ));
+        }
+    }
     let registry = |reference: &Reference, expect: RemoteExpect| {
         crate::plan::Item::Check(Check::Registry {
             reference: reference.clone(),
@@ -246,6 +264,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             push: true,
             guard: !naming.dev,
             alias: None,
+            test: if naming.dev { None } else { f.test.clone() },
             status: Status::Skipped,
             digest: None,
             alias_done: false,
@@ -445,6 +464,7 @@ mod tests {
             seen: None,
             push,
             guard: true,
+            test: None,
             alias: alias.map(|a| Alias {
                 reference: Reference::new(&reg, "itwinai", a).unwrap(),
                 seen: None,

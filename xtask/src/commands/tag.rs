@@ -72,6 +72,16 @@ pub fn promotion_plan(
             rules.expect(source, None),
         ))));
     }
+    if let Some(argv) = &rules.flavour.test {
+        items.push(Item::Check(Check::Tested {
+            flavour: rules.flavour.name.clone(),
+            reference: source.to_string(),
+            id: Arg::slot(Slot::ImageId {
+                reference: source.to_string(),
+            }),
+            argv: argv.clone(),
+        }));
+    }
     let (builder, from) = if buildx {
         (
             Builder::Buildx {

@@ -1,0 +1,141 @@
+//! `image test`: run each flavour's test inside its image, and record a
+//! pass by image ID, which `image push` (release tags and aliases) and
+//! `image tag --from` require before they publish or promote.
+
+use anyhow::Result;
+
+use crate::cli::TestArgs;
+use crate::error::invalid;
+use crate::executor::Executor;
+use crate::json::Json;
+use crate::plan::{Arg, Step};
+use crate::workspace::Workspace;
+
+/// One test run and its result.
+struct Run {
+    flavour: String,
+    reference: String,
+    id: String,
+    /// None under `--dry-run`.
+    exit_code: Option<i32>,
+}
+
+pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
+    let project = ws.load()?;
+    let catalog = &project.catalog;
+    let naming = &args.select.naming;
+    let mut flavours = super::select(catalog, &args.select)?;
+    let untested: Vec<&str> = flavours
+        .iter()
+        .filter(|f| f.test.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
+    if !untested.is_empty() {
+        if !args.select.all {
+            return Err(invalid(format!(
+                "flavour '{}' declares no 'test' in {}; add one (an argv run inside the image, e.g. test = [\"python3\", \"-m\", \"pytest\"])",
+                untested[0],
+                crate::catalog::FILE
+            )));
+        }
+        eprintln!("not gated (no 'test'): {}", untested.join(", "));
+        flavours.retain(|f| f.test.is_some());
+    }
+    let registry = super::registry(catalog, naming)?;
+    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let channel = super::channel(naming, || exec.git_state())?;
+    let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
+    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
+    let found = if names.is_empty() {
+        Vec::new()
+    } else {
+        exec.inspect(&names)?
+    };
+    let missing: Vec<String> = refs
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(r, _)| r.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not in the local engine: {}; build first with `{}`",
+            missing.join(", "),
+            super::build_command(naming, &flavours)
+        );
+    }
+    let mut runs = Vec::new();
+    for ((f, r), info) in flavours.iter().zip(&refs).zip(found.into_iter().flatten()) {
+        let argv = f.test.clone().unwrap_or_default();
+        let step = Step::Test {
+            image: Arg::Lit(info.id.clone()),
+            argv: argv.clone(),
+        };
+        let out = exec.step(&step)?;
+        if let Some(o) = &out {
+            if o.ok {
+                crate::cache::store_test_pass(&info.id, &argv);
+            }
+        }
+        runs.push(Run {
+            flavour: f.name.clone(),
+            reference: r.to_string(),
+            id: info.id,
+            exit_code: out.map(|o| o.code.unwrap_or(-1)),
+        });
+    }
+    if args.json {
+        let rows = runs
+            .iter()
+            .map(|r| {
+                Json::object([
+                    ("flavour", Json::str(&r.flavour)),
+                    ("reference", Json::str(&r.reference)),
+                    ("image_id", Json::str(&r.id)),
+                    (
+                        "status",
+                        match r.exit_code {
+                            None => Json::Null,
+                            Some(0) => Json::str("passed"),
+                            Some(_) => Json::str("failed"),
+                        },
+                    ),
+                    (
+                        "exit_code",
+                        r.exit_code
+                            .map_or(Json::Null, |c| Json::Number(f64::from(c))),
+                    ),
+                ])
+            })
+            .collect();
+        println!("{}", Json::Array(rows).render());
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    for r in &runs {
+        let status = if r.exit_code == Some(0) {
+            "passed"
+        } else {
+            "failed"
+        };
+        eprintln!("{status:<7} {} ({})", r.reference, r.id);
+    }
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| r.exit_code != Some(0))
+        .map(|r| {
+            format!(
+                "the test of flavour '{}' failed on {} ({}): exit status {}",
+                r.flavour,
+                r.reference,
+                r.id,
+                r.exit_code.unwrap_or(-1)
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
+    }
+    Ok(())
+}
