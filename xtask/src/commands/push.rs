@@ -184,18 +184,30 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         ));
     }
     let mut aliases = Vec::new();
+    let mut without = Vec::new();
     for f in &flavours {
-        let alias = if args.latest {
-            Some(catalog.latest_reference(f, &registry)?.ok_or_else(|| {
-                invalid(format!(
+        let alias = match (args.latest, catalog.latest_reference(f, &registry)?) {
+            (false, _) => None,
+            (true, Some(a)) => Some(a),
+            // --all --latest: every declared alias, and no other.
+            (true, None) if sel.all => {
+                without.push(f.name.as_str());
+                None
+            }
+            (true, None) => {
+                return Err(invalid(format!(
                     "flavour '{}' declares no 'latest' alias in env-files/images.toml; the catalog is the only allowlist of *-latest tags",
                     f.name
-                ))
-            })?)
-        } else {
-            None
+                )))
+            }
         };
         aliases.push(alias);
+    }
+    if !without.is_empty() {
+        eprintln!(
+            "note: --latest moves the declared aliases only; no alias for: {}",
+            without.join(", ")
+        );
     }
     let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
     let channel = super::channel(naming, || exec.git_state())?;
