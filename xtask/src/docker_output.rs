@@ -33,16 +33,7 @@ pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
                 .and_then(Json::as_str)
                 .ok_or("an image has no Id")?
                 .to_string();
-            let labels = item
-                .get("Config")
-                .and_then(|c| c.get("Labels"))
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let labels = labels_of(item.get("Config"));
             let config = item.get("Config");
             let mut runtime: Vec<String> = config
                 .and_then(|c| c.get("Env"))
@@ -264,7 +255,12 @@ pub fn parse_remote_labels(text: &str) -> Result<BTreeMap<String, String>, Strin
     if v.get("config").is_none() {
         return Err("no image config (a multi-platform index?)".into());
     }
-    Ok(v.get("config")
+    Ok(labels_of(v.get("config")))
+}
+
+/// The string labels of an image config (`Labels`, null when none).
+fn labels_of(config: Option<&Json>) -> BTreeMap<String, String> {
+    config
         .and_then(|c| c.get("Labels"))
         .and_then(Json::as_object)
         .map(|m| {
@@ -272,7 +268,7 @@ pub fn parse_remote_labels(text: &str) -> Result<BTreeMap<String, String>, Strin
                 .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ use anyhow::Result;
 
 use crate::catalog::{Catalog, Channel, Flavour};
 use crate::cli::{Naming, Selection};
+use crate::docker_output::ImageInfo;
 use crate::error::invalid;
+use crate::executor::Executor;
+use crate::plan::Arg;
 use crate::git::GitState;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
@@ -107,6 +110,35 @@ pub fn references(
         .iter()
         .map(|f| catalog.reference(f, version, channel, registry))
         .collect()
+}
+
+/// The local images of `refs`, which must all be there: else exit 1 naming
+/// the missing ones and the `cargo xtask image build …` that makes them.
+pub fn local_images(
+    exec: &mut Executor,
+    refs: &[Reference],
+    sel: &Naming,
+    flavours: &[&Flavour],
+) -> Result<Vec<ImageInfo>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
+    let found = exec.inspect(&names)?;
+    let missing: Vec<String> = refs
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(r, _)| r.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not in the local engine: {}; build first with `{}`",
+            missing.join(", "),
+            build_command(sel, flavours)
+        );
+    }
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// The `cargo xtask image build …` command that makes what a selection names.

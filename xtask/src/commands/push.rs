@@ -224,28 +224,14 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     };
     let buildx = exec.buildx()?;
 
-    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
-    let present = exec.inspect(&names)?;
-    let missing: Vec<String> = refs
-        .iter()
-        .zip(&present)
-        .filter(|(_, p)| p.is_none())
-        .map(|(r, _)| r.to_string())
-        .collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "not in the local engine: {}; build first with `{}`",
-            missing.join(", "),
-            super::build_command(naming, &flavours)
-        );
-    }
+    let present = super::local_images(&mut exec, &refs, naming, &flavours)?;
 
     let mut items = Vec::new();
     let mut conflicts = Vec::new();
     for ((f, r), (local, alias)) in flavours
         .iter()
         .zip(&refs)
-        .zip(present.into_iter().flatten().zip(aliases))
+        .zip(present.into_iter().zip(aliases))
     {
         let reference = r.to_string();
         let id = verify::check_inspected(

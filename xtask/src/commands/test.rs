@@ -45,27 +45,9 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
     let channel = super::channel(naming, || exec.git_state())?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
-    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
-    let found = if names.is_empty() {
-        Vec::new()
-    } else {
-        exec.inspect(&names)?
-    };
-    let missing: Vec<String> = refs
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_none())
-        .map(|(r, _)| r.to_string())
-        .collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "not in the local engine: {}; build first with `{}`",
-            missing.join(", "),
-            super::build_command(naming, &flavours)
-        );
-    }
+    let found = super::local_images(&mut exec, &refs, naming, &flavours)?;
     let mut runs = Vec::new();
-    for ((f, r), info) in flavours.iter().zip(&refs).zip(found.into_iter().flatten()) {
+    for ((f, r), info) in flavours.iter().zip(&refs).zip(found) {
         let argv = f.test.clone().unwrap_or_default();
         let step = Step::Test {
             image: Arg::Lit(info.id.clone()),
