@@ -323,25 +323,36 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// A `docker` first on PATH that runs the real one, but before each
-/// `docker push` touches `marker` and sleeps `secs`.
-fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
+/// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
+/// the real docker and `$DIR` a scratch folder) and then the real one.
+fn docker_wrapper(label: &str, before: &str) -> TempDir {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("slow-push");
+    let dir = TempDir::new(label);
     let path = std::env::var("PATH").unwrap_or_default();
     let real = std::env::split_paths(&path)
         .map(|d| d.join("docker"))
         .find(|p| p.is_file())
         .expect("docker on PATH");
     let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = push ]; then touch '{marker}'; sleep {secs}; fi\nexec '{real}' \"$@\"\n",
-        marker = marker.display(),
-        real = real.display()
+        "#!/bin/sh\nREAL='{real}'\nDIR='{dir}'\n{before}\nexec \"$REAL\" \"$@\"\n",
+        real = real.display(),
+        dir = dir.path().display()
     );
     let p = dir.path().join("docker");
     std::fs::write(&p, script).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
+}
+
+/// Before each `docker push`: touch `marker`, then sleep `secs`.
+fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
+    docker_wrapper(
+        "slow-push",
+        &format!(
+            "if [ \"$1\" = push ]; then touch '{}'; sleep {secs}; fi",
+            marker.display()
+        ),
+    )
 }
 
 #[test]
@@ -407,26 +418,14 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// A `docker` first on PATH that runs the real one, but at the `nth`
-/// `docker manifest inspect` first points `reference` at `other`.
+/// At the `nth` `docker manifest inspect`: first point `reference` at `other`.
 fn docker_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("retag");
-    let path = std::env::var("PATH").unwrap_or_default();
-    let real = std::env::split_paths(&path)
-        .map(|d| d.join("docker"))
-        .find(|p| p.is_file())
-        .expect("docker on PATH");
-    let count = dir.path().join("lookups");
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = manifest ]; then\n  n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  if [ $n -eq {nth} ]; then '{real}' tag '{other}' '{reference}'; fi\nfi\nexec '{real}' \"$@\"\n",
-        count = count.display(),
-        real = real.display()
-    );
-    let p = dir.path().join("docker");
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    docker_wrapper(
+        "retag",
+        &format!(
+            "if [ \"$1\" = manifest ]; then\n  n=$(cat \"$DIR/lookups\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/lookups\"\n  if [ $n -eq {nth} ]; then \"$REAL\" tag '{other}' '{reference}'; fi\nfi"
+        ),
+    )
 }
 
 #[test]
