@@ -192,13 +192,15 @@ fn python3_says(image: &str, program: &str) -> String {
 struct Cleanup(Vec<String>);
 
 impl Cleanup {
+    /// Removes the names now too: a registry on a port an earlier run used
+    /// may meet that run's leftover images under the same names.
     fn new(names: &[&str]) -> Cleanup {
-        Cleanup(names.iter().map(|n| n.to_string()).collect())
+        let c = Cleanup(names.iter().map(|n| n.to_string()).collect());
+        c.remove();
+        c
     }
-}
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
+    fn remove(&self) {
         // Twice: an image whose child was still there is free the second time.
         for _ in 0..2 {
             for name in &self.0 {
@@ -215,6 +217,12 @@ impl Drop for Cleanup {
                 let _ = docker_ok(&args);
             }
         }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -724,6 +732,7 @@ fn a_promoted_dev_tag_names_the_image_s_own_commit() {
     let ws = fixture("chk-dev-promo", &registry, &base);
     let dev = |head: &str| format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &head[..12]);
     let a = ws.head();
+    let mut cleanup = Cleanup::new(&[&dev(&a), &base]);
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
         .expect(0);
     // A later commit; the image of commit A is promoted under the dev name.
@@ -731,7 +740,7 @@ fn a_promoted_dev_tag_names_the_image_s_own_commit() {
     ws.commit();
     let b = ws.head();
     assert_ne!(a, b);
-    let _cleanup = Cleanup::new(&[&dev(&a), &dev(&b), &base]);
+    cleanup.0.push(dev(&b));
     let run = ws.xtask(
         &["image", "tag", "fix", "--dev", "--from", &dev(&a)],
         None,

@@ -1,0 +1,572 @@
+//! Variants, tag formats and the test gate against a real engine and a real
+//! registry on 127.0.0.1: the upstream image set (skinny, slim, jlab-slim)
+//! built, tested and published under the names its tag formats make; a
+//! failing `test` publishes and promotes nothing; a recorded pass is reused
+//! for the same image ID only; `--dry-run` shows the gate; `dev-hash-length`.
+
+mod support;
+
+use support::*;
+use xtask::json::Json;
+
+const OCI: &str = "org.opencontainers.image";
+
+/// The one base every test builds on, as the registry serves it (the same
+/// seed as checks.rs: its storage is made once and copied).
+const JAMMY: &str = "base-jammy";
+const BASES: &[BaseSpec] = &[(JAMMY, "jammy", DEFAULT_DISTS)];
+
+/// The echo of the test step (`Step::Test`), up to the image ID.
+const TEST_RUN: &str = "+ docker run --rm --network none --pull never -- sha256:";
+
+/// The program [`PASSING`] gives python3.
+const PROGRAM: &str = "import importlib.metadata as m; assert m.version('torch').startswith('2.6')";
+
+/// A test that runs the image's own python3 and passes: torch 2.6 is there.
+/// (The option is a TOML literal string: `tidy::no_shell_in_the_sources`
+/// refuses a double-quoted dash-c anywhere but the tool's probe.)
+const PASSING: &str = r#"["python3", '-c', "import importlib.metadata as m; assert m.version('torch').startswith('2.6')"]"#;
+
+/// [`PASSING`] as the tool prints it (shell-quoted).
+const PASSING_SHOWN: &str = r#"python3 -c 'import importlib.metadata as m; assert m.version('\''torch'\'').startswith('\''2.6'\'')'"#;
+
+/// A registry of its own that already serves [`BASES`]; the base's name.
+fn registry_with_base() -> (Registry, String) {
+    let registry = Registry::start_seeded(&seed_storage(BASES));
+    let base = format!("{}/{JAMMY}:1", registry.host());
+    (registry, base)
+}
+
+/// A workspace with the fixture Dockerfile on `base`, `catalog` as
+/// env-files/images.toml, and a `pyproject.toml` no other test or run has
+/// (so the engine's build cache hands no other test's COPY layer here).
+fn workspace(label: &str, base: &str, catalog: &str) -> Workspace {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Workspace::new(
+        label,
+        &[
+            (
+                "pyproject.toml",
+                format!("{PYPROJECT}# {label} {} {now}\n", std::process::id()),
+            ),
+            ("env-files/images.toml", catalog.to_string()),
+            ("env-files/fix/Dockerfile", fixture_dockerfile(base)),
+        ],
+    )
+}
+
+/// [`dockerfile`] with its COPY right after FROM. The classic builder looks
+/// a step up among the children of the previous one and takes the newest
+/// match: with `ARG FRAMEWORK_VERSION` first, that child is shared by every
+/// fixture build on the same base (other tests, other runs), so a rebuild
+/// running beside them can miss its own COPY and make new layers. A COPY of
+/// this workspace's own `pyproject.toml` first has no such twin.
+fn fixture_dockerfile(base: &str) -> String {
+    let arg_then_copy = "ARG FRAMEWORK_VERSION\nCOPY pyproject.toml /itwinai/pyproject.toml\n";
+    let text = dockerfile(base);
+    assert!(text.contains(arg_then_copy), "{text}");
+    text.replacen(
+        arg_then_copy,
+        "COPY pyproject.toml /itwinai/pyproject.toml\nARG FRAMEWORK_VERSION\n",
+        1,
+    )
+}
+
+/// The standard one-flavour catalog (`fix`, alias `fix-latest`) with `test`.
+fn fix_with_test(registry: &Registry, test: &str) -> String {
+    catalog(&registry.host(), &format!("test = {test}\n"))
+}
+
+fn image_id(image: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
+fn layers(image: &str) -> String {
+    docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ])
+}
+
+fn json(text: &str) -> Vec<Json> {
+    Json::parse(text.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+        .as_array()
+        .unwrap_or_else(|| panic!("not a JSON array:\n{text}"))
+        .to_vec()
+}
+
+fn s<'a>(row: &'a Json, key: &str) -> &'a str {
+    row.get(key)
+        .and_then(Json::as_str)
+        .unwrap_or_else(|| panic!("no string {key:?} in {row:?}"))
+}
+
+/// The lines of stderr that echo the test step.
+fn test_runs(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with(TEST_RUN)).collect()
+}
+
+/// Removes the local images a test makes: each name, and every image
+/// labelled `ref.name=<name>` (an older build the name moved away from).
+/// The names carry the test's own registry port, so no running test's
+/// images match; made before the test starts (a leftover of an earlier run
+/// whose registry had the same port would fake a result) and again when
+/// dropped, also when the test fails.
+struct Cleanup(Vec<String>);
+
+impl Cleanup {
+    fn new(names: &[&str]) -> Cleanup {
+        let cleanup = Cleanup(names.iter().map(|n| n.to_string()).collect());
+        cleanup.remove();
+        cleanup
+    }
+
+    fn remove(&self) {
+        // Twice: an image whose child was still there is free the second time.
+        for _ in 0..2 {
+            for name in &self.0 {
+                let filter = format!("label={OCI}.ref.name={name}");
+                let ids = std::process::Command::new("docker")
+                    .args(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let mut args = vec!["rmi", name.as_str()];
+                args.extend(ids.split_whitespace());
+                let _ = docker_ok(&args);
+            }
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn the_upstream_image_set_is_built_tested_and_published_by_name() {
+    if !engine_available("the_upstream_image_set_is_built_tested_and_published_by_name") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let host = registry.host();
+    let variant_format = "{version}-{variant}-{framework}{framework-version}-{distro}";
+    let jlab_format = "jlab-{variant}-{version}-{framework}{framework-version}-{distro}";
+    let flavour = |name: &str, extra: &str| {
+        format!(
+            "\n[flavours.{name}]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\n\
+             framework-version = \"2.6\"\ndistro = \"jammy\"\n{extra}test = {PASSING}\n"
+        )
+    };
+    let catalog = format!(
+        "registry = \"{host}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\n{}{}{}",
+        flavour(
+            "skinny",
+            &format!("variant = \"skinny\"\ntag-format = \"{variant_format}\"\nlatest = \"torch-skinny-latest\"\n")
+        ),
+        flavour(
+            "slim",
+            &format!("variant = \"slim\"\ntag-format = \"{variant_format}\"\nlatest = \"torch-slim-latest\"\n")
+        ),
+        flavour(
+            "jlab-slim",
+            &format!("jupyterlab = true\nvariant = \"slim\"\ntag-format = \"{jlab_format}\"\nlatest = \"jlab-slim-latest\"\n")
+        ),
+    );
+    let ws = workspace("var-set", &base, &catalog);
+    // (flavour, variant, format, release tag, alias)
+    let set = [
+        (
+            "skinny",
+            "skinny",
+            variant_format,
+            "0.2.2-skinny-torch2.6-jammy",
+            "torch-skinny-latest",
+        ),
+        (
+            "slim",
+            "slim",
+            variant_format,
+            "0.2.2-slim-torch2.6-jammy",
+            "torch-slim-latest",
+        ),
+        (
+            "jlab-slim",
+            "slim",
+            jlab_format,
+            "jlab-slim-0.2.2-torch2.6-jammy",
+            "jlab-slim-latest",
+        ),
+    ];
+    let name = |tag: &str| format!("{host}/itwinai:{tag}");
+    let mut names: Vec<String> = set.iter().flat_map(|f| [name(f.3), name(f.4)]).collect();
+    names.push(base.clone());
+    let _cleanup = Cleanup::new(&names.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // The catalog, as list shows it.
+    let run = ws.xtask(&["image", "list", "--json"], None, &[]);
+    run.expect(0);
+    let rows = json(&run.stdout);
+    assert_eq!(rows.len(), 3, "{}", run.stdout);
+    for (row, (flavour, variant, format, tag, alias)) in rows.iter().zip(&set) {
+        assert_eq!(s(row, "flavour"), *flavour, "{row:?}");
+        assert_eq!(s(row, "variant"), *variant, "{row:?}");
+        assert_eq!(s(row, "tag_format"), *format, "{row:?}");
+        assert_eq!(s(row, "reference"), name(tag), "{row:?}");
+        assert_eq!(s(row, "latest"), name(alias), "{row:?}");
+        assert_eq!(
+            s(row, "dev_reference"),
+            format!("{host}/itwinai-dev:{tag}-{}", &ws.head()[..12]),
+            "{row:?}"
+        );
+        let test = row.get("test").map(Json::strings).unwrap_or_default();
+        assert_eq!(test.len(), 3, "{row:?}");
+        assert_eq!(test.join(" "), format!("python3 -c {PROGRAM}"), "{row:?}");
+    }
+
+    // Built under the names the formats make.
+    ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
+    let ids: Vec<String> = set.iter().map(|f| image_id(&name(f.3))).collect();
+    for (f, id) in set.iter().zip(&ids) {
+        assert!(
+            labels(&name(f.3)).contains(&(format!("{OCI}.ref.name"), name(f.3))),
+            "{id}"
+        );
+    }
+
+    // Each test runs in its own image, once, and passes.
+    let run = ws.xtask(&["image", "test", "--all", "--json"], None, &[]);
+    run.expect(0);
+    let rows = json(&run.stdout);
+    assert_eq!(rows.len(), 3, "{}", run.stdout);
+    for ((row, f), id) in rows.iter().zip(&set).zip(&ids) {
+        assert_eq!(s(row, "flavour"), f.0, "{row:?}");
+        assert_eq!(s(row, "reference"), name(f.3), "{row:?}");
+        assert_eq!(s(row, "status"), "passed", "{row:?}");
+        assert_eq!(row.get("exit_code"), Some(&Json::Number(0.0)), "{row:?}");
+        assert_eq!(s(row, "image_id"), id.as_str(), "{row:?}");
+    }
+    let mut ran: Vec<&str> = test_runs(&run.stderr);
+    ran.sort();
+    let mut want: Vec<String> = ids
+        .iter()
+        .map(|id| format!("+ docker run --rm --network none --pull never -- {id} {PASSING_SHOWN}"))
+        .collect();
+    want.sort();
+    assert_eq!(ran, want, "{}", run.stderr);
+
+    // Published: exactly the three release tags and their three aliases.
+    let run = ws.xtask(&["image", "push", "--all", "--latest"], None, &[]);
+    run.expect(0);
+    assert!(test_runs(&run.stderr).is_empty(), "{}", run.stderr);
+    let mut want: Vec<&str> = set.iter().flat_map(|f| [f.3, f.4]).collect();
+    want.sort();
+    assert_eq!(registry.tags("itwinai"), want);
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+    for (f, id) in set.iter().zip(&ids) {
+        let release = registry.digest("itwinai", f.3).expect("release tag served");
+        assert_eq!(
+            registry.digest("itwinai", f.4).as_deref(),
+            Some(release.as_str()),
+            "{} points at {}",
+            f.4,
+            f.3
+        );
+        let repo_digests = docker(&["image", "inspect", "--format", "{{json .RepoDigests}}", id]);
+        assert!(
+            repo_digests.contains(&format!("{host}/itwinai@{release}")),
+            "{} serves the image built for {}: {repo_digests}",
+            f.3,
+            f.0
+        );
+    }
+    // Three images, one per flavour (same layers, other labels).
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+    assert!(
+        ids.iter().all(|id| layers(id) == layers(&ids[0])),
+        "{ids:?}"
+    );
+}
+
+#[test]
+fn a_failing_test_publishes_nothing() {
+    if !engine_available("a_failing_test_publishes_nothing") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let ws = workspace(
+        "var-fail",
+        &base,
+        &fix_with_test(&registry, "['python3', '-c', 'raise SystemExit(3)']"),
+    );
+    let host = registry.host();
+    let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
+    let alias = format!("{host}/itwinai:fix-latest");
+    let dev = format!(
+        "{host}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &ws.head()[..12]
+    );
+    let _cleanup = Cleanup::new(&[&reference, &alias, &dev, &base]);
+
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let id = image_id(&reference);
+
+    // image test: exit 1, naming the flavour, the reference and the status.
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "the test of flavour 'fix' failed on {reference} ({id}): exit status 3"
+        )),
+        "{line}"
+    );
+    assert_eq!(test_runs(&run.stderr).len(), 1, "{}", run.stderr);
+    let run = ws.xtask(&["image", "test", "fix", "--json"], None, &[]);
+    run.expect(1);
+    let rows = json(&run.stdout);
+    assert_eq!(rows.len(), 1, "{}", run.stdout);
+    assert_eq!(s(&rows[0], "status"), "failed");
+    assert_eq!(rows[0].get("exit_code"), Some(&Json::Number(3.0)));
+
+    // image push --latest: no pass recorded, so the test runs, and fails.
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "the test of flavour 'fix' failed on {reference} ({id})"
+        )) && line.contains("exited with status 3"),
+        "{line}"
+    );
+    assert_eq!(
+        test_runs(&run.stderr),
+        [format!(
+            "+ docker run --rm --network none --pull never -- {id} python3 -c 'raise SystemExit(3)'"
+        )],
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker tag"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert!(!docker_ok(&["image", "inspect", &alias]), "no local alias");
+
+    // image tag --from the dev image: the source's test fails, no promotion.
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    docker(&["rmi", &reference]);
+    let dev_id = image_id(&dev);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "the test of flavour 'fix' failed on {dev} ({dev_id})"
+        )) && line.contains("exited with status 3"),
+        "{line}"
+    );
+    assert_eq!(test_runs(&run.stderr).len(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
+    assert!(
+        !docker_ok(&["image", "inspect", &reference]),
+        "{reference} must not exist"
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+}
+
+#[test]
+fn a_recorded_pass_is_reused() {
+    if !engine_available("a_recorded_pass_is_reused") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let ws = workspace("var-reuse", &base, &fix_with_test(&registry, PASSING));
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let id1 = image_id(&reference);
+    let layers1 = layers(&reference);
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        test_runs(&run.stderr),
+        [format!(
+            "+ docker run --rm --network none --pull never -- {id1} {PASSING_SHOWN}"
+        )],
+        "{}",
+        run.stderr
+    );
+
+    // The pass of this image ID is recorded: push runs no test container.
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(0);
+    assert!(test_runs(&run.stderr).is_empty(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "test of flavour 'fix' passed before on {reference} ({id1})"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("+ docker push"), "{}", run.stderr);
+    let first = registry.digest("itwinai", "0.2.2-torch2.6-jammy").unwrap();
+
+    // 100 s later: another CREATION_DATE, so another image ID, same layers.
+    ws.xtask(
+        &["image", "build", "fix"],
+        None,
+        &[("SOURCE_DATE_EPOCH", "1700000100")],
+    )
+    .expect(0);
+    let id2 = image_id(&reference);
+    assert_ne!(id1, id2, "the labels changed");
+    assert_eq!(layers(&reference), layers1, "the layers did not");
+
+    // The release tag holds the first image: refused without --force, and
+    // refused before the gate (no test runs for a push that cannot happen).
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("is already published with other content"),
+        "{}",
+        run.stderr
+    );
+    assert!(test_runs(&run.stderr).is_empty(), "{}", run.stderr);
+
+    // With --force: the pass was by image ID, so the test runs again.
+    let run = ws.xtask(&["image", "push", "fix", "--force"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        test_runs(&run.stderr),
+        [format!(
+            "+ docker run --rm --network none --pull never -- {id2} {PASSING_SHOWN}"
+        )],
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("passed before"), "{}", run.stderr);
+    let second = registry.digest("itwinai", "0.2.2-torch2.6-jammy").unwrap();
+    assert_ne!(first, second);
+    let repo_digests = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &id2,
+    ]);
+    assert!(
+        repo_digests.contains(&format!("{}/itwinai@{second}", registry.host())),
+        "{repo_digests}"
+    );
+}
+
+#[test]
+fn push_dry_run_shows_the_test_gate() {
+    if !engine_available("push_dry_run_shows_the_test_gate") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let ws = workspace("var-dry", &base, &fix_with_test(&registry, PASSING));
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let id = image_id(&reference);
+
+    let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
+    run.expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let gate = format!(
+        "# check that the test of flavour 'fix' passed on {reference}: recorded for its image ID, else run now"
+    );
+    let at = lines
+        .iter()
+        .position(|l| *l == gate)
+        .unwrap_or_else(|| panic!("no line {gate:?} in:\n{}", run.stdout));
+    assert_eq!(
+        lines.get(at + 1).copied(),
+        Some(
+            format!("docker run --rm --network none --pull never -- {id} {PASSING_SHOWN}").as_str()
+        ),
+        "{}",
+        run.stdout
+    );
+    let push = lines
+        .iter()
+        .position(|l| *l == format!("docker push -- {reference}"))
+        .unwrap_or_else(|| panic!("no push line in:\n{}", run.stdout));
+    assert!(at < push, "the gate comes first:\n{}", run.stdout);
+    // Nothing ran that changes anything, and no test container.
+    assert!(test_runs(&run.stderr).is_empty(), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker tag"), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+
+    // Nor was a pass recorded: the real push runs the test.
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(0);
+    assert_eq!(test_runs(&run.stderr).len(), 1, "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), ["0.2.2-torch2.6-jammy"]);
+}
+
+#[test]
+fn dev_tags_use_dev_hash_length() {
+    if !engine_available("dev_tags_use_dev_hash_length") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let ws = workspace(
+        "var-hash",
+        &base,
+        &format!(
+            "dev-hash-length = 40\n{}",
+            fix_with_test(&registry, PASSING)
+        ),
+    );
+    let head = ws.head();
+    assert_eq!(head.len(), 40);
+    let tag = format!("0.2.2-torch2.6-jammy-{head}");
+    let dev = format!("{}/itwinai-dev:{tag}", registry.host());
+    let short = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        registry.host(),
+        &head[..12]
+    );
+    let _cleanup = Cleanup::new(&[&dev, &short, &base]);
+
+    let run = ws.xtask(&["image", "list", "--json"], None, &[]);
+    run.expect(0);
+    assert_eq!(s(&json(&run.stdout)[0], "dev_reference"), dev);
+
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    assert!(docker_ok(&["image", "inspect", &dev]), "{dev} was built");
+    assert!(!docker_ok(&["image", "inspect", &short]), "no 12-hex tag");
+    assert!(labels(&dev).contains(&(format!("{OCI}.ref.name"), dev.clone())));
+    assert!(labels(&dev).contains(&(format!("{OCI}.revision"), head.clone())));
+
+    // push --dev finds it under the same name.
+    ws.xtask(&["image", "push", "fix", "--dev"], None, &[])
+        .expect(0);
+    assert_eq!(registry.tags("itwinai-dev"), [tag.as_str()]);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+}
