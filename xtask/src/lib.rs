@@ -19,6 +19,7 @@ pub mod labels;
 pub mod latest;
 pub mod lock;
 pub mod plan;
+pub mod platform;
 pub mod promotion;
 pub mod provenance;
 pub mod publish;

@@ -15,8 +15,8 @@ use crate::cli::{Naming, Selection};
 use crate::docker_output::ImageInfo;
 use crate::error::invalid;
 use crate::executor::Executor;
-use crate::plan::Arg;
 use crate::git::GitState;
+use crate::plan::Arg;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
 

@@ -1,0 +1,119 @@
+//! Platforms: `os/arch[/variant]` as OCI and Docker spell them
+//! (`linux/amd64`, `linux/arm64`, `linux/arm/v7`).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+fn is_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.as_bytes()[0].is_ascii_lowercase()
+}
+
+impl Platform {
+    pub fn parse(s: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if is_part(os) && is_part(arch) => Ok(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] if is_part(os) && is_part(arch) && is_part(v) => Ok(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: Some(v.to_string()),
+            }),
+            _ => Err(format!(
+                "'{s}' is not a platform of the form os/arch[/variant] (lowercase), e.g. linux/arm64"
+            )),
+        }
+    }
+
+    /// A comma-separated list, each once.
+    pub fn parse_list(s: &str) -> Result<Vec<Platform>, String> {
+        let mut out: Vec<Platform> = Vec::new();
+        for part in s.split(',') {
+            let p = Platform::parse(part.trim())?;
+            if out.contains(&p) {
+                return Err(format!("'{p}' is listed twice"));
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// `linux-arm64`, `linux-arm-v7`: how a platform appears in a tag.
+    pub fn tag_suffix(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}-{}-{v}", self.os, self.arch),
+            None => format!("{}-{}", self.os, self.arch),
+        }
+    }
+
+    /// Whether an image config's `os`, `architecture` and `variant` are this
+    /// platform (an absent variant in the config matches none declared).
+    pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+        self.os == os && self.arch == arch && self.variant.as_deref() == variant
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms() {
+        for ok in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/arm/v7",
+            "linux/arm64/v8",
+        ] {
+            assert_eq!(Platform::parse(ok).unwrap().to_string(), ok);
+        }
+        for bad in [
+            "linux",
+            "linux/",
+            "Linux/amd64",
+            "-x/y",
+            "a/b/c/d",
+            "",
+            "linux/amd64 ",
+        ] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+        let list = Platform::parse_list("linux/amd64,linux/arm64").unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].tag_suffix(), "linux-arm64");
+        assert_eq!(
+            Platform::parse("linux/arm/v7").unwrap().tag_suffix(),
+            "linux-arm-v7"
+        );
+        assert!(Platform::parse_list("linux/amd64,linux/amd64")
+            .unwrap_err()
+            .contains("twice"));
+        let arm = Platform::parse("linux/arm64").unwrap();
+        assert!(arm.matches("linux", "arm64", None));
+        assert!(!arm.matches("linux", "amd64", None));
+        assert!(!arm.matches("linux", "arm64", Some("v8")));
+    }
+}
