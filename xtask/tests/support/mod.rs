@@ -1,7 +1,8 @@
 //! Shared by the end-to-end tests: throwaway workspaces (git repositories
 //! with a pinned identity), the real binary run with a pinned environment, a
 //! recording fake `docker`, a registry on loopback, and base images with a
-//! real python3 (python.rs).
+//! real python3 (python.rs), for this machine's platform and, under
+//! emulation, for linux/arm64.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -15,6 +16,12 @@ use std::time::{Duration, Instant};
 mod python;
 #[allow(unused_imports)]
 pub use python::{copy_tree, seed_storage, BaseSpec};
+#[allow(unused_imports)]
+pub use python::{
+    fixture_platform, import_python_image_for, make_base_with_platform, make_multi_platform_base,
+    native_platform, python_image_for, FixturePlatform, MultiPlatformBase, MANIFEST_LIST,
+    PLATFORMS,
+};
 #[allow(unused_imports)]
 pub use python::{
     import_python_image, make_base, make_base_with, python_image, DEFAULT_DISTS, DIST_PACKAGES,
@@ -348,6 +355,84 @@ pub fn engine_available(test: &str) -> bool {
     ok
 }
 
+/// Whether this machine runs programs of `platform` (`linux/arm64`): its
+/// own, or another under QEMU user-mode emulation, whose binfmt_misc handler
+/// (`qemu-aarch64`) must be enabled with the F flag (the kernel opens the
+/// emulator when it is registered, so containers need none inside). When it
+/// cannot, the caller skips, unless XTASK_DOCKER_TESTS=require, which makes
+/// it a failure.
+pub fn emulation_available(test: &str, platform: &str) -> bool {
+    let p = fixture_platform(platform);
+    if p.name == native_platform().name {
+        return true;
+    }
+    let handler = Path::new("/proc/sys/fs/binfmt_misc").join(p.binfmt);
+    let text = std::fs::read_to_string(&handler).unwrap_or_default();
+    let enabled = text.lines().next() == Some("enabled");
+    let fixed = text
+        .lines()
+        .any(|l| l.strip_prefix("flags:").is_some_and(|f| f.contains('F')));
+    if enabled && fixed {
+        return true;
+    }
+    let state = if !enabled {
+        "is missing or disabled"
+    } else {
+        "lacks the F flag (containers cannot open the emulator)"
+    };
+    let why = format!(
+        "cannot run {platform} programs: {handler} {state}; install qemu-user-static and \
+         binfmt-support, mount binfmt_misc (`mount -t binfmt_misc binfmt_misc \
+         /proc/sys/fs/binfmt_misc`) and run `update-binfmts --enable {binfmt}`, as .ci/run does",
+        handler = handler.display(),
+        binfmt = p.binfmt
+    );
+    if std::env::var("XTASK_DOCKER_TESTS").as_deref() == Ok("require") {
+        panic!("{test}: {why}; XTASK_DOCKER_TESTS=require");
+    }
+    eprintln!("{test}: skipped: {why} (set XTASK_DOCKER_TESTS=require to fail instead)");
+    false
+}
+
+/// `os/architecture` of a local image, as `docker image inspect` says.
+pub fn image_platform(image: &str) -> String {
+    docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+        image,
+    ])
+    .trim()
+    .to_string()
+}
+
+/// `docker ARGS` with `input` on its standard input, asserting success; its
+/// stdout. (`python3 -` reads its program there: no `-c`, no shell.)
+#[track_caller]
+pub fn docker_with_input(args: &[&str], input: &str) -> String {
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `docker ARGS` (the real one), asserting success; its stdout.
 #[track_caller]
 pub fn docker(args: &[&str]) -> String {
@@ -499,14 +584,23 @@ impl Registry {
 
     /// The digest the registry reports for `name:tag` (Docker-Content-Digest).
     pub fn digest(&self, name: &str, tag: &str) -> Option<String> {
+        self.manifest_header(name, tag, "docker-content-digest")
+    }
+
+    /// The media type of the manifest the registry serves for `name:tag`
+    /// (Content-Type): a manifest list for a multi-platform image.
+    pub fn media_type(&self, name: &str, tag: &str) -> Option<String> {
+        self.manifest_header(name, tag, "content-type")
+    }
+
+    fn manifest_header(&self, name: &str, tag: &str, header: &str) -> Option<String> {
         let (code, resp) = self.get(&format!("/v2/{name}/manifests/{tag}"))?;
         if code != 200 {
             return None;
         }
         resp.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("docker-content-digest")
-                .then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case(header).then(|| v.trim().to_string())
         })
     }
 }
