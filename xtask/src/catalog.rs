@@ -246,6 +246,15 @@ impl Catalog {
         for f in &self.flavours {
             self.reference(f, version, &Channel::Production, &self.registry)?;
             let tag = f.production_tag(version);
+            // The longest default development tag: the release tag, `-`,
+            // the hash, `-dirty`.
+            let dev_len = tag.len() + 1 + self.dev_hash_length + "-dirty".len();
+            if dev_len > 128 {
+                return Err(invalid(format!(
+                    "{FILE}: flavour '{}': its development tags would be {dev_len} characters long at version {version} ('{tag}' + '-' + {} hex digits + '-dirty'); Docker allows 128: shorten its 'tag-format' or lower 'dev-hash-length'",
+                    f.name, self.dev_hash_length
+                )));
+            }
             if let Some(other) = seen.insert(tag.clone(), &f.name) {
                 return Err(invalid(format!(
                     "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; give one a 'variant' and a 'tag-format' that uses it",
@@ -362,6 +371,11 @@ impl Catalog {
             if argv.is_empty() {
                 return Err(invalid(format!(
                     "{at}: {ctx}'test' is empty; name the program to run inside the image, or remove the key"
+                )));
+            }
+            if argv[0].is_empty() {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' starts with an empty word; the first word is the program to run"
                 )));
             }
             if argv[0].starts_with('-') {

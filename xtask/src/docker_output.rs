@@ -19,7 +19,29 @@ pub struct ImageInfo {
     /// environment, working directory and user (`Env=…`, `WorkingDir=…`,
     /// `User=…`). With the layers, it decides what the probe reads.
     pub runtime: Vec<String>,
+    /// `ONBUILD` triggers: they run in any build `FROM` this image.
+    pub onbuild: Vec<String>,
+    /// Everything of the config that decides how the image runs (env, cmd,
+    /// entrypoint, workdir, user, ports, volumes, signal, shell,
+    /// healthcheck, triggers), as canonical JSON: equal for a faithful
+    /// promotion.
+    pub behaviour: String,
 }
+
+/// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
+const BEHAVIOUR_KEYS: [&str; 11] = [
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "ExposedPorts",
+    "Healthcheck",
+    "OnBuild",
+    "Shell",
+    "StopSignal",
+    "User",
+    "Volumes",
+    "WorkingDir",
+];
 
 /// Parse the JSON array `docker image inspect` prints.
 pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
@@ -49,9 +71,22 @@ pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
                     .unwrap_or("");
                 runtime.push(format!("{key}={value}"));
             }
+            let onbuild = config
+                .and_then(|c| c.get("OnBuild"))
+                .map(Json::strings)
+                .unwrap_or_default();
+            let behaviour = Json::object(BEHAVIOUR_KEYS.iter().map(|k| {
+                (
+                    *k,
+                    config.and_then(|c| c.get(k)).cloned().unwrap_or(Json::Null),
+                )
+            }))
+            .render();
             Ok(ImageInfo {
                 id,
                 runtime,
+                onbuild,
+                behaviour,
                 repo_digests: item
                     .get("RepoDigests")
                     .map(Json::strings)

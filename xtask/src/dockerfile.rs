@@ -678,6 +678,8 @@ fn undefined(name: &str) -> String {
 /// lines and heredoc bodies are dropped; continuation lines are joined.
 /// Also returns the escape character, which quoting inside arguments uses.
 fn instructions(text: &str) -> Result<(Vec<Instruction>, char), Error> {
+    // A UTF-8 byte order mark is not part of the first instruction.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let mut escape = '\\';
     let mut directives = true;
@@ -741,8 +743,17 @@ fn instructions(text: &str) -> Result<(Vec<Instruction>, char), Error> {
             Some(k) => (&trimmed[..k], trimmed[k..].trim()),
             None => (trimmed, ""),
         };
-        // Heredoc bodies follow the instruction line; skip each to its end word.
-        for (strip_tabs, word) in heredocs(args) {
+        // Heredoc bodies follow the instruction line; skip each to its end
+        // word. Only RUN, COPY and ADD take heredocs (BuildKit): a `<<` in
+        // any other instruction is text, and the lines after it are
+        // instructions.
+        let keyword_upper = keyword.to_ascii_uppercase();
+        let bodies = if takes_heredocs(&keyword_upper) {
+            heredocs(args)
+        } else {
+            Vec::new()
+        };
+        for (strip_tabs, word) in bodies {
             loop {
                 let Some(body) = lines.get(i) else {
                     return Err(at(start, format!("heredoc '{word}' is not terminated")));
@@ -760,11 +771,26 @@ fn instructions(text: &str) -> Result<(Vec<Instruction>, char), Error> {
         }
         out.push(Instruction {
             line: start,
-            keyword: keyword.to_ascii_uppercase(),
+            keyword: keyword_upper,
             args: args.to_string(),
         });
     }
     Ok((out, escape))
+}
+
+fn takes_heredocs(keyword: &str) -> bool {
+    matches!(keyword, "RUN" | "COPY" | "ADD")
+}
+
+/// The line of the first heredoc (`RUN <<EOF` …), if any. Only BuildKit
+/// reads heredocs; the classic builder would take their bodies for
+/// instructions, so it must not be given such a Dockerfile.
+pub fn first_heredoc(text: &str) -> Option<usize> {
+    let (instructions, _) = instructions(text).ok()?;
+    instructions
+        .iter()
+        .find(|i| takes_heredocs(&i.keyword) && !heredocs(&i.args).is_empty())
+        .map(|i| i.line)
 }
 
 /// `# key=value` at the top of the file.
@@ -885,6 +911,25 @@ mod tests {
         assert!(!uses(
             "ARG BASE_IMG_NAME=u\nFROM ${BASE_IMG_NAME} AS b\nFROM other\n"
         ));
+    }
+
+    #[test]
+    fn heredocs_only_in_run_copy_add() {
+        // `<<` in a LABEL is text: the FROM after it is the final stage.
+        let text = "FROM a:1\nLABEL note=<<'#'\nFROM evil:1\n#\n";
+        assert_eq!(final_base(text, &BTreeMap::new()).unwrap().image, "evil:1");
+        assert_eq!(first_heredoc(text), None);
+        let run = "FROM a:1\nRUN <<EOF\nFROM evil:1\nEOF\n";
+        assert_eq!(final_base(run, &BTreeMap::new()).unwrap().image, "a:1");
+        assert_eq!(first_heredoc(run), Some(2));
+        assert_eq!(first_heredoc("FROM a:1\nRUN true\n"), None);
+        // A byte order mark is not an instruction.
+        assert_eq!(
+            final_base("\u{feff}FROM a:1\n", &BTreeMap::new())
+                .unwrap()
+                .image,
+            "a:1"
+        );
     }
 
     #[test]

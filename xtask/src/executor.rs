@@ -375,7 +375,14 @@ impl<'a> Executor<'a> {
         }
         match check {
             Check::Image(expect) => {
-                let id = crate::verify::check(self, expect)?;
+                let checked = crate::verify::check(self, expect);
+                if let (Err(_), Some(reference)) = (&checked, &expect.built) {
+                    // Just built by this plan: an image that lies keeps no name.
+                    let _ = self.must(&Step::Untag {
+                        reference: reference.clone(),
+                    });
+                }
+                let id = checked?;
                 self.values.insert(
                     Slot::ImageId {
                         reference: expect.image.clone(),
@@ -442,13 +449,18 @@ impl<'a> Executor<'a> {
                     Arg::slot(Slot::ImageId {
                         reference: source.clone(),
                     }),
-                    Arg::Lit(target.clone()),
+                    Arg::Lit(target.to_string()),
                 ])?;
                 let (Some(src), Some(dst)) = (&found[0], &found[1]) else {
                     anyhow::bail!("{target} or its source {source} is gone from the local engine");
                 };
-                let diffs = crate::promotion::promotion_differences(src, dst, target);
+                let diffs = crate::promotion::promotion_differences(src, dst, &target.to_string());
                 if !diffs.is_empty() {
+                    // Never leave an unfaithful image under the target name.
+                    let untag = Step::Untag {
+                        reference: target.clone(),
+                    };
+                    self.must(&untag)?;
                     anyhow::bail!(
                         "{target} is not a faithful promotion of {source}: {}",
                         diffs.join("; ")
@@ -517,7 +529,7 @@ impl<'a> Executor<'a> {
                         Arg::slot(Slot::ImageId {
                             reference: source.clone(),
                         }),
-                        Arg::Lit(target.clone()),
+                        Arg::Lit(target.to_string()),
                     ],
                 }],
             ),

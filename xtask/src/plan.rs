@@ -486,7 +486,7 @@ pub enum Check {
     LocalIs { reference: Reference, id: Arg },
     /// `target` has exactly the layers of `source` and every label of it
     /// but ref.name, which names `target`.
-    Promotion { source: String, target: String },
+    Promotion { source: String, target: Reference },
     /// The flavour's test passed on this image ID: recorded before, or run
     /// now (and recorded). Gates every release publish and promotion.
     Tested {

@@ -20,6 +20,12 @@ pub fn check_promotable(source: &str, info: &ImageInfo, version: &Version) -> Re
             labels::VERSION
         ));
     }
+    if !info.onbuild.is_empty() {
+        return Err(format!(
+            "refusing to promote {source}: it has ONBUILD triggers ({}), which a promotion would run and which would change what was tested; drop them from its Dockerfile",
+            info.onbuild.join("; ")
+        ));
+    }
     Ok(())
 }
 
@@ -47,6 +53,12 @@ pub fn promotion_differences(
     if others(source) != others(promoted) {
         out.push("its labels other than ref.name differ from the source's".to_string());
     }
+    if source.behaviour != promoted.behaviour {
+        out.push(format!(
+            "its config differs from the source's (env, command, entrypoint, user, workdir, ports, volumes or triggers): {} against {}",
+            promoted.behaviour, source.behaviour
+        ));
+    }
     out
 }
 
@@ -64,7 +76,7 @@ mod tests {
             ]
             .into(),
             layers: layers.iter().map(|s| s.to_string()).collect(),
-            runtime: vec![],
+            ..ImageInfo::default()
         }
     }
 
@@ -78,6 +90,11 @@ mod tests {
         let mut no_labels = info("0.2.2", "dev", &[]);
         no_labels.labels.clear();
         assert!(check_promotable("s", &no_labels, &v).is_err());
+        let mut triggers = info("0.2.2", "dev", &[]);
+        triggers.onbuild = vec!["RUN [\"true\"]".into()];
+        assert!(check_promotable("s", &triggers, &v)
+            .unwrap_err()
+            .contains("ONBUILD triggers"));
     }
 
     #[test]
@@ -94,5 +111,10 @@ mod tests {
             promotion_differences(&src, &info("0.2.3", "prod:1", &["l1", "l2"]), "prod:1").len(),
             1
         );
+        let mut other_cmd = good.clone();
+        other_cmd.behaviour = r#"{"Cmd":["evil"]}"#.into();
+        let diffs = promotion_differences(&src, &other_cmd, "prod:1");
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].contains("its config differs"), "{diffs:?}");
     }
 }

@@ -64,6 +64,15 @@ pub struct Expectation {
     /// The commit its revision label must name: a default development tag
     /// carries HEAD's hash, so the image must be HEAD's build.
     pub revision: Option<String>,
+    /// The base its base.name label must name (a promotion's source must
+    /// be built on its flavour's base, not be another flavour's image).
+    pub base_name: Option<String>,
+    /// Whether it must carry the dirty label: a default development tag
+    /// says `-dirty` exactly when it does.
+    pub dirty: Option<bool>,
+    /// Built by this very plan under this name: removed when it fails, so
+    /// an image that lies keeps no name.
+    pub built: Option<crate::reference::Reference>,
 }
 
 /// What was found out about an image.
@@ -151,7 +160,9 @@ impl Expectation {
             Labels::Recorded => Vec::new(),
         };
         format!(
-            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            self.base_name,
+            self.dirty,
             self.revision,
             self.ref_name,
             self.version,
@@ -205,6 +216,19 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
             }
             if let Some(head) = &e.revision {
                 want(labels::REVISION, head);
+            }
+            if let Some(base) = &e.base_name {
+                want(labels::BASE_NAME, base);
+            }
+            if let Some(dirty) = e.dirty {
+                let labelled = label(labels::DIRTY) == Some("true");
+                if labelled != dirty {
+                    out.push(format!(
+                        "its {} label says {labelled}, but its development tag says the tree was {}",
+                        labels::DIRTY,
+                        if dirty { "dirty (-dirty)" } else { "clean (no -dirty)" }
+                    ));
+                }
             }
             let rev = label(labels::REVISION).unwrap_or("");
             if check_commit_hash(rev).is_err() || f.revision_is_commit != Some(true) {
@@ -438,6 +462,9 @@ mod tests {
             },
             release: true,
             revision: None,
+            base_name: None,
+            dirty: None,
+            built: None,
         }
     }
 
@@ -459,7 +486,7 @@ mod tests {
             ]
             .into(),
             layers: vec!["l1".into(), "l2".into()],
-            runtime: vec![],
+            ..ImageInfo::default()
         }
     }
 
@@ -600,6 +627,17 @@ mod tests {
             diffs[0].contains(&format!("expected '{}'", "b".repeat(40))),
             "{diffs:?}"
         );
+        // A default development tag's -dirty must match the label.
+        let mut clean_tag = expectation(Labels::Recorded);
+        clean_tag.release = false;
+        clean_tag.dirty = Some(false);
+        let mut f = facts(recorded_image());
+        f.image.labels.insert(labels::DIRTY.into(), "true".into());
+        let diffs = differences(&clean_tag, &BTreeMap::new(), &f);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert!(diffs[0].contains("the tree was clean"), "{diffs:?}");
+        clean_tag.dirty = Some(true);
+        assert!(differences(&clean_tag, &BTreeMap::new(), &f).is_empty());
         // A development image may carry the dirty label.
         let mut dev = expectation(Labels::Recorded);
         dev.release = false;

@@ -180,14 +180,21 @@ impl Version {
     pub fn bump(&self, part: Bump) -> Result<Version, String> {
         self.check_taggable()?;
         let (x, y, z) = (self.release[0], self.release[1], self.release[2]);
-        let pre = self.is_prerelease();
+        // Below X.Y.Z (a pre-release, or a dev release of X.Y.Z itself):
+        // bumping may finish X.Y.Z. X.Y.Z.postN.devM is above X.Y.Z.
+        let pre = self.pre.is_some() || (self.dev.is_some() && self.post.is_none());
+        let next = |n: u64| {
+            n.checked_add(1)
+                .filter(|n| *n <= 999_999_999_999_999_999)
+                .ok_or_else(|| format!("version '{self}': {n} + 1 has more than 18 digits"))
+        };
         let release = match part {
             Bump::Patch if pre => vec![x, y, z],
-            Bump::Patch => vec![x, y, z + 1],
+            Bump::Patch => vec![x, y, next(z)?],
             Bump::Minor if pre && z == 0 => vec![x, y, 0],
-            Bump::Minor => vec![x, y + 1, 0],
+            Bump::Minor => vec![x, next(y)?, 0],
             Bump::Major if pre && y == 0 && z == 0 => vec![x, 0, 0],
-            Bump::Major => vec![x + 1, 0, 0],
+            Bump::Major => vec![next(x)?, 0, 0],
         };
         Ok(Version {
             epoch: None,
@@ -399,6 +406,26 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bumps_never_go_backwards() {
+        for (from, part, want) in [
+            ("1.2.3.post1.dev1", Bump::Patch, "1.2.4"),
+            ("2.0.0.post1.dev0", Bump::Major, "3.0.0"),
+            ("1.2.3.dev1", Bump::Patch, "1.2.3"),
+            ("1.2.3rc1.post1", Bump::Patch, "1.2.3"),
+        ] {
+            let v = Version::parse(from).unwrap();
+            let got = v.bump(part).unwrap();
+            assert_eq!(got.to_string(), want, "{from}");
+            assert!(got > v, "{from} -> {got}");
+        }
+        let big = Version::parse("1.2.999999999999999999").unwrap();
+        assert!(big
+            .bump(Bump::Patch)
+            .unwrap_err()
+            .contains("more than 18 digits"));
+    }
 
     #[test]
     fn other_spellings_name_their_normalized_form() {

@@ -160,6 +160,13 @@ impl Project {
             .map_err(|e| dockerfile_error(&flavour.dockerfile, &flavour.name, &e))
     }
 
+    /// The line of the first heredoc in the flavour's Dockerfile, if any.
+    pub fn heredoc_line(&self, flavour: &Flavour) -> Option<usize> {
+        self.dockerfile(flavour)
+            .ok()
+            .and_then(dockerfile::first_heredoc)
+    }
+
     /// The build args a flavour passes besides provenance: FRAMEWORK_VERSION
     /// only to a Dockerfile that declares it (no "build-args were not
     /// consumed" warning), then the catalog's.

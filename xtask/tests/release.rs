@@ -456,3 +456,78 @@ fn push_publishes_only_the_image_it_checked() {
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     let _ = docker_ok(&["rmi", &reference, &base]);
 }
+
+#[test]
+fn promotion_refuses_triggers_and_other_flavours_images() {
+    if !engine_available("promotion_refuses_triggers_and_other_flavours_images") {
+        return;
+    }
+    let registry = Registry::start();
+    let base = make_base(
+        &registry,
+        &format!("trig-base-{}", std::process::id()),
+        "jammy",
+    );
+    let other_base = make_base(
+        &registry,
+        &format!("trig-other-{}", std::process::id()),
+        "jammy",
+    );
+    let ws = Workspace::fixture("rel-trig", &registry.host(), &base);
+    let dev = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    let prod = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+
+    // ONBUILD triggers would run in the promotion and change the image.
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &(dockerfile(&base) + "ONBUILD ENV PYTHONPATH=/opt/attacker\n"),
+    );
+    ws.commit();
+    let dev = dev.replace(&dev[dev.len() - 12..], &ws.head()[..12]);
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("ONBUILD triggers"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!docker_ok(&["image", "inspect", &prod]));
+
+    // Another flavour's image (built on another base) is not this one's.
+    ws.write("env-files/fix/Dockerfile", &dockerfile(&base));
+    ws.write(
+        "env-files/other/Dockerfile",
+        &dockerfile(&other_base).replace(&base, &other_base),
+    );
+    ws.write(
+        "env-files/images.toml",
+        &(catalog(&registry.host(), "")
+            + "\n[flavours.other]\ndockerfile = \"env-files/other/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"x\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"),
+    );
+    ws.commit();
+    ws.xtask(&["image", "build", "other", "--dev"], None, &[])
+        .expect(0);
+    let other_dev = format!(
+        "{}/itwinai-dev:0.2.2-x-torch2.6-jammy-{}",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &other_dev], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "label org.opencontainers.image.base.name is '{other_base}', expected '{base}'"
+        )),
+        "{line}"
+    );
+    assert!(!docker_ok(&["image", "inspect", &prod]));
+    let _ = docker_ok(&["rmi", &dev, &other_dev, &base, &other_base]);
+}

@@ -59,6 +59,9 @@ impl Target {
             framework: self.framework.clone(),
             release: false,
             revision: None,
+            base_name: None,
+            dirty: None,
+            built: Some(self.reference.clone()),
         }
     }
 }
@@ -241,6 +244,16 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         return Err(invalid(
             "--platform and --builder need docker buildx, which is not installed here (`docker buildx version` fails); install the buildx plugin or drop them",
         ));
+    }
+    if !buildx {
+        for f in &flavours {
+            if let Some(line) = project.heredoc_line(f) {
+                return Err(invalid(format!(
+                    "{}:{line}: a heredoc, which only BuildKit reads: the classic builder (no buildx here) would run its body as instructions; install the buildx plugin or write the commands without a heredoc (flavour '{}')",
+                    f.dockerfile, f.name
+                )));
+            }
+        }
     }
     if buildx {
         for t in &targets {

@@ -98,6 +98,17 @@ pub fn required_revision(channel: &Channel) -> Option<String> {
     }
 }
 
+/// Whether an image under this channel must carry the dirty label: a
+/// default development tag ends in `-dirty` exactly when it does.
+pub fn required_dirty(channel: &Channel) -> Option<bool> {
+    match channel {
+        Channel::Dev {
+            tag: None, dirty, ..
+        } => Some(*dirty),
+        _ => None,
+    }
+}
+
 /// The reference each selected flavour goes under.
 pub fn references(
     catalog: &Catalog,

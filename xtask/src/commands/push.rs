@@ -245,6 +245,9 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 framework: f.framework_expect(),
                 release: !naming.dev,
                 revision: super::required_revision(&channel),
+                base_name: None,
+                dirty: super::required_dirty(&channel),
+                built: None,
             },
             local.clone(),
         )

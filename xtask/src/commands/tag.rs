@@ -31,6 +31,10 @@ pub struct Rules<'a> {
     pub release: bool,
     /// The commit the images must be built at (a default development tag).
     pub revision: Option<String>,
+    /// Whether they must carry the dirty label (a default development tag).
+    pub dirty: Option<bool>,
+    /// The base the flavour is built on: a promotion's source must name it.
+    pub base: Option<String>,
 }
 
 impl Rules<'_> {
@@ -45,6 +49,17 @@ impl Rules<'_> {
             framework: self.flavour.framework_expect(),
             release: self.release,
             revision: self.revision.clone(),
+            base_name: None,
+            dirty: self.dirty,
+            built: None,
+        }
+    }
+
+    /// What a promotion's source must show: also its flavour's base.
+    pub fn expect_source(&self, source: &str) -> Expectation {
+        Expectation {
+            base_name: self.base.clone(),
+            ..self.expect(source, None)
         }
     }
 }
@@ -69,7 +84,7 @@ pub fn promotion_plan(
             capture: false,
         }));
         items.push(Item::Check(Check::Image(Box::new(
-            rules.expect(source, None),
+            rules.expect_source(source),
         ))));
     }
     if let Some(argv) = &rules.flavour.test {
@@ -109,7 +124,7 @@ pub fn promotion_plan(
     }))));
     items.push(Item::Check(Check::Promotion {
         source: source.to_string(),
-        target: target_s.clone(),
+        target: target.clone(),
     }));
     items.push(Item::Check(Check::Image(Box::new(
         rules.expect(&target_s, Some(&target_s)),
@@ -153,6 +168,8 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         version: &project.version,
         release: !args.naming.dev,
         revision: super::required_revision(&channel),
+        dirty: super::required_dirty(&channel),
+        base: Some(project.base(flavour, None)?.image),
     };
 
     if let Some(alias) = alias {
@@ -195,7 +212,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         // There now: check it before planning, so --dry-run tells too.
         promotion::check_promotable(&source, &info, &project.version)
             .map_err(anyhow::Error::msg)?;
-        let id = verify::check_inspected(&mut exec, &rules.expect(&source, None), info)?;
+        let id = verify::check_inspected(&mut exec, &rules.expect_source(&source), info)?;
         exec.values.insert(
             Slot::ImageId {
                 reference: source.clone(),
@@ -254,6 +271,8 @@ mod tests {
             version: &v,
             release: true,
             revision: None,
+            dirty: None,
+            base: Some("u:1".into()),
         };
         let items = promotion_plan(src, false, &target, &rules, false);
         let t = target.to_string();
@@ -264,7 +283,7 @@ mod tests {
                     image: src.into(),
                     capture: false
                 }),
-                Item::Check(Check::Image(Box::new(rules.expect(src, None)))),
+                Item::Check(Check::Image(Box::new(rules.expect_source(src)))),
                 Item::Run(Step::Build(Box::new(Build {
                     builder: Builder::Classic,
                     source: Source::FromImage(Arg::slot(Slot::ImageId {
@@ -278,7 +297,7 @@ mod tests {
                 }))),
                 Item::Check(Check::Promotion {
                     source: src.into(),
-                    target: t.clone()
+                    target: target.clone()
                 }),
                 Item::Check(Check::Image(Box::new(rules.expect(&t, Some(&t))))),
             ]
