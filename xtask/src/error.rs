@@ -39,11 +39,17 @@ pub fn invalid(msg: impl Into<String>) -> anyhow::Error {
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// The process exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<Interrupted>()) {
-        EXIT_INTERRUPTED
+        // 128 + the signal, as a shell reports it: 130 for SIGINT, 143 for SIGTERM.
+        if crate::runner::interrupt::which() == crate::runner::interrupt::SIGTERM {
+            EXIT_TERMINATED
+        } else {
+            EXIT_INTERRUPTED
+        }
     } else if err.chain().any(|e| e.is::<Invalid>()) {
         EXIT_INVALID
     } else {

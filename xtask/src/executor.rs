@@ -70,6 +70,26 @@ impl<'a> Executor<'a> {
                 return Ok(None);
             }
         }
+        // A step that runs a container names it, to remove it if stopped.
+        let runs_container = step.argv().iter().any(|a| {
+            matches!(
+                a,
+                Arg::Slot {
+                    slot: Slot::Container,
+                    ..
+                }
+            )
+        });
+        if runs_container {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "xtask-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            self.values.insert(Slot::Container, name);
+        }
         let argv: Vec<String> = step
             .argv()
             .iter()
@@ -80,7 +100,20 @@ impl<'a> Executor<'a> {
             .map(|a| self.resolve(&a).map(|t| t + "\n"))
             .transpose()?;
         let cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
-        runner::run(cmd, step.wait(), stdin, !step.read_only()).map(Some)
+        let result = runner::run(cmd, step.wait(), stdin, !step.read_only());
+        if result.is_err() && runs_container {
+            // Stopped (signal or timeout): the docker client is gone, its
+            // container may not be.
+            if let Some(name) = self.values.get(&Slot::Container).cloned() {
+                let rm = Step::RemoveContainer { name };
+                let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
+                let cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
+                let _ = runner::run_cleanup(cmd);
+            }
+        }
+        // A name serves one run: a later listing shows the placeholder.
+        self.values.remove(&Slot::Container);
+        result.map(Some)
     }
 
     fn resolve(&self, a: &Arg) -> Result<String> {

@@ -29,6 +29,9 @@ pub enum Slot {
     BaseDigest { image: String },
     /// The image ID (`sha256:…`) of a reference once built or checked.
     ImageId { reference: String },
+    /// The name the executor gives the container a step runs, so that it
+    /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
+    Container,
 }
 
 impl Slot {
@@ -39,6 +42,7 @@ impl Slot {
                 format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
             }
             Slot::ImageId { reference } => format!("<image ID of {reference}>"),
+            Slot::Container => "<container name>".to_string(),
         }
     }
 }
@@ -165,6 +169,10 @@ pub enum Step {
     Push {
         reference: Reference,
     },
+    /// Remove a container a stopped step left (`docker rm -f`).
+    RemoveContainer {
+        name: String,
+    },
     /// Remove a name the tool made (after a failed check).
     Untag {
         reference: Reference,
@@ -237,10 +245,9 @@ impl Step {
                 a
             }
             Step::Probe { image, dists } => {
-                let mut a = lits([
-                    "docker",
-                    "run",
-                    "--rm",
+                let mut a = lits(["docker", "run", "--rm", "--name"]);
+                a.push(Arg::slot(Slot::Container));
+                a.extend(lits([
                     "--network",
                     "none",
                     "--pull",
@@ -248,23 +255,16 @@ impl Step {
                     "--entrypoint",
                     "python3",
                     "--",
-                ]);
+                ]));
                 a.push(image.clone());
                 a.extend(lits(["-c", PROBE_SCRIPT]));
                 a.extend(dists.iter().map(lit));
                 a
             }
             Step::Test { image, argv } => {
-                let mut a = lits([
-                    "docker",
-                    "run",
-                    "--rm",
-                    "--network",
-                    "none",
-                    "--pull",
-                    "never",
-                    "--",
-                ]);
+                let mut a = lits(["docker", "run", "--rm", "--name"]);
+                a.push(Arg::slot(Slot::Container));
+                a.extend(lits(["--network", "none", "--pull", "never", "--"]));
                 a.push(image.clone());
                 a.extend(argv.iter().map(lit));
                 a
@@ -281,6 +281,7 @@ impl Step {
                 "--".into(),
                 reference.to_string(),
             ]),
+            Step::RemoveContainer { name } => lits(["docker", "rm", "--force", "--", name]),
             Step::Untag { reference } => lits([
                 "docker".to_string(),
                 "image".into(),
@@ -360,6 +361,7 @@ impl Step {
                 | Step::Tag { .. }
                 | Step::Push { .. }
                 | Step::Untag { .. }
+                | Step::RemoveContainer { .. }
         )
     }
 
@@ -395,6 +397,7 @@ impl Step {
                 "reading os-release and installed versions inside the image".into()
             }
             Step::Test { .. } => "running the flavour's test inside the image".into(),
+            Step::RemoveContainer { name } => format!("removing the stopped container {name}"),
             Step::Tag { target, .. } => format!("pointing {target}"),
             Step::Push { reference } => format!("pushing {reference}"),
             Step::Untag { reference } => format!("removing {reference}"),
@@ -716,11 +719,13 @@ mod tests {
             .map(|a| a.resolve(&BTreeMap::new()))
             .collect();
         assert_eq!(
-            argv[..12],
+            argv[..14],
             [
                 "docker",
                 "run",
                 "--rm",
+                "--name",
+                "<container name>",
                 "--network",
                 "none",
                 "--pull",
@@ -732,8 +737,8 @@ mod tests {
                 "-c"
             ]
         );
-        assert_eq!(argv[12], PROBE_SCRIPT);
-        assert_eq!(argv[13..], ["torch", "itwinai"]);
+        assert_eq!(argv[14], PROBE_SCRIPT);
+        assert_eq!(argv[15..], ["torch", "itwinai"]);
         assert!(!PROBE_SCRIPT.contains('\n'));
         assert!(step.read_only());
     }

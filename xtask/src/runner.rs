@@ -75,13 +75,15 @@ pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
 /// SIGINT: remember it, so the running child is stopped and nothing else
 /// starts. Uses the C library's `signal` that std already links.
 pub mod interrupt {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicI32, Ordering};
 
-    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-    const SIGINT: i32 = 2;
+    /// The signal that asked us to stop (SIGINT or SIGTERM), 0 for none.
+    static SIGNAL: AtomicI32 = AtomicI32::new(0);
+    pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
 
-    extern "C" fn on_sigint(_: i32) {
-        INTERRUPTED.store(true, Ordering::SeqCst);
+    extern "C" fn on_signal(signum: i32) {
+        SIGNAL.store(signum, Ordering::SeqCst);
     }
 
     const SIGKILL: i32 = 9;
@@ -101,16 +103,23 @@ pub mod interrupt {
         }
     }
 
+    /// SIGINT and SIGTERM both stop the running child and everything after it.
     pub fn install() {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; `signal` is the C library's.
         unsafe {
-            signal(SIGINT, on_sigint);
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
         }
     }
 
     pub fn happened() -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
+        SIGNAL.load(Ordering::SeqCst) != 0
+    }
+
+    /// The signal received (0 when none).
+    pub fn which() -> i32 {
+        SIGNAL.load(Ordering::SeqCst)
     }
 }
 
@@ -221,10 +230,27 @@ fn pump<R: Read + Send + 'static>(
 /// Start `c`, give it `stdin` (else nothing), wait for it within `wait`'s
 /// limit, stop it on SIGINT. With `visible`, its output is passed on to our
 /// stderr as it comes (stdout stays free for `--json`).
-pub fn run(mut c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> Result<Output> {
+pub fn run(c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> Result<Output> {
+    supervise(c, wait, stdin, visible, true)
+}
+
+/// Run a clean-up command (removing a container) even after SIGINT or
+/// SIGTERM: it must not be stopped by the very signal it cleans up after.
+pub fn run_cleanup(c: Command) -> Result<Output> {
+    supervise(c, Wait::Lookup, None, false, false)
+}
+
+fn supervise(
+    mut c: Command,
+    wait: Wait,
+    stdin: Option<String>,
+    visible: bool,
+    honour_interrupt: bool,
+) -> Result<Output> {
+    let interrupted = || honour_interrupt && interrupt::happened();
     let argv = argv_of(&c);
     echo(&argv);
-    if interrupt::happened() {
+    if interrupted() {
         return Err(Interrupted.into());
     }
     c.stdin(if stdin.is_some() {
@@ -262,7 +288,7 @@ pub fn run(mut c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> 
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if interrupt::happened() {
+        if interrupted() {
             interrupt::stop(pid);
             let _ = rx.recv();
             return Err(Interrupted.into());
@@ -281,7 +307,7 @@ pub fn run(mut c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> 
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    if interrupt::happened() {
+    if interrupted() {
         return Err(Interrupted.into());
     }
     Ok(Output {

@@ -71,7 +71,7 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
         format!("# check {reference}: its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
         format!("# read-only: docker image inspect -- {reference} {base_digest}"),
         format!(
-            "# read-only: docker run --rm --network none --pull never --entrypoint python3 -- '<image ID of {reference}>' -c {} torch itwinai",
+            "# read-only: docker run --rm --name '<container name>' --network none --pull never --entrypoint python3 -- '<image ID of {reference}>' -c {} torch itwinai",
             xtask::plan::shell_quote(xtask::plan::PROBE_SCRIPT)
         ),
     ]

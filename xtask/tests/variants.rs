@@ -110,9 +110,25 @@ fn s<'a>(row: &'a Json, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no string {key:?} in {row:?}"))
 }
 
-/// The lines of stderr that echo the test step.
-fn test_runs(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.starts_with(TEST_RUN)).collect()
+/// The lines of stderr that echo the test step, without the container
+/// name the executor gives each run (`--name xtask-PID-N`).
+fn test_runs(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .map(without_container_name)
+        .filter(|l| l.starts_with(TEST_RUN))
+        .collect()
+}
+
+fn without_container_name(line: &str) -> String {
+    match line.find(" --name ") {
+        Some(i) => {
+            let rest = &line[i + " --name ".len()..];
+            let end = rest.find(' ').unwrap_or(rest.len());
+            format!("{}{}", &line[..i], &rest[end..])
+        }
+        None => line.to_string(),
+    }
 }
 
 /// Removes the local images a test makes: each name, and every image
@@ -258,7 +274,7 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
         assert_eq!(row.get("exit_code"), Some(&Json::Number(0.0)), "{row:?}");
         assert_eq!(s(row, "image_id"), id.as_str(), "{row:?}");
     }
-    let mut ran: Vec<&str> = test_runs(&run.stderr);
+    let mut ran: Vec<String> = test_runs(&run.stderr);
     ran.sort();
     let mut want: Vec<String> = ids
         .iter()
@@ -505,7 +521,7 @@ fn push_dry_run_shows_the_test_gate() {
     assert_eq!(
         lines.get(at + 1).copied(),
         Some(
-            format!("docker run --rm --network none --pull never -- {id} {PASSING_SHOWN}").as_str()
+            format!("docker run --rm --name '<container name>' --network none --pull never -- {id} {PASSING_SHOWN}").as_str()
         ),
         "{}",
         run.stdout
@@ -569,4 +585,57 @@ fn dev_tags_use_dev_hash_length() {
         .expect(0);
     assert_eq!(registry.tags("itwinai-dev"), [tag.as_str()]);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+}
+
+/// The containers whose name the tool gave for run `pid` (`xtask-PID-N`).
+fn containers_of(pid: u32) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=xtask-{pid}-"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn a_stopped_test_leaves_no_container() {
+    if !engine_available("a_stopped_test_leaves_no_container") {
+        return;
+    }
+    let (registry, base) = registry_with_base();
+    let sleeping = r#"["python3", '-c', "import time; time.sleep(60)"]"#;
+    let ws = workspace("var-stop", &base, &fix_with_test(&registry, sleeping));
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    // SIGINT exits 130, SIGTERM 143; neither leaves the test's container.
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut cmd = ws.xtask_command(&["image", "test", "fix"], None);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while containers_of(pid).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test's container never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let run = Run::from(child.wait_with_output().unwrap());
+        run.expect(code);
+        assert!(run.error_line().contains("interrupted"), "{}", run.stderr);
+        assert_eq!(containers_of(pid), Vec::<String>::new(), "{}", run.stderr);
+    }
 }
