@@ -56,11 +56,15 @@ pub fn main_entry() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        if msg.contains("Broken pipe") {
-            eprintln!("error: the output was closed before everything was written (broken pipe)");
+        // Never eprintln! here: with stderr closed it would panic inside
+        // the hook and abort (exit 134).
+        use std::io::Write;
+        let line = if msg.contains("Broken pipe") || msg.contains("failed printing to") {
+            format!("error: the output could not be written ({msg}); nothing more was done")
         } else {
-            eprintln!("error: internal error{at}: {msg} (a bug in the xtask; please report it)");
-        }
+            format!("error: internal error{at}: {msg} (a bug in the xtask; please report it)")
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
         std::process::exit(i32::from(error::EXIT_FAILED));
     }));
     // Read the local UTC offset while the process is single-threaded: the

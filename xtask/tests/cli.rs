@@ -299,3 +299,24 @@ fn help_exits_0() {
     run.expect(0);
     assert!(run.stdout.contains("--dry-run"));
 }
+
+#[test]
+fn an_unwritable_output_is_one_line_and_exit_1() {
+    let ws = fixture("full");
+    // stdout full: one line on stderr naming the write failure.
+    let mut cmd = ws.xtask_command(&["image", "list"], None);
+    cmd.stdout(std::fs::File::create("/dev/full").unwrap());
+    let out = cmd.output().unwrap();
+    let run = Run::from(out);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("the output could not be written"),
+        "{}",
+        run.stderr
+    );
+    // stderr full too: still exit 1, never an abort (134).
+    let mut cmd = ws.xtask_command(&["image", "list"], None);
+    cmd.stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(std::fs::File::create("/dev/full").unwrap());
+    assert_eq!(cmd.status().unwrap().code(), Some(1));
+}
