@@ -296,27 +296,26 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             let here = seen
                 .as_ref()
                 .is_some_and(|s| is_image(s, &id, &local.repo_digests, &alias.repository()));
-            let version = match &seen {
-                Some(_) if !here && exec.dry_run() && !buildx => {
-                    eprintln!("note: the backwards check of {a} reads its version label by a pull; it runs without --dry-run");
-                    None
-                }
-                Some(_) if !here => exec.remote_labels(&a)?.get(labels::VERSION).cloned(),
-                _ => None,
-            };
-            let decided =
-                if version.is_none() && seen.is_some() && !here && exec.dry_run() && !buildx {
-                    Ok(AliasMove::Move { note: None })
-                } else {
-                    publish::decide_alias(
-                        &a,
-                        &project.version,
-                        seen.as_ref(),
-                        here,
-                        version,
-                        args.force,
-                    )
+            // Without buildx the alias's version label is read by a pull,
+            // which a dry run does not do: the backwards check waits.
+            let deferred = seen.is_some() && !here && exec.dry_run() && !buildx;
+            let decided = if deferred {
+                eprintln!("note: the backwards check of {a} reads its version label by a pull; it runs without --dry-run");
+                Ok(AliasMove::Move { note: None })
+            } else {
+                let version = match &seen {
+                    Some(_) if !here => exec.remote_labels(&a)?.get(labels::VERSION).cloned(),
+                    _ => None,
                 };
+                publish::decide_alias(
+                    &a,
+                    &project.version,
+                    seen.as_ref(),
+                    here,
+                    version,
+                    args.force,
+                )
+            };
             match decided {
                 Ok(AliasMove::AlreadyThere) => {
                     item.alias_done = true;
