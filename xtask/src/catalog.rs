@@ -545,6 +545,16 @@ impl Catalog {
                         a.name, b.name
                     )));
                 }
+                if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern()) {
+                    return Err(invalid(format!(
+                        "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
+                        a.name,
+                        b.name,
+                        a.pattern().render(&v),
+                        a.name,
+                        b.name
+                    )));
+                }
             }
         }
         if flavours.is_empty() {

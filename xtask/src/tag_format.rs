@@ -268,6 +268,129 @@ pub fn collision(a: &Pattern, b: &Pattern) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Normalized, taggable versions as a DFA (`X.Y.Z`, `aN`/`bN`/`rcN`,
+/// `.postN`, `.devN`; numbers without leading zeros), for the search of
+/// [`cross_collision`]. States: 0–8 the release, 9–12 the pre-release,
+/// 13–19 `.post`, 20–25 `.dev`.
+fn dfa_step(state: u8, c: char) -> Option<u8> {
+    let digit = c.is_ascii_digit();
+    let number = |zero: u8, more: u8| match c {
+        '0' => Some(zero),
+        '1'..='9' => Some(more),
+        _ => None,
+    };
+    match state {
+        0 => number(1, 2),
+        3 => number(4, 5),
+        6 => number(7, 8),
+        9 => number(11, 12),
+        17 => number(18, 19),
+        23 => number(24, 25),
+        2 | 5 | 8 | 12 | 19 | 25 if digit => Some(state),
+        1 | 2 if c == '.' => Some(3),
+        4 | 5 if c == '.' => Some(6),
+        7 | 8 => match c {
+            'a' | 'b' => Some(9),
+            'r' => Some(10),
+            '.' => Some(13),
+            _ => None,
+        },
+        10 if c == 'c' => Some(9),
+        11 | 12 if c == '.' => Some(13),
+        13 => match c {
+            'p' => Some(14),
+            'd' => Some(21),
+            _ => None,
+        },
+        14 if c == 'o' => Some(15),
+        15 if c == 's' => Some(16),
+        16 if c == 't' => Some(17),
+        18 | 19 if c == '.' => Some(20),
+        20 if c == 'd' => Some(21),
+        21 if c == 'e' => Some(22),
+        22 if c == 'v' => Some(23),
+        _ => None,
+    }
+}
+
+fn dfa_accepts(state: u8) -> bool {
+    matches!(state, 7 | 8 | 11 | 12 | 18 | 19 | 24 | 25)
+}
+
+fn dfa_run(state: u8, text: &str) -> Option<u8> {
+    text.chars().try_fold(state, dfa_step)
+}
+
+/// The characters a version is made of; `1` stands for every non-zero digit.
+const VERSION_CHARS: &str = "01.abrcpostdev";
+
+/// The shortest `x` (if any) for which machine 1, started in `p1`, and
+/// machine 2, started in `p2`, both accept: machine 1 at the end of `x`,
+/// machine 2 after `x` and then `tail`.
+fn search(p1: u8, p2: u8, tail: &str) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut queue = std::collections::VecDeque::from([(p1, p2, String::new())]);
+    let chars: Vec<char> = VERSION_CHARS
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    while let Some((a, b, x)) = queue.pop_front() {
+        if !seen.insert((a, b)) {
+            continue;
+        }
+        if dfa_accepts(a) && dfa_run(b, tail).is_some_and(dfa_accepts) {
+            return Some(x);
+        }
+        for &c in &chars {
+            if let (Some(a2), Some(b2)) = (dfa_step(a, c), dfa_step(b, c)) {
+                queue.push_back((a2, b2, format!("{x}{c}")));
+            }
+        }
+    }
+    None
+}
+
+/// Two versions `(v, w)` for which `a` at `v` and `b` at `w` give the same
+/// tag, if any: then a tag could not be told apart by parsing it back.
+/// With `a.prefix` the shorter prefix, `b.prefix = a.prefix·u`, the tag is
+/// `v·a.suffix = u·w·b.suffix`; comparing the suffixes leaves a word
+/// problem over versions that a search over pairs of states of the version
+/// automaton decides (26 × 26 pairs at most).
+pub fn cross_collision(a: &Pattern, b: &Pattern) -> Option<(String, String)> {
+    if a.prefix.len() > b.prefix.len() {
+        return cross_collision(b, a).map(|(v, w)| (w, v));
+    }
+    let u = b.prefix.strip_prefix(&a.prefix)?;
+    let start = 0;
+    let found = if let Some(s) = a.suffix.strip_suffix(&b.suffix) {
+        // v·s = u·w: either v = u·t and w = t·s ...
+        let after_u = dfa_run(start, u);
+        let long = after_u
+            .and_then(|p| search(p, start, s))
+            .map(|t| (format!("{u}{t}"), format!("{t}{s}")));
+        // ... or v is shorter than u: u = v·r and s = r·w.
+        long.or_else(|| {
+            (0..u.len())
+                .filter(|k| u.is_char_boundary(*k))
+                .find_map(|k| {
+                    let (v, r) = u.split_at(k);
+                    let w = s.strip_prefix(r)?;
+                    (dfa_run(start, v).is_some_and(dfa_accepts)
+                        && dfa_run(start, w).is_some_and(dfa_accepts))
+                    .then(|| (v.to_string(), w.to_string()))
+                })
+        })
+    } else if let Some(s) = b.suffix.strip_suffix(&a.suffix) {
+        // v = u·w·s.
+        let after_u = dfa_run(start, u)?;
+        search(start, after_u, s).map(|w| (format!("{u}{w}{s}"), w))
+    } else {
+        None
+    };
+    found.filter(|(v, w)| a.render(v) == b.render(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +511,60 @@ mod tests {
             .check_for(&latest)
             .unwrap_err()
             .contains("-latest"));
+    }
+
+    #[test]
+    fn collisions_across_versions() {
+        let plain = pattern(DEFAULT, None, false);
+        // `{version}.{variant}` with variant dev0 at 0.2.2 is the plain
+        // flavour's tag at 0.2.2.dev0.
+        let dev0 = pattern(
+            "{version}.{variant}-{framework}{framework-version}-{distro}",
+            Some("dev0"),
+            false,
+        );
+        let (v, w) = cross_collision(&plain, &dev0).unwrap();
+        assert_eq!(plain.render(&v), dev0.render(&w));
+        assert!(
+            as_version(&v).is_some() && as_version(&w).is_some(),
+            "{v} {w}"
+        );
+        let (w2, v2) = cross_collision(&dev0, &plain).unwrap();
+        assert_eq!(plain.render(&v2), dev0.render(&w2));
+        // The upstream set never meets, at any versions.
+        let skinny = pattern(
+            "{version}-{variant}-{framework}{framework-version}-{distro}",
+            Some("skinny"),
+            false,
+        );
+        let slim = pattern(
+            "{version}-{variant}-{framework}{framework-version}-{distro}",
+            Some("slim"),
+            false,
+        );
+        let jlab_slim = pattern(
+            "jlab-{variant}-{version}-{framework}{framework-version}-{distro}",
+            Some("slim"),
+            true,
+        );
+        let jlab = pattern(DEFAULT, None, true);
+        let all = [&plain, &skinny, &slim, &jlab_slim, &jlab];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_eq!(cross_collision(a, b), None, "{a:?} {b:?}");
+            }
+        }
+        // A variant that is a pre-release marker: 1.0.0 + "rc1" vs 1.0.0rc1.
+        let rc = pattern(
+            "{version}{variant}-{framework}{framework-version}-{distro}",
+            Some("rc1"),
+            false,
+        );
+        let (v, w) = cross_collision(&plain, &rc).unwrap();
+        assert_eq!(plain.render(&v), rc.render(&w));
+        // Identical patterns meet at equal versions.
+        let (v, w) = cross_collision(&plain, &plain).unwrap();
+        assert_eq!(v, w);
     }
 
     #[test]

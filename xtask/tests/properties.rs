@@ -128,6 +128,17 @@ proptest! {
     }
 
     #[test]
+    fn collisions_across_versions_found_are_real(a in "[a-z0-9.-]{0,8}", b in "[a-z0-9.-]{0,8}", c in "[a-z0-9.-]{0,8}", d in "[a-z0-9.-]{0,8}") {
+        let p = tag_format::Pattern { prefix: a, suffix: b };
+        let q = tag_format::Pattern { prefix: c, suffix: d };
+        if let Some((v, w)) = tag_format::cross_collision(&p, &q) {
+            prop_assert_eq!(p.render(&v), q.render(&w));
+            prop_assert!(p.parse(&p.render(&v)).is_some(), "{} is not a version", v);
+            prop_assert!(q.parse(&q.render(&w)).is_some(), "{} is not a version", w);
+        }
+    }
+
+    #[test]
     fn collisions_found_are_real(a in "[a-z0-9.-]{0,8}", b in "[a-z0-9.-]{0,8}", c in "[a-z0-9.-]{0,8}", d in "[a-z0-9.-]{0,8}") {
         let p = tag_format::Pattern { prefix: a, suffix: b };
         let q = tag_format::Pattern { prefix: c, suffix: d };
