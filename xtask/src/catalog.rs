@@ -417,6 +417,9 @@ impl Catalog {
                 ))
             })?;
             check_keys(t, FLAVOUR_KEYS, FILE, text, &ctx)?;
+            // Where a key's value is, for its errors (the flavour's header
+            // when the key is missing).
+            let key_at = |k: &str| t.get(k).map(loc).unwrap_or_else(|| at.clone());
             let dockerfile = required(
                 t,
                 "dockerfile",
@@ -424,11 +427,12 @@ impl Catalog {
                 "the Dockerfile's path from the workspace root",
             )?;
             check_relative_path(&dockerfile)
-                .map_err(|e| invalid(format!("{at}: {ctx}'dockerfile' {e}")))?;
+                .map_err(|e| invalid(format!("{}: {ctx}'dockerfile' {e}", key_at("dockerfile"))))?;
             let fw = required(t, "framework", &ctx, "\"torch\" or \"tf\"")?;
             let framework = Framework::parse(&fw).ok_or_else(|| {
                 invalid(format!(
-                    "{at}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\""
+                    "{}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
+                    key_at("framework")
                 ))
             })?;
             let framework_version = required(
@@ -437,13 +441,21 @@ impl Catalog {
                 &ctx,
                 "the framework's x.y, e.g. \"2.4\"",
             )?;
-            check_framework_version(&framework_version)
-                .map_err(|e| invalid(format!("{at}: {ctx}'framework-version' {e}")))?;
+            check_framework_version(&framework_version).map_err(|e| {
+                invalid(format!(
+                    "{}: {ctx}'framework-version' {e}",
+                    key_at("framework-version")
+                ))
+            })?;
             let framework_package = match string(t, "framework-package", &ctx)? {
                 None => framework.package().to_string(),
                 Some(p) => {
-                    check_distribution_name(&p)
-                        .map_err(|e| invalid(format!("{at}: {ctx}'framework-package' {e}")))?;
+                    check_distribution_name(&p).map_err(|e| {
+                        invalid(format!(
+                            "{}: {ctx}'framework-package' {e}",
+                            key_at("framework-package")
+                        ))
+                    })?;
                     p
                 }
             };
@@ -453,7 +465,8 @@ impl Catalog {
                 &ctx,
                 "the final image's OS codename, e.g. \"jammy\"",
             )?;
-            check_distro(&distro).map_err(|e| invalid(format!("{at}: {ctx}'distro' {e}")))?;
+            check_distro(&distro)
+                .map_err(|e| invalid(format!("{}: {ctx}'distro' {e}", key_at("distro"))))?;
             let jupyterlab = match t.get("jupyterlab") {
                 None => false,
                 Some(item) => item.as_bool().ok_or_else(|| {
@@ -466,17 +479,20 @@ impl Catalog {
             };
             let base_image = string(t, "base-image", &ctx)?;
             if let Some(b) = &base_image {
-                let r = AnyRef::parse(b)
-                    .map_err(|e| invalid(format!("{at}: {ctx}'base-image': {e}")))?;
+                let r = AnyRef::parse(b).map_err(|e| {
+                    invalid(format!("{}: {ctx}'base-image': {e}", key_at("base-image")))
+                })?;
                 if r.is_scratch() {
                     return Err(invalid(format!(
-                        "{at}: {ctx}'base-image' is scratch, which has no digest to record"
+                        "{}: {ctx}'base-image' is scratch, which has no digest to record",
+                        key_at("base-image")
                     )));
                 }
             }
             let variant = string(t, "variant", &ctx)?;
             if let Some(v) = &variant {
-                check_variant(v).map_err(|e| invalid(format!("{at}: {ctx}'variant' {e}")))?;
+                check_variant(v)
+                    .map_err(|e| invalid(format!("{}: {ctx}'variant' {e}", key_at("variant"))))?;
             }
             let tag_format = format_of(t, &ctx)?.unwrap_or_else(|| default_format.clone());
             let test = match test_of(t, &ctx)? {
@@ -485,9 +501,10 @@ impl Catalog {
             };
             let latest = string(t, "latest", &ctx)?;
             if let Some(l) = &latest {
-                check_tag(l).map_err(|e| invalid(format!("{at}: {ctx}'latest': {e}")))?;
+                check_tag(l)
+                    .map_err(|e| invalid(format!("{}: {ctx}'latest': {e}", key_at("latest"))))?;
                 if !l.ends_with("-latest") {
-                    return Err(invalid(format!("{at}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")")));
+                    return Err(invalid(format!("{}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")", key_at("latest"))));
                 }
             }
             let mut build_args = Vec::new();
@@ -499,12 +516,13 @@ impl Catalog {
                     ))
                 })?;
                 for (k, v) in args.iter() {
+                    // The entry's own line, not the table's.
+                    let entry = tomlfile::key_location(FILE, text, args.key(k));
                     check_arg_name(k)
-                        .map_err(|e| invalid(format!("{}: {ctx}build-args: {e}", loc(item))))?;
+                        .map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}")))?;
                     let v = v.as_str().ok_or_else(|| {
                         invalid(format!(
-                            "{}: {ctx}build-args.{k} must be a string, not a {}",
-                            loc(item),
+                            "{entry}: {ctx}build-args.{k} must be a string, not a {}",
                             v.type_name()
                         ))
                     })?;
@@ -997,6 +1015,20 @@ jupyterlab = true
             ),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_key() {
+        let text = "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n\n[flavours.fix]\ndockerfile = \"d\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"Jammy\"\n";
+        let msg = format!("{:#}", Catalog::parse(text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:9:"), "{msg}");
+        let text = text.replace("Jammy", "jammy")
+            + "latest = \"fix-newest\"\n[flavours.fix.build-args]\nA = \"1\"\nCOMMIT_HASH = \"x\"\n";
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:10:"), "{msg}");
+        let text = text.replace("fix-newest", "fix-latest");
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:13:"), "{msg}");
     }
 
     #[test]
