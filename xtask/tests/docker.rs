@@ -132,6 +132,9 @@ fn unresolvable_base_stops_before_the_build() {
     let registry = Registry::start();
     let missing = format!("{}/{}:1", registry.host(), unique("never-pushed"));
     let ws = Workspace::fixture("e2e-missing", &registry.host(), &missing);
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    // An earlier run that drew the same port may have left this name.
+    let _ = docker_ok(&["rmi", &reference]);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
     let line = run.error_line();
@@ -144,7 +147,6 @@ fn unresolvable_base_stops_before_the_build() {
         "the build must not start: {}",
         run.stderr
     );
-    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     assert!(!docker_ok(&["image", "inspect", &reference]));
 
     // A local image that never came from a registry has no digest: refused too.

@@ -462,6 +462,27 @@ pub fn docker_ok(args: &[&str]) -> bool {
 
 /// Debian's `docker-registry` serving on 127.0.0.1 at a free port, with
 /// storage in a temporary directory; stopped by its PID on drop.
+/// Remove every local image name that starts with `prefix`.
+pub fn forget_local_images(prefix: &str) {
+    let Ok(out) = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    if !names.is_empty() {
+        let mut args = vec!["rmi", "--force"];
+        args.extend(names.iter().map(String::as_str));
+        let _ = docker_ok(&args);
+    }
+}
+
 pub struct Registry {
     pub child: Child,
     pub port: u16,
@@ -476,6 +497,9 @@ impl Registry {
             .local_addr()
             .unwrap()
             .port();
+        // Images an earlier run left under this port's names would stand in
+        // for what this run is to make (the engine outlives test runs).
+        forget_local_images(&format!("127.0.0.1:{port}/"));
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
