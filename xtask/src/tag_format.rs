@@ -411,6 +411,22 @@ mod tests {
             .pattern(&values(variant, jupyterlab))
     }
 
+    /// The upstream set: plain, skinny, slim, jlab, jlab-slim.
+    fn upstream_set() -> [Pattern; 5] {
+        let variant_second = "{version}-{variant}-{framework}{framework-version}-{distro}";
+        [
+            pattern(DEFAULT, None, false),
+            pattern(variant_second, Some("skinny"), false),
+            pattern(variant_second, Some("slim"), false),
+            pattern(DEFAULT, None, true),
+            pattern(
+                "jlab-{variant}-{version}-{framework}{framework-version}-{distro}",
+                Some("slim"),
+                true,
+            ),
+        ]
+    }
+
     #[test]
     fn the_upstream_images() {
         let skinny = "{version}-{variant}-{framework}{framework-version}-{distro}";
@@ -532,23 +548,7 @@ mod tests {
         let (w2, v2) = cross_collision(&dev0, &plain).unwrap();
         assert_eq!(plain.render(&v2), dev0.render(&w2));
         // The upstream set never meets, at any versions.
-        let skinny = pattern(
-            "{version}-{variant}-{framework}{framework-version}-{distro}",
-            Some("skinny"),
-            false,
-        );
-        let slim = pattern(
-            "{version}-{variant}-{framework}{framework-version}-{distro}",
-            Some("slim"),
-            false,
-        );
-        let jlab_slim = pattern(
-            "jlab-{variant}-{version}-{framework}{framework-version}-{distro}",
-            Some("slim"),
-            true,
-        );
-        let jlab = pattern(DEFAULT, None, true);
-        let all = [&plain, &skinny, &slim, &jlab_slim, &jlab];
+        let all = upstream_set();
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_eq!(cross_collision(a, b), None, "{a:?} {b:?}");
@@ -569,34 +569,15 @@ mod tests {
 
     #[test]
     fn collisions_are_decided_from_the_formats() {
-        let skinny = pattern(
-            "{version}-{variant}-{framework}{framework-version}-{distro}",
-            Some("skinny"),
-            false,
-        );
-        let slim = pattern(
-            "{version}-{variant}-{framework}{framework-version}-{distro}",
-            Some("slim"),
-            false,
-        );
-        let plain = pattern(DEFAULT, None, false);
-        let jlab = pattern(DEFAULT, None, true);
-        let jlab_slim = pattern(
-            "jlab-{variant}-{version}-{framework}{framework-version}-{distro}",
-            Some("slim"),
-            true,
-        );
-        for (a, b) in [
-            (&skinny, &slim),
-            (&skinny, &plain),
-            (&plain, &jlab),
-            (&jlab, &jlab_slim),
-            (&slim, &jlab_slim),
-        ] {
-            assert_eq!(collision(a, b), None, "{a:?} {b:?}");
-            assert_eq!(collision(b, a), None);
+        let all = upstream_set();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_eq!(collision(a, b), None, "{a:?} {b:?}");
+                assert_eq!(collision(b, a), None);
+            }
         }
-        assert_eq!(collision(&plain, &plain).as_deref(), Some("every version"));
+        let plain = &all[0];
+        assert_eq!(collision(plain, plain).as_deref(), Some("every version"));
         // "1.0." + v + "-x" and v + ".1.0.-x"... a contrived pair that meets
         // only for the version 1.0.1 (prefix "" vs "1.0.", suffix shifted).
         let a = Pattern {

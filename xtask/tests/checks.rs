@@ -149,10 +149,8 @@ fn hand_built_with(
 /// What the image's own `python3` prints for `program` (given on stdin; no
 /// network, nothing else of the image runs).
 fn python3_says(image: &str, program: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("docker")
-        .args([
+    docker_with_input(
+        &[
             "run",
             "--rm",
             "-i",
@@ -162,68 +160,11 @@ fn python3_says(image: &str, program: &str) -> String {
             "python3",
             image,
             "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(program.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python3 in {image}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Removes, when dropped (so also when the test fails), the local images a
-/// test made: each name, and every image labelled `ref.name=<name>`, which
-/// also finds an image a later build moved the name away from, and what a
-/// build left behind when the tool removed its tag (`rm --no-prune`). The
-/// references carry the test's own registry port, so no other test's
-/// images match.
-struct Cleanup(Vec<String>);
-
-impl Cleanup {
-    /// Removes the names now too: a registry on a port an earlier run used
-    /// may meet that run's leftover images under the same names.
-    fn new(names: &[&str]) -> Cleanup {
-        let c = Cleanup(names.iter().map(|n| n.to_string()).collect());
-        c.remove();
-        c
-    }
-
-    fn remove(&self) {
-        // Twice: an image whose child was still there is free the second time.
-        for _ in 0..2 {
-            for name in &self.0 {
-                let filter = format!("label={OCI}.ref.name={name}");
-                let listed = std::process::Command::new("docker")
-                    .args(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
-                    .stdin(std::process::Stdio::null())
-                    .output();
-                let ids = listed
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default();
-                let mut args = vec!["rmi", name.as_str()];
-                args.extend(ids.split_whitespace());
-                let _ = docker_ok(&args);
-            }
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.remove();
-    }
+        ],
+        program,
+    )
+    .trim()
+    .to_string()
 }
 
 /// The differences an `… does not tell the truth: A; B; nothing pushed…`

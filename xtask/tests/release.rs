@@ -323,27 +323,6 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
-/// the real docker and `$DIR` a scratch folder) and then the real one.
-fn docker_wrapper(label: &str, before: &str) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new(label);
-    let path = std::env::var("PATH").unwrap_or_default();
-    let real = std::env::split_paths(&path)
-        .map(|d| d.join("docker"))
-        .find(|p| p.is_file())
-        .expect("docker on PATH");
-    let script = format!(
-        "#!/bin/sh\nREAL='{real}'\nDIR='{dir}'\n{before}\nexec \"$REAL\" \"$@\"\n",
-        real = real.display(),
-        dir = dir.path().display()
-    );
-    let p = dir.path().join("docker");
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
 /// Before each `docker push`: touch `marker`, then sleep `secs`.
 fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
     docker_wrapper(

@@ -131,46 +131,6 @@ fn without_container_name(line: &str) -> String {
     }
 }
 
-/// Removes the local images a test makes: each name, and every image
-/// labelled `ref.name=<name>` (an older build the name moved away from).
-/// The names carry the test's own registry port, so no running test's
-/// images match; made before the test starts (a leftover of an earlier run
-/// whose registry had the same port would fake a result) and again when
-/// dropped, also when the test fails.
-struct Cleanup(Vec<String>);
-
-impl Cleanup {
-    fn new(names: &[&str]) -> Cleanup {
-        let cleanup = Cleanup(names.iter().map(|n| n.to_string()).collect());
-        cleanup.remove();
-        cleanup
-    }
-
-    fn remove(&self) {
-        // Twice: an image whose child was still there is free the second time.
-        for _ in 0..2 {
-            for name in &self.0 {
-                let filter = format!("label={OCI}.ref.name={name}");
-                let ids = std::process::Command::new("docker")
-                    .args(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default();
-                let mut args = vec!["rmi", name.as_str()];
-                args.extend(ids.split_whitespace());
-                let _ = docker_ok(&args);
-            }
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
 #[test]
 fn the_upstream_image_set_is_built_tested_and_published_by_name() {
     if !engine_available("the_upstream_image_set_is_built_tested_and_published_by_name") {

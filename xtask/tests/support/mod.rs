@@ -678,20 +678,60 @@ pub fn labels(image: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A `docker` first on PATH that runs the real one, but first stops the
-/// process `stop_pid` (the registry) when the `nth` `docker push` starts.
-pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
-    let dir = TempDir::new("stop-at-push");
+/// Removes the local images a test makes, when made (a leftover of an
+/// earlier run whose registry had the same port would fake a result) and
+/// again when dropped, also when the test fails: each name, and every image
+/// labelled `ref.name=<name>`, which also finds an image a later build moved
+/// the name away from and what a build left when the tool removed its tag
+/// (`rm --no-prune`). The names carry the test's own registry port, so no
+/// running test's images match.
+pub struct Cleanup(pub Vec<String>);
+
+impl Cleanup {
+    pub fn new(names: &[&str]) -> Cleanup {
+        let cleanup = Cleanup(names.iter().map(|n| n.to_string()).collect());
+        cleanup.remove();
+        cleanup
+    }
+
+    fn remove(&self) {
+        // Twice: an image whose child was still there is free the second time.
+        for _ in 0..2 {
+            for name in &self.0 {
+                let filter = format!("label=org.opencontainers.image.ref.name={name}");
+                let ids = Command::new("docker")
+                    .args(["images", "-a", "-q", "--no-trunc", "--filter", &filter])
+                    .stdin(Stdio::null())
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let mut args = vec!["rmi", name.as_str()];
+                args.extend(ids.split_whitespace());
+                let _ = docker_ok(&args);
+            }
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
+/// the real docker and `$DIR` a scratch folder) and then the real one.
+pub fn docker_wrapper(label: &str, before: &str) -> TempDir {
+    let dir = TempDir::new(label);
     let path = std::env::var("PATH").unwrap_or_default();
     let real = std::env::split_paths(&path)
         .map(|d| d.join("docker"))
         .find(|p| p.is_file())
         .expect("docker on PATH");
-    let count = dir.path().join("pushes");
     let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = push ]; then\n  n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi\nexec '{real}' \"$@\"\n",
-        count = count.display(),
-        real = real.display()
+        "#!/bin/sh\nREAL='{real}'\nDIR='{dir}'\n{before}\nexec \"$REAL\" \"$@\"\n",
+        real = real.display(),
+        dir = dir.path().display()
     );
     let p = dir.path().join("docker");
     std::fs::write(&p, script).unwrap();
@@ -699,23 +739,26 @@ pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
     dir
 }
 
+/// A `docker` first on PATH that runs the real one, but first stops the
+/// process `stop_pid` (the registry) when the `nth` `docker push` starts.
+pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
+    docker_wrapper(
+        "stop-at-push",
+        &format!(
+            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi"
+        ),
+    )
+}
+
 /// A `docker` first on PATH that runs the real one, but first appends a line
 /// to `file` when its first argument is `build`: the working tree changes
 /// while the image is being built.
 pub fn docker_that_edits_at_build(file: &Path) -> TempDir {
-    let dir = TempDir::new("edit-at-build");
-    let path = std::env::var("PATH").unwrap_or_default();
-    let real = std::env::split_paths(&path)
-        .map(|d| d.join("docker"))
-        .find(|p| p.is_file())
-        .expect("docker on PATH");
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = build ]; then\n  printf '%s\\n' '# edited during the build' >> '{file}'\nfi\nexec '{real}' \"$@\"\n",
-        file = file.display(),
-        real = real.display()
-    );
-    let p = dir.path().join("docker");
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
+    docker_wrapper(
+        "edit-at-build",
+        &format!(
+            "if [ \"$1\" = build ]; then\n  printf '%s\\n' '# edited during the build' >> '{}'\nfi",
+            file.display()
+        ),
+    )
 }
