@@ -71,16 +71,7 @@ impl<'a> Executor<'a> {
             }
         }
         // A step that runs a container names it, to remove it if stopped.
-        let runs_container = step.argv().iter().any(|a| {
-            matches!(
-                a,
-                Arg::Slot {
-                    slot: Slot::Container,
-                    ..
-                }
-            )
-        });
-        if runs_container {
+        if step.runs_container() {
             use std::sync::atomic::{AtomicU32, Ordering};
             static N: AtomicU32 = AtomicU32::new(0);
             let name = format!(
@@ -99,21 +90,21 @@ impl<'a> Executor<'a> {
             .stdin()
             .map(|a| self.resolve(&a).map(|t| t + "\n"))
             .transpose()?;
-        let cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
-        let result = runner::run(cmd, step.wait(), stdin, !step.read_only());
-        if result.is_err() && runs_container {
+        let result = runner::run(self.command(&argv), step.wait(), stdin, !step.read_only());
+        if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
             // Stopped (signal or timeout): the docker client is gone, its
             // container may not be.
-            if let Some(name) = self.values.get(&Slot::Container).cloned() {
-                let rm = Step::RemoveContainer { name };
-                let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
-                let cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
-                let _ = runner::run_cleanup(cmd);
-            }
+            let rm = Step::RemoveContainer { name: name.clone() };
+            let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
+            let _ = runner::run_cleanup(self.command(&argv));
         }
         // A name serves one run: a later listing shows the placeholder.
         self.values.remove(&Slot::Container);
         result.map(Some)
+    }
+
+    fn command(&self, argv: &[String]) -> std::process::Command {
+        std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]))
     }
 
     fn resolve(&self, a: &Arg) -> Result<String> {

@@ -365,6 +365,12 @@ impl Step {
         )
     }
 
+    /// Whether it runs a container (the probe, a test), which the executor
+    /// names (`Slot::Container`) so that it can remove it when stopped.
+    pub fn runs_container(&self) -> bool {
+        matches!(self, Step::Probe { .. } | Step::Test { .. })
+    }
+
     /// What the command reads on stdin.
     pub fn stdin(&self) -> Option<Arg> {
         match self {
@@ -741,6 +747,27 @@ mod tests {
         assert_eq!(argv[15..], ["torch", "itwinai"]);
         assert!(!PROBE_SCRIPT.contains('\n'));
         assert!(step.read_only());
+    }
+
+    #[test]
+    fn exactly_the_steps_that_run_a_container_name_it() {
+        let steps = [
+            Step::Probe {
+                image: Arg::Lit("sha256:ab".into()),
+                dists: vec![],
+            },
+            Step::Test {
+                image: Arg::Lit("sha256:ab".into()),
+                argv: vec!["true".into()],
+            },
+            Step::GitState,
+            Step::BuildxProbe,
+            Step::Inspect { images: vec![] },
+        ];
+        for step in steps {
+            let named = step.argv().contains(&Arg::slot(Slot::Container));
+            assert_eq!(named, step.runs_container(), "{step:?}");
+        }
     }
 
     #[test]
