@@ -11,6 +11,7 @@ use anyhow::Result;
 use toml_edit::{Item, TableLike};
 
 use crate::error::invalid;
+use crate::platform::Platform;
 use crate::reference::{
     check_distro, check_framework_version, check_tag, AnyRef, Framework, Reference, Registry,
 };
@@ -42,6 +43,7 @@ const FLAVOUR_KEYS: &[&str] = &[
     "base-image",
     "latest",
     "build-args",
+    "platforms",
 ];
 
 /// The build arg that carries the catalog's `framework-version` into the
@@ -91,6 +93,9 @@ pub struct Flavour {
     /// The one `*-latest` tag this flavour may publish.
     pub latest: Option<String>,
     pub build_args: Vec<(String, String)>,
+    /// The platforms it is built and published for, one image each under
+    /// one index; empty: the engine's native platform, one plain image.
+    pub platforms: Vec<Platform>,
 }
 
 /// Which image name a reference goes under.
@@ -529,6 +534,11 @@ impl Catalog {
                     build_args.push((k.to_string(), v.to_string()));
                 }
             }
+            let platforms = match t.get("platforms") {
+                None => Vec::new(),
+                Some(item) => platforms_of(item)
+                    .map_err(|e| invalid(format!("{}: {ctx}'platforms' {e}", loc(item))))?,
+            };
             flavours.push(Flavour {
                 name: name.to_string(),
                 dockerfile,
@@ -543,6 +553,7 @@ impl Catalog {
                 base_image,
                 latest,
                 build_args,
+                platforms,
             });
         }
         for f in &flavours {
@@ -599,6 +610,32 @@ impl Catalog {
             flavours,
         })
     }
+}
+
+/// `platforms = ["linux/amd64", "linux/arm64"]`: each `os/arch[/variant]`,
+/// each once, at least one.
+fn platforms_of(item: &Item) -> Result<Vec<Platform>, String> {
+    let list = item.as_array().ok_or_else(|| {
+        format!(
+            "must be a list of platforms, e.g. [\"linux/amd64\", \"linux/arm64\"], not a {}",
+            item.type_name()
+        )
+    })?;
+    let mut out: Vec<Platform> = Vec::new();
+    for v in list.iter() {
+        let s = v
+            .as_str()
+            .ok_or_else(|| format!("must hold only strings, not a {}", v.type_name()))?;
+        let p = Platform::parse(s)?;
+        if out.contains(&p) {
+            return Err(format!("lists '{p}' twice"));
+        }
+        out.push(p);
+    }
+    if out.is_empty() {
+        return Err("is empty; list the platforms, or remove the key for the engine's own".into());
+    }
+    Ok(out)
 }
 
 fn check_keys(t: &dyn TableLike, known: &[&str], file: &str, text: &str, ctx: &str) -> Result<()> {

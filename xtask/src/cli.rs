@@ -174,6 +174,10 @@ pub struct Naming {
     /// Registry instead of the catalog's ("" for local names)
     #[arg(long, value_name = "REG")]
     pub registry: Option<String>,
+
+    /// Only these of the flavour's declared platforms (comma-separated), e.g. linux/arm64
+    #[arg(long, value_name = "LIST")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -184,10 +188,6 @@ pub struct BuildArgs {
     /// Base image instead of the catalog's or the Dockerfile's (sets BASE_IMG_NAME)
     #[arg(long, value_name = "REF")]
     pub base_image: Option<String>,
-
-    /// Target platform, e.g. linux/arm64 (needs buildx)
-    #[arg(long, value_name = "P")]
-    pub platform: Option<String>,
 
     /// buildx builder instance, e.g. a remote or Kubernetes BuildKit (needs buildx)
     #[arg(long, value_name = "NAME")]

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::json::Json;
+use crate::platform::Platform;
 use crate::reference::{check_repo_digest, check_sha256, AnyRef};
-use crate::registry::Remote;
+use crate::registry::{Member, Remote};
 
 /// What `docker image inspect` tells about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -26,6 +27,30 @@ pub struct ImageInfo {
     /// healthcheck, triggers), as canonical JSON: equal for a faithful
     /// promotion.
     pub behaviour: String,
+    /// The config's `os`, `architecture` and `variant` (empty when absent).
+    pub os: String,
+    pub architecture: String,
+    pub variant: String,
+}
+
+impl ImageInfo {
+    /// `os/arch[/variant]` as the config says, for messages.
+    pub fn platform_shown(&self) -> String {
+        let mut s = format!("{}/{}", self.os, self.architecture);
+        if !self.variant.is_empty() {
+            s = format!("{s}/{}", self.variant);
+        }
+        s
+    }
+
+    /// Whether its config is exactly `p` (os, architecture and variant).
+    pub fn is_platform(&self, p: &crate::platform::Platform) -> bool {
+        p.matches(
+            &self.os,
+            &self.architecture,
+            Some(self.variant.as_str()).filter(|v| !v.is_empty()),
+        )
+    }
 }
 
 /// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
@@ -82,7 +107,11 @@ pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
                 )
             }))
             .render();
+            let top = |k: &str| item.get(k).and_then(Json::as_str).unwrap_or("").to_string();
             Ok(ImageInfo {
+                os: top("Os"),
+                architecture: top("Architecture"),
+                variant: top("Variant"),
                 id,
                 runtime,
                 onbuild,
@@ -196,15 +225,57 @@ pub fn os_release_codename(text: &str) -> Option<String> {
     })
 }
 
-/// Parse `docker manifest inspect --verbose` output for one image.
+/// An index entry's `platform` object (`os`, `architecture`, `variant`).
+fn platform_of(p: Option<&Json>) -> Result<Platform, String> {
+    let p = p.ok_or("an index entry has no platform")?;
+    let field = |k: &str| p.get(k).and_then(Json::as_str).unwrap_or("");
+    let mut s = format!("{}/{}", field("os"), field("architecture"));
+    if !field("variant").is_empty() {
+        s = format!("{s}/{}", field("variant"));
+    }
+    Platform::parse(&s).map_err(|e| format!("an index entry's platform: {e}"))
+}
+
+/// The config digest of a `SchemaV2Manifest`/`OCIManifest` object.
+fn config_of(v: &Json) -> Option<String> {
+    ["SchemaV2Manifest", "OCIManifest"]
+        .iter()
+        .find_map(|k| v.get(k)?.get("config")?.get("digest")?.as_str())
+        .map(str::to_string)
+}
+
+/// Parse `docker manifest inspect --verbose` output: one image (an
+/// object), or an index (an array of its entries, each with its platform
+/// and manifest; the index's own digest is not printed).
 pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
     let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    // An index prints an array of per-platform entries: no single config.
     if let Some(entries) = v.as_array() {
-        return Err(format!(
-            "the tag names a multi-platform index of {} images; this tool publishes single images",
-            entries.len()
-        ));
+        let members = entries
+            .iter()
+            .map(|e| {
+                let d = e
+                    .get("Descriptor")
+                    .ok_or("an index entry has no Descriptor")?;
+                let digest = d
+                    .get("digest")
+                    .and_then(Json::as_str)
+                    .ok_or("an index entry has no digest")?;
+                check_sha256(digest)?;
+                Ok(Member {
+                    platform: platform_of(d.get("platform"))?,
+                    digest: digest.to_string(),
+                    config: config_of(e),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if members.is_empty() {
+            return Err("an empty index".into());
+        }
+        return Ok(Remote {
+            digest: None,
+            config: None,
+            members,
+        });
     }
     let digest = v
         .get("Descriptor")
@@ -212,30 +283,62 @@ pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
         .and_then(Json::as_str)
         .ok_or("no Descriptor.digest")?;
     check_sha256(digest)?;
-    let config = ["SchemaV2Manifest", "OCIManifest"]
-        .iter()
-        .find_map(|k| v.get(k)?.get("config")?.get("digest")?.as_str())
-        .map(str::to_string);
-    Ok(Remote {
-        digest: digest.to_string(),
-        config,
-    })
+    Ok(Remote::image(digest, config_of(&v).as_deref()))
 }
 
-/// Parse `docker buildx imagetools inspect --format '{{json .Manifest}}'`.
+/// Parse `docker buildx imagetools inspect --format '{{json .Manifest}}'`:
+/// an image manifest, or an index whose entries' configs are then read one
+/// by one (`config: None` here).
 pub fn parse_imagetools_manifest(text: &str) -> Result<Remote, String> {
     let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
     let digest = v.get("digest").and_then(Json::as_str).ok_or("no digest")?;
     check_sha256(digest)?;
+    if let Some(list) = v.get("manifests").and_then(Json::as_array) {
+        let members = list
+            .iter()
+            // Attestation manifests (platform unknown/unknown) are not images.
+            .filter(|m| {
+                m.get("platform")
+                    .and_then(|p| p.get("os"))
+                    .and_then(Json::as_str)
+                    != Some("unknown")
+            })
+            .map(|m| {
+                let d = m
+                    .get("digest")
+                    .and_then(Json::as_str)
+                    .ok_or("an index entry has no digest")?;
+                check_sha256(d)?;
+                Ok(Member {
+                    platform: platform_of(m.get("platform"))?,
+                    digest: d.to_string(),
+                    config: None,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        return Ok(Remote {
+            digest: Some(digest.to_string()),
+            config: None,
+            members,
+        });
+    }
     let config = v
         .get("config")
         .and_then(|c| c.get("digest"))
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    Ok(Remote {
-        digest: digest.to_string(),
-        config,
-    })
+        .and_then(Json::as_str);
+    Ok(Remote::image(digest, config))
+}
+
+/// Whether a container failed because its binaries are for another
+/// machine and no emulator is registered for them.
+pub fn is_exec_format_error(stderr: &str) -> bool {
+    stderr.to_ascii_lowercase().contains("exec format error")
+}
+
+/// The index digest `docker manifest push` prints as its last line.
+pub fn manifest_push_digest(stdout: &str) -> Option<String> {
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    check_sha256(last).ok().map(|()| last.to_string())
 }
 
 /// Whether the CLI's message means "no such tag" rather than a failure.
@@ -456,10 +559,7 @@ mod tests {
         );
         assert_eq!(
             parse_manifest_inspect(&text).unwrap(),
-            Remote {
-                digest: A.into(),
-                config: Some(B.into())
-            }
+            Remote::image(A, Some(B))
         );
         let oci = format!(
             r#"{{"Descriptor":{{"digest":"{A}"}},"OCIManifest":{{"config":{{"digest":"{B}"}}}}}}"#
@@ -470,7 +570,40 @@ mod tests {
         );
         assert!(parse_manifest_inspect("[{}, {}]")
             .unwrap_err()
-            .contains("multi-platform"));
+            .contains("no Descriptor"));
+        assert!(parse_manifest_inspect("[]").unwrap_err().contains("empty"));
+        let entry = |arch: &str, variant: &str, d: &str, c: &str| {
+            format!(
+                r#"{{"Ref":"r@{d}","Descriptor":{{"digest":"{d}","platform":{{"architecture":"{arch}","os":"linux"{variant}}}}},"SchemaV2Manifest":{{"config":{{"digest":"{c}"}}}}}}"#
+            )
+        };
+        let list = format!(
+            "[{},{}]",
+            entry("amd64", "", A, B),
+            entry("arm64", r#","variant":"v8""#, B, A)
+        );
+        let index = parse_manifest_inspect(&list).unwrap();
+        assert_eq!(index.digest, None);
+        assert_eq!(
+            index.members,
+            vec![
+                Member {
+                    platform: Platform::parse("linux/amd64").unwrap(),
+                    digest: A.into(),
+                    config: Some(B.into())
+                },
+                Member {
+                    platform: Platform::parse("linux/arm64/v8").unwrap(),
+                    digest: B.into(),
+                    config: Some(A.into())
+                }
+            ]
+        );
+        assert!(index.is_index_of(&[
+            (Platform::parse("linux/arm64/v8").unwrap(), A.into()),
+            (Platform::parse("linux/amd64").unwrap(), B.into())
+        ]));
+        assert!(!index.is_index_of(&[(Platform::parse("linux/amd64").unwrap(), B.into())]));
         assert!(parse_manifest_inspect("garbage").is_err());
         assert!(parse_manifest_inspect(r#"{"Descriptor":{"digest":"sha256:x"}}"#).is_err());
     }
@@ -480,11 +613,15 @@ mod tests {
         let text = format!(r#"{{"schemaVersion":2,"digest":"{A}","config":{{"digest":"{B}"}}}}"#);
         assert_eq!(
             parse_imagetools_manifest(&text).unwrap(),
-            Remote {
-                digest: A.into(),
-                config: Some(B.into())
-            }
+            Remote::image(A, Some(B))
         );
+        let index = format!(
+            r#"{{"digest":"{A}","manifests":[{{"digest":"{B}","platform":{{"os":"linux","architecture":"arm64"}}}},{{"digest":"{A}","platform":{{"os":"unknown","architecture":"unknown"}}}}]}}"#
+        );
+        let got = parse_imagetools_manifest(&index).unwrap();
+        assert_eq!(got.digest.as_deref(), Some(A));
+        assert_eq!(got.members.len(), 1, "attestations are not images");
+        assert_eq!(got.members[0].platform.to_string(), "linux/arm64");
         assert!(parse_imagetools_manifest("{}").is_err());
     }
 }

@@ -14,7 +14,8 @@ use xshell::Shell;
 
 use crate::docker_output::{self as out, ImageInfo, Inside, RemoteImage};
 use crate::git::{self, GitState};
-use crate::plan::{render_step, Arg, Check, Item, RemoteExpect, Slot, Step};
+use crate::plan::{render_step, Arg, Check, Item, Pinned, Slot, Step};
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, Remote};
 use crate::runner::{self, Output};
@@ -235,9 +236,70 @@ impl<'a> Executor<'a> {
         } else {
             out::parse_manifest_inspect(&o.stdout)
         };
-        parsed
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))
+        let mut remote =
+            parsed.map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))?;
+        // imagetools lists an index's entries without their configs.
+        for m in remote.members.iter_mut().filter(|m| m.config.is_none()) {
+            let step = Step::RemoteManifest {
+                image: Pinned::Digest {
+                    repository: reference.repository(),
+                    digest: m.digest.clone(),
+                },
+            };
+            let text = self.must(&step)?.context("imagetools always runs")?;
+            m.config = out::parse_imagetools_manifest(&text)
+                .map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))?
+                .config;
+        }
+        Ok(Some(remote))
+    }
+
+    /// The version label of what `reference` serves: one image's, or an
+    /// index's, whose images must all carry the same (`Ok(Err(why))` when
+    /// they do not). Reads configs only with buildx; without it pulls the
+    /// image (by digest, for an index entry, so no tag moves).
+    pub fn remote_version(
+        &mut self,
+        reference: &Reference,
+        remote: &Remote,
+    ) -> Result<std::result::Result<Option<String>, String>> {
+        let version =
+            |labels: &BTreeMap<String, String>| labels.get(crate::labels::VERSION).cloned();
+        if !remote.is_index() {
+            return Ok(Ok(version(&self.remote_labels(&reference.to_string())?)));
+        }
+        let mut seen: Vec<(String, Option<String>)> = Vec::new();
+        for m in &remote.members {
+            let pinned = format!("{}@{}", reference.repository(), m.digest);
+            let labels = if self.buildx()? {
+                let step = Step::RemoteConfig {
+                    reference: pinned.clone(),
+                };
+                let text = self.must(&step)?.context("imagetools always runs")?;
+                out::parse_remote_labels(&text)
+                    .map_err(|e| anyhow::anyhow!("imagetools inspect of {pinned} printed {e}"))?
+            } else {
+                self.must(&Step::FetchByDigest {
+                    image: pinned.clone(),
+                    platform: Some(m.platform.clone()),
+                })
+                .with_context(|| format!("pulling {pinned} to read its labels"))?;
+                self.inspect_one(&pinned, || format!("{pinned} is not local after its pull"))?
+                    .labels
+            };
+            seen.push((m.platform.to_string(), version(&labels)));
+        }
+        let first = seen[0].1.clone();
+        if seen.iter().all(|(_, v)| *v == first) {
+            return Ok(Ok(first));
+        }
+        Ok(Err(format!(
+            "the images of {reference} disagree on their version label ({}), so it cannot be told whether a move is forward; fix the alias by hand or pass --force",
+            seen.iter()
+                .map(|(p, v)| format!("{p}: {}", v.as_deref().unwrap_or("none")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 
     /// Digest and per-platform layers of an image in its registry, without
@@ -271,6 +333,7 @@ impl<'a> Executor<'a> {
         }
         let pull = Step::Pull {
             image: reference.into(),
+            platform: None,
             capture: false,
         };
         if self
@@ -293,14 +356,19 @@ impl<'a> Executor<'a> {
     pub fn probe(
         &mut self,
         id: &str,
+        platform: Option<&Platform>,
         dists: &[String],
     ) -> Result<(String, std::result::Result<Inside, String>)> {
         let step = Step::Probe {
             image: Arg::Lit(id.into()),
+            platform: platform.cloned(),
             dists: dists.to_vec(),
         };
         let o = self.step(&step)?.context("the probe always runs")?;
         if !o.ok {
+            if let Some(p) = platform.filter(|_| out::is_exec_format_error(&o.stderr)) {
+                anyhow::bail!("{}", emulation_missing(p, id));
+            }
             if out::is_missing_executable(o.code, &o.stderr) {
                 return Ok((String::new(), Err("there is no python3 in the image (its PATH), so the installed framework cannot be read".into())));
             }
@@ -318,16 +386,21 @@ impl<'a> Executor<'a> {
         flavour: &str,
         reference: &str,
         id: &str,
+        platform: Option<&Platform>,
         argv: &[String],
     ) -> Result<()> {
         let step = Step::Test {
             image: Arg::Lit(id.into()),
+            platform: platform.cloned(),
             argv: argv.to_vec(),
         };
         let Some(out) = self.step(&step)? else {
             return Ok(());
         };
         if !out.ok {
+            if let Some(p) = platform.filter(|_| out::is_exec_format_error(&out.stderr)) {
+                anyhow::bail!("{}", emulation_missing(p, id));
+            }
             anyhow::bail!(
                 "the test of flavour '{flavour}' failed on {reference} ({id}): `{}` {}",
                 crate::plan::shell_line(argv),
@@ -365,12 +438,33 @@ impl<'a> Executor<'a> {
     }
 
     fn run(&mut self, step: &Step) -> Result<()> {
+        if let Step::ManifestForget { target } = step {
+            // Only a list an interrupted run left; none is the usual case.
+            if let Some(o) = self.step(step)? {
+                if !o.ok && !o.stderr.to_ascii_lowercase().contains("no such manifest") {
+                    anyhow::bail!("{}", o.failure(&format!("docker manifest rm {target}")));
+                }
+            }
+            return Ok(());
+        }
         let Some(stdout) = self.must(step)? else {
             return Ok(());
         };
+        if let Step::ManifestPush { target } = step {
+            let digest = out::manifest_push_digest(&stdout).ok_or_else(|| {
+                anyhow::anyhow!("docker manifest push of {target} printed no digest")
+            })?;
+            self.values.insert(
+                Slot::IndexDigest {
+                    reference: target.to_string(),
+                },
+                digest,
+            );
+        }
         if let Step::Pull {
             image,
             capture: true,
+            ..
         } = step
         {
             let digest = match out::pull_digest(image, &stdout).map_err(anyhow::Error::msg)? {
@@ -382,12 +476,16 @@ impl<'a> Executor<'a> {
                     out::pick_repo_digest(image, &info.repo_digests).map_err(anyhow::Error::msg)?
                 }
             };
-            self.values.insert(
-                Slot::BaseDigest {
-                    image: image.clone(),
-                },
-                digest,
-            );
+            let slot = Slot::BaseDigest {
+                image: image.clone(),
+            };
+            // Each platform's pull must find the same base (the index).
+            if let Some(before) = self.values.get(&slot).filter(|d| **d != digest) {
+                anyhow::bail!(
+                    "base image {image} changed in its registry during this build (it was {before}, now {digest}); build again"
+                );
+            }
+            self.values.insert(slot, digest);
         }
         Ok(())
     }
@@ -459,16 +557,21 @@ impl<'a> Executor<'a> {
                 flavour,
                 reference,
                 id,
+                platform,
                 argv,
             } => {
                 let id = self.resolve(id)?;
                 if crate::cache::test_passed(&id, argv) {
                     eprintln!("test of flavour '{flavour}' passed before on {reference} ({id})");
                 } else {
-                    self.test(flavour, reference, &id, argv)?;
+                    self.test(flavour, reference, &id, platform.as_ref(), argv)?;
                 }
             }
-            Check::Promotion { source, target } => {
+            Check::Promotion {
+                source,
+                target,
+                ref_name,
+            } => {
                 let found = self.inspect(&[
                     Arg::slot(Slot::ImageId {
                         reference: source.clone(),
@@ -478,7 +581,8 @@ impl<'a> Executor<'a> {
                 let (Some(src), Some(dst)) = (&found[0], &found[1]) else {
                     anyhow::bail!("{target} or its source {source} is gone from the local engine");
                 };
-                let diffs = crate::promotion::promotion_differences(src, dst, &target.to_string());
+                let diffs =
+                    crate::promotion::promotion_differences(src, dst, &ref_name.to_string());
                 if !diffs.is_empty() {
                     // Never leave an unfaithful image under the target name.
                     let untag = Step::Untag {
@@ -508,6 +612,7 @@ impl<'a> Executor<'a> {
                         image: Arg::slot(Slot::ImageId {
                             reference: e.image.clone(),
                         }),
+                        platform: e.platform.clone(),
                         dists: e.dists(),
                     },
                 ],
@@ -523,11 +628,7 @@ impl<'a> Executor<'a> {
             } => (
                 format!(
                     "check that the registry serves {} under {reference}",
-                    match expect {
-                        RemoteExpect::Absent => "nothing".to_string(),
-                        RemoteExpect::Digest(d) => d.clone(),
-                        RemoteExpect::Image(id) => format!("image {id}"),
-                    }
+                    expect.shown()
                 ),
                 vec![Step::RegistryLookup {
                     reference: reference.clone(),
@@ -538,15 +639,17 @@ impl<'a> Executor<'a> {
                 flavour,
                 reference,
                 id,
+                platform,
                 argv,
             } => (
                 format!("check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"),
                 vec![Step::Test {
                     image: id.clone(),
+                    platform: platform.clone(),
                     argv: argv.clone(),
                 }],
             ),
-            Check::Promotion { source, target } => (
+            Check::Promotion { source, target, .. } => (
                 format!("check that {target} has the layers and labels of {source}, ref.name relabelled"),
                 vec![Step::Inspect {
                     images: vec![
@@ -572,4 +675,11 @@ impl<'a> Executor<'a> {
             self.print(&render_step(s, &self.values));
         }
     }
+}
+
+/// Why a foreign platform's image did not run, and how to make it run.
+pub fn emulation_missing(p: &Platform, id: &str) -> String {
+    format!(
+        "cannot run the {p} image {id} on this engine: no emulation for {p} is registered (exec format error); install Debian's qemu-user-static and binfmt-support, mount binfmt_misc if /proc/sys/fs/binfmt_misc/register is missing (`mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`), run `update-binfmts --enable`, then run the command again"
+    )
 }

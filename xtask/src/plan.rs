@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::verify::Expectation;
 
@@ -29,6 +30,8 @@ pub enum Slot {
     BaseDigest { image: String },
     /// The image ID (`sha256:…`) of a reference once built or checked.
     ImageId { reference: String },
+    /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
+    IndexDigest { reference: String },
     /// The name the executor gives the container a step runs, so that it
     /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
     Container,
@@ -42,6 +45,7 @@ impl Slot {
                 format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
             }
             Slot::ImageId { reference } => format!("<image ID of {reference}>"),
+            Slot::IndexDigest { reference } => format!("<index digest of {reference}>"),
             Slot::Container => "<container name>".to_string(),
         }
     }
@@ -95,11 +99,8 @@ impl Arg {
 pub enum Builder {
     /// `docker build` (no buildx plugin).
     Classic,
-    /// `docker buildx build --load`, with an optional builder instance and platform.
-    Buildx {
-        builder: Option<String>,
-        platform: Option<String>,
-    },
+    /// `docker buildx build --load`, with an optional builder instance.
+    Buildx { builder: Option<String> },
 }
 
 /// Where a build's Dockerfile comes from.
@@ -115,6 +116,8 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Build {
     pub builder: Builder,
+    /// `--platform`: the one platform this build makes (None: the engine's).
+    pub platform: Option<Platform>,
     pub source: Source,
     pub tag: String,
     pub no_cache: bool,
@@ -135,14 +138,17 @@ pub enum Step {
     },
     /// Whether the buildx plugin is there.
     BuildxProbe,
-    /// Pull an image by name; `capture` keeps its digest in a `BaseDigest` slot.
+    /// Pull an image by name (one platform's image of it, when given);
+    /// `capture` keeps its digest in a `BaseDigest` slot.
     Pull {
         image: String,
+        platform: Option<Platform>,
         capture: bool,
     },
     /// Fetch an image by its digest (creates no tag), to check on it.
     FetchByDigest {
         image: String,
+        platform: Option<Platform>,
     },
     Build(Box<Build>),
     /// `docker image inspect` of names or IDs (absent ones allowed).
@@ -153,12 +159,14 @@ pub enum Step {
     /// /etc/os-release and the versions of installed distributions.
     Probe {
         image: Arg,
+        platform: Option<Platform>,
         dists: Vec<String>,
     },
     /// Run a flavour's test inside the image (its entrypoint, the test's
     /// argv as the command, no network).
     Test {
         image: Arg,
+        platform: Option<Platform>,
         argv: Vec<String>,
     },
     /// Point a name at an image.
@@ -190,6 +198,65 @@ pub enum Step {
     RemoteConfig {
         reference: String,
     },
+    /// The manifest of an index entry, by digest (buildx: its config digest).
+    RemoteManifest {
+        image: Pinned,
+    },
+    /// Forget a manifest list the docker CLI kept from an earlier run
+    /// (`docker manifest rm`; absent is fine).
+    ManifestForget {
+        target: Reference,
+    },
+    /// Start a manifest list for `target` from images in its registry
+    /// (kept by the docker CLI until pushed).
+    ManifestCreate {
+        target: Reference,
+        sources: Vec<Pinned>,
+    },
+    /// Set an entry's platform (a variant the config does not carry).
+    ManifestAnnotate {
+        target: Reference,
+        source: Pinned,
+        platform: Platform,
+    },
+    /// Write the manifest list as the index under `target` (its digest
+    /// goes to an `IndexDigest` slot) and forget the local copy.
+    ManifestPush {
+        target: Reference,
+    },
+    /// Write an index from images already in the registry (buildx).
+    ImagetoolsCreate {
+        target: Reference,
+        sources: Vec<Pinned>,
+    },
+}
+
+/// An image in a registry, by tag or by manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    Tag(Reference),
+    /// `repository@sha256:…`
+    Digest {
+        repository: String,
+        digest: String,
+    },
+}
+
+impl std::fmt::Display for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pinned::Tag(r) => write!(f, "{r}"),
+            Pinned::Digest { repository, digest } => write!(f, "{repository}@{digest}"),
+        }
+    }
+}
+
+/// `--platform P` when a platform is given.
+fn platform_flag(p: &Option<Platform>) -> Vec<Arg> {
+    match p {
+        Some(p) => lits(["--platform".to_string(), p.to_string()]),
+        None => Vec::new(),
+    }
 }
 
 /// `--format` of [`Step::RemoteImage`]: digest and config in one call.
@@ -235,8 +302,14 @@ impl Step {
                 format!("{rev}^{{commit}}"),
             ]),
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
-            Step::Pull { image, .. } | Step::FetchByDigest { image } => {
-                lits(["docker", "pull", "--", image])
+            Step::Pull {
+                image, platform, ..
+            }
+            | Step::FetchByDigest { image, platform } => {
+                let mut a = lits(["docker", "pull"]);
+                a.extend(platform_flag(platform));
+                a.extend(lits(["--", image]));
+                a
             }
             Step::Build(b) => b.argv(),
             Step::Inspect { images } => {
@@ -244,9 +317,14 @@ impl Step {
                 a.extend(images.iter().cloned());
                 a
             }
-            Step::Probe { image, dists } => {
+            Step::Probe {
+                image,
+                platform,
+                dists,
+            } => {
                 let mut a = lits(["docker", "run", "--rm", "--name"]);
                 a.push(Arg::slot(Slot::Container));
+                a.extend(platform_flag(platform));
                 a.extend(lits([
                     "--network",
                     "none",
@@ -261,9 +339,14 @@ impl Step {
                 a.extend(dists.iter().map(lit));
                 a
             }
-            Step::Test { image, argv } => {
+            Step::Test {
+                image,
+                platform,
+                argv,
+            } => {
                 let mut a = lits(["docker", "run", "--rm", "--name"]);
                 a.push(Arg::slot(Slot::Container));
+                a.extend(platform_flag(platform));
                 a.extend(lits(["--network", "none", "--pull", "never", "--"]));
                 a.push(image.clone());
                 a.extend(argv.iter().map(lit));
@@ -333,6 +416,82 @@ impl Step {
                 "--",
                 reference,
             ]),
+            Step::RemoteManifest { image } => lits([
+                "docker".to_string(),
+                "buildx".into(),
+                "imagetools".into(),
+                "inspect".into(),
+                "--format".into(),
+                "{{json .Manifest}}".into(),
+                "--".into(),
+                image.to_string(),
+            ]),
+            Step::ManifestForget { target } => lits([
+                "docker".to_string(),
+                "manifest".into(),
+                "rm".into(),
+                "--".into(),
+                target.to_string(),
+            ]),
+            Step::ManifestCreate { target, sources } => {
+                let mut a = lits(["docker", "manifest", "create"]);
+                if target.registry().is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.push(lit("--"));
+                a.push(lit(target.to_string()));
+                a.extend(sources.iter().map(|s| lit(s.to_string())));
+                a
+            }
+            Step::ManifestAnnotate {
+                target,
+                source,
+                platform,
+            } => {
+                let mut a = lits([
+                    "docker",
+                    "manifest",
+                    "annotate",
+                    "--os",
+                    &platform.os,
+                    "--arch",
+                    &platform.arch,
+                ]);
+                if let Some(v) = &platform.variant {
+                    a.extend(lits(["--variant", v]));
+                }
+                a.extend(lits([
+                    "--".to_string(),
+                    target.to_string(),
+                    source.to_string(),
+                ]));
+                a
+            }
+            Step::ManifestPush { target } => {
+                let mut a = lits(["docker", "manifest", "push"]);
+                if target.registry().is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.extend(lits([
+                    "--purge".to_string(),
+                    "--".into(),
+                    target.to_string(),
+                ]));
+                a
+            }
+            Step::ImagetoolsCreate { target, sources } => {
+                let mut a = lits([
+                    "docker".to_string(),
+                    "buildx".into(),
+                    "imagetools".into(),
+                    "create".into(),
+                    "--tag".into(),
+                    target.to_string(),
+                    "--".into(),
+                ]);
+                a.extend(sources.iter().map(|s| lit(s.to_string())));
+                a
+            }
         }
     }
 
@@ -342,7 +501,11 @@ impl Step {
 
     pub fn wait(&self) -> Wait {
         match self {
-            Step::Pull { .. } | Step::FetchByDigest { .. } | Step::Push { .. } => Wait::Transfer,
+            Step::Pull { .. }
+            | Step::FetchByDigest { .. }
+            | Step::Push { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. } => Wait::Transfer,
             Step::Build(_) | Step::Test { .. } => Wait::Unbounded,
             _ => Wait::Lookup,
         }
@@ -362,6 +525,11 @@ impl Step {
                 | Step::Push { .. }
                 | Step::Untag { .. }
                 | Step::RemoveContainer { .. }
+                | Step::ManifestForget { .. }
+                | Step::ManifestCreate { .. }
+                | Step::ManifestAnnotate { .. }
+                | Step::ManifestPush { .. }
+                | Step::ImagetoolsCreate { .. }
         )
     }
 
@@ -390,10 +558,18 @@ impl Step {
             Step::BuildxProbe => "looking for docker buildx".into(),
             Step::Pull {
                 image,
+                platform,
                 capture: true,
-            } => format!("pulling base image {image} to learn its digest"),
-            Step::Pull { image, .. } => format!("pulling {image}"),
-            Step::FetchByDigest { image } => format!("fetching {image} to check on it"),
+            } => format!(
+                "pulling base image {image}{} to learn its digest",
+                for_platform(platform)
+            ),
+            Step::Pull {
+                image, platform, ..
+            } => format!("pulling {image}{}", for_platform(platform)),
+            Step::FetchByDigest { image, platform } => {
+                format!("fetching {image}{} to check on it", for_platform(platform))
+            }
             Step::Build(b) => match &b.source {
                 Source::Workspace { .. } => format!("building {}", b.tag),
                 Source::FromImage(_) => format!("promoting to {}", b.tag),
@@ -414,25 +590,38 @@ impl Step {
             Step::RemoteConfig { reference } => {
                 format!("reading the config of {reference} in its registry")
             }
+            Step::RemoteManifest { image } => format!("reading the manifest of {image}"),
+            Step::ManifestForget { target } => {
+                format!("forgetting a manifest list of {target} left by an earlier run")
+            }
+            Step::ManifestCreate { target, .. } | Step::ManifestAnnotate { target, .. } => {
+                format!("making the index of {target}")
+            }
+            Step::ManifestPush { target } | Step::ImagetoolsCreate { target, .. } => {
+                format!("writing the index {target}")
+            }
         }
     }
+}
+
+/// ` (linux/arm64)` for messages, when a platform is given.
+fn for_platform(p: &Option<Platform>) -> String {
+    p.as_ref().map_or(String::new(), |p| format!(" ({p})"))
 }
 
 impl Build {
     fn argv(&self) -> Vec<Arg> {
         let mut a = match &self.builder {
             Builder::Classic => lits(["docker", "build"]),
-            Builder::Buildx { builder, platform } => {
+            Builder::Buildx { builder } => {
                 let mut a = lits(["docker", "buildx", "build", "--load"]);
                 if let Some(b) = builder {
                     a.extend(lits(["--builder", b]));
                 }
-                if let Some(p) = platform {
-                    a.extend(lits(["--platform", p]));
-                }
                 a
             }
         };
+        a.extend(platform_flag(&self.platform));
         if self.no_cache {
             a.push(lit("--no-cache"));
         }
@@ -465,10 +654,31 @@ impl Build {
 pub enum RemoteExpect {
     /// Nothing (the tag does not exist).
     Absent,
-    /// The manifest of this digest (what an earlier read saw).
-    Digest(String),
+    /// Exactly what an earlier read saw.
+    Seen(crate::registry::Remote),
     /// An image whose config digest is this local image ID.
     Image(String),
+    /// An index of exactly these platforms' images (config digest = ID).
+    Index(Vec<(Platform, String)>),
+}
+
+impl RemoteExpect {
+    /// For messages and `--dry-run`.
+    pub fn shown(&self) -> String {
+        match self {
+            RemoteExpect::Absent => "nothing".to_string(),
+            RemoteExpect::Seen(r) => r.shown(),
+            RemoteExpect::Image(id) => format!("the image {id}"),
+            RemoteExpect::Index(images) => format!(
+                "an index of exactly {}",
+                images
+                    .iter()
+                    .map(|(p, id)| format!("{p} {id}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
 }
 
 /// A verification the executor carries out through read-only steps.
@@ -495,13 +705,19 @@ pub enum Check {
     LocalIs { reference: Reference, id: Arg },
     /// `target` has exactly the layers of `source` and every label of it
     /// but ref.name, which names `target`.
-    Promotion { source: String, target: Reference },
+    Promotion {
+        source: String,
+        target: Reference,
+        /// What its ref.name must say (the published reference).
+        ref_name: Reference,
+    },
     /// The flavour's test passed on this image ID: recorded before, or run
     /// now (and recorded). Gates every release publish and promotion.
     Tested {
         flavour: String,
         reference: String,
         id: Arg,
+        platform: Option<Platform>,
         argv: Vec<String>,
     },
 }
@@ -641,16 +857,72 @@ mod tests {
             (
                 Step::Pull {
                     image: "b:1".into(),
+                    platform: None,
                     capture: true,
                 },
                 "docker pull -- b:1",
                 Wait::Transfer,
             ),
             (
+                Step::Pull {
+                    image: "b:1".into(),
+                    platform: Some(Platform::parse("linux/arm64").unwrap()),
+                    capture: true,
+                },
+                "docker pull --platform linux/arm64 -- b:1",
+                Wait::Transfer,
+            ),
+            (
                 Step::FetchByDigest {
                     image: "b@sha256:0".into(),
+                    platform: None,
                 },
                 "# read-only: docker pull -- b@sha256:0",
+                Wait::Transfer,
+            ),
+            (
+                Step::ManifestForget {
+                    target: rf("127.0.0.1:5000/r:1"),
+                },
+                "docker manifest rm -- 127.0.0.1:5000/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestCreate {
+                    target: rf("127.0.0.1:5000/r:1"),
+                    sources: vec![
+                        Pinned::Tag(rf("127.0.0.1:5000/d:1-linux-amd64")),
+                        Pinned::Digest {
+                            repository: "127.0.0.1:5000/r".into(),
+                            digest: "sha256:0".into(),
+                        },
+                    ],
+                },
+                "docker manifest create --insecure -- 127.0.0.1:5000/r:1 127.0.0.1:5000/d:1-linux-amd64 127.0.0.1:5000/r@sha256:0",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestAnnotate {
+                    target: rf("ghcr.io/r:1"),
+                    source: Pinned::Tag(rf("ghcr.io/d:1-linux-arm64-v8")),
+                    platform: Platform::parse("linux/arm64/v8").unwrap(),
+                },
+                "docker manifest annotate --os linux --arch arm64 --variant v8 -- ghcr.io/r:1 ghcr.io/d:1-linux-arm64-v8",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestPush {
+                    target: rf("ghcr.io/r:1"),
+                },
+                "docker manifest push --purge -- ghcr.io/r:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::ImagetoolsCreate {
+                    target: rf("ghcr.io/r:1"),
+                    sources: vec![Pinned::Tag(rf("ghcr.io/d:1-linux-amd64"))],
+                },
+                "docker buildx imagetools create --tag ghcr.io/r:1 -- ghcr.io/d:1-linux-amd64",
                 Wait::Transfer,
             ),
             (
@@ -717,6 +989,7 @@ mod tests {
     fn a_probe_runs_only_python3_without_network() {
         let step = Step::Probe {
             image: Arg::Lit("sha256:ab".into()),
+            platform: None,
             dists: vec!["torch".into(), "itwinai".into()],
         };
         let argv: Vec<String> = step
@@ -754,10 +1027,12 @@ mod tests {
         let steps = [
             Step::Probe {
                 image: Arg::Lit("sha256:ab".into()),
+                platform: Some(Platform::parse("linux/arm64").unwrap()),
                 dists: vec![],
             },
             Step::Test {
                 image: Arg::Lit("sha256:ab".into()),
+                platform: None,
                 argv: vec!["true".into()],
             },
             Step::GitState,
@@ -774,6 +1049,7 @@ mod tests {
     fn a_promotion_passes_its_dockerfile_on_stdin() {
         let step = Step::Build(Box::new(Build {
             builder: Builder::Classic,
+            platform: None,
             source: Source::FromImage(Arg::slot(Slot::ImageId {
                 reference: "dev:1".into(),
             })),

@@ -12,36 +12,51 @@ pub enum Release {
     /// Not published yet (or a development tag): push it.
     Push,
     /// The registry already serves this very image under the tag.
-    AlreadyPublished { digest: String },
+    AlreadyPublished { digest: Option<String> },
     /// Other content, replaced because of `--force`; the note says so.
     Overwrite { note: String },
 }
 
 /// The no-clobber rule for a release tag. `remote` is what the registry
-/// serves under it, `id` and `repo_digests` the checked local image.
+/// serves under it; `same` whether that is the checked local image (for
+/// an index: an index of exactly the checked per-platform images).
 pub fn decide_release(
     reference: &str,
-    repository: &str,
     remote: Option<&Remote>,
-    id: &str,
-    repo_digests: &[String],
+    same: bool,
     force: bool,
 ) -> Result<Release, String> {
     match remote {
         None => Ok(Release::Push),
-        Some(r) if is_image(r, id, repo_digests, repository) => Ok(Release::AlreadyPublished {
+        Some(r) if same => Ok(Release::AlreadyPublished {
             digest: r.digest.clone(),
         }),
         Some(r) if force => Ok(Release::Overwrite {
             note: format!(
-                "--force: overwriting {reference} (registry digest {}) with different content",
-                r.digest
+                "--force: overwriting {reference} ({}) with different content",
+                r.shown()
             ),
         }),
         Some(r) => Err(format!(
-            "{reference} is already published with other content (registry digest {}); a release is never overwritten without --force",
-            r.digest
+            "{reference} is already published with other content ({}); a release is never overwritten without --force",
+            r.shown()
         )),
+    }
+}
+
+/// Whether `remote` is what is about to be published: the image `id`
+/// (single), or an index of exactly `images` (multi-platform).
+pub fn serves(
+    remote: &Remote,
+    id: &str,
+    images: &[(crate::platform::Platform, String)],
+    repo_digests: &[String],
+    repository: &str,
+) -> bool {
+    if images.is_empty() {
+        is_image(remote, id, repo_digests, repository)
+    } else {
+        remote.is_index_of(images)
     }
 }
 
@@ -82,10 +97,7 @@ mod tests {
     const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn at(config: &str) -> Remote {
-        Remote {
-            digest: A.into(),
-            config: Some(config.into()),
-        }
+        Remote::image(A, Some(config))
     }
 
     #[test]
@@ -101,10 +113,15 @@ mod tests {
             (Some(at(A)), true, Ok("overwrite")),
         ];
         for (remote, force, want) in cases {
-            let got = decide_release("h/r:1", "h/r", remote.as_ref(), B, &[], force);
+            let same = remote
+                .as_ref()
+                .is_some_and(|r| serves(r, B, &[], &[], "h/r"));
+            let got = decide_release("h/r:1", remote.as_ref(), same, force);
             match (got, want) {
                 (Ok(Release::Push), Ok("push")) => {}
-                (Ok(Release::AlreadyPublished { digest }), Ok("already")) => assert_eq!(digest, A),
+                (Ok(Release::AlreadyPublished { digest }), Ok("already")) => {
+                    assert_eq!(digest.as_deref(), Some(A))
+                }
                 (Ok(Release::Overwrite { note }), Ok("overwrite")) => {
                     assert!(note.contains("--force"))
                 }

@@ -80,6 +80,30 @@ impl Reference {
         &self.registry
     }
 
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The same registry and name under another tag.
+    pub fn with_tag(&self, tag: &str) -> Result<Reference, String> {
+        Reference::new(&self.registry, &self.name, tag)
+    }
+
+    /// The same registry and tag under another repository name.
+    pub fn with_name(&self, name: &str) -> Result<Reference, String> {
+        Reference::new(&self.registry, name, &self.tag)
+    }
+
+    /// The name of one platform's image of a multi-platform reference: its
+    /// tag followed by `-os-arch[-variant]`
+    /// (`…:0.4.2-skinny-torch2.6-noble-linux-arm64`). The local engine
+    /// keeps each platform's image under it (it cannot hold an index), and
+    /// the development repository stages it there before the index is
+    /// written.
+    pub fn for_platform(&self, p: &crate::platform::Platform) -> Result<Reference, String> {
+        self.with_tag(&format!("{}-{}", self.tag, p.tag_suffix()))
+    }
+
     /// `registry/name` (or `name` for local images).
     pub fn repository(&self) -> String {
         if self.registry.is_local() {

@@ -5,15 +5,74 @@
 //! only, the ones Docker itself allows over plain HTTP.
 
 use crate::plan::RemoteExpect;
+use crate::platform::Platform;
 
-/// A tag's manifest in the registry.
+/// What a registry serves under a tag: one image's manifest, or an index
+/// (OCI image index or Docker manifest list) of one image per platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
-    /// `sha256:…` of the manifest (what `docker push` reports).
-    pub digest: String,
-    /// `sha256:…` of the image config: the image ID in the local engine.
-    /// None for a multi-platform index.
+    /// `sha256:…` of the manifest or index (what `docker push` reports).
+    /// None for an index read through `docker manifest inspect`, which
+    /// prints its entries but not its own digest.
+    pub digest: Option<String>,
+    /// `sha256:…` of the image config (the image ID in the local engine);
+    /// None for an index.
     pub config: Option<String>,
+    /// An index's entries (empty: a single image).
+    pub members: Vec<Member>,
+}
+
+/// One entry of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub platform: Platform,
+    /// `sha256:…` of its manifest.
+    pub digest: String,
+    /// `sha256:…` of its config (its image ID), when read.
+    pub config: Option<String>,
+}
+
+impl Remote {
+    pub fn image(digest: &str, config: Option<&str>) -> Remote {
+        Remote {
+            digest: Some(digest.to_string()),
+            config: config.map(str::to_string),
+            members: Vec::new(),
+        }
+    }
+
+    pub fn is_index(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    /// For messages: `manifest sha256:…` or `an index of linux/amd64, …`.
+    pub fn shown(&self) -> String {
+        if self.is_index() {
+            let platforms: Vec<String> = self
+                .members
+                .iter()
+                .map(|m| m.platform.to_string())
+                .collect();
+            match &self.digest {
+                Some(d) => format!("index {d} ({})", platforms.join(", ")),
+                None => format!("an index of {}", platforms.join(", ")),
+            }
+        } else {
+            format!("manifest {}", self.digest.as_deref().unwrap_or("?"))
+        }
+    }
+
+    /// Whether it is an index of exactly these images: one entry per
+    /// platform, each with that image ID as its config.
+    pub fn is_index_of(&self, images: &[(Platform, String)]) -> bool {
+        self.is_index()
+            && self.members.len() == images.len()
+            && images.iter().all(|(p, id)| {
+                self.members
+                    .iter()
+                    .any(|m| m.platform == *p && m.config.as_deref() == Some(id.as_str()))
+            })
+    }
 }
 
 /// `127.0.0.0/8`, `localhost` and `[::1]`, with or without a port.
@@ -31,8 +90,12 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// Whether a registry manifest is the local image `id`: the same config
 /// digest, or a manifest digest the engine recorded for the repository.
 pub fn is_image(remote: &Remote, id: &str, repo_digests: &[String], repository: &str) -> bool {
-    remote.config.as_deref() == Some(id)
-        || repo_digests.contains(&format!("{repository}@{}", remote.digest))
+    !remote.is_index()
+        && (remote.config.as_deref() == Some(id)
+            || remote
+                .digest
+                .as_ref()
+                .is_some_and(|d| repo_digests.contains(&format!("{repository}@{d}"))))
 }
 
 /// Whether what the registry serves under `reference` is what a plan
@@ -44,22 +107,21 @@ pub fn check_expect(
 ) -> Result<(), String> {
     let seen = |r: Option<&Remote>| match r {
         None => "nothing".to_string(),
-        Some(r) => format!("manifest {}", r.digest),
+        Some(r) => r.shown(),
     };
     let ok = match (expect, got) {
         (RemoteExpect::Absent, None) => true,
-        (RemoteExpect::Digest(d), Some(r)) => r.digest == *d,
-        (RemoteExpect::Image(id), Some(r)) => r.config.as_deref() == Some(id.as_str()),
+        (RemoteExpect::Seen(d), Some(r)) => r == d,
+        (RemoteExpect::Image(id), Some(r)) => {
+            !r.is_index() && r.config.as_deref() == Some(id.as_str())
+        }
+        (RemoteExpect::Index(images), Some(r)) => r.is_index_of(images),
         _ => false,
     };
     if ok {
         return Ok(());
     }
-    let want = match expect {
-        RemoteExpect::Absent => "nothing".to_string(),
-        RemoteExpect::Digest(d) => format!("manifest {d}"),
-        RemoteExpect::Image(id) => format!("the image {id}"),
-    };
+    let want = expect.shown();
     Err(format!(
         "the registry serves {} under {reference}, where {want} was expected; another push changed it (run the command again to decide anew)",
         seen(got)
@@ -99,10 +161,7 @@ mod tests {
 
     #[test]
     fn same_image_by_config_or_recorded_digest() {
-        let remote = |digest: &str, config: Option<&str>| Remote {
-            digest: digest.into(),
-            config: config.map(str::to_string),
-        };
+        let remote = Remote::image;
         let recorded = [format!("r/x@{B}")];
         assert!(is_image(&remote("sha256:0", Some(A)), A, &recorded, "r/x"));
         assert!(is_image(&remote(B, None), A, &recorded, "r/x"));
@@ -112,19 +171,66 @@ mod tests {
 
     #[test]
     fn expectations_on_what_the_registry_serves() {
-        let at = |d: &str, c: &str| Remote {
+        let at = |d: &str, c: &str| Remote::image(d, Some(c));
+        let p = |s: &str| Platform::parse(s).unwrap();
+        let member = |platform: &str, d: &str, c: &str| Member {
+            platform: p(platform),
             digest: d.into(),
             config: Some(c.into()),
         };
+        let index = |members: Vec<Member>| Remote {
+            digest: None,
+            config: None,
+            members,
+        };
+        let both = index(vec![
+            member("linux/amd64", A, A),
+            member("linux/arm64", B, B),
+        ]);
+        let two = vec![
+            (p("linux/arm64"), B.to_string()),
+            (p("linux/amd64"), A.to_string()),
+        ];
         let cases: Vec<(RemoteExpect, Option<Remote>, bool)> = vec![
             (RemoteExpect::Absent, None, true),
             (RemoteExpect::Absent, Some(at(A, B)), false),
-            (RemoteExpect::Digest(A.into()), Some(at(A, B)), true),
-            (RemoteExpect::Digest(A.into()), Some(at(B, B)), false),
-            (RemoteExpect::Digest(A.into()), None, false),
+            (RemoteExpect::Seen(at(A, B)), Some(at(A, B)), true),
+            (RemoteExpect::Seen(at(A, B)), Some(at(B, B)), false),
+            (RemoteExpect::Seen(at(A, B)), None, false),
             (RemoteExpect::Image(B.into()), Some(at(A, B)), true),
             (RemoteExpect::Image(A.into()), Some(at(A, B)), false),
             (RemoteExpect::Image(A.into()), None, false),
+            (RemoteExpect::Image(A.into()), Some(both.clone()), false),
+            (RemoteExpect::Index(two.clone()), Some(both.clone()), true),
+            (RemoteExpect::Seen(both.clone()), Some(both.clone()), true),
+            // One platform missing, one extra, one config different.
+            (
+                RemoteExpect::Index(two[..1].to_vec()),
+                Some(both.clone()),
+                false,
+            ),
+            (
+                RemoteExpect::Index(two.clone()),
+                Some(index(vec![member("linux/amd64", A, A)])),
+                false,
+            ),
+            (
+                RemoteExpect::Index(two.clone()),
+                Some(index(vec![
+                    member("linux/amd64", A, A),
+                    member("linux/arm64", B, A),
+                ])),
+                false,
+            ),
+            (
+                RemoteExpect::Index(two.clone()),
+                Some(index(vec![
+                    member("linux/amd64", A, A),
+                    member("linux/arm64/v8", B, B),
+                ])),
+                false,
+            ),
+            (RemoteExpect::Index(two), Some(at(A, B)), false),
         ];
         for (expect, got, ok) in cases {
             let r = check_expect("h/r:1", &expect, got.as_ref());

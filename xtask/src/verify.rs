@@ -23,6 +23,7 @@ use crate::executor::Executor;
 use crate::git::check_commit_hash;
 use crate::labels;
 use crate::plan::{Arg, Slot, Step};
+use crate::platform::Platform;
 use crate::reference::{check_repo_digest, AnyRef};
 
 /// What the labels must say.
@@ -73,6 +74,10 @@ pub struct Expectation {
     /// Built by this very plan under this name: removed when it fails, so
     /// an image that lies keeps no name.
     pub built: Option<crate::reference::Reference>,
+    /// The one platform of a multi-platform reference this image is: its
+    /// config must say so, it runs as that platform (under emulation when
+    /// foreign), and its base layers are that platform's of the base.
+    pub platform: Option<Platform>,
 }
 
 /// What was found out about an image.
@@ -99,8 +104,11 @@ impl Expectation {
     /// One line for `--dry-run`.
     pub fn describe(&self) -> String {
         format!(
-            "check {}: its labels, VERSION_CODENAME={} in /etc/os-release, {} {} (and {ITWINAI_DIST} {}, if installed) inside, built on its recorded base{}",
+            "check {}: {}its labels, VERSION_CODENAME={} in /etc/os-release, {} {} (and {ITWINAI_DIST} {}, if installed) inside, built on its recorded base{}",
             self.image,
+            self.platform
+                .as_ref()
+                .map_or(String::new(), |p| format!("a {p} image (run as {p}), ")),
             self.distro,
             self.framework.package,
             self.framework.version,
@@ -160,7 +168,8 @@ impl Expectation {
             Labels::Recorded => Vec::new(),
         };
         format!(
-            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            self.platform,
             self.base_name,
             self.dirty,
             self.revision,
@@ -193,6 +202,14 @@ pub fn major_minor(v: &str) -> Option<String> {
 /// tells the truth.
 pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(p) = &e.platform {
+        if !f.image.is_platform(p) {
+            out.push(format!(
+                "its config says platform {}, but it must be the {p} image",
+                f.image.platform_shown()
+            ));
+        }
+    }
     let label = |k: &str| f.image.labels.get(k).map(String::as_str);
     let mut want = |k: &str, expected: &str| {
         match label(k) {
@@ -353,9 +370,10 @@ fn check_with(
         );
         return Ok(info.id);
     }
+    let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
     let base_layers = match (base, e.base_digest(&info, &exec.values)) {
         (Some(b), _) => vec![b.layers],
-        (None, Some(d)) => base_layers(exec, &d)?,
+        (None, Some(d)) => base_layers(exec, &d, e.platform.as_ref())?,
         (None, None) => Vec::new(),
     };
     let revision_is_commit = match e.labels {
@@ -375,7 +393,7 @@ fn check_with(
     let from_cache = cached.is_some();
     let inside = match cached {
         Some(i) => Ok(i),
-        None => probe(exec, &info, &dists)?,
+        None => probe(exec, &info, e.platform.as_ref(), &dists)?,
     };
     let mut facts = Facts {
         image: info,
@@ -386,7 +404,7 @@ fn check_with(
     let mut diffs = differences(e, &exec.values, &facts);
     if !diffs.is_empty() && from_cache {
         // The cache only saves work: ask the image itself before failing.
-        facts.inside = probe(exec, &facts.image, &dists)?;
+        facts.inside = probe(exec, &facts.image, e.platform.as_ref(), &dists)?;
         diffs = differences(e, &exec.values, &facts);
     }
     if !diffs.is_empty() {
@@ -403,33 +421,58 @@ fn check_with(
 fn probe(
     exec: &mut Executor,
     info: &ImageInfo,
+    platform: Option<&Platform>,
     dists: &[String],
 ) -> Result<Result<Inside, String>> {
-    let (text, inside) = exec.probe(&info.id, dists)?;
+    let (text, inside) = exec.probe(&info.id, platform, dists)?;
     if inside.is_ok() {
         cache::store_inside(&info.layers, &info.runtime, dists, &text);
     }
     Ok(inside)
 }
 
-/// The layer lists of the base `digest_ref` (`repository@sha256:…`): from
-/// the engine when it has it, else from the registry (buildx: config only;
-/// classic: a pull by digest, which creates no tag).
-fn base_layers(exec: &mut Executor, digest_ref: &str) -> Result<Vec<Vec<String>>> {
+/// The layer lists of the base `digest_ref` (`repository@sha256:…`), of
+/// `platform` when given (a multi-platform base's entry for it): from the
+/// engine when it has that image, else from the registry (buildx: config
+/// only; classic: a pull by digest, which creates no tag).
+fn base_layers(
+    exec: &mut Executor,
+    digest_ref: &str,
+    platform: Option<&Platform>,
+) -> Result<Vec<Vec<String>>> {
     let arg = Arg::Lit(digest_ref.into());
+    let fits = |info: &ImageInfo| platform.is_none_or(|p| info.is_platform(p));
     if let Some(Some(info)) = exec.inspect(std::slice::from_ref(&arg))?.pop() {
-        return Ok(vec![info.layers]);
+        if fits(&info) {
+            return Ok(vec![info.layers]);
+        }
     }
     if exec.buildx()? {
         let remote = exec.remote_image(digest_ref)?;
-        return Ok(remote.layers_by_platform.into_values().collect());
+        return Ok(match platform {
+            Some(p) => remote
+                .layers_by_platform
+                .get(&p.to_string())
+                .cloned()
+                .into_iter()
+                .collect(),
+            None => remote.layers_by_platform.into_values().collect(),
+        });
     }
     exec.must(&Step::FetchByDigest {
         image: digest_ref.into(),
+        platform: platform.cloned(),
     })?;
     let info = exec.inspect_one(digest_ref, || {
         format!("the base {digest_ref} is not local after its pull")
     })?;
+    if !fits(&info) {
+        anyhow::bail!(
+            "the base {digest_ref} has no {} image (the engine pulled a {} one)",
+            platform.map_or(String::new(), ToString::to_string),
+            info.platform_shown()
+        );
+    }
     Ok(vec![info.layers])
 }
 
@@ -465,6 +508,7 @@ mod tests {
             base_name: None,
             dirty: None,
             built: None,
+            platform: None,
         }
     }
 

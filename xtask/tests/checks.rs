@@ -515,11 +515,11 @@ fn push_dry_run_prints_every_step() {
             format!("# check that the registry serves nothing under {reference}"),
             format!("# check that {reference} still names {id}"),
             format!("docker push -- {reference}"),
-            format!("# check that the registry serves image {id} under {reference}"),
+            format!("# check that the registry serves the image {id} under {reference}"),
             format!("# check that the registry serves nothing under {alias}"),
             format!("docker tag -- {id} {alias}"),
             format!("docker push -- {alias}"),
-            format!("# check that the registry serves image {id} under {alias}"),
+            format!("# check that the registry serves the image {id} under {alias}"),
         ],
         "stdout:\n{}",
         run.stdout

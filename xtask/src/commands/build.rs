@@ -10,6 +10,7 @@ use crate::git::GitState;
 use crate::json::Json;
 use crate::labels;
 use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
+use crate::platform::Platform;
 use crate::provenance::{creation_date, creation_time, Provenance};
 use crate::reference::{AnyRef, Reference};
 use crate::verify::{self, Expectation, Labels};
@@ -20,7 +21,12 @@ use crate::workspace::Workspace;
 pub struct Target {
     pub flavour: String,
     pub dockerfile: String,
+    /// The reference it is published under (IMAGE_FULL_NAME, ref.name).
     pub reference: Reference,
+    /// The one platform it is built for (None: the engine's own).
+    pub platform: Option<Platform>,
+    /// Its name in the local engine: the reference, or one platform's name.
+    pub local: Reference,
     pub distro: String,
     pub framework: verify::Framework,
     pub provenance: Provenance,
@@ -51,7 +57,7 @@ impl Target {
             labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
         }
         Expectation {
-            image: self.reference.to_string(),
+            image: self.local.to_string(),
             ref_name: Some(self.reference.to_string()),
             version: self.provenance.itwinai_version.clone(),
             labels: Labels::Exact(labels),
@@ -61,40 +67,38 @@ impl Target {
             revision: None,
             base_name: None,
             dirty: None,
-            built: Some(self.reference.clone()),
+            built: Some(self.local.clone()),
+            platform: self.platform.clone(),
         }
     }
 }
 
-/// The plan that builds `targets` from the tree `tree`. Without buildx
-/// each base is pulled once and its digest kept; with buildx the digests
-/// were looked up (no layer download) before planning and the build pulls
-/// by itself. After each build: the tree must be as it was, and the image
-/// must pass every check.
+/// The plan that builds `targets` from the tree `tree`, one image per
+/// platform. Without buildx the base is pulled right before each build,
+/// as that build's platform: the classic builder builds `FROM` the local
+/// tag whatever platform it holds, so the pull decides the platform; its
+/// digest (the index digest of a multi-platform base) is kept, and every
+/// pull of a base must find the same. With buildx the digests were looked
+/// up (no layer download) before planning and the build pulls by itself.
+/// After each build: the tree must be as it was, and the image must pass
+/// every check, its platform included.
 pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
     let mut items = Vec::new();
-    if opts.builder == Builder::Classic {
-        let mut bases: Vec<&str> = Vec::new();
-        for t in targets {
-            let base = t.provenance.base_img_name.as_str();
-            if !bases.contains(&base) {
-                bases.push(base);
-            }
-        }
-        for base in bases {
+    for t in targets {
+        if opts.builder == Builder::Classic {
             items.push(Item::Run(Step::Pull {
-                image: base.to_string(),
+                image: t.provenance.base_img_name.clone(),
+                platform: t.platform.clone(),
                 capture: true,
             }));
         }
-    }
-    for t in targets {
         items.push(Item::Run(Step::Build(Box::new(Build {
             builder: opts.builder.clone(),
+            platform: t.platform.clone(),
             source: Source::Workspace {
                 dockerfile: t.dockerfile.clone(),
             },
-            tag: t.reference.to_string(),
+            tag: t.local.to_string(),
             no_cache: opts.no_cache,
             pull: opts.pull,
             build_args: t.provenance.build_args(&t.extra_args),
@@ -109,29 +113,11 @@ pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
         items.push(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
             status: tree.status.clone(),
-            reference: t.reference.clone(),
+            reference: t.local.clone(),
         }));
         items.push(Item::Check(Check::Image(Box::new(t.expectation()))));
     }
     items
-}
-
-/// `os/arch[/variant]`, one platform (`--load` takes one).
-pub fn check_platform(p: &str) -> Result<(), String> {
-    let parts: Vec<&str> = p.split('/').collect();
-    let ok = (2..=3).contains(&parts.len())
-        && parts.iter().all(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "--platform '{p}' is not one platform of the form os/arch[/variant], e.g. linux/arm64"
-        ))
-    }
 }
 
 /// A buildx builder name: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
@@ -171,9 +157,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             ));
         }
     }
-    if let Some(p) = &args.platform {
-        check_platform(p).map_err(invalid)?;
-    }
+    let platforms = super::chosen_platforms(&flavours, naming)?;
     if let Some(b) = &args.builder {
         check_builder(b).map_err(invalid)?;
     }
@@ -218,31 +202,35 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let channel = super::channel(naming, || Ok(tree.clone()))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
     let mut targets = Vec::new();
-    for (f, reference) in flavours.iter().zip(&refs) {
+    for ((f, reference), platforms) in flavours.iter().zip(&refs).zip(&platforms) {
         let base = project.base(f, args.base_image.as_deref())?;
-        targets.push(Target {
-            flavour: f.name.clone(),
-            dockerfile: f.dockerfile.clone(),
-            reference: reference.clone(),
-            distro: f.distro.clone(),
-            framework: f.framework_expect(),
-            provenance: Provenance {
-                commit_hash: tree.head.clone(),
-                base_img_digest: Arg::slot(digest_slot(&base.image)),
-                base_img_name: base.image,
-                itwinai_version: project.version.to_string(),
-                creation_date: created.clone(),
-                image_full_name: reference.to_string(),
-            },
-            extra_args: project.build_args(f),
-            dirty: tree.dirty(),
-        });
+        for image in super::images(reference, platforms)? {
+            targets.push(Target {
+                flavour: f.name.clone(),
+                dockerfile: f.dockerfile.clone(),
+                reference: reference.clone(),
+                platform: image.platform,
+                local: image.local,
+                distro: f.distro.clone(),
+                framework: f.framework_expect(),
+                provenance: Provenance {
+                    commit_hash: tree.head.clone(),
+                    base_img_digest: Arg::slot(digest_slot(&base.image)),
+                    base_img_name: base.image.clone(),
+                    itwinai_version: project.version.to_string(),
+                    creation_date: created.clone(),
+                    image_full_name: reference.to_string(),
+                },
+                extra_args: project.build_args(f),
+                dirty: tree.dirty(),
+            });
+        }
     }
 
     let buildx = exec.buildx()?;
-    if !buildx && (args.platform.is_some() || args.builder.is_some()) {
+    if !buildx && args.builder.is_some() {
         return Err(invalid(
-            "--platform and --builder need docker buildx, which is not installed here (`docker buildx version` fails); install the buildx plugin or drop them",
+            "--builder needs docker buildx, which is not installed here (`docker buildx version` fails); install the buildx plugin or drop it",
         ));
     }
     if !buildx {
@@ -269,7 +257,6 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         builder: if buildx {
             Builder::Buildx {
                 builder: args.builder.clone(),
-                platform: args.platform.clone(),
             }
         } else {
             Builder::Classic
@@ -283,37 +270,66 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let id_of = |t: &Target| {
         exec.values
             .get(&Slot::ImageId {
-                reference: t.reference.to_string(),
+                reference: t.local.to_string(),
             })
             .cloned()
     };
     if args.json {
-        let rows = targets
-            .iter()
-            .map(|t| {
-                let build_args = t
-                    .provenance
-                    .build_args(&t.extra_args)
-                    .into_iter()
-                    .map(|(k, v)| (k, Json::Str(v.resolve(&exec.values))));
-                Json::object([
-                    ("flavour", Json::str(&t.flavour)),
-                    ("reference", Json::str(t.reference.to_string())),
-                    ("build_args", Json::object(build_args)),
-                    ("image_id", Json::opt_str(id_of(t))),
-                ])
-            })
-            .collect();
+        // One row per flavour; a multi-platform one lists its images.
+        let mut rows = Vec::new();
+        for f in &flavours {
+            let mine: Vec<&Target> = targets.iter().filter(|t| t.flavour == f.name).collect();
+            let Some(first) = mine.first() else { continue };
+            let build_args = first
+                .provenance
+                .build_args(&first.extra_args)
+                .into_iter()
+                .map(|(k, v)| (k, Json::Str(v.resolve(&exec.values))));
+            let single = mine.len() == 1 && first.platform.is_none();
+            rows.push(Json::object([
+                ("flavour", Json::str(&f.name)),
+                ("reference", Json::str(first.reference.to_string())),
+                ("build_args", Json::object(build_args)),
+                ("image_id", Json::opt_str(id_of(first).filter(|_| single))),
+                (
+                    "platforms",
+                    Json::Array(
+                        mine.iter()
+                            .filter(|t| t.platform.is_some())
+                            .map(|t| platform_row(t.platform.as_ref(), &t.local, None, id_of(t)))
+                            .collect(),
+                    ),
+                ),
+            ]));
+        }
         println!("{}", Json::Array(rows).render());
     }
     if !args.dry_run {
         for t in &targets {
             if let Some(id) = id_of(t) {
-                eprintln!("built {} ({id})", t.reference);
+                match &t.platform {
+                    None => eprintln!("built {} ({id})", t.reference),
+                    Some(p) => eprintln!("built {} for {p} as {} ({id})", t.reference, t.local),
+                }
             }
         }
     }
     Ok(())
+}
+
+/// One platform's image in `--json`: `{platform, local, digest, image_id}`.
+pub fn platform_row(
+    platform: Option<&Platform>,
+    local: &Reference,
+    digest: Option<String>,
+    id: Option<String>,
+) -> Json {
+    Json::object([
+        ("platform", Json::opt_str(platform.map(ToString::to_string))),
+        ("local", Json::str(local.to_string())),
+        ("digest", Json::opt_str(digest)),
+        ("image_id", Json::opt_str(id)),
+    ])
 }
 
 #[cfg(test)]
@@ -322,15 +338,18 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn target(flavour: &str, base: &str) -> Target {
+        let reference = Reference::new(
+            &crate::reference::Registry::parse("ghcr.io/intertwin-eu").unwrap(),
+            "itwinai",
+            &format!("0.2.2-{flavour}2.4-jammy"),
+        )
+        .unwrap();
         Target {
             flavour: flavour.into(),
             dockerfile: format!("env-files/{flavour}/Dockerfile"),
-            reference: Reference::new(
-                &crate::reference::Registry::parse("ghcr.io/intertwin-eu").unwrap(),
-                "itwinai",
-                &format!("0.2.2-{flavour}2.4-jammy"),
-            )
-            .unwrap(),
+            local: reference.clone(),
+            platform: None,
+            reference,
             distro: "jammy".into(),
             framework: verify::Framework {
                 package: "torch".into(),
@@ -371,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn classic_plan_pulls_each_base_once_then_builds_and_checks() {
+    fn classic_plan_pulls_the_base_right_before_each_build() {
         let targets = [target("torch", "u:22.04"), target("tf", "u:22.04")];
         let opts = Options {
             builder: Builder::Classic,
@@ -398,6 +417,7 @@ mod tests {
                 build("torch"),
                 format!("tree unchanged for {}", r("torch")),
                 format!("check {}", r("torch")),
+                "docker pull -- u:22.04".to_string(),
                 build("tf"),
                 format!("tree unchanged for {}", r("tf")),
                 format!("check {}", r("tf")),
@@ -407,6 +427,7 @@ mod tests {
             items[0],
             Item::Run(Step::Pull {
                 image: "u:22.04".into(),
+                platform: None,
                 capture: true
             })
         );
@@ -446,13 +467,18 @@ mod tests {
     fn buildx_plan_passes_builder_platform_and_flags() {
         let opts = Options {
             builder: Builder::Buildx {
-                platform: Some("linux/arm64".into()),
                 builder: Some("k8s".into()),
             },
             no_cache: true,
             pull: true,
         };
-        let items = plan(&[target("torch", "u:22.04")], &opts, &tree());
+        let mut t = target("torch", "u:22.04");
+        t.platform = Some(Platform::parse("linux/arm64").unwrap());
+        t.local = t
+            .reference
+            .for_platform(t.platform.as_ref().unwrap())
+            .unwrap();
+        let items = plan(&[t], &opts, &tree());
         assert_eq!(items.len(), 3);
         let Item::Run(step) = &items[0] else {
             panic!("a build first")
@@ -480,6 +506,10 @@ mod tests {
                 "-t"
             ]
         );
+        assert_eq!(
+            argv[13],
+            "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy-linux-arm64"
+        );
         assert_eq!(argv[argv.len() - 2..], ["--", "."]);
         let mut values = BTreeMap::new();
         values.insert(digest_slot("u:22.04"), "u@sha256:ab".to_string());
@@ -490,20 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn platform_and_builder_values() {
-        for ok in ["linux/amd64", "linux/arm64/v8"] {
-            assert!(check_platform(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "linux",
-            "-x/y",
-            "linux/amd64,linux/arm64",
-            "Linux/amd64",
-            "a/b/c/d",
-            "",
-        ] {
-            assert!(check_platform(bad).is_err(), "{bad}");
-        }
+    fn builder_values() {
         assert!(check_builder("k8s-builder.1").is_ok());
         for bad in ["", "-x", "a b", "a/b"] {
             assert!(check_builder(bad).is_err(), "{bad}");

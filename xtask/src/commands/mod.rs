@@ -17,6 +17,7 @@ use crate::error::invalid;
 use crate::executor::Executor;
 use crate::git::GitState;
 use crate::plan::Arg;
+use crate::platform::Platform;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
 
@@ -46,6 +47,93 @@ fn named<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> 
         }
     }
     Ok(out)
+}
+
+/// One image a flavour's reference stands for: the reference itself, or
+/// (a flavour with `platforms`) one platform's image, which the local
+/// engine keeps under [`Reference::for_platform`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub platform: Option<Platform>,
+    /// Its name in the local engine.
+    pub local: Reference,
+}
+
+/// `--platform LIST`, parsed once (None: every declared platform).
+pub fn wanted_platforms(sel: &Naming) -> Result<Option<Vec<Platform>>> {
+    sel.platform
+        .as_deref()
+        .map(|s| Platform::parse_list(s).map_err(|e| invalid(format!("--platform: {e}"))))
+        .transpose()
+}
+
+/// The platforms of `f` to work on: the catalog's, narrowed to `wanted`;
+/// a platform the flavour does not declare is refused.
+pub fn platforms_of(f: &Flavour, wanted: Option<&[Platform]>) -> Result<Vec<Platform>> {
+    let Some(wanted) = wanted else {
+        return Ok(f.platforms.clone());
+    };
+    if f.platforms.is_empty() {
+        return Err(invalid(format!(
+            "--platform: flavour '{}' declares no 'platforms' in {} (it is built for the engine's own platform); declare them, e.g. platforms = [\"linux/amd64\", \"linux/arm64\"]",
+            f.name,
+            crate::catalog::FILE
+        )));
+    }
+    if let Some(p) = wanted.iter().find(|p| !f.platforms.contains(p)) {
+        return Err(invalid(format!(
+            "--platform: flavour '{}' is not declared for {p} in {}; it declares {}",
+            f.name,
+            crate::catalog::FILE,
+            list(&f.platforms)
+        )));
+    }
+    // In the catalog's order, whatever the order on the command line.
+    Ok(f.platforms
+        .iter()
+        .filter(|p| wanted.contains(p))
+        .cloned()
+        .collect())
+}
+
+/// The platforms to work on for each of `flavours` (`--platform` parsed
+/// and checked against each).
+pub fn chosen_platforms(flavours: &[&Flavour], sel: &Naming) -> Result<Vec<Vec<Platform>>> {
+    let wanted = wanted_platforms(sel)?;
+    flavours
+        .iter()
+        .map(|f| platforms_of(f, wanted.as_deref()))
+        .collect()
+}
+
+/// `linux/amd64, linux/arm64`
+pub fn list(platforms: &[Platform]) -> String {
+    platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The images `reference` stands for on `platforms` (none: itself).
+pub fn images(reference: &Reference, platforms: &[Platform]) -> Result<Vec<Image>> {
+    if platforms.is_empty() {
+        return Ok(vec![Image {
+            platform: None,
+            local: reference.clone(),
+        }]);
+    }
+    platforms
+        .iter()
+        .map(|p| {
+            Ok(Image {
+                platform: Some(p.clone()),
+                local: reference
+                    .for_platform(p)
+                    .map_err(|e| invalid(format!("the {p} image of {reference}: {e}")))?,
+            })
+        })
+        .collect()
 }
 
 /// The registry to use: `--registry` or the catalog's.
@@ -164,6 +252,9 @@ pub fn build_command(sel: &Naming, flavours: &[&Flavour]) -> String {
     }
     if let Some(r) = &sel.registry {
         words.push(format!("--registry {}", crate::plan::shell_quote(r)));
+    }
+    if let Some(p) = &sel.platform {
+        words.push(format!("--platform {}", crate::plan::shell_quote(p)));
     }
     words.join(" ")
 }

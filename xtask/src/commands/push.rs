@@ -15,12 +15,12 @@ use crate::cli::PushArgs;
 use crate::error::invalid;
 use crate::executor::Executor;
 use crate::json::Json;
-use crate::labels;
 use crate::lock;
-use crate::plan::{Arg, Check, RemoteExpect, Step};
+use crate::plan::{Arg, Check, Pinned, RemoteExpect, Step};
+use crate::platform::Platform;
 use crate::publish::{self, AliasMove, Release};
 use crate::reference::Reference;
-use crate::registry::{is_image, Remote};
+use crate::registry::Remote;
 use crate::verify::{self, Expectation, Labels};
 use crate::workspace::Workspace;
 
@@ -43,13 +43,28 @@ impl Status {
     }
 }
 
+/// One platform's image of a multi-platform reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub platform: Platform,
+    /// Its name in the local engine.
+    pub local: Reference,
+    /// Where it is pushed before the index is written: the development
+    /// repository, under the platform-suffixed tag.
+    pub staged: Reference,
+    /// The checked local image.
+    pub id: String,
+}
+
 /// One reference to publish, what was decided and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub flavour: String,
     pub reference: Reference,
-    /// The checked local image.
+    /// The checked local image (single-platform references).
     pub id: String,
+    /// A multi-platform reference's images, published as one index.
+    pub parts: Vec<Part>,
     /// What the registry served under the reference when it was read
     /// (`None`: nothing, or not read for a development tag).
     pub seen: Option<Remote>,
@@ -86,8 +101,65 @@ pub enum Owner {
 fn expect_of(seen: &Option<Remote>) -> RemoteExpect {
     match seen {
         None => RemoteExpect::Absent,
-        Some(r) => RemoteExpect::Digest(r.digest.clone()),
+        Some(r) => RemoteExpect::Seen(r.clone()),
     }
+}
+
+impl Entry {
+    /// `(platform, image ID)` of each part.
+    pub fn images(&self) -> Vec<(Platform, String)> {
+        self.parts
+            .iter()
+            .map(|p| (p.platform.clone(), p.id.clone()))
+            .collect()
+    }
+
+    /// What the registry must serve under its tag (and alias) once written.
+    fn written(&self) -> RemoteExpect {
+        if self.parts.is_empty() {
+            RemoteExpect::Image(self.id.clone())
+        } else {
+            RemoteExpect::Index(self.images())
+        }
+    }
+}
+
+/// The steps that write the index `target` from `sources`: forget a list
+/// an earlier run left, create, annotate each variant, push. With buildx,
+/// one `imagetools create`.
+fn write_index(
+    target: &Reference,
+    sources: &[(Platform, Pinned)],
+    buildx: bool,
+) -> Vec<crate::plan::Item> {
+    let run = crate::plan::Item::Run;
+    let pinned: Vec<Pinned> = sources.iter().map(|(_, s)| s.clone()).collect();
+    if buildx {
+        return vec![run(Step::ImagetoolsCreate {
+            target: target.clone(),
+            sources: pinned,
+        })];
+    }
+    let mut out = vec![
+        run(Step::ManifestForget {
+            target: target.clone(),
+        }),
+        run(Step::ManifestCreate {
+            target: target.clone(),
+            sources: pinned,
+        }),
+    ];
+    for (platform, source) in sources.iter().filter(|(p, _)| p.variant.is_some()) {
+        out.push(run(Step::ManifestAnnotate {
+            target: target.clone(),
+            source: source.clone(),
+            platform: platform.clone(),
+        }));
+    }
+    out.push(run(Step::ManifestPush {
+        target: target.clone(),
+    }));
+    out
 }
 
 /// The steps that publish, and whose each is: every versioned push, then
@@ -99,15 +171,24 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
     for (n, i) in items.iter().enumerate() {
         let publishes = i.push || i.alias.as_ref().is_some_and(|a| a.move_it);
         if let (Some(argv), true) = (&i.test, publishes) {
-            out.push((
-                Owner::Version(n),
+            let tested = |reference: &Reference, id: &str, platform: Option<&Platform>| {
                 crate::plan::Item::Check(Check::Tested {
                     flavour: i.flavour.clone(),
-                    reference: i.reference.to_string(),
-                    id: Arg::Lit(i.id.clone()),
+                    reference: reference.to_string(),
+                    id: Arg::Lit(id.to_string()),
+                    platform: platform.cloned(),
                     argv: argv.clone(),
-                }),
-            ));
+                })
+            };
+            if i.parts.is_empty() {
+                out.push((Owner::Version(n), tested(&i.reference, &i.id, None)));
+            }
+            for p in &i.parts {
+                out.push((
+                    Owner::Version(n),
+                    tested(&p.local, &p.id, Some(&p.platform)),
+                ));
+            }
         }
     }
     let registry = |reference: &Reference, expect: RemoteExpect| {
@@ -121,6 +202,45 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         let o = Owner::Version(n);
         if i.guard {
             out.push((o, registry(&i.reference, expect_of(&i.seen))));
+        }
+        if !i.parts.is_empty() {
+            // Each platform's image to the development repository, then
+            // the index of them under the reference.
+            for p in &i.parts {
+                out.push((
+                    o,
+                    crate::plan::Item::Check(Check::LocalIs {
+                        reference: p.local.clone(),
+                        id: Arg::Lit(p.id.clone()),
+                    }),
+                ));
+                if p.staged != p.local {
+                    out.push((
+                        o,
+                        crate::plan::Item::Run(Step::Tag {
+                            source: Arg::Lit(p.id.clone()),
+                            target: p.staged.clone(),
+                        }),
+                    ));
+                }
+                out.push((
+                    o,
+                    crate::plan::Item::Run(Step::Push {
+                        reference: p.staged.clone(),
+                    }),
+                ));
+                out.push((o, registry(&p.staged, RemoteExpect::Image(p.id.clone()))));
+            }
+            let sources: Vec<(Platform, Pinned)> = i
+                .parts
+                .iter()
+                .map(|p| (p.platform.clone(), Pinned::Tag(p.staged.clone())))
+                .collect();
+            for step in write_index(&i.reference, &sources, buildx) {
+                out.push((o, step));
+            }
+            out.push((o, registry(&i.reference, i.written())));
+            continue;
         }
         out.push((
             o,
@@ -148,6 +268,35 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         };
         let o = Owner::Alias(n);
         out.push((o, registry(alias, expect_of(seen))));
+        if !i.parts.is_empty() {
+            // The index again under the alias: from the staged images when
+            // they were pushed now, else from the release's own entries.
+            let sources: Vec<(Platform, Pinned)> = match (&i.seen, i.push) {
+                (Some(r), false) => r
+                    .members
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.platform.clone(),
+                            Pinned::Digest {
+                                repository: i.reference.repository(),
+                                digest: m.digest.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+                _ => i
+                    .parts
+                    .iter()
+                    .map(|p| (p.platform.clone(), Pinned::Tag(p.staged.clone())))
+                    .collect(),
+            };
+            for step in write_index(alias, &sources, buildx) {
+                out.push((o, step));
+            }
+            out.push((o, registry(alias, i.written())));
+            continue;
+        }
         out.push((
             o,
             crate::plan::Item::Run(Step::Tag {
@@ -172,6 +321,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let sel = &args.select;
     let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
+    let platforms = super::chosen_platforms(&flavours, naming)?;
     if args.latest && naming.dev {
         return Err(invalid(
             "--latest publishes the production alias and cannot be combined with --dev",
@@ -224,43 +374,66 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     };
     let buildx = exec.buildx()?;
 
-    let present = super::local_images(&mut exec, &refs, naming, &flavours)?;
+    let mut images = Vec::new();
+    for (r, platforms) in refs.iter().zip(&platforms) {
+        images.push(super::images(r, platforms)?);
+    }
+    let locals: Vec<Reference> = images.iter().flatten().map(|i| i.local.clone()).collect();
+    let mut present = super::local_images(&mut exec, &locals, naming, &flavours)?.into_iter();
 
     let mut items = Vec::new();
     let mut conflicts = Vec::new();
-    for ((f, r), (local, alias)) in flavours
-        .iter()
-        .zip(&refs)
-        .zip(present.into_iter().zip(aliases))
-    {
+    for (((f, r), mine), alias) in flavours.iter().zip(&refs).zip(&images).zip(aliases) {
         let reference = r.to_string();
-        let id = verify::check_inspected(
-            &mut exec,
-            &Expectation {
-                image: reference.clone(),
-                ref_name: Some(reference.clone()),
-                version: project.version.to_string(),
-                labels: Labels::Recorded,
-                distro: f.distro.clone(),
-                framework: f.framework_expect(),
-                release: !naming.dev,
-                revision: super::required_revision(&channel),
-                base_name: None,
-                dirty: super::required_dirty(&channel),
-                built: None,
-            },
-            local.clone(),
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e:#}; nothing pushed. Rebuild with `{}`",
-                super::build_command(naming, &flavours)
+        let mut parts = Vec::new();
+        let mut single = None;
+        for image in mine {
+            let local = present
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("internal error: fewer local images than names"))?;
+            let id = verify::check_inspected(
+                &mut exec,
+                &Expectation {
+                    image: image.local.to_string(),
+                    ref_name: Some(reference.clone()),
+                    version: project.version.to_string(),
+                    labels: Labels::Recorded,
+                    distro: f.distro.clone(),
+                    framework: f.framework_expect(),
+                    release: !naming.dev,
+                    revision: super::required_revision(&channel),
+                    base_name: None,
+                    dirty: super::required_dirty(&channel),
+                    built: None,
+                    platform: image.platform.clone(),
+                },
+                local.clone(),
             )
-        })?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}; nothing pushed. Rebuild with `{}`",
+                    super::build_command(naming, &flavours)
+                )
+            })?;
+            match &image.platform {
+                None => single = Some((id, local.repo_digests)),
+                Some(p) => parts.push(Part {
+                    platform: p.clone(),
+                    local: image.local.clone(),
+                    staged: r
+                        .with_name(&catalog.development)
+                        .and_then(|d| d.for_platform(p))
+                        .map_err(|e| invalid(format!("the {p} image of {r}: {e}")))?,
+                    id,
+                }),
+            }
+        }
+        let (id, repo_digests) = single.unwrap_or_default();
         let mut item = Entry {
             flavour: f.name.clone(),
             reference: r.clone(),
             id: id.clone(),
+            parts,
             seen: None,
             push: true,
             guard: !naming.dev,
@@ -270,21 +443,19 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             digest: None,
             alias_done: false,
         };
+        let ours = item.images();
         if !naming.dev {
             item.seen = exec.registry(r)?;
-            match publish::decide_release(
-                &reference,
-                &r.repository(),
-                item.seen.as_ref(),
-                &id,
-                &local.repo_digests,
-                args.force,
-            ) {
+            let same = item
+                .seen
+                .as_ref()
+                .is_some_and(|s| publish::serves(s, &id, &ours, &repo_digests, &r.repository()));
+            match publish::decide_release(&reference, item.seen.as_ref(), same, args.force) {
                 Ok(Release::Push) => {}
                 Ok(Release::AlreadyPublished { digest }) => {
                     item.push = false;
                     item.status = Status::AlreadyPublished;
-                    item.digest = Some(digest);
+                    item.digest = digest;
                 }
                 Ok(Release::Overwrite { note }) => eprintln!("warning: {note}"),
                 Err(e) => conflicts.push(e),
@@ -293,28 +464,35 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         if let Some(alias) = alias {
             let a = alias.to_string();
             let seen = exec.registry(&alias)?;
-            let here = seen
-                .as_ref()
-                .is_some_and(|s| is_image(s, &id, &local.repo_digests, &alias.repository()));
-            // Without buildx the alias's version label is read by a pull,
-            // which a dry run does not do: the backwards check waits.
-            let deferred = seen.is_some() && !here && exec.dry_run() && !buildx;
+            let here = seen.as_ref().is_some_and(|s| {
+                publish::serves(s, &id, &ours, &repo_digests, &alias.repository())
+            });
+            // Without buildx a single image's version label is read by a
+            // pull, which a dry run does not do: the backwards check waits.
+            let deferred =
+                seen.as_ref().is_some_and(|s| !s.is_index()) && !here && exec.dry_run() && !buildx;
             let decided = if deferred {
                 eprintln!("note: the backwards check of {a} reads its version label by a pull; it runs without --dry-run");
                 Ok(AliasMove::Move { note: None })
             } else {
                 let version = match &seen {
-                    Some(_) if !here => exec.remote_labels(&a)?.get(labels::VERSION).cloned(),
-                    _ => None,
+                    Some(s) if !here => exec.remote_version(&alias, s)?,
+                    _ => Ok(None),
                 };
-                publish::decide_alias(
-                    &a,
-                    &project.version,
-                    seen.as_ref(),
-                    here,
-                    version,
-                    args.force,
-                )
+                match version {
+                    Ok(version) => publish::decide_alias(
+                        &a,
+                        &project.version,
+                        seen.as_ref(),
+                        here,
+                        version,
+                        args.force,
+                    ),
+                    Err(why) if args.force => Ok(AliasMove::Move {
+                        note: Some(format!("--force: moving {a} although {why}")),
+                    }),
+                    Err(why) => Err(why),
+                }
             };
             match decided {
                 Ok(AliasMove::AlreadyThere) => {
@@ -370,9 +548,16 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 };
                 if item.status == Status::Pushed {
                     item.digest = exec
-                        .served
-                        .get(&item.reference.to_string())
-                        .map(|r| r.digest.clone());
+                        .values
+                        .get(&crate::plan::Slot::IndexDigest {
+                            reference: item.reference.to_string(),
+                        })
+                        .cloned()
+                        .or_else(|| {
+                            exec.served
+                                .get(&item.reference.to_string())
+                                .and_then(|r| r.digest.clone())
+                        });
                 }
             }
             if item.alias.as_ref().is_some_and(|a| a.move_it) {
@@ -461,6 +646,7 @@ mod tests {
             flavour: tag.into(),
             reference: Reference::new(&reg, "itwinai", tag).unwrap(),
             id: format!("sha256:{}", tag.len()),
+            parts: vec![],
             seen: None,
             push,
             guard: true,
@@ -482,10 +668,7 @@ mod tests {
             item("0.2.2-torch2.6-jammy", true, Some("torch-latest")),
             item("0.2.2-tf2.16-jammy", false, Some("tf-latest")),
         ];
-        items[1].alias.as_mut().unwrap().seen = Some(Remote {
-            digest: A.into(),
-            config: None,
-        });
+        items[1].alias.as_mut().unwrap().seen = Some(Remote::image(A, None));
         let reg = Registry::parse("127.0.0.1:5000").unwrap();
         let rf = |tag: &str| Reference::new(&reg, "itwinai", tag).unwrap();
         let id0 = items[0].id.clone();
@@ -541,7 +724,7 @@ mod tests {
                 ),
                 (
                     Owner::Alias(1),
-                    check("tf-latest", RemoteExpect::Digest(A.into()))
+                    check("tf-latest", RemoteExpect::Seen(Remote::image(A, None)))
                 ),
                 (
                     Owner::Alias(1),

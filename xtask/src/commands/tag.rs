@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::labels;
 use crate::latest::{self, Current};
 use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
+use crate::platform::Platform;
 use crate::promotion;
 use crate::reference::{AnyRef, Reference};
 use crate::verify::{self, Expectation, Labels};
@@ -38,8 +39,14 @@ pub struct Rules<'a> {
 }
 
 impl Rules<'_> {
-    /// What `image` must show; `ref_name` None for a promotion's source.
-    pub fn expect(&self, image: &str, ref_name: Option<&str>) -> Expectation {
+    /// What `image` (of `platform`, when given) must show; `ref_name` None
+    /// for a promotion's source.
+    pub fn expect(
+        &self,
+        image: &str,
+        platform: Option<&Platform>,
+        ref_name: Option<&str>,
+    ) -> Expectation {
         Expectation {
             image: image.to_string(),
             ref_name: ref_name.map(str::to_string),
@@ -52,39 +59,45 @@ impl Rules<'_> {
             base_name: None,
             dirty: self.dirty,
             built: None,
+            platform: platform.cloned(),
         }
     }
 
     /// What a promotion's source must show: also its flavour's base.
-    pub fn expect_source(&self, source: &str) -> Expectation {
+    pub fn expect_source(&self, source: &str, platform: Option<&Platform>) -> Expectation {
         Expectation {
             base_name: self.base.clone(),
-            ..self.expect(source, None)
+            ..self.expect(source, platform, None)
         }
     }
 }
 
-/// The promotion of `source` to `target`: (when it was not there to check
-/// before planning: pull and check the source), build `FROM` its checked
-/// image ID (the classic builder; buildx builds from the name) with only
-/// ref.name relabelled, then check that the result has the source's layers
-/// and labels and passes every check itself.
+/// The promotion of `source` to `target` (one platform's image of it,
+/// named `local`): (when it was not there to check before planning: pull
+/// and check the source), build `FROM` its checked image ID (the classic
+/// builder; buildx builds from the name) with only ref.name relabelled,
+/// then check that the result has the source's layers and labels and
+/// passes every check itself.
 pub fn promotion_plan(
     source: &str,
     checked: bool,
     target: &Reference,
+    local: &super::Image,
     rules: &Rules,
     buildx: bool,
 ) -> Vec<Item> {
     let target_s = target.to_string();
+    let local_s = local.local.to_string();
+    let platform = local.platform.as_ref();
     let mut items = Vec::new();
     if !checked {
         items.push(Item::Run(Step::Pull {
             image: source.to_string(),
+            platform: platform.cloned(),
             capture: false,
         }));
         items.push(Item::Check(Check::Image(Box::new(
-            rules.expect_source(source),
+            rules.expect_source(source, platform),
         ))));
     }
     if let Some(argv) = &rules.flavour.test {
@@ -94,15 +107,13 @@ pub fn promotion_plan(
             id: Arg::slot(Slot::ImageId {
                 reference: source.to_string(),
             }),
+            platform: platform.cloned(),
             argv: argv.clone(),
         }));
     }
     let (builder, from) = if buildx {
         (
-            Builder::Buildx {
-                builder: None,
-                platform: None,
-            },
+            Builder::Buildx { builder: None },
             Arg::Lit(source.to_string()),
         )
     } else {
@@ -115,8 +126,9 @@ pub fn promotion_plan(
     };
     items.push(Item::Run(Step::Build(Box::new(Build {
         builder,
+        platform: platform.cloned(),
         source: Source::FromImage(from),
-        tag: target_s.clone(),
+        tag: local_s.clone(),
         no_cache: false,
         pull: false,
         build_args: Vec::new(),
@@ -124,11 +136,14 @@ pub fn promotion_plan(
     }))));
     items.push(Item::Check(Check::Promotion {
         source: source.to_string(),
-        target: target.clone(),
+        target: local.local.clone(),
+        ref_name: target.clone(),
     }));
-    items.push(Item::Check(Check::Image(Box::new(
-        rules.expect(&target_s, Some(&target_s)),
-    ))));
+    items.push(Item::Check(Check::Image(Box::new(rules.expect(
+        &local_s,
+        platform,
+        Some(&target_s),
+    )))));
     items
 }
 
@@ -146,8 +161,28 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     }
     super::check_selection(&args.naming, 1)?;
     let registry = super::registry(catalog, &args.naming)?;
-    if let Some(s) = &args.from {
-        AnyRef::parse(s).map_err(|e| invalid(format!("--from: {e}")))?;
+    let from = match &args.from {
+        Some(s) => Some(AnyRef::parse(s).map_err(|e| invalid(format!("--from: {e}")))?),
+        None => None,
+    };
+    let wanted = super::wanted_platforms(&args.naming)?;
+    let platforms = super::platforms_of(flavour, wanted.as_deref())?;
+    if args.latest && !platforms.is_empty() {
+        return Err(invalid(format!(
+            "flavour '{}' is built for {}: its alias is an index, which exists only in the registry; move it with `cargo xtask image push {} --latest`",
+            flavour.name,
+            super::list(&platforms),
+            flavour.name
+        )));
+    }
+    if let (Some(r), false) = (&from, platforms.is_empty()) {
+        if r.tag.is_none() || r.digest.is_some() {
+            return Err(invalid(format!(
+                "--from: flavour '{}' is built for {}, so --from names the tag of a multi-platform image (its platforms' images are <REF>-<os>-<arch>), not a digest",
+                flavour.name,
+                super::list(&platforms)
+            )));
+        }
     }
     let alias = if args.latest {
         Some(catalog.latest_reference(flavour, &registry)?.ok_or_else(|| {
@@ -182,8 +217,11 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             );
         }
         let local = found[0].clone().unwrap_or_default();
-        let id =
-            verify::check_inspected(&mut exec, &rules.expect(&target_s, Some(&target_s)), local)?;
+        let id = verify::check_inspected(
+            &mut exec,
+            &rules.expect(&target_s, None, Some(&target_s)),
+            local,
+        )?;
         let current = match &found[1] {
             None => Current::Absent,
             Some(a) if a.id == id => {
@@ -207,31 +245,61 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         .from
         .clone()
         .ok_or_else(|| invalid("--from is required to promote"))?;
-    let present = exec.inspect(&[Arg::Lit(source.clone())])?.pop().flatten();
-    if let Some(info) = present.clone() {
-        // There now: check it before planning, so --dry-run tells too.
-        promotion::check_promotable(&source, &info, &project.version)
-            .map_err(anyhow::Error::msg)?;
-        let id = verify::check_inspected(&mut exec, &rules.expect_source(&source), info)?;
-        exec.values.insert(
-            Slot::ImageId {
-                reference: source.clone(),
-            },
-            id,
-        );
+    // One promotion per platform: SRC-<os>-<arch> to the target's image of it.
+    let targets = super::images(&target, &platforms)?;
+    let mut sources = Vec::new();
+    for image in &targets {
+        let src = match &image.platform {
+            None => source.clone(),
+            Some(p) => format!("{source}-{}", p.tag_suffix()),
+        };
+        AnyRef::parse(&src).map_err(|e| invalid(format!("--from: {e}")))?;
+        let present = exec.inspect(&[Arg::Lit(src.clone())])?.pop().flatten();
+        if let Some(info) = present.clone() {
+            // There now: check it before planning, so --dry-run tells too.
+            promotion::check_promotable(&src, &info, &project.version)
+                .map_err(anyhow::Error::msg)?;
+            let id = verify::check_inspected(
+                &mut exec,
+                &rules.expect_source(&src, image.platform.as_ref()),
+                info,
+            )?;
+            exec.values.insert(
+                Slot::ImageId {
+                    reference: src.clone(),
+                },
+                id,
+            );
+        }
+        sources.push((src, present.is_some()));
     }
     let buildx = exec.buildx()?;
-    let items = promotion_plan(&source, present.is_some(), &target, &rules, buildx);
+    let mut items = Vec::new();
+    for (image, (src, checked)) in targets.iter().zip(&sources) {
+        items.extend(promotion_plan(
+            src, *checked, &target, image, &rules, buildx,
+        ));
+    }
     exec.execute(&items)?;
     if !args.dry_run {
-        let id = exec
-            .values
-            .get(&Slot::ImageId {
-                reference: target_s.clone(),
-            })
-            .cloned()
-            .unwrap_or_default();
-        eprintln!("promoted {source} to {target_s} ({id}): same layers, ref.name relabelled");
+        for image in &targets {
+            let id = exec
+                .values
+                .get(&Slot::ImageId {
+                    reference: image.local.to_string(),
+                })
+                .cloned()
+                .unwrap_or_default();
+            match &image.platform {
+                None => eprintln!(
+                    "promoted {source} to {target_s} ({id}): same layers, ref.name relabelled"
+                ),
+                Some(p) => eprintln!(
+                    "promoted {source} ({p}) to {} ({id}): same layers, ref.name {target_s}; `image push` writes the index",
+                    image.local
+                ),
+            }
+        }
     }
     Ok(())
 }
@@ -256,6 +324,7 @@ mod tests {
             base_image: None,
             latest: None,
             build_args: vec![],
+            platforms: vec![],
         }
     }
 
@@ -274,18 +343,24 @@ mod tests {
             dirty: None,
             base: Some("u:1".into()),
         };
-        let items = promotion_plan(src, false, &target, &rules, false);
+        let local = crate::commands::Image {
+            platform: None,
+            local: target.clone(),
+        };
+        let items = promotion_plan(src, false, &target, &local, &rules, false);
         let t = target.to_string();
         assert_eq!(
             items,
             vec![
                 Item::Run(Step::Pull {
                     image: src.into(),
+                    platform: None,
                     capture: false
                 }),
-                Item::Check(Check::Image(Box::new(rules.expect_source(src)))),
+                Item::Check(Check::Image(Box::new(rules.expect_source(src, None)))),
                 Item::Run(Step::Build(Box::new(Build {
                     builder: Builder::Classic,
+                    platform: None,
                     source: Source::FromImage(Arg::slot(Slot::ImageId {
                         reference: src.into()
                     })),
@@ -297,12 +372,13 @@ mod tests {
                 }))),
                 Item::Check(Check::Promotion {
                     source: src.into(),
-                    target: target.clone()
+                    target: target.clone(),
+                    ref_name: target.clone(),
                 }),
-                Item::Check(Check::Image(Box::new(rules.expect(&t, Some(&t))))),
+                Item::Check(Check::Image(Box::new(rules.expect(&t, None, Some(&t))))),
             ]
         );
-        let with_buildx = promotion_plan(src, true, &target, &rules, true);
+        let with_buildx = promotion_plan(src, true, &target, &local, &rules, true);
         assert_eq!(with_buildx.len(), 3);
         let Item::Run(Step::Build(b)) = &with_buildx[0] else {
             panic!("a source checked before planning is built on at once")

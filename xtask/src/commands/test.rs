@@ -15,6 +15,7 @@ use crate::workspace::Workspace;
 struct Run {
     flavour: String,
     reference: String,
+    platform: Option<crate::platform::Platform>,
     id: String,
     /// None under `--dry-run`.
     exit_code: Option<i32>,
@@ -41,19 +42,35 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         eprintln!("not gated (no 'test'): {}", untested.join(", "));
         flavours.retain(|f| f.test.is_some());
     }
+    let platforms = super::chosen_platforms(&flavours, naming)?;
     let registry = super::registry(catalog, naming)?;
     let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
     let channel = super::channel(naming, || exec.git_state())?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
-    let found = super::local_images(&mut exec, &refs, naming, &flavours)?;
+    // Every image of every flavour: one per declared (or chosen) platform.
+    let mut images = Vec::new();
+    for ((f, r), platforms) in flavours.iter().zip(&refs).zip(&platforms) {
+        for image in super::images(r, platforms)? {
+            images.push((*f, image));
+        }
+    }
+    let locals: Vec<_> = images.iter().map(|(_, i)| i.local.clone()).collect();
+    let found = super::local_images(&mut exec, &locals, naming, &flavours)?;
     let mut runs = Vec::new();
-    for ((f, r), info) in flavours.iter().zip(&refs).zip(found) {
+    for ((f, image), info) in images.into_iter().zip(found) {
         let argv = f.test.clone().unwrap_or_default();
         let step = Step::Test {
             image: Arg::Lit(info.id.clone()),
+            platform: image.platform.clone(),
             argv: argv.clone(),
         };
         let out = exec.step(&step)?;
+        if let (Some(o), Some(p)) = (&out, &image.platform) {
+            if !o.ok && crate::docker_output::is_exec_format_error(&o.stderr) {
+                // Not the project's failure: say how to make it run.
+                anyhow::bail!("{}", crate::executor::emulation_missing(p, &info.id));
+            }
+        }
         if let Some(o) = &out {
             if o.ok {
                 crate::cache::store_test_pass(&info.id, &argv);
@@ -61,7 +78,8 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         }
         runs.push(Run {
             flavour: f.name.clone(),
-            reference: r.to_string(),
+            reference: image.local.to_string(),
+            platform: image.platform,
             id: info.id,
             exit_code: out.map(|o| o.code.unwrap_or(-1)),
         });
@@ -73,6 +91,10 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
                 Json::object([
                     ("flavour", Json::str(&r.flavour)),
                     ("reference", Json::str(&r.reference)),
+                    (
+                        "platform",
+                        Json::opt_str(r.platform.as_ref().map(ToString::to_string)),
+                    ),
                     ("image_id", Json::str(&r.id)),
                     (
                         "status",
