@@ -254,6 +254,19 @@ impl<'a> Executor<'a> {
         Ok(Some(remote))
     }
 
+    /// What the registry serves under `repository@digest` (classic).
+    pub fn digest_lookup(&mut self, repository: &str, digest: &str) -> Result<Remote> {
+        let step = Step::DigestLookup {
+            image: Pinned::Digest {
+                repository: repository.to_string(),
+                digest: digest.to_string(),
+            },
+        };
+        let text = self.must(&step)?.context("registry lookups always run")?;
+        out::parse_manifest_inspect(&text)
+            .map_err(|e| anyhow::anyhow!("looking up {repository}@{digest} in its registry: {e}"))
+    }
+
     /// The version label of what `reference` serves: one image's, or an
     /// index's, whose images must all carry the same (`Ok(Err(why))` when
     /// they do not). Reads configs only with buildx; without it pulls the

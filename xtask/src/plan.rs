@@ -202,6 +202,11 @@ pub enum Step {
     RemoteManifest {
         image: Pinned,
     },
+    /// What a registry serves under a digest (`docker manifest inspect`):
+    /// an index's entries, to find one platform's image of a base.
+    DigestLookup {
+        image: Pinned,
+    },
     /// Forget a manifest list the docker CLI kept from an earlier run
     /// (`docker manifest rm`; absent is fine).
     ManifestForget {
@@ -240,6 +245,18 @@ pub enum Pinned {
         repository: String,
         digest: String,
     },
+}
+
+impl Pinned {
+    /// Whether its registry is a loopback one (plain HTTP allowed).
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            Pinned::Tag(r) => r.registry().is_loopback(),
+            Pinned::Digest { repository, .. } => repository
+                .split_once('/')
+                .is_some_and(|(host, _)| crate::registry::is_loopback_host(host)),
+        }
+    }
 }
 
 impl std::fmt::Display for Pinned {
@@ -426,6 +443,14 @@ impl Step {
                 "--".into(),
                 image.to_string(),
             ]),
+            Step::DigestLookup { image } => {
+                let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
+                if image.is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.extend(lits(["--".to_string(), image.to_string()]));
+                a
+            }
             Step::ManifestForget { target } => lits([
                 "docker".to_string(),
                 "manifest".into(),
@@ -590,7 +615,9 @@ impl Step {
             Step::RemoteConfig { reference } => {
                 format!("reading the config of {reference} in its registry")
             }
-            Step::RemoteManifest { image } => format!("reading the manifest of {image}"),
+            Step::RemoteManifest { image } | Step::DigestLookup { image } => {
+                format!("reading the manifest of {image}")
+            }
             Step::ManifestForget { target } => {
                 format!("forgetting a manifest list of {target} left by an earlier run")
             }

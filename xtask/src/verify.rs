@@ -459,12 +459,31 @@ fn base_layers(
             None => remote.layers_by_platform.into_values().collect(),
         });
     }
+    // One platform of an index: the entry the index lists for it, pulled
+    // by its own digest (the engine keeps one image per digest name).
+    let mut fetch = digest_ref.to_string();
+    if let (Some(p), Some((repository, digest))) = (platform, digest_ref.split_once('@')) {
+        let index = exec.digest_lookup(repository, digest)?;
+        if index.is_index() {
+            let member = index
+                .members
+                .iter()
+                .find(|m| m.platform == *p)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the base {digest_ref} has no {p} image (it serves {})",
+                        index.shown()
+                    )
+                })?;
+            fetch = format!("{repository}@{}", member.digest);
+        }
+    }
     exec.must(&Step::FetchByDigest {
-        image: digest_ref.into(),
+        image: fetch.clone(),
         platform: platform.cloned(),
     })?;
-    let info = exec.inspect_one(digest_ref, || {
-        format!("the base {digest_ref} is not local after its pull")
+    let info = exec.inspect_one(&fetch, || {
+        format!("the base {fetch} is not local after its pull")
     })?;
     if !fits(&info) {
         anyhow::bail!(

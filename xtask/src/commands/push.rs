@@ -565,7 +565,21 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             }
         }
     }
-    report(&items, args.dry_run, args.json);
+    // What the registry serves under each reference now (an index's entries).
+    let served: Vec<Option<Remote>> = items
+        .iter()
+        .map(|i| {
+            exec.served
+                .get(&i.reference.to_string())
+                .cloned()
+                .or_else(|| {
+                    i.seen
+                        .clone()
+                        .filter(|_| i.status == Status::AlreadyPublished)
+                })
+        })
+        .collect();
+    report(&items, &served, args.dry_run, args.json);
     if let Some((_, e)) = failure {
         let list = |s: Status| {
             let v: Vec<String> = items
@@ -593,12 +607,28 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     Ok(())
 }
 
-fn report(items: &[Entry], dry_run: bool, json: bool) {
+fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool) {
     if json {
         let rows = items
             .iter()
-            .map(|i| {
+            .zip(served)
+            .map(|(i, served)| {
+                let platforms = i.parts.iter().map(|p| {
+                    let digest = served.as_ref().and_then(|r| {
+                        r.members
+                            .iter()
+                            .find(|m| m.platform == p.platform)
+                            .map(|m| m.digest.clone())
+                    });
+                    super::build::platform_row(
+                        Some(&p.platform),
+                        &p.local,
+                        digest,
+                        Some(p.id.clone()),
+                    )
+                });
                 Json::object([
+                    ("platforms", Json::Array(platforms.collect())),
                     ("flavour", Json::str(&i.flavour)),
                     ("reference", Json::str(i.reference.to_string())),
                     ("digest", Json::opt_str(i.digest.clone())),

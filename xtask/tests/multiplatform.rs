@@ -1,0 +1,368 @@
+//! A flavour declared for linux/amd64 and linux/arm64, end to end against a
+//! real engine (arm64 under QEMU emulation) and a real registry on
+//! 127.0.0.1: built and checked per platform, tested, published as one
+//! index, aliased, promoted; read back through the registry API.
+
+mod support;
+
+use support::*;
+use xtask::json::Json;
+
+const AMD64: &str = "linux/amd64";
+const ARM64: &str = "linux/arm64";
+const PLATFORMS: &str = "platforms = [\"linux/amd64\", \"linux/arm64\"]\n";
+
+/// The fixture with `fix` declared for both platforms, and a test that
+/// runs the image's python3 (under emulation on arm64).
+fn workspace(label: &str, registry: &Registry, base: &str) -> Workspace {
+    let ws = Workspace::fixture(label, &registry.host(), base);
+    ws.write(
+        "env-files/images.toml",
+        &catalog(
+            &registry.host(),
+            &format!("{PLATFORMS}test = [\"python3\", \"-m\", \"platform\"]\n"),
+        ),
+    );
+    ws.commit();
+    ws
+}
+
+/// `(platform, manifest digest)` of each entry of the index `reference`.
+fn entries(reference: &str) -> Vec<(String, String)> {
+    let v = Json::parse(&docker(&["manifest", "inspect", "--insecure", reference])).unwrap();
+    let mut out: Vec<(String, String)> = v
+        .get("manifests")
+        .and_then(Json::as_array)
+        .unwrap_or_else(|| panic!("{reference} is not an index"))
+        .iter()
+        .map(|m| {
+            let p = m.get("platform").unwrap();
+            let s = |k: &str| p.get(k).and_then(Json::as_str).unwrap().to_string();
+            (
+                format!("{}/{}", s("os"), s("architecture")),
+                m.get("digest").and_then(Json::as_str).unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Pull one entry of an index by its digest, as its platform: its platform
+/// and labels as the engine sees its config.
+fn entry_image(repository: &str, platform: &str, digest: &str) -> (String, Vec<(String, String)>) {
+    let pinned = format!("{repository}@{digest}");
+    docker(&["pull", "-q", "--platform", platform, &pinned]);
+    let seen = (image_platform(&pinned), labels(&pinned));
+    docker(&["rmi", &pinned]);
+    seen
+}
+
+fn json(stdout: &str) -> Json {
+    Json::parse(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn get<'a>(v: &'a Json, key: &str) -> &'a Json {
+    v.get(key).unwrap_or_else(|| panic!("no {key} in {v:?}"))
+}
+
+#[test]
+fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted() {
+    let test = "a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted";
+    if !engine_available(test) || !emulation_available(test, ARM64) {
+        return;
+    }
+    let registry = Registry::start();
+    let host = registry.host();
+    let base_name = format!("mp-base-{}", std::process::id());
+    let base = make_multi_platform_base(
+        &registry,
+        &base_name,
+        "jammy",
+        &[("torch", "2.6.0")],
+        &[AMD64, ARM64],
+    );
+    let ws = workspace("mp-release", &registry, &base.reference);
+    let tag = "0.2.2-torch2.6-jammy";
+    let reference = format!("{host}/itwinai:{tag}");
+    let local = |r: &str, p: &str| format!("{r}-{}", p.replace('/', "-"));
+    let dev = |t: &str, p: &str| format!("{host}/itwinai-dev:{t}-{}", p.replace('/', "-"));
+    let _cleanup = Cleanup::new(&[
+        &local(&reference, AMD64),
+        &local(&reference, ARM64),
+        &dev(tag, AMD64),
+        &dev(tag, ARM64),
+    ]);
+
+    // Build: one image per platform, each checked as itself.
+    let run = ws.xtask(&["image", "build", "fix", "--json"], None, &[]);
+    run.expect(0);
+    let built = json(&run.stdout);
+    let row = &built.as_array().unwrap()[0];
+    let platforms = get(row, "platforms").as_array().unwrap();
+    let listed: Vec<&str> = platforms
+        .iter()
+        .map(|p| get(p, "platform").as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [AMD64, ARM64]);
+    let base_digest = format!("{host}/{base_name}@{}", base.digest);
+    for (p, platform) in platforms.iter().zip([AMD64, ARM64]) {
+        let name = local(&reference, platform);
+        assert_eq!(get(p, "local").as_str(), Some(name.as_str()));
+        assert_eq!(image_platform(&name), platform, "{name}");
+        let l = labels(&name);
+        let label = |k: &str| l.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        // The base digest is the index's, the same on every platform.
+        assert_eq!(
+            label("org.opencontainers.image.base.digest"),
+            Some(base_digest.as_str())
+        );
+        assert_eq!(
+            label("org.opencontainers.image.ref.name"),
+            Some(reference.as_str())
+        );
+        let id = docker(&["image", "inspect", "--format", "{{.Id}}", &name]);
+        assert_eq!(get(p, "image_id").as_str(), Some(id.trim()));
+    }
+    assert!(
+        run.stderr.contains(&format!(
+            "docker pull --platform {ARM64} -- {}",
+            base.reference
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !docker_ok(&["image", "inspect", &reference]),
+        "no plain local image"
+    );
+
+    // The test runs on each platform; arm64 under emulation.
+    let run = ws.xtask(&["image", "test", "fix", "--json"], None, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains(&format!("--platform {ARM64}")),
+        "{}",
+        run.stderr
+    );
+    let tested = json(&run.stdout);
+    let statuses: Vec<(&str, &str)> = tested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                get(r, "platform").as_str().unwrap(),
+                get(r, "status").as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [(AMD64, "passed"), (ARM64, "passed")]);
+
+    // Push: one index of exactly both platforms; the production repository
+    // gets only the index tag, the development one the platforms' images.
+    let run = ws.xtask(&["image", "push", "fix", "--json"], None, &[]);
+    run.expect(0);
+    let pushed = json(&run.stdout);
+    let row = &pushed.as_array().unwrap()[0];
+    assert_eq!(get(row, "status").as_str(), Some("pushed"));
+    let index_digest = registry.digest("itwinai", tag).expect("the index");
+    assert_eq!(get(row, "digest").as_str(), Some(index_digest.as_str()));
+    assert_eq!(
+        registry.media_type("itwinai", tag).as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    assert_eq!(registry.tags("itwinai"), [tag]);
+    assert_eq!(
+        registry.tags("itwinai-dev"),
+        [format!("{tag}-linux-amd64"), format!("{tag}-linux-arm64")]
+    );
+    let served = entries(&reference);
+    let served_platforms: Vec<&str> = served.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(served_platforms, [AMD64, ARM64]);
+    for (platform, digest) in &served {
+        let (config_platform, l) = entry_image(&format!("{host}/itwinai"), platform, digest);
+        assert_eq!(config_platform, *platform);
+        assert!(
+            l.contains(&(
+                "org.opencontainers.image.base.digest".into(),
+                base_digest.clone()
+            )),
+            "{l:?}"
+        );
+        let json_digest = get(row, "platforms")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| get(p, "platform").as_str() == Some(platform))
+            .and_then(|p| get(p, "digest").as_str().map(str::to_string));
+        assert_eq!(json_digest.as_ref(), Some(digest), "{platform}");
+    }
+
+    // Again: already published, nothing written.
+    let run = ws.xtask(&["image", "push", "fix", "--json"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        get(&json(&run.stdout).as_array().unwrap()[0], "status").as_str(),
+        Some("already-published")
+    );
+    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    for write in ["+ docker manifest create", "+ docker manifest push"] {
+        assert!(!run.stderr.contains(write), "{}", run.stderr);
+    }
+
+    // The alias follows the index.
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(0);
+    assert_eq!(entries(&format!("{host}/itwinai:fix-latest")), served);
+
+    // A rebuilt index (other content) is refused, then taken with --force.
+    ws.write(
+        "pyproject.toml",
+        &PYPROJECT.replace("[tool.other]", "[tool.x]"),
+    );
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(
+            "already published with other content (an index of linux/amd64, linux/arm64)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.digest("itwinai", tag), Some(index_digest.clone()));
+    ws.xtask(&["image", "push", "fix", "--force"], None, &[])
+        .expect(0);
+    let forced = registry.digest("itwinai", tag).unwrap();
+    assert_ne!(forced, index_digest);
+    assert_ne!(entries(&reference), served);
+
+    // The alias does not go back: a release of 0.2.1 leaves it where it is.
+    ws.write("pyproject.toml", &PYPROJECT.replace("0.2.2", "0.2.1"));
+    ws.commit();
+    let old = format!("{host}/itwinai:0.2.1-torch2.6-jammy");
+    let _old = Cleanup::new(&[&local(&old, AMD64), &local(&old, ARM64)]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(1);
+    assert!(run.error_line().contains("backwards"), "{}", run.stderr);
+    assert_eq!(entries(&format!("{host}/itwinai:fix-latest")), served);
+    assert_eq!(registry.digest("itwinai", "0.2.1-torch2.6-jammy"), None);
+
+    // Promotion: the development index of 0.2.3, tested, promoted to the
+    // release per platform (same layers), and the release index written.
+    ws.write("pyproject.toml", &PYPROJECT.replace("0.2.2", "0.2.3"));
+    ws.commit();
+    let dev_tag = format!("0.2.3-torch2.6-jammy-{}", &ws.head()[..12]);
+    let dev_ref = format!("{host}/itwinai-dev:{dev_tag}");
+    let release = format!("{host}/itwinai:0.2.3-torch2.6-jammy");
+    let _promoted = Cleanup::new(&[
+        &local(&dev_ref, AMD64),
+        &local(&dev_ref, ARM64),
+        &local(&release, AMD64),
+        &local(&release, ARM64),
+    ]);
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    ws.xtask(&["image", "push", "fix", "--dev"], None, &[])
+        .expect(0);
+    assert_eq!(
+        registry.media_type("itwinai-dev", &dev_tag).as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    ws.xtask(&["image", "test", "fix", "--dev"], None, &[])
+        .expect(0);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev_ref], None, &[]);
+    run.expect(0);
+    let layers = |image: &str| {
+        docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            image,
+        ])
+    };
+    for platform in [AMD64, ARM64] {
+        assert_eq!(
+            layers(&local(&release, platform)),
+            layers(&local(&dev_ref, platform)),
+            "{platform}"
+        );
+        assert_eq!(image_platform(&local(&release, platform)), platform);
+    }
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    let promoted = entries(&release);
+    let dev_entries = entries(&dev_ref);
+    assert_eq!(
+        promoted.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        [AMD64, ARM64]
+    );
+    assert_ne!(promoted, dev_entries, "ref.name was relabelled");
+}
+
+#[test]
+fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
+    let test = "an_arm64_image_that_lies_fails_the_build_and_is_never_published";
+    if !engine_available(test) || !emulation_available(test, ARM64) {
+        return;
+    }
+    let registry = Registry::start();
+    let host = registry.host();
+    let name = format!("mp-liar-{}", std::process::id());
+    // The arm64 base says noble where the catalog says jammy.
+    let amd = format!("{host}/{name}:1-amd64");
+    let arm = format!("{host}/{name}:1-arm64");
+    import_python_image_for(&amd, "jammy", &[("torch", "2.6.0")], AMD64);
+    import_python_image_for(&arm, "noble", &[("torch", "2.6.0")], ARM64);
+    for image in [&amd, &arm] {
+        docker(&["push", "-q", image]);
+        docker(&["rmi", image]);
+    }
+    let base = format!("{host}/{name}:1");
+    let config = TempDir::new("liar-manifest");
+    for args in [
+        vec!["manifest", "create", "--insecure", &base, &amd, &arm],
+        vec!["manifest", "push", "--insecure", "--purge", &base],
+    ] {
+        let ok = std::process::Command::new("docker")
+            .env("DOCKER_CONFIG", config.path())
+            .args(&args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{args:?}");
+    }
+    let ws = workspace("mp-liar", &registry, &base);
+    let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
+    let amd_local = format!("{reference}-linux-amd64");
+    let arm_local = format!("{reference}-linux-arm64");
+    let _cleanup = Cleanup::new(&[&amd_local, &arm_local]);
+
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(line.contains(&arm_local), "{line}");
+    assert!(
+        line.contains(
+            "/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"
+        ),
+        "{line}"
+    );
+    assert!(docker_ok(&["image", "inspect", &amd_local]), "amd64 passed");
+    assert!(
+        !docker_ok(&["image", "inspect", &arm_local]),
+        "the lying image keeps no name"
+    );
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("not in the local engine"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+}
