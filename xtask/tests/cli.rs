@@ -28,6 +28,7 @@ fn list_shows_references_and_aliases() {
         [
             "fix",
             "-",
+            "native",
             "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy",
             "127.0.0.1:5999/itwinai:fix-latest",
             "none",
@@ -45,7 +46,7 @@ fn list_shows_references_and_aliases() {
     let run = ws.xtask(&["image", "list", "--json"], None, &[]);
     run.expect(0);
     let want = format!(
-        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
+        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","platforms":[],"reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
         &head[..12]
     );
     assert_eq!(run.stdout.trim(), want);

@@ -58,6 +58,12 @@ fn entry_image(repository: &str, platform: &str, digest: &str) -> (String, Vec<(
     seen
 }
 
+fn image_id(image: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
 fn json(stdout: &str) -> Json {
     Json::parse(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
@@ -158,6 +164,47 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
         })
         .collect();
     assert_eq!(statuses, [(AMD64, "passed"), (ARM64, "passed")]);
+
+    // --dry-run shows every per-platform push and the index write.
+    let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
+    run.expect(0);
+    let (tests, writes): (Vec<&str>, Vec<&str>) = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .partition(|l| l.starts_with("docker run "));
+    // The test gate: run now unless recorded (it passed above), per platform.
+    assert_eq!(tests.len(), 2, "{tests:?}");
+    assert!(
+        tests[1].contains(&format!("--platform {ARM64}")),
+        "{tests:?}"
+    );
+    let staged = |p: &str| dev(tag, p);
+    assert_eq!(
+        writes,
+        [
+            format!(
+                "docker tag -- {} {}",
+                image_id(&local(&reference, AMD64)),
+                staged(AMD64)
+            ),
+            format!("docker push -- {}", staged(AMD64)),
+            format!(
+                "docker tag -- {} {}",
+                image_id(&local(&reference, ARM64)),
+                staged(ARM64)
+            ),
+            format!("docker push -- {}", staged(ARM64)),
+            format!("docker manifest rm -- {reference}"),
+            format!(
+                "docker manifest create --insecure -- {reference} {} {}",
+                staged(AMD64),
+                staged(ARM64)
+            ),
+            format!("docker manifest push --insecure --purge -- {reference}"),
+        ]
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 
     // Push: one index of exactly both platforms; the production repository
     // gets only the index tag, the development one the platforms' images.
@@ -340,6 +387,23 @@ fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
     let amd_local = format!("{reference}-linux-amd64");
     let arm_local = format!("{reference}-linux-arm64");
     let _cleanup = Cleanup::new(&[&amd_local, &arm_local]);
+
+    // Without emulation an arm64 image cannot run: one line says how to
+    // enable it (a docker first on PATH answers as an engine without QEMU).
+    let no_qemu = docker_wrapper(
+        "no-qemu",
+        "if [ \"$1\" = run ]; then case \" $* \" in *\" --platform linux/arm64 \"*) echo 'exec /usr/bin/python3: exec format error' >&2; exit 255;; esac; fi",
+    );
+    let run = ws.xtask(&["image", "build", "fix"], Some(no_qemu.path()), &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("no emulation for linux/arm64 is registered")
+            && line.contains("qemu-user-static")
+            && line.contains("update-binfmts --enable"),
+        "{line}"
+    );
+    assert!(!docker_ok(&["image", "inspect", &arm_local]), "removed");
 
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);

@@ -11,9 +11,10 @@ use crate::plan::shell_line;
 use crate::workspace::Workspace;
 
 /// Columns of the text table: name and value per flavour.
-const COLUMNS: [&str; 7] = [
+const COLUMNS: [&str; 8] = [
     "FLAVOUR",
     "VARIANT",
+    "PLATFORMS",
     "REFERENCE",
     "LATEST",
     "TEST",
@@ -22,17 +23,17 @@ const COLUMNS: [&str; 7] = [
 ];
 
 /// Pad every column but the last to its widest cell.
-fn table(rows: &[[String; 7]]) -> Vec<String> {
+fn table(rows: &[[String; 8]]) -> Vec<String> {
     let header = COLUMNS.map(str::to_string);
-    let all: Vec<&[String; 7]> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..7)
+    let all: Vec<&[String; 8]> = std::iter::once(&header).chain(rows).collect();
+    let widths: Vec<usize> = (0..8)
         .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     all.iter()
         .map(|r| {
-            let cells: Vec<String> = (0..7)
+            let cells: Vec<String> = (0..8)
                 .map(|i| {
-                    if i == 6 {
+                    if i == 7 {
                         r[i].clone()
                     } else {
                         format!("{:w$}", r[i], w = widths[i])
@@ -64,6 +65,15 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             ("flavour", Json::str(&f.name)),
             ("dockerfile", Json::str(&f.dockerfile)),
             ("variant", Json::opt_str(f.variant.clone())),
+            (
+                "platforms",
+                Json::Array(
+                    f.platforms
+                        .iter()
+                        .map(|p| Json::str(p.to_string()))
+                        .collect(),
+                ),
+            ),
             ("tag_format", Json::str(f.tag_format.as_str())),
             ("reference", Json::str(reference.to_string())),
             ("dev_reference", Json::str(dev_reference.to_string())),
@@ -81,6 +91,15 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         rows.push([
             f.name.clone(),
             f.variant.clone().unwrap_or_else(|| "-".into()),
+            if f.platforms.is_empty() {
+                "native".to_string()
+            } else {
+                f.platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
             reference.to_string(),
             latest.map_or_else(|| "-".into(), |l| l.to_string()),
             f.test

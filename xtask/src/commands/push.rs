@@ -778,6 +778,122 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_platform_release_stages_each_image_then_writes_one_index() {
+        let reg = Registry::parse("127.0.0.1:5000").unwrap();
+        let p = |s: &str| Platform::parse(s).unwrap();
+        let release = Reference::new(&reg, "itwinai", "0.2.2-torch2.6-jammy").unwrap();
+        let part = |platform: &str, id: &str| Part {
+            platform: p(platform),
+            local: release.for_platform(&p(platform)).unwrap(),
+            staged: release
+                .with_name("itwinai-dev")
+                .and_then(|d| d.for_platform(&p(platform)))
+                .unwrap(),
+            id: id.into(),
+        };
+        let mut e = item("0.2.2-torch2.6-jammy", true, Some("fix-latest"));
+        e.parts = vec![
+            part("linux/amd64", "sha256:1"),
+            part("linux/arm64/v8", "sha256:2"),
+        ];
+        e.test = Some(vec!["true".into()]);
+        let got: Vec<String> = plan(&[e.clone()], false)
+            .into_iter()
+            .map(|(o, i)| {
+                let what = match i {
+                    crate::plan::Item::Run(s) => {
+                        crate::plan::render_step(&s, &std::collections::BTreeMap::new())
+                    }
+                    crate::plan::Item::Check(Check::Tested { reference, .. }) => {
+                        format!("tested {reference}")
+                    }
+                    crate::plan::Item::Check(Check::LocalIs { reference, .. }) => {
+                        format!("local {reference}")
+                    }
+                    crate::plan::Item::Check(Check::Registry {
+                        reference, expect, ..
+                    }) => format!("registry {reference}: {}", expect.shown()),
+                    crate::plan::Item::Check(c) => format!("{c:?}"),
+                };
+                format!("{o:?} {what}")
+            })
+            .collect();
+        let h = "127.0.0.1:5000";
+        let r = format!("{h}/itwinai:0.2.2-torch2.6-jammy");
+        let d = format!("{h}/itwinai-dev:0.2.2-torch2.6-jammy");
+        let index = "an index of exactly linux/amd64 sha256:1, linux/arm64/v8 sha256:2";
+        let sources = format!("{d}-linux-amd64 {d}-linux-arm64-v8");
+        let annotate = "docker manifest annotate --os linux --arch arm64 --variant v8 --";
+        assert_eq!(
+            got,
+            vec![
+                format!("Version(0) tested {r}-linux-amd64"),
+                format!("Version(0) tested {r}-linux-arm64-v8"),
+                format!("Version(0) registry {r}: nothing"),
+                format!("Version(0) local {r}-linux-amd64"),
+                format!("Version(0) docker tag -- sha256:1 {d}-linux-amd64"),
+                format!("Version(0) docker push -- {d}-linux-amd64"),
+                format!("Version(0) registry {d}-linux-amd64: the image sha256:1"),
+                format!("Version(0) local {r}-linux-arm64-v8"),
+                format!("Version(0) docker tag -- sha256:2 {d}-linux-arm64-v8"),
+                format!("Version(0) docker push -- {d}-linux-arm64-v8"),
+                format!("Version(0) registry {d}-linux-arm64-v8: the image sha256:2"),
+                format!("Version(0) docker manifest rm -- {r}"),
+                format!("Version(0) docker manifest create --insecure -- {r} {sources}"),
+                format!("Version(0) {annotate} {r} {d}-linux-arm64-v8"),
+                format!("Version(0) docker manifest push --insecure --purge -- {r}"),
+                format!("Version(0) registry {r}: {index}"),
+                format!("Alias(0) registry {h}/itwinai:fix-latest: nothing"),
+                format!("Alias(0) docker manifest rm -- {h}/itwinai:fix-latest"),
+                format!(
+                    "Alias(0) docker manifest create --insecure -- {h}/itwinai:fix-latest {sources}"
+                ),
+                format!("Alias(0) {annotate} {h}/itwinai:fix-latest {d}-linux-arm64-v8"),
+                format!(
+                    "Alias(0) docker manifest push --insecure --purge -- {h}/itwinai:fix-latest"
+                ),
+                format!("Alias(0) registry {h}/itwinai:fix-latest: {index}"),
+            ]
+        );
+        // Released before: the alias is made from the release's own entries.
+        let mut released = e.clone();
+        released.push = false;
+        released.seen = Some(Remote {
+            digest: None,
+            config: None,
+            members: vec![crate::registry::Member {
+                platform: p("linux/amd64"),
+                digest: A.into(),
+                config: Some("sha256:1".into()),
+            }],
+        });
+        let create = plan(&[released], false)
+            .into_iter()
+            .find_map(|(_, i)| match i {
+                crate::plan::Item::Run(s @ Step::ManifestCreate { .. }) => Some(
+                    crate::plan::render_step(&s, &std::collections::BTreeMap::new()),
+                ),
+                _ => None,
+            });
+        assert_eq!(
+            create,
+            Some(format!(
+                "docker manifest create --insecure -- {h}/itwinai:fix-latest {h}/itwinai@{A}"
+            ))
+        );
+        // With buildx, one imagetools create per index.
+        let with_buildx = plan(&[e], true);
+        let creates = with_buildx
+            .iter()
+            .filter(|(_, i)| matches!(i, crate::plan::Item::Run(Step::ImagetoolsCreate { .. })))
+            .count();
+        assert_eq!(creates, 2);
+        assert!(!with_buildx
+            .iter()
+            .any(|(_, i)| matches!(i, crate::plan::Item::Run(Step::ManifestCreate { .. }))));
+    }
+
+    #[test]
     fn development_pushes_are_not_guarded_but_read_back() {
         let mut i = item("0.2.2-torch2.6-jammy-0123456789ab", true, None);
         i.guard = false;
