@@ -103,6 +103,10 @@ pub struct TagArgs {
     /// Print the commands, one per line, and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Print one JSON document on stdout (human output goes to stderr)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

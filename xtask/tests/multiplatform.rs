@@ -321,8 +321,33 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
     );
     ws.xtask(&["image", "test", "fix", "--dev"], None, &[])
         .expect(0);
-    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev_ref], None, &[]);
+    let run = ws.xtask(
+        &["image", "tag", "fix", "--from", &dev_ref, "--json"],
+        None,
+        &[],
+    );
     run.expect(0);
+    let tagged = json(&run.stdout);
+    let row = &tagged.as_array().unwrap()[0];
+    assert_eq!(get(row, "reference").as_str(), Some(release.as_str()));
+    let promoted_ids: Vec<(String, String)> = get(row, "platforms")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                get(p, "platform").as_str().unwrap().to_string(),
+                get(p, "image_id").as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        promoted_ids,
+        [
+            (AMD64.to_string(), image_id(&local(&release, AMD64))),
+            (ARM64.to_string(), image_id(&local(&release, ARM64)))
+        ]
+    );
     let layers = |image: &str| {
         docker(&[
             "image",

@@ -194,7 +194,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     } else {
         None
     };
-    let mut exec = Executor::new(&ws.sh, args.dry_run, false);
+    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
     let channel = super::channel(&args.naming, || exec.git_state())?;
     let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
     let target_s = target.to_string();
@@ -226,6 +226,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             None => Current::Absent,
             Some(a) if a.id == id => {
                 eprintln!("{alias_s} already points at {target_s}");
+                alias_json(args.json, flavour, &alias_s, &target_s, &id);
                 return Ok(());
             }
             Some(a) => Current::Labelled(a.labels.get(labels::VERSION).cloned()),
@@ -235,10 +236,12 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             Ok(None) => {}
             Err(e) => anyhow::bail!(e),
         }
-        return exec.execute(&[Item::Run(Step::Tag {
-            source: Arg::Lit(id),
+        exec.execute(&[Item::Run(Step::Tag {
+            source: Arg::Lit(id.clone()),
             target: alias,
-        })]);
+        })])?;
+        alias_json(args.json, flavour, &alias_s, &target_s, &id);
+        return Ok(());
     }
 
     let source = args
@@ -281,15 +284,34 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         ));
     }
     exec.execute(&items)?;
+    let id_of = |image: &super::Image| {
+        exec.values
+            .get(&Slot::ImageId {
+                reference: image.local.to_string(),
+            })
+            .cloned()
+    };
+    if args.json {
+        let single = targets.len() == 1 && targets[0].platform.is_none();
+        let platforms = targets
+            .iter()
+            .filter(|i| i.platform.is_some())
+            .map(|i| super::build::platform_row(i.platform.as_ref(), &i.local, None, id_of(i)));
+        let row = crate::json::Json::object([
+            ("flavour", crate::json::Json::str(&flavour.name)),
+            ("reference", crate::json::Json::str(&target_s)),
+            ("source", crate::json::Json::str(&source)),
+            (
+                "image_id",
+                crate::json::Json::opt_str(id_of(&targets[0]).filter(|_| single)),
+            ),
+            ("platforms", crate::json::Json::Array(platforms.collect())),
+        ]);
+        println!("{}", crate::json::Json::Array(vec![row]).render());
+    }
     if !args.dry_run {
         for image in &targets {
-            let id = exec
-                .values
-                .get(&Slot::ImageId {
-                    reference: image.local.to_string(),
-                })
-                .cloned()
-                .unwrap_or_default();
+            let id = id_of(image).unwrap_or_default();
             match &image.platform {
                 None => eprintln!(
                     "promoted {source} to {target_s} ({id}): same layers, ref.name relabelled"
@@ -302,6 +324,20 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--json` of `image tag --latest`: the alias, what it names, its image.
+fn alias_json(json: bool, flavour: &Flavour, alias: &str, source: &str, id: &str) {
+    if json {
+        let row = crate::json::Json::object([
+            ("flavour", crate::json::Json::str(&flavour.name)),
+            ("reference", crate::json::Json::str(alias)),
+            ("source", crate::json::Json::str(source)),
+            ("image_id", crate::json::Json::str(id)),
+            ("platforms", crate::json::Json::Array(Vec::new())),
+        ]);
+        println!("{}", crate::json::Json::Array(vec![row]).render());
+    }
 }
 
 #[cfg(test)]
