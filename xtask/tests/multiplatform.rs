@@ -455,3 +455,75 @@ fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
 }
+
+#[test]
+fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
+    let test = "an_alias_moves_from_an_image_to_an_index_and_back_only_forward";
+    if !engine_available(test) || !emulation_available(test, ARM64) {
+        return;
+    }
+    let registry = Registry::start();
+    let host = registry.host();
+    let base_name = format!("mp-alias-{}", std::process::id());
+    let base = make_multi_platform_base(
+        &registry,
+        &base_name,
+        "jammy",
+        &[("torch", "2.6.0")],
+        &[AMD64, ARM64],
+    );
+    let ws = Workspace::fixture("mp-alias", &host, &base.reference);
+    let alias = format!("{host}/itwinai:fix-latest");
+    let release = |v: &str| format!("{host}/itwinai:{v}-torch2.6-jammy");
+    let mut names = Vec::new();
+    for v in ["0.2.2", "0.2.3", "0.2.4", "0.2.1"] {
+        names.push(release(v));
+        for p in ["linux-amd64", "linux-arm64"] {
+            names.push(format!("{}-{p}", release(v)));
+            names.push(format!("{host}/itwinai-dev:{v}-torch2.6-jammy-{p}"));
+        }
+    }
+    names.push(alias.clone());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _cleanup = Cleanup::new(&refs);
+    // Release `version`, single-platform or for both, and move the alias.
+    let publish = |version: &str, platforms: bool| {
+        ws.write("pyproject.toml", &PYPROJECT.replace("0.2.2", version));
+        ws.write(
+            "env-files/images.toml",
+            &catalog(&host, if platforms { PLATFORMS } else { "" }),
+        );
+        ws.commit();
+        ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+        ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+    };
+
+    publish("0.2.2", false).expect(0);
+    assert_ne!(
+        registry.media_type("itwinai", "fix-latest").as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    // An image to an index.
+    publish("0.2.3", true).expect(0);
+    assert_eq!(
+        registry.media_type("itwinai", "fix-latest").as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    assert_eq!(entries(&alias), entries(&release("0.2.3")));
+    // An index to an image, forward.
+    publish("0.2.4", false).expect(0);
+    assert_ne!(
+        registry.media_type("itwinai", "fix-latest").as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    assert_eq!(
+        registry.digest("itwinai", "fix-latest"),
+        registry.digest("itwinai", "0.2.4-torch2.6-jammy")
+    );
+    // Never back: an index of 0.2.1 does not replace the 0.2.4 image.
+    let before = registry.digest("itwinai", "fix-latest");
+    let run = publish("0.2.1", true);
+    run.expect(1);
+    assert!(run.error_line().contains("backwards"), "{}", run.stderr);
+    assert_eq!(registry.digest("itwinai", "fix-latest"), before);
+}

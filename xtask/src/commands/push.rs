@@ -367,6 +367,15 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     // first registry read to the last write.
     let mut repositories: Vec<String> = refs.iter().map(Reference::repository).collect();
     repositories.extend(aliases.iter().flatten().map(Reference::repository));
+    // A multi-platform release also writes its staged images there.
+    for (r, p) in refs.iter().zip(&platforms) {
+        if !p.is_empty() {
+            let staged = r
+                .with_name(&catalog.development)
+                .map_err(|e| invalid(format!("{r}: {e}")))?;
+            repositories.push(staged.repository());
+        }
+    }
     let _lock = if args.dry_run {
         None
     } else {
