@@ -591,6 +591,29 @@ impl Catalog {
                 "{FILE}: no flavours declared; add a [flavours.NAME] table"
             )));
         }
+        // The local name of a platform's image (`<tag>-linux-arm64`) is no
+        // flavour's release tag.
+        for a in &flavours {
+            for p in &a.platforms {
+                let pattern = a.pattern();
+                let local = Pattern {
+                    prefix: pattern.prefix.clone(),
+                    suffix: format!("{}-{}", pattern.suffix, p.tag_suffix()),
+                };
+                for b in &flavours {
+                    let same = tag_format::collision(&local, &b.pattern()).is_some()
+                        || tag_format::cross_collision(&local, &b.pattern()).is_some();
+                    if same {
+                        return Err(invalid(format!(
+                            "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {p} image ('{}'); change its 'tag-format'",
+                            b.name,
+                            a.name,
+                            local.render("1.0.0")
+                        )));
+                    }
+                }
+            }
+        }
         let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
         for f in &flavours {
             if let Some(l) = &f.latest {

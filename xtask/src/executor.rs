@@ -213,10 +213,29 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| anyhow::anyhow!(missing()))
     }
 
+    /// Forget a manifest list the docker CLI keeps under `target` (one an
+    /// interrupted run or a user left): `docker manifest inspect` reads it
+    /// before the registry, so a stale one would stand in for what the
+    /// registry serves. None there is the usual case.
+    fn forget_manifest_list(&mut self, target: &Reference) -> Result<()> {
+        let step = Step::ManifestForget {
+            target: target.clone(),
+        };
+        if let Some(o) = self.step(&step)? {
+            if !o.ok && !o.stderr.to_ascii_lowercase().contains("no such manifest") {
+                anyhow::bail!("{}", o.failure(&format!("docker manifest rm {target}")));
+            }
+        }
+        Ok(())
+    }
+
     /// The manifest of `reference` in its registry; `None` when the tag does
     /// not exist. An unreachable registry is an error.
     pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
         let buildx = self.buildx()?;
+        if !buildx {
+            self.forget_manifest_list(reference)?;
+        }
         let step = Step::RegistryLookup {
             reference: reference.clone(),
             buildx,
@@ -254,17 +273,14 @@ impl<'a> Executor<'a> {
         Ok(Some(remote))
     }
 
-    /// What the registry serves under `repository@digest` (classic).
-    pub fn digest_lookup(&mut self, repository: &str, digest: &str) -> Result<Remote> {
+    /// What the registry serves under `image` (classic).
+    pub fn digest_lookup(&mut self, image: Pinned) -> Result<Remote> {
         let step = Step::DigestLookup {
-            image: Pinned::Digest {
-                repository: repository.to_string(),
-                digest: digest.to_string(),
-            },
+            image: image.clone(),
         };
         let text = self.must(&step)?.context("registry lookups always run")?;
         out::parse_manifest_inspect(&text)
-            .map_err(|e| anyhow::anyhow!("looking up {repository}@{digest} in its registry: {e}"))
+            .map_err(|e| anyhow::anyhow!("looking up {image} in its registry: {e}"))
     }
 
     /// The version label of what `reference` serves: one image's, or an
@@ -452,13 +468,7 @@ impl<'a> Executor<'a> {
 
     fn run(&mut self, step: &Step) -> Result<()> {
         if let Step::ManifestForget { target } = step {
-            // Only a list an interrupted run left; none is the usual case.
-            if let Some(o) = self.step(step)? {
-                if !o.ok && !o.stderr.to_ascii_lowercase().contains("no such manifest") {
-                    anyhow::bail!("{}", o.failure(&format!("docker manifest rm {target}")));
-                }
-            }
-            return Ok(());
+            return self.forget_manifest_list(target);
         }
         let Some(stdout) = self.must(step)? else {
             return Ok(());
@@ -551,6 +561,14 @@ impl<'a> Executor<'a> {
                 let got = self.registry(reference)?;
                 let name = reference.to_string();
                 registry::check_expect(&name, expect, got.as_ref()).map_err(anyhow::Error::msg)?;
+                if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
+                    self.values.insert(
+                        Slot::ManifestDigest {
+                            reference: name.clone(),
+                        },
+                        d,
+                    );
+                }
                 if let Some(r) = got {
                     self.served.insert(name, r);
                 }

@@ -32,6 +32,9 @@ pub enum Slot {
     ImageId { reference: String },
     /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
     IndexDigest { reference: String },
+    /// The manifest digest (`sha256:…`) a registry served under a
+    /// reference when it was read back after a push.
+    ManifestDigest { reference: String },
     /// The name the executor gives the container a step runs, so that it
     /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
     Container,
@@ -46,6 +49,7 @@ impl Slot {
             }
             Slot::ImageId { reference } => format!("<image ID of {reference}>"),
             Slot::IndexDigest { reference } => format!("<index digest of {reference}>"),
+            Slot::ManifestDigest { reference } => format!("<digest of {reference} as read back>"),
             Slot::Container => "<container name>".to_string(),
         }
     }
@@ -202,26 +206,30 @@ pub enum Step {
     RemoteManifest {
         image: Pinned,
     },
-    /// What a registry serves under a digest (`docker manifest inspect`):
-    /// an index's entries, to find one platform's image of a base.
+    /// What a registry serves under a digest or name (`docker manifest
+    /// inspect`): an index's entries, to find one platform's image of a
+    /// base, or to know before building that it has every platform.
     DigestLookup {
         image: Pinned,
     },
     /// Forget a manifest list the docker CLI kept from an earlier run
-    /// (`docker manifest rm`; absent is fine).
+    /// (`docker manifest rm`; absent is fine). Read-only: the list is the
+    /// CLI's scratch copy, neither a name in the engine nor in a registry.
     ManifestForget {
         target: Reference,
     },
     /// Start a manifest list for `target` from images in its registry
     /// (kept by the docker CLI until pushed).
+    /// Each source is `repository@sha256:…`: the images exactly as checked
+    /// and read back, whatever their tags point at by now.
     ManifestCreate {
         target: Reference,
-        sources: Vec<Pinned>,
+        sources: Vec<Arg>,
     },
     /// Set an entry's platform (a variant the config does not carry).
     ManifestAnnotate {
         target: Reference,
-        source: Pinned,
+        source: Arg,
         platform: Platform,
     },
     /// Write the manifest list as the index under `target` (its digest
@@ -232,7 +240,7 @@ pub enum Step {
     /// Write an index from images already in the registry (buildx).
     ImagetoolsCreate {
         target: Reference,
-        sources: Vec<Pinned>,
+        sources: Vec<Arg>,
     },
 }
 
@@ -240,6 +248,8 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pinned {
     Tag(Reference),
+    /// A reference as written (a base image: `ubuntu:24.04`).
+    Name(String),
     /// `repository@sha256:…`
     Digest {
         repository: String,
@@ -252,6 +262,10 @@ impl Pinned {
     pub fn is_loopback(&self) -> bool {
         match self {
             Pinned::Tag(r) => r.registry().is_loopback(),
+            Pinned::Name(n) => crate::reference::AnyRef::parse(n)
+                .ok()
+                .and_then(|r| r.domain)
+                .is_some_and(|d| crate::registry::is_loopback_host(&d)),
             Pinned::Digest { repository, .. } => repository
                 .split_once('/')
                 .is_some_and(|(host, _)| crate::registry::is_loopback_host(host)),
@@ -263,6 +277,7 @@ impl std::fmt::Display for Pinned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Pinned::Tag(r) => write!(f, "{r}"),
+            Pinned::Name(n) => write!(f, "{n}"),
             Pinned::Digest { repository, digest } => write!(f, "{repository}@{digest}"),
         }
     }
@@ -465,7 +480,7 @@ impl Step {
                 }
                 a.push(lit("--"));
                 a.push(lit(target.to_string()));
-                a.extend(sources.iter().map(|s| lit(s.to_string())));
+                a.extend(sources.iter().cloned());
                 a
             }
             Step::ManifestAnnotate {
@@ -485,11 +500,8 @@ impl Step {
                 if let Some(v) = &platform.variant {
                     a.extend(lits(["--variant", v]));
                 }
-                a.extend(lits([
-                    "--".to_string(),
-                    target.to_string(),
-                    source.to_string(),
-                ]));
+                a.extend(lits(["--".to_string(), target.to_string()]));
+                a.push(source.clone());
                 a
             }
             Step::ManifestPush { target } => {
@@ -514,7 +526,7 @@ impl Step {
                     target.to_string(),
                     "--".into(),
                 ]);
-                a.extend(sources.iter().map(|s| lit(s.to_string())));
+                a.extend(sources.iter().cloned());
                 a
             }
         }
@@ -550,7 +562,6 @@ impl Step {
                 | Step::Push { .. }
                 | Step::Untag { .. }
                 | Step::RemoveContainer { .. }
-                | Step::ManifestForget { .. }
                 | Step::ManifestCreate { .. }
                 | Step::ManifestAnnotate { .. }
                 | Step::ManifestPush { .. }
@@ -911,30 +922,32 @@ mod tests {
                 Step::ManifestForget {
                     target: rf("127.0.0.1:5000/r:1"),
                 },
-                "docker manifest rm -- 127.0.0.1:5000/r:1",
+                "# read-only: docker manifest rm -- 127.0.0.1:5000/r:1",
                 Wait::Lookup,
             ),
             (
                 Step::ManifestCreate {
                     target: rf("127.0.0.1:5000/r:1"),
                     sources: vec![
-                        Pinned::Tag(rf("127.0.0.1:5000/d:1-linux-amd64")),
-                        Pinned::Digest {
-                            repository: "127.0.0.1:5000/r".into(),
-                            digest: "sha256:0".into(),
+                        Arg::Slot {
+                            prefix: "127.0.0.1:5000/d@".into(),
+                            slot: Slot::ManifestDigest {
+                                reference: "127.0.0.1:5000/d:1-linux-amd64".into(),
+                            },
                         },
+                        Arg::Lit("127.0.0.1:5000/r@sha256:0".into()),
                     ],
                 },
-                "docker manifest create --insecure -- 127.0.0.1:5000/r:1 127.0.0.1:5000/d:1-linux-amd64 127.0.0.1:5000/r@sha256:0",
+                "docker manifest create --insecure -- 127.0.0.1:5000/r:1 '127.0.0.1:5000/d@<digest of 127.0.0.1:5000/d:1-linux-amd64 as read back>' 127.0.0.1:5000/r@sha256:0",
                 Wait::Lookup,
             ),
             (
                 Step::ManifestAnnotate {
                     target: rf("ghcr.io/r:1"),
-                    source: Pinned::Tag(rf("ghcr.io/d:1-linux-arm64-v8")),
-                    platform: Platform::parse("linux/arm64/v8").unwrap(),
+                    source: Arg::Lit("ghcr.io/d@sha256:1".into()),
+                    platform: Platform::parse("linux/arm/v7").unwrap(),
                 },
-                "docker manifest annotate --os linux --arch arm64 --variant v8 -- ghcr.io/r:1 ghcr.io/d:1-linux-arm64-v8",
+                "docker manifest annotate --os linux --arch arm --variant v7 -- ghcr.io/r:1 ghcr.io/d@sha256:1",
                 Wait::Lookup,
             ),
             (
@@ -947,9 +960,9 @@ mod tests {
             (
                 Step::ImagetoolsCreate {
                     target: rf("ghcr.io/r:1"),
-                    sources: vec![Pinned::Tag(rf("ghcr.io/d:1-linux-amd64"))],
+                    sources: vec![Arg::Lit("ghcr.io/d@sha256:1".into())],
                 },
-                "docker buildx imagetools create --tag ghcr.io/r:1 -- ghcr.io/d:1-linux-amd64",
+                "docker buildx imagetools create --tag ghcr.io/r:1 -- ghcr.io/d@sha256:1",
                 Wait::Transfer,
             ),
             (

@@ -19,7 +19,23 @@ fn is_part(s: &str) -> bool {
 }
 
 impl Platform {
+    /// Parsed and normalized as containerd does: `linux/arm64/v8` is
+    /// `linux/arm64` (v8 is arm64's only variant), so a base index whose
+    /// arm64 entry is annotated `v8` (as Docker Official Images are) serves
+    /// a flavour declared for `linux/arm64`, and the two spellings are one
+    /// platform.
     pub fn parse(s: &str) -> Result<Platform, String> {
+        Platform::parse_exact(s).map(Platform::normalized)
+    }
+
+    fn normalized(mut self) -> Platform {
+        if self.arch == "arm64" && self.variant.as_deref() == Some("v8") {
+            self.variant = None;
+        }
+        self
+    }
+
+    fn parse_exact(s: &str) -> Result<Platform, String> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
             [os, arch] if is_part(os) && is_part(arch) => Ok(Platform {
@@ -62,7 +78,13 @@ impl Platform {
     /// Whether an image config's `os`, `architecture` and `variant` are this
     /// platform (an absent variant in the config matches none declared).
     pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
-        self.os == os && self.arch == arch && self.variant.as_deref() == variant
+        let seen = Platform {
+            os: os.to_string(),
+            arch: arch.to_string(),
+            variant: variant.map(str::to_string),
+        }
+        .normalized();
+        *self == seen
     }
 }
 
@@ -86,10 +108,18 @@ mod tests {
             "linux/amd64",
             "linux/arm64",
             "linux/arm/v7",
-            "linux/arm64/v8",
+            "linux/amd64/v3",
         ] {
             assert_eq!(Platform::parse(ok).unwrap().to_string(), ok);
         }
+        // arm64's v8 is arm64, as containerd normalizes it.
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap(),
+            Platform::parse("linux/arm64").unwrap()
+        );
+        assert!(Platform::parse_list("linux/arm64,linux/arm64/v8")
+            .unwrap_err()
+            .contains("twice"));
         for bad in [
             "linux",
             "linux/",
@@ -114,6 +144,9 @@ mod tests {
         let arm = Platform::parse("linux/arm64").unwrap();
         assert!(arm.matches("linux", "arm64", None));
         assert!(!arm.matches("linux", "amd64", None));
-        assert!(!arm.matches("linux", "arm64", Some("v8")));
+        assert!(arm.matches("linux", "arm64", Some("v8")));
+        assert!(!arm.matches("linux", "arm64", Some("v9")));
+        let arm7 = Platform::parse("linux/arm/v7").unwrap();
+        assert!(!arm7.matches("linux", "arm", None));
     }
 }

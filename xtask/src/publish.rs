@@ -60,6 +60,37 @@ pub fn serves(
     }
 }
 
+/// The images of one index must be one build: the same commit, the same
+/// base (digest) and version. `images` are each platform and its labels.
+pub fn one_build(
+    reference: &str,
+    images: &[(
+        crate::platform::Platform,
+        &std::collections::BTreeMap<String, String>,
+    )],
+) -> Result<(), String> {
+    use crate::labels;
+    for key in [labels::REVISION, labels::BASE_DIGEST, labels::VERSION] {
+        let value = |l: &std::collections::BTreeMap<String, String>| {
+            l.get(key).cloned().unwrap_or_default()
+        };
+        let Some((_, first)) = images.first() else {
+            return Ok(());
+        };
+        if images.iter().any(|(_, l)| value(l) != value(first)) {
+            let seen: Vec<String> = images
+                .iter()
+                .map(|(p, l)| format!("{p}: '{}'", value(l)))
+                .collect();
+            return Err(format!(
+                "the images of {reference} are not one build: their {key} labels differ ({}); build all its platforms together and push again",
+                seen.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What to do with an alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasMove {
@@ -129,6 +160,35 @@ mod tests {
                 (got, want) => panic!("{remote:?} force={force}: {got:?}, wanted {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_index_is_one_build() {
+        use crate::labels;
+        use crate::platform::Platform;
+        let l = |rev: &str, base: &str| {
+            std::collections::BTreeMap::from([
+                (labels::REVISION.to_string(), rev.to_string()),
+                (labels::BASE_DIGEST.to_string(), base.to_string()),
+                (labels::VERSION.to_string(), "0.2.2".to_string()),
+                (labels::CREATED.to_string(), rev.to_string()),
+            ])
+        };
+        let (amd, arm) = (
+            Platform::parse("linux/amd64").unwrap(),
+            Platform::parse("linux/arm64").unwrap(),
+        );
+        let (a, b, c) = (l("c1", "b@1"), l("c1", "b@1"), l("c2", "b@1"));
+        assert!(one_build("r", &[(amd.clone(), &a), (arm.clone(), &b)]).is_ok());
+        let err = one_build("r", &[(amd.clone(), &a), (arm.clone(), &c)]).unwrap_err();
+        assert!(
+            err.contains("revision labels differ (linux/amd64: 'c1', linux/arm64: 'c2')"),
+            "{err}"
+        );
+        let d = l("c1", "b@2");
+        assert!(one_build("r", &[(amd, &a), (arm, &d)])
+            .unwrap_err()
+            .contains("base.digest"));
     }
 
     #[test]

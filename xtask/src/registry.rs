@@ -226,7 +226,7 @@ mod tests {
                 RemoteExpect::Index(two.clone()),
                 Some(index(vec![
                     member("linux/amd64", A, A),
-                    member("linux/arm64/v8", B, B),
+                    member("linux/arm/v7", B, B),
                 ])),
                 false,
             ),

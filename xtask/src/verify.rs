@@ -185,6 +185,14 @@ impl Expectation {
     }
 }
 
+/// Why an image is not the `p` image it is named as.
+pub fn platform_mismatch(image: &ImageInfo, p: &Platform) -> String {
+    format!(
+        "its config says platform {}, but it must be the {p} image",
+        image.platform_shown()
+    )
+}
+
 /// `x.y` of a version string (`2.6.0+cu124` → `2.6`).
 pub fn major_minor(v: &str) -> Option<String> {
     let mut parts = v.split('.');
@@ -202,13 +210,8 @@ pub fn major_minor(v: &str) -> Option<String> {
 /// tells the truth.
 pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(p) = &e.platform {
-        if !f.image.is_platform(p) {
-            out.push(format!(
-                "its config says platform {}, but it must be the {p} image",
-                f.image.platform_shown()
-            ));
-        }
+    if let Some(p) = e.platform.as_ref().filter(|p| !f.image.is_platform(p)) {
+        out.push(platform_mismatch(&f.image, p));
     }
     let label = |k: &str| f.image.labels.get(k).map(String::as_str);
     let mut want = |k: &str, expected: &str| {
@@ -362,6 +365,14 @@ fn check_with(
     info: ImageInfo,
     base: Option<ImageInfo>,
 ) -> Result<String> {
+    // An image of another platform would not even run as this one.
+    if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
+        anyhow::bail!(
+            "{} does not tell the truth: {}",
+            e.image,
+            platform_mismatch(&info, p)
+        );
+    }
     let fp = e.fingerprint(&exec.values, &exec.root());
     if cache::passed(&info.id, &fp) {
         eprintln!(
@@ -463,7 +474,10 @@ fn base_layers(
     // by its own digest (the engine keeps one image per digest name).
     let mut fetch = digest_ref.to_string();
     if let (Some(p), Some((repository, digest))) = (platform, digest_ref.split_once('@')) {
-        let index = exec.digest_lookup(repository, digest)?;
+        let index = exec.digest_lookup(crate::plan::Pinned::Digest {
+            repository: repository.to_string(),
+            digest: digest.to_string(),
+        })?;
         if index.is_index() {
             let member = index
                 .members

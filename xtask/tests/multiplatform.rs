@@ -195,9 +195,8 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
                 staged(ARM64)
             ),
             format!("docker push -- {}", staged(ARM64)),
-            format!("docker manifest rm -- {reference}"),
             format!(
-                "docker manifest create --insecure -- {reference} {} {}",
+                "docker manifest create --insecure -- {reference} '{host}/itwinai-dev@<digest of {} as read back>' '{host}/itwinai-dev@<digest of {} as read back>'",
                 staged(AMD64),
                 staged(ARM64)
             ),
@@ -526,4 +525,102 @@ fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
     run.expect(1);
     assert!(run.error_line().contains("backwards"), "{}", run.stderr);
     assert_eq!(registry.digest("itwinai", "fix-latest"), before);
+}
+
+#[test]
+fn partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught() {
+    let test = "partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught";
+    if !engine_available(test) || !emulation_available(test, ARM64) {
+        return;
+    }
+    let registry = Registry::start();
+    let host = registry.host();
+    let name = format!("mp-hazard-{}", std::process::id());
+    let base = make_multi_platform_base(
+        &registry,
+        &name,
+        "jammy",
+        &[("torch", "2.6.0")],
+        &[AMD64, ARM64],
+    );
+    let tag = "0.2.2-torch2.6-jammy";
+    let reference = format!("{host}/itwinai:{tag}");
+    let amd_local = format!("{reference}-linux-amd64");
+    let arm_local = format!("{reference}-linux-arm64");
+    let _cleanup = Cleanup::new(&[
+        &amd_local,
+        &arm_local,
+        &format!("{host}/itwinai-dev:{tag}-linux-amd64"),
+        &format!("{host}/itwinai-dev:{tag}-linux-arm64"),
+    ]);
+
+    // A single-platform base cannot serve two platforms: refused before
+    // anything is built.
+    let amd_only = &base.images[0].1;
+    let ws = workspace("mp-hazard", &registry, amd_only);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "base image {amd_only} is a single image, not an index, so it cannot be the base of 2 images"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
+
+    // The platforms' images of one index must be one build: arm64 rebuilt
+    // at a later commit does not join amd64 of the earlier one.
+    ws.write("env-files/fix/Dockerfile", &dockerfile(&base.reference));
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.write("NOTES", "later\n");
+    ws.commit();
+    ws.xtask(&["image", "build", "fix", "--platform", ARM64], None, &[])
+        .expect(0);
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("are not one build: their org.opencontainers.image.revision labels differ"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+
+    // An image of the wrong platform under a platform's name.
+    let amd_id = docker(&["image", "inspect", "--format", "{{.Id}}", &amd_local]);
+    docker(&["tag", amd_id.trim(), &arm_local]);
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "{arm_local} is not the {ARM64} image: its config says platform {AMD64}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
+
+    // A manifest list a stopped run left in the docker CLI's store does
+    // not stand in for the registry: the push still publishes.
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let stale = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", ws.home.path().join(".docker"))
+        .args(["manifest", "create", "--insecure", &reference, amd_only])
+        .output()
+        .unwrap();
+    assert!(stale.status.success(), "{stale:?}");
+    let run = ws.xtask(&["image", "push", "fix", "--json"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        get(&json(&run.stdout).as_array().unwrap()[0], "status").as_str(),
+        Some("pushed")
+    );
+    assert_eq!(
+        registry.media_type("itwinai", tag).as_deref(),
+        Some(MANIFEST_LIST)
+    );
+    let platforms: Vec<String> = entries(&reference).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(platforms, [AMD64, ARM64]);
 }

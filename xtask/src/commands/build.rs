@@ -120,6 +120,48 @@ pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
     items
 }
 
+/// Every platform the targets on `base` are built for must be one the base
+/// serves: an index with an entry for each, or (one platform) any image.
+fn check_base_platforms(
+    base: &str,
+    targets: &[Target],
+    served: &[Platform],
+    index: bool,
+) -> Result<()> {
+    let wanted: Vec<&Platform> = targets
+        .iter()
+        .filter(|t| t.provenance.base_img_name == base)
+        .filter_map(|t| t.platform.as_ref())
+        .collect();
+    if !index {
+        if wanted.len() > 1 {
+            anyhow::bail!(
+                "base image {base} is a single image, not an index, so it cannot be the base of {} images ({}); use a multi-platform base or narrow with --platform",
+                wanted.len(),
+                wanted.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        return Ok(());
+    }
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|p| !served.contains(p))
+        .map(|p| p.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "base image {base} has no {} image (it serves {}); nothing was built",
+            missing.join(", "),
+            served
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// A buildx builder name: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
 pub fn check_builder(b: &str) -> Result<(), String> {
     let ok = b.len() <= 128
@@ -248,8 +290,28 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
             if !exec.values.contains_key(&slot) {
-                let digest = exec.remote_image(base)?.repo_digest;
-                exec.values.insert(slot, digest);
+                let remote = exec.remote_image(base)?;
+                let served: Vec<Platform> = remote
+                    .layers_by_platform
+                    .keys()
+                    .filter_map(|k| Platform::parse(k).ok())
+                    .collect();
+                check_base_platforms(base, &targets, &served, remote.layers_by_platform.len() > 1)?;
+                exec.values.insert(slot, remote.repo_digest);
+            }
+        }
+    } else {
+        // Before the first build: a base that lacks a declared platform
+        // would only be found out after the other platforms' builds.
+        let mut bases: Vec<&str> = Vec::new();
+        for t in targets.iter().filter(|t| t.platform.is_some()) {
+            let base = t.provenance.base_img_name.as_str();
+            if !bases.contains(&base) {
+                bases.push(base);
+                let remote = exec.digest_lookup(crate::plan::Pinned::Name(base.to_string()))?;
+                let served: Vec<Platform> =
+                    remote.members.iter().map(|m| m.platform.clone()).collect();
+                check_base_platforms(base, &targets, &served, remote.is_index())?;
             }
         }
     }

@@ -56,6 +56,20 @@ pub struct Part {
     pub id: String,
 }
 
+impl Part {
+    /// `repository@sha256:…` of its staged image as the registry served it
+    /// back after the push: the index names exactly the checked image,
+    /// whatever the staged tag points at by the time it is written.
+    fn staged_digest(&self) -> Arg {
+        Arg::Slot {
+            prefix: format!("{}@", self.staged.repository()),
+            slot: crate::plan::Slot::ManifestDigest {
+                reference: self.staged.to_string(),
+            },
+        }
+    }
+}
+
 /// One reference to publish, what was decided and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -124,16 +138,29 @@ impl Entry {
     }
 }
 
+/// The platforms an index serves that `ours` (the images about to take
+/// its place; none: one single-platform image) does not: what the users of
+/// an alias lose when it moves.
+fn lost_platforms(seen: &Remote, ours: &[Platform]) -> Option<String> {
+    let lost: Vec<String> = seen
+        .members
+        .iter()
+        .filter(|m| !ours.contains(&m.platform))
+        .map(|m| m.platform.to_string())
+        .collect();
+    (!lost.is_empty()).then(|| lost.join(", "))
+}
+
 /// The steps that write the index `target` from `sources`: forget a list
 /// an earlier run left, create, annotate each variant, push. With buildx,
 /// one `imagetools create`.
 fn write_index(
     target: &Reference,
-    sources: &[(Platform, Pinned)],
+    sources: &[(Platform, Arg)],
     buildx: bool,
 ) -> Vec<crate::plan::Item> {
     let run = crate::plan::Item::Run;
-    let pinned: Vec<Pinned> = sources.iter().map(|(_, s)| s.clone()).collect();
+    let pinned: Vec<Arg> = sources.iter().map(|(_, s)| s.clone()).collect();
     if buildx {
         return vec![run(Step::ImagetoolsCreate {
             target: target.clone(),
@@ -231,10 +258,10 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
                 ));
                 out.push((o, registry(&p.staged, RemoteExpect::Image(p.id.clone()))));
             }
-            let sources: Vec<(Platform, Pinned)> = i
+            let sources: Vec<(Platform, Arg)> = i
                 .parts
                 .iter()
-                .map(|p| (p.platform.clone(), Pinned::Tag(p.staged.clone())))
+                .map(|p| (p.platform.clone(), p.staged_digest()))
                 .collect();
             for step in write_index(&i.reference, &sources, buildx) {
                 out.push((o, step));
@@ -271,24 +298,22 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         if !i.parts.is_empty() {
             // The index again under the alias: from the staged images when
             // they were pushed now, else from the release's own entries.
-            let sources: Vec<(Platform, Pinned)> = match (&i.seen, i.push) {
+            let sources: Vec<(Platform, Arg)> = match (&i.seen, i.push) {
                 (Some(r), false) => r
                     .members
                     .iter()
                     .map(|m| {
-                        (
-                            m.platform.clone(),
-                            Pinned::Digest {
-                                repository: i.reference.repository(),
-                                digest: m.digest.clone(),
-                            },
-                        )
+                        let pinned = Pinned::Digest {
+                            repository: i.reference.repository(),
+                            digest: m.digest.clone(),
+                        };
+                        (m.platform.clone(), Arg::Lit(pinned.to_string()))
                     })
                     .collect(),
                 _ => i
                     .parts
                     .iter()
-                    .map(|p| (p.platform.clone(), Pinned::Tag(p.staged.clone())))
+                    .map(|p| (p.platform.clone(), p.staged_digest()))
                     .collect(),
             };
             for step in write_index(alias, &sources, buildx) {
@@ -322,6 +347,20 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let naming = &sel.naming;
     let flavours = super::select(catalog, sel)?;
     let platforms = super::chosen_platforms(&flavours, naming)?;
+    if !naming.dev && !args.force {
+        // A release is immutable: one with some platforms missing could
+        // never get them without --force.
+        for (f, p) in flavours.iter().zip(&platforms) {
+            if p.len() < f.platforms.len() {
+                return Err(invalid(format!(
+                    "--platform narrows development pushes only: a release of flavour '{}' serves every platform it declares ({}); drop --platform, or pass --force to publish {} alone",
+                    f.name,
+                    super::list(&f.platforms),
+                    super::list(p)
+                )));
+            }
+        }
+    }
     if args.latest && naming.dev {
         return Err(invalid(
             "--latest publishes the production alias and cannot be combined with --dev",
@@ -395,6 +434,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     for (((f, r), mine), alias) in flavours.iter().zip(&refs).zip(&images).zip(aliases) {
         let reference = r.to_string();
         let mut parts = Vec::new();
+        let mut part_labels = Vec::new();
         let mut single = None;
         for image in mine {
             let local = present
@@ -424,8 +464,14 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                     super::build_command(naming, &flavours)
                 )
             })?;
+            if let Some(p) = &image.platform {
+                part_labels.push((p.clone(), local.labels.clone()));
+            }
             match &image.platform {
-                None => single = Some((id, local.repo_digests)),
+                None => {
+                    let p = Platform::parse(&local.platform_shown()).ok();
+                    single = Some((id, local.repo_digests, p))
+                }
                 Some(p) => parts.push(Part {
                     platform: p.clone(),
                     local: image.local.clone(),
@@ -437,7 +483,16 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 }),
             }
         }
-        let (id, repo_digests) = single.unwrap_or_default();
+        let labelled: Vec<(Platform, &std::collections::BTreeMap<String, String>)> =
+            part_labels.iter().map(|(p, l)| (p.clone(), l)).collect();
+        if let Err(e) = publish::one_build(&reference, &labelled) {
+            conflicts.push(e);
+        }
+        let our_platforms: Vec<Platform> = match &single {
+            Some((_, _, p)) => p.iter().cloned().collect(),
+            None => part_labels.iter().map(|(p, _)| p.clone()).collect(),
+        };
+        let (id, repo_digests, _) = single.unwrap_or_default();
         let mut item = Entry {
             flavour: f.name.clone(),
             reference: r.clone(),
@@ -515,6 +570,12 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 Ok(AliasMove::Move { note }) => {
                     if let Some(n) = note {
                         eprintln!("warning: {n}");
+                    }
+                    if let Some(lost) = seen
+                        .as_ref()
+                        .and_then(|s| lost_platforms(s, &our_platforms))
+                    {
+                        eprintln!("warning: {a} serves {lost} now; after the move it will not");
                     }
                     item.alias = Some(Alias {
                         reference: alias,
@@ -803,7 +864,7 @@ mod tests {
         let mut e = item("0.2.2-torch2.6-jammy", true, Some("fix-latest"));
         e.parts = vec![
             part("linux/amd64", "sha256:1"),
-            part("linux/arm64/v8", "sha256:2"),
+            part("linux/arm/v7", "sha256:2"),
         ];
         e.test = Some(vec!["true".into()]);
         let got: Vec<String> = plan(&[e.clone()], false)
@@ -830,38 +891,37 @@ mod tests {
         let h = "127.0.0.1:5000";
         let r = format!("{h}/itwinai:0.2.2-torch2.6-jammy");
         let d = format!("{h}/itwinai-dev:0.2.2-torch2.6-jammy");
-        let index = "an index of exactly linux/amd64 sha256:1, linux/arm64/v8 sha256:2";
-        let sources = format!("{d}-linux-amd64 {d}-linux-arm64-v8");
-        let annotate = "docker manifest annotate --os linux --arch arm64 --variant v8 --";
+        let index = "an index of exactly linux/amd64 sha256:1, linux/arm/v7 sha256:2";
+        // The index names each staged image by the digest it was read back at.
+        let pinned = |p: &str| format!("'{h}/itwinai-dev@<digest of {d}-{p} as read back>'");
+        let sources = format!("{} {}", pinned("linux-amd64"), pinned("linux-arm-v7"));
+        let annotate = "docker manifest annotate --os linux --arch arm --variant v7 --";
+        let alias = format!("{h}/itwinai:fix-latest");
         assert_eq!(
             got,
             vec![
                 format!("Version(0) tested {r}-linux-amd64"),
-                format!("Version(0) tested {r}-linux-arm64-v8"),
+                format!("Version(0) tested {r}-linux-arm-v7"),
                 format!("Version(0) registry {r}: nothing"),
                 format!("Version(0) local {r}-linux-amd64"),
                 format!("Version(0) docker tag -- sha256:1 {d}-linux-amd64"),
                 format!("Version(0) docker push -- {d}-linux-amd64"),
                 format!("Version(0) registry {d}-linux-amd64: the image sha256:1"),
-                format!("Version(0) local {r}-linux-arm64-v8"),
-                format!("Version(0) docker tag -- sha256:2 {d}-linux-arm64-v8"),
-                format!("Version(0) docker push -- {d}-linux-arm64-v8"),
-                format!("Version(0) registry {d}-linux-arm64-v8: the image sha256:2"),
-                format!("Version(0) docker manifest rm -- {r}"),
+                format!("Version(0) local {r}-linux-arm-v7"),
+                format!("Version(0) docker tag -- sha256:2 {d}-linux-arm-v7"),
+                format!("Version(0) docker push -- {d}-linux-arm-v7"),
+                format!("Version(0) registry {d}-linux-arm-v7: the image sha256:2"),
+                format!("Version(0) # read-only: docker manifest rm -- {r}"),
                 format!("Version(0) docker manifest create --insecure -- {r} {sources}"),
-                format!("Version(0) {annotate} {r} {d}-linux-arm64-v8"),
+                format!("Version(0) {annotate} {r} {}", pinned("linux-arm-v7")),
                 format!("Version(0) docker manifest push --insecure --purge -- {r}"),
                 format!("Version(0) registry {r}: {index}"),
-                format!("Alias(0) registry {h}/itwinai:fix-latest: nothing"),
-                format!("Alias(0) docker manifest rm -- {h}/itwinai:fix-latest"),
-                format!(
-                    "Alias(0) docker manifest create --insecure -- {h}/itwinai:fix-latest {sources}"
-                ),
-                format!("Alias(0) {annotate} {h}/itwinai:fix-latest {d}-linux-arm64-v8"),
-                format!(
-                    "Alias(0) docker manifest push --insecure --purge -- {h}/itwinai:fix-latest"
-                ),
-                format!("Alias(0) registry {h}/itwinai:fix-latest: {index}"),
+                format!("Alias(0) registry {alias}: nothing"),
+                format!("Alias(0) # read-only: docker manifest rm -- {alias}"),
+                format!("Alias(0) docker manifest create --insecure -- {alias} {sources}"),
+                format!("Alias(0) {annotate} {alias} {}", pinned("linux-arm-v7")),
+                format!("Alias(0) docker manifest push --insecure --purge -- {alias}"),
+                format!("Alias(0) registry {alias}: {index}"),
             ]
         );
         // Released before: the alias is made from the release's own entries.

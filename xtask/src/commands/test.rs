@@ -57,6 +57,16 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     let locals: Vec<_> = images.iter().map(|(_, i)| i.local.clone()).collect();
     let found = super::local_images(&mut exec, &locals, naming, &flavours)?;
     let mut runs = Vec::new();
+    for ((_, image), info) in images.iter().zip(&found) {
+        if let Some(p) = image.platform.as_ref().filter(|p| !info.is_platform(p)) {
+            anyhow::bail!(
+                "{} is not the {p} image: {}; build it again with `{}`",
+                image.local,
+                crate::verify::platform_mismatch(info, p),
+                super::build_command(naming, &flavours)
+            );
+        }
+    }
     for ((f, image), info) in images.into_iter().zip(found) {
         let argv = f.test.clone().unwrap_or_default();
         let step = Step::Test {
