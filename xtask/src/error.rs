@@ -31,6 +31,36 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// An interruption restated with what it stopped (a report): still exits
+/// 130 (143 for SIGTERM).
+#[derive(Debug)]
+pub struct InterruptedWhile(pub String);
+
+impl fmt::Display for InterruptedWhile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InterruptedWhile {}
+
+/// `msg` as an error of the same kind as `cause` (interrupted, invalid
+/// input, failed), for a message that restates `cause` in a report.
+pub fn restate(cause: &anyhow::Error, msg: String) -> anyhow::Error {
+    if is_interrupted(cause) {
+        anyhow::Error::new(InterruptedWhile(msg))
+    } else if cause.chain().any(|e| e.is::<Invalid>()) {
+        invalid(msg)
+    } else {
+        anyhow::anyhow!(msg)
+    }
+}
+
+fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.is::<Interrupted>() || e.is::<InterruptedWhile>())
+}
+
 /// Build an invalid-input error from a message.
 pub fn invalid(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Invalid(msg.into()))
@@ -43,7 +73,7 @@ pub const EXIT_TERMINATED: u8 = 143;
 
 /// The process exit code for an error.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<Interrupted>()) {
+    if is_interrupted(err) {
         // 128 + the signal, as a shell reports it: 130 for SIGINT, 143 for SIGTERM.
         if crate::runner::interrupt::which() == crate::runner::interrupt::SIGTERM {
             EXIT_TERMINATED
@@ -79,5 +109,16 @@ mod tests {
         assert_eq!(exit_code(&err), EXIT_FAILED);
         let err = anyhow::Error::new(Interrupted).context("building torch");
         assert_eq!(exit_code(&err), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn a_restated_error_keeps_its_exit_code() {
+        let stopped = anyhow::Error::new(Interrupted).context("pushing r:1");
+        let report = restate(&stopped, format!("push stopped: {stopped:#}"));
+        assert_eq!(exit_code(&report), EXIT_INTERRUPTED);
+        assert_eq!(report.to_string(), "push stopped: pushing r:1: interrupted");
+        assert_eq!(exit_code(&restate(&invalid("x"), "y".into())), EXIT_INVALID);
+        let failed = anyhow::anyhow!("no");
+        assert_eq!(exit_code(&restate(&failed, "z".into())), EXIT_FAILED);
     }
 }

@@ -149,13 +149,19 @@ fn a_hanging_lookup_or_transfer_is_stopped_after_its_limit() {
     assert!(fake.calls().is_empty());
 }
 
-#[test]
-fn sigint_during_a_build_stops_it_and_exits_130() {
-    let ws = fixture("sigint");
-    let fake = FakeDocker::new();
-    let mut cmd = ws.xtask_command(&["image", "build", "fix"], Some(fake.bin()));
-    cmd.env("FAKE_PULL_OUTPUT", DIGEST_LINE)
-        .env("FAKE_HANG", "build");
+/// Run the binary with `env`, send it `signal` once the fake docker hangs
+/// (`FAKE_HANG` among `env`), and return the run and the hung child's PID.
+fn signalled(
+    ws: &Workspace,
+    fake: &FakeDocker,
+    args: &[&str],
+    env: &[(&str, &str)],
+    signal: &str,
+) -> (Run, u32) {
+    let mut cmd = ws.xtask_command(args, Some(fake.bin()));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
@@ -164,16 +170,63 @@ fn sigint_during_a_build_stops_it_and_exits_130() {
         if let Some(pid) = fake.hang_pid() {
             break pid;
         }
-        assert!(Instant::now() < deadline, "the build never started");
+        assert!(Instant::now() < deadline, "the hanging step never started");
         std::thread::sleep(Duration::from_millis(20));
     };
     let ok = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
-    let out = child.wait_with_output().unwrap();
-    let run = Run::from(out);
+    (Run::from(child.wait_with_output().unwrap()), hung)
+}
+
+#[test]
+fn sigint_or_sigterm_during_a_push_exits_130_or_143_and_reports_it_failed() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let ws = fixture("push-signal");
+        let fake = FakeDocker::new();
+        let dev = format!(
+            "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+            &ws.head()[..12]
+        );
+        let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
+        let (run, hung) = signalled(
+            &ws,
+            &fake,
+            &["image", "push", "fix", "--dev", "--json"],
+            &[
+                ("FAKE_INSPECT_OUTPUT", &inspect),
+                ("FAKE_RUN_OUTPUT", PROBE_OK),
+                ("FAKE_HANG", "push"),
+            ],
+            signal,
+        );
+        run.expect(code);
+        let line = run.error_line();
+        assert!(line.contains("push stopped: pushing"), "{signal}: {line}");
+        assert!(line.contains("interrupted"), "{signal}: {line}");
+        assert!(line.contains(&format!("failed: {dev}")), "{signal}: {line}");
+        assert!(
+            run.stdout.contains("\"status\":\"failed\""),
+            "{signal}: {}",
+            run.stdout
+        );
+        assert!(!std::path::Path::new(&format!("/proc/{hung}")).exists());
+    }
+}
+
+#[test]
+fn sigint_during_a_build_stops_it_and_exits_130() {
+    let ws = fixture("sigint");
+    let fake = FakeDocker::new();
+    let (run, hung) = signalled(
+        &ws,
+        &fake,
+        &["image", "build", "fix"],
+        &[("FAKE_PULL_OUTPUT", DIGEST_LINE), ("FAKE_HANG", "build")],
+        "-INT",
+    );
     run.expect(130);
     assert!(run.error_line().contains("interrupted"), "{}", run.stderr);
     assert!(

@@ -75,6 +75,8 @@ impl Part {
 pub struct Entry {
     pub flavour: String,
     pub reference: Reference,
+    /// The project version it is published at.
+    pub version: String,
     /// The checked local image (single-platform references).
     pub id: String,
     /// A multi-platform reference's images, published as one index.
@@ -103,6 +105,12 @@ pub struct Alias {
     pub seen: Option<Remote>,
     /// False when it already points at the image.
     pub move_it: bool,
+    /// The version of what it pointed at (when another image was there
+    /// and its label was read).
+    pub from: Option<String>,
+    /// What became of it: created, moved, already-there, failed, not-moved
+    /// (a failure before it), planned (dry run).
+    pub status: &'static str,
 }
 
 /// Whose step a plan entry is.
@@ -289,6 +297,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             reference: alias,
             seen,
             move_it: true,
+            ..
         }) = &i.alias
         else {
             continue;
@@ -459,9 +468,12 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 local.clone(),
             )
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "{e:#}; nothing pushed. Rebuild with `{}`",
-                    super::build_command(naming, &flavours)
+                crate::error::restate(
+                    &e,
+                    format!(
+                        "{e:#}; nothing pushed. Rebuild with `{}`",
+                        super::build_command(naming, &flavours)
+                    ),
                 )
             })?;
             if let Some(p) = &image.platform {
@@ -496,6 +508,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         let mut item = Entry {
             flavour: f.name.clone(),
             reference: r.clone(),
+            version: project.version.to_string(),
             id: id.clone(),
             parts,
             seen: None,
@@ -533,6 +546,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             });
             // Without buildx a single image's version label is read by a
             // pull, which a dry run does not do: the backwards check waits.
+            let mut from = None;
             let deferred =
                 seen.as_ref().is_some_and(|s| !s.is_index()) && !here && exec.dry_run() && !buildx;
             let decided = if deferred {
@@ -543,6 +557,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                     Some(s) if !here => exec.remote_version(&alias, s)?,
                     _ => Ok(None),
                 };
+                from = version.clone().ok().flatten();
                 match version {
                     Ok(version) => publish::decide_alias(
                         &a,
@@ -565,6 +580,8 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                         reference: alias,
                         seen,
                         move_it: false,
+                        from: Some(project.version.to_string()),
+                        status: "already-there",
                     });
                 }
                 Ok(AliasMove::Move { note }) => {
@@ -581,6 +598,8 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                         reference: alias,
                         seen,
                         move_it: true,
+                        from,
+                        status: "planned",
                     });
                 }
                 Err(e) => conflicts.push(e),
@@ -630,8 +649,20 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                         });
                 }
             }
-            if item.alias.as_ref().is_some_and(|a| a.move_it) {
-                item.alias_done = done(Owner::Alias(n));
+            if let Some(alias) = item.alias.as_mut().filter(|a| a.move_it) {
+                let o = Owner::Alias(n);
+                item.alias_done = done(o);
+                alias.status = if item.alias_done {
+                    if alias.seen.is_none() {
+                        "created"
+                    } else {
+                        "moved"
+                    }
+                } else if failed_owner == Some(o) {
+                    "failed"
+                } else {
+                    "not-moved"
+                };
             }
         }
     }
@@ -652,11 +683,24 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     report(&items, &served, args.dry_run, args.json);
     if let Some((_, e)) = failure {
         let list = |s: Status| {
-            let v: Vec<String> = items
+            let mut v: Vec<String> = items
                 .iter()
                 .filter(|i| i.status == s)
                 .map(|i| i.reference.to_string())
                 .collect();
+            // An alias whose move failed (or never started) is named too.
+            let alias_status = match s {
+                Status::Failed => Some("failed"),
+                Status::Skipped => Some("not-moved"),
+                _ => None,
+            };
+            v.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.alias.as_ref())
+                    .filter(|a| Some(a.status) == alias_status)
+                    .map(|a| a.reference.to_string()),
+            );
             if v.is_empty() {
                 "none".to_string()
             } else {
@@ -666,13 +710,14 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         let moved = items
             .iter()
             .any(|i| i.alias.as_ref().is_some_and(|a| a.move_it) && i.alias_done);
-        anyhow::bail!(
+        let msg = format!(
             "push stopped: {e:#}. Pushed: {}; failed: {}; not pushed: {}; {}. Run the same command again to finish (published tags are skipped)",
             list(Status::Pushed),
             list(Status::Failed),
             list(Status::Skipped),
             if moved { "some -latest aliases were moved" } else { "no -latest alias was moved" }
         );
+        return Err(crate::error::restate(&e, msg));
     }
     Ok(())
 }
@@ -705,12 +750,14 @@ fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool)
                     ("status", Json::str(i.status.as_str())),
                     (
                         "latest",
-                        Json::opt_str(
-                            i.alias
-                                .as_ref()
-                                .filter(|_| i.alias_done)
-                                .map(|a| a.reference.to_string()),
-                        ),
+                        i.alias.as_ref().map_or(Json::Null, |a| {
+                            Json::object([
+                                ("reference", Json::str(a.reference.to_string())),
+                                ("status", Json::str(a.status)),
+                                ("from", Json::opt_str(a.from.clone())),
+                                ("to", Json::str(i.version.clone())),
+                            ])
+                        }),
                     ),
                 ])
             })
@@ -727,8 +774,15 @@ fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool)
             i.reference,
             i.digest.as_deref().unwrap_or("")
         );
-        if let (Some(alias), true) = (&i.alias, i.alias_done) {
-            eprintln!("{:<17} {} -> {}", "latest", alias.reference, i.reference);
+        if let Some(alias) = &i.alias {
+            let what = match (alias.status, &alias.from) {
+                ("moved", Some(from)) => format!("moved from {from} to {}", i.version),
+                (status, _) => status.to_string(),
+            };
+            eprintln!(
+                "{:<17} {} -> {} ({what})",
+                "latest", alias.reference, i.reference
+            );
         }
     }
 }
@@ -745,6 +799,7 @@ mod tests {
         Entry {
             flavour: tag.into(),
             reference: Reference::new(&reg, "itwinai", tag).unwrap(),
+            version: "0.2.2".into(),
             id: format!("sha256:{}", tag.len()),
             parts: vec![],
             seen: None,
@@ -755,6 +810,8 @@ mod tests {
                 reference: Reference::new(&reg, "itwinai", a).unwrap(),
                 seen: None,
                 move_it: true,
+                from: None,
+                status: "planned",
             }),
             status: Status::Skipped,
             digest: None,
