@@ -27,7 +27,7 @@ pub fn parse_state(text: &str) -> Result<GitState, String> {
     for line in text.lines() {
         if let Some(oid) = line.strip_prefix("# branch.oid ") {
             head = Some(oid.trim().to_string());
-        } else if !line.starts_with('#') && !line.is_empty() {
+        } else if !line.starts_with('#') && !line.is_empty() && !is_own_leftover(line) {
             status.push(line);
         }
     }
@@ -40,6 +40,17 @@ pub fn parse_state(text: &str) -> Result<GitState, String> {
         head,
         status: status.join("\n"),
     })
+}
+
+/// An untracked temporary file of this tool's own atomic writes
+/// (`? .pyproject.toml.xtask-<pid>-<hex>.tmp`), left only when the process
+/// was killed outright: it describes nothing that is built.
+fn is_own_leftover(line: &str) -> bool {
+    let Some(path) = line.strip_prefix("? ") else {
+        return false;
+    };
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.starts_with('.') && name.ends_with(".tmp") && name.contains(crate::workspace::TEMP_MARK)
 }
 
 /// The error for a failed or empty `git status`, naming what to do.
@@ -74,6 +85,23 @@ pub fn check_commit_hash(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tools_own_leftover_temp_files_are_not_changes() {
+        let head = "a".repeat(40);
+        let text = |line: &str| format!("# branch.oid {head}\n{line}\n");
+        let left = text("? .pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp");
+        assert!(!parse_state(&left).unwrap().dirty());
+        let nested = text("? env-files/.images.toml.xtask-9-0a.tmp");
+        assert!(!parse_state(&nested).unwrap().dirty());
+        for other in [
+            "? pyproject.toml.xtask-1-0.tmp",
+            "? .notes.tmp",
+            "1 .M N... 100644 100644 100644 a b .pyproject.toml.xtask-1-0.tmp",
+        ] {
+            assert!(parse_state(&text(other)).unwrap().dirty(), "{other}");
+        }
+    }
 
     #[test]
     fn commit_hashes() {

@@ -83,22 +83,27 @@ impl Workspace {
     }
 
     /// Replace a file's contents atomically: write a temporary file beside
-    /// it, then rename it over the original.
+    /// it, then rename it over the original. The temporary file has an
+    /// unpredictable name and is created exclusively (a file or link
+    /// planted under that name is never followed or reused); it is removed
+    /// on every failure, and a signal received by then stops the write
+    /// before the rename (nothing written).
     pub fn write_atomic(&self, rel: &str, text: &str) -> Result<()> {
         let path = self.path_inside(rel)?;
-        let tmp = path.with_file_name(format!(
-            ".{}.xtask-{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-            std::process::id()
-        ));
-        let result = (|| -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let (tmp, mut f) = create_temp_beside(&path, name)
+            .with_context(|| format!("cannot create a temporary file beside {rel}"))?;
+        let result = (|| -> Result<()> {
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             if let Ok(meta) = std::fs::metadata(&path) {
                 std::fs::set_permissions(&tmp, meta.permissions())?;
             }
-            std::fs::rename(&tmp, &path)
+            if crate::runner::interrupt::happened() {
+                return Err(crate::error::Interrupted.into());
+            }
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -223,4 +228,39 @@ impl Project {
         }
         Ok(base)
     }
+}
+
+/// What marks the tool's own temporary files: `.<name>.xtask-<pid>-<hex>.tmp`.
+pub const TEMP_MARK: &str = ".xtask-";
+
+/// A new file beside `path`, named `.<name>.xtask-<pid>-<random hex>.tmp`
+/// and created with O_CREAT|O_EXCL, so an existing file or symbolic link of
+/// that name makes it try another name instead of writing through it.
+fn create_temp_beside(
+    path: &std::path::Path,
+    name: &str,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut last = None;
+    for attempt in 0u32..16 {
+        // RandomState is seeded from the OS's randomness once per process;
+        // the attempt makes each name of this process differ.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(attempt);
+        let tmp = path.with_file_name(format!(
+            ".{name}{TEMP_MARK}{}-{:016x}.tmp",
+            std::process::id(),
+            h.finish()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }

@@ -273,3 +273,114 @@ fn a_hanging_push_is_stopped_and_reported() {
     let pid = fake.hang_pid().expect("the push started");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+#[test]
+fn version_set_writes_through_no_planted_link_and_leaves_no_temp_file() {
+    let ws = fixture("version-link");
+    let outside = TempDir::new("version-outside");
+    let target = outside.path().join("victim");
+    std::fs::write(&target, "untouched\n").unwrap();
+    // A link under the name a PID-based scheme would use: a shell plants
+    // it with its own PID, then becomes the tool (exec keeps the PID).
+    let tool = ws.xtask_command(&["version", "set", "0.2.3"], None);
+    let mut script = format!(
+        "ln -s '{}' \"$PWD/.pyproject.toml.xtask-$$.tmp\" && exec '{}'",
+        target.display(),
+        tool.get_program().to_string_lossy()
+    );
+    for a in tool.get_args() {
+        script.push_str(&format!(" '{}'", a.to_string_lossy()));
+    }
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-s").current_dir(ws.root()).env_clear();
+    for (k, v) in tool.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    let run = Run::from(
+        sh.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(script.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap(),
+    );
+    run.expect(0);
+    let planted = std::fs::read_dir(ws.root())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_symlink())
+        .count();
+    assert_eq!(planted, 1, "the link was planted");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    let text = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    assert!(text.contains("version = \"0.2.3\""), "{text}");
+    assert!(!ws.root().join("pyproject.toml").is_symlink());
+    let temps: Vec<String> = std::fs::read_dir(ws.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        // Every .tmp but the planted links.
+        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| std::fs::symlink_metadata(ws.root().join(n)).is_ok_and(|m| !m.is_symlink()))
+        .collect();
+    assert_eq!(temps, Vec::<String>::new(), "a temporary file was left");
+}
+
+#[test]
+fn a_leftover_temp_file_of_the_tool_does_not_make_the_tree_dirty() {
+    let ws = fixture("version-leftover");
+    ws.write(
+        ".pyproject.toml.xtask-99999-0123456789abcdef.tmp",
+        "half a file",
+    );
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(!run.stderr.contains("uncommitted"), "{}", run.stderr);
+}
+
+#[test]
+fn sigint_during_version_set_writes_nothing_and_exits_130() {
+    let ws = fixture("version-sigint");
+    // A pyproject.toml large enough that parsing it outlasts the signal.
+    let mut big = PYPROJECT.to_string();
+    let filler = format!("# {}\n", "x".repeat(78));
+    big.push_str(&filler.repeat(1_000_000));
+    ws.write("pyproject.toml", &big);
+    let mut cmd = ws.xtask_command(&["version", "set", "0.2.9"], None);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.expect(130);
+    let text = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    assert!(
+        text.contains("version = \"0.2.2\""),
+        "the version was written"
+    );
+    let temps = std::fs::read_dir(ws.root())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    assert_eq!(temps, 0, "a temporary file was left");
+}
