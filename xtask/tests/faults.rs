@@ -280,36 +280,22 @@ fn version_set_writes_through_no_planted_link_and_leaves_no_temp_file() {
     let outside = TempDir::new("version-outside");
     let target = outside.path().join("victim");
     std::fs::write(&target, "untouched\n").unwrap();
-    // A link under the name a PID-based scheme would use: a shell plants
-    // it with its own PID, then becomes the tool (exec keeps the PID).
-    let tool = ws.xtask_command(&["version", "set", "0.2.3"], None);
-    let mut script = format!(
-        "ln -s '{}' \"$PWD/.pyproject.toml.xtask-$$.tmp\" && exec '{}'",
-        target.display(),
-        tool.get_program().to_string_lossy()
-    );
-    for a in tool.get_args() {
-        script.push_str(&format!(" '{}'", a.to_string_lossy()));
-    }
-    let mut sh = std::process::Command::new("sh");
-    sh.arg("-s").current_dir(ws.root()).env_clear();
-    for (k, v) in tool.get_envs() {
-        if let Some(v) = v {
-            sh.env(k, v);
-        }
-    }
-    let run = Run::from(
-        sh.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(script.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap(),
-    );
+    // A link under the name a PID-based scheme would use, planted with the
+    // child's PID while it still parses a large pyproject.toml.
+    let mut big = PYPROJECT.to_string();
+    big.push_str(&format!("# {}\n", "x".repeat(78)).repeat(300_000));
+    ws.write("pyproject.toml", &big);
+    let mut cmd = ws.xtask_command(&["version", "set", "0.2.3"], None);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::os::unix::fs::symlink(
+        &target,
+        ws.root()
+            .join(format!(".pyproject.toml.xtask-{}.tmp", child.id())),
+    )
+    .unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
     run.expect(0);
     let planted = std::fs::read_dir(ws.root())
         .unwrap()
