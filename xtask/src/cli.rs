@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Build, tag and publish the project's container images by its conventions",
-    disable_version_flag = true
+    version
 )]
 pub struct Cli {
     /// Workspace to work on (default: the checkout that holds this xtask)

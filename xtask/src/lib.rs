@@ -98,8 +98,8 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     }
 }
 
-/// Help and version go to stdout with exit 0; a usage error is one line on
-/// stderr with exit 2.
+/// Help and version go to stdout with exit 0; a usage error is clap's
+/// message on stderr (its first line starts with `error:`) with exit 2.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match e.kind() {
@@ -114,13 +114,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
             }
         }
         _ => {
-            let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error: invalid usage")
-                .trim();
-            eprintln!("{first} (see 'cargo xtask --help')");
+            // clap's whole message: what is missing or wrong, the possible
+            // values, a "did you mean", the usage and where help is.
+            let _ = e.print();
             ExitCode::from(error::EXIT_INVALID)
         }
     }

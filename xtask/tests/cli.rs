@@ -317,3 +317,57 @@ fn an_unwritable_output_is_one_line_and_exit_1() {
         .stderr(std::fs::File::create("/dev/full").unwrap());
     assert_eq!(cmd.status().unwrap().code(), Some(1));
 }
+
+#[test]
+fn usage_errors_keep_clap_s_whole_message_and_version_works() {
+    let ws = fixture("usage");
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["image", "tag", "--latest"],
+            &[
+                "error: the following required arguments were not provided:",
+                "<FLAVOUR>",
+                "Usage: cargo xtask image tag",
+            ],
+        ),
+        (
+            &["version", "bump", "pacth"],
+            &[
+                "[possible values: major, minor, patch]",
+                "a similar value exists: 'patch'",
+            ],
+        ),
+        (
+            &["image", "build", "fix", "--dryrun"],
+            &[
+                "unexpected argument '--dryrun'",
+                "a similar argument exists: '--dry-run'",
+                "try '--help'",
+            ],
+        ),
+    ];
+    for (args, wants) in cases {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        for want in wants {
+            assert!(
+                run.stderr.contains(want),
+                "{args:?}: {want}: {}",
+                run.stderr
+            );
+        }
+    }
+    for flag in ["--version", "-V"] {
+        let run = ws.xtask(&[flag], None, &[]);
+        run.expect(0);
+        assert_eq!(
+            run.stdout.trim(),
+            format!("cargo xtask {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
