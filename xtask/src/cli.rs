@@ -144,6 +144,10 @@ pub enum BumpPart {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Flavours to show (default: all)
+    #[arg(value_name = "FLAVOUR")]
+    pub flavours: Vec<String>,
+
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

@@ -650,7 +650,8 @@ fn for_platform(p: &Option<Platform>) -> String {
 impl Build {
     fn argv(&self) -> Vec<Arg> {
         let mut a = match &self.builder {
-            Builder::Classic => lits(["docker", "build"]),
+            // A failed build leaves no stopped intermediate containers.
+            Builder::Classic => lits(["docker", "build", "--force-rm"]),
             Builder::Buildx { builder } => {
                 let mut a = lits(["docker", "buildx", "build", "--load"]);
                 if let Some(b) = builder {
@@ -1101,7 +1102,7 @@ mod tests {
         }));
         assert_eq!(
             line(&step),
-            "docker build -t prod:1 --label org.opencontainers.image.ref.name=prod:1 -- - <<'EOF'\nFROM <image ID of dev:1>\nEOF"
+            "docker build --force-rm -t prod:1 --label org.opencontainers.image.ref.name=prod:1 -- - <<'EOF'\nFROM <image ID of dev:1>\nEOF"
         );
         assert_eq!(step.wait(), Wait::Unbounded);
     }

@@ -48,11 +48,13 @@ impl Remote {
     /// For messages: `manifest sha256:…` or `an index of linux/amd64, …`.
     pub fn shown(&self) -> String {
         if self.is_index() {
-            let platforms: Vec<String> = self
+            let mut platforms: Vec<String> = self
                 .members
                 .iter()
                 .map(|m| m.platform.to_string())
                 .collect();
+            // In a stable order, whatever order the index lists them in.
+            platforms.sort();
             match &self.digest {
                 Some(d) => format!("index {d} ({})", platforms.join(", ")),
                 None => format!("an index of {}", platforms.join(", ")),

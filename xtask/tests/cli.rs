@@ -23,6 +23,10 @@ fn list_shows_references_and_aliases() {
     assert_eq!(lines.len(), 2, "{}", run.stdout);
     assert!(lines[0].starts_with("FLAVOUR"));
     let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    let dev = format!(
+        "127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &head[..12]
+    );
     assert_eq!(
         cols,
         [
@@ -30,6 +34,7 @@ fn list_shows_references_and_aliases() {
             "-",
             "native",
             "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy",
+            &dev,
             "127.0.0.1:5999/itwinai:fix-latest",
             "none",
             "{version}-{framework}{framework-version}-{distro}",
@@ -37,8 +42,9 @@ fn list_shows_references_and_aliases() {
         ]
     );
     assert!(
-        run.stderr
-            .contains("1 -latest alias declared: fix-latest; not gated by a test (no 'test'): fix"),
+        run.stderr.contains(
+            "1 flavour; 1 -latest alias declared: fix-latest; not gated by a test (no 'test'): fix"
+        ),
         "{}",
         run.stderr
     );
@@ -91,7 +97,7 @@ fn dry_run_without_buildx_pulls_then_builds() {
     let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
     let placeholder = format!("<BASE_IMG_DIGEST of {BASE}, known after the pull>");
     let build = expected_build_line(&ws, reference, &format!("'BASE_IMG_DIGEST={placeholder}'"))
-        .replace("{BUILD}", "docker build");
+        .replace("{BUILD}", "docker build --force-rm");
     let mut want = vec![
         GIT_STATE.to_string(),
         "# read-only: docker buildx version".to_string(),

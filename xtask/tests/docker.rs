@@ -143,7 +143,7 @@ fn unresolvable_base_stops_before_the_build() {
         "{line}"
     );
     assert!(
-        !run.stderr.contains("+ docker build -f"),
+        !run.stderr.contains("+ docker build --force-rm -f"),
         "the build must not start: {}",
         run.stderr
     );
@@ -155,6 +155,10 @@ fn unresolvable_base_stops_before_the_build() {
     let ws = Workspace::fixture("e2e-local", "", &local);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
-    assert!(!run.stderr.contains("+ docker build -f"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("+ docker build --force-rm -f"),
+        "{}",
+        run.stderr
+    );
     let _ = docker_ok(&["rmi", &local]);
 }

@@ -19,6 +19,10 @@ fn fixture(label: &str) -> Workspace {
 
 /// Calls after the first one starting with `sub`.
 fn calls_after(calls: &[String], sub: &str) -> Vec<String> {
+    assert!(
+        calls.iter().any(|c| c.starts_with(sub)),
+        "no call starts with {sub:?}: {calls:?}"
+    );
     calls
         .iter()
         .skip_while(|c| !c.starts_with(sub))
@@ -101,7 +105,10 @@ fn a_failed_build_tags_and_pushes_nothing() {
         "{}",
         run.stderr
     );
-    assert_eq!(calls_after(&fake.calls(), "build -f"), Vec::<String>::new());
+    assert_eq!(
+        calls_after(&fake.calls(), "build --force-rm -f"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -233,7 +240,10 @@ fn sigint_during_a_build_stops_it_and_exits_130() {
         !std::path::Path::new(&format!("/proc/{hung}")).exists(),
         "the build child was not stopped"
     );
-    assert_eq!(calls_after(&fake.calls(), "build -f"), Vec::<String>::new());
+    assert_eq!(
+        calls_after(&fake.calls(), "build --force-rm -f"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

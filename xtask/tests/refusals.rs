@@ -148,6 +148,7 @@ const CASES: &[Case] = &[
     // Command line
     Case { area: "CLI", what: "no flavour", edits: &[], args: &["image", "build"], env: &[], code: 2, want: "name the flavours to work on, or pass --all; flavours: fix" },
     Case { area: "CLI", what: "unknown flavour", edits: &[], args: &["image", "build", "nope"], env: &[], code: 2, want: "unknown flavour 'nope'; env-files/images.toml declares: fix" },
+    Case { area: "CLI", what: "image list of an unknown flavour", edits: &[], args: &["image", "list", "fix", "nope"], env: &[], code: 2, want: "unknown flavour 'nope'; env-files/images.toml declares: fix" },
     Case { area: "CLI", what: "flavour starting with -", edits: &[], args: &["image", "build", "--", "-fix"], env: &[], code: 2, want: "unknown flavour '-fix'" },
     Case { area: "CLI", what: "tag starting with -", edits: &[], args: &["image", "build", "fix", "--dev", "--tag=-x"], env: &[], code: 2, want: "tag '-x' must start with a letter, digit or '_'" },
     Case { area: "CLI", what: "tag of 129 characters", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], env: &[], code: 2, want: "is 129 characters long; at most 128" },

@@ -201,7 +201,7 @@ fn promotion_ships_the_tested_layers() {
         changes(&run.stdout),
         [
             format!(
-                "docker build -t {prod} --label org.opencontainers.image.ref.name={prod} -- - <<'EOF'"
+                "docker build --force-rm -t {prod} --label org.opencontainers.image.ref.name={prod} -- - <<'EOF'"
             ),
             format!("FROM {}", dev_id.trim()),
             "EOF".to_string(),

@@ -462,7 +462,7 @@ mod tests {
         let items = plan(&targets, &opts, &tree());
         let build = |f: &str| {
             format!(
-            "docker build -f env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
+            "docker build --force-rm -f env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
              --build-arg COMMIT_HASH={c} --build-arg BASE_IMG_NAME=u:22.04 \
              --build-arg 'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of u:22.04, known after the pull>' \
              --build-arg ITWINAI_VERSION=0.2.2 --build-arg CREATION_DATE=2026-11-24T12:05:09+00:00 \

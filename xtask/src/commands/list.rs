@@ -11,11 +11,12 @@ use crate::plan::shell_line;
 use crate::workspace::Workspace;
 
 /// Columns of the text table: name and value per flavour.
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 9] = [
     "FLAVOUR",
     "VARIANT",
     "PLATFORMS",
     "REFERENCE",
+    "DEV REFERENCE",
     "LATEST",
     "TEST",
     "TAG FORMAT",
@@ -23,17 +24,17 @@ const COLUMNS: [&str; 8] = [
 ];
 
 /// Pad every column but the last to its widest cell.
-fn table(rows: &[[String; 8]]) -> Vec<String> {
+fn table(rows: &[[String; 9]]) -> Vec<String> {
     let header = COLUMNS.map(str::to_string);
-    let all: Vec<&[String; 8]> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..8)
+    let all: Vec<&[String; 9]> = std::iter::once(&header).chain(rows).collect();
+    let widths: Vec<usize> = (0..9)
         .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     all.iter()
         .map(|r| {
-            let cells: Vec<String> = (0..8)
+            let cells: Vec<String> = (0..9)
                 .map(|i| {
-                    if i == 7 {
+                    if i == 8 {
                         r[i].clone()
                     } else {
                         format!("{:w$}", r[i], w = widths[i])
@@ -56,7 +57,15 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     };
     let mut json = Vec::new();
     let mut rows = Vec::new();
-    for f in &catalog.flavours {
+    let flavours: Vec<&crate::catalog::Flavour> = if args.flavours.is_empty() {
+        catalog.flavours.iter().collect()
+    } else {
+        args.flavours
+            .iter()
+            .map(|n| catalog.flavour(n))
+            .collect::<Result<_>>()?
+    };
+    for f in &flavours {
         let reference =
             catalog.reference(f, &project.version, &Channel::Production, &catalog.registry)?;
         let dev_reference = catalog.reference(f, &project.version, &dev, &catalog.registry)?;
@@ -101,6 +110,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
                     .join(",")
             },
             reference.to_string(),
+            dev_reference.to_string(),
             latest.map_or_else(|| "-".into(), |l| l.to_string()),
             f.test
                 .as_ref()
@@ -108,9 +118,6 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             f.tag_format.as_str().to_string(),
             f.dockerfile.clone(),
         ]);
-        if !args.json {
-            eprintln!("dev reference of {}: {dev_reference}", f.name);
-        }
     }
     if args.json {
         println!("{}", Json::Array(json).render());
@@ -119,20 +126,19 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             println!("{line}");
         }
     }
-    let aliases: Vec<&str> = catalog
-        .flavours
+    let aliases: Vec<&str> = flavours
         .iter()
         .filter_map(|f| f.latest.as_deref())
         .collect();
-    let ungated: Vec<&str> = catalog
-        .flavours
+    let ungated: Vec<&str> = flavours
         .iter()
         .filter(|f| f.test.is_none())
         .map(|f| f.name.as_str())
         .collect();
     eprintln!(
-        "{} flavours; {} -latest alias{} declared{}{}",
+        "{} flavour{}; {} -latest alias{} declared{}{}",
         rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         aliases.len(),
         if aliases.len() == 1 { "" } else { "es" },
         if aliases.is_empty() {
