@@ -20,6 +20,20 @@ use crate::reference::Reference;
 use crate::registry::{self, Remote};
 use crate::runner::{self, Output};
 
+/// Variables that make git describe another repository, work tree or
+/// index than the one it runs in.
+const GIT_LOCATION_ENV: [&str; 9] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_PREFIX",
+];
+
 pub struct Executor<'a> {
     sh: &'a Shell,
     dry_run: bool,
@@ -105,7 +119,20 @@ impl<'a> Executor<'a> {
     }
 
     fn command(&self, argv: &[String]) -> std::process::Command {
-        std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]))
+        let mut cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
+        if argv[0] == "git" {
+            // The repository described is the workspace's, whatever the
+            // environment points git at; git status takes no lock and runs
+            // no fsmonitor hook of the repository's config.
+            for var in GIT_LOCATION_ENV {
+                cmd.env_remove(var);
+            }
+            cmd.env("GIT_OPTIONAL_LOCKS", "0")
+                .env("GIT_CONFIG_COUNT", "1")
+                .env("GIT_CONFIG_KEY_0", "core.fsmonitor")
+                .env("GIT_CONFIG_VALUE_0", "false");
+        }
+        cmd
     }
 
     fn resolve(&self, a: &Arg) -> Result<String> {

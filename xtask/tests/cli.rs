@@ -377,3 +377,62 @@ fn usage_errors_keep_clap_s_whole_message_and_version_works() {
         );
     }
 }
+
+#[test]
+fn git_describes_the_workspace_whatever_the_environment_says() {
+    let ws = fixture("git-env");
+    let other = fixture("git-env-other");
+    other.write("NOTES", "another commit\n");
+    other.commit();
+    assert_ne!(ws.head(), other.head());
+    let fake = FakeDocker::new();
+    let commit_of = |run: &Run| {
+        run.stdout
+            .split("COMMIT_HASH=")
+            .nth(1)
+            .map(|r| r[..40].to_string())
+    };
+
+    // GIT_DIR pointing at another repository: still this one's HEAD.
+    let git_dir = other.root().join(".git");
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[("GIT_DIR", git_dir.to_str().unwrap())],
+    );
+    run.expect(0);
+    assert_eq!(commit_of(&run), Some(ws.head()));
+
+    // GIT_WORK_TREE pointing at a clean tree does not hide this one's changes.
+    ws.write("UNTRACKED", "x\n");
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[("GIT_WORK_TREE", other.root().to_str().unwrap())],
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains("uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(ws.root().join("UNTRACKED")).unwrap();
+
+    // The repository's fsmonitor hook is not run by the tool's git calls.
+    let marker = ws.home.path().join("fsmonitor-ran");
+    let hook = ws.home.path().join("fsmonitor-hook");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    ws.git(&["config", "core.fsmonitor", hook.to_str().unwrap()]);
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(!marker.exists(), "the fsmonitor hook ran");
+}
