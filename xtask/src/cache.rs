@@ -49,6 +49,21 @@ fn lookup(file: &str, key: &str) -> Option<String> {
     })
 }
 
+/// Whole lines of `key<TAB>value`, nothing else.
+fn is_cache_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    (text.is_empty() || text.ends_with('\n'))
+        && text.lines().all(|l| {
+            l.split_once('\t').is_some_and(|(k, v)| {
+                !k.is_empty()
+                    && !v.contains('\t')
+                    && !l.chars().any(|c| c.is_control() && c != '\t')
+            })
+        })
+}
+
 fn store(file: &str, key: &str, value: &str) {
     if key.contains(['\t', '\n']) || value.contains('\n') {
         return;
@@ -58,11 +73,19 @@ fn store(file: &str, key: &str, value: &str) {
     let _ = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES);
+        // A file that is not this tool's lines (garbled, or written by
+        // something else) is started afresh rather than grown.
+        let garbled = !too_big
+            && match std::fs::read(&path) {
+                Ok(bytes) => !is_cache_text(&bytes),
+                Err(_) => false,
+            };
+        let reset = too_big || garbled;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
-            .append(!too_big)
+            .append(!reset)
             .write(true)
-            .truncate(too_big)
+            .truncate(reset)
             .open(&path)?;
         // One write of one line: appends of concurrent runs do not interleave.
         f.write_all(format!("{key}\t{value}\n").as_bytes())
@@ -129,5 +152,27 @@ pub fn test_passed(id: &str, argv: &[String]) -> bool {
 pub fn store_test_pass(id: &str, argv: &[String]) {
     if let Some(key) = test_key(id, argv) {
         store("tests-v1", &key, "passed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_tools_own_lines_are_kept() {
+        assert!(is_cache_text(b""));
+        assert!(is_cache_text(b"sha256:a\tsha256:b\nk\tv w\n"));
+        for bad in [
+            &b"garbage"[..],
+            b"k\tv",
+            b"no tab\n",
+            b"\tv\n",
+            b"k\tv\tw\n",
+            b"k\tv\x1b\n",
+            b"\xff\xfe\n",
+        ] {
+            assert!(!is_cache_text(bad), "{bad:?}");
+        }
     }
 }

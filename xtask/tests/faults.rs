@@ -380,3 +380,31 @@ fn sigint_during_version_set_writes_nothing_and_exits_130() {
         .count();
     assert_eq!(temps, 0, "a temporary file was left");
 }
+
+#[test]
+fn a_garbled_cache_file_is_started_afresh_not_grown() {
+    let ws = fixture("cache-garbled");
+    let fake = FakeDocker::new();
+    let cache = ws.home.path().join(".cache/itwinai-xtask");
+    std::fs::create_dir_all(&cache).unwrap();
+    let garbage = "\u{1b}[31m not a cache line \u{0}\n".repeat(10);
+    std::fs::write(cache.join("verdicts-v1"), &garbage).unwrap();
+    let dev = format!(
+        "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &ws.head()[..12]
+    );
+    let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
+    ws.xtask(
+        &["image", "push", "fix", "--dev", "--dry-run"],
+        Some(fake.bin()),
+        &[
+            ("FAKE_INSPECT_OUTPUT", &inspect),
+            ("FAKE_RUN_OUTPUT", PROBE_OK),
+        ],
+    )
+    .expect(0);
+    let text = std::fs::read_to_string(cache.join("verdicts-v1")).unwrap();
+    assert!(!text.contains("not a cache line"), "{text:?}");
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert!(text.starts_with("sha256:"), "{text:?}");
+}
