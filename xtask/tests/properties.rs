@@ -204,10 +204,45 @@ proptest! {
         let _ = Catalog::parse(&s);
     }
 
+    /// Valid catalogs (every value drawn from its grammar) always load, and
+    /// what loads is what was written: the assertions run on every case.
+    #[test]
+    fn catalog_loader_accepts_valid_catalogs_as_written(
+        registry in prop_oneof!["127\\.0\\.0\\.1:[1-9][0-9]{3}", "[a-z]{1,8}\\.io/[a-z]{1,8}", "localhost:5000"],
+        name in "[a-z][a-z0-9_-]{0,7}", fw in prop_oneof!["torch", "tf"],
+        fv in "[1-9]\\.(0|[1-9][0-9]?)", distro in "[a-z]{3,8}", alias in "[a-z]{1,6}",
+        platforms in proptest::sample::subsequence(vec!["linux/amd64", "linux/arm64", "linux/arm/v7"], 0..=3),
+    ) {
+        let listed = if platforms.is_empty() {
+            String::new()
+        } else {
+            let quoted: Vec<String> = platforms.iter().map(|p| format!("\"{p}\"")).collect();
+            format!("platforms = [{}]\n", quoted.join(", "))
+        };
+        let text = format!(
+            "registry = \"{registry}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\n[flavours.{name}]\ndockerfile = \"d\"\nframework = \"{fw}\"\nframework-version = \"{fv}\"\ndistro = \"{distro}\"\nlatest = \"{alias}-latest\"\n{listed}"
+        );
+        let c = Catalog::parse(&text);
+        prop_assert!(c.is_ok(), "{text}: {:?}", c.err());
+        let c = c.unwrap();
+        let f = &c.flavours[0];
+        prop_assert_eq!(&f.name, &name);
+        prop_assert_eq!(f.framework.as_str(), fw.as_str());
+        prop_assert_eq!(&f.framework_version, &fv);
+        prop_assert_eq!(&f.distro, &distro);
+        prop_assert_eq!(f.latest.clone(), Some(format!("{alias}-latest")));
+        let got: Vec<String> = f.platforms.iter().map(ToString::to_string).collect();
+        prop_assert_eq!(got, platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        prop_assert_eq!(c.registry.to_string(), registry);
+    }
+
     #[test]
     fn catalog_loader_on_catalog_shaped_text(
-        registry in "[a-zA-Z0-9.:/-]{0,20}", name in "[a-zA-Z0-9_-]{0,8}", fw in "[a-z]{0,5}",
-        fv in "[0-9x.]{0,5}", distro in "[a-zA-Z0-9 ]{0,8}", latest in "[a-z-]{0,12}",
+        registry in prop_oneof!["[a-zA-Z0-9.:/-]{0,20}", "[a-z]{1,8}\\.io"],
+        name in "[a-zA-Z0-9_-]{0,8}", fw in prop_oneof!["[a-z]{0,5}", "torch", "tf"],
+        fv in prop_oneof!["[0-9x.]{0,5}", "[1-9]\\.[0-9]"],
+        distro in prop_oneof!["[a-zA-Z0-9 ]{0,8}", "[a-z]{3,8}"],
+        latest in prop_oneof!["[a-z-]{0,12}", "[a-z]{1,5}-latest"],
     ) {
         let text = format!(
             "registry = \"{registry}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\n[flavours.{name}]\ndockerfile = \"d\"\nframework = \"{fw}\"\nframework-version = \"{fv}\"\ndistro = \"{distro}\"\nlatest = \"{latest}\"\n"
