@@ -56,10 +56,12 @@ fn is_cache_text(bytes: &[u8]) -> bool {
     };
     (text.is_empty() || text.ends_with('\n'))
         && text.lines().all(|l| {
-            l.split_once('\t').is_some_and(|(k, v)| {
+            // Keys join their parts with U+001F; values may hold tabs.
+            l.split_once('\t').is_some_and(|(k, _)| {
                 !k.is_empty()
-                    && !v.contains('\t')
-                    && !l.chars().any(|c| c.is_control() && c != '\t')
+                    && !l
+                        .chars()
+                        .any(|c| c.is_control() && !matches!(c, '\t' | '\u{1f}'))
             })
         })
 }
@@ -163,12 +165,14 @@ mod tests {
     fn only_the_tools_own_lines_are_kept() {
         assert!(is_cache_text(b""));
         assert!(is_cache_text(b"sha256:a\tsha256:b\nk\tv w\n"));
+        assert!(is_cache_text(
+            "sha256:a python3\u{1f}-m\tpassed\nk\tv\tw\n".as_bytes()
+        ));
         for bad in [
             &b"garbage"[..],
             b"k\tv",
             b"no tab\n",
             b"\tv\n",
-            b"k\tv\tw\n",
             b"k\tv\x1b\n",
             b"\xff\xfe\n",
         ] {

@@ -77,7 +77,10 @@ pub fn main_entry() -> ExitCode {
     match run(cli, local_offset) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            // One line, starting a line, with no control character of a
+            // value or of docker's output reaching the terminal raw.
+            let msg = error::printable(&format!("{e:#}"));
+            runner::end_child_line();
             eprintln!("error: {msg}");
             ExitCode::from(error::exit_code(&e))
         }

@@ -235,6 +235,19 @@ fn check_digest(d: &str) -> Result<(), String> {
 }
 
 /// A tag by Docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+/// A character as a message names it: `a newline`, `a space`,
+/// `the control character U+001B`, `'+'`.
+pub fn describe_char(c: char) -> String {
+    match c {
+        '\n' => "a newline".into(),
+        '\r' => "a carriage return".into(),
+        '\t' => "a tab".into(),
+        ' ' => "a space".into(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("'{c}'"),
+    }
+}
+
 pub fn check_tag(tag: &str) -> Result<(), String> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let bytes = tag.as_bytes();
@@ -257,7 +270,8 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
         .find(|&c| !(c.is_ascii() && (word(c as u8) || c == '.' || c == '-')))
     {
         return Err(format!(
-            "tag '{tag}' contains '{c}'; tags may hold only letters, digits, '_', '.' and '-'"
+            "tag '{tag}' contains {}; tags may hold only letters, digits, '_', '.' and '-'",
+            describe_char(c)
         ));
     }
     Ok(())

@@ -130,6 +130,8 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// Its output was passed on to our stderr as it came.
+    pub shown: bool,
 }
 
 impl Output {
@@ -165,6 +167,14 @@ impl Output {
             .rev()
             .map(str::trim)
             .find(|l| !l.is_empty());
+        if self.shown {
+            // Its message is already on the terminal: not twice, unless
+            // there is something to add to it (what to do).
+            return match last.map(|l| (l, with_hint(l))) {
+                Some((l, hinted)) if hinted != l => format!("`{what}` {how}: {hinted}"),
+                _ => format!("`{what}` {how} (its output is above)"),
+            };
+        }
         let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
         format!("`{what}` {how}{why}")
     }
@@ -190,7 +200,21 @@ fn argv_of(c: &Command) -> Vec<String> {
 }
 
 pub fn echo(argv: &[String]) {
+    end_child_line();
     eprintln!("+ {}", shell_line(argv));
+}
+
+/// Whether the last output passed on from a child left our stderr in the
+/// middle of a line.
+static MID_LINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Make the next line of our own start clean: a child may have ended
+/// without a newline (docker's progress output ends in `ESC[0m`); a colour
+/// it left on is reset before the line ends.
+pub fn end_child_line() {
+    if MID_LINE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("\x1b[0m");
+    }
 }
 
 fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
@@ -219,6 +243,7 @@ fn pump<R: Read + Send + 'static>(
             let line = String::from_utf8_lossy(&buf);
             if visible {
                 eprint!("{line}");
+                MID_LINE.store(!line.ends_with('\n'), std::sync::atomic::Ordering::SeqCst);
             }
             all.push_str(&line);
             buf.clear();
@@ -315,6 +340,7 @@ fn supervise(
         code: status.code(),
         stdout,
         stderr,
+        shown: visible,
     })
 }
 

@@ -53,7 +53,7 @@ fn a_failed_or_garbage_digest_lookup_never_starts_the_build() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
             &[("FAKE_FAIL", "pull:1")],
-            "`docker pull` exited with code 1: fake docker: pull failed",
+            "`docker pull` exited with code 1 (its output is above)",
         ),
         (
             &[
@@ -82,7 +82,7 @@ fn a_failed_or_garbage_digest_lookup_never_starts_the_build() {
         let line = run.error_line();
         assert!(line.contains(want), "{env:?}: want {want:?} in {line}");
         assert!(
-            !fake.calls().iter().any(|c| c.starts_with("build -f")),
+            !fake.calls().iter().any(|c| c.starts_with("build ")),
             "{env:?}: {:?}",
             fake.calls()
         );
@@ -139,7 +139,7 @@ fn a_hanging_lookup_or_transfer_is_stopped_after_its_limit() {
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "{hang}: child {pid} still runs"
         );
-        assert!(!fake.calls().iter().any(|c| c.starts_with("build -f")));
+        assert!(!fake.calls().iter().any(|c| c.starts_with("build ")));
     }
     // A bad setting is refused before anything runs.
     let ws = fixture("hang-setting");
@@ -407,4 +407,55 @@ fn a_garbled_cache_file_is_started_afresh_not_grown() {
     assert!(!text.contains("not a cache line"), "{text:?}");
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert!(text.starts_with("sha256:"), "{text:?}");
+}
+
+#[test]
+fn docker_s_message_is_shown_once_and_the_error_starts_its_own_line() {
+    let ws = fixture("error-line");
+    let dir = TempDir::new("fake-build-fails");
+    let fake = dir.path().join("docker");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  buildx) exit 1 ;;\n  pull) echo '{DIGEST_LINE}' ;;\n  build) printf 'step 2/3: no space left on device\\033[0m' >&2; exit 1 ;;\n  *) exit 97 ;;\nesac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = ws.xtask(&["image", "build", "fix"], Some(dir.path()), &[]);
+    run.expect(1);
+    assert_eq!(
+        run.stderr.matches("no space left on device").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", run.stderr);
+    assert!(
+        errors[0].contains("exited with code 1 (its output is above)"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal_raw() {
+    let ws = fixture("error-escape");
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dev", "--tag", "a\u{1b}[31mb"],
+        None,
+        &[],
+    );
+    run.expect(2);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(
+        run.error_line().contains("a\\u{1b}[31mb"),
+        "{:?}",
+        run.stderr
+    );
 }

@@ -152,6 +152,7 @@ const CASES: &[Case] = &[
     Case { area: "CLI", what: "flavour starting with -", edits: &[], args: &["image", "build", "--", "-fix"], env: &[], code: 2, want: "unknown flavour '-fix'" },
     Case { area: "CLI", what: "tag starting with -", edits: &[], args: &["image", "build", "fix", "--dev", "--tag=-x"], env: &[], code: 2, want: "tag '-x' must start with a letter, digit or '_'" },
     Case { area: "CLI", what: "tag of 129 characters", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"], env: &[], code: 2, want: "is 129 characters long; at most 128" },
+    Case { area: "CLI", what: "tag with a newline", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "a\nb"], env: &[], code: 2, want: "tag 'a\\nb' contains a newline" },
     Case { area: "CLI", what: "tag with characters outside the grammar", edits: &[], args: &["image", "build", "fix", "--dev", "--tag", "v1+local"], env: &[], code: 2, want: "tag 'v1+local' contains '+'" },
     Case { area: "CLI", what: "uppercase repository (--registry)", edits: &[], args: &["image", "build", "fix", "--registry", "ghcr.io/InterTwin"], env: &[], code: 2, want: "'InterTwin' must be lowercase" },
     Case { area: "CLI", what: "--tag on a production build", edits: &[], args: &["image", "build", "fix", "--tag", "mine"], env: &[], code: 2, want: "--tag sets a development tag and needs --dev" },
