@@ -1,8 +1,7 @@
 //! Against a real Docker engine and a real registry on 127.0.0.1: bases are
 //! made with `docker import` (nothing is pulled from outside), pushed to the
 //! registry and removed locally, then built on with `--root` fixtures.
-//! Without an engine these tests say they were skipped; with
-//! XTASK_DOCKER_TESTS=require a missing engine fails them.
+//! Without an engine these tests fail, unless XTASK_DOCKER_TESTS=skip.
 
 mod support;
 

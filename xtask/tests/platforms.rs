@@ -2,8 +2,8 @@
 //! linux/arm64) against a real engine and a real registry on 127.0.0.1: an
 //! arm64 base whose python3 runs under QEMU emulation, and a multi-platform
 //! base (a manifest list) whose every platform pulls as itself. Without an
-//! engine or the emulator they say they were skipped; with
-//! XTASK_DOCKER_TESTS=require they fail instead (`.ci/run` sets both up).
+//! engine or the emulator they fail, unless XTASK_DOCKER_TESTS=skip
+//! (`.ci/run` sets both up).
 
 mod support;
 
