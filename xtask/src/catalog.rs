@@ -531,6 +531,8 @@ impl Catalog {
                             v.type_name()
                         ))
                     })?;
+                    check_arg_value(v)
+                        .map_err(|e| invalid(format!("{entry}: {ctx}build-args.{k} {e}")))?;
                     build_args.push((k.to_string(), v.to_string()));
                 }
             }
@@ -674,8 +676,38 @@ fn check_keys(t: &dyn TableLike, known: &[&str], file: &str, text: &str, ctx: &s
     Ok(())
 }
 
+/// The longest build-arg value: far below Linux's 128 KiB per argument, so
+/// that the whole argv of a build stays within the system's limit.
+const MAX_ARG_VALUE: usize = 16 * 1024;
+
+/// A build-arg value reaches docker's argv and the image's labels: no NUL
+/// (an argv cannot hold one), no control character (it would split or
+/// colour what is printed), and not so long that the argv would not fit.
+fn check_arg_value(v: &str) -> Result<(), String> {
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains {}; a build arg holds printable text only",
+            crate::reference::describe_char(c)
+        ));
+    }
+    if v.len() > MAX_ARG_VALUE {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_ARG_VALUE} are allowed (pass large data as a file in the build context)",
+            v.len()
+        ));
+    }
+    Ok(())
+}
+
 /// `[a-z0-9][a-z0-9_-]*`: flavour names are typed on command lines.
 fn check_flavour_name(name: &str) -> Result<(), String> {
+    if name.len() > 64 {
+        return Err(format!(
+            "flavour name '{}…' is {} characters long; at most 64 are allowed",
+            name.chars().take(20).collect::<String>(),
+            name.len()
+        ));
+    }
     let ok = name.len() <= 64
         && name
             .chars()
@@ -779,6 +811,21 @@ pub fn check_relative_path(p: &str) -> Result<(), String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn build_arg_values_fit_an_argv_and_print_cleanly() {
+        assert!(check_arg_value("plain value, with spaces = and 'quotes'").is_ok());
+        assert!(check_arg_value(&"x".repeat(MAX_ARG_VALUE)).is_ok());
+        assert!(check_arg_value(&"x".repeat(MAX_ARG_VALUE + 1))
+            .unwrap_err()
+            .contains("bytes long"));
+        for bad in ["a\0b", "a\nb", "a\u{1b}[31m", "a\rb", "bell\u{7}"] {
+            assert!(
+                check_arg_value(bad).unwrap_err().contains("contains"),
+                "{bad:?}"
+            );
+        }
+    }
 
     pub const SAMPLE: &str = r#"registry = "ghcr.io/intertwin-eu"
 production = "itwinai"

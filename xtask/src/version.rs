@@ -57,6 +57,14 @@ impl Version {
     }
 
     fn parse_normalized(s: &str) -> Result<Version, String> {
+        if let Some(run) = s
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() > 18)
+        {
+            return Err(format!(
+                "'{s}' is not a usable version: the number {run} is too large (at most 18 digits)"
+            ));
+        }
         let mut p = Cursor { s, i: 0 };
         let first = p
             .number()
