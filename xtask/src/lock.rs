@@ -19,7 +19,11 @@ pub struct Held(#[allow(dead_code)] Vec<File>);
 
 /// The lock file of a repository.
 pub fn path(dir: &std::path::Path, repository: &str) -> PathBuf {
-    let name: String = repository
+    path_of(dir, "push", repository)
+}
+
+fn path_of(dir: &std::path::Path, kind: &str, key: &str) -> PathBuf {
+    let name: String = key
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -29,29 +33,39 @@ pub fn path(dir: &std::path::Path, repository: &str) -> PathBuf {
             }
         })
         .collect();
-    dir.join(format!("push-{name}.lock"))
+    dir.join(format!("{kind}-{name}.lock"))
 }
 
 /// Lock every repository (sorted, so two runs never wait on each other in
 /// a cycle), waiting as long as a transfer may take.
 pub fn acquire(repositories: &[String]) -> Result<Held> {
+    acquire_keys("push", repositories, "push to")
+}
+
+/// Lock a file's edit (`version set`/`bump` of one pyproject.toml): each
+/// read-modify-write runs alone, so none is lost.
+pub fn acquire_edit(file: &std::path::Path) -> Result<Held> {
+    acquire_keys("edit", &[file.display().to_string()], "edit of")
+}
+
+fn acquire_keys(kind: &str, keys: &[String], what: &str) -> Result<Held> {
     let dir = crate::cache::dir().ok_or_else(|| {
-        invalid("cannot name a cache directory for the push lock: set HOME or an absolute XDG_CACHE_HOME")
+        invalid(format!("cannot name a cache directory for the {kind} lock: set HOME or an absolute XDG_CACHE_HOME"))
     })?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut repos = repositories.to_vec();
+    let mut repos = keys.to_vec();
     repos.sort();
     repos.dedup();
     let limit = runner::limit_of(crate::plan::Wait::Transfer);
     let mut files = Vec::new();
     for repo in repos {
-        let p = path(&dir, &repo);
+        let p = path_of(&dir, kind, &repo);
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&p)
-            .with_context(|| format!("cannot open the push lock {}", p.display()))?;
+            .with_context(|| format!("cannot open the lock {}", p.display()))?;
         let start = Instant::now();
         let mut said = false;
         loop {
@@ -66,7 +80,7 @@ pub fn acquire(repositories: &[String]) -> Result<Held> {
             }
             if !said {
                 eprintln!(
-                    "waiting for another push to {repo} to finish (lock {})",
+                    "waiting for another {what} {repo} to finish (lock {})",
                     p.display()
                 );
                 said = true;
@@ -77,7 +91,7 @@ pub fn acquire(repositories: &[String]) -> Result<Held> {
             if let Some((max, env)) = limit {
                 if start.elapsed() >= max {
                     anyhow::bail!(
-                        "another push to {repo} held {} for {} s; raise {env} or look for a stuck push",
+                        "another {what} {repo} held {} for {} s; raise {env} or look for a stuck process",
                         p.display(),
                         max.as_secs()
                     );

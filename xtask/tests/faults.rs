@@ -459,3 +459,29 @@ fn control_characters_never_reach_the_terminal_raw() {
         run.stderr
     );
 }
+
+#[test]
+fn concurrent_version_bumps_each_apply() {
+    let ws = fixture("bump-race");
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            let mut cmd = ws.xtask_command(&["version", "bump", "patch"], None);
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut printed: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let run = Run::from(c.wait_with_output().unwrap());
+            run.expect(0);
+            run.stdout.trim().to_string()
+        })
+        .collect();
+    printed.sort_by_key(|v| v.rsplit('.').next().unwrap().parse::<u32>().unwrap());
+    let want: Vec<String> = (3..=12).map(|p| format!("0.2.{p}")).collect();
+    assert_eq!(printed, want, "each bump applied once");
+    let text = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    assert!(text.contains("version = \"0.2.12\""), "{text}");
+}

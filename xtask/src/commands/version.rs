@@ -10,6 +10,15 @@ use crate::version::{Bump, Version};
 use crate::workspace::Workspace;
 
 pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
+    // A change reads and writes under a lock: concurrent bumps each apply.
+    let changes = !matches!(args.action, None | Some(VersionAction::Show));
+    let _lock = if changes && !args.dry_run {
+        Some(crate::lock::acquire_edit(
+            &ws.path_inside(pyproject::FILE)?,
+        )?)
+    } else {
+        None
+    };
     let text = ws.read(pyproject::FILE)?;
     let new = match &args.action {
         None | Some(VersionAction::Show) => {
