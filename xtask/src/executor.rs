@@ -474,16 +474,45 @@ impl<'a> Executor<'a> {
     /// Run (or print) a plan; a failure stops it. On a failure, also which
     /// item failed (its index), for callers that report progress.
     pub fn execute_partial(&mut self, plan: &[Item]) -> Option<(usize, anyhow::Error)> {
+        // The long work (builds, pushes, index writes, image checks, tests)
+        // is announced with a counter and summed up with its durations.
+        let total = plan.iter().filter(|i| milestone(i).is_some()).count();
+        let counting = total > 1 && !self.dry_run;
+        let mut done: Vec<(String, std::time::Duration, bool)> = Vec::new();
+        let mut failure = None;
         for (i, item) in plan.iter().enumerate() {
+            let what = milestone(item).filter(|_| counting);
+            if let Some(w) = &what {
+                crate::runner::end_child_line();
+                eprintln!("[{}/{total}] {w}", done.len() + 1);
+            }
+            let start = std::time::Instant::now();
             let result = match item {
                 Item::Run(step) => self.run(step).with_context(|| step.purpose()),
                 Item::Check(check) => self.check(check),
             };
+            if let Some(w) = what {
+                done.push((w, start.elapsed(), result.is_ok()));
+            }
             if let Err(e) = result {
-                return Some((i, e));
+                failure = Some((i, e));
+                break;
             }
         }
-        None
+        if counting && !done.is_empty() {
+            crate::runner::end_child_line();
+            let secs: f64 = done.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
+            eprintln!("summary: {} of {total} steps in {secs:.1} s", done.len());
+            for (k, (w, d, ok)) in done.iter().enumerate() {
+                let how = if *ok { "done" } else { "FAILED" };
+                eprintln!(
+                    "  [{}/{total}] {w}: {how} ({:.1} s)",
+                    k + 1,
+                    d.as_secs_f64()
+                );
+            }
+        }
+        failure
     }
 
     pub fn execute(&mut self, plan: &[Item]) -> Result<()> {
@@ -732,6 +761,30 @@ impl<'a> Executor<'a> {
         for s in &steps {
             self.print(&render_step(s, &self.values));
         }
+    }
+}
+
+/// The long steps of a plan, as the progress counter names them.
+fn milestone(item: &Item) -> Option<String> {
+    match item {
+        Item::Run(step)
+            if !step.read_only()
+                && !matches!(
+                    step,
+                    Step::Tag { .. }
+                        | Step::Untag { .. }
+                        | Step::RemoveContainer { .. }
+                        | Step::ManifestCreate { .. }
+                        | Step::ManifestAnnotate { .. }
+                ) =>
+        {
+            Some(step.purpose())
+        }
+        Item::Check(Check::Image(e)) => Some(format!("checking {}", e.image)),
+        Item::Check(Check::Tested {
+            flavour, reference, ..
+        }) => Some(format!("testing {reference} (flavour '{flavour}')")),
+        _ => None,
     }
 }
 

@@ -103,6 +103,32 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
     // Build: one image per platform, each checked as itself.
     let run = ws.xtask(&["image", "build", "fix", "--json"], None, &[]);
     run.expect(0);
+    // Long work says where it is, and sums up.
+    let counted: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(
+        counted,
+        [
+            format!(
+                "[1/6] pulling base image {} ({AMD64}) to learn its digest",
+                base.reference
+            ),
+            format!("[2/6] building {}", local(&reference, AMD64)),
+            format!("[3/6] checking {}", local(&reference, AMD64)),
+            format!(
+                "[4/6] pulling base image {} ({ARM64}) to learn its digest",
+                base.reference
+            ),
+            format!("[5/6] building {}", local(&reference, ARM64)),
+            format!("[6/6] checking {}", local(&reference, ARM64)),
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("summary: 6 of 6 steps in "),
+        "{}",
+        run.stderr
+    );
     let built = json(&run.stdout);
     let row = &built.as_array().unwrap()[0];
     let platforms = get(row, "platforms").as_array().unwrap();
@@ -433,6 +459,12 @@ fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
     run.expect(1);
     let line = run.error_line();
     assert!(line.contains(&arm_local), "{line}");
+    assert!(
+        run.stderr
+            .contains(&format!("[6/6] checking {arm_local}: FAILED")),
+        "{}",
+        run.stderr
+    );
     assert!(
         line.contains(
             "/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"
