@@ -316,6 +316,20 @@ impl Parser<'_> {
     }
 }
 
+/// Whether a command has printed its JSON document on stdout yet.
+static EMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Print a command's one JSON document on stdout.
+pub fn emit(doc: &Json) {
+    EMITTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    println!("{}", doc.render());
+}
+
+/// Whether [`emit`] ran.
+pub fn emitted() -> bool {
+    EMITTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,7 @@ pub fn main_entry() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    let json = wants_json(&cli.command);
     match run(cli, local_offset) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -82,8 +83,28 @@ pub fn main_entry() -> ExitCode {
             let msg = error::printable(&format!("{e:#}"));
             runner::end_child_line();
             eprintln!("error: {msg}");
-            ExitCode::from(error::exit_code(&e))
+            let code = error::exit_code(&e);
+            if json && !json::emitted() {
+                // --json: stdout holds one document on every exit.
+                json::emit(&json::Json::object([
+                    ("error", json::Json::str(format!("{e:#}"))),
+                    ("exit_code", json::Json::Number(f64::from(code))),
+                ]));
+            }
+            ExitCode::from(code)
         }
+    }
+}
+
+/// Whether the command was asked for a JSON document on stdout.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Image(ImageCommand::List(a)) => a.json,
+        Command::Image(ImageCommand::Build(a)) => a.json,
+        Command::Image(ImageCommand::Push(a)) => a.json,
+        Command::Image(ImageCommand::Tag(a)) => a.json,
+        Command::Image(ImageCommand::Test(a)) => a.json,
+        Command::Version(_) => false,
     }
 }
 

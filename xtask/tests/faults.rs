@@ -214,6 +214,13 @@ fn sigint_or_sigterm_during_a_push_exits_130_or_143_and_reports_it_failed() {
         assert!(line.contains("push stopped: pushing"), "{signal}: {line}");
         assert!(line.contains("interrupted"), "{signal}: {line}");
         assert!(line.contains(&format!("failed: {dev}")), "{signal}: {line}");
+        let doc = xtask::json::Json::parse(run.stdout.trim()).unwrap();
+        let row = &doc.as_array().unwrap()[0];
+        let error = row
+            .get("error")
+            .and_then(xtask::json::Json::as_str)
+            .unwrap_or("");
+        assert!(error.contains("interrupted"), "{signal}: {}", run.stdout);
         assert!(
             run.stdout.contains("\"status\":\"failed\""),
             "{signal}: {}",
@@ -484,4 +491,51 @@ fn concurrent_version_bumps_each_apply() {
     assert_eq!(printed, want, "each bump applied once");
     let text = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
     assert!(text.contains("version = \"0.2.12\""), "{text}");
+}
+
+#[test]
+fn json_commands_print_one_document_on_every_exit() {
+    let ws = fixture("json-exit");
+    let fake = FakeDocker::new();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["image", "build", "fix", "--json"],
+            &[("FAKE_FAIL", "pull:1")],
+            1,
+            "`docker pull` exited with code 1",
+        ),
+        (
+            &["image", "build", "nope", "--json"],
+            &[],
+            2,
+            "unknown flavour 'nope'",
+        ),
+        (
+            &["image", "push", "fix", "--json"],
+            &[],
+            1,
+            "`docker image inspect` failed",
+        ),
+    ];
+    for (args, env, code, want) in cases {
+        let run = ws.xtask(args, Some(fake.bin()), env);
+        run.expect(code);
+        let doc = xtask::json::Json::parse(run.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON document ({e}): {:?}",
+                run.stdout
+            )
+        });
+        let error = doc
+            .get("error")
+            .and_then(xtask::json::Json::as_str)
+            .unwrap_or("");
+        assert!(error.contains(want), "{args:?}: {}", run.stdout);
+        assert_eq!(
+            doc.get("exit_code"),
+            Some(&xtask::json::Json::Number(f64::from(code))),
+            "{args:?}"
+        );
+    }
 }

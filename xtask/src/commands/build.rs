@@ -364,7 +364,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 ),
             ]));
         }
-        println!("{}", Json::Array(rows).render());
+        crate::json::emit(&Json::Array(rows));
     }
     if !args.dry_run {
         for t in &targets {

@@ -120,7 +120,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         ]);
     }
     if args.json {
-        println!("{}", Json::Array(json).render());
+        crate::json::emit(&Json::Array(json));
     } else {
         for line in table(&rows) {
             println!("{line}");

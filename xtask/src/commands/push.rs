@@ -680,7 +680,8 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 })
         })
         .collect();
-    report(&items, &served, args.dry_run, args.json);
+    let error = failure.as_ref().map(|(_, e)| format!("{e:#}"));
+    report(&items, &served, error.as_deref(), args.dry_run, args.json);
     if let Some((_, e)) = failure {
         let list = |s: Status| {
             let mut v: Vec<String> = items
@@ -722,7 +723,13 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     Ok(())
 }
 
-fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool) {
+fn report(
+    items: &[Entry],
+    served: &[Option<Remote>],
+    error: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) {
     if json {
         let rows = items
             .iter()
@@ -742,7 +749,14 @@ fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool)
                         Some(p.id.clone()),
                     )
                 });
+                // The failure, on the reference (or alias) it stopped.
+                let failed = i.status == Status::Failed
+                    || i.alias.as_ref().is_some_and(|a| a.status == "failed");
                 Json::object([
+                    (
+                        "error",
+                        Json::opt_str(error.filter(|_| failed).map(str::to_string)),
+                    ),
                     ("platforms", Json::Array(platforms.collect())),
                     ("flavour", Json::str(&i.flavour)),
                     ("reference", Json::str(i.reference.to_string())),
@@ -762,7 +776,7 @@ fn report(items: &[Entry], served: &[Option<Remote>], dry_run: bool, json: bool)
                 ])
             })
             .collect();
-        println!("{}", Json::Array(rows).render());
+        crate::json::emit(&Json::Array(rows));
     }
     if dry_run {
         return;

@@ -307,7 +307,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             ),
             ("platforms", crate::json::Json::Array(platforms.collect())),
         ]);
-        println!("{}", crate::json::Json::Array(vec![row]).render());
+        crate::json::emit(&crate::json::Json::Array(vec![row]));
     }
     if !args.dry_run {
         for image in &targets {
@@ -336,7 +336,7 @@ fn alias_json(json: bool, flavour: &Flavour, alias: &str, source: &str, id: &str
             ("image_id", crate::json::Json::str(id)),
             ("platforms", crate::json::Json::Array(Vec::new())),
         ]);
-        println!("{}", crate::json::Json::Array(vec![row]).render());
+        crate::json::emit(&crate::json::Json::Array(vec![row]));
     }
 }
 

@@ -122,7 +122,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
                 ])
             })
             .collect();
-        println!("{}", Json::Array(rows).render());
+        crate::json::emit(&Json::Array(rows));
     }
     if args.dry_run {
         return Ok(());
