@@ -436,3 +436,77 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
     run.expect(0);
     assert!(!marker.exists(), "the fsmonitor hook ran");
 }
+
+/// The ```make block of README.md's "From a Makefile".
+fn readme_makefile() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("### From a Makefile")
+        .nth(1)
+        .expect("the section");
+    let block = section.split("```make\n").nth(1).expect("a make block");
+    block.split("```").next().unwrap().to_string()
+}
+
+#[test]
+fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
+    let ws = fixture("makefile");
+    let makefile = readme_makefile();
+    for need in [
+        ".PHONY:",
+        ".DELETE_ON_ERROR:",
+        "XTASK ?= target/debug/xtask",
+    ] {
+        assert!(makefile.contains(need), "{need}: {makefile}");
+    }
+    let dir = TempDir::new("makefile-dir");
+    let path = dir.path().join("Makefile");
+    std::fs::write(&path, &makefile).unwrap();
+    let xtask = format!(
+        "{} --root {}",
+        env!("CARGO_BIN_EXE_xtask"),
+        ws.root().display()
+    );
+    let make = |target: &str, extra: &[&str]| {
+        let mut cmd = std::process::Command::new("make");
+        cmd.args(["-s", "-f"])
+            .arg(&path)
+            .arg("-C")
+            .arg(ws.root())
+            .arg(target)
+            .arg(format!("XTASK={xtask}"))
+            .arg("CARGO=true")
+            .arg("FLAVOUR=fix")
+            .args(extra);
+        Run::from(pinned(cmd, ws.home.path()).output().unwrap())
+    };
+    let run = make("list", &[]);
+    run.expect(0);
+    let doc = xtask::json::Json::parse(run.stdout.trim()).expect("list prints JSON");
+    assert_eq!(
+        doc.as_array().map(|rows| rows.len()),
+        Some(1),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        ws.git(&["status", "--porcelain"]),
+        "",
+        "the work tree stays clean"
+    );
+    // The development chain, as make would run it.
+    let run = make("push-dev", &["-n"]);
+    run.expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let bin = &xtask;
+    assert_eq!(
+        lines,
+        [
+            "true build -q -p xtask".to_string(),
+            format!("{bin} image build --dev fix"),
+            format!("{bin} image test --dev fix"),
+            format!("{bin} image push --dev fix"),
+        ]
+    );
+}
