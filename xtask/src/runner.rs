@@ -10,7 +10,7 @@
 
 use std::io::{self, BufRead, Read};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -86,21 +86,10 @@ pub mod interrupt {
         SIGNAL.store(signum, Ordering::SeqCst);
     }
 
-    const SIGKILL: i32 = 9;
-
+    // std has no way to install a signal handler; stopping children uses
+    // std's Child::kill (supervise).
     extern "C" {
         fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-
-    /// Stop a child we started and have not reaped yet, by its PID.
-    pub fn stop(pid: u32) {
-        if let Ok(pid) = i32::try_from(pid) {
-            // SAFETY: plain syscall wrapper; `pid` is our own live child.
-            unsafe {
-                kill(pid, SIGKILL);
-            }
-        }
     }
 
     /// SIGINT and SIGTERM both stop the running child and everything after it.
@@ -296,32 +285,24 @@ fn supervise(
     }
     let out = pump(child.stdout.take(), visible);
     let err = pump(child.stderr.take(), visible);
-    let pid = child.id();
-    // A thread blocks in wait() and reports at once; this one wakes every
-    // 50 ms only to look at SIGINT and the deadline.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
+    // The child is reaped only here, by try_wait or after kill, so it is
+    // never signalled once its PID could belong to another process
+    // (std's Child::kill does nothing to a child already reaped).
     let start = Instant::now();
     let deadline = limit_of(wait);
     let status = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(status) => break status.context("waiting for a child process")?,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                anyhow::bail!("lost track of `{}`", short_name(&argv))
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        if let Some(status) = child.try_wait().context("waiting for a child process")? {
+            break status;
         }
         if interrupted() {
-            interrupt::stop(pid);
-            let _ = rx.recv();
+            let _ = child.kill();
+            let _ = child.wait();
             return Err(Interrupted.into());
         }
         if let Some((max, env)) = deadline {
             if start.elapsed() >= max {
-                interrupt::stop(pid);
-                let _ = rx.recv();
+                let _ = child.kill();
+                let _ = child.wait();
                 anyhow::bail!(
                     "`{}` did not finish within {} s and was stopped; raise {env} if it needs longer",
                     short_name(&argv),
@@ -329,6 +310,7 @@ fn supervise(
                 );
             }
         }
+        std::thread::sleep(Duration::from_millis(20));
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();

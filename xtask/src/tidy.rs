@@ -332,6 +332,35 @@ fn only_the_executor_runs_commands() {
     }
 }
 
+/// Foreign functions only where std has none: the signal handler. A
+/// child is stopped with `Child::kill`, never by a PID (which may belong to
+/// another process once the child was reaped).
+#[test]
+fn no_foreign_function_where_std_suffices() {
+    let mut files = Vec::new();
+    collect_rs(&repo().join("xtask/src"), &mut files);
+    let mut declared = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("tidy.rs")) {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("extern \"C\" {") {
+            let block = &rest[i..];
+            let end = block.find('}').unwrap_or(block.len());
+            for line in block[..end]
+                .lines()
+                .filter(|l| l.trim_start().starts_with("fn "))
+            {
+                declared.push(line.trim().to_string());
+            }
+            rest = &block[end..];
+        }
+    }
+    assert_eq!(
+        declared,
+        ["fn signal(signum: i32, handler: extern \"C\" fn(i32)) -> usize;"]
+    );
+}
+
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();
