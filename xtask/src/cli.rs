@@ -29,17 +29,49 @@ pub enum Command {
     Version(VersionArgs),
 }
 
+/// The environment every docker-running command reads.
+macro_rules! environment {
+    () => {
+        "Environment:\n  DOCKER_HOST                  the engine to use (docker's own)\n  XTASK_LOOKUP_TIMEOUT_SECS    limit of an inspect, registry read or probe (default 120)\n  XTASK_TRANSFER_TIMEOUT_SECS  limit of a pull or push (default 3600)\n  XDG_CACHE_HOME               where checks and test passes are cached (absolute)"
+    };
+}
+
+const LIST_HELP: &str =
+    "Examples:\n  cargo xtask image list\n  cargo xtask image list torch-skinny --json";
+const BUILD_HELP: &str = concat!(
+    "Examples:\n  cargo xtask image build torch-skinny\n  cargo xtask image build --all --dev\n  cargo xtask image build torch-skinny --platform linux/arm64 --dev --dry-run\n\n",
+    environment!(),
+    "\n  SOURCE_DATE_EPOCH            CREATION_DATE from these seconds (UTC), for reproducible labels"
+);
+const TEST_HELP: &str = concat!(
+    "Examples:\n  cargo xtask image test torch-skinny\n  cargo xtask image test --all --dev --json\n\n",
+    environment!()
+);
+const PUSH_HELP: &str = concat!(
+    "Examples:\n  cargo xtask image push torch-skinny --dry-run\n  cargo xtask image push --all --latest\n  cargo xtask image push torch-skinny --dev\n\n",
+    environment!()
+);
+const TAG_HELP: &str = concat!(
+    "Examples:\n  cargo xtask image tag torch-slim --latest\n  cargo xtask image tag torch-skinny --from ghcr.io/intertwin-eu/itwinai-dev:0.4.2-skinny-torch2.6-noble-<HEAD>\n\n",
+    environment!()
+);
+
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Show every flavour and the references it builds
+    #[command(after_help = LIST_HELP)]
     List(ListArgs),
     /// Build flavours with provenance build args, then check the result
+    #[command(after_help = BUILD_HELP)]
     Build(BuildArgs),
     /// Run each flavour's test inside its image; a pass gates push and promotion
+    #[command(after_help = TEST_HELP)]
     Test(TestArgs),
     /// Publish what `image build` made, never overwriting a release
+    #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
     /// Add the declared -latest alias, or promote an existing image without rebuilding
+    #[command(after_help = TAG_HELP)]
     Tag(TagArgs),
 }
 
@@ -230,5 +262,32 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Each `--help` has examples that parse as written, and names the
+    /// environment it reads.
+    #[test]
+    fn help_examples_parse_and_name_the_environment() {
+        for help in [LIST_HELP, BUILD_HELP, TEST_HELP, PUSH_HELP, TAG_HELP] {
+            let examples: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("cargo xtask "))
+                .collect();
+            assert!(examples.len() >= 2, "{help}");
+            for e in examples {
+                let argv = std::iter::once("xtask").chain(e.split_whitespace());
+                assert!(Cli::try_parse_from(argv).is_ok(), "{e}");
+            }
+            if help != LIST_HELP {
+                for var in [
+                    "DOCKER_HOST",
+                    "XTASK_LOOKUP_TIMEOUT_SECS",
+                    "XTASK_TRANSFER_TIMEOUT_SECS",
+                ] {
+                    assert!(help.contains(var), "{var}: {help}");
+                }
+            }
+        }
+        assert!(BUILD_HELP.contains("SOURCE_DATE_EPOCH"));
     }
 }
