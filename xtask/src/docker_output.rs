@@ -236,6 +236,20 @@ fn platform_of(p: Option<&Json>) -> Result<Platform, String> {
     Platform::parse(&s).map_err(|e| format!("an index entry's platform: {e}"))
 }
 
+/// An index entry from its descriptor (`digest`, `platform`).
+fn member(descriptor: &Json, config: Option<String>) -> Result<Member, String> {
+    let digest = descriptor
+        .get("digest")
+        .and_then(Json::as_str)
+        .ok_or("an index entry has no digest")?;
+    check_sha256(digest)?;
+    Ok(Member {
+        platform: platform_of(descriptor.get("platform"))?,
+        digest: digest.to_string(),
+        config,
+    })
+}
+
 /// The config digest of a `SchemaV2Manifest`/`OCIManifest` object.
 fn config_of(v: &Json) -> Option<String> {
     ["SchemaV2Manifest", "OCIManifest"]
@@ -256,16 +270,7 @@ pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
                 let d = e
                     .get("Descriptor")
                     .ok_or("an index entry has no Descriptor")?;
-                let digest = d
-                    .get("digest")
-                    .and_then(Json::as_str)
-                    .ok_or("an index entry has no digest")?;
-                check_sha256(digest)?;
-                Ok(Member {
-                    platform: platform_of(d.get("platform"))?,
-                    digest: digest.to_string(),
-                    config: config_of(e),
-                })
+                member(d, config_of(e))
             })
             .collect::<Result<Vec<_>, String>>()?;
         if members.is_empty() {
@@ -303,18 +308,7 @@ pub fn parse_imagetools_manifest(text: &str) -> Result<Remote, String> {
                     .and_then(Json::as_str)
                     != Some("unknown")
             })
-            .map(|m| {
-                let d = m
-                    .get("digest")
-                    .and_then(Json::as_str)
-                    .ok_or("an index entry has no digest")?;
-                check_sha256(d)?;
-                Ok(Member {
-                    platform: platform_of(m.get("platform"))?,
-                    digest: d.to_string(),
-                    config: None,
-                })
-            })
+            .map(|m| member(m, None))
             .collect::<Result<Vec<_>, String>>()?;
         return Ok(Remote {
             digest: Some(digest.to_string()),

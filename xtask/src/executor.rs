@@ -44,6 +44,9 @@ pub struct Executor<'a> {
     /// What the registry served under each reference at its last check.
     pub served: BTreeMap<String, Remote>,
     buildx: Option<bool>,
+    /// References whose local manifest list was forgotten this run (and
+    /// not made again since): forgetting once is enough.
+    forgotten: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -55,6 +58,7 @@ impl<'a> Executor<'a> {
             values: BTreeMap::new(),
             served: BTreeMap::new(),
             buildx: None,
+            forgotten: std::collections::BTreeSet::new(),
         }
     }
 
@@ -245,6 +249,9 @@ impl<'a> Executor<'a> {
     /// before the registry, so a stale one would stand in for what the
     /// registry serves. None there is the usual case.
     fn forget_manifest_list(&mut self, target: &Reference) -> Result<()> {
+        if !self.forgotten.insert(target.to_string()) {
+            return Ok(());
+        }
         let step = Step::ManifestForget {
             target: target.clone(),
         };
@@ -445,18 +452,10 @@ impl<'a> Executor<'a> {
         platform: Option<&Platform>,
         argv: &[String],
     ) -> Result<()> {
-        let step = Step::Test {
-            image: Arg::Lit(id.into()),
-            platform: platform.cloned(),
-            argv: argv.to_vec(),
-        };
-        let Some(out) = self.step(&step)? else {
+        let Some(out) = self.run_test(id, platform, argv)? else {
             return Ok(());
         };
         if !out.ok {
-            if let Some(p) = platform.filter(|_| out::is_exec_format_error(&out.stderr)) {
-                anyhow::bail!("{}", emulation_missing(p, id));
-            }
             anyhow::bail!(
                 "the test of flavour '{flavour}' failed on {reference} ({id}): `{}` {}",
                 crate::plan::shell_line(argv),
@@ -466,9 +465,35 @@ impl<'a> Executor<'a> {
                     ))
             );
         }
-        crate::cache::store_test_pass(id, argv);
         eprintln!("test of flavour '{flavour}' passed on {reference} ({id})");
         Ok(())
+    }
+
+    /// Run a test on image `id` (as `platform`): its output (`None` when
+    /// only printed), a pass recorded. An image that could not run for want
+    /// of emulation is an error saying how to enable it, not a failed test.
+    pub fn run_test(
+        &mut self,
+        id: &str,
+        platform: Option<&Platform>,
+        argv: &[String],
+    ) -> Result<Option<Output>> {
+        let step = Step::Test {
+            image: Arg::Lit(id.into()),
+            platform: platform.cloned(),
+            argv: argv.to_vec(),
+        };
+        let Some(out) = self.step(&step)? else {
+            return Ok(None);
+        };
+        if !out.ok {
+            if let Some(p) = platform.filter(|_| out::is_exec_format_error(&out.stderr)) {
+                anyhow::bail!("{}", emulation_missing(p, id));
+            }
+        } else {
+            crate::cache::store_test_pass(id, argv);
+        }
+        Ok(Some(out))
     }
 
     /// Run (or print) a plan; a failure stops it. On a failure, also which
@@ -525,6 +550,10 @@ impl<'a> Executor<'a> {
     fn run(&mut self, step: &Step) -> Result<()> {
         if let Step::ManifestForget { target } = step {
             return self.forget_manifest_list(target);
+        }
+        if let Step::ManifestCreate { target, .. } = step {
+            // A local list of this name exists from here on.
+            self.forgotten.remove(&target.to_string());
         }
         let Some(stdout) = self.must(step)? else {
             return Ok(());
@@ -789,7 +818,7 @@ fn milestone(item: &Item) -> Option<String> {
 }
 
 /// Why a foreign platform's image did not run, and how to make it run.
-pub fn emulation_missing(p: &Platform, id: &str) -> String {
+fn emulation_missing(p: &Platform, id: &str) -> String {
     format!(
         "cannot run the {p} image {id} on this engine: no emulation for {p} is registered (exec format error); install Debian's qemu-user-static and binfmt-support, mount binfmt_misc if /proc/sys/fs/binfmt_misc/register is missing (`mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`), run `update-binfmts --enable`, then run the command again"
     )

@@ -63,23 +63,6 @@ fn release(registry: &Registry) -> String {
     format!("{}/itwinai:{TAG}", registry.host())
 }
 
-/// The image ID of a local image.
-fn image_id(image: &str) -> String {
-    docker(&["image", "inspect", "--format", "{{.Id}}", image])
-        .trim()
-        .to_string()
-}
-
-fn layers(image: &str) -> String {
-    docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RootFS.Layers}}",
-        image,
-    ])
-}
-
 fn label(image: &str, key: &str) -> Option<String> {
     labels(image)
         .into_iter()
@@ -367,13 +350,7 @@ fn dirty_dev_build_is_tagged_dirty() {
     assert_eq!(registry.tags("itwinai-dev"), [tag.as_str()]);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     let digest = registry.digest("itwinai-dev", &tag).unwrap();
-    let repo_digests = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        &dev,
-    ]);
+    let repo_digests = inspect_format(&dev, "{{json .RepoDigests}}");
     assert!(
         repo_digests.contains(&format!("{}/itwinai-dev@{digest}", registry.host())),
         "the registry serves the local image: {repo_digests}"
@@ -439,7 +416,7 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(0);
     assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
-    let (id1, layers1) = (image_id(&reference), layers(&reference));
+    let (id1, layers1) = (image_id(&reference), image_layers(&reference));
 
     // 100 s later: another CREATION_DATE, so another image ID, same layers.
     let run = ws.xtask(
@@ -456,7 +433,7 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     );
     let id2 = image_id(&reference);
     assert_ne!(id1, id2, "the labels changed");
-    assert_eq!(layers(&reference), layers1, "the layers did not");
+    assert_eq!(image_layers(&reference), layers1, "the layers did not");
     assert_eq!(
         label(&reference, &format!("{OCI}.created")).as_deref(),
         Some("2023-11-14T22:15:00+00:00")
@@ -468,13 +445,7 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     assert!(run.stderr.contains("+ docker push"), "{}", run.stderr);
     assert_eq!(registry.tags("itwinai"), [TAG]);
     let digest = registry.digest("itwinai", TAG).unwrap();
-    let repo_digests = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        &reference,
-    ]);
+    let repo_digests = inspect_format(&reference, "{{json .RepoDigests}}");
     assert!(
         repo_digests.contains(&format!("{}/itwinai@{digest}", registry.host())),
         "the second build is what was published: {repo_digests}"
@@ -616,7 +587,7 @@ fn a_config_only_change_is_probed_again() {
     // pushed), which caches what the probe read for these layers.
     hand_built_with(&registry, &ws, &reference, &base, &old, "");
     assert_eq!(torch(&reference), "2.6.0");
-    let layers_truthful = layers(&reference);
+    let layers_truthful = image_layers(&reference);
     let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
     run.expect(0);
     assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
@@ -630,7 +601,7 @@ fn a_config_only_change_is_probed_again() {
         &old,
         "ENV PYTHONPATH=/opt/old\n",
     );
-    assert_eq!(layers(&reference), layers_truthful, "same layers");
+    assert_eq!(image_layers(&reference), layers_truthful, "same layers");
     assert_eq!(torch(&reference), "2.5.1", "the image lies");
 
     // Without the cache, the check sees it.

@@ -51,7 +51,7 @@ fn build_records_true_provenance() {
     );
 
     // The JSON names the image that is really there.
-    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &reference]);
+    let id = image_id(&reference);
     assert!(
         run.stdout
             .contains(&format!("\"image_id\":\"{}\"", id.trim())),

@@ -58,10 +58,26 @@ fn entry_image(repository: &str, platform: &str, digest: &str) -> (String, Vec<(
     seen
 }
 
-fn image_id(image: &str) -> String {
-    docker(&["image", "inspect", "--format", "{{.Id}}", image])
-        .trim()
-        .to_string()
+/// The preamble of every test here: an engine that runs arm64 (else the
+/// test fails, or skips under XTASK_DOCKER_TESTS=skip), a registry, and a
+/// base `<host>/<name>-<pid>:1` for linux/amd64 and linux/arm64 whose
+/// images say the codename given for each.
+fn two_platform_base(
+    test: &str,
+    name: &str,
+    codenames: [&str; 2],
+) -> Option<(Registry, MultiPlatformBase)> {
+    if !engine_available(test) || !emulation_available(test, ARM64) {
+        return None;
+    }
+    let registry = Registry::start();
+    let base = make_multi_platform_base_with(
+        &registry,
+        &format!("{name}-{}", std::process::id()),
+        &[("torch", "2.6.0")],
+        &[(AMD64, codenames[0]), (ARM64, codenames[1])],
+    );
+    Some((registry, base))
 }
 
 fn json(stdout: &str) -> Json {
@@ -75,19 +91,11 @@ fn get<'a>(v: &'a Json, key: &str) -> &'a Json {
 #[test]
 fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted() {
     let test = "a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted";
-    if !engine_available(test) || !emulation_available(test, ARM64) {
+    let Some((registry, base)) = two_platform_base(test, "mp-base", ["jammy", "jammy"]) else {
         return;
-    }
-    let registry = Registry::start();
+    };
     let host = registry.host();
     let base_name = format!("mp-base-{}", std::process::id());
-    let base = make_multi_platform_base(
-        &registry,
-        &base_name,
-        "jammy",
-        &[("torch", "2.6.0")],
-        &[AMD64, ARM64],
-    );
     let ws = workspace("mp-release", &registry, &base.reference);
     let tag = "0.2.2-torch2.6-jammy";
     let reference = format!("{host}/itwinai:{tag}");
@@ -153,8 +161,7 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
             label("org.opencontainers.image.ref.name"),
             Some(reference.as_str())
         );
-        let id = docker(&["image", "inspect", "--format", "{{.Id}}", &name]);
-        assert_eq!(get(p, "image_id").as_str(), Some(id.trim()));
+        assert_eq!(get(p, "image_id").as_str(), Some(image_id(&name).as_str()));
     }
     assert!(
         run.stderr.contains(&format!(
@@ -373,19 +380,10 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
             (ARM64.to_string(), image_id(&local(&release, ARM64)))
         ]
     );
-    let layers = |image: &str| {
-        docker(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{json .RootFS.Layers}}",
-            image,
-        ])
-    };
     for platform in [AMD64, ARM64] {
         assert_eq!(
-            layers(&local(&release, platform)),
-            layers(&local(&dev_ref, platform)),
+            image_layers(&local(&release, platform)),
+            image_layers(&local(&dev_ref, platform)),
             "{platform}"
         );
         assert_eq!(image_platform(&local(&release, platform)), platform);
@@ -403,36 +401,12 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
 #[test]
 fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
     let test = "an_arm64_image_that_lies_fails_the_build_and_is_never_published";
-    if !engine_available(test) || !emulation_available(test, ARM64) {
-        return;
-    }
-    let registry = Registry::start();
-    let host = registry.host();
-    let name = format!("mp-liar-{}", std::process::id());
     // The arm64 base says noble where the catalog says jammy.
-    let amd = format!("{host}/{name}:1-amd64");
-    let arm = format!("{host}/{name}:1-arm64");
-    import_python_image_for(&amd, "jammy", &[("torch", "2.6.0")], AMD64);
-    import_python_image_for(&arm, "noble", &[("torch", "2.6.0")], ARM64);
-    for image in [&amd, &arm] {
-        docker(&["push", "-q", image]);
-        docker(&["rmi", image]);
-    }
-    let base = format!("{host}/{name}:1");
-    let config = TempDir::new("liar-manifest");
-    for args in [
-        vec!["manifest", "create", "--insecure", &base, &amd, &arm],
-        vec!["manifest", "push", "--insecure", "--purge", &base],
-    ] {
-        let ok = std::process::Command::new("docker")
-            .env("DOCKER_CONFIG", config.path())
-            .args(&args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "{args:?}");
-    }
-    let ws = workspace("mp-liar", &registry, &base);
+    let Some((registry, base)) = two_platform_base(test, "mp-liar", ["jammy", "noble"]) else {
+        return;
+    };
+    let host = registry.host();
+    let ws = workspace("mp-liar", &registry, &base.reference);
     let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
     let amd_local = format!("{reference}-linux-amd64");
     let arm_local = format!("{reference}-linux-arm64");
@@ -490,19 +464,10 @@ fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
 #[test]
 fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
     let test = "an_alias_moves_from_an_image_to_an_index_and_back_only_forward";
-    if !engine_available(test) || !emulation_available(test, ARM64) {
+    let Some((registry, base)) = two_platform_base(test, "mp-alias", ["jammy", "jammy"]) else {
         return;
-    }
-    let registry = Registry::start();
+    };
     let host = registry.host();
-    let base_name = format!("mp-alias-{}", std::process::id());
-    let base = make_multi_platform_base(
-        &registry,
-        &base_name,
-        "jammy",
-        &[("torch", "2.6.0")],
-        &[AMD64, ARM64],
-    );
     let ws = Workspace::fixture("mp-alias", &host, &base.reference);
     let alias = format!("{host}/itwinai:fix-latest");
     let release = |v: &str| format!("{host}/itwinai:{v}-torch2.6-jammy");
@@ -562,19 +527,10 @@ fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
 #[test]
 fn partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught() {
     let test = "partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught";
-    if !engine_available(test) || !emulation_available(test, ARM64) {
+    let Some((registry, base)) = two_platform_base(test, "mp-hazard", ["jammy", "jammy"]) else {
         return;
-    }
-    let registry = Registry::start();
+    };
     let host = registry.host();
-    let name = format!("mp-hazard-{}", std::process::id());
-    let base = make_multi_platform_base(
-        &registry,
-        &name,
-        "jammy",
-        &[("torch", "2.6.0")],
-        &[AMD64, ARM64],
-    );
     let tag = "0.2.2-torch2.6-jammy";
     let reference = format!("{host}/itwinai:{tag}");
     let amd_local = format!("{reference}-linux-amd64");
@@ -621,8 +577,7 @@ fn partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught() {
     assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
 
     // An image of the wrong platform under a platform's name.
-    let amd_id = docker(&["image", "inspect", "--format", "{{.Id}}", &amd_local]);
-    docker(&["tag", amd_id.trim(), &arm_local]);
+    docker(&["tag", &image_id(&amd_local), &arm_local]);
     let run = ws.xtask(&["image", "test", "fix"], None, &[]);
     run.expect(1);
     assert!(

@@ -190,7 +190,7 @@ fn promotion_ships_the_tested_layers() {
 
     // The dry run checks the source and shows the promotion whole: the
     // Dockerfile it reads on stdin names the checked image ID.
-    let dev_id = docker(&["image", "inspect", "--format", "{{.Id}}", &dev]);
+    let dev_id = image_id(&dev);
     let run = ws.xtask(
         &["image", "tag", "fix", "--from", &dev, "--dry-run"],
         None,
@@ -221,8 +221,7 @@ fn promotion_ships_the_tested_layers() {
 
     let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
     run.expect(0);
-    let layers = |r: &str| docker(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", r]);
-    assert_eq!(layers(&dev), layers(&prod));
+    assert_eq!(image_layers(&dev), image_layers(&prod));
     let prod_labels = labels(&prod);
     let dev_labels = labels(&dev);
     let refname = "org.opencontainers.image.ref.name".to_string();
@@ -237,7 +236,7 @@ fn promotion_ships_the_tested_layers() {
     // The promoted image is what push publishes.
     ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
     // Its alias, locally: one `docker tag` of the checked image ID.
-    let prod_id = docker(&["image", "inspect", "--format", "{{.Id}}", &prod]);
+    let prod_id = image_id(&prod);
     let alias = format!("{}/itwinai:fix-latest", registry.host());
     let run = ws.xtask(&["image", "tag", "fix", "--latest", "--dry-run"], None, &[]);
     run.expect(0);
@@ -248,10 +247,7 @@ fn promotion_ships_the_tested_layers() {
     assert!(!docker_ok(&["image", "inspect", &alias]));
     ws.xtask(&["image", "tag", "fix", "--latest"], None, &[])
         .expect(0);
-    assert_eq!(
-        docker(&["image", "inspect", "--format", "{{.Id}}", &alias]),
-        prod_id
-    );
+    assert_eq!(image_id(&alias), prod_id);
 
     // A source at another version is refused.
     ws.xtask(&["version", "set", "0.2.3"], None, &[]).expect(0);

@@ -80,22 +80,6 @@ fn fix_with_test(registry: &Registry, test: &str) -> String {
     catalog(&registry.host(), &format!("test = {test}\n"))
 }
 
-fn image_id(image: &str) -> String {
-    docker(&["image", "inspect", "--format", "{{.Id}}", image])
-        .trim()
-        .to_string()
-}
-
-fn layers(image: &str) -> String {
-    docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RootFS.Layers}}",
-        image,
-    ])
-}
-
 fn json(text: &str) -> Vec<Json> {
     Json::parse(text.trim())
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
@@ -260,7 +244,7 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
             f.4,
             f.3
         );
-        let repo_digests = docker(&["image", "inspect", "--format", "{{json .RepoDigests}}", id]);
+        let repo_digests = inspect_format(id, "{{json .RepoDigests}}");
         assert!(
             repo_digests.contains(&format!("{host}/itwinai@{release}")),
             "{} serves the image built for {}: {repo_digests}",
@@ -274,7 +258,8 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{ids:?}");
     assert!(
-        ids.iter().all(|id| layers(id) == layers(&ids[0])),
+        ids.iter()
+            .all(|id| image_layers(id) == image_layers(&ids[0])),
         "{ids:?}"
     );
 }
@@ -379,7 +364,7 @@ fn a_recorded_pass_is_reused() {
 
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     let id1 = image_id(&reference);
-    let layers1 = layers(&reference);
+    let layers1 = image_layers(&reference);
     let run = ws.xtask(&["image", "test", "fix"], None, &[]);
     run.expect(0);
     assert_eq!(
@@ -414,7 +399,7 @@ fn a_recorded_pass_is_reused() {
     .expect(0);
     let id2 = image_id(&reference);
     assert_ne!(id1, id2, "the labels changed");
-    assert_eq!(layers(&reference), layers1, "the layers did not");
+    assert_eq!(image_layers(&reference), layers1, "the layers did not");
 
     // The release tag holds the first image: refused without --force, and
     // refused before the gate (no test runs for a push that cannot happen).
@@ -442,13 +427,7 @@ fn a_recorded_pass_is_reused() {
     assert!(!run.stderr.contains("passed before"), "{}", run.stderr);
     let second = registry.digest("itwinai", "0.2.2-torch2.6-jammy").unwrap();
     assert_ne!(first, second);
-    let repo_digests = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        &id2,
-    ]);
+    let repo_digests = inspect_format(&id2, "{{json .RepoDigests}}");
     assert!(
         repo_digests.contains(&format!("{}/itwinai@{second}", registry.host())),
         "{repo_digests}"

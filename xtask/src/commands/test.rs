@@ -8,7 +8,6 @@ use crate::cli::TestArgs;
 use crate::error::invalid;
 use crate::executor::Executor;
 use crate::json::Json;
-use crate::plan::{Arg, Step};
 use crate::workspace::Workspace;
 
 /// One test run and its result.
@@ -69,23 +68,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     }
     for ((f, image), info) in images.into_iter().zip(found) {
         let argv = f.test.clone().unwrap_or_default();
-        let step = Step::Test {
-            image: Arg::Lit(info.id.clone()),
-            platform: image.platform.clone(),
-            argv: argv.clone(),
-        };
-        let out = exec.step(&step)?;
-        if let (Some(o), Some(p)) = (&out, &image.platform) {
-            if !o.ok && crate::docker_output::is_exec_format_error(&o.stderr) {
-                // Not the project's failure: say how to make it run.
-                anyhow::bail!("{}", crate::executor::emulation_missing(p, &info.id));
-            }
-        }
-        if let Some(o) = &out {
-            if o.ok {
-                crate::cache::store_test_pass(&info.id, &argv);
-            }
-        }
+        let out = exec.run_test(&info.id, image.platform.as_ref(), &argv)?;
         runs.push(Run {
             flavour: f.name.clone(),
             reference: image.local.to_string(),

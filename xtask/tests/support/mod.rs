@@ -19,8 +19,8 @@ pub use python::{copy_tree, seed_storage, BaseSpec};
 #[allow(unused_imports)]
 pub use python::{
     fixture_platform, import_python_image_for, make_base_with_platform, make_multi_platform_base,
-    native_platform, python_image_for, FixturePlatform, MultiPlatformBase, MANIFEST_LIST,
-    PLATFORMS,
+    make_multi_platform_base_with, native_platform, python_image_for, FixturePlatform,
+    MultiPlatformBase, MANIFEST_LIST, PLATFORMS,
 };
 #[allow(unused_imports)]
 pub use python::{
@@ -400,17 +400,26 @@ pub fn emulation_available(test: &str, platform: &str) -> bool {
     false
 }
 
+/// `docker image inspect --format FORMAT IMAGE`, trimmed.
+pub fn inspect_format(image: &str, format: &str) -> String {
+    docker(&["image", "inspect", "--format", format, image])
+        .trim()
+        .to_string()
+}
+
 /// `os/architecture` of a local image, as `docker image inspect` says.
 pub fn image_platform(image: &str) -> String {
-    docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Os}}/{{.Architecture}}",
-        image,
-    ])
-    .trim()
-    .to_string()
+    inspect_format(image, "{{.Os}}/{{.Architecture}}")
+}
+
+/// The image ID (`sha256:…`) of a local image.
+pub fn image_id(image: &str) -> String {
+    inspect_format(image, "{{.Id}}")
+}
+
+/// A local image's layer diff IDs, as JSON.
+pub fn image_layers(image: &str) -> String {
+    inspect_format(image, "{{json .RootFS.Layers}}")
 }
 
 /// `docker ARGS` with `input` on its standard input, asserting success; its
@@ -442,11 +451,18 @@ pub fn docker_with_input(args: &[&str], input: &str) -> String {
 /// `docker ARGS` (the real one), asserting success; its stdout.
 #[track_caller]
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    docker_in(None, args)
+}
+
+/// [`docker`] with its own docker config folder (`DOCKER_CONFIG`), so that
+/// what `docker manifest` keeps locally stays out of the caller's.
+#[track_caller]
+pub fn docker_in(config: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(dir) = config {
+        cmd.env("DOCKER_CONFIG", dir);
+    }
+    let out = cmd.args(args).stdin(Stdio::null()).output().unwrap();
     assert!(
         out.status.success(),
         "docker {args:?}: {}",

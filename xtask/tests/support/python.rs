@@ -9,7 +9,7 @@
 //! `apt-get download` (see [`python_image_for`]); it runs under QEMU user-mode
 //! emulation (binfmt_misc), which `.ci/run` sets up.
 
-use super::{docker, docker_ok, image_platform, Registry, TempDir};
+use super::{docker, docker_in, docker_ok, image_platform, Registry, TempDir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -684,34 +684,34 @@ pub fn make_multi_platform_base(
     dists: &[(&str, &str)],
     platforms: &[&str],
 ) -> MultiPlatformBase {
+    let each: Vec<(&str, &str)> = platforms.iter().map(|p| (*p, codename)).collect();
+    make_multi_platform_base_with(registry, name, dists, &each)
+}
+
+/// [`make_multi_platform_base`] with a codename per platform (`(platform,
+/// codename)`): a base whose platforms' images disagree.
+pub fn make_multi_platform_base_with(
+    registry: &Registry,
+    name: &str,
+    dists: &[(&str, &str)],
+    platforms: &[(&str, &str)],
+) -> MultiPlatformBase {
     let reference = format!("{}/{name}:1", registry.host());
     let mut images = Vec::new();
-    for platform in platforms {
+    for (platform, codename) in platforms {
         let arch = platform.rsplit('/').next().unwrap();
         let image = format!("{reference}-{arch}");
         push_base_for(&image, codename, dists, platform);
         images.push((platform.to_string(), image));
     }
     let config = TempDir::new("manifest-config");
-    let manifest = |args: &[&str]| -> String {
-        let out = Command::new("docker")
-            .env("DOCKER_CONFIG", config.path())
-            .arg("manifest")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker manifest {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let mut create = vec!["create", "--insecure", &reference];
+    let mut create = vec!["manifest", "create", "--insecure", &reference];
     create.extend(images.iter().map(|(_, image)| image.as_str()));
-    manifest(&create);
-    let pushed = manifest(&["push", "--insecure", "--purge", &reference]);
+    docker_in(Some(config.path()), &create);
+    let pushed = docker_in(
+        Some(config.path()),
+        &["manifest", "push", "--insecure", "--purge", &reference],
+    );
     let digest = registry
         .digest(name, "1")
         .unwrap_or_else(|| panic!("the registry does not serve {reference}"));
