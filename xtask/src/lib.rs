@@ -67,6 +67,9 @@ pub fn main_entry() -> ExitCode {
         let _ = writeln!(std::io::stderr(), "{line}");
         std::process::exit(i32::from(error::EXIT_FAILED));
     }));
+    if let Some(code) = closed_output() {
+        return code;
+    }
     // Read the local UTC offset while the process is single-threaded: the
     // `time` crate refuses to afterwards.
     let local_offset = time::UtcOffset::current_local_offset().ok();
@@ -94,6 +97,46 @@ pub fn main_entry() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// stdout or stderr closed by the caller (`>&-`): Rust's runtime puts
+/// `/dev/null` on a closed standard descriptor before `main`, so every
+/// write would vanish and the command would look successful. Refused before
+/// anything runs, with one line on the stream still open.
+fn closed_output() -> Option<ExitCode> {
+    use std::io::Write;
+    let out_open = !closed_by_caller(1);
+    let err_open = !closed_by_caller(2);
+    let closed = match (out_open, err_open) {
+        (true, true) => return None,
+        (false, true) => "stdout",
+        (true, false) => "stderr",
+        (false, false) => "stdout and stderr",
+    };
+    let line = format!(
+        "error: {closed} of the xtask is closed, so its output would be lost; nothing was run (redirect it to /dev/null or a file instead of closing it)"
+    );
+    if err_open {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    } else if out_open {
+        let _ = writeln!(std::io::stdout(), "{line}");
+    }
+    Some(ExitCode::from(error::EXIT_FAILED))
+}
+
+/// Whether descriptor `fd` is the `/dev/null` Rust's runtime opened in place
+/// of a closed one: read-write, where a shell's `>/dev/null` opens it
+/// write-only. Without `/proc` nothing is detected.
+fn closed_by_caller(fd: u8) -> bool {
+    let is_null = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
+    is_null
+        && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|flags| flags & 0o3 == 0o2)
+        })
 }
 
 /// Whether the command was asked for a JSON document on stdout.

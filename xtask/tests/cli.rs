@@ -324,6 +324,52 @@ fn an_unwritable_output_is_one_line_and_exit_1() {
     assert_eq!(cmd.status().unwrap().code(), Some(1));
 }
 
+/// The command with descriptor `fd` closed in the child, as a shell's `>&-`.
+fn with_closed(mut cmd: std::process::Command, fd: i32) -> std::process::Command {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the child between fork and exec; closing a descriptor
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            drop(std::fs::File::from_raw_fd(fd));
+            Ok(())
+        });
+    }
+    cmd
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_is_refused_before_anything_runs() {
+    let ws = fixture("closed");
+    let before = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    // `version set 9.9.9 >&-`: nothing is written, exit 1, one line on stderr.
+    let mut cmd = with_closed(ws.xtask_command(&["version", "set", "9.9.9"], None), 1);
+    let run = Run::from(cmd.output().unwrap());
+    run.expect(1);
+    assert!(
+        run.error_line().contains("stdout of the xtask is closed"),
+        "{}",
+        run.stderr
+    );
+    let after = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    assert_eq!(before, after);
+    // `image list 2>&-`: exit 1, the line goes to stdout, no table.
+    let run = Run::from(
+        with_closed(ws.xtask_command(&["image", "list"], None), 2)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("error: stderr of the xtask is closed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+}
+
 #[test]
 fn usage_errors_keep_clap_s_whole_message_and_version_works() {
     let ws = fixture("usage");
