@@ -186,7 +186,7 @@ fn dry_run_json_keeps_stdout_for_json() {
         &head[..12]
     );
     let want = format!(
-        r#"[{{"build_args":{{"BASE_IMG_DIGEST":"<BASE_IMG_DIGEST of {BASE}, known after the pull>","BASE_IMG_NAME":"{BASE}","COMMIT_HASH":"{head}","CREATION_DATE":"{CREATION_DATE}","FRAMEWORK_VERSION":"2.6","IMAGE_FULL_NAME":"{reference}","ITWINAI_VERSION":"0.2.2"}},"flavour":"fix","image_id":null,"platforms":[],"reference":"{reference}"}}]"#
+        r#"[{{"build_args":{{"BASE_IMG_DIGEST":"<BASE_IMG_DIGEST of {BASE}, known after the pull>","BASE_IMG_NAME":"{BASE}","COMMIT_HASH":"{head}","CREATION_DATE":"{CREATION_DATE}","FRAMEWORK_VERSION":"2.6","IMAGE_FULL_NAME":"{reference}","ITWINAI_VERSION":"0.2.2"}},"error":null,"flavour":"fix","image_id":null,"platforms":[],"reference":"{reference}","status":"planned"}}]"#
     );
     assert_eq!(run.stdout.trim(), want);
     assert!(run.stderr.contains("docker pull -- "), "{}", run.stderr);

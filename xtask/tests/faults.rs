@@ -498,13 +498,30 @@ fn json_commands_print_one_document_on_every_exit() {
     let ws = fixture("json-exit");
     let fake = FakeDocker::new();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
-    let cases: [Case; 3] = [
-        (
-            &["image", "build", "fix", "--json"],
-            &[("FAKE_FAIL", "pull:1")],
-            1,
-            "`docker pull` exited with code 1",
-        ),
+    // A build that fails once its plan runs: the rows, the failed one with
+    // its error.
+    let run = ws.xtask(
+        &["image", "build", "fix", "--json"],
+        Some(fake.bin()),
+        &[("FAKE_FAIL", "pull:1")],
+    );
+    run.expect(1);
+    let doc = xtask::json::Json::parse(run.stdout.trim()).expect(&run.stdout);
+    let rows = doc.as_array().expect(&run.stdout);
+    assert_eq!(rows.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        rows[0].get("status").and_then(|s| s.as_str()),
+        Some("failed")
+    );
+    let error = rows[0].get("error").and_then(|s| s.as_str()).unwrap_or("");
+    assert!(
+        error.contains("`docker pull` exited with code 1"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(rows[0].get("image_id"), Some(&xtask::json::Json::Null));
+
+    let cases: [Case; 2] = [
         (
             &["image", "build", "nope", "--json"],
             &[],

@@ -554,7 +554,7 @@ fn a_stopped_test_leaves_no_container() {
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     // SIGINT exits 130, SIGTERM 143; neither leaves the test's container.
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
-        let mut cmd = ws.xtask_command(&["image", "test", "fix"], None);
+        let mut cmd = ws.xtask_command(&["image", "test", "fix", "--json"], None);
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let child = cmd.spawn().unwrap();
@@ -576,5 +576,14 @@ fn a_stopped_test_leaves_no_container() {
         run.expect(code);
         assert!(run.error_line().contains("interrupted"), "{}", run.stderr);
         assert_eq!(containers_of(pid), Vec::<String>::new(), "{}", run.stderr);
+        // --json: the interrupted test's row, failed, with the error.
+        let rows = json(&run.stdout);
+        assert_eq!(rows.len(), 1, "{}", run.stdout);
+        assert_eq!(s(&rows[0], "status"), "failed", "{}", run.stdout);
+        assert!(
+            s(&rows[0], "error").contains("interrupted"),
+            "{}",
+            run.stdout
+        );
     }
 }

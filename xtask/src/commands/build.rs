@@ -1,6 +1,6 @@
 //! `image build`: gather the facts, compute the plan, run or print it.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::cli::BuildArgs;
@@ -327,7 +327,27 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         pull: args.pull,
     };
     let items = plan(&targets, &opts, &tree);
-    exec.execute(&items).context("image build")?;
+    let failure = exec.execute_partial(&items);
+    // Which target each item belongs to: the plan is each target's items
+    // in turn.
+    let failed_target = failure.as_ref().map(|(at, _)| {
+        let mut end = 0;
+        targets
+            .iter()
+            .position(|t| {
+                end += plan(std::slice::from_ref(t), &opts, &tree).len();
+                *at < end
+            })
+            .unwrap_or(targets.len())
+    });
+    let status_of = |k: usize| match failed_target {
+        _ if args.dry_run => "planned",
+        None => "built",
+        Some(f) if k < f => "built",
+        Some(f) if k == f => "failed",
+        Some(_) => "not-built",
+    };
+    let error = failure.map(|(_, e)| e.context("image build"));
 
     let id_of = |t: &Target| {
         exec.values
@@ -340,8 +360,22 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         // One row per flavour; a multi-platform one lists its images.
         let mut rows = Vec::new();
         for f in &flavours {
-            let mine: Vec<&Target> = targets.iter().filter(|t| t.flavour == f.name).collect();
-            let Some(first) = mine.first() else { continue };
+            let mine: Vec<(usize, &Target)> = targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.flavour == f.name)
+                .collect();
+            let Some(&(_, first)) = mine.first() else {
+                continue;
+            };
+            // A flavour is as far as its least advanced image.
+            let statuses: Vec<&str> = mine.iter().map(|(k, _)| status_of(*k)).collect();
+            let status = ["failed", "not-built", "planned", "built"]
+                .into_iter()
+                .find(|s| statuses.contains(s))
+                .unwrap_or("built");
+            let failed_here = mine.iter().any(|(k, _)| Some(*k) == failed_target);
+            let mine: Vec<&Target> = mine.into_iter().map(|(_, t)| t).collect();
             let build_args = first
                 .provenance
                 .build_args(&first.extra_args)
@@ -353,6 +387,16 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 ("reference", Json::str(first.reference.to_string())),
                 ("build_args", Json::object(build_args)),
                 ("image_id", Json::opt_str(id_of(first).filter(|_| single))),
+                ("status", Json::str(status)),
+                (
+                    "error",
+                    Json::opt_str(
+                        error
+                            .as_ref()
+                            .filter(|_| failed_here)
+                            .map(|e| format!("{e:#}")),
+                    ),
+                ),
                 (
                     "platforms",
                     Json::Array(
@@ -365,6 +409,9 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             ]));
         }
         crate::json::emit(&Json::Array(rows));
+    }
+    if let Some(e) = error {
+        return Err(e);
     }
     if !args.dry_run {
         for t in &targets {

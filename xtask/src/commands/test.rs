@@ -16,8 +16,26 @@ struct Run {
     reference: String,
     platform: Option<crate::platform::Platform>,
     id: String,
-    /// None under `--dry-run`.
-    exit_code: Option<i32>,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    /// `--dry-run`: printed, not run.
+    Planned,
+    Exited(i32),
+    /// The test could not be run.
+    Error(String),
+    /// Not run: an earlier one could not be.
+    NotRun,
+}
+
+impl Run {
+    fn exit_code(&self) -> Option<i32> {
+        match self.outcome {
+            Outcome::Exited(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
@@ -66,15 +84,30 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
             );
         }
     }
+    // A test that could not be run at all (no emulator, docker failing)
+    // stops the run; its row and those after it still go into --json.
+    let mut stopped: Option<anyhow::Error> = None;
     for ((f, image), info) in images.into_iter().zip(found) {
         let argv = f.test.clone().unwrap_or_default();
-        let out = exec.run_test(&info.id, image.platform.as_ref(), &argv)?;
+        let outcome = if stopped.is_some() {
+            Outcome::NotRun
+        } else {
+            match exec.run_test(&info.id, image.platform.as_ref(), &argv) {
+                Ok(None) => Outcome::Planned,
+                Ok(Some(o)) => Outcome::Exited(o.code.unwrap_or(-1)),
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    stopped = Some(e);
+                    Outcome::Error(msg)
+                }
+            }
+        };
         runs.push(Run {
             flavour: f.name.clone(),
             reference: image.local.to_string(),
             platform: image.platform,
             id: info.id,
-            exit_code: out.map(|o| o.code.unwrap_or(-1)),
+            outcome,
         });
     }
     if args.json {
@@ -91,27 +124,38 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
                     ("image_id", Json::str(&r.id)),
                     (
                         "status",
-                        match r.exit_code {
-                            None => Json::Null,
-                            Some(0) => Json::str("passed"),
-                            Some(_) => Json::str("failed"),
+                        match r.outcome {
+                            Outcome::Planned => Json::Null,
+                            Outcome::Exited(0) => Json::str("passed"),
+                            Outcome::Exited(_) | Outcome::Error(_) => Json::str("failed"),
+                            Outcome::NotRun => Json::str("not-run"),
                         },
                     ),
                     (
                         "exit_code",
-                        r.exit_code
+                        r.exit_code()
                             .map_or(Json::Null, |c| Json::Number(f64::from(c))),
+                    ),
+                    (
+                        "error",
+                        match &r.outcome {
+                            Outcome::Error(msg) => Json::str(msg),
+                            _ => Json::Null,
+                        },
                     ),
                 ])
             })
             .collect();
         crate::json::emit(&Json::Array(rows));
     }
+    if let Some(e) = stopped {
+        return Err(e);
+    }
     if args.dry_run {
         return Ok(());
     }
     for r in &runs {
-        let status = if r.exit_code == Some(0) {
+        let status = if r.exit_code() == Some(0) {
             "passed"
         } else {
             "failed"
@@ -120,14 +164,14 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     }
     let failed: Vec<String> = runs
         .iter()
-        .filter(|r| r.exit_code != Some(0))
+        .filter(|r| r.exit_code() != Some(0))
         .map(|r| {
             format!(
                 "the test of flavour '{}' failed on {} ({}): exit status {}",
                 r.flavour,
                 r.reference,
                 r.id,
-                r.exit_code.unwrap_or(-1)
+                r.exit_code().unwrap_or(-1)
             )
         })
         .collect();
