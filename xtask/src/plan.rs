@@ -86,6 +86,11 @@ impl Arg {
         }
     }
 
+    /// The value, or its placeholder where it is not known yet.
+    pub fn shown(&self) -> String {
+        self.resolve(&BTreeMap::new())
+    }
+
     /// The same value with `prefix` in front (`--build-arg NAME=` + value).
     pub fn prefixed(&self, p: &str) -> Arg {
         match self {

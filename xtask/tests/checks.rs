@@ -463,35 +463,58 @@ fn push_dry_run_prints_every_step() {
     let reference = release(&registry);
     let alias = format!("{}/itwinai:fix-latest", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
-    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    let id = image_id(&reference);
-
-    let run = ws.xtask(
-        &["image", "push", "fix", "--latest", "--dry-run"],
-        None,
-        &[],
-    );
-    run.expect(0);
-    let lines: Vec<&str> = run.stdout.lines().collect();
-
     // What would change state, and the checks around it, in order.
-    let writes: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| !l.starts_with("# read-only: "))
-        .collect();
-    assert_eq!(
-        writes,
+    let writes = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("# read-only: "))
+            .map(str::to_string)
+            .collect()
+    };
+    // `id_word`: the ID as the shell line quotes it.
+    let want = |id: &str, id_word: &str| {
         [
             format!("# check that the registry serves nothing under {reference}"),
             format!("# check that {reference} still names {id}"),
             format!("docker push -- {reference}"),
             format!("# check that the registry serves the image {id} under {reference}"),
             format!("# check that the registry serves nothing under {alias}"),
-            format!("docker tag -- {id} {alias}"),
+            format!("docker tag -- {id_word} {alias}"),
             format!("docker push -- {alias}"),
             format!("# check that the registry serves the image {id} under {alias}"),
-        ],
+        ]
+    };
+    let push_dry_run = &["image", "push", "fix", "--latest", "--dry-run"];
+
+    // Not built yet: the same plan, the image ID a placeholder, and a note.
+    let run = ws.xtask(push_dry_run, None, &[]);
+    run.expect(0);
+    assert_eq!(
+        writes(&run.stdout),
+        want(
+            &format!("<image ID of {reference}>"),
+            &format!("'<image ID of {reference}>'")
+        ),
+        "stdout:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "note: {reference} is not built yet (`cargo xtask image build fix`)"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let id = image_id(&reference);
+
+    let run = ws.xtask(push_dry_run, None, &[]);
+    run.expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        writes(&run.stdout),
+        want(&id, &id),
         "stdout:\n{}",
         run.stdout
     );

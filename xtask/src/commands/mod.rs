@@ -219,11 +219,7 @@ pub fn local_images(
     sel: &Naming,
     flavours: &[&Flavour],
 ) -> Result<Vec<ImageInfo>> {
-    if refs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
-    let found = exec.inspect(&names)?;
+    let found = inspect_locals(exec, refs)?;
     let missing: Vec<String> = refs
         .iter()
         .zip(&found)
@@ -238,6 +234,38 @@ pub fn local_images(
         );
     }
     Ok(found.into_iter().flatten().collect())
+}
+
+/// As [`local_images`], but a dry run plans around an image not built yet
+/// (`None`), saying so: its plan shows `<image ID of REF>`.
+pub fn local_images_or_planned(
+    exec: &mut Executor,
+    refs: &[Reference],
+    sel: &Naming,
+    flavours: &[&Flavour],
+) -> Result<Vec<Option<ImageInfo>>> {
+    if !exec.dry_run() {
+        return Ok(local_images(exec, refs, sel, flavours)?
+            .into_iter()
+            .map(Some)
+            .collect());
+    }
+    let found = inspect_locals(exec, refs)?;
+    for (r, _) in refs.iter().zip(&found).filter(|(_, f)| f.is_none()) {
+        eprintln!(
+            "note: {r} is not built yet (`{}`); the plan shows <image ID of {r}>, and what needs the image (its checks, the comparison with the registry) is decided when it exists",
+            build_command(sel, flavours)
+        );
+    }
+    Ok(found)
+}
+
+fn inspect_locals(exec: &mut Executor, refs: &[Reference]) -> Result<Vec<Option<ImageInfo>>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
+    exec.inspect(&names)
 }
 
 /// The `cargo xtask image build …` command that makes what a selection names.

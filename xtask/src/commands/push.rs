@@ -52,8 +52,9 @@ pub struct Part {
     /// Where it is pushed before the index is written: the development
     /// repository, under the platform-suffixed tag.
     pub staged: Reference,
-    /// The checked local image.
-    pub id: String,
+    /// The checked local image (a placeholder when a dry run plans a
+    /// push of an image not built yet).
+    pub id: Arg,
 }
 
 impl Part {
@@ -77,8 +78,9 @@ pub struct Entry {
     pub reference: Reference,
     /// The project version it is published at.
     pub version: String,
-    /// The checked local image (single-platform references).
-    pub id: String,
+    /// The checked local image (single-platform references; a placeholder
+    /// when a dry run plans a push of an image not built yet).
+    pub id: Arg,
     /// A multi-platform reference's images, published as one index.
     pub parts: Vec<Part>,
     /// What the registry served under the reference when it was read
@@ -132,14 +134,14 @@ impl Entry {
     pub fn images(&self) -> Vec<(Platform, String)> {
         self.parts
             .iter()
-            .map(|p| (p.platform.clone(), p.id.clone()))
+            .map(|p| (p.platform.clone(), p.id.shown()))
             .collect()
     }
 
     /// What the registry must serve under its tag (and alias) once written.
     fn written(&self) -> RemoteExpect {
         if self.parts.is_empty() {
-            RemoteExpect::Image(self.id.clone())
+            RemoteExpect::Image(self.id.shown())
         } else {
             RemoteExpect::Index(self.images())
         }
@@ -206,11 +208,11 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
     for (n, i) in items.iter().enumerate() {
         let publishes = i.push || i.alias.as_ref().is_some_and(|a| a.move_it);
         if let (Some(argv), true) = (&i.test, publishes) {
-            let tested = |reference: &Reference, id: &str, platform: Option<&Platform>| {
+            let tested = |reference: &Reference, id: &Arg, platform: Option<&Platform>| {
                 crate::plan::Item::Check(Check::Tested {
                     flavour: i.flavour.clone(),
                     reference: reference.to_string(),
-                    id: Arg::Lit(id.to_string()),
+                    id: id.clone(),
                     platform: platform.cloned(),
                     argv: argv.clone(),
                 })
@@ -246,14 +248,14 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
                     o,
                     crate::plan::Item::Check(Check::LocalIs {
                         reference: p.local.clone(),
-                        id: Arg::Lit(p.id.clone()),
+                        id: p.id.clone(),
                     }),
                 ));
                 if p.staged != p.local {
                     out.push((
                         o,
                         crate::plan::Item::Run(Step::Tag {
-                            source: Arg::Lit(p.id.clone()),
+                            source: p.id.clone(),
                             target: p.staged.clone(),
                         }),
                     ));
@@ -264,7 +266,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
                         reference: p.staged.clone(),
                     }),
                 ));
-                out.push((o, registry(&p.staged, RemoteExpect::Image(p.id.clone()))));
+                out.push((o, registry(&p.staged, RemoteExpect::Image(p.id.shown()))));
             }
             let sources: Vec<(Platform, Arg)> = i
                 .parts
@@ -281,7 +283,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             o,
             crate::plan::Item::Check(Check::LocalIs {
                 reference: i.reference.clone(),
-                id: Arg::Lit(i.id.clone()),
+                id: i.id.clone(),
             }),
         ));
         out.push((
@@ -290,7 +292,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
                 reference: i.reference.clone(),
             }),
         ));
-        out.push((o, registry(&i.reference, RemoteExpect::Image(i.id.clone()))));
+        out.push((o, registry(&i.reference, RemoteExpect::Image(i.id.shown()))));
     }
     for (n, i) in items.iter().enumerate() {
         let Some(Alias {
@@ -334,7 +336,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         out.push((
             o,
             crate::plan::Item::Run(Step::Tag {
-                source: Arg::Lit(i.id.clone()),
+                source: i.id.clone(),
                 target: alias.clone(),
             }),
         ));
@@ -344,7 +346,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
                 reference: alias.clone(),
             }),
         ));
-        out.push((o, registry(alias, RemoteExpect::Image(i.id.clone()))));
+        out.push((o, registry(alias, RemoteExpect::Image(i.id.shown()))));
     }
     out
 }
@@ -436,7 +438,8 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         images.push(super::images(r, platforms)?);
     }
     let locals: Vec<Reference> = images.iter().flatten().map(|i| i.local.clone()).collect();
-    let mut present = super::local_images(&mut exec, &locals, naming, &flavours)?.into_iter();
+    let mut present =
+        super::local_images_or_planned(&mut exec, &locals, naming, &flavours)?.into_iter();
 
     let mut items = Vec::new();
     let mut conflicts = Vec::new();
@@ -445,10 +448,34 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         let mut parts = Vec::new();
         let mut part_labels = Vec::new();
         let mut single = None;
+        let mut unbuilt = false;
+        let staged = |p: &Platform| {
+            r.with_name(&catalog.development)
+                .and_then(|d| d.for_platform(p))
+                .map_err(|e| invalid(format!("the {p} image of {r}: {e}")))
+        };
         for image in mine {
-            let local = present
+            let Some(local) = present
                 .next()
-                .ok_or_else(|| anyhow::anyhow!("internal error: fewer local images than names"))?;
+                .ok_or_else(|| anyhow::anyhow!("internal error: fewer local images than names"))?
+            else {
+                // A dry run of an image not built yet: its ID is a
+                // placeholder and nothing can be checked.
+                unbuilt = true;
+                let id = Arg::slot(crate::plan::Slot::ImageId {
+                    reference: image.local.to_string(),
+                });
+                match &image.platform {
+                    None => single = Some((id, Vec::new(), None)),
+                    Some(p) => parts.push(Part {
+                        platform: p.clone(),
+                        local: image.local.clone(),
+                        staged: staged(p)?,
+                        id,
+                    }),
+                }
+                continue;
+            };
             let id = verify::check_inspected(
                 &mut exec,
                 &Expectation {
@@ -482,16 +509,13 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             match &image.platform {
                 None => {
                     let p = Platform::parse(&local.platform_shown()).ok();
-                    single = Some((id, local.repo_digests, p))
+                    single = Some((Arg::Lit(id), local.repo_digests, p))
                 }
                 Some(p) => parts.push(Part {
                     platform: p.clone(),
                     local: image.local.clone(),
-                    staged: r
-                        .with_name(&catalog.development)
-                        .and_then(|d| d.for_platform(p))
-                        .map_err(|e| invalid(format!("the {p} image of {r}: {e}")))?,
-                    id,
+                    staged: staged(p)?,
+                    id: Arg::Lit(id),
                 }),
             }
         }
@@ -504,7 +528,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             Some((_, _, p)) => p.iter().cloned().collect(),
             None => part_labels.iter().map(|(p, _)| p.clone()).collect(),
         };
-        let (id, repo_digests, _) = single.unwrap_or_default();
+        let (id, repo_digests, _) = single.unwrap_or((Arg::Lit(String::new()), Vec::new(), None));
         let mut item = Entry {
             flavour: f.name.clone(),
             reference: r.clone(),
@@ -521,13 +545,22 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             alias_done: false,
         };
         let ours = item.images();
+        let id = id.shown();
         if !naming.dev {
             item.seen = exec.registry(r)?;
             let same = item
                 .seen
                 .as_ref()
                 .is_some_and(|s| publish::serves(s, &id, &ours, &repo_digests, &r.repository()));
-            match publish::decide_release(&reference, item.seen.as_ref(), same, args.force) {
+            let decided = if unbuilt && item.seen.is_some() {
+                // Whether the published tag is this build is known only
+                // once it is built.
+                eprintln!("note: {reference} is published already; whether that is this build is decided when it is built");
+                Ok(Release::Push)
+            } else {
+                publish::decide_release(&reference, item.seen.as_ref(), same, args.force)
+            };
+            match decided {
                 Ok(Release::Push) => {}
                 Ok(Release::AlreadyPublished { digest }) => {
                     item.push = false;
@@ -746,7 +779,7 @@ fn report(
                         Some(&p.platform),
                         &p.local,
                         digest,
-                        Some(p.id.clone()),
+                        Some(p.id.shown()),
                     )
                 });
                 // The failure, on the reference (or alias) it stopped.
@@ -814,7 +847,7 @@ mod tests {
             flavour: tag.into(),
             reference: Reference::new(&reg, "itwinai", tag).unwrap(),
             version: "0.2.2".into(),
-            id: format!("sha256:{}", tag.len()),
+            id: Arg::Lit(format!("sha256:{}", tag.len())),
             parts: vec![],
             seen: None,
             push,
@@ -842,8 +875,8 @@ mod tests {
         items[1].alias.as_mut().unwrap().seen = Some(Remote::image(A, None));
         let reg = Registry::parse("127.0.0.1:5000").unwrap();
         let rf = |tag: &str| Reference::new(&reg, "itwinai", tag).unwrap();
-        let id0 = items[0].id.clone();
-        let id1 = items[1].id.clone();
+        let id0 = items[0].id.shown();
+        let id1 = items[1].id.shown();
         let got: Vec<(Owner, crate::plan::Item)> = plan(&items, false);
         let check = |t: &str, expect: RemoteExpect| {
             crate::plan::Item::Check(Check::Registry {
@@ -930,7 +963,7 @@ mod tests {
                 .with_name("itwinai-dev")
                 .and_then(|d| d.for_platform(&p(platform)))
                 .unwrap(),
-            id: id.into(),
+            id: Arg::Lit(id.into()),
         };
         let mut e = item("0.2.2-torch2.6-jammy", true, Some("fix-latest"));
         e.parts = vec![
@@ -1048,7 +1081,7 @@ mod tests {
             crate::plan::Item::Check(Check::Registry {
                 reference: i.reference.clone(),
                 buildx: true,
-                expect: RemoteExpect::Image(i.id.clone())
+                expect: RemoteExpect::Image(i.id.shown())
             })
         );
     }
