@@ -56,7 +56,7 @@ pub fn restate(cause: &anyhow::Error, msg: String) -> anyhow::Error {
     }
 }
 
-fn is_interrupted(err: &anyhow::Error) -> bool {
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|e| e.is::<Interrupted>() || e.is::<InterruptedWhile>())
 }

@@ -124,6 +124,63 @@ fn dry_run_without_buildx_pulls_then_builds() {
 }
 
 #[test]
+fn a_dry_run_goes_on_past_an_unreachable_base_registry_a_build_does_not() {
+    let ws = fixture("dry-offline");
+    ws.write(
+        "env-files/images.toml",
+        &catalog(REG, "platforms = [\"linux/amd64\", \"linux/arm64\"]\n"),
+    );
+    ws.commit();
+    let fake = FakeDocker::new();
+    // The base's registry does not answer (offline, or a login needed).
+    let offline = [("FAKE_FAIL", "manifest:1")];
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &offline,
+    );
+    run.expect(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "note: {BASE} could not be looked up in its registry"
+        )),
+        "{}",
+        run.stderr
+    );
+    let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
+    for p in ["amd64", "arm64"] {
+        assert!(
+            run.stdout
+                .contains(&format!("docker pull --platform linux/{p} -- {BASE}")),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!("-t {reference}-linux-{p} ")),
+            "{}",
+            run.stdout
+        );
+    }
+    // A real build stops at the lookup, before any pull or build.
+    let run = ws.xtask(&["image", "build", "fix"], Some(fake.bin()), &offline);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("`docker manifest inspect` exited with code 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("pull ") || c.starts_with("build ")),
+        "{:?}",
+        fake.calls()
+    );
+}
+
+#[test]
 fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
     let ws = fixture("dry-buildx");
     let fake = FakeDocker::new();

@@ -290,7 +290,10 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
             if !exec.values.contains_key(&slot) {
-                let remote = exec.remote_image(base)?;
+                let Some(remote) = lookup_or_note(exec.dry_run(), base, exec.remote_image(base))?
+                else {
+                    continue;
+                };
                 let served: Vec<Platform> = remote
                     .layers_by_platform
                     .keys()
@@ -308,7 +311,10 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             let base = t.provenance.base_img_name.as_str();
             if !bases.contains(&base) {
                 bases.push(base);
-                let remote = exec.digest_lookup(crate::plan::Pinned::Name(base.to_string()))?;
+                let looked_up = exec.digest_lookup(crate::plan::Pinned::Name(base.to_string()));
+                let Some(remote) = lookup_or_note(exec.dry_run(), base, looked_up)? else {
+                    continue;
+                };
                 let served: Vec<Platform> =
                     remote.members.iter().map(|m| m.platform.clone()).collect();
                 check_base_platforms(base, &targets, &served, remote.is_index())?;
@@ -424,6 +430,24 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         }
     }
     Ok(())
+}
+
+/// A base's registry lookup. A dry run goes on without it (an offline
+/// machine, a registry that needs a login), saying what it could not
+/// decide; a real build stops.
+fn lookup_or_note<T>(dry_run: bool, base: &str, looked_up: Result<T>) -> Result<Option<T>> {
+    match looked_up {
+        Ok(remote) => Ok(Some(remote)),
+        Err(e) if dry_run && !crate::error::is_interrupted(&e) => {
+            crate::runner::end_child_line();
+            eprintln!(
+                "note: {base} could not be looked up in its registry ({}); the plan shows its digest as a placeholder and does not check its platforms, which a real build does first",
+                crate::error::printable(&format!("{e:#}"))
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One platform's image in `--json`: `{platform, local, digest, image_id}`.
