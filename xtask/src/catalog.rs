@@ -247,35 +247,66 @@ impl Catalog {
     /// Checks that need the project version: every production tag parses
     /// back to its own flavour only, and no two flavours share one.
     pub fn check_tags(&self, version: &Version) -> Result<()> {
+        match self.tag_problems(version).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`Catalog::check_tags`] would find first.
+    pub fn tag_problems(&self, version: &Version) -> Vec<anyhow::Error> {
+        let mut p = Problems::default();
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for f in &self.flavours {
-            self.reference(f, version, &Channel::Production, &self.registry)?;
+            if p.keep(self.reference(f, version, &Channel::Production, &self.registry))
+                .is_none()
+            {
+                continue;
+            }
             let tag = f.production_tag(version);
             // The longest default development tag: the release tag, `-`,
             // the hash, `-dirty`.
             let dev_len = tag.len() + 1 + self.dev_hash_length + "-dirty".len();
             if dev_len > 128 {
-                return Err(invalid(format!(
+                p.push(invalid(format!(
                     "{FILE}: flavour '{}': its development tags would be {dev_len} characters long at version {version} ('{tag}' + '-' + {} hex digits + '-dirty'); Docker allows 128: shorten its 'tag-format' or lower 'dev-hash-length'",
                     f.name, self.dev_hash_length
                 )));
             }
             if let Some(other) = seen.insert(tag.clone(), &f.name) {
-                return Err(invalid(format!(
+                p.push(invalid(format!(
                     "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; give one a 'variant' and a 'tag-format' that uses it",
                     f.name
                 )));
             }
         }
-        Ok(())
+        p.0
     }
 
-    /// Parse and check the catalog text.
+    /// Parse and check the catalog text: its first problem.
     pub fn parse(text: &str) -> Result<Catalog> {
-        let doc = tomlfile::parse(FILE, text)?;
+        let (catalog, mut problems) = Catalog::parse_all(text);
+        match catalog {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ if !problems.is_empty() => Err(problems.remove(0)),
+            _ => Err(invalid(format!("{FILE}: not a catalog"))),
+        }
+    }
+
+    /// Parse and check the catalog text, finding every problem: each key is
+    /// checked on its own, and a flavour with a problem is left out of the
+    /// checks across flavours and of the catalog returned (`None` only when
+    /// the top level is unusable). Use it only when the problems are empty.
+    pub fn parse_all(text: &str) -> (Option<Catalog>, Vec<anyhow::Error>) {
+        let doc = match tomlfile::parse(FILE, text) {
+            Ok(doc) => doc,
+            Err(e) => return (None, vec![e]),
+        };
+        let mut problems = Problems::default();
+        let p = &mut problems;
         let loc = |item: &Item| tomlfile::item_location(FILE, text, item);
         let root: &dyn TableLike = doc.as_table();
-        check_keys(root, TOP_KEYS, FILE, text, "")?;
+        check_keys(p, root, TOP_KEYS, FILE, text, "");
 
         let string = |t: &dyn TableLike, key: &str, ctx: &str| -> Result<Option<String>> {
             match t.get(key) {
@@ -296,51 +327,68 @@ impl Catalog {
             })
         };
 
-        let registry_text = required(
+        let registry_text = p.keep(required(
             root,
             "registry",
             "",
             "a registry such as \"ghcr.io/intertwin-eu\" (or \"\" for local names)",
-        )?;
-        let registry = Registry::parse(&registry_text).map_err(|e| {
-            invalid(format!(
-                "{}: 'registry': {e}",
-                loc(&root.get("registry").cloned().unwrap_or_default())
-            ))
-        })?;
-        let production = required(
+        ));
+        let registry = registry_text.and_then(|r| {
+            p.keep(Registry::parse(&r).map_err(|e| {
+                invalid(format!(
+                    "{}: 'registry': {e}",
+                    loc(&root.get("registry").cloned().unwrap_or_default())
+                ))
+            }))
+        });
+        let production = p.keep(required(
             root,
             "production",
             "",
             "the release image name, e.g. \"itwinai\"",
-        )?;
-        let development = required(
+        ));
+        let development = p.keep(required(
             root,
             "development",
             "",
             "the development image name, e.g. \"itwinai-dev\"",
-        )?;
-        for (key, name) in [("production", &production), ("development", &development)] {
-            Reference::new(&registry, name, "x")
-                .map_err(|e| invalid(format!("{FILE}: '{key}': {e}")))?;
-        }
-        if production == development {
-            return Err(invalid(format!(
-                "{FILE}: 'production' and 'development' are both '{production}'; development images must not share the release name"
+        ));
+        let production = production.and_then(|name| {
+            let r = registry.as_ref()?;
+            p.keep(
+                Reference::new(r, &name, "x")
+                    .map_err(|e| invalid(format!("{FILE}: 'production': {e}"))),
+            )
+            .map(|_| name)
+        });
+        let development = development.and_then(|name| {
+            let r = registry.as_ref()?;
+            p.keep(
+                Reference::new(r, &name, "x")
+                    .map_err(|e| invalid(format!("{FILE}: 'development': {e}"))),
+            )
+            .map(|_| name)
+        });
+        if production.is_some() && production == development {
+            p.push(invalid(format!(
+                "{FILE}: 'production' and 'development' are both '{}'; development images must not share the release name",
+                production.as_deref().unwrap_or_default()
             )));
         }
 
-        let flavours_item = root.get("flavours").ok_or_else(|| {
-            invalid(format!(
+        let Some(flavours_item) = root.get("flavours") else {
+            p.push(invalid(format!(
                 "{FILE}: no [flavours.NAME] table; declare at least one flavour"
-            ))
-        })?;
-        let table = flavours_item.as_table_like().ok_or_else(|| {
-            invalid(format!(
+            )));
+            return (None, problems.0);
+        };
+        let Some(table) = flavours_item.as_table_like() else {
+            p.push(invalid(format!(
                 "{}: 'flavours' must be a table of [flavours.NAME] tables",
                 loc(flavours_item)
-            ))
-        })?;
+            )));
+            return (None, problems.0);
+        };
         let format_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<TagFormat>> {
             string(t, "tag-format", ctx)?
                 .map(|text| {
@@ -391,162 +439,240 @@ impl Catalog {
             }
             Ok(Some(argv))
         };
-        let default_format = match format_of(root, "")? {
-            Some(f) => f,
-            None => TagFormat::parse(tag_format::DEFAULT).map_err(invalid)?,
+        // A top-level default with a problem: flavours that would use it
+        // are checked against the built-in default meanwhile.
+        let default_format = match p.keep(format_of(root, "")) {
+            Some(Some(f)) => f,
+            _ => TagFormat::parse(tag_format::DEFAULT).expect("the default tag format parses"),
         };
-        let default_test = test_of(root, "")?;
+        let default_test = p.keep(test_of(root, "")).flatten();
         let dev_hash_length = match root.get("dev-hash-length") {
             None => DEV_HASH_DEFAULT,
             Some(item) => match item.as_integer() {
                 Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
                 _ => {
-                    return Err(invalid(format!(
+                    p.push(invalid(format!(
                         "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
                         loc(item),
                         item.to_string().trim()
-                    )))
+                    )));
+                    DEV_HASH_DEFAULT
                 }
             },
         };
 
         let mut flavours = Vec::new();
         for (name, item) in table.iter() {
+            let before = p.0.len();
             let at = tomlfile::key_location(FILE, text, table.key(name));
-            check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}")))?;
+            p.keep(check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}"))));
             let ctx = format!("flavour '{name}': ");
-            let t = item.as_table_like().ok_or_else(|| {
-                invalid(format!(
+            let Some(t) = item.as_table_like() else {
+                p.push(invalid(format!(
                     "{at}: {ctx}must be a table, not a {}",
                     item.type_name()
-                ))
-            })?;
-            check_keys(t, FLAVOUR_KEYS, FILE, text, &ctx)?;
+                )));
+                continue;
+            };
+            check_keys(p, t, FLAVOUR_KEYS, FILE, text, &ctx);
             // Where a key's value is, for its errors (the flavour's header
             // when the key is missing).
             let key_at = |k: &str| t.get(k).map(loc).unwrap_or_else(|| at.clone());
-            let dockerfile = required(
-                t,
-                "dockerfile",
-                &ctx,
-                "the Dockerfile's path from the workspace root",
-            )?;
-            check_relative_path(&dockerfile)
-                .map_err(|e| invalid(format!("{}: {ctx}'dockerfile' {e}", key_at("dockerfile"))))?;
-            let fw = required(t, "framework", &ctx, "\"torch\" or \"tf\"")?;
-            let framework = Framework::parse(&fw).ok_or_else(|| {
-                invalid(format!(
-                    "{}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
-                    key_at("framework")
+            let dockerfile = p
+                .keep(required(
+                    t,
+                    "dockerfile",
+                    &ctx,
+                    "the Dockerfile's path from the workspace root",
                 ))
-            })?;
-            let framework_version = required(
-                t,
-                "framework-version",
-                &ctx,
-                "the framework's x.y, e.g. \"2.4\"",
-            )?;
-            check_framework_version(&framework_version).map_err(|e| {
-                invalid(format!(
-                    "{}: {ctx}'framework-version' {e}",
-                    key_at("framework-version")
-                ))
-            })?;
-            let framework_package = match string(t, "framework-package", &ctx)? {
-                None => framework.package().to_string(),
-                Some(p) => {
-                    check_distribution_name(&p).map_err(|e| {
+                .and_then(|d| {
+                    p.keep(check_relative_path(&d).map_err(|e| {
+                        invalid(format!("{}: {ctx}'dockerfile' {e}", key_at("dockerfile")))
+                    }))
+                    .map(|()| d)
+                });
+            let framework = p
+                .keep(required(t, "framework", &ctx, "\"torch\" or \"tf\""))
+                .and_then(|fw| {
+                    p.keep(Framework::parse(&fw).ok_or_else(|| {
                         invalid(format!(
-                            "{}: {ctx}'framework-package' {e}",
-                            key_at("framework-package")
+                            "{}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
+                            key_at("framework")
                         ))
-                    })?;
-                    p
-                }
-            };
-            let distro = required(
-                t,
-                "distro",
-                &ctx,
-                "the final image's OS codename, e.g. \"jammy\"",
-            )?;
-            check_distro(&distro)
-                .map_err(|e| invalid(format!("{}: {ctx}'distro' {e}", key_at("distro"))))?;
+                    }))
+                });
+            let framework_version = p
+                .keep(required(
+                    t,
+                    "framework-version",
+                    &ctx,
+                    "the framework's x.y, e.g. \"2.4\"",
+                ))
+                .and_then(|v| {
+                    p.keep(check_framework_version(&v).map_err(|e| {
+                        invalid(format!(
+                            "{}: {ctx}'framework-version' {e}",
+                            key_at("framework-version")
+                        ))
+                    }))
+                    .map(|()| v)
+                });
+            let framework_package =
+                p.keep(string(t, "framework-package", &ctx))
+                    .and_then(|package| match package {
+                        None => Some(None),
+                        Some(name) => p
+                            .keep(check_distribution_name(&name).map_err(|e| {
+                                invalid(format!(
+                                    "{}: {ctx}'framework-package' {e}",
+                                    key_at("framework-package")
+                                ))
+                            }))
+                            .map(|()| Some(name)),
+                    });
+            let distro = p
+                .keep(required(
+                    t,
+                    "distro",
+                    &ctx,
+                    "the final image's OS codename, e.g. \"jammy\"",
+                ))
+                .and_then(|d| {
+                    p.keep(
+                        check_distro(&d).map_err(|e| {
+                            invalid(format!("{}: {ctx}'distro' {e}", key_at("distro")))
+                        }),
+                    )
+                    .map(|()| d)
+                });
             let jupyterlab = match t.get("jupyterlab") {
-                None => false,
-                Some(item) => item.as_bool().ok_or_else(|| {
+                None => Some(false),
+                Some(item) => p.keep(item.as_bool().ok_or_else(|| {
                     invalid(format!(
                         "{}: {ctx}'jupyterlab' must be true or false, not a {}",
                         loc(item),
                         item.type_name()
                     ))
-                })?,
+                })),
             };
-            let base_image = string(t, "base-image", &ctx)?;
-            if let Some(b) = &base_image {
-                let r = AnyRef::parse(b).map_err(|e| {
-                    invalid(format!("{}: {ctx}'base-image': {e}", key_at("base-image")))
-                })?;
-                if r.is_scratch() {
-                    return Err(invalid(format!(
+            let base_image = p.keep(string(t, "base-image", &ctx));
+            if let Some(Some(b)) = &base_image {
+                match AnyRef::parse(b) {
+                    Err(e) => p.push(invalid(format!(
+                        "{}: {ctx}'base-image': {e}",
+                        key_at("base-image")
+                    ))),
+                    Ok(r) if r.is_scratch() => p.push(invalid(format!(
                         "{}: {ctx}'base-image' is scratch, which has no digest to record",
                         key_at("base-image")
-                    )));
+                    ))),
+                    Ok(_) => {}
                 }
             }
-            let variant = string(t, "variant", &ctx)?;
-            if let Some(v) = &variant {
-                check_variant(v)
-                    .map_err(|e| invalid(format!("{}: {ctx}'variant' {e}", key_at("variant"))))?;
+            let variant = p.keep(string(t, "variant", &ctx));
+            if let Some(Some(v)) = &variant {
+                p.keep(
+                    check_variant(v)
+                        .map_err(|e| invalid(format!("{}: {ctx}'variant' {e}", key_at("variant")))),
+                );
             }
-            let tag_format = format_of(t, &ctx)?.unwrap_or_else(|| default_format.clone());
-            let test = match test_of(t, &ctx)? {
-                Some(argv) => Some(argv),
-                None => default_test.clone(),
-            };
-            let latest = string(t, "latest", &ctx)?;
-            if let Some(l) = &latest {
-                check_tag(l)
-                    .map_err(|e| invalid(format!("{}: {ctx}'latest': {e}", key_at("latest"))))?;
-                if !l.ends_with("-latest") {
-                    return Err(invalid(format!("{}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")", key_at("latest"))));
+            let tag_format = p
+                .keep(format_of(t, &ctx))
+                .map(|f| f.unwrap_or_else(|| default_format.clone()));
+            let test = p
+                .keep(test_of(t, &ctx))
+                .map(|argv| argv.or_else(|| default_test.clone()));
+            let latest = p.keep(string(t, "latest", &ctx));
+            if let Some(Some(l)) = &latest {
+                match check_tag(l) {
+                    Err(e) => p.push(invalid(format!("{}: {ctx}'latest': {e}", key_at("latest")))),
+                    Ok(()) if !l.ends_with("-latest") => p.push(invalid(format!(
+                        "{}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")",
+                        key_at("latest")
+                    ))),
+                    Ok(()) => {}
                 }
             }
             let mut build_args = Vec::new();
             if let Some(item) = t.get("build-args") {
-                let args = item.as_table_like().ok_or_else(|| {
-                    invalid(format!(
+                match item.as_table_like() {
+                    None => p.push(invalid(format!(
                         "{}: {ctx}'build-args' must be a table of strings",
                         loc(item)
-                    ))
-                })?;
-                for (k, v) in args.iter() {
-                    // The entry's own line, not the table's.
-                    let entry = tomlfile::key_location(FILE, text, args.key(k));
-                    check_arg_name(k)
-                        .map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}")))?;
-                    let v = v.as_str().ok_or_else(|| {
-                        invalid(format!(
-                            "{entry}: {ctx}build-args.{k} must be a string, not a {}",
-                            v.type_name()
-                        ))
-                    })?;
-                    check_arg_value(v)
-                        .map_err(|e| invalid(format!("{entry}: {ctx}build-args.{k} {e}")))?;
-                    build_args.push((k.to_string(), v.to_string()));
+                    ))),
+                    Some(args) => {
+                        for (k, v) in args.iter() {
+                            // The entry's own line, not the table's.
+                            let entry = tomlfile::key_location(FILE, text, args.key(k));
+                            p.keep(
+                                check_arg_name(k)
+                                    .map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}"))),
+                            );
+                            let Some(v) = v.as_str() else {
+                                p.push(invalid(format!(
+                                    "{entry}: {ctx}build-args.{k} must be a string, not a {}",
+                                    v.type_name()
+                                )));
+                                continue;
+                            };
+                            p.keep(
+                                check_arg_value(v).map_err(|e| {
+                                    invalid(format!("{entry}: {ctx}build-args.{k} {e}"))
+                                }),
+                            );
+                            build_args.push((k.to_string(), v.to_string()));
+                        }
+                    }
                 }
             }
             let platforms = match t.get("platforms") {
-                None => Vec::new(),
-                Some(item) => platforms_of(item)
-                    .map_err(|e| invalid(format!("{}: {ctx}'platforms' {e}", loc(item))))?,
+                None => Some(Vec::new()),
+                Some(item) => p.keep(
+                    platforms_of(item)
+                        .map_err(|e| invalid(format!("{}: {ctx}'platforms' {e}", loc(item)))),
+                ),
             };
-            flavours.push(Flavour {
-                name: name.to_string(),
+            if p.0.len() > before {
+                // Left out of the checks across flavours.
+                continue;
+            }
+            let (
+                Some(dockerfile),
+                Some(framework),
+                Some(framework_version),
+                Some(framework_package),
+                Some(distro),
+                Some(jupyterlab),
+                Some(base_image),
+                Some(variant),
+                Some(tag_format),
+                Some(test),
+                Some(latest),
+                Some(platforms),
+            ) = (
                 dockerfile,
                 framework,
                 framework_version,
                 framework_package,
+                distro,
+                jupyterlab,
+                base_image,
+                variant,
+                tag_format,
+                test,
+                latest,
+                platforms,
+            )
+            else {
+                continue;
+            };
+            flavours.push(Flavour {
+                name: name.to_string(),
+                dockerfile,
+                framework_package: framework_package
+                    .unwrap_or_else(|| framework.package().to_string()),
+                framework,
+                framework_version,
                 distro,
                 jupyterlab,
                 variant,
@@ -558,11 +684,17 @@ impl Catalog {
                 platforms,
             });
         }
-        for f in &flavours {
-            f.tag_format
-                .check_for(&f.values())
-                .map_err(|e| invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name)))?;
-        }
+        // Problems in a flavour's keys hide what the checks across flavours
+        // would find only with those keys right: run them on the rest.
+        let any_flavours = table.iter().next().is_some();
+        flavours.retain(|f| {
+            p.keep(
+                f.tag_format.check_for(&f.values()).map_err(|e| {
+                    invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))
+                }),
+            )
+            .is_some()
+        });
         for (i, a) in flavours.iter().enumerate() {
             for b in &flavours[i + 1..] {
                 if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
@@ -571,13 +703,13 @@ impl Catalog {
                     } else {
                         format!("at version {v} ('{}')", a.pattern().render(&v))
                     };
-                    return Err(invalid(format!(
+                    p.push(invalid(format!(
                         "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
                         a.name, b.name
                     )));
-                }
-                if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern()) {
-                    return Err(invalid(format!(
+                } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern())
+                {
+                    p.push(invalid(format!(
                         "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
                         a.name,
                         b.name,
@@ -588,26 +720,26 @@ impl Catalog {
                 }
             }
         }
-        if flavours.is_empty() {
-            return Err(invalid(format!(
+        if !any_flavours {
+            p.push(invalid(format!(
                 "{FILE}: no flavours declared; add a [flavours.NAME] table"
             )));
         }
         // The local name of a platform's image (`<tag>-linux-arm64`) is no
         // flavour's release tag.
         for a in &flavours {
-            for p in &a.platforms {
+            for platform in &a.platforms {
                 let pattern = a.pattern();
                 let local = Pattern {
                     prefix: pattern.prefix.clone(),
-                    suffix: format!("{}-{}", pattern.suffix, p.tag_suffix()),
+                    suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
                 };
                 for b in &flavours {
                     let same = tag_format::collision(&local, &b.pattern()).is_some()
                         || tag_format::cross_collision(&local, &b.pattern()).is_some();
                     if same {
-                        return Err(invalid(format!(
-                            "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {p} image ('{}'); change its 'tag-format'",
+                        p.push(invalid(format!(
+                            "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
                             b.name,
                             a.name,
                             local.render("1.0.0")
@@ -620,20 +752,49 @@ impl Catalog {
         for f in &flavours {
             if let Some(l) = &f.latest {
                 if let Some(other) = aliases.insert(l, &f.name) {
-                    return Err(invalid(format!(
+                    p.push(invalid(format!(
                         "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
                         f.name
                     )));
                 }
             }
         }
-        Ok(Catalog {
+        let (Some(registry), Some(production), Some(development)) =
+            (registry, production, development)
+        else {
+            return (None, problems.0);
+        };
+        // With problems, the flavours without any, for the checks that
+        // read their Dockerfiles.
+        let catalog = Catalog {
             registry,
             production,
             development,
             dev_hash_length,
             flavours,
-        })
+        };
+        (Some(catalog), problems.0)
+    }
+}
+
+/// Problems found so far, each one line (invalid input).
+#[derive(Default)]
+pub struct Problems(pub Vec<anyhow::Error>);
+
+impl Problems {
+    pub fn push(&mut self, e: anyhow::Error) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its error kept.
+    pub fn keep<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
     }
 }
 
@@ -663,17 +824,23 @@ fn platforms_of(item: &Item) -> Result<Vec<Platform>, String> {
     Ok(out)
 }
 
-fn check_keys(t: &dyn TableLike, known: &[&str], file: &str, text: &str, ctx: &str) -> Result<()> {
+fn check_keys(
+    p: &mut Problems,
+    t: &dyn TableLike,
+    known: &[&str],
+    file: &str,
+    text: &str,
+    ctx: &str,
+) {
     for (key, _) in t.iter() {
         if !known.contains(&key) {
             let at = tomlfile::key_location(file, text, t.key(key));
-            return Err(invalid(format!(
+            p.push(invalid(format!(
                 "{at}: {ctx}unknown key '{key}'; known keys: {}",
                 known.join(", ")
             )));
         }
     }
-    Ok(())
 }
 
 /// The longest build-arg value: far below Linux's 128 KiB per argument, so
@@ -825,6 +992,42 @@ pub(crate) mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn parse_all_finds_every_problem_of_every_key_and_flavour() {
+        let text = "registry = \"ghcr.io/intertwin-eu\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai\"\ndev-hash-length = 3\n\n\
+            [flavours.a]\ndockerfile = \"/abs/Dockerfile\"\nframework = \"jax\"\nframework-version = \"2\"\ndistro = \"jammy\"\nlatest = \"a-newest\"\n\n\
+            [flavours.b]\ndockerfile = \"b/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nlatest = \"b-latest\"\n\n\
+            [flavours.c]\ndockerfile = \"c/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nlatest = \"b-latest\"\n";
+        let (catalog, problems) = Catalog::parse_all(text);
+        let lines: Vec<String> = problems.iter().map(|e| format!("{e:#}")).collect();
+        let starts = [
+            "env-files/images.toml: 'production' and 'development' are both 'itwinai'",
+            "env-files/images.toml:4: 'dev-hash-length'",
+            "env-files/images.toml:7: flavour 'a': 'dockerfile'",
+            "env-files/images.toml:8: flavour 'a': 'framework' is 'jax'",
+            "env-files/images.toml:9: flavour 'a': 'framework-version'",
+            "env-files/images.toml:11: flavour 'a': 'latest' is 'a-newest'",
+            "env-files/images.toml: flavours 'b' and 'c' make the same release tag",
+            "env-files/images.toml: flavours 'b' and 'c' both declare the alias 'b-latest'",
+        ];
+        assert_eq!(lines.len(), starts.len(), "{lines:#?}");
+        for (line, start) in lines.iter().zip(starts) {
+            assert!(
+                line.starts_with(start),
+                "{line:?} should start with {start:?}"
+            );
+        }
+        // The flavours without a problem of their own are kept.
+        let names: Vec<&str> = catalog
+            .iter()
+            .flat_map(|c| &c.flavours)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        // parse: the first problem.
+        assert_eq!(format!("{:#}", Catalog::parse(text).unwrap_err()), lines[0]);
     }
 
     pub const SAMPLE: &str = r#"registry = "ghcr.io/intertwin-eu"

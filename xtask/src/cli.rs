@@ -27,7 +27,13 @@ pub enum Command {
     Image(ImageCommand),
     /// The project version, [project].version of pyproject.toml
     Version(VersionArgs),
+    /// Check the catalog, pyproject.toml, every Dockerfile and the git
+    /// state, listing every problem; runs no docker command
+    #[command(after_help = CHECK_HELP)]
+    Check,
 }
+
+const CHECK_HELP: &str = "Examples:\n  cargo xtask check\n  cargo xtask --root ../itwinai check\n\nExit status: 0 no problem (warnings may be printed), 2 problems (each on its own line, with file and line).";
 
 /// The environment every docker-running command reads.
 macro_rules! environment {

@@ -147,7 +147,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Image(ImageCommand::Push(a)) => a.json,
         Command::Image(ImageCommand::Tag(a)) => a.json,
         Command::Image(ImageCommand::Test(a)) => a.json,
-        Command::Version(_) => false,
+        Command::Version(_) | Command::Check => false,
     }
 }
 
@@ -162,6 +162,7 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
         Command::Image(ImageCommand::Test(args)) => commands::test::run(&ws, &args),
         Command::Version(args) => commands::version::run(&ws, &args),
+        Command::Check => commands::check::run(&ws),
     }
 }
 

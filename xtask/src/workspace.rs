@@ -113,19 +113,49 @@ impl Workspace {
 
     /// Read and validate pyproject.toml, the catalog and every Dockerfile.
     pub fn load(&self) -> Result<Project> {
-        let version = pyproject::read_version(&self.read(pyproject::FILE)?)?;
-        let catalog = Catalog::parse(&self.read(catalog::FILE)?)?;
-        catalog.check_tags(&version)?;
+        let (project, mut problems) = self.load_all();
+        match project {
+            Some(project) if problems.is_empty() => Ok(project),
+            _ if !problems.is_empty() => Err(problems.remove(0)),
+            _ => Err(invalid("the project could not be read")),
+        }
+    }
+
+    /// As [`Workspace::load`], finding every problem, in the order `load`
+    /// meets them; the project only when there is none.
+    pub fn load_all(&self) -> (Option<Project>, Vec<anyhow::Error>) {
+        let mut p = catalog::Problems::default();
+        let version = p.keep(
+            self.read(pyproject::FILE)
+                .and_then(|text| pyproject::read_version(&text)),
+        );
+        let catalog = match self.read(catalog::FILE) {
+            Err(e) => {
+                p.push(e);
+                None
+            }
+            Ok(text) => {
+                let (catalog, problems) = Catalog::parse_all(&text);
+                p.0.extend(problems);
+                catalog
+            }
+        };
+        let (Some(version), Some(catalog)) = (version, catalog) else {
+            return (None, p.0);
+        };
+        p.0.extend(catalog.tag_problems(&version));
         let mut dockerfiles = BTreeMap::new();
         for f in &catalog.flavours {
-            let text = self.read(&f.dockerfile).map_err(|e| {
+            let read = self.read(&f.dockerfile).map_err(|e| {
                 invalid(format!(
                     "{}: flavour '{}': 'dockerfile' {e:#}",
                     catalog::FILE,
                     f.name
                 ))
-            })?;
-            dockerfiles.insert(f.name.clone(), text);
+            });
+            if let Some(text) = p.keep(read) {
+                dockerfiles.insert(f.name.clone(), text);
+            }
         }
         let project = Project {
             version,
@@ -133,10 +163,16 @@ impl Workspace {
             dockerfiles,
         };
         for f in &project.catalog.flavours {
-            project.base(f, None)?;
-            project.check_provenance(f)?;
+            if project.dockerfiles.contains_key(&f.name) {
+                p.keep(project.base(f, None));
+                p.keep(project.check_provenance(f));
+            }
         }
-        Ok(project)
+        if p.0.is_empty() {
+            (Some(project), p.0)
+        } else {
+            (None, p.0)
+        }
     }
 }
 

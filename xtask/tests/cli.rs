@@ -613,3 +613,54 @@ fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
         ]
     );
 }
+
+#[test]
+fn check_lists_every_problem_at_once_and_runs_no_docker() {
+    let ws = fixture("check");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(&["check"], Some(fake.bin()), &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("no problem"), "{}", run.stderr);
+
+    ws.write(
+        "env-files/images.toml",
+        &format!(
+            "registry = \"{REG}\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai-dev\"\ncolour = \"blue\"\n\n\
+             [flavours.fix]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"pytorch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\n\n\
+             [flavours.other]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"Jammy\"\n\n\
+             [flavours.third]\ndockerfile = \"env-files/third/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"noble\"\n"
+        ),
+    );
+    // A Dockerfile that records no provenance.
+    ws.write("env-files/third/Dockerfile", &format!("FROM {BASE}\n"));
+    let run = ws.xtask(&["check"], Some(fake.bin()), &[]);
+    run.expect(2);
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    let want = [
+        "error: env-files/images.toml:4: unknown key 'colour'",
+        "error: env-files/images.toml:8: flavour 'fix': 'framework' is 'pytorch'",
+        "error: env-files/images.toml:16: flavour 'other': 'distro'",
+        "error: env-files/third/Dockerfile:1: ",
+        "error: 4 problems found (above)",
+    ];
+    assert_eq!(errors.len(), want.len(), "{}", run.stderr);
+    for (line, want) in errors.iter().zip(want) {
+        assert!(
+            line.starts_with(want),
+            "{line:?} should start with {want:?}:\n{}",
+            run.stderr
+        );
+    }
+    // The tree is dirty now: a warning, not a problem.
+    assert!(
+        run.stderr
+            .contains("warning: the working tree has uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fake.calls(), Vec::<String>::new(), "no docker command");
+}

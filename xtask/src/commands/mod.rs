@@ -2,6 +2,7 @@
 //! references they go under.
 
 pub mod build;
+pub mod check;
 pub mod list;
 pub mod push;
 pub mod tag;
