@@ -14,50 +14,6 @@ const OCI: &str = "org.opencontainers.image";
 const DIRTY: &str = "eu.intertwin.itwinai.tree-dirty";
 const TAG: &str = "0.2.2-torch2.6-jammy";
 
-/// The bases every test may build on, as the registry serves them.
-const JAMMY: &str = "base-jammy";
-const NOBLE: &str = "base-noble";
-const OLD_TORCH: &str = "base-torch251";
-const BASES: &[BaseSpec] = &[
-    (JAMMY, "jammy", DEFAULT_DISTS),
-    (NOBLE, "noble", DEFAULT_DISTS),
-    (
-        OLD_TORCH,
-        "jammy",
-        &[("torch", "2.5.1"), ("tensorflow", "2.16.1")],
-    ),
-];
-
-/// A registry on 127.0.0.1 of its own that already serves [`BASES`]
-/// (their storage is copied, not pushed: the python layer is pushed once).
-fn registry_with_bases() -> Registry {
-    Registry::start_seeded(&seed_storage(BASES))
-}
-
-/// `<host>/<name>:1`, one of [`BASES`].
-fn base(registry: &Registry, name: &str) -> String {
-    assert!(BASES.iter().any(|b| b.0 == name), "{name} is not seeded");
-    format!("{}/{name}:1", registry.host())
-}
-
-/// The standard fixture, with a `pyproject.toml` no other test or run has:
-/// the seeded bases have one image ID everywhere, so without it the
-/// engine's build cache could hand this test a COPY layer of another one
-/// (same content, another mtime, so other layer IDs).
-fn fixture(label: &str, registry: &Registry, base: &str) -> Workspace {
-    let ws = Workspace::fixture(label, &registry.host(), base);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    ws.write(
-        "pyproject.toml",
-        &format!("{PYPROJECT}# {label} {} {now}\n", std::process::id()),
-    );
-    ws.commit();
-    ws
-}
-
 /// `<host>/itwinai:0.2.2-torch2.6-jammy`, the fixture's release reference.
 fn release(registry: &Registry) -> String {
     format!("{}/itwinai:{TAG}", registry.host())
@@ -163,13 +119,15 @@ fn differences(line: &str) -> Vec<String> {
 
 #[test]
 fn push_refuses_a_lying_image() {
-    if !engine_available("push_refuses_a_lying_image") {
+    let Some(EngineTest {
+        registry,
+        base: noble,
+        ws,
+    }) = EngineTest::start("push_refuses_a_lying_image", "chk-lie", NOBLE)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let noble = base(&registry, NOBLE);
-    let old_torch = base(&registry, OLD_TORCH);
-    let ws = fixture("chk-lie", &registry, &noble);
+    };
+    let old_torch = seeded_base(&registry, OLD_TORCH);
     let reference = release(&registry);
     let alias = format!("{}/itwinai:fix-latest", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &alias, &noble, &old_torch]);
@@ -218,12 +176,14 @@ fn push_refuses_a_lying_image() {
 
 #[test]
 fn tag_from_refuses_a_lying_source() {
-    if !engine_available("tag_from_refuses_a_lying_source") {
+    let Some(EngineTest {
+        registry,
+        base: noble,
+        ws,
+    }) = EngineTest::start("tag_from_refuses_a_lying_source", "chk-lie-tag", NOBLE)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let noble = base(&registry, NOBLE);
-    let ws = fixture("chk-lie-tag", &registry, &noble);
+    };
     let source = format!("{}/itwinai-dev:whatever", registry.host());
     let prod = release(&registry);
     let _cleanup = Cleanup::new(&[&source, &prod, &noble]);
@@ -249,12 +209,11 @@ fn tag_from_refuses_a_lying_source() {
 
 #[test]
 fn build_names_both_framework_versions() {
-    if !engine_available("build_names_both_framework_versions") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("build_names_both_framework_versions", "chk-fw", OLD_TORCH)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, OLD_TORCH);
-    let ws = fixture("chk-fw", &registry, &base);
+    };
     let _cleanup = Cleanup::new(&[&release(&registry), &base]);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
@@ -273,12 +232,13 @@ fn build_names_both_framework_versions() {
 
 #[test]
 fn allow_dirty_release_is_built_but_never_pushed() {
-    if !engine_available("allow_dirty_release_is_built_but_never_pushed") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "allow_dirty_release_is_built_but_never_pushed",
+        "chk-dirty",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-dirty", &registry, &base);
+    };
     ws.write("notes.txt", "not committed\n");
     let reference = release(&registry);
     let alias = format!("{}/itwinai:fix-latest", registry.host());
@@ -327,12 +287,11 @@ fn allow_dirty_release_is_built_but_never_pushed() {
 
 #[test]
 fn dirty_dev_build_is_tagged_dirty() {
-    if !engine_available("dirty_dev_build_is_tagged_dirty") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("dirty_dev_build_is_tagged_dirty", "chk-dirty-dev", JAMMY)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-dirty-dev", &registry, &base);
+    };
     ws.write("notes.txt", "not committed\n");
     let tag = format!("{TAG}-{}-dirty", &ws.head()[..12]);
     let dev = format!("{}/itwinai-dev:{tag}", registry.host());
@@ -370,12 +329,13 @@ fn dirty_dev_build_is_tagged_dirty() {
 
 #[test]
 fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
-    if !engine_available("a_tree_changed_during_the_build_fails_and_removes_the_tag") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "a_tree_changed_during_the_build_fails_and_removes_the_tag",
+        "chk-changed",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-changed", &registry, &base);
+    };
     let reference = release(&registry);
     let _cleanup = Cleanup::new(&[&reference, &base]);
     let wrapper = docker_that_edits_at_build(&ws.root().join("pyproject.toml"));
@@ -404,12 +364,13 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
 
 #[test]
 fn a_rebuild_that_changes_only_labels_runs_no_container() {
-    if !engine_available("a_rebuild_that_changes_only_labels_runs_no_container") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "a_rebuild_that_changes_only_labels_runs_no_container",
+        "chk-cache",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-cache", &registry, &base);
+    };
     let reference = release(&registry);
     let _cleanup = Cleanup::new(&[&reference, &base]);
 
@@ -454,12 +415,11 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
 
 #[test]
 fn push_dry_run_prints_every_step() {
-    if !engine_available("push_dry_run_prints_every_step") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("push_dry_run_prints_every_step", "chk-dry", JAMMY)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-dry", &registry, &base);
+    };
     let reference = release(&registry);
     let alias = format!("{}/itwinai:fix-latest", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
@@ -585,12 +545,11 @@ fn push_dry_run_prints_every_step() {
 
 #[test]
 fn a_config_only_change_is_probed_again() {
-    if !engine_available("a_config_only_change_is_probed_again") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("a_config_only_change_is_probed_again", "chk-config", JAMMY)
+    else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-config", &registry, &base);
+    };
     let reference = release(&registry);
     let _cleanup = Cleanup::new(&[&reference, &base]);
     // A layer that also holds torch 2.5.1's metadata, off sys.path.
@@ -659,12 +618,13 @@ fn a_config_only_change_is_probed_again() {
 
 #[test]
 fn a_promoted_dev_tag_names_the_image_s_own_commit() {
-    if !engine_available("a_promoted_dev_tag_names_the_image_s_own_commit") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "a_promoted_dev_tag_names_the_image_s_own_commit",
+        "chk-dev-promo",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = registry_with_bases();
-    let base = base(&registry, JAMMY);
-    let ws = fixture("chk-dev-promo", &registry, &base);
+    };
     let dev = |head: &str| format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &head[..12]);
     let a = ws.head();
     let mut cleanup = Cleanup::new(&[&dev(&a), &base]);

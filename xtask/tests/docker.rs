@@ -16,12 +16,11 @@ fn unique(name: &str) -> String {
 
 #[test]
 fn build_records_true_provenance() {
-    if !engine_available("build_records_true_provenance") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("build_records_true_provenance", "e2e-build", JAMMY)
+    else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(&registry, &unique("base-ok"), "jammy");
-    let ws = Workspace::fixture("e2e-build", &registry.host(), &base);
+    };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
 
     let run = ws.xtask(&["image", "build", "fix", "--json"], None, &[]);
@@ -90,14 +89,12 @@ fn build_records_true_provenance() {
 
 #[test]
 fn build_refuses_images_that_would_lie() {
-    if !engine_available("build_refuses_images_that_would_lie") {
-        return;
-    }
-    let registry = Registry::start();
-    let base = make_base(&registry, &unique("base-noble"), "noble");
-
     // The catalog says jammy; the base is noble.
-    let ws = Workspace::fixture("e2e-distro", &registry.host(), &base);
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("build_refuses_images_that_would_lie", "e2e-distro", NOBLE)
+    else {
+        return;
+    };
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
     let line = run.error_line();

@@ -6,16 +6,11 @@ mod support;
 
 use support::*;
 
-/// Two flavours, fix (alias fix-latest) and other (no alias).
-fn two_flavours(label: &str, registry: &Registry, base: &str) -> Workspace {
-    let ws = Workspace::fixture(label, &registry.host(), base);
+/// The catalog of two flavours, fix (alias fix-latest) and other (no
+/// alias), on the registry `host`.
+fn two_flavours(host: &str) -> String {
     let other = "\n[flavours.other]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n";
-    ws.write(
-        "env-files/images.toml",
-        &(catalog(&registry.host(), "") + other),
-    );
-    ws.commit();
-    ws
+    catalog(host, "") + other
 }
 
 /// The lines of a `--dry-run` listing that would change something (not the
@@ -37,16 +32,13 @@ fn field<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
 
 #[test]
 fn push_is_idempotent_and_never_clobbers_a_release() {
-    if !engine_available("push_is_idempotent_and_never_clobbers_a_release") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "push_is_idempotent_and_never_clobbers_a_release",
+        "rel-push",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("rel-base-{}", std::process::id()),
-        "jammy",
-    );
-    let ws = Workspace::fixture("rel-push", &registry.host(), &base);
+    };
     let tag = "0.2.2-torch2.6-jammy";
     let reference = format!("{}/itwinai:{tag}", registry.host());
 
@@ -105,16 +97,14 @@ fn push_is_idempotent_and_never_clobbers_a_release() {
 
 #[test]
 fn latest_aliases_follow_the_budget() {
-    if !engine_available("latest_aliases_follow_the_budget") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "latest_aliases_follow_the_budget",
+        "rel-latest",
+        JAMMY,
+        two_flavours,
+    ) else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("lat-base-{}", std::process::id()),
-        "jammy",
-    );
-    let ws = two_flavours("rel-latest", &registry, &base);
+    };
     ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
 
     // An undeclared alias and --latest with --dev are refused before anything runs.
@@ -169,16 +159,11 @@ fn latest_aliases_follow_the_budget() {
 
 #[test]
 fn promotion_ships_the_tested_layers() {
-    if !engine_available("promotion_ships_the_tested_layers") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("promotion_ships_the_tested_layers", "rel-promo", JAMMY)
+    else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("promo-base-{}", std::process::id()),
-        "jammy",
-    );
-    let ws = Workspace::fixture("rel-promo", &registry.host(), &base);
+    };
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
         .expect(0);
     let dev = format!(
@@ -264,16 +249,19 @@ fn promotion_ships_the_tested_layers() {
 
 #[test]
 fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
-    if !engine_available("a_registry_that_goes_away_mid_push_leaves_a_clean_report") {
+    let Some(EngineTest {
+        mut registry,
+        base,
+        ws,
+    }) = EngineTest::start_with(
+        "a_registry_that_goes_away_mid_push_leaves_a_clean_report",
+        "rel-stop",
+        JAMMY,
+        two_flavours,
+    )
+    else {
         return;
-    }
-    let mut registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("stop-base-{}", std::process::id()),
-        "jammy",
-    );
-    let ws = two_flavours("rel-stop", &registry, &base);
+    };
     ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
     let catalog_with_alias = catalog(&registry.host(), "")
         + "\n[flavours.other]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\nlatest = \"other-latest\"\n";
@@ -357,18 +345,20 @@ fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
 
 #[test]
 fn concurrent_latest_pushes_never_move_an_alias_backwards() {
-    if !engine_available("concurrent_latest_pushes_never_move_an_alias_backwards") {
+    let Some(EngineTest {
+        registry,
+        base,
+        ws: old,
+    }) = EngineTest::start(
+        "concurrent_latest_pushes_never_move_an_alias_backwards",
+        "rel-conc-old",
+        JAMMY,
+    )
+    else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("conc-base-{}", std::process::id()),
-        "jammy",
-    );
+    };
     // Two checkouts on one machine: 0.2.2 (slowed down) and 0.3.0.
-    let old = Workspace::fixture("rel-conc-old", &registry.host(), &base);
-    let new = Workspace::fixture("rel-conc-new", &registry.host(), &base);
+    let new = unique_workspace("rel-conc-new", &base, &catalog(&registry.host(), ""));
     new.xtask(&["version", "set", "0.3.0"], None, &[]).expect(0);
     new.commit();
     old.xtask(&["image", "build", "fix"], None, &[]).expect(0);
@@ -430,16 +420,13 @@ fn docker_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempD
 
 #[test]
 fn push_publishes_only_the_image_it_checked() {
-    if !engine_available("push_publishes_only_the_image_it_checked") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "push_publishes_only_the_image_it_checked",
+        "rel-swap",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("swap-base-{}", std::process::id()),
-        "jammy",
-    );
-    let ws = Workspace::fixture("rel-swap", &registry.host(), &base);
+    };
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     // Between the check and the push (at the registry read right before the
@@ -459,21 +446,18 @@ fn push_publishes_only_the_image_it_checked() {
 
 #[test]
 fn promotion_refuses_triggers_and_other_flavours_images() {
-    if !engine_available("promotion_refuses_triggers_and_other_flavours_images") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "promotion_refuses_triggers_and_other_flavours_images",
+        "rel-trig",
+        JAMMY,
+    ) else {
         return;
-    }
-    let registry = Registry::start();
-    let base = make_base(
-        &registry,
-        &format!("trig-base-{}", std::process::id()),
-        "jammy",
-    );
+    };
     let other_base = make_base(
         &registry,
         &format!("trig-other-{}", std::process::id()),
         "jammy",
     );
-    let ws = Workspace::fixture("rel-trig", &registry.host(), &base);
     let dev = format!(
         "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
         registry.host(),

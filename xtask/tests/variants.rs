@@ -11,11 +11,6 @@ use xtask::json::Json;
 
 const OCI: &str = "org.opencontainers.image";
 
-/// The one base every test builds on, as the registry serves it (the same
-/// seed as checks.rs: its storage is made once and copied).
-const JAMMY: &str = "base-jammy";
-const BASES: &[BaseSpec] = &[(JAMMY, "jammy", DEFAULT_DISTS)];
-
 /// The echo of the test step (`Step::Test`), up to the image ID.
 const TEST_RUN: &str = "+ docker run --rm --network none --pull never -- sha256:";
 
@@ -30,54 +25,9 @@ const PASSING: &str = r#"["python3", '-c', "import importlib.metadata as m; asse
 /// [`PASSING`] as the tool prints it (shell-quoted).
 const PASSING_SHOWN: &str = r#"python3 -c 'import importlib.metadata as m; assert m.version('\''torch'\'').startswith('\''2.6'\'')'"#;
 
-/// A registry of its own that already serves [`BASES`]; the base's name.
-fn registry_with_base() -> (Registry, String) {
-    let registry = Registry::start_seeded(&seed_storage(BASES));
-    let base = format!("{}/{JAMMY}:1", registry.host());
-    (registry, base)
-}
-
-/// A workspace with the fixture Dockerfile on `base`, `catalog` as
-/// env-files/images.toml, and a `pyproject.toml` no other test or run has
-/// (so the engine's build cache hands no other test's COPY layer here).
-fn workspace(label: &str, base: &str, catalog: &str) -> Workspace {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    Workspace::new(
-        label,
-        &[
-            (
-                "pyproject.toml",
-                format!("{PYPROJECT}# {label} {} {now}\n", std::process::id()),
-            ),
-            ("env-files/images.toml", catalog.to_string()),
-            ("env-files/fix/Dockerfile", fixture_dockerfile(base)),
-        ],
-    )
-}
-
-/// [`dockerfile`] with its COPY right after FROM. The classic builder looks
-/// a step up among the children of the previous one and takes the newest
-/// match: with `ARG FRAMEWORK_VERSION` first, that child is shared by every
-/// fixture build on the same base (other tests, other runs), so a rebuild
-/// running beside them can miss its own COPY and make new layers. A COPY of
-/// this workspace's own `pyproject.toml` first has no such twin.
-fn fixture_dockerfile(base: &str) -> String {
-    let arg_then_copy = "ARG FRAMEWORK_VERSION\nCOPY pyproject.toml /itwinai/pyproject.toml\n";
-    let text = dockerfile(base);
-    assert!(text.contains(arg_then_copy), "{text}");
-    text.replacen(
-        arg_then_copy,
-        "COPY pyproject.toml /itwinai/pyproject.toml\nARG FRAMEWORK_VERSION\n",
-        1,
-    )
-}
-
 /// The standard one-flavour catalog (`fix`, alias `fix-latest`) with `test`.
-fn fix_with_test(registry: &Registry, test: &str) -> String {
-    catalog(&registry.host(), &format!("test = {test}\n"))
+fn fix_with_test(host: &str, test: &str) -> String {
+    catalog(host, &format!("test = {test}\n"))
 }
 
 fn json(text: &str) -> Vec<Json> {
@@ -117,10 +67,13 @@ fn without_container_name(line: &str) -> String {
 
 #[test]
 fn the_upstream_image_set_is_built_tested_and_published_by_name() {
-    if !engine_available("the_upstream_image_set_is_built_tested_and_published_by_name") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "the_upstream_image_set_is_built_tested_and_published_by_name",
+        "var-set",
+        JAMMY,
+    ) else {
         return;
-    }
-    let (registry, base) = registry_with_base();
+    };
     let host = registry.host();
     let variant_format = "{version}-{variant}-{framework}{framework-version}-{distro}";
     let jlab_format = "jlab-{variant}-{version}-{framework}{framework-version}-{distro}";
@@ -145,7 +98,8 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
             &format!("jupyterlab = true\nvariant = \"slim\"\ntag-format = \"{jlab_format}\"\nlatest = \"jlab-slim-latest\"\n")
         ),
     );
-    let ws = workspace("var-set", &base, &catalog);
+    ws.write("env-files/images.toml", &catalog);
+    ws.commit();
     // (flavour, variant, format, release tag, alias)
     let set = [
         (
@@ -266,15 +220,14 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
 
 #[test]
 fn a_failing_test_publishes_nothing() {
-    if !engine_available("a_failing_test_publishes_nothing") {
-        return;
-    }
-    let (registry, base) = registry_with_base();
-    let ws = workspace(
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "a_failing_test_publishes_nothing",
         "var-fail",
-        &base,
-        &fix_with_test(&registry, "['python3', '-c', 'raise SystemExit(3)']"),
-    );
+        JAMMY,
+        |host| fix_with_test(host, "['python3', '-c', 'raise SystemExit(3)']"),
+    ) else {
+        return;
+    };
     let host = registry.host();
     let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
     let alias = format!("{host}/itwinai:fix-latest");
@@ -354,11 +307,13 @@ fn a_failing_test_publishes_nothing() {
 
 #[test]
 fn a_recorded_pass_is_reused() {
-    if !engine_available("a_recorded_pass_is_reused") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("a_recorded_pass_is_reused", "var-reuse", JAMMY, |host| {
+            fix_with_test(host, PASSING)
+        })
+    else {
         return;
-    }
-    let (registry, base) = registry_with_base();
-    let ws = workspace("var-reuse", &base, &fix_with_test(&registry, PASSING));
+    };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &base]);
 
@@ -436,11 +391,14 @@ fn a_recorded_pass_is_reused() {
 
 #[test]
 fn push_dry_run_shows_the_test_gate() {
-    if !engine_available("push_dry_run_shows_the_test_gate") {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "push_dry_run_shows_the_test_gate",
+        "var-dry",
+        JAMMY,
+        |host| fix_with_test(host, PASSING),
+    ) else {
         return;
-    }
-    let (registry, base) = registry_with_base();
-    let ws = workspace("var-dry", &base, &fix_with_test(&registry, PASSING));
+    };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     let alias = format!("{}/itwinai:fix-latest", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
@@ -485,18 +443,13 @@ fn push_dry_run_shows_the_test_gate() {
 
 #[test]
 fn dev_tags_use_dev_hash_length() {
-    if !engine_available("dev_tags_use_dev_hash_length") {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("dev_tags_use_dev_hash_length", "var-hash", JAMMY, |host| {
+            format!("dev-hash-length = 40\n{}", fix_with_test(host, PASSING))
+        })
+    else {
         return;
-    }
-    let (registry, base) = registry_with_base();
-    let ws = workspace(
-        "var-hash",
-        &base,
-        &format!(
-            "dev-hash-length = 40\n{}",
-            fix_with_test(&registry, PASSING)
-        ),
-    );
+    };
     let head = ws.head();
     assert_eq!(head.len(), 40);
     let tag = format!("0.2.2-torch2.6-jammy-{head}");
@@ -543,12 +496,15 @@ fn containers_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn a_stopped_test_leaves_no_container() {
-    if !engine_available("a_stopped_test_leaves_no_container") {
-        return;
-    }
-    let (registry, base) = registry_with_base();
     let sleeping = r#"["python3", '-c', "import time; time.sleep(60)"]"#;
-    let ws = workspace("var-stop", &base, &fix_with_test(&registry, sleeping));
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "a_stopped_test_leaves_no_container",
+        "var-stop",
+        JAMMY,
+        |host| fix_with_test(host, sleeping),
+    ) else {
+        return;
+    };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &base]);
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);

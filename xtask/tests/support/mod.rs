@@ -13,7 +13,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod engine;
 mod python;
+#[allow(unused_imports)]
+pub use engine::{
+    copy_first_dockerfile, seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE,
+    OLD_TORCH,
+};
 #[allow(unused_imports)]
 pub use python::{copy_tree, seed_storage, BaseSpec};
 #[allow(unused_imports)]
