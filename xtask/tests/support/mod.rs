@@ -517,17 +517,23 @@ pub struct Registry {
     pub dir: TempDir,
 }
 
+/// A port on 127.0.0.1 free right now, and no local image named under it:
+/// images an earlier run left under this port's names would stand in for
+/// what this run is to make (the engine outlives test runs).
+pub fn free_port() -> u16 {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    forget_local_images(&format!("127.0.0.1:{port}/"));
+    port
+}
+
 impl Registry {
     pub fn start() -> Registry {
         let dir = TempDir::new("registry");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Images an earlier run left under this port's names would stand in
-        // for what this run is to make (the engine outlives test runs).
-        forget_local_images(&format!("127.0.0.1:{port}/"));
+        let port = free_port();
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
