@@ -174,6 +174,9 @@ impl<'a> Executor<'a> {
                 Ok(state) => return Ok(state),
                 Err(e) => e,
             }
+        } else if o.stderr.contains("dubious ownership") {
+            // git's first line names the cause, its last the fix.
+            "dubious ownership".to_string()
         } else {
             o.stderr_line()
         };

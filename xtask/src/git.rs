@@ -60,6 +60,11 @@ pub fn state_error(root: &std::path::Path, why: &str) -> anyhow::Error {
             "{} is not a git repository; COMMIT_HASH needs one (git init && git commit)",
             root.display()
         ))
+    } else if why.contains("dubious ownership") {
+        invalid(format!(
+            "git refuses to read {0}: it is owned by another user (git's \"dubious ownership\"); if you trust it, run `git config --global --add safe.directory {0}` and try again",
+            root.display()
+        ))
     } else if why == "no commit" {
         invalid(format!(
             "git has no commit at HEAD in {}; commit first: COMMIT_HASH records it",

@@ -664,3 +664,35 @@ fn check_lists_every_problem_at_once_and_runs_no_docker() {
     );
     assert_eq!(fake.calls(), Vec::<String>::new(), "no docker command");
 }
+
+#[test]
+fn a_repository_of_another_user_names_safe_directory() {
+    let ws = fixture("dubious");
+    let fake = FakeDocker::new();
+    // Owned by another user: git refuses it (the tests run as root in CI,
+    // where chown works; elsewhere the case cannot be made).
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "12345"])
+        .arg(ws.root())
+        .status();
+    if !chown.is_ok_and(|s| s.success()) {
+        eprintln!("a_repository_of_another_user_names_safe_directory: SKIPPED: chown needs root");
+        return;
+    }
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(2);
+    let line = run.error_line();
+    assert!(
+        line.contains("owned by another user")
+            && line.contains(&format!(
+                "git config --global --add safe.directory {}",
+                ws.root().display()
+            )),
+        "{line}"
+    );
+    assert_eq!(fake.calls(), Vec::<String>::new());
+}
