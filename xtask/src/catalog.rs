@@ -341,34 +341,20 @@ impl Catalog {
                 ))
             }))
         });
-        let production = p.keep(required(
-            root,
-            "production",
-            "",
-            "the release image name, e.g. \"itwinai\"",
-        ));
-        let development = p.keep(required(
-            root,
+        // An image name: present, and one a reference can hold.
+        let mut image_name = |key: &str, what: &str| {
+            let name = p.keep(required(root, key, "", what))?;
+            let r = registry.as_ref()?;
+            p.keep(
+                Reference::new(r, &name, "x").map_err(|e| invalid(format!("{FILE}: '{key}': {e}"))),
+            )
+            .map(|_| name)
+        };
+        let production = image_name("production", "the release image name, e.g. \"itwinai\"");
+        let development = image_name(
             "development",
-            "",
             "the development image name, e.g. \"itwinai-dev\"",
-        ));
-        let production = production.and_then(|name| {
-            let r = registry.as_ref()?;
-            p.keep(
-                Reference::new(r, &name, "x")
-                    .map_err(|e| invalid(format!("{FILE}: 'production': {e}"))),
-            )
-            .map(|_| name)
-        });
-        let development = development.and_then(|name| {
-            let r = registry.as_ref()?;
-            p.keep(
-                Reference::new(r, &name, "x")
-                    .map_err(|e| invalid(format!("{FILE}: 'development': {e}"))),
-            )
-            .map(|_| name)
-        });
+        );
         if production.is_some() && production == development {
             p.push(invalid(format!(
                 "{FILE}: 'production' and 'development' are both '{}'; development images must not share the release name",

@@ -540,22 +540,10 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
     assert!(!marker.exists(), "the fsmonitor hook ran");
 }
 
-/// The ```make block of README.md's "From a Makefile".
-fn readme_makefile() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = readme
-        .split("### From a Makefile")
-        .nth(1)
-        .expect("the section");
-    let block = section.split("```make\n").nth(1).expect("a make block");
-    block.split("```").next().unwrap().to_string()
-}
-
 #[test]
 fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
     let ws = fixture("makefile");
-    let makefile = readme_makefile();
+    let makefile = readme_block("### From a Makefile", "```make");
     for need in [
         ".PHONY:",
         ".DELETE_ON_ERROR:",

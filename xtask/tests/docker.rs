@@ -161,17 +161,6 @@ fn unresolvable_base_stops_before_the_build() {
     let _ = docker_ok(&["rmi", &local]);
 }
 
-/// The ```sh block after `<!-- quickstart -->` in README.md.
-fn readme_quickstart() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let after = readme
-        .split("<!-- quickstart -->\n```sh\n")
-        .nth(1)
-        .expect("README.md has the quickstart block");
-    after.split("```").next().unwrap().to_string()
-}
-
 #[test]
 fn the_readme_quickstart_runs_offline_as_written() {
     if !engine_available("the_readme_quickstart_runs_offline_as_written") {
@@ -182,7 +171,10 @@ fn the_readme_quickstart_runs_offline_as_written() {
     // Run as a user would, `bash -eu`: the file is the program.
     std::fs::write(
         &script,
-        format!("#!/usr/bin/env -S bash -eu\n{}", readme_quickstart()),
+        format!(
+            "#!/usr/bin/env -S bash -eu\n{}",
+            readme_block("<!-- quickstart -->", "```sh")
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

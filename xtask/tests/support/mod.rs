@@ -517,6 +517,22 @@ pub struct Registry {
     pub dir: TempDir,
 }
 
+/// The text of README.md's first block opened by `fence` (```` ```make ````)
+/// after `marker`.
+pub fn readme_block(marker: &str, fence: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let after = readme
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README.md has no {marker:?}"));
+    let block = after
+        .split(&format!("{fence}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {fence} block after {marker:?} in README.md"));
+    block.split("```").next().unwrap().to_string()
+}
+
 /// A port on 127.0.0.1 free right now, and no local image named under it:
 /// images an earlier run left under this port's names would stand in for
 /// what this run is to make (the engine outlives test runs).
