@@ -9,6 +9,7 @@ pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod distribution;
 pub mod docker_output;
 pub mod dockerfile;
 pub mod error;
