@@ -47,6 +47,11 @@ pub struct Executor<'a> {
     /// References whose local manifest list was forgotten this run (and
     /// not made again since): forgetting once is enough.
     forgotten: std::collections::BTreeSet<String>,
+    /// What each registry repository accepted this run (a token, or the
+    /// user and secret), kept so that a run authenticates once.
+    pub(crate) registry_auth: BTreeMap<String, crate::distribution::Auth>,
+    /// The credentials docker keeps for each registry host, once asked.
+    pub(crate) credentials: BTreeMap<String, Option<crate::distribution::Credentials>>,
 }
 
 impl<'a> Executor<'a> {
@@ -59,6 +64,8 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             forgotten: std::collections::BTreeSet::new(),
+            registry_auth: BTreeMap::new(),
+            credentials: BTreeMap::new(),
         }
     }
 
@@ -83,6 +90,17 @@ impl<'a> Executor<'a> {
     /// Print the step under `--dry-run`; run it unless it changes state and
     /// this is a dry run (then `None`).
     pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
+        self.step_with_secret(step, None)
+    }
+
+    /// [`Executor::step`], with `secret` (credentials as curl reads its
+    /// configuration) on the command's stdin: never in its argv, its echo,
+    /// the dry-run listing or an error.
+    pub(crate) fn step_with_secret(
+        &mut self,
+        step: &Step,
+        secret: Option<String>,
+    ) -> Result<Option<Output>> {
         if self.dry_run {
             self.print(&render_step(step, &self.values));
             if !step.read_only() {
@@ -105,10 +123,13 @@ impl<'a> Executor<'a> {
             .iter()
             .map(|a| self.resolve(a))
             .collect::<Result<_>>()?;
-        let stdin = step
-            .stdin()
-            .map(|a| self.resolve(&a).map(|t| t + "\n"))
-            .transpose()?;
+        let stdin = match secret {
+            Some(secret) => Some(secret),
+            None => step
+                .stdin()
+                .map(|a| self.resolve(&a).map(|t| t + "\n"))
+                .transpose()?,
+        };
         let result = runner::run(self.command(&argv), step.wait(), stdin, !step.read_only());
         if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
             // Stopped (signal or timeout): the docker client is gone, its
@@ -266,48 +287,12 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// The manifest of `reference` in its registry; `None` when the tag does
-    /// not exist. An unreachable registry is an error.
+    /// The manifest of `reference` in its registry, read through the
+    /// registry API (no layer, no local name touched); `None` when the tag
+    /// does not exist. An unreachable registry, or one that refuses the
+    /// credentials, is an error.
     pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
-        let buildx = self.buildx()?;
-        if !buildx {
-            self.forget_manifest_list(reference)?;
-        }
-        let step = Step::RegistryLookup {
-            reference: reference.clone(),
-            buildx,
-        };
-        let o = self.step(&step)?.context("registry lookups always run")?;
-        if !o.ok {
-            if out::is_not_found(&o.stderr) {
-                return Ok(None);
-            }
-            anyhow::bail!(
-                "cannot look up {reference} in its registry: {}",
-                o.stderr_line()
-            );
-        }
-        let parsed = if buildx {
-            out::parse_imagetools_manifest(&o.stdout)
-        } else {
-            out::parse_manifest_inspect(&o.stdout)
-        };
-        let mut remote =
-            parsed.map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))?;
-        // imagetools lists an index's entries without their configs.
-        for m in remote.members.iter_mut().filter(|m| m.config.is_none()) {
-            let step = Step::RemoteManifest {
-                image: Pinned::Digest {
-                    repository: reference.repository(),
-                    digest: m.digest.clone(),
-                },
-            };
-            let text = self.must(&step)?.context("imagetools always runs")?;
-            m.config = out::parse_imagetools_manifest(&text)
-                .map_err(|e| anyhow::anyhow!("looking up {reference} in its registry: {e}"))?
-                .config;
-        }
-        Ok(Some(remote))
+        self.read_remote(reference)
     }
 
     /// What the registry serves under `image` (classic).
@@ -322,8 +307,8 @@ impl<'a> Executor<'a> {
 
     /// The version label of what `reference` serves: one image's, or an
     /// index's, whose images must all carry the same (`Ok(Err(why))` when
-    /// they do not). Reads configs only with buildx; without it pulls the
-    /// image (by digest, for an index entry, so no tag moves).
+    /// they do not). Reads the config blobs from the registry: no layer,
+    /// and no local name changes.
     pub fn remote_version(
         &mut self,
         reference: &Reference,
@@ -331,29 +316,23 @@ impl<'a> Executor<'a> {
     ) -> Result<std::result::Result<Option<String>, String>> {
         let version =
             |labels: &BTreeMap<String, String>| labels.get(crate::labels::VERSION).cloned();
-        if !remote.is_index() {
-            return Ok(Ok(version(&self.remote_labels(&reference.to_string())?)));
-        }
+        let configs: Vec<(String, String)> = if remote.is_index() {
+            remote
+                .members
+                .iter()
+                .map(|m| (m.platform.to_string(), m.config.clone().unwrap_or_default()))
+                .collect()
+        } else {
+            vec![(String::new(), remote.config.clone().unwrap_or_default())]
+        };
         let mut seen: Vec<(String, Option<String>)> = Vec::new();
-        for m in &remote.members {
-            let pinned = format!("{}@{}", reference.repository(), m.digest);
-            let labels = if self.buildx()? {
-                let step = Step::RemoteConfig {
-                    reference: pinned.clone(),
-                };
-                let text = self.must(&step)?.context("imagetools always runs")?;
-                out::parse_remote_labels(&text)
-                    .map_err(|e| anyhow::anyhow!("imagetools inspect of {pinned} printed {e}"))?
-            } else {
-                self.must(&Step::FetchByDigest {
-                    image: pinned.clone(),
-                    platform: Some(m.platform.clone()),
-                })
-                .with_context(|| format!("pulling {pinned} to read its labels"))?;
-                self.inspect_one(&pinned, || format!("{pinned} is not local after its pull"))?
-                    .labels
-            };
-            seen.push((m.platform.to_string(), version(&labels)));
+        for (platform, config) in configs {
+            anyhow::ensure!(
+                !config.is_empty(),
+                "{reference}: the config digest of what it serves is not known"
+            );
+            let labels = self.read_labels(reference, &config)?;
+            seen.push((platform, version(&labels)));
         }
         let first = seen[0].1.clone();
         if seen.iter().all(|(_, v)| *v == first) {
@@ -383,38 +362,6 @@ impl<'a> Executor<'a> {
                 "cannot resolve the digest of base image {image}: imagetools printed {e}"
             )
         })
-    }
-
-    /// The labels of the image a tag points at in its registry: its config
-    /// alone with buildx; else by pulling the tag (which moves the local
-    /// name to what the registry serves).
-    pub fn remote_labels(&mut self, reference: &str) -> Result<BTreeMap<String, String>> {
-        if self.buildx()? {
-            let step = Step::RemoteConfig {
-                reference: reference.into(),
-            };
-            let text = self.must(&step)?.context("imagetools always runs")?;
-            return out::parse_remote_labels(&text)
-                .map_err(|e| anyhow::anyhow!("imagetools inspect of {reference} printed {e}"));
-        }
-        let pull = Step::Pull {
-            image: reference.into(),
-            platform: None,
-            capture: false,
-        };
-        if self
-            .must(&pull)
-            .with_context(|| format!("pulling {reference} to read its labels"))?
-            .is_none()
-        {
-            // Dry run: the pull was only printed.
-            return Ok(BTreeMap::new());
-        }
-        Ok(self
-            .inspect_one(reference, || {
-                format!("{reference} is not local after its pull")
-            })?
-            .labels)
     }
 
     /// What the image's python3 reads: `Err` with the reason when the image
@@ -740,19 +687,18 @@ impl<'a> Executor<'a> {
                 format!("check that HEAD and the tree did not change while {reference} was built"),
                 vec![Step::GitState],
             ),
-            Check::Registry {
-                reference,
-                buildx,
-                expect,
-            } => (
+            Check::Registry { reference, expect } => (
                 format!(
                     "check that the registry serves {} under {reference}",
                     expect.shown()
                 ),
-                vec![Step::RegistryLookup {
-                    reference: reference.clone(),
-                    buildx: *buildx,
-                }],
+                vec![Step::RegistryRead(Box::new(
+                    crate::distribution::Request::manifest(
+                        &crate::distribution::Endpoint::of_host(reference.registry().host()),
+                        &reference.api_name(),
+                        reference.tag(),
+                    ),
+                ))],
             ),
             Check::Tested {
                 flavour,

@@ -27,6 +27,7 @@ pub mod publish;
 pub mod pyproject;
 pub mod reference;
 pub mod registry;
+pub mod registry_reads;
 pub mod runner;
 pub mod tag_format;
 #[cfg(test)]

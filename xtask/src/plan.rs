@@ -194,10 +194,14 @@ pub enum Step {
     Untag {
         reference: Reference,
     },
-    /// The manifest a registry serves under a tag (no layers).
-    RegistryLookup {
-        reference: Reference,
-        buildx: bool,
+    /// One read of the registry API (a manifest, a config blob, a tag list
+    /// page, a token) with curl; credentials, when needed, go on stdin.
+    RegistryRead(Box<crate::distribution::Request>),
+    /// Ask docker's credential helper for a registry's credentials
+    /// (`docker-credential-<helper> get`, the registry on stdin).
+    CredentialHelper {
+        helper: String,
+        server: String,
     },
     /// A base image's digest and per-platform layers from its registry (buildx).
     RemoteImage {
@@ -323,6 +327,11 @@ impl Step {
     /// `--` or is one `KEY=value` word, so none is read as an option.
     pub fn argv(&self) -> Vec<Arg> {
         match self {
+            // The URL is built from typed values and starts with the scheme.
+            Step::RegistryRead(r) => lits(r.argv()),
+            Step::CredentialHelper { helper, .. } => {
+                lits([format!("docker-credential-{helper}"), "get".to_string()])
+            }
             Step::GitState => lits([
                 "git",
                 "status",
@@ -410,29 +419,6 @@ impl Step {
                 "--".into(),
                 reference.to_string(),
             ]),
-            Step::RegistryLookup { reference, buildx } => {
-                let reference = reference.to_string();
-                let reference = reference.as_str();
-                if *buildx {
-                    lits([
-                        "docker",
-                        "buildx",
-                        "imagetools",
-                        "inspect",
-                        "--format",
-                        "{{json .Manifest}}",
-                        "--",
-                        reference,
-                    ])
-                } else {
-                    let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
-                    if self.registry_is_loopback() {
-                        a.push(lit("--insecure"));
-                    }
-                    a.extend(lits(["--", reference]));
-                    a
-                }
-            }
             Step::RemoteImage { image } => lits([
                 "docker",
                 "buildx",
@@ -537,10 +523,6 @@ impl Step {
         }
     }
 
-    fn registry_is_loopback(&self) -> bool {
-        matches!(self, Step::RegistryLookup { reference, .. } if reference.registry().is_loopback())
-    }
-
     pub fn wait(&self) -> Wait {
         match self {
             Step::Pull { .. }
@@ -583,6 +565,7 @@ impl Step {
     /// What the command reads on stdin.
     pub fn stdin(&self) -> Option<Arg> {
         match self {
+            Step::CredentialHelper { server, .. } => Some(lit(server)),
             Step::Build(b) => match &b.source {
                 Source::FromImage(image) => Some(image.prefixed("FROM ")),
                 Source::Workspace { .. } => None,
@@ -624,8 +607,9 @@ impl Step {
             Step::Tag { target, .. } => format!("pointing {target}"),
             Step::Push { reference } => format!("pushing {reference}"),
             Step::Untag { reference } => format!("removing {reference}"),
-            Step::RegistryLookup { reference, .. } => {
-                format!("looking up {reference} in its registry")
+            Step::RegistryRead(r) => format!("reading {}", r.what),
+            Step::CredentialHelper { helper, server } => {
+                format!("asking docker-credential-{helper} for the credentials of {server}")
             }
             Step::RemoteImage { image } => format!("resolving the digest of base image {image}"),
             Step::RemoteConfig { reference } => {
@@ -742,7 +726,6 @@ pub enum Check {
     /// registry serves what was pushed).
     Registry {
         reference: Reference,
-        buildx: bool,
         expect: RemoteExpect,
     },
     /// A local name still points at the image that was checked.
@@ -1001,27 +984,20 @@ mod tests {
                 Wait::Lookup,
             ),
             (
-                Step::RegistryLookup {
-                    reference: rf("127.0.0.1:5000/r:1"),
-                    buildx: false,
-                },
-                "# read-only: docker manifest inspect --verbose --insecure -- 127.0.0.1:5000/r:1",
+                Step::RegistryRead(Box::new(crate::distribution::Request::manifest(
+                    &crate::distribution::Endpoint::of_host("127.0.0.1:5000"),
+                    "r",
+                    "1",
+                ))),
+                "# read-only: curl -q --silent --show-error --location --max-redirs 5 --proto =http,https --proto-redir =https --dump-header - --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
                 Wait::Lookup,
             ),
             (
-                Step::RegistryLookup {
-                    reference: rf("ghcr.io/r:1"),
-                    buildx: false,
+                Step::CredentialHelper {
+                    helper: "pass".into(),
+                    server: "ghcr.io".into(),
                 },
-                "# read-only: docker manifest inspect --verbose -- ghcr.io/r:1",
-                Wait::Lookup,
-            ),
-            (
-                Step::RegistryLookup {
-                    reference: rf("ghcr.io/r:1"),
-                    buildx: true,
-                },
-                "# read-only: docker buildx imagetools inspect --format '{{json .Manifest}}' -- ghcr.io/r:1",
+                "# read-only: docker-credential-pass get <<'EOF'\nghcr.io\nEOF",
                 Wait::Lookup,
             ),
         ];

@@ -36,6 +36,11 @@ impl Registry {
         self.0.is_empty()
     }
 
+    /// `host[:port]`, the registry's own part.
+    pub fn host(&self) -> &str {
+        self.0.split('/').next().unwrap_or("")
+    }
+
     /// `127.0.0.0/8`, `localhost` or `[::1]` (with or without a port): the
     /// registries Docker itself talks to over plain HTTP.
     pub fn is_loopback(&self) -> bool {
@@ -102,6 +107,15 @@ impl Reference {
     /// written.
     pub fn for_platform(&self, p: &crate::platform::Platform) -> Result<Reference, String> {
         self.with_tag(&format!("{}-{}", self.tag, p.tag_suffix()))
+    }
+
+    /// The repository's name inside its registry, as the distribution API
+    /// names it (`intertwin-eu/itwinai` for `ghcr.io/intertwin-eu/itwinai`).
+    pub fn api_name(&self) -> String {
+        match self.registry.0.split_once('/') {
+            Some((_, namespace)) => format!("{namespace}/{}", self.name),
+            None => self.name.clone(),
+        }
     }
 
     /// `registry/name` (or `name` for local images).

@@ -481,8 +481,7 @@ fn push_dry_run_prints_every_step() {
 
     // The registry is read before anything would be written: both tags
     // when deciding, and each again right before its write.
-    let lookup =
-        |r: &str| format!("# read-only: docker manifest inspect --verbose --insecure -- {r}");
+    let lookup = |r: &str| manifest_read_line(r);
     let at = |l: &str| {
         lines
             .iter()

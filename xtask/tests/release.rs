@@ -408,12 +408,14 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// At the `nth` `docker manifest inspect`: first point `reference` at `other`.
-fn docker_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir {
-    docker_wrapper(
+/// At the `nth` read of the registry API (curl): first point `reference`
+/// at `other` in the local engine.
+fn curl_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir {
+    program_wrapper(
         "retag",
+        "curl",
         &format!(
-            "if [ \"$1\" = manifest ]; then\n  n=$(cat \"$DIR/lookups\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/lookups\"\n  if [ $n -eq {nth} ]; then \"$REAL\" tag '{other}' '{reference}'; fi\nfi"
+            "n=$(cat \"$DIR/lookups\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/lookups\"\nif [ $n -eq {nth} ]; then docker tag '{other}' '{reference}'; fi"
         ),
     )
 }
@@ -431,7 +433,7 @@ fn push_publishes_only_the_image_it_checked() {
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     // Between the check and the push (at the registry read right before the
     // write), another process points the reference at another image.
-    let wrapper = docker_that_retags_at_lookup(2, &base, &reference);
+    let wrapper = curl_that_retags_at_lookup(2, &base, &reference);
     let run = ws.xtask(&["image", "push", "fix"], Some(wrapper.path()), &[]);
     run.expect(1);
     let line = run.error_line();

@@ -231,7 +231,6 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
     let registry = |reference: &Reference, expect: RemoteExpect| {
         crate::plan::Item::Check(Check::Registry {
             reference: reference.clone(),
-            buildx,
             expect,
         })
     };
@@ -881,7 +880,6 @@ mod tests {
         let check = |t: &str, expect: RemoteExpect| {
             crate::plan::Item::Check(Check::Registry {
                 reference: rf(t),
-                buildx: false,
                 expect,
             })
         };
@@ -1080,7 +1078,6 @@ mod tests {
             got[2].1,
             crate::plan::Item::Check(Check::Registry {
                 reference: i.reference.clone(),
-                buildx: true,
                 expect: RemoteExpect::Image(i.id.shown())
             })
         );

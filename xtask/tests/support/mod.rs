@@ -533,6 +533,16 @@ pub fn readme_block(marker: &str, fence: &str) -> String {
     block.split("```").next().unwrap().to_string()
 }
 
+/// The `--dry-run` line of an anonymous registry API read of the manifest
+/// `reference` (`127.0.0.1:PORT/name:tag`), as the tool prints it.
+pub fn manifest_read_line(reference: &str) -> String {
+    let (repository, tag) = reference.rsplit_once(':').unwrap();
+    let (host, name) = repository.split_once('/').unwrap();
+    format!(
+        "# read-only: curl -q --silent --show-error --location --max-redirs 5 --proto =http,https --proto-redir =https --dump-header - --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://{host}/v2/{name}/manifests/{tag}"
+    )
+}
+
 /// A port on 127.0.0.1 free right now, and no local image named under it:
 /// images an earlier run left under this port's names would stand in for
 /// what this run is to make (the engine outlives test runs).
@@ -772,18 +782,24 @@ impl Drop for Cleanup {
 /// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
 /// the real docker and `$DIR` a scratch folder) and then the real one.
 pub fn docker_wrapper(label: &str, before: &str) -> TempDir {
+    program_wrapper(label, "docker", before)
+}
+
+/// A directory holding a `program` that runs `before` (shell text, with
+/// `$REAL` the real program and `$DIR` this directory), then the real one.
+pub fn program_wrapper(label: &str, program: &str, before: &str) -> TempDir {
     let dir = TempDir::new(label);
     let path = std::env::var("PATH").unwrap_or_default();
     let real = std::env::split_paths(&path)
-        .map(|d| d.join("docker"))
+        .map(|d| d.join(program))
         .find(|p| p.is_file())
-        .expect("docker on PATH");
+        .unwrap_or_else(|| panic!("{program} on PATH"));
     let script = format!(
         "#!/bin/sh\nREAL='{real}'\nDIR='{dir}'\n{before}\nexec \"$REAL\" \"$@\"\n",
         real = real.display(),
         dir = dir.path().display()
     );
-    let p = dir.path().join("docker");
+    let p = dir.path().join(program);
     std::fs::write(&p, script).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir

@@ -1,0 +1,296 @@
+//! The executor's reads of the registry API: manifests, config blobs and
+//! tag lists, authenticated as docker would (anonymously first; on a 401,
+//! a token from the registry's token service, or Basic, with the
+//! credentials docker keeps for that registry). Every request is a step
+//! (printed by `--dry-run`, echoed, bounded by the lookup timeout);
+//! credentials reach curl on stdin only. An answer is found, absent (404
+//! with the API's own code) or an error: never guessed.
+
+use anyhow::{Context, Result};
+
+use crate::distribution::{
+    self, Answer, Auth, Challenge, Credentials, Endpoint, Manifest, Request, Response, Source,
+};
+use crate::executor::Executor;
+use crate::plan::Step;
+use crate::reference::Reference;
+use crate::registry::{Member, Remote};
+
+impl Executor<'_> {
+    /// What the registry serves under `reference`: the manifest (or index
+    /// and each entry's manifest), with config digests; no layer is read.
+    /// `None`: the tag does not exist.
+    pub fn read_remote(&mut self, reference: &Reference) -> Result<Option<Remote>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let name = reference.api_name();
+        let Some(r) = self.api_get(
+            &endpoint,
+            &name,
+            Request::manifest(&endpoint, &name, reference.tag()),
+        )?
+        else {
+            return Ok(None);
+        };
+        let digest = manifest_digest(&r, reference)?;
+        let manifest = distribution::parse_manifest(&r.body)
+            .map_err(|e| anyhow::anyhow!("{reference}: its registry served {e}"))?;
+        match manifest {
+            Manifest::Image { config } => Ok(Some(Remote::image(&digest, Some(&config)))),
+            Manifest::Index(entries) => {
+                let mut members = Vec::new();
+                for (platform, member) in entries {
+                    let request = Request::manifest(&endpoint, &name, &member);
+                    let r = self.api_get(&endpoint, &name, request)?.with_context(|| {
+                        format!("{reference}: its index names {member} ({platform}), which the registry does not serve")
+                    })?;
+                    let config = match distribution::parse_manifest(&r.body) {
+                        Ok(Manifest::Image { config }) => config,
+                        Ok(Manifest::Index(_)) => anyhow::bail!(
+                            "{reference}: its {platform} entry {member} is an index, not an image"
+                        ),
+                        Err(e) => anyhow::bail!("{reference}: its {platform} entry served {e}"),
+                    };
+                    members.push(Member {
+                        platform,
+                        digest: member,
+                        config: Some(config),
+                    });
+                }
+                Ok(Some(Remote {
+                    digest: Some(digest),
+                    config: None,
+                    members,
+                }))
+            }
+        }
+    }
+
+    /// The labels of the image config `config` in `reference`'s repository
+    /// (one small blob; no layer).
+    pub fn read_labels(
+        &mut self,
+        reference: &Reference,
+        config: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let name = reference.api_name();
+        let r = self
+            .api_get(&endpoint, &name, Request::blob(&endpoint, &name, config))?
+            .with_context(|| {
+                format!("{reference}: its registry does not serve its config {config}")
+            })?;
+        distribution::config_labels(&r.body)
+            .map_err(|e| anyhow::anyhow!("{reference}: its registry served {e}"))
+    }
+
+    /// Every tag of `reference`'s repository, following the pages.
+    /// An absent repository has none.
+    pub fn read_tags(&mut self, reference: &Reference) -> Result<Vec<String>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let name = reference.api_name();
+        let mut tags = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..100_000 {
+            let request = Request::tags(&endpoint, &name, next.as_deref());
+            let Some(r) = self.api_get(&endpoint, &name, request)? else {
+                return Ok(tags);
+            };
+            tags.extend(distribution::parse_tags(&r.body).map_err(|e| {
+                anyhow::anyhow!("{}: its registry served {e}", reference.repository())
+            })?);
+            next = distribution::next_page(r.header("link"));
+            if next.is_none() {
+                return Ok(tags);
+            }
+        }
+        anyhow::bail!(
+            "{}: its registry sent more than 100000 pages of tags",
+            reference.repository()
+        )
+    }
+
+    /// One GET of the API: the response when found, `None` when absent.
+    fn api_get(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        request: Request,
+    ) -> Result<Option<Response>> {
+        let key = format!("{}/{name}", endpoint.host);
+        let mut authenticated = self.registry_auth.contains_key(&key);
+        loop {
+            let auth = self.registry_auth.get(&key).cloned();
+            let response = self.curl(&request, auth.as_ref())?;
+            if response.status == 401 && !authenticated {
+                authenticated = true;
+                let auth = self.authenticate(endpoint, name, &response)?;
+                self.registry_auth.insert(key.clone(), auth);
+                continue;
+            }
+            return match distribution::classify(response) {
+                Answer::Found(r) => Ok(Some(r)),
+                Answer::Absent => Ok(None),
+                Answer::Refused(status) => Err(self.refused(endpoint, name, status)),
+                Answer::Failed(why) => Err(anyhow::anyhow!(
+                    "cannot read {} from {}: {why}",
+                    request.what,
+                    endpoint.host
+                )),
+            };
+        }
+    }
+
+    /// What to send after a 401: a token (Bearer) or the credentials
+    /// (Basic).
+    fn authenticate(&mut self, endpoint: &Endpoint, name: &str, r: &Response) -> Result<Auth> {
+        let header = r.header("www-authenticate").with_context(|| {
+            format!(
+                "{} answered 401 without saying how to authenticate (no WWW-Authenticate)",
+                endpoint.host
+            )
+        })?;
+        let challenge = distribution::parse_challenge(header, endpoint.plain_http)
+            .map_err(|e| anyhow::anyhow!("{} asks for authentication: {e}", endpoint.host))?;
+        let credentials = self.docker_credentials(endpoint)?;
+        match challenge {
+            Challenge::Basic => match credentials {
+                Some(Credentials::Basic { user, secret }) => Ok(Auth::Basic { user, secret }),
+                Some(Credentials::IdentityToken(_)) => Err(identity_token(endpoint)),
+                None => Err(self.refused(endpoint, name, 401)),
+            },
+            Challenge::Bearer(b) => {
+                let scope = b
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| format!("repository:{name}:pull"));
+                let request = Request::token(&b, &scope, endpoint.plain_http);
+                let auth = match credentials {
+                    Some(Credentials::Basic { user, secret }) => Some(Auth::Basic { user, secret }),
+                    Some(Credentials::IdentityToken(_)) => return Err(identity_token(endpoint)),
+                    None => None,
+                };
+                let r = self.curl(&request, auth.as_ref())?;
+                match r.status {
+                    200 => distribution::token_of(&r.body)
+                        .map(Auth::Bearer)
+                        .map_err(|e| {
+                            anyhow::anyhow!("the token service of {} failed: {e}", endpoint.host)
+                        }),
+                    401 | 403 => Err(self.refused(endpoint, name, r.status)),
+                    s => Err(anyhow::anyhow!(
+                        "the token service of {} answered HTTP {s}",
+                        endpoint.host
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The one-line refusal: which registry, with or without credentials,
+    /// and what to do.
+    fn refused(&self, endpoint: &Endpoint, name: &str, status: u16) -> anyhow::Error {
+        let had = matches!(self.credentials.get(&endpoint.host), Some(Some(_)));
+        let host = &endpoint.host;
+        if had {
+            anyhow::anyhow!(
+                "{host} refused the credentials docker keeps for it (HTTP {status}) to read {name}; log in again with `docker login {host}`"
+            )
+        } else {
+            anyhow::anyhow!(
+                "{host} needs a login to read {name} (HTTP {status}) and docker keeps no credentials for it; run `docker login {host}`"
+            )
+        }
+    }
+
+    /// The credentials docker keeps for `endpoint` (asked once per run).
+    fn docker_credentials(&mut self, endpoint: &Endpoint) -> Result<Option<Credentials>> {
+        if let Some(c) = self.credentials.get(&endpoint.host) {
+            return Ok(c.clone());
+        }
+        let path = docker_config_path()?;
+        let source = match std::fs::read_to_string(&path) {
+            Ok(text) => distribution::credential_source(&text, &endpoint.credential_key)
+                .map_err(|e| crate::error::invalid(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Source::None,
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let credentials = match source {
+            Source::None => None,
+            Source::Inline(c) => Some(c),
+            Source::Helper(helper) => {
+                let step = Step::CredentialHelper {
+                    helper: helper.clone(),
+                    server: endpoint.credential_key.clone(),
+                };
+                let o = self.step(&step)?.context("credential helpers always run")?;
+                if o.ok || o.stdout.contains("credentials not found") {
+                    distribution::helper_credentials(&o.stdout)
+                        .map_err(|e| anyhow::anyhow!("docker-credential-{helper} {e}"))?
+                } else {
+                    // Its stdout may hold a secret: only its stderr is shown.
+                    anyhow::bail!(
+                        "docker-credential-{helper} get failed for {}: {}",
+                        endpoint.host,
+                        o.stderr_line()
+                    );
+                }
+            }
+        };
+        self.credentials
+            .insert(endpoint.host.clone(), credentials.clone());
+        Ok(credentials)
+    }
+
+    /// Run one request; `auth` goes to curl on stdin.
+    fn curl(&mut self, request: &Request, auth: Option<&Auth>) -> Result<Response> {
+        let request = match auth {
+            Some(_) => request.clone().with_credentials(),
+            None => request.clone(),
+        };
+        let step = Step::RegistryRead(Box::new(request.clone()));
+        let secret = auth.map(distribution::curl_config);
+        let o = self
+            .step_with_secret(&step, secret)?
+            .context("registry reads always run")?;
+        if !o.ok {
+            anyhow::bail!(
+                "cannot read {} ({}): {}",
+                request.what,
+                request.url,
+                o.stderr_line()
+            );
+        }
+        distribution::parse_response(&o.stdout)
+            .map_err(|e| anyhow::anyhow!("cannot read {} ({}): {e}", request.what, request.url))
+    }
+}
+
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn docker_config_path() -> Result<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Ok(std::path::PathBuf::from(dir).join("config.json"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context(
+        "neither DOCKER_CONFIG nor HOME is set, so docker's credentials cannot be found",
+    )?;
+    Ok(std::path::PathBuf::from(home).join(".docker/config.json"))
+}
+
+fn identity_token(endpoint: &Endpoint) -> anyhow::Error {
+    anyhow::anyhow!(
+        "docker keeps an identity token for {0}, which this tool cannot exchange yet; log in with a user and a password or access token (`docker login {0}`)",
+        endpoint.host
+    )
+}
+
+/// The digest the registry reports for a manifest it served.
+fn manifest_digest(r: &Response, reference: &Reference) -> Result<String> {
+    let d = r.header("docker-content-digest").with_context(|| {
+        format!("{reference}: its registry did not report the manifest's digest (Docker-Content-Digest)")
+    })?;
+    anyhow::ensure!(
+        d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{reference}: its registry reported {d:?} as the manifest's digest"
+    );
+    Ok(d.to_string())
+}
