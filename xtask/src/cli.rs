@@ -57,6 +57,10 @@ const PUSH_HELP: &str = concat!(
     "Examples:\n  cargo xtask image push torch-skinny --dry-run\n  cargo xtask image push --all --latest\n  cargo xtask image push torch-skinny --dev\n\n",
     environment!()
 );
+const AUDIT_HELP: &str = concat!(
+    "Examples:\n  cargo xtask image audit\n  cargo xtask image audit --json\n\nExit status: 0 every *-latest tag is declared and current; 1 a finding (one line each) or a failed registry read.\n\n",
+    "Environment:\n  DOCKER_CONFIG                where docker keeps registry credentials (default ~/.docker)\n  XTASK_LOOKUP_TIMEOUT_SECS    limit of each registry read (default 120)"
+);
 const TAG_HELP: &str = concat!(
     "Examples:\n  cargo xtask image tag torch-slim --latest\n  cargo xtask image tag torch-skinny --from ghcr.io/intertwin-eu/itwinai-dev:0.4.2-skinny-torch2.6-noble-<HEAD>\n\n",
     environment!()
@@ -79,6 +83,20 @@ pub enum ImageCommand {
     /// Add the declared -latest alias, or promote an existing image without rebuilding
     #[command(after_help = TAG_HELP)]
     Tag(TagArgs),
+    /// List the production repository's *-latest tags (what CVMFS unpacks) and whether each is declared and current
+    #[command(after_help = AUDIT_HELP)]
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Registry to audit instead of the catalog's (host[:port][/namespace])
+    #[arg(long, value_name = "REG")]
+    pub registry: Option<String>,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +207,11 @@ pub struct ListArgs {
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// Also read the registry: whether each release tag and alias is
+    /// published, and at which digest
+    #[arg(long)]
+    pub remote: bool,
 }
 
 /// Which flavours, under which name.

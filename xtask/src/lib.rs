@@ -5,6 +5,7 @@
 //! `main.rs`, which calls [`main_entry`]; the modules are public so that
 //! property tests and fuzz targets can reach the parsers.
 
+pub mod audit;
 pub mod cache;
 pub mod catalog;
 pub mod cli;
@@ -149,6 +150,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Image(ImageCommand::Push(a)) => a.json,
         Command::Image(ImageCommand::Tag(a)) => a.json,
         Command::Image(ImageCommand::Test(a)) => a.json,
+        Command::Image(ImageCommand::Audit(a)) => a.json,
         Command::Version(_) | Command::Check => false,
     }
 }
@@ -163,6 +165,7 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Push(args)) => commands::push::run(&ws, &args),
         Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
         Command::Image(ImageCommand::Test(args)) => commands::test::run(&ws, &args),
+        Command::Image(ImageCommand::Audit(args)) => commands::audit::run(&ws, &args),
         Command::Version(args) => commands::version::run(&ws, &args),
         Command::Check => commands::check::run(&ws),
     }

@@ -49,7 +49,15 @@ fn table(rows: &[[String; 9]]) -> Vec<String> {
 pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
-    let state = Executor::new(&ws.sh, false, args.json).git_state()?;
+    let mut exec = Executor::new(&ws.sh, false, args.json);
+    let state = exec.git_state()?;
+    if args.remote && catalog.registry.is_local() {
+        return Err(crate::error::invalid(
+            "--remote: the registry is \"\" (local names only); set 'registry' in env-files/images.toml",
+        ));
+    }
+    // --remote: (reference, what the registry serves under it) per name.
+    let mut remote_rows: Vec<[String; 4]> = Vec::new();
     let dev = Channel::Dev {
         dirty: state.dirty(),
         head: state.head,
@@ -70,7 +78,31 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             catalog.reference(f, &project.version, &Channel::Production, &catalog.registry)?;
         let dev_reference = catalog.reference(f, &project.version, &dev, &catalog.registry)?;
         let latest = catalog.latest_reference(f, &catalog.registry)?;
-        json.push(Json::object([
+        let mut remote = Vec::new();
+        if args.remote {
+            for (key, r) in [("reference", Some(&reference)), ("latest", latest.as_ref())] {
+                let Some(r) = r else {
+                    remote.push((key, Json::Null));
+                    continue;
+                };
+                let served = exec.registry(r)?;
+                let digest = served.as_ref().and_then(|s| s.digest.clone());
+                remote_rows.push([
+                    f.name.clone(),
+                    r.to_string(),
+                    if served.is_some() { "yes" } else { "no" }.to_string(),
+                    digest.clone().unwrap_or_else(|| "-".into()),
+                ]);
+                remote.push((
+                    key,
+                    Json::object([
+                        ("published", Json::Bool(served.is_some())),
+                        ("digest", Json::opt_str(digest)),
+                    ]),
+                ));
+            }
+        }
+        let mut fields = vec![
             ("flavour", Json::str(&f.name)),
             ("dockerfile", Json::str(&f.dockerfile)),
             ("variant", Json::opt_str(f.variant.clone())),
@@ -96,7 +128,11 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
                     Json::Array(argv.iter().map(Json::str).collect())
                 }),
             ),
-        ]));
+        ];
+        if args.remote {
+            fields.push(("remote", Json::object(remote)));
+        }
+        json.push(Json::object(fields));
         rows.push([
             f.name.clone(),
             f.variant.clone().unwrap_or_else(|| "-".into()),
@@ -124,6 +160,21 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     } else {
         for line in table(&rows) {
             println!("{line}");
+        }
+        if args.remote {
+            let header =
+                ["FLAVOUR", "PUBLISHED REFERENCE", "PUBLISHED", "DIGEST"].map(str::to_string);
+            let all: Vec<&[String; 4]> = std::iter::once(&header).chain(&remote_rows).collect();
+            let widths: Vec<usize> = (0..4)
+                .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
+            println!();
+            for r in all {
+                let cells: Vec<String> = (0..4)
+                    .map(|i| format!("{:w$}", r[i], w = widths[i]))
+                    .collect();
+                println!("{}", cells.join("  ").trim_end());
+            }
         }
     }
     let aliases: Vec<&str> = flavours

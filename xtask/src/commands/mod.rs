@@ -1,6 +1,7 @@
 //! One file per subcommand, and what they share: choosing flavours and the
 //! references they go under.
 
+pub mod audit;
 pub mod build;
 pub mod check;
 pub mod list;

@@ -515,6 +515,8 @@ pub struct Registry {
     pub child: Child,
     pub port: u16,
     pub dir: TempDir,
+    /// `Authorization` value of the test's own requests (htpasswd).
+    auth: Option<String>,
 }
 
 /// The text of README.md's first block opened by `fence` (```` ```make ````)
@@ -558,28 +560,53 @@ pub fn free_port() -> u16 {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(|_| String::new())
+    }
+
+    /// A registry that asks for `user`:`password` (Basic, from an
+    /// htpasswd file made with apache2-utils' `htpasswd -B`).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd is not installed (apt-get install apache2-utils)");
+        assert!(out.status.success());
+        let mut reg = Registry::start_with(|dir| {
+            let path = dir.join("htpasswd");
+            std::fs::write(&path, &out.stdout).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
+                path.display()
+            )
+        });
+        reg.auth = Some(format!(
+            "Basic {}",
+            base64_encode(format!("{user}:{password}").as_bytes())
+        ));
+        reg
+    }
+
+    /// `extra(dir)`: more top-level configuration (YAML), its files in dir.
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         let dir = TempDir::new("registry");
         let port = free_port();
+        let extra = extra(dir.path());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                 dir.path().join("data").display()
             ),
         )
         .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("docker-registry is not installed (apt-get install docker-registry)");
-        let reg = Registry { child, port, dir };
+        let child = spawn_registry(dir.path());
+        let reg = Registry {
+            child,
+            port,
+            dir,
+            auth: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while reg.get("/v2/").is_none() {
             assert!(
@@ -589,6 +616,17 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         reg
+    }
+
+    /// The requests the registry served so far, one access log line each
+    /// (`"GET /v2/itwinai/blobs/sha256:… HTTP/1.1" 200 …`).
+    pub fn access_log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"GET ") || l.contains("\"HEAD ") || l.contains("\"PUT "))
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn host(&self) -> String {
@@ -610,14 +648,7 @@ impl Registry {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(self.dir.path().join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        self.child = spawn_registry(self.dir.path());
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.get("/v2/").is_none() {
             assert!(Instant::now() < deadline, "registry did not restart");
@@ -629,8 +660,9 @@ impl Registry {
     pub fn tags(&self, name: &str) -> Vec<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let req = format!(
-            "GET /v2/{name}/tags/list HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.host()
+            "GET /v2/{name}/tags/list HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\n\r\n",
+            self.host(),
+            self.auth_header()
         );
         s.write_all(req.as_bytes()).unwrap();
         let mut resp = String::new();
@@ -656,14 +688,21 @@ impl Registry {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         let req = format!(
-            "HEAD {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
-            self.host()
+            "HEAD {path} HTTP/1.1\r\nHost: {}\r\n{}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
+            self.host(),
+            self.auth_header()
         );
         s.write_all(req.as_bytes()).ok()?;
         let mut resp = String::new();
         s.read_to_string(&mut resp).ok()?;
         let code = resp.split_whitespace().nth(1)?.parse().ok()?;
         Some((code, resp))
+    }
+
+    fn auth_header(&self) -> String {
+        self.auth
+            .as_ref()
+            .map_or(String::new(), |a| format!("Authorization: {a}\r\n"))
     }
 
     /// The digest the registry reports for `name:tag` (Docker-Content-Digest).
@@ -687,6 +726,48 @@ impl Registry {
             k.eq_ignore_ascii_case(header).then(|| v.trim().to_string())
         })
     }
+}
+
+/// `docker-registry serve DIR/config.yml`: access log (its stdout) to
+/// DIR/access.log, errors to DIR/registry.log, both appended.
+fn spawn_registry(dir: &Path) -> Child {
+    let append = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(append("access.log")))
+        .stderr(Stdio::from(append("registry.log")))
+        .spawn()
+        .expect("docker-registry is not installed (apt-get install docker-registry)")
+}
+
+/// Standard base64 with padding (for a Basic `Authorization` value).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl Drop for Registry {

@@ -1,0 +1,147 @@
+//! `image audit`: what CVMFS unpacks from the production repository (every
+//! `*-latest` tag), read from the registry itself, each tag judged by the
+//! rules of `audit.rs`.
+
+use anyhow::Result;
+
+use crate::audit;
+use crate::cli::AuditArgs;
+use crate::error::invalid;
+use crate::executor::Executor;
+use crate::json::Json;
+use crate::reference::{Reference, Registry};
+use crate::workspace::Workspace;
+
+/// One `*-latest` tag as read and judged.
+struct Row {
+    reference: Reference,
+    digest: Option<String>,
+    version: Option<String>,
+    judged: audit::Judged,
+    finding: Option<String>,
+}
+
+pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
+    let project = ws.load()?;
+    let catalog = &project.catalog;
+    let registry = match &args.registry {
+        Some(r) => Registry::parse(r).map_err(|e| invalid(format!("--registry '{r}': {e}")))?,
+        None => catalog.registry.clone(),
+    };
+    if registry.is_local() {
+        return Err(invalid(
+            "the registry is \"\" (local names only); set 'registry' in env-files/images.toml or pass --registry to audit one",
+        ));
+    }
+    // The production repository (the tag is only a placeholder).
+    let repository = Reference::new(&registry, &catalog.production, "latest")
+        .map_err(|e| invalid(format!("{}: {e}", crate::catalog::FILE)))?;
+    let mut exec = Executor::new(&ws.sh, false, args.json);
+    let tags = exec.read_tags(&repository)?;
+    let newest = audit::newest_releases(catalog, &tags);
+    let mut rows = Vec::new();
+    for tag in audit::unpacked(&tags) {
+        let reference = repository
+            .with_tag(tag)
+            .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
+        let Some(remote) = exec.registry(&reference)? else {
+            // Listed, then deleted before it was read.
+            continue;
+        };
+        let label = exec.remote_version(&reference, &remote)?;
+        let judged = audit::judge(catalog, tag, &label, &newest);
+        let version = label.ok().flatten();
+        let finding = audit::finding(&reference.to_string(), &judged, version.as_deref());
+        rows.push(Row {
+            digest: remote.digest.clone(),
+            reference,
+            version,
+            judged,
+            finding,
+        });
+    }
+    let missing: Vec<String> = catalog
+        .flavours
+        .iter()
+        .filter_map(|f| f.latest.as_ref().map(|l| (f, l)))
+        .filter(|(_, l)| !rows.iter().any(|r| r.judged.tag == **l))
+        .map(|(f, l)| format!("{l} (flavour '{}')", f.name))
+        .collect();
+
+    if args.json {
+        let doc = rows
+            .iter()
+            .map(|r| {
+                let newest_release = r
+                    .judged
+                    .declared_by
+                    .as_ref()
+                    .and_then(|f| newest.get(f))
+                    .map(ToString::to_string);
+                Json::object([
+                    ("tag", Json::str(&r.judged.tag)),
+                    ("reference", Json::str(r.reference.to_string())),
+                    ("declared_by", Json::opt_str(r.judged.declared_by.clone())),
+                    ("version", Json::opt_str(r.version.clone())),
+                    ("digest", Json::opt_str(r.digest.clone())),
+                    ("newest_release", Json::opt_str(newest_release)),
+                    ("status", Json::str(r.judged.status.as_str())),
+                    ("finding", Json::opt_str(r.finding.clone())),
+                ])
+            })
+            .collect();
+        crate::json::emit(&Json::Array(doc));
+    } else {
+        let mut lines = vec![[
+            "TAG".to_string(),
+            "DECLARED BY".into(),
+            "VERSION".into(),
+            "STATUS".into(),
+            "DIGEST".into(),
+        ]];
+        for r in &rows {
+            lines.push([
+                r.judged.tag.clone(),
+                r.judged.declared_by.clone().unwrap_or_else(|| "-".into()),
+                r.version.clone().unwrap_or_else(|| "-".into()),
+                r.judged.status.as_str().to_string(),
+                r.digest.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        let widths: Vec<usize> = (0..5)
+            .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+            .collect();
+        for l in &lines {
+            let cells: Vec<String> = (0..5)
+                .map(|i| format!("{:w$}", l[i], w = widths[i]))
+                .collect();
+            println!("{}", cells.join("  ").trim_end());
+        }
+    }
+    crate::runner::end_child_line();
+    eprintln!(
+        "{}: {} tag{}, {} of them *-latest (what CVMFS unpacks); declared in the catalog and not published: {}",
+        repository.repository(),
+        tags.len(),
+        if tags.len() == 1 { "" } else { "s" },
+        rows.len(),
+        if missing.is_empty() {
+            "none".to_string()
+        } else {
+            missing.join(", ")
+        }
+    );
+    let findings: Vec<&String> = rows.iter().filter_map(|r| r.finding.as_ref()).collect();
+    for f in &findings {
+        eprintln!("finding: {}", crate::error::printable(f));
+    }
+    if !findings.is_empty() {
+        anyhow::bail!(
+            "{} of the {} *-latest tags of {} need attention (above)",
+            findings.len(),
+            rows.len(),
+            repository.repository()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! The registry read through its own API, against real registries on
+//! 127.0.0.1: `image audit` (what CVMFS unpacks, paginated, declared or
+//! not, current or behind), alias moves that read no layer and touch no
+//! local name, and a registry that needs a login: never read as empty, no
+//! secret printed anywhere.
+
+mod support;
+
+use std::io::Write;
+
+use support::*;
+use xtask::json::Json;
+
+const TAG: &str = "0.2.2-torch2.6-jammy";
+
+fn rows(stdout: &str) -> Vec<Json> {
+    Json::parse(stdout.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array:\n{stdout}"))
+        .to_vec()
+}
+
+fn s<'a>(row: &'a Json, key: &str) -> &'a str {
+    row.get(key).and_then(Json::as_str).unwrap_or("")
+}
+
+/// `tag -> status` of the audit's JSON rows.
+fn statuses(stdout: &str) -> Vec<(String, String)> {
+    rows(stdout)
+        .iter()
+        .map(|r| (s(r, "tag").to_string(), s(r, "status").to_string()))
+        .collect()
+}
+
+/// Local names under `prefix` and the image each names.
+fn local_names(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = docker(&[
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+    ])
+    .lines()
+    .filter(|l| l.starts_with(prefix))
+    .map(str::to_string)
+    .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_audit_lists_what_cvmfs_unpacks_and_aliases_move_reading_no_layer() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
+        "the_audit_lists_what_cvmfs_unpacks_and_aliases_move_reading_no_layer",
+        "reg-audit",
+        JAMMY,
+    ) else {
+        return;
+    };
+    let host = registry.host();
+    let reference = format!("{host}/itwinai:{TAG}");
+    let newer = format!("{host}/itwinai:0.3.0-torch2.6-jammy");
+    let alias = format!("{host}/itwinai:fix-latest");
+    let hand = format!("{host}/itwinai:hand-latest");
+    let extras: Vec<String> = (1..=3)
+        .map(|n| format!("{host}/itwinai:extra-{n}"))
+        .collect();
+    let mut names = vec![&reference, &newer, &alias, &hand, &base];
+    names.extend(&extras);
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    let _cleanup = Cleanup::new(&names);
+
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+        .expect(0);
+
+    // A clean namespace: its one alias is declared and current.
+    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run.expect(0);
+    let got = rows(&run.stdout);
+    assert_eq!(got.len(), 1, "{}", run.stdout);
+    assert_eq!(s(&got[0], "tag"), "fix-latest");
+    assert_eq!(s(&got[0], "status"), "current");
+    assert_eq!(s(&got[0], "declared_by"), "fix");
+    assert_eq!(s(&got[0], "version"), "0.2.2");
+    assert_eq!(
+        Some(s(&got[0], "digest").to_string()),
+        registry.digest("itwinai", "fix-latest")
+    );
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(0);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("fix-latest") && l.contains(" current ")),
+        "{}",
+        run.stdout
+    );
+
+    // A -latest tag pushed by hand, among other tags: reported undeclared.
+    for target in std::iter::once(&hand).chain(&extras) {
+        docker(&["tag", &reference, target]);
+        docker(&["push", "-q", target]);
+    }
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "finding: {hand} (version 0.2.2) is declared by no flavour of env-files/images.toml"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.error_line().contains("1 of the 2 *-latest tags of"),
+        "{}",
+        run.stderr
+    );
+
+    // A newer release: the alias is behind it.
+    ws.xtask(&["version", "set", "0.3.0"], None, &[]).expect(0);
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run.expect(1);
+    assert_eq!(
+        statuses(&run.stdout),
+        [
+            ("fix-latest".to_string(), "behind".to_string()),
+            ("hand-latest".to_string(), "undeclared".to_string()),
+        ]
+    );
+    let behind = &rows(&run.stdout)[0];
+    assert_eq!(s(behind, "newest_release"), "0.3.0");
+    assert!(
+        run.stderr
+            .contains("is behind flavour 'fix''s newest release 0.3.0"),
+        "{}",
+        run.stderr
+    );
+
+    // Moving it forward reads configs only: with the old image gone from
+    // the engine, a pull would have fetched its layers.
+    let old_id = image_id(&reference);
+    let new_id = image_id(&newer);
+    docker(&["rmi", &reference, &alias, &hand]);
+    for e in &extras {
+        docker(&["rmi", e]);
+    }
+    let before_names = local_names(&host);
+    let before_log = registry.access_log().len();
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(0);
+    assert!(run.stderr.contains("(moved"), "{}", run.stderr);
+    let reads: Vec<String> = registry.access_log()[before_log..]
+        .iter()
+        .filter(|l| l.contains("\"GET ") && l.contains("/blobs/"))
+        .cloned()
+        .collect();
+    assert!(!reads.is_empty(), "the old alias's config is read");
+    for r in &reads {
+        assert!(
+            r.contains(&old_id) || r.contains(&new_id),
+            "a blob other than a config was read: {r}"
+        );
+    }
+    // No local name changed but the alias the push itself made.
+    let mut after = local_names(&host);
+    after.retain(|l| !l.starts_with(&format!("{alias} ")));
+    assert_eq!(after, before_names);
+    assert_eq!(image_id(&alias), new_id);
+    assert!(!docker_ok(&["image", "inspect", &reference]), "not pulled");
+
+    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run.expect(1);
+    assert_eq!(
+        statuses(&run.stdout),
+        [
+            ("fix-latest".to_string(), "current".to_string()),
+            ("hand-latest".to_string(), "undeclared".to_string()),
+        ]
+    );
+
+    // list --remote: the release tag and the alias, published, at the
+    // registry's digests.
+    let run = ws.xtask(&["image", "list", "--remote", "--json"], None, &[]);
+    run.expect(0);
+    let remote = rows(&run.stdout)[0].get("remote").cloned().unwrap();
+    for (key, tag) in [
+        ("reference", "0.3.0-torch2.6-jammy"),
+        ("latest", "fix-latest"),
+    ] {
+        let r = remote.get(key).unwrap();
+        assert_eq!(r.get("published"), Some(&Json::Bool(true)), "{key}");
+        assert_eq!(
+            r.get("digest").and_then(Json::as_str).map(str::to_string),
+            registry.digest("itwinai", tag),
+            "{key}"
+        );
+    }
+}
+
+/// `docker login HOST` with `config` as DOCKER_CONFIG.
+fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) {
+    let mut child = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", config)
+        .args(["login", host, "-u", user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_registry_that_needs_a_login_is_never_read_as_absent() {
+    const SECRET: &str = "s3cret-Pa55";
+    let Some(EngineTest {
+        registry: _bases,
+        base,
+        ws,
+    }) = EngineTest::start(
+        "a_registry_that_needs_a_login_is_never_read_as_absent",
+        "reg-auth",
+        JAMMY,
+    )
+    else {
+        return;
+    };
+    let private = Registry::start_with_htpasswd("xtask", SECRET);
+    let host = private.host();
+    ws.write("env-files/images.toml", &catalog(&host, ""));
+    ws.commit();
+    let reference = format!("{host}/itwinai:{TAG}");
+    let alias = format!("{host}/itwinai:fix-latest");
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    let config = ws.home.path().join(".docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let secret_b64 = base64_encode(format!("xtask:{SECRET}").as_bytes());
+    let mut outputs = Vec::new();
+
+    // Not logged in: a one-line refusal naming the registry.
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "{host} needs a login to read itwinai (HTTP 401) and docker keeps no credentials for it; run `docker login {host}`"
+        )),
+        "{}",
+        run.stderr
+    );
+    outputs.push(run);
+
+    // Logged in: the release and its alias are published and audited.
+    docker_login(&config, &host, "xtask", SECRET);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(0);
+    outputs.push(run);
+    assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
+    let published = private.digest("itwinai", TAG).unwrap();
+    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        statuses(&run.stdout),
+        [("fix-latest".to_string(), "current".to_string())]
+    );
+    outputs.push(run);
+
+    // Wrong credentials (a hand-edited docker config): a rebuilt release
+    // is refused before anything is written, the published tag untouched.
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+            base64_encode(b"xtask:wrong")
+        ),
+    )
+    .unwrap();
+    ws.write("env-files/fix/extra.txt", "changed\n");
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    for args in [
+        &["image", "push", "fix", "--json"][..],
+        &["image", "audit"][..],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(1);
+        assert!(
+            run.error_line().contains(&format!(
+                "{host} refused the credentials docker keeps for it (HTTP 401) to read itwinai; log in again with `docker login {host}`"
+            )),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+        outputs.push(run);
+    }
+    assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
+    assert_eq!(private.digest("itwinai", TAG), Some(published));
+
+    // No credential anywhere the tool printed.
+    let wrong_b64 = base64_encode(b"xtask:wrong");
+    for run in &outputs {
+        for secret in [SECRET, secret_b64.as_str(), wrong_b64.as_str(), "wrong"] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} printed:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+/// A registry API on 127.0.0.1 that pages its tag list as the distribution
+/// spec says (`n`, `last`, a `Link` to the next page), which Debian's
+/// docker-registry 2.8 does not: `tags` of repository `itwinai`, each
+/// `*-latest` one serving an image whose config says `versions[tag]`.
+struct PagingRegistry {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl PagingRegistry {
+    fn start(tags: Vec<String>, versions: Vec<(String, String)>) -> PagingRegistry {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).is_err() {
+                    continue;
+                }
+                // The rest of the request head.
+                loop {
+                    let mut h = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0
+                        || h == "\r\n"
+                    {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let (status, headers, body) = answer(&path, &tags, &versions);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        PagingRegistry { port, requests }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A fake digest of `what`: `sha256:` and 64 hex digits.
+fn fake_digest(what: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in what.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("sha256:{}", format!("{h:016x}").repeat(4))
+}
+
+fn answer(path: &str, tags: &[String], versions: &[(String, String)]) -> (String, String, String) {
+    let unknown = |code: &str| {
+        (
+            "404 Not Found".to_string(),
+            String::new(),
+            format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#),
+        )
+    };
+    if path == "/v2/" {
+        return ("200 OK".into(), String::new(), "{}".into());
+    }
+    if let Some(query) = path.strip_prefix("/v2/itwinai/tags/list?") {
+        let param = |k: &str| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .map(str::to_string)
+        };
+        let n: usize = param("n").and_then(|n| n.parse().ok()).unwrap_or(1000);
+        let mut sorted = tags.to_vec();
+        sorted.sort();
+        let after: Vec<&String> = match param("last") {
+            Some(last) => sorted.iter().filter(|t| **t > last).collect(),
+            None => sorted.iter().collect(),
+        };
+        let page: Vec<&String> = after.iter().take(n).copied().collect();
+        let link = if after.len() > n {
+            format!(
+                "Link: </v2/itwinai/tags/list?last={}&n={n}>; rel=\"next\"\r\n",
+                page.last().unwrap()
+            )
+        } else {
+            String::new()
+        };
+        let list: Vec<String> = page.iter().map(|t| format!("\"{t}\"")).collect();
+        return (
+            "200 OK".into(),
+            link,
+            format!(r#"{{"name":"itwinai","tags":[{}]}}"#, list.join(",")),
+        );
+    }
+    if let Some(tag) = path.strip_prefix("/v2/itwinai/manifests/") {
+        let Some((_, version)) = versions.iter().find(|(t, _)| t == tag) else {
+            return unknown("MANIFEST_UNKNOWN");
+        };
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{}"}},"layers":[]}}"#,
+            fake_digest(version)
+        );
+        return (
+            "200 OK".into(),
+            format!(
+                "Content-Type: application/vnd.docker.distribution.manifest.v2+json\r\nDocker-Content-Digest: {}\r\n",
+                fake_digest(tag)
+            ),
+            body,
+        );
+    }
+    if let Some(digest) = path.strip_prefix("/v2/itwinai/blobs/") {
+        let Some((_, version)) = versions.iter().find(|(_, v)| fake_digest(v) == digest) else {
+            return unknown("BLOB_UNKNOWN");
+        };
+        return (
+            "200 OK".into(),
+            String::new(),
+            format!(
+                r#"{{"config":{{"Labels":{{"org.opencontainers.image.version":"{version}"}}}}}}"#
+            ),
+        );
+    }
+    unknown("NAME_UNKNOWN")
+}
+
+#[test]
+fn the_audit_follows_every_page_of_the_tag_list() {
+    let mut tags: Vec<String> = (1..=20).map(|n| format!("build-{n:02}")).collect();
+    for t in [TAG, "0.3.0-torch2.6-jammy", "fix-latest", "other-latest"] {
+        tags.push(t.to_string());
+    }
+    let versions = vec![
+        ("fix-latest".to_string(), "0.2.2".to_string()),
+        ("other-latest".to_string(), "0.3.0".to_string()),
+    ];
+    let registry = PagingRegistry::start(tags, versions);
+    let ws = Workspace::fixture("reg-pages", &registry.host(), "127.0.0.1:1/base:1");
+    let run = ws.xtask(
+        &["image", "audit", "--json"],
+        None,
+        &[("XTASK_TAGS_PAGE_SIZE", "3")],
+    );
+    run.expect(1);
+    let pages: Vec<String> = registry
+        .requests()
+        .into_iter()
+        .filter(|p| p.contains("/tags/list"))
+        .collect();
+    // 24 tags, 3 a page: 8 pages, each after the last tag of the one before.
+    assert_eq!(pages.len(), 8, "{pages:?}");
+    assert_eq!(pages[0], "/v2/itwinai/tags/list?n=3");
+    assert_eq!(pages[1], "/v2/itwinai/tags/list?last=build-01&n=3");
+    assert_eq!(
+        statuses(&run.stdout),
+        [
+            ("fix-latest".to_string(), "behind".to_string()),
+            ("other-latest".to_string(), "undeclared".to_string()),
+        ]
+    );
+    assert!(
+        run.stderr.contains("24 tags, 2 of them *-latest"),
+        "{}",
+        run.stderr
+    );
+    // Only manifests and configs were read, no layer.
+    assert!(
+        registry.requests().iter().all(|p| p.contains("/tags/list")
+            || p.contains("/manifests/")
+            || p.contains("/blobs/sha256:")),
+        "{:?}",
+        registry.requests()
+    );
+}
