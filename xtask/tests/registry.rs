@@ -511,3 +511,234 @@ fn the_audit_follows_every_page_of_the_tag_list() {
         registry.requests()
     );
 }
+
+/// Base64url without padding (JWT).
+fn b64url(bytes: &[u8]) -> String {
+    base64_encode(bytes)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+/// A token service for a registry with `auth: token`, as Docker Hub and
+/// ghcr.io have: on `GET /token?service=…&scope=…` it answers a JWT signed
+/// (RS256, by openssl) with a self-signed certificate the registry trusts.
+/// `user:password` gets every action asked for; anyone else gets a token
+/// without access, except with wrong credentials: 401.
+struct TokenService {
+    port: u16,
+    dir: TempDir,
+}
+
+impl TokenService {
+    fn start(user: &'static str, password: &'static str) -> TokenService {
+        let dir = TempDir::new("token-service");
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=xtask-test-issuer", "-keyout"])
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success());
+        let pem = std::fs::read_to_string(dir.path().join("cert.pem")).unwrap();
+        let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let key = dir.path().join("key.pem");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let expected = format!(
+            "Basic {}",
+            base64_encode(format!("{user}:{password}").as_bytes())
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = std::io::BufRead::read_line(&mut reader, &mut line);
+                let mut authorization = None;
+                loop {
+                    let mut h = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0
+                        || h == "\r\n"
+                    {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            authorization = Some(v.trim().to_string());
+                        }
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let query = path.split_once('?').map_or("", |(_, q)| q);
+                let scope = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("scope="))
+                    .map(|s| {
+                        s.replace("%3A", ":")
+                            .replace("%2C", ",")
+                            .replace("%2F", "/")
+                    });
+                let access = match (&authorization, &scope) {
+                    (Some(a), _) if *a != expected => None,
+                    (Some(_), Some(scope)) => {
+                        let parts: Vec<&str> = scope.split(':').collect();
+                        let actions: Vec<String> =
+                            parts[2].split(',').map(|a| format!("\"{a}\"")).collect();
+                        Some(format!(
+                            r#"[{{"type":"repository","name":"{}","actions":[{}]}}]"#,
+                            parts[1],
+                            actions.join(",")
+                        ))
+                    }
+                    _ => Some("[]".to_string()),
+                };
+                let Some(access) = access else {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                };
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = format!(r#"{{"alg":"RS256","typ":"JWT","x5c":["{der_b64}"]}}"#);
+                let claims = format!(
+                    r#"{{"iss":"xtask-test-issuer","sub":"xtask","aud":"xtask-test","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
+                    now + 300,
+                    now - 10,
+                    now - 10,
+                    std::process::id()
+                );
+                let signing = format!(
+                    "{}.{}",
+                    b64url(header.as_bytes()),
+                    b64url(claims.as_bytes())
+                );
+                let mut openssl = std::process::Command::new("openssl")
+                    .args(["dgst", "-sha256", "-sign"])
+                    .arg(&key)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                openssl
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(signing.as_bytes())
+                    .unwrap();
+                let signature = openssl.wait_with_output().unwrap().stdout;
+                let body = format!(r#"{{"token":"{signing}.{}"}}"#, b64url(&signature));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenService { port, dir }
+    }
+
+    /// The registry's `auth:` configuration for this service.
+    fn registry_config(&self) -> String {
+        format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: xtask-test\n    issuer: xtask-test-issuer\n    rootcertbundle: {}\n",
+            self.port,
+            self.dir.path().join("cert.pem").display()
+        )
+    }
+}
+
+#[test]
+fn a_token_registry_is_read_with_a_token_from_its_realm() {
+    const SECRET: &str = "t0ken-Pa55";
+    let Some(EngineTest {
+        registry: _bases,
+        base,
+        ws,
+    }) = EngineTest::start(
+        "a_token_registry_is_read_with_a_token_from_its_realm",
+        "reg-token",
+        JAMMY,
+    )
+    else {
+        return;
+    };
+    let tokens = TokenService::start("xtask", SECRET);
+    let private = Registry::start_configured(&tokens.registry_config());
+    let host = private.host();
+    ws.write("env-files/images.toml", &catalog(&host, ""));
+    ws.commit();
+    let reference = format!("{host}/itwinai:{TAG}");
+    let alias = format!("{host}/itwinai:fix-latest");
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    let config = ws.home.path().join(".docker");
+    std::fs::create_dir_all(&config).unwrap();
+
+    // Anonymous: the token carries no access; a one-line refusal.
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "{host} needs a login to read itwinai (HTTP 401) and docker keeps no credentials for it; run `docker login {host}`"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "http://127.0.0.1:{}/token?service=xtask-test&scope=repository%3Aitwinai%3Apull",
+            tokens.port
+        )),
+        "the token is asked of the realm, for the scope the registry named:\n{}",
+        run.stderr
+    );
+
+    // Logged in: the push and its alias, then a clean audit.
+    docker_login(&config, &host, "xtask", SECRET);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(0);
+    let run2 = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run2.expect(0);
+    assert_eq!(
+        statuses(&run2.stdout),
+        [("fix-latest".to_string(), "current".to_string())]
+    );
+    // The token never shows: a bearer header is not echoed.
+    for r in [&run, &run2] {
+        assert!(
+            !r.stderr.contains("Bearer") && !r.stderr.contains(SECRET),
+            "{}",
+            r.stderr
+        );
+    }
+
+    // Wrong credentials: the token service refuses them.
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+            base64_encode(b"xtask:wrong")
+        ),
+    )
+    .unwrap();
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "{host} refused the credentials docker keeps for it (HTTP 401)"
+        )),
+        "{}",
+        run.stderr
+    );
+}

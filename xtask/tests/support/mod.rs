@@ -586,6 +586,11 @@ impl Registry {
         reg
     }
 
+    /// A registry with `extra` top-level configuration (YAML), e.g. `auth:`.
+    pub fn start_configured(extra: &str) -> Registry {
+        Registry::start_with(|_| extra.to_string())
+    }
+
     /// `extra(dir)`: more top-level configuration (YAML), its files in dir.
     fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         let dir = TempDir::new("registry");
