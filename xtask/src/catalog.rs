@@ -344,7 +344,9 @@ impl Catalog {
         // An image name: present, and one a reference can hold.
         let mut image_name = |key: &str, what: &str| {
             let name = p.keep(required(root, key, "", what))?;
-            let r = registry.as_ref()?;
+            // Without a usable registry, the name is still checked alone.
+            let local = Registry::parse("").expect("the empty registry parses");
+            let r = registry.as_ref().unwrap_or(&local);
             p.keep(
                 Reference::new(r, &name, "x").map_err(|e| invalid(format!("{FILE}: '{key}': {e}"))),
             )

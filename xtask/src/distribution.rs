@@ -20,6 +20,14 @@ pub const MANIFEST_TYPES: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.v2+json",
 ];
 
+/// What curl writes on stderr once a transfer ends: the status and the
+/// headers of the final response.
+pub const WRITE_OUT: &str = "%{stderr}xtask-http: %{http_code} %{header_json}";
+
+/// The most a response may hold (manifests and configs are KiB; a tag
+/// list of 100000 tags is a few MiB).
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The largest tag list page asked for; registries may send fewer.
 pub const PAGE_SIZE: u32 = 1000;
 
@@ -106,11 +114,11 @@ impl Request {
         }
     }
 
-    /// `GET /v2/<name>/tags/list?n=…`, or the next page a `Link` named.
-    pub fn tags(endpoint: &Endpoint, name: &str, next: Option<&str>) -> Request {
+    /// `GET /v2/<name>/tags/list?n=page`, or the next page a `Link` named.
+    pub fn tags(endpoint: &Endpoint, name: &str, next: Option<&str>, page: u32) -> Request {
         let url = match next {
             Some(path) => format!("{}{path}", endpoint.base),
-            None => format!("{}/v2/{name}/tags/list?n={}", endpoint.base, page_size()),
+            None => format!("{}/v2/{name}/tags/list?n={page}", endpoint.base),
         };
         Request {
             method: Method::Get,
@@ -150,29 +158,37 @@ impl Request {
         self
     }
 
-    /// The curl argv: no configuration file of the user (`-q`), headers
-    /// and body on stdout, errors on stderr, HTTPS only (plain HTTP to a
-    /// loopback registry), redirects followed to HTTPS only (blob storage),
-    /// credentials read from stdin as curl configuration.
+    /// The curl argv: no configuration file of the user (`-q`), no URL
+    /// globbing, the body on stdout and, after curl's own errors on stderr,
+    /// the final response's status and headers as curl measured them
+    /// ([`WRITE_OUT`]: nothing the server sends can forge them), HTTPS only
+    /// (plain HTTP to a loopback registry), redirects followed to HTTPS
+    /// only (blob storage), at most [`MAX_BYTES`], credentials read from
+    /// stdin as curl configuration.
     pub fn argv(&self) -> Vec<String> {
+        let max = MAX_BYTES.to_string();
+        let proto = if self.plain_http {
+            "=http,https"
+        } else {
+            "=https"
+        };
         let mut argv: Vec<String> = [
             "curl",
             "-q",
             "--silent",
             "--show-error",
+            "--globoff",
             "--location",
             "--max-redirs",
             "5",
             "--proto",
-            if self.plain_http {
-                "=http,https"
-            } else {
-                "=https"
-            },
+            proto,
             "--proto-redir",
             "=https",
-            "--dump-header",
-            "-",
+            "--max-filesize",
+            max.as_str(),
+            "--write-out",
+            WRITE_OUT,
         ]
         .map(str::to_string)
         .to_vec();
@@ -194,12 +210,17 @@ impl Request {
 
 /// The tag list page size: `XTASK_TAGS_PAGE_SIZE` (1 to 1000; tests use a
 /// small one to exercise pagination), else [`PAGE_SIZE`].
-fn page_size() -> u32 {
-    std::env::var("XTASK_TAGS_PAGE_SIZE")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=PAGE_SIZE).contains(n))
-        .unwrap_or(PAGE_SIZE)
+pub fn page_size(env: Option<&str>) -> Result<u32, String> {
+    match env {
+        None => Ok(PAGE_SIZE),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                format!("XTASK_TAGS_PAGE_SIZE is '{v}'; set it to a whole number from 1 to {PAGE_SIZE}, or unset it")
+            }),
+    }
 }
 
 /// Percent-encoding of a query value.
@@ -249,39 +270,44 @@ impl Response {
     }
 }
 
-/// Parse `curl --dump-header -` output: header blocks (one per response,
-/// redirects and `100 Continue` included), then the body.
-pub fn parse_response(stdout: &str) -> Result<Response, String> {
-    let mut rest = stdout;
-    let mut last = None;
-    while rest.starts_with("HTTP/") {
-        let (block, after) = match rest.find("\r\n\r\n") {
-            Some(i) => (&rest[..i], &rest[i + 4..]),
-            None => match rest.find("\n\n") {
-                Some(i) => (&rest[..i], &rest[i + 2..]),
-                None => (rest, ""),
-            },
-        };
-        let mut lines = block.lines();
-        let status_line = lines.next().unwrap_or("");
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| format!("no HTTP status in {status_line:?}"))?;
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        last = Some((status, headers));
-        rest = after;
+/// What curl reported: the body (stdout) and, from stderr, the status and
+/// headers [`WRITE_OUT`] wrote, or curl's own error (the text before them).
+pub fn parse_response(stdout: &str, stderr: &str) -> Result<Response, String> {
+    const MARK: &str = "xtask-http: ";
+    let Some(at) = stderr.find(MARK) else {
+        return Err(curl_error(stderr));
+    };
+    let rest = &stderr[at + MARK.len()..];
+    let (code, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    let status = code
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| format!("curl reported the status {code:?}"))?;
+    if status == 0 {
+        return Err(curl_error(&stderr[..at]));
     }
-    let (status, headers) = last.ok_or("no HTTP response")?;
+    let mut headers = Vec::new();
+    if let Ok(Json::Object(map)) = Json::parse(json.trim()) {
+        for (name, values) in map {
+            headers.push((name.to_ascii_lowercase(), values.strings().join(", ")));
+        }
+    }
     Ok(Response {
         status,
         headers,
-        body: rest.to_string(),
+        body: stdout.to_string(),
     })
+}
+
+/// curl's own error line (`curl: (7) Failed to connect …`).
+pub fn curl_error(stderr: &str) -> String {
+    // Only what curl said before its status line.
+    let before = stderr.split("xtask-http: ").next().unwrap_or("");
+    before
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map_or_else(|| "curl answered nothing".to_string(), str::to_string)
 }
 
 /// A `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge.
@@ -312,12 +338,18 @@ pub fn parse_challenge(value: &str, plain_http: bool) -> Result<Challenge, Strin
                 .get("realm")
                 .cloned()
                 .ok_or_else(|| format!("a Bearer challenge without a realm: {value:?}"))?;
-            let https = realm.starts_with("https://");
+            // The authority: no user information (`a@host` would send the
+            // credentials to `host`), a loopback host for plain HTTP.
+            let authority = |rest: &str| {
+                let a = rest.split(['/', '?', '#']).next().unwrap_or("");
+                (!a.is_empty() && !a.contains('@')).then(|| a.to_string())
+            };
+            let https = realm.strip_prefix("https://").and_then(authority).is_some();
             let http_ok = plain_http
                 && realm
                     .strip_prefix("http://")
-                    .and_then(|r| r.split('/').next())
-                    .is_some_and(crate::registry::is_loopback_host);
+                    .and_then(authority)
+                    .is_some_and(|a| crate::registry::is_loopback_host(&a));
             if !https && !http_ok {
                 return Err(format!(
                     "its token service {realm:?} is not an HTTPS URL; credentials are not sent there"
@@ -378,18 +410,45 @@ fn auth_params(s: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// The path and query of a `Link: </v2/…?n=…&last=…>; rel="next"` header.
-pub fn next_page(link: Option<&str>) -> Option<String> {
-    let link = link?;
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        let next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
-        // The path only: a Link to another host is not followed.
-        (next && target.starts_with("/v2/")).then(|| target.to_string())
-    })
+/// The path and query of the next page a `Link` header names
+/// (`</v2/…?n=…&last=…>; rel="next"`), relative or absolute on the same
+/// registry (`base`); `None` when there is no next page. A next page
+/// elsewhere, or not under `/v2/`, is an error, not the end of the list.
+pub fn next_page(link: Option<&str>, base: &str) -> Result<Option<String>, String> {
+    let Some(mut rest) = link else {
+        return Ok(None);
+    };
+    // link-value = "<" URI ">" *( ";" param ), separated by ","; a URI
+    // may itself hold "," or ";".
+    loop {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let Some(after_open) = rest.strip_prefix('<') else {
+            return Err(format!("has a Link header it cannot read: {link:?}"));
+        };
+        let Some((target, after)) = after_open.split_once('>') else {
+            return Err(format!("has a Link header it cannot read: {link:?}"));
+        };
+        let end = after.find(",").unwrap_or(after.len());
+        let params = &after[..end];
+        rest = &after[end..];
+        let next = params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        if !next {
+            continue;
+        }
+        let path = target.strip_prefix(base).unwrap_or(target);
+        if !path.starts_with("/v2/") {
+            return Err(format!(
+                "names its next page at {target:?}, which is not on this registry; it is not followed"
+            ));
+        }
+        return Ok(Some(path.to_string()));
+    }
 }
 
 /// Credentials as docker keeps them for a registry.
@@ -693,10 +752,22 @@ pub fn config_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-/// The tags of a tag list page.
+/// The tags of a tag list page: `tags` a list of strings (`null` for a
+/// repository without tags); anything else is not a tag list.
 pub fn parse_tags(body: &str) -> Result<Vec<String>, String> {
     let doc = Json::parse(body).map_err(|e| format!("a tag list that is not JSON ({e})"))?;
-    Ok(doc.get("tags").map(Json::strings).unwrap_or_default())
+    match doc.get("tags") {
+        Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| {
+                "a tag list whose 'tags' holds something other than strings".to_string()
+            }),
+        Some(_) => Err("a tag list whose 'tags' is not a list".to_string()),
+        None => Err("a tag list without 'tags'".to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -728,6 +799,7 @@ mod tests {
                 "-q",
                 "--silent",
                 "--show-error",
+                "--globoff",
                 "--location",
                 "--max-redirs",
                 "5",
@@ -735,8 +807,10 @@ mod tests {
                 "=https",
                 "--proto-redir",
                 "=https",
-                "--dump-header",
-                "-",
+                "--max-filesize",
+                "67108864",
+                "--write-out",
+                WRITE_OUT,
                 "--header",
                 "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
                 "--config",
@@ -759,14 +833,29 @@ mod tests {
     }
 
     #[test]
-    fn responses_after_redirects_keep_the_last_headers_and_the_body() {
-        let out = "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blob/x\r\n\r\nHTTP/2 200\r\ncontent-type: application/json\r\nDocker-Content-Digest: sha256:ab\r\n\r\n{\"a\":1}";
-        let r = parse_response(out).unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("docker-content-digest"), Some("sha256:ab"));
-        assert_eq!(r.body, "{\"a\":1}");
-        assert!(parse_response("").is_err());
-        assert!(parse_response("HTTP/1.1 abc\r\n\r\n").is_err());
+    fn the_status_and_headers_are_curl_s_not_the_body_s() {
+        // A body that looks like a header block changes nothing.
+        let body = "HTTP/1.1 404 Not Found\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}";
+        let stderr = "xtask-http: 401 {\"www-authenticate\":[\"Basic realm=x\"],\n\"link\":[\"<a>\", \"<b>\"]\n}";
+        let r = parse_response(body, stderr).unwrap();
+        assert_eq!(r.status, 401);
+        assert_eq!(r.body, body);
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=x"));
+        assert_eq!(r.header("link"), Some("<a>, <b>"));
+        assert_eq!(
+            parse_response(
+                "",
+                "curl: (7) Failed to connect to 127.0.0.1 port 1\nxtask-http: 000 {\n}"
+            )
+            .unwrap_err(),
+            "curl: (7) Failed to connect to 127.0.0.1 port 1"
+        );
+        assert_eq!(parse_response("", "").unwrap_err(), "curl answered nothing");
+        assert_eq!(
+            curl_error("curl: (63) Maximum file size exceeded\nxtask-http: 200 {\"a\":[\"b\"],\n\"c\":[\"d\"]\n}"),
+            "curl: (63) Maximum file size exceeded"
+        );
+        assert!(parse_response("", "xtask-http: abc {}").is_err());
     }
 
     #[test]
@@ -814,6 +903,17 @@ mod tests {
         assert!(parse_challenge(r#"Bearer realm="http://evil.example/token""#, false).is_err());
         assert!(parse_challenge(r#"Bearer realm="http://127.0.0.1:9/t""#, true).is_ok());
         assert!(parse_challenge(r#"Bearer realm="http://evil.example/t""#, true).is_err());
+        for sneaky in [
+            "http://127.0.0.1@3221225986:5073/token",
+            "http://127.0.0.1@[fd00::2]:5073/",
+            "http://127.evil.example.com/t",
+            "https://user@ghcr.io/token",
+        ] {
+            assert!(
+                parse_challenge(&format!(r#"Bearer realm="{sneaky}""#), true).is_err(),
+                "{sneaky}"
+            );
+        }
         assert!(parse_challenge("Negotiate", false).is_err());
         let t = Request::token(
             &Bearer {
@@ -832,16 +932,31 @@ mod tests {
 
     #[test]
     fn pages_follow_link_headers_on_the_same_registry_only() {
+        let base = "http://127.0.0.1:5000";
+        let next = |l: &str| next_page(Some(l), base);
         assert_eq!(
-            next_page(Some(r#"</v2/itwinai/tags/list?last=b&n=2>; rel="next""#)),
-            Some("/v2/itwinai/tags/list?last=b&n=2".into())
+            next(r#"</v2/itwinai/tags/list?last=b&n=2>; rel="next""#),
+            Ok(Some("/v2/itwinai/tags/list?last=b&n=2".into()))
         );
-        assert_eq!(next_page(None), None);
+        // Absolute on the same registry; a URI holding "," and ";".
         assert_eq!(
-            next_page(Some(r#"<https://evil.example/v2/x>; rel="next""#)),
-            None
+            next(r#"<http://127.0.0.1:5000/v2/x/tags/list?last=a,b;c&n=2>; rel="next""#),
+            Ok(Some("/v2/x/tags/list?last=a,b;c&n=2".into()))
         );
-        assert_eq!(next_page(Some(r#"</v2/x>; rel="prev""#)), None);
+        assert_eq!(
+            next(r#"</v2/x?p=1>; rel="prev", </v2/x?p=3>; rel="next""#),
+            Ok(Some("/v2/x?p=3".into()))
+        );
+        assert_eq!(next_page(None, base), Ok(None));
+        assert_eq!(next(r#"</v2/x>; rel="prev""#), Ok(None));
+        assert!(next(r#"<https://evil.example/v2/x>; rel="next""#).is_err());
+        assert!(next(r#"<http://127.0.0.1:5001/v2/x>; rel="next""#).is_err());
+        assert!(next("garbage").is_err());
+        assert_eq!(page_size(None), Ok(1000));
+        assert_eq!(page_size(Some("2")), Ok(2));
+        for bad in ["0", "abc", "1001", ""] {
+            assert!(page_size(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -921,5 +1036,12 @@ mod tests {
             parse_tags(r#"{"name":"x","tags":null}"#).unwrap(),
             Vec::<String>::new()
         );
+        for bad in [
+            r#"{"tags":"a-latest"}"#,
+            r#"{"name":"x"}"#,
+            r#"{"tags":[1]}"#,
+        ] {
+            assert!(parse_tags(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -692,13 +692,22 @@ impl<'a> Executor<'a> {
                     "check that the registry serves {} under {reference}",
                     expect.shown()
                 ),
-                vec![Step::RegistryRead(Box::new(
-                    crate::distribution::Request::manifest(
-                        &crate::distribution::Endpoint::of_host(reference.registry().host()),
+                vec![Step::RegistryRead(Box::new({
+                    let endpoint =
+                        crate::distribution::Endpoint::of_host(reference.registry().host());
+                    let request = crate::distribution::Request::manifest(
+                        &endpoint,
                         &reference.api_name(),
                         reference.tag(),
-                    ),
-                ))],
+                    );
+                    // As it will run: with credentials once they were needed.
+                    let key = format!("{}/{}", endpoint.host, reference.api_name());
+                    if self.registry_auth.contains_key(&key) {
+                        request.with_credentials()
+                    } else {
+                        request
+                    }
+                }))],
             ),
             Check::Tested {
                 flavour,

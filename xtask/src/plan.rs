@@ -989,7 +989,7 @@ mod tests {
                     "r",
                     "1",
                 ))),
-                "# read-only: curl -q --silent --show-error --location --max-redirs 5 --proto =http,https --proto-redir =https --dump-header - --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
+                "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --write-out '%{stderr}xtask-http: %{http_code} %{header_json}' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
                 Wait::Lookup,
             ),
             (

@@ -77,16 +77,33 @@ impl Remote {
     }
 }
 
-/// `127.0.0.0/8`, `localhost` and `[::1]`, with or without a port.
+/// `127.0.0.0/8` (as a dotted quad of decimal octets), `localhost` and
+/// `[::1]`, with or without a port: nothing else, so neither
+/// `127.evil.example` nor `127.0.0.1@other-host` passes.
 pub fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((name, after)) => (name, after.strip_prefix(':')),
+            None => return false,
+        }
     } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
     };
-    name == "localhost"
-        || name == "::1"
-        || (name.starts_with("127.") && name.split('.').count() == 4)
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let octets: Vec<&str> = name.split('.').collect();
+    let quad = octets.len() == 4
+        && octets[0] == "127"
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+        });
+    port_ok && (name == "localhost" || name == "::1" || quad)
 }
 
 /// Whether a registry manifest is the local image `id`: the same config
@@ -150,6 +167,18 @@ mod tests {
         }
         // Not a registry this tool's grammar accepts, but loopback.
         assert!(is_loopback_host("[::1]:5000"));
+        for host in [
+            "127.evil.example",
+            "127.0.0.1@192.0.2.2",
+            "127.0.0.1@3221225986:5073",
+            "127.0.0.256",
+            "127.0.0.1:50x",
+            "127.0.0.1:",
+            "[::1",
+            "[fd00::2]:5000",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
         for no in [
             "ghcr.io/x",
             "127.0.0.1.example.com",

@@ -83,30 +83,36 @@ impl Executor<'_> {
             .map_err(|e| anyhow::anyhow!("{reference}: its registry served {e}"))
     }
 
-    /// Every tag of `reference`'s repository, following the pages.
-    /// An absent repository has none.
-    pub fn read_tags(&mut self, reference: &Reference) -> Result<Vec<String>> {
+    /// Every tag of `reference`'s repository, `page` at a time, following
+    /// the `Link` of each page. An absent repository has none; a page seen
+    /// before, or a `Link` that cannot be followed, is an error (never the
+    /// end of the list).
+    pub fn read_tags(&mut self, reference: &Reference, page: u32) -> Result<Vec<String>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let name = reference.api_name();
+        let repository = reference.repository();
         let mut tags = Vec::new();
         let mut next: Option<String> = None;
-        for _ in 0..100_000 {
-            let request = Request::tags(&endpoint, &name, next.as_deref());
+        let mut seen = std::collections::BTreeSet::new();
+        loop {
+            let request = Request::tags(&endpoint, &name, next.as_deref(), page);
             let Some(r) = self.api_get(&endpoint, &name, request)? else {
                 return Ok(tags);
             };
-            tags.extend(distribution::parse_tags(&r.body).map_err(|e| {
-                anyhow::anyhow!("{}: its registry served {e}", reference.repository())
-            })?);
-            next = distribution::next_page(r.header("link"));
-            if next.is_none() {
-                return Ok(tags);
+            tags.extend(
+                distribution::parse_tags(&r.body)
+                    .map_err(|e| anyhow::anyhow!("{repository}: its registry served {e}"))?,
+            );
+            next = distribution::next_page(r.header("link"), &endpoint.base)
+                .map_err(|e| anyhow::anyhow!("{repository}: its tag list {e}"))?;
+            match &next {
+                None => return Ok(tags),
+                Some(n) if !seen.insert(n.clone()) => anyhow::bail!(
+                    "{repository}: its tag list links back to a page it served before ({n}); the registry is looping"
+                ),
+                Some(_) => {}
             }
         }
-        anyhow::bail!(
-            "{}: its registry sent more than 100000 pages of tags",
-            reference.repository()
-        )
     }
 
     /// One GET of the API: the response when found, `None` when absent.
@@ -117,7 +123,10 @@ impl Executor<'_> {
         request: Request,
     ) -> Result<Option<Response>> {
         let key = format!("{}/{name}", endpoint.host);
-        let mut authenticated = self.registry_auth.contains_key(&key);
+        // One new authentication per request: the first 401, or a token
+        // that expired since it was cached (a long push outlives Docker
+        // Hub's 300 s).
+        let mut authenticated = false;
         loop {
             let auth = self.registry_auth.get(&key).cloned();
             let response = self.curl(&request, auth.as_ref())?;
@@ -209,8 +218,10 @@ impl Executor<'_> {
         }
         let path = docker_config_path()?;
         let source = match std::fs::read_to_string(&path) {
+            // Not invalid input of this run (exit 1): a request may have
+            // run already.
             Ok(text) => distribution::credential_source(&text, &endpoint.credential_key)
-                .map_err(|e| crate::error::invalid(format!("{}: {e}", path.display())))?,
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Source::None,
             Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
         };
@@ -227,11 +238,13 @@ impl Executor<'_> {
                     distribution::helper_credentials(&o.stdout)
                         .map_err(|e| anyhow::anyhow!("docker-credential-{helper} {e}"))?
                 } else {
-                    // Its stdout may hold a secret: only its stderr is shown.
+                    // Neither its stdout nor its stderr is shown: either
+                    // may hold a secret.
                     anyhow::bail!(
-                        "docker-credential-{helper} get failed for {}: {}",
+                        "docker-credential-{helper} get failed for {} ({}); run `echo {} | docker-credential-{helper} get` to see why",
                         endpoint.host,
-                        o.stderr_line()
+                        o.code.map_or("killed".to_string(), |c| format!("exit code {c}")),
+                        endpoint.credential_key
                     );
                 }
             }
@@ -252,15 +265,17 @@ impl Executor<'_> {
         let o = self
             .step_with_secret(&step, secret)?
             .context("registry reads always run")?;
+        // A failed transfer (also one cut at the size limit) says curl's
+        // own error, not its status line.
         if !o.ok {
             anyhow::bail!(
                 "cannot read {} ({}): {}",
                 request.what,
                 request.url,
-                o.stderr_line()
+                distribution::curl_error(&o.stderr)
             );
         }
-        distribution::parse_response(&o.stdout)
+        distribution::parse_response(&o.stdout, &o.stderr)
             .map_err(|e| anyhow::anyhow!("cannot read {} ({}): {e}", request.what, request.url))
     }
 }

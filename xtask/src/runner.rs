@@ -214,11 +214,17 @@ fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
     }
 }
 
+/// The most output of one stream kept from a child: more (an endless
+/// answer of a registry) stops it.
+const MAX_CAPTURE: usize = 256 * 1024 * 1024;
+
 /// Read a pipe to its end on a thread; with `visible`, pass each line on to
-/// our stderr as it comes.
+/// our stderr as it comes. Past [`MAX_CAPTURE`] it sets `overflow` and
+/// stops reading.
 fn pump<R: Read + Send + 'static>(
     pipe: Option<R>,
     visible: bool,
+    overflow: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut all = String::new();
@@ -236,6 +242,10 @@ fn pump<R: Read + Send + 'static>(
             }
             all.push_str(&line);
             buf.clear();
+            if all.len() > MAX_CAPTURE {
+                overflow.store(true, std::sync::atomic::Ordering::SeqCst);
+                break;
+            }
         }
         all
     })
@@ -283,8 +293,9 @@ fn supervise(
             let _ = pipe.write_all(text.as_bytes());
         });
     }
-    let out = pump(child.stdout.take(), visible);
-    let err = pump(child.stderr.take(), visible);
+    let overflow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let out = pump(child.stdout.take(), visible, overflow.clone());
+    let err = pump(child.stderr.take(), visible, overflow.clone());
     // The child is reaped only here, by try_wait or after kill, so it is
     // never signalled once its PID could belong to another process
     // (std's Child::kill does nothing to a child already reaped).
@@ -298,6 +309,15 @@ fn supervise(
             let _ = child.kill();
             let _ = child.wait();
             return Err(Interrupted.into());
+        }
+        if overflow.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "`{}` printed more than {} MiB and was stopped",
+                short_name(&argv),
+                MAX_CAPTURE / (1024 * 1024)
+            );
         }
         if let Some((max, env)) = deadline {
             if start.elapsed() >= max {

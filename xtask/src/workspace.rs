@@ -140,10 +140,13 @@ impl Workspace {
                 catalog
             }
         };
-        let (Some(version), Some(catalog)) = (version, catalog) else {
+        let Some(catalog) = catalog else {
             return (None, p.0);
         };
-        p.0.extend(catalog.tag_problems(&version));
+        // The Dockerfiles are checked even when the version is not usable.
+        if let Some(version) = &version {
+            p.0.extend(catalog.tag_problems(version));
+        }
         let mut dockerfiles = BTreeMap::new();
         for f in &catalog.flavours {
             let read = self.read(&f.dockerfile).map_err(|e| {
@@ -158,14 +161,22 @@ impl Workspace {
             }
         }
         let project = Project {
-            version,
+            version: version.unwrap_or_else(|| Version::parse("0.0.0").expect("0.0.0 parses")),
             catalog,
             dockerfiles,
         };
         for f in &project.catalog.flavours {
             if project.dockerfiles.contains_key(&f.name) {
+                // One Dockerfile problem once, whichever check meets it.
+                let before = p.0.len();
                 p.keep(project.base(f, None));
-                p.keep(project.check_provenance(f));
+                let after_base: Vec<String> =
+                    p.0[before..].iter().map(|e| format!("{e:#}")).collect();
+                if let Err(e) = project.check_provenance(f) {
+                    if !after_base.contains(&format!("{e:#}")) {
+                        p.push(e);
+                    }
+                }
             }
         }
         if p.0.is_empty() {

@@ -336,8 +336,27 @@ struct PagingRegistry {
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// How a [`PagingRegistry`] misbehaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Quirk {
+    None,
+    /// Every page links back to the first.
+    LoopingLinks,
+    /// The manifests answer 503 with a body that looks like a 404 header
+    /// block with MANIFEST_UNKNOWN.
+    ForgedAbsent,
+}
+
 impl PagingRegistry {
     fn start(tags: Vec<String>, versions: Vec<(String, String)>) -> PagingRegistry {
+        PagingRegistry::start_with(tags, versions, Quirk::None)
+    }
+
+    fn start_with(
+        tags: Vec<String>,
+        versions: Vec<(String, String)>,
+        quirk: Quirk,
+    ) -> PagingRegistry {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -361,7 +380,19 @@ impl PagingRegistry {
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 seen.lock().unwrap().push(path.clone());
-                let (status, headers, body) = answer(&path, &tags, &versions);
+                let (status, headers, body) = match quirk {
+                    Quirk::LoopingLinks if path.contains("/tags/list") => (
+                        "200 OK".to_string(),
+                        "Link: </v2/itwinai/tags/list?n=3&last=a>; rel=\"next\"\r\n".to_string(),
+                        r#"{"name":"itwinai","tags":["a"]}"#.to_string(),
+                    ),
+                    Quirk::ForgedAbsent if path.contains("/manifests/") => (
+                        "503 Service Unavailable".to_string(),
+                        String::new(),
+                        "HTTP/1.1 404 Not Found\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}".to_string(),
+                    ),
+                    _ => answer(&path, &tags, &versions),
+                };
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
@@ -738,6 +769,49 @@ fn a_token_registry_is_read_with_a_token_from_its_realm() {
         run.error_line().contains(&format!(
             "{host} refused the credentials docker keeps for it (HTTP 401)"
         )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_looping_tag_list_or_a_forged_absent_is_an_error_not_an_answer() {
+    // Every page links back: an error, not an endless walk.
+    let looping = PagingRegistry::start_with(vec![], vec![], Quirk::LoopingLinks);
+    let ws = Workspace::fixture("reg-loop", &looping.host(), "127.0.0.1:1/base:1");
+    let run = ws.xtask(&["image", "audit"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("the registry is looping"),
+        "{}",
+        run.stderr
+    );
+    assert!(looping.requests().len() <= 3, "{:?}", looping.requests());
+
+    // A 503 whose body looks like a 404 with MANIFEST_UNKNOWN is a 503.
+    let forged = PagingRegistry::start_with(
+        vec!["fix-latest".to_string()],
+        vec![("fix-latest".to_string(), "0.2.2".to_string())],
+        Quirk::ForgedAbsent,
+    );
+    let ws = Workspace::fixture("reg-forged", &forged.host(), "127.0.0.1:1/base:1");
+    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "cannot read the manifest {}/itwinai:fix-latest from {}: HTTP 503",
+            forged.host(),
+            forged.host()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("\"exit_code\":1"), "{}", run.stdout);
+    // An invalid page size is refused before anything runs.
+    let run = ws.xtask(&["image", "audit"], None, &[("XTASK_TAGS_PAGE_SIZE", "0")]);
+    run.expect(2);
+    assert!(
+        run.error_line().contains("XTASK_TAGS_PAGE_SIZE is '0'"),
         "{}",
         run.stderr
     );

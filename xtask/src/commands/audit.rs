@@ -36,8 +36,11 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     // The production repository (the tag is only a placeholder).
     let repository = Reference::new(&registry, &catalog.production, "latest")
         .map_err(|e| invalid(format!("{}: {e}", crate::catalog::FILE)))?;
+    let page =
+        crate::distribution::page_size(std::env::var("XTASK_TAGS_PAGE_SIZE").ok().as_deref())
+            .map_err(invalid)?;
     let mut exec = Executor::new(&ws.sh, false, args.json);
-    let tags = exec.read_tags(&repository)?;
+    let tags = exec.read_tags(&repository, page)?;
     let newest = audit::newest_releases(catalog, &tags);
     let mut rows = Vec::new();
     for tag in audit::unpacked(&tags) {
@@ -45,7 +48,9 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             .with_tag(tag)
             .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
         let Some(remote) = exec.registry(&reference)? else {
-            // Listed, then deleted before it was read.
+            eprintln!(
+                "note: {reference} was listed but is gone (deleted meanwhile?); it is not audited"
+            );
             continue;
         };
         let label = exec.remote_version(&reference, &remote)?;
@@ -99,13 +104,18 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             "STATUS".into(),
             "DIGEST".into(),
         ]];
+        // What the registry sent never reaches the terminal raw.
+        let cell = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "-".to_string(), crate::error::printable)
+        };
         for r in &rows {
             lines.push([
-                r.judged.tag.clone(),
-                r.judged.declared_by.clone().unwrap_or_else(|| "-".into()),
-                r.version.clone().unwrap_or_else(|| "-".into()),
+                crate::error::printable(&r.judged.tag),
+                cell(&r.judged.declared_by),
+                cell(&r.version),
                 r.judged.status.as_str().to_string(),
-                r.digest.clone().unwrap_or_else(|| "-".into()),
+                cell(&r.digest),
             ]);
         }
         let widths: Vec<usize> = (0..5)

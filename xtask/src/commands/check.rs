@@ -42,9 +42,18 @@ pub fn run(ws: &Workspace) -> Result<()> {
     for w in &warnings {
         eprintln!("warning: {}", crate::error::printable(w));
     }
+    // Each problem once, in the order met.
+    let mut lines: Vec<String> = Vec::new();
     for e in &problems {
-        eprintln!("error: {}", crate::error::printable(&format!("{e:#}")));
+        let line = crate::error::printable(&format!("{e:#}"));
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
     }
+    for line in &lines {
+        eprintln!("error: {line}");
+    }
+    let problems = lines;
     match (project, git, problems.len()) {
         (Some(project), Some(git), 0) => {
             let n = project.catalog.flavours.len();
