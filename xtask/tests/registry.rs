@@ -313,6 +313,32 @@ fn a_registry_that_needs_a_login_is_never_read_as_absent() {
     assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
     assert_eq!(private.digest("itwinai", TAG), Some(published));
 
+    // A credential helper (`credHelpers`), as docker runs it: the registry
+    // on stdin, the credentials as JSON on stdout.
+    let helpers = TempDir::new("cred-helper");
+    let helper = helpers.path().join("docker-credential-xtasktest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n[ \"$server\" = '{host}' ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"xtask\",\"Secret\":\"{SECRET}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{host}":"xtasktest"}}}}"#),
+    )
+    .unwrap();
+    let run = ws.xtask(&["image", "audit"], Some(helpers.path()), &[]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("+ docker-credential-xtasktest get"),
+        "{}",
+        run.stderr
+    );
+    outputs.push(run);
+
     // No credential anywhere the tool printed.
     let wrong_b64 = base64_encode(b"xtask:wrong");
     for run in &outputs {
