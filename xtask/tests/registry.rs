@@ -204,25 +204,10 @@ fn the_audit_lists_what_cvmfs_unpacks_and_aliases_move_reading_no_layer() {
 
 /// `docker login HOST` with `config` as DOCKER_CONFIG.
 fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str) {
-    let mut child = std::process::Command::new("docker")
-        .env("DOCKER_CONFIG", config)
-        .args(["login", host, "-u", user, "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker login: {}",
-        String::from_utf8_lossy(&out.stderr)
+    docker_with_input_in(
+        Some(config),
+        &["login", host, "-u", user, "--password-stdin"],
+        password,
     );
 }
 
@@ -353,6 +338,45 @@ fn a_registry_that_needs_a_login_is_never_read_as_absent() {
     }
 }
 
+/// An HTTP/1.1 server on 127.0.0.1, one thread, one request per
+/// connection: `answer(path, authorization)` gives the status line text,
+/// extra header lines (each ending in CRLF) and the body. Its port.
+fn serve(answer: impl Fn(&str, Option<&str>) -> (String, String, String) + Send + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut reader, &mut line).is_err() {
+                continue;
+            }
+            let mut authorization = None;
+            loop {
+                let mut h = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0 || h == "\r\n"
+                {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("authorization") {
+                        authorization = Some(v.trim().to_string());
+                    }
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let (status, headers, body) = answer(path, authorization.as_deref());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
 /// A registry API on 127.0.0.1 that pages its tag list as the distribution
 /// spec says (`n`, `last`, a `Link` to the next page), which Debian's
 /// docker-registry 2.8 does not: `tags` of repository `itwinai`, each
@@ -383,47 +407,23 @@ impl PagingRegistry {
         versions: Vec<(String, String)>,
         quirk: Quirk,
     ) -> PagingRegistry {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if std::io::BufRead::read_line(&mut reader, &mut line).is_err() {
-                    continue;
-                }
-                // The rest of the request head.
-                loop {
-                    let mut h = String::new();
-                    if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0
-                        || h == "\r\n"
-                    {
-                        break;
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                seen.lock().unwrap().push(path.clone());
-                let (status, headers, body) = match quirk {
-                    Quirk::LoopingLinks if path.contains("/tags/list") => (
-                        "200 OK".to_string(),
-                        "Link: </v2/itwinai/tags/list?n=3&last=a>; rel=\"next\"\r\n".to_string(),
-                        r#"{"name":"itwinai","tags":["a"]}"#.to_string(),
-                    ),
-                    Quirk::ForgedAbsent if path.contains("/manifests/") => (
-                        "503 Service Unavailable".to_string(),
-                        String::new(),
-                        "HTTP/1.1 404 Not Found\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}".to_string(),
-                    ),
-                    _ => answer(&path, &tags, &versions),
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-                    body.len()
-                );
+        let port = serve(move |path, _| {
+            seen.lock().unwrap().push(path.to_string());
+            match quirk {
+                Quirk::LoopingLinks if path.contains("/tags/list") => (
+                    "200 OK".to_string(),
+                    "Link: </v2/itwinai/tags/list?n=3&last=a>; rel=\"next\"\r\n".to_string(),
+                    r#"{"name":"itwinai","tags":["a"]}"#.to_string(),
+                ),
+                Quirk::ForgedAbsent if path.contains("/manifests/") => (
+                    "503 Service Unavailable".to_string(),
+                    String::new(),
+                    "HTTP/1.1 404 Not Found\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}"
+                        .to_string(),
+                ),
+                _ => answer(path, &tags, &versions),
             }
         });
         PagingRegistry { port, requests }
@@ -606,101 +606,73 @@ impl TokenService {
         let pem = std::fs::read_to_string(dir.path().join("cert.pem")).unwrap();
         let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         let key = dir.path().join("key.pem");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let expected = format!(
             "Basic {}",
             base64_encode(format!("{user}:{password}").as_bytes())
         );
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = std::io::BufRead::read_line(&mut reader, &mut line);
-                let mut authorization = None;
-                loop {
-                    let mut h = String::new();
-                    if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0
-                        || h == "\r\n"
-                    {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        if k.eq_ignore_ascii_case("authorization") {
-                            authorization = Some(v.trim().to_string());
-                        }
-                    }
+        let port = serve(move |path, authorization| {
+            let query = path.split_once('?').map_or("", |(_, q)| q);
+            let scope = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("scope="))
+                .map(|s| {
+                    s.replace("%3A", ":")
+                        .replace("%2C", ",")
+                        .replace("%2F", "/")
+                });
+            let access = match (authorization, &scope) {
+                (Some(a), _) if a != expected => None,
+                (Some(_), Some(scope)) => {
+                    let parts: Vec<&str> = scope.split(':').collect();
+                    let actions: Vec<String> =
+                        parts[2].split(',').map(|a| format!("\"{a}\"")).collect();
+                    Some(format!(
+                        r#"[{{"type":"repository","name":"{}","actions":[{}]}}]"#,
+                        parts[1],
+                        actions.join(",")
+                    ))
                 }
-                let path = line.split_whitespace().nth(1).unwrap_or("");
-                let query = path.split_once('?').map_or("", |(_, q)| q);
-                let scope = query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix("scope="))
-                    .map(|s| {
-                        s.replace("%3A", ":")
-                            .replace("%2C", ",")
-                            .replace("%2F", "/")
-                    });
-                let access = match (&authorization, &scope) {
-                    (Some(a), _) if *a != expected => None,
-                    (Some(_), Some(scope)) => {
-                        let parts: Vec<&str> = scope.split(':').collect();
-                        let actions: Vec<String> =
-                            parts[2].split(',').map(|a| format!("\"{a}\"")).collect();
-                        Some(format!(
-                            r#"[{{"type":"repository","name":"{}","actions":[{}]}}]"#,
-                            parts[1],
-                            actions.join(",")
-                        ))
-                    }
-                    _ => Some("[]".to_string()),
-                };
-                let Some(access) = access else {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    continue;
-                };
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs();
-                let header = format!(r#"{{"alg":"RS256","typ":"JWT","x5c":["{der_b64}"]}}"#);
-                let claims = format!(
-                    r#"{{"iss":"xtask-test-issuer","sub":"xtask","aud":"xtask-test","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
-                    now + 300,
-                    now - 10,
-                    now - 10,
-                    std::process::id()
-                );
-                let signing = format!(
-                    "{}.{}",
-                    b64url(header.as_bytes()),
-                    b64url(claims.as_bytes())
-                );
-                let mut openssl = std::process::Command::new("openssl")
-                    .args(["dgst", "-sha256", "-sign"])
-                    .arg(&key)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                openssl
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(signing.as_bytes())
-                    .unwrap();
-                let signature = openssl.wait_with_output().unwrap().stdout;
-                let body = format!(r#"{{"token":"{signing}.{}"}}"#, b64url(&signature));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+                _ => Some("[]".to_string()),
+            };
+            let Some(access) = access else {
+                return ("401 Unauthorized".to_string(), String::new(), String::new());
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let header = format!(r#"{{"alg":"RS256","typ":"JWT","x5c":["{der_b64}"]}}"#);
+            let claims = format!(
+                r#"{{"iss":"xtask-test-issuer","sub":"xtask","aud":"xtask-test","exp":{},"nbf":{},"iat":{},"jti":"{now}-{}","access":{access}}}"#,
+                now + 300,
+                now - 10,
+                now - 10,
+                std::process::id()
+            );
+            let signing = format!(
+                "{}.{}",
+                b64url(header.as_bytes()),
+                b64url(claims.as_bytes())
+            );
+            let mut openssl = std::process::Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(&key)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            openssl
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(signing.as_bytes())
+                .unwrap();
+            let signature = openssl.wait_with_output().unwrap().stdout;
+            (
+                "200 OK".to_string(),
+                "Content-Type: application/json\r\n".to_string(),
+                format!(r#"{{"token":"{signing}.{}"}}"#, b64url(&signature)),
+            )
         });
         TokenService { port, dir }
     }

@@ -432,7 +432,16 @@ pub fn image_layers(image: &str) -> String {
 /// stdout. (`python3 -` reads its program there: no `-c`, no shell.)
 #[track_caller]
 pub fn docker_with_input(args: &[&str], input: &str) -> String {
-    let mut child = Command::new("docker")
+    docker_with_input_in(None, args, input)
+}
+
+/// [`docker_with_input`] with `config` (when given) as DOCKER_CONFIG.
+pub fn docker_with_input_in(config: Option<&Path>, args: &[&str], input: &str) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(dir) = config {
+        cmd.env("DOCKER_CONFIG", dir);
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
