@@ -211,71 +211,102 @@ fn docker_login(config: &std::path::Path, host: &str, user: &str, password: &str
     );
 }
 
-#[test]
-fn a_registry_that_needs_a_login_is_never_read_as_absent() {
-    const SECRET: &str = "s3cret-Pa55";
-    let Some(EngineTest {
-        registry: _bases,
-        base,
-        ws,
-    }) = EngineTest::start(
-        "a_registry_that_needs_a_login_is_never_read_as_absent",
-        "reg-auth",
-        JAMMY,
-    )
-    else {
-        return;
-    };
-    let private = Registry::start_with_htpasswd("xtask", SECRET);
+/// What a test of a registry that needs a login starts from: the seeded
+/// bases' registry, the `private` one the catalog names, the workspace,
+/// and its DOCKER_CONFIG directory (empty: not logged in).
+struct Private {
+    _bases: Registry,
+    _cleanup: Cleanup,
+    private: Registry,
+    host: String,
+    ws: Workspace,
+    config: std::path::PathBuf,
+}
+
+fn private_setup(test: &str, label: &str, start: impl FnOnce() -> Registry) -> Option<Private> {
+    let EngineTest { registry, base, ws } = EngineTest::start(test, label, JAMMY)?;
+    let private = start();
     let host = private.host();
     ws.write("env-files/images.toml", &catalog(&host, ""));
     ws.commit();
     let reference = format!("{host}/itwinai:{TAG}");
     let alias = format!("{host}/itwinai:fix-latest");
-    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    let cleanup = Cleanup::new(&[&reference, &alias, &base]);
     let config = ws.home.path().join(".docker");
     std::fs::create_dir_all(&config).unwrap();
-    let secret_b64 = base64_encode(format!("xtask:{SECRET}").as_bytes());
-    let mut outputs = Vec::new();
+    Some(Private {
+        _bases: registry,
+        _cleanup: cleanup,
+        private,
+        host,
+        ws,
+        config,
+    })
+}
 
-    // Not logged in: a one-line refusal naming the registry.
-    let run = ws.xtask(&["image", "audit"], None, &[]);
+/// An `image audit` refused in one line: no login, or `wrong` ones.
+fn audit_refused(p: &Private, wrong: bool) -> Run {
+    let run = p.ws.xtask(&["image", "audit"], None, &[]);
     run.expect(1);
-    assert!(
-        run.error_line().contains(&format!(
-            "{host} needs a login to read itwinai (HTTP 401) and docker keeps no credentials for it; run `docker login {host}`"
-        )),
-        "{}",
-        run.stderr
-    );
-    outputs.push(run);
+    let host = &p.host;
+    let want = if wrong {
+        format!("{host} refused the credentials docker keeps for it (HTTP 401) to read itwinai; log in again with `docker login {host}`")
+    } else {
+        format!("{host} needs a login to read itwinai (HTTP 401) and docker keeps no credentials for it; run `docker login {host}`")
+    };
+    assert!(run.error_line().contains(&want), "{}", run.stderr);
+    run
+}
 
-    // Logged in: the release and its alias are published and audited.
-    docker_login(&config, &host, "xtask", SECRET);
-    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
-    run.expect(0);
-    outputs.push(run);
-    assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
-    let published = private.digest("itwinai", TAG).unwrap();
-    let run = ws.xtask(&["image", "audit", "--json"], None, &[]);
-    run.expect(0);
-    assert_eq!(
-        statuses(&run.stdout),
-        [("fix-latest".to_string(), "current".to_string())]
-    );
-    outputs.push(run);
-
-    // Wrong credentials (a hand-edited docker config): a rebuilt release
-    // is refused before anything is written, the published tag untouched.
+/// docker's config with a wrong password for the private registry.
+fn write_wrong_credentials(p: &Private) {
     std::fs::write(
-        config.join("config.json"),
+        p.config.join("config.json"),
         format!(
-            r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            p.host,
             base64_encode(b"xtask:wrong")
         ),
     )
     .unwrap();
+}
+
+/// Logged in: build, push the release and its alias, audit them current.
+fn login_push_and_audit(p: &Private, secret: &str) -> Vec<Run> {
+    docker_login(&p.config, &p.host, "xtask", secret);
+    p.ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let push = p.ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    push.expect(0);
+    let audit = p.ws.xtask(&["image", "audit", "--json"], None, &[]);
+    audit.expect(0);
+    assert_eq!(
+        statuses(&audit.stdout),
+        [("fix-latest".to_string(), "current".to_string())]
+    );
+    vec![push, audit]
+}
+
+#[test]
+fn a_registry_that_needs_a_login_is_never_read_as_absent() {
+    const SECRET: &str = "s3cret-Pa55";
+    let Some(p) = private_setup(
+        "a_registry_that_needs_a_login_is_never_read_as_absent",
+        "reg-auth",
+        || Registry::start_with_htpasswd("xtask", SECRET),
+    ) else {
+        return;
+    };
+    let (ws, host, config, private) = (&p.ws, &p.host, &p.config, &p.private);
+    let secret_b64 = base64_encode(format!("xtask:{SECRET}").as_bytes());
+    // Not logged in, then logged in.
+    let mut outputs = vec![audit_refused(&p, false)];
+    outputs.extend(login_push_and_audit(&p, SECRET));
+    assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
+    let published = private.digest("itwinai", TAG).unwrap();
+
+    // Wrong credentials (a hand-edited docker config): a rebuilt release
+    // is refused before anything is written, the published tag untouched.
+    write_wrong_credentials(&p);
     ws.write("env-files/fix/extra.txt", "changed\n");
     ws.commit();
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
@@ -690,61 +721,31 @@ impl TokenService {
 #[test]
 fn a_token_registry_is_read_with_a_token_from_its_realm() {
     const SECRET: &str = "t0ken-Pa55";
-    let Some(EngineTest {
-        registry: _bases,
-        base,
-        ws,
-    }) = EngineTest::start(
+    let tokens = TokenService::start("xtask", SECRET);
+    let config = tokens.registry_config();
+    let Some(p) = private_setup(
         "a_token_registry_is_read_with_a_token_from_its_realm",
         "reg-token",
-        JAMMY,
-    )
-    else {
+        || Registry::start_configured(&config),
+    ) else {
         return;
     };
-    let tokens = TokenService::start("xtask", SECRET);
-    let private = Registry::start_configured(&tokens.registry_config());
-    let host = private.host();
-    ws.write("env-files/images.toml", &catalog(&host, ""));
-    ws.commit();
-    let reference = format!("{host}/itwinai:{TAG}");
-    let alias = format!("{host}/itwinai:fix-latest");
-    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
-    let config = ws.home.path().join(".docker");
-    std::fs::create_dir_all(&config).unwrap();
 
-    // Anonymous: the token carries no access; a one-line refusal.
-    let run = ws.xtask(&["image", "audit"], None, &[]);
-    run.expect(1);
-    assert!(
-        run.error_line().contains(&format!(
-            "{host} needs a login to read itwinai (HTTP 401) and docker keeps no credentials for it; run `docker login {host}`"
-        )),
-        "{}",
-        run.stderr
-    );
+    // Anonymous: the token carries no access; a one-line refusal, after
+    // asking the realm for the scope the registry named.
+    let run = audit_refused(&p, false);
     assert!(
         run.stderr.contains(&format!(
             "http://127.0.0.1:{}/token?service=xtask-test&scope=repository%3Aitwinai%3Apull",
             tokens.port
         )),
-        "the token is asked of the realm, for the scope the registry named:\n{}",
+        "{}",
         run.stderr
     );
 
-    // Logged in: the push and its alias, then a clean audit.
-    docker_login(&config, &host, "xtask", SECRET);
-    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
-    run.expect(0);
-    let run2 = ws.xtask(&["image", "audit", "--json"], None, &[]);
-    run2.expect(0);
-    assert_eq!(
-        statuses(&run2.stdout),
-        [("fix-latest".to_string(), "current".to_string())]
-    );
-    // The token never shows: a bearer header is not echoed.
-    for r in [&run, &run2] {
+    // Logged in: the push and its alias, then a clean audit; the token
+    // never shows (a bearer header is not echoed).
+    for r in login_push_and_audit(&p, SECRET) {
         assert!(
             !r.stderr.contains("Bearer") && !r.stderr.contains(SECRET),
             "{}",
@@ -753,23 +754,8 @@ fn a_token_registry_is_read_with_a_token_from_its_realm() {
     }
 
     // Wrong credentials: the token service refuses them.
-    std::fs::write(
-        config.join("config.json"),
-        format!(
-            r#"{{"auths":{{"{host}":{{"auth":"{}"}}}}}}"#,
-            base64_encode(b"xtask:wrong")
-        ),
-    )
-    .unwrap();
-    let run = ws.xtask(&["image", "audit"], None, &[]);
-    run.expect(1);
-    assert!(
-        run.error_line().contains(&format!(
-            "{host} refused the credentials docker keeps for it (HTTP 401)"
-        )),
-        "{}",
-        run.stderr
-    );
+    write_wrong_credentials(&p);
+    audit_refused(&p, true);
 }
 
 #[test]
