@@ -318,5 +318,20 @@ mod tests {
             }
         }
         assert!(BUILD_HELP.contains("SOURCE_DATE_EPOCH"));
+        for help in [AUDIT_HELP, CHECK_HELP] {
+            let examples: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("cargo xtask "))
+                .collect();
+            assert!(examples.len() >= 2, "{help}");
+            for e in examples {
+                let argv = std::iter::once("xtask").chain(e.split_whitespace());
+                assert!(Cli::try_parse_from(argv).is_ok(), "{e}");
+            }
+        }
+        assert!(
+            AUDIT_HELP.contains("DOCKER_CONFIG")
+                && AUDIT_HELP.contains("XTASK_LOOKUP_TIMEOUT_SECS")
+        );
     }
 }
