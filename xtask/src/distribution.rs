@@ -65,17 +65,11 @@ impl Endpoint {
     }
 }
 
-/// GET or HEAD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-}
-
-/// One HTTP request to a registry (or to its token service).
+/// One HTTP GET of a registry (or of its token service). Always GET, never
+/// HEAD: a 404 must carry the API's error code to mean "absent", and the
+/// answer to a HEAD has no body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    pub method: Method,
     /// The whole URL: `https://` (or `http://` to a loopback host).
     pub url: String,
     pub accept: Vec<&'static str>,
@@ -92,7 +86,6 @@ impl Request {
     /// `GET /v2/<name>/manifests/<reference>`, any manifest type.
     pub fn manifest(endpoint: &Endpoint, name: &str, reference: &str) -> Request {
         Request {
-            method: Method::Get,
             url: format!("{}/v2/{name}/manifests/{reference}", endpoint.base),
             accept: MANIFEST_TYPES.to_vec(),
             credentials: false,
@@ -105,7 +98,6 @@ impl Request {
     /// `GET /v2/<name>/blobs/<digest>` (a config: small JSON).
     pub fn blob(endpoint: &Endpoint, name: &str, digest: &str) -> Request {
         Request {
-            method: Method::Get,
             url: format!("{}/v2/{name}/blobs/{digest}", endpoint.base),
             accept: Vec::new(),
             credentials: false,
@@ -121,7 +113,6 @@ impl Request {
             None => format!("{}/v2/{name}/tags/list?n={page}", endpoint.base),
         };
         Request {
-            method: Method::Get,
             url,
             accept: vec!["application/json"],
             credentials: false,
@@ -143,7 +134,6 @@ impl Request {
             '?'
         };
         Request {
-            method: Method::Get,
             url: format!("{}{sep}{}", challenge.realm, query.join("&")),
             accept: vec!["application/json"],
             credentials: false,
@@ -192,9 +182,6 @@ impl Request {
         ]
         .map(str::to_string)
         .to_vec();
-        if self.method == Method::Head {
-            argv.push("--head".into());
-        }
         if !self.accept.is_empty() {
             argv.push("--header".into());
             argv.push(format!("Accept: {}", self.accept.join(", ")));

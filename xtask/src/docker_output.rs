@@ -291,38 +291,6 @@ pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
     Ok(Remote::image(digest, config_of(&v).as_deref()))
 }
 
-/// Parse `docker buildx imagetools inspect --format '{{json .Manifest}}'`:
-/// an image manifest, or an index whose entries' configs are then read one
-/// by one (`config: None` here).
-pub fn parse_imagetools_manifest(text: &str) -> Result<Remote, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    let digest = v.get("digest").and_then(Json::as_str).ok_or("no digest")?;
-    check_sha256(digest)?;
-    if let Some(list) = v.get("manifests").and_then(Json::as_array) {
-        let members = list
-            .iter()
-            // Attestation manifests (platform unknown/unknown) are not images.
-            .filter(|m| {
-                m.get("platform")
-                    .and_then(|p| p.get("os"))
-                    .and_then(Json::as_str)
-                    != Some("unknown")
-            })
-            .map(|m| member(m, None))
-            .collect::<Result<Vec<_>, String>>()?;
-        return Ok(Remote {
-            digest: Some(digest.to_string()),
-            config: None,
-            members,
-        });
-    }
-    let config = v
-        .get("config")
-        .and_then(|c| c.get("digest"))
-        .and_then(Json::as_str);
-    Ok(Remote::image(digest, config))
-}
-
 /// Whether a container failed because its binaries are for another
 /// machine and no emulator is registered for them.
 pub fn is_exec_format_error(stderr: &str) -> bool {
@@ -333,12 +301,6 @@ pub fn is_exec_format_error(stderr: &str) -> bool {
 pub fn manifest_push_digest(stdout: &str) -> Option<String> {
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?.trim();
     check_sha256(last).ok().map(|()| last.to_string())
-}
-
-/// Whether the CLI's message means "no such tag" rather than a failure.
-pub fn is_not_found(stderr: &str) -> bool {
-    let s = stderr.to_ascii_lowercase();
-    s.contains("no such manifest") || s.contains("manifest unknown") || s.contains(": not found")
 }
 
 /// What the in-image probe read: the os-release text and, per
@@ -379,15 +341,6 @@ pub fn is_missing_executable(code: Option<i32>, stderr: &str) -> bool {
     code == Some(127)
         || stderr.contains("executable file not found")
         || stderr.contains("no such file or directory: unknown")
-}
-
-/// Labels of `docker buildx imagetools inspect --format '{{json .Image}}'`.
-pub fn parse_remote_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    if v.get("config").is_none() {
-        return Err("no image config (a multi-platform index?)".into());
-    }
-    Ok(labels_of(v.get("config")))
 }
 
 /// The string labels of an image config (`Labels`, null when none).
@@ -531,22 +484,6 @@ mod tests {
     }
 
     #[test]
-    fn not_found_messages() {
-        assert!(is_not_found("no such manifest: 127.0.0.1:5000/x:1"));
-        assert!(is_not_found("ERROR: 127.0.0.1:5000/x:1: not found"));
-        assert!(!is_not_found(
-            "failed to configure transport: connection refused"
-        ));
-    }
-
-    #[test]
-    fn remote_labels() {
-        let got = parse_remote_labels(r#"{"config":{"Labels":{"a":"1"}}}"#).unwrap();
-        assert_eq!(got.get("a").map(String::as_str), Some("1"));
-        assert!(parse_remote_labels(r#"{"linux/amd64":{}}"#).is_err());
-    }
-
-    #[test]
     fn parses_manifest_inspect() {
         let text = format!(
             r#"{{"Ref":"r","Descriptor":{{"digest":"{A}"}},"SchemaV2Manifest":{{"config":{{"digest":"{B}"}}}}}}"#
@@ -600,22 +537,5 @@ mod tests {
         assert!(!index.is_index_of(&[(Platform::parse("linux/amd64").unwrap(), B.into())]));
         assert!(parse_manifest_inspect("garbage").is_err());
         assert!(parse_manifest_inspect(r#"{"Descriptor":{"digest":"sha256:x"}}"#).is_err());
-    }
-
-    #[test]
-    fn parses_imagetools_manifest() {
-        let text = format!(r#"{{"schemaVersion":2,"digest":"{A}","config":{{"digest":"{B}"}}}}"#);
-        assert_eq!(
-            parse_imagetools_manifest(&text).unwrap(),
-            Remote::image(A, Some(B))
-        );
-        let index = format!(
-            r#"{{"digest":"{A}","manifests":[{{"digest":"{B}","platform":{{"os":"linux","architecture":"arm64"}}}},{{"digest":"{A}","platform":{{"os":"unknown","architecture":"unknown"}}}}]}}"#
-        );
-        let got = parse_imagetools_manifest(&index).unwrap();
-        assert_eq!(got.digest.as_deref(), Some(A));
-        assert_eq!(got.members.len(), 1, "attestations are not images");
-        assert_eq!(got.members[0].platform.to_string(), "linux/arm64");
-        assert!(parse_imagetools_manifest("{}").is_err());
     }
 }

@@ -44,9 +44,6 @@ pub struct Executor<'a> {
     /// What the registry served under each reference at its last check.
     pub served: BTreeMap<String, Remote>,
     buildx: Option<bool>,
-    /// References whose local manifest list was forgotten this run (and
-    /// not made again since): forgetting once is enough.
-    forgotten: std::collections::BTreeSet<String>,
     /// What each registry repository accepted this run (a token, or the
     /// user and secret), kept so that a run authenticates once.
     pub(crate) registry_auth: BTreeMap<String, crate::distribution::Auth>,
@@ -63,7 +60,6 @@ impl<'a> Executor<'a> {
             values: BTreeMap::new(),
             served: BTreeMap::new(),
             buildx: None,
-            forgotten: std::collections::BTreeSet::new(),
             registry_auth: BTreeMap::new(),
             credentials: BTreeMap::new(),
         }
@@ -269,13 +265,9 @@ impl<'a> Executor<'a> {
     }
 
     /// Forget a manifest list the docker CLI keeps under `target` (one an
-    /// interrupted run or a user left): `docker manifest inspect` reads it
-    /// before the registry, so a stale one would stand in for what the
-    /// registry serves. None there is the usual case.
+    /// interrupted run or a user left), which `docker manifest create`
+    /// would otherwise refuse to replace. None there is the usual case.
     fn forget_manifest_list(&mut self, target: &Reference) -> Result<()> {
-        if !self.forgotten.insert(target.to_string()) {
-            return Ok(());
-        }
         let step = Step::ManifestForget {
             target: target.clone(),
         };
@@ -285,14 +277,6 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(())
-    }
-
-    /// The manifest of `reference` in its registry, read through the
-    /// registry API (no layer, no local name touched); `None` when the tag
-    /// does not exist. An unreachable registry, or one that refuses the
-    /// credentials, is an error.
-    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
-        self.read_remote(reference)
     }
 
     /// What the registry serves under `image` (classic).
@@ -501,10 +485,6 @@ impl<'a> Executor<'a> {
         if let Step::ManifestForget { target } = step {
             return self.forget_manifest_list(target);
         }
-        if let Step::ManifestCreate { target, .. } = step {
-            // A local list of this name exists from here on.
-            self.forgotten.remove(&target.to_string());
-        }
         let Some(stdout) = self.must(step)? else {
             return Ok(());
         };
@@ -701,7 +681,7 @@ impl<'a> Executor<'a> {
                         reference.tag(),
                     );
                     // As it will run: with credentials once they were needed.
-                    let key = format!("{}/{}", endpoint.host, reference.api_name());
+                    let key = crate::registry_reads::auth_key(&endpoint, &reference.api_name());
                     if self.registry_auth.contains_key(&key) {
                         request.with_credentials()
                     } else {

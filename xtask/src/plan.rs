@@ -207,14 +207,6 @@ pub enum Step {
     RemoteImage {
         image: String,
     },
-    /// The config (labels) of an image in its registry (buildx).
-    RemoteConfig {
-        reference: String,
-    },
-    /// The manifest of an index entry, by digest (buildx: its config digest).
-    RemoteManifest {
-        image: Pinned,
-    },
     /// What a registry serves under a digest or name (`docker manifest
     /// inspect`): an index's entries, to find one platform's image of a
     /// base, or to know before building that it has every platform.
@@ -429,26 +421,6 @@ impl Step {
                 "--",
                 image,
             ]),
-            Step::RemoteConfig { reference } => lits([
-                "docker",
-                "buildx",
-                "imagetools",
-                "inspect",
-                "--format",
-                "{{json .Image}}",
-                "--",
-                reference,
-            ]),
-            Step::RemoteManifest { image } => lits([
-                "docker".to_string(),
-                "buildx".into(),
-                "imagetools".into(),
-                "inspect".into(),
-                "--format".into(),
-                "{{json .Manifest}}".into(),
-                "--".into(),
-                image.to_string(),
-            ]),
             Step::DigestLookup { image } => {
                 let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
                 if image.is_loopback() {
@@ -612,10 +584,7 @@ impl Step {
                 format!("asking docker-credential-{helper} for the credentials of {server}")
             }
             Step::RemoteImage { image } => format!("resolving the digest of base image {image}"),
-            Step::RemoteConfig { reference } => {
-                format!("reading the config of {reference} in its registry")
-            }
-            Step::RemoteManifest { image } | Step::DigestLookup { image } => {
+            Step::DigestLookup { image } => {
                 format!("reading the manifest of {image}")
             }
             Step::ManifestForget { target } => {

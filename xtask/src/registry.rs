@@ -1,8 +1,8 @@
 //! What a registry holds under a tag, as data, and the rules on it. The
-//! registry is read through the docker CLI (which carries the user's
-//! `docker login` credentials; this tool passes none) by the executor's
-//! `RegistryLookup` step; `--insecure` is given for loopback registries
-//! only, the ones Docker itself allows over plain HTTP.
+//! registry is read through its own API (`distribution.rs`, run by the
+//! executor's `registry_reads.rs`); plain HTTP, and docker's `--insecure`
+//! for base lookups, only for loopback registries, the ones Docker itself
+//! allows over plain HTTP.
 
 use crate::plan::RemoteExpect;
 use crate::platform::Platform;

@@ -18,9 +18,11 @@ use crate::registry::{Member, Remote};
 
 impl Executor<'_> {
     /// What the registry serves under `reference`: the manifest (or index
-    /// and each entry's manifest), with config digests; no layer is read.
-    /// `None`: the tag does not exist.
-    pub fn read_remote(&mut self, reference: &Reference) -> Result<Option<Remote>> {
+    /// and each entry's manifest), with config digests; no layer is read and
+    /// no local name is touched. `None`: the tag does not exist. An
+    /// unreachable registry, or one that refuses the credentials, is an
+    /// error.
+    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let name = reference.api_name();
         let Some(r) = self.api_get(
@@ -122,7 +124,7 @@ impl Executor<'_> {
         name: &str,
         request: Request,
     ) -> Result<Option<Response>> {
-        let key = format!("{}/{name}", endpoint.host);
+        let key = auth_key(endpoint, name);
         // One new authentication per request: the first 401, or a token
         // that expired since it was cached (a long push outlives Docker
         // Hub's 300 s).
@@ -278,6 +280,11 @@ impl Executor<'_> {
         distribution::parse_response(&o.stdout, &o.stderr)
             .map_err(|e| anyhow::anyhow!("cannot read {} ({}): {e}", request.what, request.url))
     }
+}
+
+/// Where what a repository accepted is kept for the run.
+pub(crate) fn auth_key(endpoint: &Endpoint, name: &str) -> String {
+    format!("{}/{name}", endpoint.host)
 }
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.

@@ -166,17 +166,11 @@ impl Workspace {
             dockerfiles,
         };
         for f in &project.catalog.flavours {
+            // Both checks resolve the file, so one problem may show in both:
+            // `check` prints each message once.
             if project.dockerfiles.contains_key(&f.name) {
-                // One Dockerfile problem once, whichever check meets it.
-                let before = p.0.len();
                 p.keep(project.base(f, None));
-                let after_base: Vec<String> =
-                    p.0[before..].iter().map(|e| format!("{e:#}")).collect();
-                if let Err(e) = project.check_provenance(f) {
-                    if !after_base.contains(&format!("{e:#}")) {
-                        p.push(e);
-                    }
-                }
+                p.keep(project.check_provenance(f));
             }
         }
         if p.0.is_empty() {

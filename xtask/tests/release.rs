@@ -136,13 +136,20 @@ fn latest_aliases_follow_the_budget() {
         ws.commit();
         ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
         let before = registry.digest("itwinai", "fix-latest");
-        let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
-        run.expect(1);
-        let line = run.error_line();
-        assert!(
-            line.contains("refusing to move") && line.contains("fix-latest"),
-            "{line}"
-        );
+        // A dry run decides it too: the alias's version is read from its
+        // config in the registry, with no pull.
+        for args in [
+            &["image", "push", "fix", "--latest", "--dry-run"][..],
+            &["image", "push", "fix", "--latest"][..],
+        ] {
+            let run = ws.xtask(args, None, &[]);
+            run.expect(1);
+            let line = run.error_line();
+            assert!(
+                line.contains("refusing to move") && line.contains("fix-latest"),
+                "{args:?}: {line}"
+            );
+        }
         assert_eq!(
             registry.digest("itwinai", "fix-latest"),
             before,

@@ -118,14 +118,8 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
                 cell(&r.digest),
             ]);
         }
-        let widths: Vec<usize> = (0..5)
-            .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
-            .collect();
-        for l in &lines {
-            let cells: Vec<String> = (0..5)
-                .map(|i| format!("{:w$}", l[i], w = widths[i]))
-                .collect();
-            println!("{}", cells.join("  ").trim_end());
+        for line in super::text_table(&lines) {
+            println!("{line}");
         }
     }
     crate::runner::end_child_line();

@@ -23,29 +23,6 @@ const COLUMNS: [&str; 9] = [
     "DOCKERFILE",
 ];
 
-/// Pad every column but the last to its widest cell.
-fn table(rows: &[[String; 9]]) -> Vec<String> {
-    let header = COLUMNS.map(str::to_string);
-    let all: Vec<&[String; 9]> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..9)
-        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    all.iter()
-        .map(|r| {
-            let cells: Vec<String> = (0..9)
-                .map(|i| {
-                    if i == 8 {
-                        r[i].clone()
-                    } else {
-                        format!("{:w$}", r[i], w = widths[i])
-                    }
-                })
-                .collect();
-            cells.join("  ").trim_end().to_string()
-        })
-        .collect()
-}
-
 pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
@@ -158,22 +135,18 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     if args.json {
         crate::json::emit(&Json::Array(json));
     } else {
-        for line in table(&rows) {
+        let mut all = vec![COLUMNS.map(str::to_string)];
+        all.extend(rows.iter().cloned());
+        for line in super::text_table(&all) {
             println!("{line}");
         }
         if args.remote {
-            let header =
-                ["FLAVOUR", "PUBLISHED REFERENCE", "PUBLISHED", "DIGEST"].map(str::to_string);
-            let all: Vec<&[String; 4]> = std::iter::once(&header).chain(&remote_rows).collect();
-            let widths: Vec<usize> = (0..4)
-                .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
-                .collect();
+            let mut all =
+                vec![["FLAVOUR", "PUBLISHED REFERENCE", "PUBLISHED", "DIGEST"].map(str::to_string)];
+            all.extend(remote_rows.iter().cloned());
             println!();
-            for r in all {
-                let cells: Vec<String> = (0..4)
-                    .map(|i| format!("{:w$}", r[i], w = widths[i]))
-                    .collect();
-                println!("{}", cells.join("  ").trim_end());
+            for line in super::text_table(&all) {
+                println!("{line}");
             }
         }
     }

@@ -243,29 +243,9 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             // Each platform's image to the development repository, then
             // the index of them under the reference.
             for p in &i.parts {
-                out.push((
-                    o,
-                    crate::plan::Item::Check(Check::LocalIs {
-                        reference: p.local.clone(),
-                        id: p.id.clone(),
-                    }),
-                ));
-                if p.staged != p.local {
-                    out.push((
-                        o,
-                        crate::plan::Item::Run(Step::Tag {
-                            source: p.id.clone(),
-                            target: p.staged.clone(),
-                        }),
-                    ));
+                for item in publish_image(Some(&p.local), &p.id, &p.staged) {
+                    out.push((o, item));
                 }
-                out.push((
-                    o,
-                    crate::plan::Item::Run(Step::Push {
-                        reference: p.staged.clone(),
-                    }),
-                ));
-                out.push((o, registry(&p.staged, RemoteExpect::Image(p.id.shown()))));
             }
             let sources: Vec<(Platform, Arg)> = i
                 .parts
@@ -278,20 +258,9 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             out.push((o, registry(&i.reference, i.written())));
             continue;
         }
-        out.push((
-            o,
-            crate::plan::Item::Check(Check::LocalIs {
-                reference: i.reference.clone(),
-                id: i.id.clone(),
-            }),
-        ));
-        out.push((
-            o,
-            crate::plan::Item::Run(Step::Push {
-                reference: i.reference.clone(),
-            }),
-        ));
-        out.push((o, registry(&i.reference, RemoteExpect::Image(i.id.shown()))));
+        for item in publish_image(Some(&i.reference), &i.id, &i.reference) {
+            out.push((o, item));
+        }
     }
     for (n, i) in items.iter().enumerate() {
         let Some(Alias {
@@ -332,22 +301,42 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
             out.push((o, registry(alias, i.written())));
             continue;
         }
-        out.push((
-            o,
-            crate::plan::Item::Run(Step::Tag {
-                source: i.id.clone(),
-                target: alias.clone(),
-            }),
-        ));
-        out.push((
-            o,
-            crate::plan::Item::Run(Step::Push {
-                reference: alias.clone(),
-            }),
-        ));
-        out.push((o, registry(alias, RemoteExpect::Image(i.id.shown()))));
+        for item in publish_image(None, &i.id, alias) {
+            out.push((o, item));
+        }
     }
     out
+}
+
+/// Publish the checked image `id` as `target`: its local name `local` must
+/// still name it (when given), it is tagged `target` unless that is its
+/// local name, pushed, and read back.
+fn publish_image(
+    local: Option<&Reference>,
+    id: &Arg,
+    target: &Reference,
+) -> Vec<crate::plan::Item> {
+    let mut items = Vec::new();
+    if let Some(local) = local {
+        items.push(crate::plan::Item::Check(Check::LocalIs {
+            reference: local.clone(),
+            id: id.clone(),
+        }));
+    }
+    if local != Some(target) {
+        items.push(crate::plan::Item::Run(Step::Tag {
+            source: id.clone(),
+            target: target.clone(),
+        }));
+    }
+    items.push(crate::plan::Item::Run(Step::Push {
+        reference: target.clone(),
+    }));
+    items.push(crate::plan::Item::Check(Check::Registry {
+        reference: target.clone(),
+        expect: RemoteExpect::Image(id.shown()),
+    }));
+    items
 }
 
 pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
@@ -576,34 +565,26 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             let here = seen.as_ref().is_some_and(|s| {
                 publish::serves(s, &id, &ours, &repo_digests, &alias.repository())
             });
-            // Without buildx a single image's version label is read by a
-            // pull, which a dry run does not do: the backwards check waits.
-            let mut from = None;
-            let deferred =
-                seen.as_ref().is_some_and(|s| !s.is_index()) && !here && exec.dry_run() && !buildx;
-            let decided = if deferred {
-                eprintln!("note: the backwards check of {a} reads its version label by a pull; it runs without --dry-run");
-                Ok(AliasMove::Move { note: None })
-            } else {
-                let version = match &seen {
-                    Some(s) if !here => exec.remote_version(&alias, s)?,
-                    _ => Ok(None),
-                };
-                from = version.clone().ok().flatten();
-                match version {
-                    Ok(version) => publish::decide_alias(
-                        &a,
-                        &project.version,
-                        seen.as_ref(),
-                        here,
-                        version,
-                        args.force,
-                    ),
-                    Err(why) if args.force => Ok(AliasMove::Move {
-                        note: Some(format!("--force: moving {a} although {why}")),
-                    }),
-                    Err(why) => Err(why),
-                }
+            // The version of what it points at: its config blob, read from
+            // the registry, a dry run included.
+            let version = match &seen {
+                Some(s) if !here => exec.remote_version(&alias, s)?,
+                _ => Ok(None),
+            };
+            let from = version.clone().ok().flatten();
+            let decided = match version {
+                Ok(version) => publish::decide_alias(
+                    &a,
+                    &project.version,
+                    seen.as_ref(),
+                    here,
+                    version,
+                    args.force,
+                ),
+                Err(why) if args.force => Ok(AliasMove::Move {
+                    note: Some(format!("--force: moving {a} although {why}")),
+                }),
+                Err(why) => Err(why),
             };
             match decided {
                 Ok(AliasMove::AlreadyThere) => {
