@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
     version
 )]
 pub struct Cli {
-    /// Workspace to work on (default: the checkout that holds this xtask)
+    /// Project to work on (default: the nearest directory, from the current
+    /// one upward, that holds env-files/images.toml)
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 

@@ -61,20 +61,6 @@ pub fn is_interrupted(err: &anyhow::Error) -> bool {
         .any(|e| e.is::<Interrupted>() || e.is::<InterruptedWhile>())
 }
 
-/// `msg` with every control character escaped (`\u{1b}`), so that a value
-/// or a child's message cannot move the cursor, colour or split the line.
-pub fn printable(msg: &str) -> String {
-    msg.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// Build an invalid-input error from a message.
 pub fn invalid(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Invalid(msg.into()))
@@ -123,15 +109,6 @@ mod tests {
         assert_eq!(exit_code(&err), EXIT_FAILED);
         let err = anyhow::Error::new(Interrupted).context("building torch");
         assert_eq!(exit_code(&err), EXIT_INTERRUPTED);
-    }
-
-    #[test]
-    fn messages_print_no_control_character() {
-        assert_eq!(
-            printable("tag 'a\u{1b}[31mb'\r\x07"),
-            "tag 'a\\u{1b}[31mb'\\r\\u{7}"
-        );
-        assert_eq!(printable("plain: é"), "plain: é");
     }
 
     #[test]

@@ -77,9 +77,9 @@ impl<'a> Executor<'a> {
     /// A line of the dry-run listing.
     pub fn print(&self, line: &str) {
         if self.json {
-            eprintln!("{line}");
+            crate::output::stderr_line(line);
         } else {
-            println!("{line}");
+            crate::output::stdout_line(line);
         }
     }
 
@@ -399,7 +399,9 @@ impl<'a> Executor<'a> {
                     ))
             );
         }
-        eprintln!("test of flavour '{flavour}' passed on {reference} ({id})");
+        crate::output::stderr_line(&format!(
+            "test of flavour '{flavour}' passed on {reference} ({id})"
+        ));
         Ok(())
     }
 
@@ -442,8 +444,7 @@ impl<'a> Executor<'a> {
         for (i, item) in plan.iter().enumerate() {
             let what = milestone(item).filter(|_| counting);
             if let Some(w) = &what {
-                crate::runner::end_child_line();
-                eprintln!("[{}/{total}] {w}", done.len() + 1);
+                crate::output::stderr_line(&format!("[{}/{total}] {w}", done.len() + 1));
             }
             let start = std::time::Instant::now();
             let result = match item {
@@ -459,16 +460,18 @@ impl<'a> Executor<'a> {
             }
         }
         if counting && !done.is_empty() {
-            crate::runner::end_child_line();
             let secs: f64 = done.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
-            eprintln!("summary: {} of {total} steps in {secs:.1} s", done.len());
+            crate::output::stderr_line(&format!(
+                "summary: {} of {total} steps in {secs:.1} s",
+                done.len()
+            ));
             for (k, (w, d, ok)) in done.iter().enumerate() {
                 let how = if *ok { "done" } else { "FAILED" };
-                eprintln!(
+                crate::output::stderr_line(&format!(
                     "  [{}/{total}] {w}: {how} ({:.1} s)",
                     k + 1,
                     d.as_secs_f64()
-                );
+                ));
             }
         }
         failure
@@ -608,7 +611,9 @@ impl<'a> Executor<'a> {
             } => {
                 let id = self.resolve(id)?;
                 if crate::cache::test_passed(&id, argv) {
-                    eprintln!("test of flavour '{flavour}' passed before on {reference} ({id})");
+                    crate::output::stderr_line(&format!(
+                        "test of flavour '{flavour}' passed before on {reference} ({id})"
+                    ));
                 } else {
                     self.test(flavour, reference, &id, platform.as_ref(), argv)?;
                 }

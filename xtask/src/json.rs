@@ -322,7 +322,7 @@ static EMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Print a command's one JSON document on stdout.
 pub fn emit(doc: &Json) {
     EMITTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    println!("{}", doc.render());
+    crate::output::stdout_line(&doc.render());
 }
 
 /// Whether [`emit`] ran.

@@ -20,6 +20,7 @@ pub mod json;
 pub mod labels;
 pub mod latest;
 pub mod lock;
+pub mod output;
 pub mod plan;
 pub mod platform;
 pub mod promotion;
@@ -59,20 +60,11 @@ pub fn main_entry() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        // Never eprintln! here: with stderr closed it would panic inside
-        // the hook and abort (exit 134).
-        use std::io::Write;
-        let line = if msg.contains("Broken pipe") || msg.contains("failed printing to") {
-            format!("error: the output could not be written ({msg}); nothing more was done")
-        } else {
-            format!("error: internal error{at}: {msg} (a bug in the xtask; please report it)")
-        };
-        let _ = writeln!(std::io::stderr(), "{line}");
+        output::error(&format!(
+            "internal error{at}: {msg} (a bug in the xtask; please report it)"
+        ));
         std::process::exit(i32::from(error::EXIT_FAILED));
     }));
-    if let Some(code) = closed_output() {
-        return code;
-    }
     // Read the local UTC offset while the process is single-threaded: the
     // `time` crate refuses to afterwards.
     let local_offset = time::UtcOffset::current_local_offset().ok();
@@ -81,15 +73,14 @@ pub fn main_entry() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let json = wants_json(&cli.command);
-    match run(cli, local_offset) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = run(cli, local_offset);
+    let code = match &result {
+        Ok(()) => 0,
         Err(e) => {
             // One line, starting a line, with no control character of a
             // value or of docker's output reaching the terminal raw.
-            let msg = error::printable(&format!("{e:#}"));
-            runner::end_child_line();
-            eprintln!("error: {msg}");
-            let code = error::exit_code(&e);
+            output::error(&format!("{e:#}"));
+            let code = error::exit_code(e);
             if json && !json::emitted() {
                 // --json: stdout holds one document on every exit.
                 json::emit(&json::Json::object([
@@ -97,49 +88,29 @@ pub fn main_entry() -> ExitCode {
                     ("exit_code", json::Json::Number(f64::from(code))),
                 ]));
             }
-            ExitCode::from(code)
+            code
         }
-    }
-}
-
-/// stdout or stderr closed by the caller (`>&-`): Rust's runtime puts
-/// `/dev/null` on a closed standard descriptor before `main`, so every
-/// write would vanish and the command would look successful. Refused before
-/// anything runs, with one line on the stream still open.
-fn closed_output() -> Option<ExitCode> {
-    use std::io::Write;
-    let out_open = !closed_by_caller(1);
-    let err_open = !closed_by_caller(2);
-    let closed = match (out_open, err_open) {
-        (true, true) => return None,
-        (false, true) => "stdout",
-        (true, false) => "stderr",
-        (false, false) => "stdout and stderr",
     };
-    let line = format!(
-        "error: {closed} of the xtask is closed, so its output would be lost; nothing was run (redirect it to /dev/null or a file instead of closing it)"
-    );
-    if err_open {
-        let _ = writeln!(std::io::stderr(), "{line}");
-    } else if out_open {
-        let _ = writeln!(std::io::stdout(), "{line}");
-    }
-    Some(ExitCode::from(error::EXIT_FAILED))
+    ExitCode::from(lost_output(code))
 }
 
-/// Whether descriptor `fd` is the `/dev/null` Rust's runtime opened in place
-/// of a closed one: read-write, where a shell's `>/dev/null` opens it
-/// write-only. Without `/proc` nothing is detected.
-fn closed_by_caller(fd: u8) -> bool {
-    let is_null = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .is_ok_and(|target| target == std::path::Path::new("/dev/null"));
-    is_null
-        && std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).is_ok_and(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
-                .is_some_and(|flags| flags & 0o3 == 0o2)
-        })
+/// A command whose output could not all be written did not do what it was
+/// asked (its report is lost): exit 1, saying so on stderr when only
+/// stdout failed. An exit code of its own failure is kept.
+fn lost_output(code: u8) -> u8 {
+    let Some((stream, why)) = output::failed() else {
+        return code;
+    };
+    if stream == output::Stream::Stdout {
+        output::error(&format!(
+            "the output could not all be written to stdout ({why}); what it lacks is lost"
+        ));
+    }
+    if code == 0 {
+        error::EXIT_FAILED
+    } else {
+        code
+    }
 }
 
 /// Whether the command was asked for a JSON document on stdout.

@@ -79,10 +79,10 @@ fn acquire_keys(kind: &str, keys: &[String], what: &str) -> Result<Held> {
                 }
             }
             if !said {
-                eprintln!(
+                crate::output::stderr_line(&format!(
                     "waiting for another {what} {repo} to finish (lock {})",
                     p.display()
-                );
+                ));
                 said = true;
             }
             if runner::interrupt::happened() {

@@ -189,21 +189,7 @@ fn argv_of(c: &Command) -> Vec<String> {
 }
 
 pub fn echo(argv: &[String]) {
-    end_child_line();
-    eprintln!("+ {}", shell_line(argv));
-}
-
-/// Whether the last output passed on from a child left our stderr in the
-/// middle of a line.
-static MID_LINE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Make the next line of our own start clean: a child may have ended
-/// without a newline (docker's progress output ends in `ESC[0m`); a colour
-/// it left on is reset before the line ends.
-pub fn end_child_line() {
-    if MID_LINE.swap(false, std::sync::atomic::Ordering::SeqCst) {
-        eprintln!("\x1b[0m");
-    }
+    crate::output::stderr_line(&format!("+ {}", shell_line(argv)));
 }
 
 fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
@@ -237,8 +223,7 @@ fn pump<R: Read + Send + 'static>(
             }
             let line = String::from_utf8_lossy(&buf);
             if visible {
-                eprint!("{line}");
-                MID_LINE.store(!line.ends_with('\n'), std::sync::atomic::Ordering::SeqCst);
+                crate::output::child_text(&line);
             }
             all.push_str(&line);
             buf.clear();

@@ -375,10 +375,10 @@ fn check_with(
     }
     let fp = e.fingerprint(&exec.values, &exec.root());
     if cache::passed(&info.id, &fp) {
-        eprintln!(
+        crate::output::stderr_line(&format!(
             "checked {}: image {} passed these checks before (cached by image ID)",
             e.image, info.id
-        );
+        ));
         return Ok(info.id);
     }
     let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
@@ -422,10 +422,10 @@ fn check_with(
         anyhow::bail!("{} does not tell the truth: {}", e.image, diffs.join("; "));
     }
     cache::store_pass(&facts.image.id, &fp);
-    eprintln!(
+    crate::output::stderr_line(&format!(
         "checked {} ({}): labels, distro {}, {} {} inside, base layers",
         e.image, facts.image.id, e.distro, e.framework.package, e.framework.version
-    );
+    ));
     Ok(facts.image.id)
 }
 

@@ -28,17 +28,26 @@ pub struct Project {
     pub catalog: Catalog,
     /// Dockerfile text per flavour.
     dockerfiles: BTreeMap<String, String>,
+    /// The first problem of each flavour whose Dockerfile cannot be used.
+    broken: BTreeMap<String, String>,
 }
 
 impl Workspace {
-    /// Open the workspace at `root`, or the checkout that holds this xtask.
+    /// Open the workspace at `root` (`--root`), else the project the
+    /// current directory is in: the nearest directory, from it upward, that
+    /// holds [`catalog::FILE`]. Never a path compiled into the binary: one
+    /// build serves every checkout and worktree.
     pub fn open(root: Option<&Path>) -> Result<Workspace> {
         let given = match root {
             Some(r) => r.to_path_buf(),
-            None => Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .context("the xtask crate has no parent directory")?
-                .to_path_buf(),
+            None => {
+                let here = std::env::current_dir().map_err(|e| {
+                    invalid(format!(
+                        "the current directory cannot be read ({e}); run from inside a project or pass --root DIR"
+                    ))
+                })?;
+                find_project(&here)?
+            }
         };
         let root = given.canonicalize().map_err(|e| {
             invalid(format!(
@@ -111,18 +120,23 @@ impl Workspace {
         result.with_context(|| format!("cannot write {rel}"))
     }
 
-    /// Read and validate pyproject.toml, the catalog and every Dockerfile.
+    /// Read and validate pyproject.toml, the catalog and every Dockerfile:
+    /// the project, unless pyproject.toml or the catalog has a problem (its
+    /// first). A flavour whose Dockerfile has a problem is kept, marked:
+    /// it refuses only the commands that work on it
+    /// ([`Project::usable`]).
     pub fn load(&self) -> Result<Project> {
         let (project, mut problems) = self.load_all();
         match project {
-            Some(project) if problems.is_empty() => Ok(project),
-            _ if !problems.is_empty() => Err(problems.remove(0)),
-            _ => Err(invalid("the project could not be read")),
+            Some(project) => Ok(project),
+            None if !problems.is_empty() => Err(problems.remove(0)),
+            None => Err(invalid("the project could not be read")),
         }
     }
 
     /// As [`Workspace::load`], finding every problem, in the order `load`
-    /// meets them; the project only when there is none.
+    /// meets them: those of pyproject.toml and the catalog (then no
+    /// project), and each flavour's (kept in the project too).
     pub fn load_all(&self) -> (Option<Project>, Vec<anyhow::Error>) {
         let mut p = catalog::Problems::default();
         let version = p.keep(
@@ -147,8 +161,14 @@ impl Workspace {
         if let Some(version) = &version {
             p.0.extend(catalog.tag_problems(version));
         }
-        let mut dockerfiles = BTreeMap::new();
-        for f in &catalog.flavours {
+        let project_ok = p.0.is_empty();
+        let mut project = Project {
+            version: version.unwrap_or_else(|| Version::parse("0.0.0").expect("0.0.0 parses")),
+            catalog,
+            dockerfiles: BTreeMap::new(),
+            broken: BTreeMap::new(),
+        };
+        for f in &project.catalog.flavours {
             let read = self.read(&f.dockerfile).map_err(|e| {
                 invalid(format!(
                     "{}: flavour '{}': 'dockerfile' {e:#}",
@@ -156,29 +176,53 @@ impl Workspace {
                     f.name
                 ))
             });
-            if let Some(text) = p.keep(read) {
-                dockerfiles.insert(f.name.clone(), text);
+            match read {
+                Ok(text) => {
+                    project.dockerfiles.insert(f.name.clone(), text);
+                }
+                Err(e) => {
+                    project.broken.insert(f.name.clone(), format!("{e:#}"));
+                    p.push(e);
+                }
             }
         }
-        let project = Project {
-            version: version.unwrap_or_else(|| Version::parse("0.0.0").expect("0.0.0 parses")),
-            catalog,
-            dockerfiles,
-        };
+        let mut broken = Vec::new();
         for f in &project.catalog.flavours {
             // Both checks resolve the file, so one problem may show in both:
             // `check` prints each message once.
             if project.dockerfiles.contains_key(&f.name) {
-                p.keep(project.base(f, None));
-                p.keep(project.check_provenance(f));
+                for r in [
+                    project.base(f, None).map(|_| ()),
+                    project.check_provenance(f),
+                ] {
+                    if let Err(e) = r {
+                        broken.push((f.name.clone(), format!("{e:#}")));
+                        p.push(e);
+                    }
+                }
             }
         }
-        if p.0.is_empty() {
-            (Some(project), p.0)
-        } else {
-            (None, p.0)
+        for (name, why) in broken {
+            project.broken.entry(name).or_insert(why);
         }
+        (project_ok.then_some(project), p.0)
     }
+}
+
+/// The nearest directory, `start` or one above it, that holds the
+/// catalog: what marks a project.
+pub fn find_project(start: &Path) -> Result<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join(catalog::FILE).is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{} is not inside a project: neither it nor a directory above it holds {}; run from inside one or pass --root DIR",
+                start.display(),
+                catalog::FILE
+            ))
+        })
 }
 
 /// `file:line: message (flavour 'name')`, invalid input.
@@ -191,6 +235,20 @@ fn dockerfile_error(file: &str, flavour: &str, e: &dockerfile::Error) -> anyhow:
 }
 
 impl Project {
+    /// The first problem of `flavour`'s Dockerfile, when it has one.
+    pub fn problem(&self, flavour: &Flavour) -> Option<&str> {
+        self.broken.get(&flavour.name).map(String::as_str)
+    }
+
+    /// A flavour a command builds, tests, pushes or tags must have a
+    /// usable Dockerfile; another flavour's problem never stops it.
+    pub fn usable(&self, flavour: &Flavour) -> Result<()> {
+        match self.problem(flavour) {
+            None => Ok(()),
+            Some(why) => Err(invalid(why.to_string())),
+        }
+    }
+
     fn dockerfile(&self, flavour: &Flavour) -> Result<&str> {
         self.dockerfiles
             .get(&flavour.name)

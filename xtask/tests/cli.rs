@@ -52,7 +52,7 @@ fn list_shows_references_and_aliases() {
     let run = ws.xtask(&["image", "list", "--json"], None, &[]);
     run.expect(0);
     let want = format!(
-        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","platforms":[],"reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
+        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","platforms":[],"problem":null,"reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
         &head[..12]
     );
     assert_eq!(run.stdout.trim(), want);
@@ -370,7 +370,8 @@ fn an_unwritable_output_is_one_line_and_exit_1() {
     let run = Run::from(out);
     run.expect(1);
     assert!(
-        run.error_line().contains("the output could not be written"),
+        run.error_line()
+            .contains("the output could not all be written to stdout"),
         "{}",
         run.stderr
     );
@@ -381,50 +382,48 @@ fn an_unwritable_output_is_one_line_and_exit_1() {
     assert_eq!(cmd.status().unwrap().code(), Some(1));
 }
 
-/// The command with descriptor `fd` closed in the child, as a shell's `>&-`.
-fn with_closed(mut cmd: std::process::Command, fd: i32) -> std::process::Command {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec; closing a descriptor
-    // allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            drop(std::fs::File::from_raw_fd(fd));
-            Ok(())
-        });
-    }
-    cmd
-}
-
+/// Output to `/dev/null` opened read-write (Python's `subprocess.DEVNULL`,
+/// a shell's `1<>/dev/null`, process supervisors) is an output like any
+/// other: every command exits as it does with its output on pipes.
 #[test]
-fn a_closed_stdout_or_stderr_is_refused_before_anything_runs() {
-    let ws = fixture("closed");
-    let before = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
-    // `version set 9.9.9 >&-`: nothing is written, exit 1, one line on stderr.
-    let mut cmd = with_closed(ws.xtask_command(&["version", "set", "9.9.9"], None), 1);
-    let run = Run::from(cmd.output().unwrap());
-    run.expect(1);
-    assert!(
-        run.error_line().contains("stdout of the xtask is closed"),
-        "{}",
-        run.stderr
-    );
-    let after = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
-    assert_eq!(before, after);
-    // `image list 2>&-`: exit 1, the line goes to stdout, no table.
-    let run = Run::from(
-        with_closed(ws.xtask_command(&["image", "list"], None), 2)
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, Some(1), "{}", run.stdout);
-    assert!(
-        run.stdout
-            .starts_with("error: stderr of the xtask is closed"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+fn every_command_works_with_its_output_on_read_write_dev_null() {
+    let ws = fixture("devnull");
+    let docker = FakeDocker::new();
+    let null = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap()
+    };
+    let cases: [(&[&str], i32); 8] = [
+        (&["image", "list"], 0),
+        (&["image", "list", "--json"], 0),
+        (&["version"], 0),
+        (&["version", "set", "0.2.3", "--dry-run"], 0),
+        (&["image", "build", "fix", "--dry-run"], 0),
+        (&["image", "build", "fix", "--dry-run", "--json"], 0),
+        (&["image", "build", "nope"], 2),
+        (&["check"], 0),
+    ];
+    for (args, code) in cases {
+        let piped = ws.xtask(args, Some(docker.bin()), &[]);
+        assert_eq!(piped.code, Some(code), "{args:?}: {}", piped.stderr);
+        let mut cmd = ws.xtask_command(args, Some(docker.bin()));
+        cmd.stdout(null()).stderr(null());
+        let status = cmd.status().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "{args:?} on read-write /dev/null"
+        );
+    }
+    // A real write: the file changes and the command succeeds.
+    let mut cmd = ws.xtask_command(&["version", "set", "0.2.3"], Some(docker.bin()));
+    cmd.stdout(null()).stderr(null());
+    assert_eq!(cmd.status().unwrap().code(), Some(0));
+    let text = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    assert!(text.contains("version = \"0.2.3\""), "{text}");
 }
 
 #[test]
@@ -683,4 +682,101 @@ fn a_repository_of_another_user_names_safe_directory() {
         "{line}"
     );
     assert_eq!(fake.calls(), Vec::<String>::new());
+}
+
+/// The binary, run without `--root` from `dir`.
+fn xtask_in(dir: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Run {
+    let mut cmd = pinned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask")),
+        home,
+    );
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    Run::from(cmd.output().unwrap())
+}
+
+/// Without `--root`, the project is the nearest directory, from the
+/// current one upward, that holds env-files/images.toml: one binary
+/// describes whichever checkout or worktree it is run in.
+#[test]
+fn the_project_is_found_from_the_current_directory() {
+    let ws = fixture("found");
+    let home = ws.home.path();
+    let run = xtask_in(&ws.root().join("env-files"), home, &["version"]);
+    run.expect(0);
+    assert_eq!(run.stdout.trim(), "0.2.2");
+
+    // A second worktree of the same repository, at another version.
+    let other = TempDir::new("found-worktree");
+    let second = other.path().join("second");
+    ws.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "second",
+        second.to_str().unwrap(),
+    ]);
+    let pyproject = second.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).unwrap();
+    std::fs::write(
+        &pyproject,
+        text.replace("version = \"0.2.2\"", "version = \"0.3.0\""),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let mut cmd = pinned(std::process::Command::new("git"), home);
+        let out = cmd.args(args).current_dir(&second).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["commit", "-q", "-am", "0.3.0"]);
+    let second_head = git(&["rev-parse", "HEAD"]);
+    assert_ne!(second_head, ws.head());
+
+    // Each worktree describes itself: its version and its HEAD.
+    for (dir, version, head) in [
+        (ws.root().to_path_buf(), "0.2.2", ws.head()),
+        (second.join("env-files/fix"), "0.3.0", second_head.clone()),
+    ] {
+        let run = xtask_in(&dir, home, &["image", "list", "--json"]);
+        run.expect(0);
+        let dev = format!("{REG}/itwinai-dev:{version}-torch2.6-jammy-{}", &head[..12]);
+        assert!(
+            run.stdout.contains(&dev),
+            "{}: {}",
+            dir.display(),
+            run.stdout
+        );
+    }
+
+    // Outside a project: one line saying so and how to point at one.
+    let nowhere = TempDir::new("found-nowhere");
+    let run = xtask_in(nowhere.path(), home, &["image", "list"]);
+    run.expect(2);
+    let line = run.error_line();
+    assert!(
+        line.contains("is not inside a project")
+            && line.contains("env-files/images.toml")
+            && line.contains("--root DIR"),
+        "{line}"
+    );
+    // --root still names any project from anywhere.
+    let mut cmd = pinned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask")),
+        home,
+    );
+    let out = cmd
+        .arg("--root")
+        .arg(&second)
+        .arg("version")
+        .current_dir(nowhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0.3.0");
 }

@@ -524,3 +524,103 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
     assert!(!docker_ok(&["image", "inspect", &prod]));
     let _ = docker_ok(&["rmi", &dev, &other_dev, &base, &other_base]);
 }
+
+/// A repository that converts its Dockerfiles one at a time: one flavour
+/// whose Dockerfile records no provenance refuses only the commands that
+/// work on it; the others list, build and push as before.
+#[test]
+fn one_broken_flavour_refuses_only_itself() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "one_broken_flavour_refuses_only_itself",
+        "rel-broken",
+        JAMMY,
+        |host| {
+            catalog(host, "")
+                + "\n[flavours.old]\ndockerfile = \"env-files/old/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n"
+        },
+    ) else {
+        return;
+    };
+    // Not converted yet: no provenance ARGs or labels.
+    ws.write(
+        "env-files/old/Dockerfile",
+        &format!("FROM {base}\nCOPY pyproject.toml /old/pyproject.toml\n"),
+    );
+    ws.commit();
+    let old = format!("{}/itwinai:0.2.2-tf2.16-jammy", registry.host());
+    let fix = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&old, &fix]);
+
+    // image list: every flavour, the broken one marked, exit 0.
+    let run = ws.xtask(&["image", "list", "--json"], None, &[]);
+    run.expect(0);
+    assert_eq!(
+        field(&run.stdout, "problem")[0],
+        "null",
+        "fix has no problem: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("\"problem\":\"env-files/old/Dockerfile:1: the final stage (FROM at line 1) must declare ARG"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("unusable: flavour 'old'"),
+        "{}",
+        run.stderr
+    );
+    let run = ws.xtask(&["image", "list"], None, &[]);
+    run.expect(0);
+    assert!(run
+        .stdout
+        .contains("env-files/old/Dockerfile (unusable, below)"));
+
+    // The broken flavour, named: refused before anything runs.
+    for args in [
+        &["image", "build", "old"][..],
+        &["image", "push", "old"],
+        &["image", "tag", "old", "--latest"],
+        &["image", "build", "fix", "old"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert!(
+            run.error_line()
+                .contains("env-files/old/Dockerfile:1: the final stage"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("+ docker"), "{args:?}: {}", run.stderr);
+    }
+    assert!(!docker_ok(&["image", "inspect", &fix]));
+
+    // The other flavour builds and pushes as if the broken one were not there.
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    assert_eq!(registry.tags("itwinai"), ["0.2.2-torch2.6-jammy"]);
+
+    // --all works on the usable flavours and names the one it leaves out.
+    let run = ws.xtask(&["image", "build", "--all", "--json"], None, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("warning: --all leaves out flavour 'old', whose Dockerfile cannot be used"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(field(&run.stdout, "flavour"), ["fix"]);
+    assert!(!docker_ok(&["image", "inspect", &old]));
+
+    // check lists the problem, exit 2.
+    let run = ws.xtask(&["check"], None, &[]);
+    run.expect(2);
+    assert!(
+        run.stderr
+            .contains("error: env-files/old/Dockerfile:1: the final stage"),
+        "{}",
+        run.stderr
+    );
+    let _ = docker_ok(&["rmi", &base]);
+}

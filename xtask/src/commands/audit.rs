@@ -48,9 +48,9 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             .with_tag(tag)
             .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
         let Some(remote) = exec.registry(&reference)? else {
-            eprintln!(
-                "note: {reference} was listed but is gone (deleted meanwhile?); it is not audited"
-            );
+            crate::output::note(&format!(
+                "{reference} was listed but is gone (deleted meanwhile?); it is not audited"
+            ));
             continue;
         };
         let label = exec.remote_version(&reference, &remote)?;
@@ -107,11 +107,11 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
         // What the registry sent never reaches the terminal raw.
         let cell = |v: &Option<String>| {
             v.as_deref()
-                .map_or_else(|| "-".to_string(), crate::error::printable)
+                .map_or_else(|| "-".to_string(), crate::output::printable)
         };
         for r in &rows {
             lines.push([
-                crate::error::printable(&r.judged.tag),
+                crate::output::printable(&r.judged.tag),
                 cell(&r.judged.declared_by),
                 cell(&r.version),
                 r.judged.status.as_str().to_string(),
@@ -119,11 +119,10 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             ]);
         }
         for line in super::text_table(&lines) {
-            println!("{line}");
+            crate::output::stdout_line(&line);
         }
     }
-    crate::runner::end_child_line();
-    eprintln!(
+    crate::output::stderr_line(&format!(
         "{}: {} tag{}, {} of them *-latest (what CVMFS unpacks); declared in the catalog and not published: {}",
         repository.repository(),
         tags.len(),
@@ -134,10 +133,10 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
         } else {
             missing.join(", ")
         }
-    );
+    ));
     let findings: Vec<&String> = rows.iter().filter_map(|r| r.finding.as_ref()).collect();
     for f in &findings {
-        eprintln!("finding: {}", crate::error::printable(f));
+        crate::output::stderr_line(&format!("finding: {}", crate::output::printable(f)));
     }
     if !findings.is_empty() {
         anyhow::bail!(

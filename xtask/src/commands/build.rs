@@ -182,7 +182,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let catalog = &project.catalog;
     let sel = &args.select;
     let naming = &sel.naming;
-    let flavours = super::select(catalog, sel)?;
+    let flavours = super::select(&project, sel)?;
     let registry = super::registry(catalog, naming)?;
     if let Some(b) = &args.base_image {
         if flavours.len() > 1 {
@@ -235,11 +235,11 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 "the working tree has uncommitted changes, so COMMIT_HASH would not describe what is built; commit them, build with --dev, or pass --allow-dirty",
             ));
         }
-        eprintln!(
-            "warning: building from a tree with uncommitted changes; COMMIT_HASH {} does not include them, so the image is labelled {}=true and `image push` will not publish it as a release",
+        crate::output::warn(&format!(
+            "building from a tree with uncommitted changes; COMMIT_HASH {} does not include them, so the image is labelled {}=true and `image push` will not publish it as a release",
             tree.head,
             labels::DIRTY
-        );
+        ));
     }
     let channel = super::channel(naming, || Ok(tree.clone()))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
@@ -423,8 +423,11 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         for t in &targets {
             if let Some(id) = id_of(t) {
                 match &t.platform {
-                    None => eprintln!("built {} ({id})", t.reference),
-                    Some(p) => eprintln!("built {} for {p} as {} ({id})", t.reference, t.local),
+                    None => crate::output::stderr_line(&format!("built {} ({id})", t.reference)),
+                    Some(p) => crate::output::stderr_line(&format!(
+                        "built {} for {p} as {} ({id})",
+                        t.reference, t.local
+                    )),
                 }
             }
         }
@@ -439,11 +442,10 @@ fn lookup_or_note<T>(dry_run: bool, base: &str, looked_up: Result<T>) -> Result<
     match looked_up {
         Ok(remote) => Ok(Some(remote)),
         Err(e) if dry_run && !crate::error::is_interrupted(&e) => {
-            crate::runner::end_child_line();
-            eprintln!(
-                "note: {base} could not be looked up in its registry ({}); the plan shows its digest as a placeholder and does not check its platforms, which a real build does first",
-                crate::error::printable(&format!("{e:#}"))
-            );
+            crate::output::note(&format!(
+                "{base} could not be looked up in its registry ({}); the plan shows its digest as a placeholder and does not check its platforms, which a real build does first",
+                crate::output::printable(&format!("{e:#}"))
+            ));
             Ok(None)
         }
         Err(e) => Err(e),

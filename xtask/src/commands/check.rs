@@ -38,26 +38,25 @@ pub fn run(ws: &Workspace) -> Result<()> {
             }
         }
     }
-    crate::runner::end_child_line();
     for w in &warnings {
-        eprintln!("warning: {}", crate::error::printable(w));
+        crate::output::warn(w);
     }
     // Each problem once, in the order met.
     let mut lines: Vec<String> = Vec::new();
     for e in &problems {
-        let line = crate::error::printable(&format!("{e:#}"));
+        let line = crate::output::printable(&format!("{e:#}"));
         if !lines.contains(&line) {
             lines.push(line);
         }
     }
     for line in &lines {
-        eprintln!("error: {line}");
+        crate::output::stderr_line(&format!("error: {line}"));
     }
     let problems = lines;
     match (project, git, problems.len()) {
         (Some(project), Some(git), 0) => {
             let n = project.catalog.flavours.len();
-            eprintln!(
+            crate::output::stderr_line(&format!(
                 "checked {} (version {}), {} ({n} flavour{}, {n} Dockerfile{}) and the git state (HEAD {}): no problem",
                 crate::pyproject::FILE,
                 project.version,
@@ -65,7 +64,7 @@ pub fn run(ws: &Workspace) -> Result<()> {
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "" } else { "s" },
                 &git.head[..12],
-            );
+            ));
             Ok(())
         }
         (_, _, n) => Err(invalid(format!(

@@ -79,8 +79,10 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
                 ));
             }
         }
+        let problem = project.problem(f);
         let mut fields = vec![
             ("flavour", Json::str(&f.name)),
+            ("problem", Json::opt_str(problem.map(str::to_string))),
             ("dockerfile", Json::str(&f.dockerfile)),
             ("variant", Json::opt_str(f.variant.clone())),
             (
@@ -129,7 +131,10 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
                 .as_ref()
                 .map_or_else(|| "none".into(), |argv| shell_line(argv)),
             f.tag_format.as_str().to_string(),
-            f.dockerfile.clone(),
+            match problem {
+                None => f.dockerfile.clone(),
+                Some(_) => format!("{} (unusable, below)", f.dockerfile),
+            },
         ]);
     }
     if args.json {
@@ -138,16 +143,27 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         let mut all = vec![COLUMNS.map(str::to_string)];
         all.extend(rows.iter().cloned());
         for line in super::text_table(&all) {
-            println!("{line}");
+            crate::output::stdout_line(&line);
         }
         if args.remote {
             let mut all =
                 vec![["FLAVOUR", "PUBLISHED REFERENCE", "PUBLISHED", "DIGEST"].map(str::to_string)];
             all.extend(remote_rows.iter().cloned());
-            println!();
+            crate::output::stdout_line("");
             for line in super::text_table(&all) {
-                println!("{line}");
+                crate::output::stdout_line(&line);
             }
+        }
+    }
+    // A flavour whose Dockerfile cannot be used is listed all the same:
+    // its problem says what to fix; `check` lists every problem.
+    for f in &flavours {
+        if let Some(why) = project.problem(f) {
+            crate::output::stderr_line(&format!(
+                "unusable: flavour '{}' (build, test, push and tag refuse it): {}",
+                f.name,
+                crate::output::printable(why)
+            ));
         }
     }
     let aliases: Vec<&str> = flavours
@@ -159,7 +175,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         .filter(|f| f.test.is_none())
         .map(|f| f.name.as_str())
         .collect();
-    eprintln!(
+    crate::output::stderr_line(&format!(
         "{} flavour{}; {} -latest alias{} declared{}{}",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
@@ -175,6 +191,6 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         } else {
             format!("; not gated by a test (no 'test'): {}", ungated.join(", "))
         }
-    );
+    ));
     Ok(())
 }

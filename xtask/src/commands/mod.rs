@@ -22,11 +22,31 @@ use crate::plan::Arg;
 use crate::platform::Platform;
 use crate::reference::{Reference, Registry};
 use crate::version::Version;
+use crate::workspace::Project;
 
-/// The flavours named on the command line (or all), checked to exist and
-/// to fit the naming flags.
-pub fn select<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> {
-    let flavours = named(catalog, sel)?;
+/// The flavours named on the command line (or all), checked to exist, to
+/// have a usable Dockerfile, and to fit the naming flags. A named flavour
+/// whose Dockerfile has a problem refuses the command; `--all` leaves such
+/// flavours out, one warning each, and works on the others.
+pub fn select<'c>(project: &'c Project, sel: &Selection) -> Result<Vec<&'c Flavour>> {
+    let mut flavours = named(&project.catalog, sel)?;
+    if sel.all {
+        flavours.retain(|f| match project.problem(f) {
+            None => true,
+            Some(why) => {
+                crate::output::warn(&format!(
+                    "--all leaves out flavour '{}', whose Dockerfile cannot be used: {}",
+                    f.name,
+                    crate::output::printable(why)
+                ));
+                false
+            }
+        });
+    } else {
+        for f in &flavours {
+            project.usable(f)?;
+        }
+    }
     check_selection(&sel.naming, flavours.len())?;
     Ok(flavours)
 }
@@ -254,10 +274,10 @@ pub fn local_images_or_planned(
     }
     let found = inspect_locals(exec, refs)?;
     for (r, _) in refs.iter().zip(&found).filter(|(_, f)| f.is_none()) {
-        eprintln!(
-            "note: {r} is not built yet (`{}`); the plan shows <image ID of {r}>, and what needs the image (its checks, the comparison with the registry) is decided when it exists",
+        crate::output::note(&format!(
+            "{r} is not built yet (`{}`); the plan shows <image ID of {r}>, and what needs the image (its checks, the comparison with the registry) is decided when it exists",
             build_command(sel, flavours)
-        );
+        ));
     }
     Ok(found)
 }

@@ -344,7 +344,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let catalog = &project.catalog;
     let sel = &args.select;
     let naming = &sel.naming;
-    let flavours = super::select(catalog, sel)?;
+    let flavours = super::select(&project, sel)?;
     let platforms = super::chosen_platforms(&flavours, naming)?;
     if !naming.dev && !args.force {
         // A release is immutable: one with some platforms missing could
@@ -392,10 +392,10 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         aliases.push(alias);
     }
     if !without.is_empty() {
-        eprintln!(
-            "note: --latest moves the declared aliases only; no alias for: {}",
+        crate::output::note(&format!(
+            "--latest moves the declared aliases only; no alias for: {}",
             without.join(", ")
-        );
+        ));
     }
     let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
     let channel = super::channel(naming, || exec.git_state())?;
@@ -543,7 +543,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             let decided = if unbuilt && item.seen.is_some() {
                 // Whether the published tag is this build is known only
                 // once it is built.
-                eprintln!("note: {reference} is published already; whether that is this build is decided when it is built");
+                crate::output::note(&format!("{reference} is published already; whether that is this build is decided when it is built"));
                 Ok(Release::Push)
             } else {
                 publish::decide_release(&reference, item.seen.as_ref(), same, args.force)
@@ -555,7 +555,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                     item.status = Status::AlreadyPublished;
                     item.digest = digest;
                 }
-                Ok(Release::Overwrite { note }) => eprintln!("warning: {note}"),
+                Ok(Release::Overwrite { note }) => crate::output::warn(&note),
                 Err(e) => conflicts.push(e),
             }
         }
@@ -599,13 +599,15 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
                 }
                 Ok(AliasMove::Move { note }) => {
                     if let Some(n) = note {
-                        eprintln!("warning: {n}");
+                        crate::output::warn(&n);
                     }
                     if let Some(lost) = seen
                         .as_ref()
                         .and_then(|s| lost_platforms(s, &our_platforms))
                     {
-                        eprintln!("warning: {a} serves {lost} now; after the move it will not");
+                        crate::output::warn(&format!(
+                            "{a} serves {lost} now; after the move it will not"
+                        ));
                     }
                     item.alias = Some(Alias {
                         reference: alias,
@@ -795,21 +797,21 @@ fn report(
         return;
     }
     for i in items {
-        eprintln!(
+        crate::output::stderr_line(&format!(
             "{:<17} {} {}",
             i.status.as_str(),
             i.reference,
             i.digest.as_deref().unwrap_or("")
-        );
+        ));
         if let Some(alias) = &i.alias {
             let what = match (alias.status, &alias.from) {
                 ("moved", Some(from)) => format!("moved from {from} to {}", i.version),
                 (status, _) => status.to_string(),
             };
-            eprintln!(
+            crate::output::stderr_line(&format!(
                 "{:<17} {} -> {} ({what})",
                 "latest", alias.reference, i.reference
-            );
+            ));
         }
     }
 }

@@ -151,6 +151,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
     let flavour = catalog.flavour(&args.flavour)?;
+    project.usable(flavour)?;
     if !args.latest && args.from.is_none() {
         return Err(invalid("image tag needs --latest or --from REF"));
     }
@@ -225,14 +226,14 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         let current = match &found[1] {
             None => Current::Absent,
             Some(a) if a.id == id => {
-                eprintln!("{alias_s} already points at {target_s}");
+                crate::output::stderr_line(&format!("{alias_s} already points at {target_s}"));
                 alias_json(args.json, flavour, &alias_s, &target_s, &id);
                 return Ok(());
             }
             Some(a) => Current::Labelled(a.labels.get(labels::VERSION).cloned()),
         };
         match latest::check_move(&alias_s, &project.version, &current, args.force) {
-            Ok(Some(note)) => eprintln!("warning: {note}"),
+            Ok(Some(note)) => crate::output::warn(&note),
             Ok(None) => {}
             Err(e) => anyhow::bail!(e),
         }
@@ -313,13 +314,13 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         for image in &targets {
             let id = id_of(image).unwrap_or_default();
             match &image.platform {
-                None => eprintln!(
+                None => crate::output::stderr_line(&format!(
                     "promoted {source} to {target_s} ({id}): same layers, ref.name relabelled"
-                ),
-                Some(p) => eprintln!(
+                )),
+                Some(p) => crate::output::stderr_line(&format!(
                     "promoted {source} ({p}) to {} ({id}): same layers, ref.name {target_s}; `image push` writes the index",
                     image.local
-                ),
+                )),
             }
         }
     }

@@ -42,7 +42,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     let project = ws.load()?;
     let catalog = &project.catalog;
     let naming = &args.select.naming;
-    let mut flavours = super::select(catalog, &args.select)?;
+    let mut flavours = super::select(&project, &args.select)?;
     let untested: Vec<&str> = flavours
         .iter()
         .filter(|f| f.test.is_none())
@@ -56,7 +56,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
                 crate::catalog::FILE
             )));
         }
-        eprintln!("not gated (no 'test'): {}", untested.join(", "));
+        crate::output::stderr_line(&format!("not gated (no 'test'): {}", untested.join(", ")));
         flavours.retain(|f| f.test.is_some());
     }
     let platforms = super::chosen_platforms(&flavours, naming)?;
@@ -160,7 +160,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         } else {
             "failed"
         };
-        eprintln!("{status:<7} {} ({})", r.reference, r.id);
+        crate::output::stderr_line(&format!("{status:<7} {} ({})", r.reference, r.id));
     }
     let failed: Vec<String> = runs
         .iter()

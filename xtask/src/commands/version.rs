@@ -22,7 +22,7 @@ pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
     let text = ws.read(pyproject::FILE)?;
     let new = match &args.action {
         None | Some(VersionAction::Show) => {
-            println!("{}", pyproject::read_version(&text)?);
+            crate::output::stdout_line(&format!("{}", pyproject::read_version(&text)?));
             return Ok(());
         }
         Some(VersionAction::Set { version }) => {
@@ -46,16 +46,16 @@ pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
     catalog.check_tags(&new)?;
     let edited = pyproject::set_version(&text, &new)?;
     if args.dry_run {
-        print!("{}", line_diff(pyproject::FILE, &text, &edited));
+        crate::output::stdout_text(&line_diff(pyproject::FILE, &text, &edited));
         return Ok(());
     }
     if edited == text {
-        eprintln!("{} already says version {new}", pyproject::FILE);
+        crate::output::stderr_line(&format!("{} already says version {new}", pyproject::FILE));
         return Ok(());
     }
     ws.write_atomic(pyproject::FILE, &edited)?;
-    eprintln!("{}: version = \"{new}\"", pyproject::FILE);
-    println!("{new}");
+    crate::output::stderr_line(&format!("{}: version = \"{new}\"", pyproject::FILE));
+    crate::output::stdout_line(&new.to_string());
     Ok(())
 }
 
