@@ -12,8 +12,9 @@
 //!   that changed only labels needs no container.
 //! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
 //!   the digest of its config, labels included.
-//! - `tests-v1`: image IDs on which a flavour's test (its argv) passed.
+//! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
 
+use crate::catalog::Test;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -140,22 +141,26 @@ pub fn store_pass(id: &str, expectation: &str) {
     }
 }
 
-fn test_key(id: &str, argv: &[String]) -> Option<String> {
+fn test_key(id: &str, test: &Test) -> Option<String> {
     let ok = crate::reference::check_sha256(id).is_ok()
-        && argv.iter().all(|w| !w.chars().any(|c| c.is_control()));
-    ok.then(|| format!("{id} {}", argv.join("\u{1f}")))
+        && test.argv.iter().all(|w| !w.chars().any(|c| c.is_control()));
+    ok.then(|| format!("{id} {}", test.key()))
 }
 
-/// Whether the test `argv` passed on image `id` before.
-pub fn test_passed(id: &str, argv: &[String]) -> bool {
-    test_key(id, argv).is_some_and(|k| lookup("tests-v1", &k).as_deref() == Some("passed"))
+/// Whether `test` (its argv, run as it is run) passed on image `id` before.
+pub fn test_passed(id: &str, test: &Test) -> bool {
+    test_key(id, test).is_some_and(|k| lookup(TESTS, &k).as_deref() == Some("passed"))
 }
 
-pub fn store_test_pass(id: &str, argv: &[String]) {
-    if let Some(key) = test_key(id, argv) {
-        store("tests-v1", &key, "passed");
+pub fn store_test_pass(id: &str, test: &Test) {
+    if let Some(key) = test_key(id, test) {
+        store(TESTS, &key, "passed");
     }
 }
+
+/// Passes by image ID and test: v2 keys say how the test ran (through the
+/// entrypoint or not, with which network), which v1 keys did not.
+const TESTS: &str = "tests-v2";
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,8 @@ const FLAVOUR_KEYS: &[&str] = &[
     "variant",
     "tag-format",
     "test",
+    "test-entrypoint",
+    "test-network",
     "base-image",
     "latest",
     "build-args",
@@ -87,8 +89,8 @@ pub struct Flavour {
     pub variant: Option<String>,
     /// The flavour's, else the catalog's, else the convention.
     pub tag_format: TagFormat,
-    /// The test run inside the image before it is published (argv).
-    pub test: Option<Vec<String>>,
+    /// The test run inside the image before it is published.
+    pub test: Option<Test>,
     pub base_image: Option<String>,
     /// The one `*-latest` tag this flavour may publish.
     pub latest: Option<String>,
@@ -96,6 +98,49 @@ pub struct Flavour {
     /// The platforms it is built and published for, one image each under
     /// one index; empty: the engine's native platform, one plain image.
     pub platforms: Vec<Platform>,
+}
+
+/// A flavour's test: an argv run inside its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Test {
+    pub argv: Vec<String>,
+    /// Run through the image's ENTRYPOINT (`test-entrypoint = true`), as a
+    /// plain `docker run IMAGE ARGV` would; else the argv is the
+    /// container's process, as a CI runs tests in the image.
+    pub entrypoint: bool,
+    pub network: TestNetwork,
+}
+
+/// `test-network`: the network a test's container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestNetwork {
+    /// No network (`--network none`): the test is hermetic.
+    None,
+    /// The engine's default network: for a test that needs one, which is
+    /// then not hermetic.
+    Default,
+}
+
+impl TestNetwork {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestNetwork::None => "none",
+            TestNetwork::Default => "default",
+        }
+    }
+}
+
+impl Test {
+    /// The test as a key: what it runs and how, one line without control
+    /// characters (the argv is checked to hold none).
+    pub fn key(&self) -> String {
+        format!(
+            "entrypoint={} network={} {}",
+            self.entrypoint,
+            self.network.as_str(),
+            self.argv.join("\u{1f}")
+        )
+    }
 }
 
 /// Which image name a reference goes under.
@@ -569,7 +614,8 @@ impl Catalog {
                 .map(|f| f.unwrap_or_else(|| default_format.clone()));
             let test = p
                 .keep(test_of(t, &ctx))
-                .map(|argv| argv.or_else(|| default_test.clone()));
+                .map(|argv| argv.or_else(|| default_test.clone()))
+                .and_then(|argv| p.keep(test_of_flavour(t, &ctx, argv, &key_at)));
             let latest = p.keep(string(t, "latest", &ctx));
             if let Some(Some(l)) = &latest {
                 match check_tag(l) {
@@ -784,6 +830,56 @@ impl Problems {
             }
         }
     }
+}
+
+/// A flavour's test: its argv (its own or the catalog's) and how it runs
+/// (`test-entrypoint`, `test-network`), which need a test.
+fn test_of_flavour(
+    t: &dyn TableLike,
+    ctx: &str,
+    argv: Option<Vec<String>>,
+    key_at: &dyn Fn(&str) -> String,
+) -> Result<Option<Test>> {
+    let entrypoint = match t.get("test-entrypoint") {
+        None => false,
+        Some(item) => item.as_bool().ok_or_else(|| {
+            invalid(format!(
+                "{}: {ctx}'test-entrypoint' must be true or false, not a {}",
+                key_at("test-entrypoint"),
+                item.type_name()
+            ))
+        })?,
+    };
+    let network = match t.get("test-network") {
+        None => TestNetwork::None,
+        Some(item) => match item.as_str() {
+            Some("none") => TestNetwork::None,
+            Some("default") => TestNetwork::Default,
+            _ => {
+                return Err(invalid(format!(
+                    "{}: {ctx}'test-network' must be \"none\" (the default: no network) or \"default\" (the engine's default network), not {}",
+                    key_at("test-network"),
+                    item.to_string().trim()
+                )))
+            }
+        },
+    };
+    let Some(argv) = argv else {
+        for key in ["test-entrypoint", "test-network"] {
+            if t.get(key).is_some() {
+                return Err(invalid(format!(
+                    "{}: {ctx}'{key}' says how the test runs, but there is no 'test'; add one or remove the key",
+                    key_at(key)
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(Test {
+        argv,
+        entrypoint,
+        network,
+    }))
 }
 
 /// `platforms = ["linux/amd64", "linux/arm64"]`: each `os/arch[/variant]`,

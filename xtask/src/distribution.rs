@@ -739,6 +739,22 @@ pub fn config_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+/// The layers of an image config blob, as the engine lists them
+/// (`rootfs.diff_ids`, `RootFS.Layers` of `docker image inspect`).
+pub fn config_diff_ids(body: &str) -> Result<Vec<String>, String> {
+    let doc = Json::parse(body).map_err(|e| format!("a config that is not JSON ({e})"))?;
+    doc.get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Json::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .ok_or_else(|| "a config without rootfs.diff_ids".to_string())
+}
+
 /// The tags of a tag list page: `tags` a list of strings (`null` for a
 /// repository without tags); anything else is not a tag list.
 pub fn parse_tags(body: &str) -> Result<Vec<String>, String> {

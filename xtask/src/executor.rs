@@ -298,8 +298,7 @@ impl<'a> Executor<'a> {
         reference: &Reference,
         remote: &Remote,
     ) -> Result<std::result::Result<Option<String>, String>> {
-        let version =
-            |labels: &BTreeMap<String, String>| labels.get(crate::labels::VERSION).cloned();
+        let version = |labels: &BTreeMap<String, String>| crate::labels::version_of(labels);
         let configs: Vec<(String, String)> = if remote.is_index() {
             remote
                 .members
@@ -384,15 +383,15 @@ impl<'a> Executor<'a> {
         reference: &str,
         id: &str,
         platform: Option<&Platform>,
-        argv: &[String],
+        test: &crate::catalog::Test,
     ) -> Result<()> {
-        let Some(out) = self.run_test(id, platform, argv)? else {
+        let Some(out) = self.run_test(id, platform, test)? else {
             return Ok(());
         };
         if !out.ok {
             anyhow::bail!(
                 "the test of flavour '{flavour}' failed on {reference} ({id}): `{}` {}",
-                crate::plan::shell_line(argv),
+                crate::plan::shell_line(&test.argv),
                 out.code
                     .map_or("was killed by a signal".to_string(), |c| format!(
                         "exited with status {c}"
@@ -412,12 +411,12 @@ impl<'a> Executor<'a> {
         &mut self,
         id: &str,
         platform: Option<&Platform>,
-        argv: &[String],
+        test: &crate::catalog::Test,
     ) -> Result<Option<Output>> {
         let step = Step::Test {
             image: Arg::Lit(id.into()),
             platform: platform.cloned(),
-            argv: argv.to_vec(),
+            test: test.clone(),
         };
         let Some(out) = self.step(&step)? else {
             return Ok(None);
@@ -427,7 +426,7 @@ impl<'a> Executor<'a> {
                 anyhow::bail!("{}", emulation_missing(p, id));
             }
         } else {
-            crate::cache::store_test_pass(id, argv);
+            crate::cache::store_test_pass(id, test);
         }
         Ok(Some(out))
     }
@@ -607,15 +606,15 @@ impl<'a> Executor<'a> {
                 reference,
                 id,
                 platform,
-                argv,
+                test,
             } => {
                 let id = self.resolve(id)?;
-                if crate::cache::test_passed(&id, argv) {
+                if crate::cache::test_passed(&id, test) {
                     crate::output::stderr_line(&format!(
                         "test of flavour '{flavour}' passed before on {reference} ({id})"
                     ));
                 } else {
-                    self.test(flavour, reference, &id, platform.as_ref(), argv)?;
+                    self.test(flavour, reference, &id, platform.as_ref(), test)?;
                 }
             }
             Check::Promotion {
@@ -699,13 +698,13 @@ impl<'a> Executor<'a> {
                 reference,
                 id,
                 platform,
-                argv,
+                test,
             } => (
                 format!("check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"),
                 vec![Step::Test {
                     image: id.clone(),
                     platform: platform.clone(),
-                    argv: argv.clone(),
+                    test: test.clone(),
                 }],
             ),
             Check::Promotion { source, target, .. } => (
@@ -745,6 +744,7 @@ fn milestone(item: &Item) -> Option<String> {
                     step,
                     Step::Tag { .. }
                         | Step::Untag { .. }
+                        | Step::ManifestForget { .. }
                         | Step::RemoveContainer { .. }
                         | Step::ManifestCreate { .. }
                         | Step::ManifestAnnotate { .. }
@@ -765,4 +765,27 @@ fn emulation_missing(p: &Platform, id: &str) -> String {
     format!(
         "cannot run the {p} image {id} on this engine: no emulation for {p} is registered (exec format error); install Debian's qemu-user-static and binfmt-support, mount binfmt_misc if /proc/sys/fs/binfmt_misc/register is missing (`mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`), run `update-binfmts --enable`, then run the command again"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under `--dry-run` the executor prints every step and runs none that
+    /// changes anything: each such step of every variant comes back unrun.
+    #[test]
+    fn a_dry_run_runs_no_write_step() {
+        let sh = Shell::new().unwrap();
+        let mut exec = Executor::new(&sh, true, true);
+        let mut writes = 0;
+        for step in crate::plan::one_of_each()
+            .into_iter()
+            .filter(Step::changes_state)
+        {
+            writes += 1;
+            let ran = exec.step(&step).unwrap();
+            assert!(ran.is_none(), "a dry run ran {step:?}");
+        }
+        assert!(writes >= 10, "{writes}");
+    }
 }

@@ -30,3 +30,24 @@ pub const FROM_ARGS: [(&str, &str); 6] = [
     (BASE_NAME, "BASE_IMG_NAME"),
     (BASE_DIGEST, "BASE_IMG_DIGEST"),
 ];
+
+/// The `version` label of an image's labels: an empty one is no version
+/// (never shown as `version ` nor compared as one).
+pub fn version_of(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    labels
+        .get(VERSION)
+        .filter(|v| !v.trim().is_empty())
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_empty_version_label_is_no_version() {
+        let labels = |v: &str| [(super::VERSION.to_string(), v.to_string())].into();
+        assert_eq!(super::version_of(&labels("0.4.2")), Some("0.4.2".into()));
+        assert_eq!(super::version_of(&labels("")), None);
+        assert_eq!(super::version_of(&labels("  ")), None);
+        assert_eq!(super::version_of(&Default::default()), None);
+    }
+}

@@ -154,11 +154,6 @@ pub enum Step {
         platform: Option<Platform>,
         capture: bool,
     },
-    /// Fetch an image by its digest (creates no tag), to check on it.
-    FetchByDigest {
-        image: String,
-        platform: Option<Platform>,
-    },
     Build(Box<Build>),
     /// `docker image inspect` of names or IDs (absent ones allowed).
     Inspect {
@@ -171,12 +166,13 @@ pub enum Step {
         platform: Option<Platform>,
         dists: Vec<String>,
     },
-    /// Run a flavour's test inside the image (its entrypoint, the test's
-    /// argv as the command, no network).
+    /// Run a flavour's test inside the image: its argv as the container's
+    /// process (or through the image's entrypoint), without network unless
+    /// the flavour asks for the engine's default one.
     Test {
         image: Arg,
         platform: Option<Platform>,
-        argv: Vec<String>,
+        test: crate::catalog::Test,
     },
     /// Point a name at an image.
     Tag {
@@ -214,8 +210,8 @@ pub enum Step {
         image: Pinned,
     },
     /// Forget a manifest list the docker CLI kept from an earlier run
-    /// (`docker manifest rm`; absent is fine). Read-only: the list is the
-    /// CLI's scratch copy, neither a name in the engine nor in a registry.
+    /// (`docker manifest rm`; absent is fine). It deletes from the CLI's
+    /// own store, so a dry run does not run it.
     ManifestForget {
         target: Reference,
     },
@@ -342,8 +338,7 @@ impl Step {
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
             Step::Pull {
                 image, platform, ..
-            }
-            | Step::FetchByDigest { image, platform } => {
+            } => {
                 let mut a = lits(["docker", "pull"]);
                 a.extend(platform_flag(platform));
                 a.extend(lits(["--", image]));
@@ -380,14 +375,26 @@ impl Step {
             Step::Test {
                 image,
                 platform,
-                argv,
+                test,
             } => {
                 let mut a = lits(["docker", "run", "--rm", "--name"]);
                 a.push(Arg::slot(Slot::Container));
                 a.extend(platform_flag(platform));
-                a.extend(lits(["--network", "none", "--pull", "never", "--"]));
+                if test.network == crate::catalog::TestNetwork::None {
+                    a.extend(lits(["--network", "none"]));
+                }
+                a.extend(lits(["--pull", "never"]));
+                // The program as the container's process, in one word, so
+                // that no value of the catalog is read as an option.
+                let args = if test.entrypoint {
+                    &test.argv[..]
+                } else {
+                    a.push(lit(format!("--entrypoint={}", test.argv[0])));
+                    &test.argv[1..]
+                };
+                a.push(lit("--"));
                 a.push(image.clone());
-                a.extend(argv.iter().map(lit));
+                a.extend(args.iter().map(lit));
                 a
             }
             Step::Tag { source, target } => {
@@ -498,7 +505,6 @@ impl Step {
     pub fn wait(&self) -> Wait {
         match self {
             Step::Pull { .. }
-            | Step::FetchByDigest { .. }
             | Step::Push { .. }
             | Step::ManifestPush { .. }
             | Step::ImagetoolsCreate { .. } => Wait::Transfer,
@@ -507,25 +513,43 @@ impl Step {
         }
     }
 
-    /// Whether the step leaves every name in the engine and the registry
-    /// as it was (it may still fill the engine's content store) and is cheap
-    /// enough to run under `--dry-run` (a test is neither: it runs the
+    /// Whether the step changes anything, in the engine, the docker CLI's
+    /// own store or a registry: a name, an image, a container, a manifest
+    /// list. Every variant is named, so a new one must say. A dry run runs
+    /// none of these.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Step::Pull { .. }
+            | Step::Build(_)
+            | Step::Tag { .. }
+            | Step::Push { .. }
+            | Step::Untag { .. }
+            | Step::RemoveContainer { .. }
+            | Step::ManifestForget { .. }
+            | Step::ManifestCreate { .. }
+            | Step::ManifestAnnotate { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. } => true,
+            // The probe's container is removed as it ends (`--rm`), and
+            // a test's too.
+            Step::GitState
+            | Step::GitIsCommit { .. }
+            | Step::BuildxProbe
+            | Step::Inspect { .. }
+            | Step::Probe { .. }
+            | Step::Test { .. }
+            | Step::RegistryRead(_)
+            | Step::CredentialHelper { .. }
+            | Step::RemoteImage { .. }
+            | Step::DigestLookup { .. } => false,
+        }
+    }
+
+    /// Whether a dry run runs it, so that its decisions can still be made:
+    /// a step that changes nothing and is cheap (a test is not: it runs the
     /// project's own code for as long as it takes).
     pub fn read_only(&self) -> bool {
-        !matches!(
-            self,
-            Step::Pull { .. }
-                | Step::Build(_)
-                | Step::Test { .. }
-                | Step::Tag { .. }
-                | Step::Push { .. }
-                | Step::Untag { .. }
-                | Step::RemoveContainer { .. }
-                | Step::ManifestCreate { .. }
-                | Step::ManifestAnnotate { .. }
-                | Step::ManifestPush { .. }
-                | Step::ImagetoolsCreate { .. }
-        )
+        !self.changes_state() && !matches!(self, Step::Test { .. })
     }
 
     /// Whether it runs a container (the probe, a test), which the executor
@@ -563,9 +587,6 @@ impl Step {
             Step::Pull {
                 image, platform, ..
             } => format!("pulling {image}{}", for_platform(platform)),
-            Step::FetchByDigest { image, platform } => {
-                format!("fetching {image}{} to check on it", for_platform(platform))
-            }
             Step::Build(b) => match &b.source {
                 Source::Workspace { .. } => format!("building {}", b.tag),
                 Source::FromImage(_) => format!("promoting to {}", b.tag),
@@ -714,7 +735,7 @@ pub enum Check {
         reference: String,
         id: Arg,
         platform: Option<Platform>,
-        argv: Vec<String>,
+        test: crate::catalog::Test,
     },
 }
 
@@ -782,9 +803,158 @@ pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
     }
 }
 
+/// One step of every variant, for the tests over the plan types. The
+/// match below has no wildcard: a new variant does not compile until it is
+/// added here (and `changes_state` says whether it writes).
+#[cfg(test)]
+pub(crate) fn one_of_each() -> Vec<Step> {
+    let r =
+        |s: &str| Reference::new(&crate::reference::Registry::parse("h").unwrap(), "r", s).unwrap();
+    let id = Arg::slot(Slot::ImageId {
+        reference: "h/r:1".into(),
+    });
+    let endpoint = crate::distribution::Endpoint::of_host("127.0.0.1:5000");
+    let build = Build {
+        builder: Builder::Classic,
+        platform: None,
+        source: Source::Workspace {
+            dockerfile: "D".into(),
+        },
+        tag: "h/r:1".into(),
+        no_cache: false,
+        pull: false,
+        build_args: vec![],
+        labels: vec![],
+    };
+    let steps = vec![
+        Step::GitState,
+        Step::GitIsCommit { rev: "a".into() },
+        Step::BuildxProbe,
+        Step::Pull {
+            image: "b:1".into(),
+            platform: None,
+            capture: true,
+        },
+        Step::Build(Box::new(build)),
+        Step::Inspect {
+            images: vec![id.clone()],
+        },
+        Step::Probe {
+            image: id.clone(),
+            platform: None,
+            dists: vec![],
+        },
+        Step::Test {
+            image: id.clone(),
+            platform: None,
+            test: crate::catalog::Test {
+                argv: vec!["true".into()],
+                entrypoint: false,
+                network: crate::catalog::TestNetwork::None,
+            },
+        },
+        Step::Tag {
+            source: id.clone(),
+            target: r("2"),
+        },
+        Step::Push { reference: r("1") },
+        Step::RemoveContainer { name: "c".into() },
+        Step::Untag { reference: r("1") },
+        Step::RegistryRead(Box::new(crate::distribution::Request::manifest(
+            &endpoint, "r", "1",
+        ))),
+        Step::CredentialHelper {
+            helper: "pass".into(),
+            server: "h".into(),
+        },
+        Step::RemoteImage {
+            image: "b:1".into(),
+        },
+        Step::DigestLookup {
+            image: Pinned::Tag(r("1")),
+        },
+        Step::ManifestForget { target: r("1") },
+        Step::ManifestCreate {
+            target: r("1"),
+            sources: vec![id.clone()],
+        },
+        Step::ManifestAnnotate {
+            target: r("1"),
+            source: id.clone(),
+            platform: Platform::parse("linux/arm/v7").unwrap(),
+        },
+        Step::ManifestPush { target: r("1") },
+        Step::ImagetoolsCreate {
+            target: r("1"),
+            sources: vec![id],
+        },
+    ];
+    for s in &steps {
+        match s {
+            Step::GitState
+            | Step::GitIsCommit { .. }
+            | Step::BuildxProbe
+            | Step::Pull { .. }
+            | Step::Build(_)
+            | Step::Inspect { .. }
+            | Step::Probe { .. }
+            | Step::Test { .. }
+            | Step::Tag { .. }
+            | Step::Push { .. }
+            | Step::RemoveContainer { .. }
+            | Step::Untag { .. }
+            | Step::RegistryRead(_)
+            | Step::CredentialHelper { .. }
+            | Step::RemoteImage { .. }
+            | Step::DigestLookup { .. }
+            | Step::ManifestForget { .. }
+            | Step::ManifestCreate { .. }
+            | Step::ManifestAnnotate { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. } => {}
+        }
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What each step does to the world, by its program and verb: a step
+    /// that changes a name, an image, a container or a manifest list (the
+    /// docker CLI's own store included) is a write, which a dry run never
+    /// runs; a test is not run either.
+    #[test]
+    fn every_step_that_changes_state_is_a_write() {
+        let writes = [
+            "docker pull",
+            "docker build",
+            "docker tag",
+            "docker push",
+            "docker rm",
+            "docker image rm",
+            "docker manifest rm",
+            "docker manifest create",
+            "docker manifest annotate",
+            "docker manifest push",
+            "docker buildx imagetools create",
+        ];
+        let steps = one_of_each();
+        for s in &steps {
+            let argv: Vec<String> = s.argv().iter().map(Arg::shown).collect();
+            let line = argv.join(" ");
+            let write = writes.iter().any(|w| line.starts_with(&format!("{w} ")));
+            assert_eq!(s.changes_state(), write, "{line}");
+            if write {
+                assert!(!s.read_only(), "a dry run would run {line}");
+            }
+        }
+        assert_eq!(
+            steps.iter().filter(|s| s.changes_state()).count(),
+            writes.len()
+        );
+    }
 
     #[test]
     fn quoting() {
@@ -869,18 +1039,10 @@ mod tests {
                 Wait::Transfer,
             ),
             (
-                Step::FetchByDigest {
-                    image: "b@sha256:0".into(),
-                    platform: None,
-                },
-                "# read-only: docker pull -- b@sha256:0",
-                Wait::Transfer,
-            ),
-            (
                 Step::ManifestForget {
                     target: rf("127.0.0.1:5000/r:1"),
                 },
-                "# read-only: docker manifest rm -- 127.0.0.1:5000/r:1",
+                "docker manifest rm -- 127.0.0.1:5000/r:1",
                 Wait::Lookup,
             ),
             (
@@ -1013,6 +1175,53 @@ mod tests {
         assert!(step.read_only());
     }
 
+    /// The test's program is the container's process (`--entrypoint=`,
+    /// one word, so no value reads as an option), unless it runs through
+    /// the image's entrypoint; no network unless the flavour asks.
+    #[test]
+    fn a_test_runs_as_the_flavour_says() {
+        use crate::catalog::{Test, TestNetwork};
+        let argv = vec!["pytest".to_string(), "-x".into(), "--".into(), "-k".into()];
+        let cases = [
+            (
+                false,
+                TestNetwork::None,
+                "--network none --pull never --entrypoint=pytest -- sha256:ab -x -- -k",
+            ),
+            (
+                true,
+                TestNetwork::None,
+                "--network none --pull never -- sha256:ab pytest -x -- -k",
+            ),
+            (
+                false,
+                TestNetwork::Default,
+                "--pull never --entrypoint=pytest -- sha256:ab -x -- -k",
+            ),
+            (
+                true,
+                TestNetwork::Default,
+                "--pull never -- sha256:ab pytest -x -- -k",
+            ),
+        ];
+        for (entrypoint, network, want) in cases {
+            let step = Step::Test {
+                image: Arg::Lit("sha256:ab".into()),
+                platform: None,
+                test: Test {
+                    argv: argv.clone(),
+                    entrypoint,
+                    network,
+                },
+            };
+            assert_eq!(
+                line(&step),
+                format!("docker run --rm --name '<container name>' {want}"),
+                "{entrypoint} {network:?}"
+            );
+        }
+    }
+
     #[test]
     fn exactly_the_steps_that_run_a_container_name_it() {
         let steps = [
@@ -1024,7 +1233,11 @@ mod tests {
             Step::Test {
                 image: Arg::Lit("sha256:ab".into()),
                 platform: None,
-                argv: vec!["true".into()],
+                test: crate::catalog::Test {
+                    argv: vec!["true".into()],
+                    entrypoint: false,
+                    network: crate::catalog::TestNetwork::None,
+                },
             },
             Step::GitState,
             Step::BuildxProbe,

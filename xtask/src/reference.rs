@@ -205,6 +205,23 @@ impl AnyRef {
         }
     }
 
+    /// Its registry host and its repository's name in that registry's API:
+    /// Docker Hub for a name without a host, whose official images are
+    /// `library/<name>` there.
+    pub fn api_location(&self) -> (String, String) {
+        match self.domain.as_deref() {
+            None | Some("docker.io") | Some("index.docker.io") => {
+                let name = if self.path.contains('/') {
+                    self.path.clone()
+                } else {
+                    format!("library/{}", self.path)
+                };
+                ("docker.io".to_string(), name)
+            }
+            Some(d) => (d.to_string(), self.path.clone()),
+        }
+    }
+
     /// `scratch`: Docker's empty pseudo-image, which has no digest.
     pub fn is_scratch(&self) -> bool {
         self.domain.is_none() && self.path == "scratch"

@@ -25,33 +25,18 @@ impl Executor<'_> {
     pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let name = reference.api_name();
-        let Some(r) = self.api_get(
-            &endpoint,
-            &name,
-            Request::manifest(&endpoint, &name, reference.tag()),
-        )?
+        let shown = reference.to_string();
+        let Some((digest, manifest)) = self.manifest(&endpoint, &name, reference.tag(), &shown)?
         else {
             return Ok(None);
         };
-        let digest = manifest_digest(&r, reference)?;
-        let manifest = distribution::parse_manifest(&r.body)
-            .map_err(|e| anyhow::anyhow!("{reference}: its registry served {e}"))?;
         match manifest {
             Manifest::Image { config } => Ok(Some(Remote::image(&digest, Some(&config)))),
             Manifest::Index(entries) => {
                 let mut members = Vec::new();
                 for (platform, member) in entries {
-                    let request = Request::manifest(&endpoint, &name, &member);
-                    let r = self.api_get(&endpoint, &name, request)?.with_context(|| {
-                        format!("{reference}: its index names {member} ({platform}), which the registry does not serve")
-                    })?;
-                    let config = match distribution::parse_manifest(&r.body) {
-                        Ok(Manifest::Image { config }) => config,
-                        Ok(Manifest::Index(_)) => anyhow::bail!(
-                            "{reference}: its {platform} entry {member} is an index, not an image"
-                        ),
-                        Err(e) => anyhow::bail!("{reference}: its {platform} entry served {e}"),
-                    };
+                    let config =
+                        self.member_config(&endpoint, &name, &shown, &platform, &member)?;
                     members.push(Member {
                         platform,
                         digest: member,
@@ -67,6 +52,59 @@ impl Executor<'_> {
         }
     }
 
+    /// The manifest `name` serves under `reference` (a tag or a digest),
+    /// with its digest as the registry reports it; `None` when absent.
+    pub fn manifest(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        reference: &str,
+        shown: &str,
+    ) -> Result<Option<(String, Manifest)>> {
+        let request = Request::manifest(endpoint, name, reference);
+        let Some(r) = self.api_get(endpoint, name, request)? else {
+            return Ok(None);
+        };
+        let digest = manifest_digest(&r, shown)?;
+        let manifest = distribution::parse_manifest(&r.body)
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
+        Ok(Some((digest, manifest)))
+    }
+
+    /// The config digest of the index entry `member` (`platform`'s image).
+    pub fn member_config(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        shown: &str,
+        platform: &crate::platform::Platform,
+        member: &str,
+    ) -> Result<String> {
+        match self.manifest(endpoint, name, member, shown)? {
+            None => anyhow::bail!(
+                "{shown}: its index names {member} ({platform}), which the registry does not serve"
+            ),
+            Some((_, Manifest::Image { config })) => Ok(config),
+            Some((_, Manifest::Index(_))) => {
+                anyhow::bail!("{shown}: its {platform} entry {member} is an index, not an image")
+            }
+        }
+    }
+
+    /// An image config blob of `name` (a few KiB of JSON; never a layer).
+    pub fn config_blob(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        config: &str,
+        shown: &str,
+    ) -> Result<String> {
+        let r = self
+            .api_get(endpoint, name, Request::blob(endpoint, name, config))?
+            .with_context(|| format!("{shown}: its registry does not serve its config {config}"))?;
+        Ok(r.body)
+    }
+
     /// The labels of the image config `config` in `reference`'s repository
     /// (one small blob; no layer).
     pub fn read_labels(
@@ -75,14 +113,10 @@ impl Executor<'_> {
         config: &str,
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
-        let name = reference.api_name();
-        let r = self
-            .api_get(&endpoint, &name, Request::blob(&endpoint, &name, config))?
-            .with_context(|| {
-                format!("{reference}: its registry does not serve its config {config}")
-            })?;
-        distribution::config_labels(&r.body)
-            .map_err(|e| anyhow::anyhow!("{reference}: its registry served {e}"))
+        let shown = reference.to_string();
+        let body = self.config_blob(&endpoint, &reference.api_name(), config, &shown)?;
+        distribution::config_labels(&body)
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))
     }
 
     /// Every tag of `reference`'s repository, `page` at a time, following
@@ -306,7 +340,7 @@ fn identity_token(endpoint: &Endpoint) -> anyhow::Error {
 }
 
 /// The digest the registry reports for a manifest it served.
-fn manifest_digest(r: &Response, reference: &Reference) -> Result<String> {
+fn manifest_digest(r: &Response, reference: &str) -> Result<String> {
     let d = r.header("docker-content-digest").with_context(|| {
         format!("{reference}: its registry did not report the manifest's digest (Docker-Content-Digest)")
     })?;

@@ -15,14 +15,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cache;
 use crate::docker_output::{self, ImageInfo, Inside};
 use crate::executor::Executor;
 use crate::git::check_commit_hash;
 use crate::labels;
-use crate::plan::{Arg, Slot, Step};
+use crate::plan::{Arg, Slot};
 use crate::platform::Platform;
 use crate::reference::{check_repo_digest, AnyRef};
 
@@ -384,7 +384,15 @@ fn check_with(
     let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
     let base_layers = match (base, e.base_digest(&info, &exec.values)) {
         (Some(b), _) => vec![b.layers],
-        (None, Some(d)) => base_layers(exec, &d, e.platform.as_ref())?,
+        (None, Some(d)) => {
+            // The base's image of the platform this image is (or was
+            // meant to be) built for.
+            let platform = e
+                .platform
+                .clone()
+                .or_else(|| Platform::parse(&info.platform_shown()).ok());
+            base_layers(exec, &d, platform.as_ref())?
+        }
         (None, None) => Vec::new(),
     };
     let revision_is_commit = match e.labels {
@@ -444,8 +452,9 @@ fn probe(
 
 /// The layer lists of the base `digest_ref` (`repository@sha256:…`), of
 /// `platform` when given (a multi-platform base's entry for it): from the
-/// engine when it has that image, else from the registry (buildx: config
-/// only; classic: a pull by digest, which creates no tag).
+/// engine when it has that image, else from its registry's API (the
+/// manifest and the config blob: no layer is read and nothing is pulled,
+/// so a dry run changes nothing in the engine either).
 fn base_layers(
     exec: &mut Executor,
     digest_ref: &str,
@@ -458,55 +467,50 @@ fn base_layers(
             return Ok(vec![info.layers]);
         }
     }
-    if exec.buildx()? {
-        let remote = exec.remote_image(digest_ref)?;
-        return Ok(match platform {
-            Some(p) => remote
-                .layers_by_platform
-                .get(&p.to_string())
-                .cloned()
-                .into_iter()
-                .collect(),
-            None => remote.layers_by_platform.into_values().collect(),
-        });
-    }
-    // One platform of an index: the entry the index lists for it, pulled
-    // by its own digest (the engine keeps one image per digest name).
-    let mut fetch = digest_ref.to_string();
-    if let (Some(p), Some((repository, digest))) = (platform, digest_ref.split_once('@')) {
-        let index = exec.digest_lookup(crate::plan::Pinned::Digest {
-            repository: repository.to_string(),
-            digest: digest.to_string(),
-        })?;
-        if index.is_index() {
-            let member = index
-                .members
+    let base = crate::reference::AnyRef::parse(digest_ref)
+        .map_err(|e| anyhow::anyhow!("the recorded base {digest_ref}: {e}"))?;
+    let digest = base
+        .digest
+        .clone()
+        .with_context(|| format!("the recorded base {digest_ref} names no digest"))?;
+    let (host, name) = base.api_location();
+    let endpoint = crate::distribution::Endpoint::of_host(&host);
+    let (_, manifest) = exec
+        .manifest(&endpoint, &name, &digest, digest_ref)?
+        .with_context(|| format!("the registry of the base {digest_ref} does not serve it"))?;
+    let configs = match manifest {
+        crate::distribution::Manifest::Image { config } => vec![config],
+        crate::distribution::Manifest::Index(entries) => {
+            let mine: Vec<&(Platform, String)> = entries
                 .iter()
-                .find(|m| m.platform == *p)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the base {digest_ref} has no {p} image (it serves {})",
-                        index.shown()
-                    )
-                })?;
-            fetch = format!("{repository}@{}", member.digest);
+                .filter(|(p, _)| platform.is_none_or(|want| want == p))
+                .collect();
+            anyhow::ensure!(
+                !mine.is_empty(),
+                "the base {digest_ref} has no {} image (it serves {})",
+                platform.map_or(String::new(), ToString::to_string),
+                entries
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut configs = Vec::new();
+            for (p, member) in mine {
+                configs.push(exec.member_config(&endpoint, &name, digest_ref, p, member)?);
+            }
+            configs
         }
-    }
-    exec.must(&Step::FetchByDigest {
-        image: fetch.clone(),
-        platform: platform.cloned(),
-    })?;
-    let info = exec.inspect_one(&fetch, || {
-        format!("the base {fetch} is not local after its pull")
-    })?;
-    if !fits(&info) {
-        anyhow::bail!(
-            "the base {digest_ref} has no {} image (the engine pulled a {} one)",
-            platform.map_or(String::new(), ToString::to_string),
-            info.platform_shown()
+    };
+    let mut layers = Vec::new();
+    for config in configs {
+        let body = exec.config_blob(&endpoint, &name, &config, digest_ref)?;
+        layers.push(
+            crate::distribution::config_diff_ids(&body)
+                .map_err(|e| anyhow::anyhow!("{digest_ref}: its registry served {e}"))?,
         );
     }
-    Ok(vec![info.layers])
+    Ok(layers)
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn list_shows_references_and_aliases() {
     let run = ws.xtask(&["image", "list", "--json"], None, &[]);
     run.expect(0);
     let want = format!(
-        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","platforms":[],"problem":null,"reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"variant":null}}]"#,
+        r#"[{{"dev_reference":"127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-{}","dockerfile":"env-files/fix/Dockerfile","flavour":"fix","latest":"127.0.0.1:5999/itwinai:fix-latest","platforms":[],"problem":null,"reference":"127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy","tag_format":"{{version}}-{{framework}}{{framework-version}}-{{distro}}","test":null,"test_entrypoint":false,"test_network":null,"variant":null}}]"#,
         &head[..12]
     );
     assert_eq!(run.stdout.trim(), want);
@@ -164,11 +164,18 @@ fn a_dry_run_goes_on_past_an_unreachable_base_registry_a_build_does_not() {
     // A real build stops at the lookup, before any pull or build.
     let run = ws.xtask(&["image", "build", "fix"], Some(fake.bin()), &offline);
     run.expect(1);
+    let line = run.error_line();
     assert!(
-        run.error_line()
-            .contains("`docker manifest inspect` exited with code 1"),
+        line.contains("`docker manifest inspect` exited with code 1"),
         "{}",
         run.stderr
+    );
+    // Said as what it is: the flavour, its base, the registry to reach.
+    assert!(
+        line.contains(&format!(
+            "flavour 'fix': its base image {BASE} cannot be looked up in its registry {REG}"
+        )),
+        "{line}"
     );
     assert!(
         !fake

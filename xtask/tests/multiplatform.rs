@@ -228,6 +228,9 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
                 staged(ARM64)
             ),
             format!("docker push -- {}", staged(ARM64)),
+            // A write: it deletes from the docker CLI's own store, so a
+            // dry run only shows it.
+            format!("docker manifest rm -- {reference}"),
             format!(
                 "docker manifest create --insecure -- {reference} '{host}/itwinai-dev@<digest of {} as read back>' '{host}/itwinai-dev@<digest of {} as read back>'",
                 staged(AMD64),

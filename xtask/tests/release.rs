@@ -624,3 +624,66 @@ fn one_broken_flavour_refuses_only_itself() {
     );
     let _ = docker_ok(&["rmi", &base]);
 }
+
+/// The test gate of a push runs outside the push lock: a flavour whose
+/// test hangs holds up no other flavour's push to the same repository.
+#[test]
+fn a_hanging_test_holds_up_no_other_push() {
+    let sleeping = r#"test = ["python3", '-c', "import time; time.sleep(120)"]"#;
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "a_hanging_test_holds_up_no_other_push",
+        "rel-hang",
+        JAMMY,
+        |host| {
+            catalog(host, &format!("{sleeping}\n"))
+                + "\n[flavours.other]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\ntest = [\"python3\", \"-m\", \"platform\"]\n"
+        },
+    ) else {
+        return;
+    };
+    let fix = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let other = format!("{}/itwinai:0.2.2-tf2.16-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&fix, &other, &base]);
+    ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
+
+    // fix's push hangs in its test, outside the lock …
+    let mut cmd = ws.xtask_command(&["image", "push", "fix"], None);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let hanging = cmd.spawn().unwrap();
+    let pid = hanging.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !docker(&["ps", "--format", "{{.Names}}"])
+        .lines()
+        .any(|n| n.starts_with(&format!("xtask-{pid}-")))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fix's test never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // … while other's push, to the same repository, goes through (a wait
+    // for the lock would stop it after 20 s).
+    let run = ws.xtask(
+        &["image", "push", "other"],
+        None,
+        &[("XTASK_TRANSFER_TIMEOUT_SECS", "20")],
+    );
+    run.expect(0);
+    assert!(
+        !run.stderr.contains("waiting for another push"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), ["0.2.2-tf2.16-jammy"]);
+
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let run = Run::from(hanging.wait_with_output().unwrap());
+    run.expect(130);
+    assert_eq!(registry.tags("itwinai"), ["0.2.2-tf2.16-jammy"]);
+}

@@ -11,8 +11,11 @@ use xtask::json::Json;
 
 const OCI: &str = "org.opencontainers.image";
 
-/// The echo of the test step (`Step::Test`), up to the image ID.
-const TEST_RUN: &str = "+ docker run --rm --network none --pull never -- sha256:";
+/// The echo of the test step (`Step::Test`) of a python3 test, up to the
+/// image ID: the program is the container's process, not the image's
+/// entrypoint's argument.
+const TEST_RUN: &str =
+    "+ docker run --rm --network none --pull never --entrypoint=python3 -- sha256:";
 
 /// The program [`PASSING`] gives python3.
 const PROGRAM: &str = "import importlib.metadata as m; assert m.version('torch').startswith('2.6')";
@@ -22,8 +25,9 @@ const PROGRAM: &str = "import importlib.metadata as m; assert m.version('torch')
 /// refuses a double-quoted dash-c anywhere but the tool's probe.)
 const PASSING: &str = r#"["python3", '-c', "import importlib.metadata as m; assert m.version('torch').startswith('2.6')"]"#;
 
-/// [`PASSING`] as the tool prints it (shell-quoted).
-const PASSING_SHOWN: &str = r#"python3 -c 'import importlib.metadata as m; assert m.version('\''torch'\'').startswith('\''2.6'\'')'"#;
+/// [`PASSING`]'s arguments after its program, as the tool prints them
+/// (shell-quoted).
+const PASSING_SHOWN: &str = r#"-c 'import importlib.metadata as m; assert m.version('\''torch'\'').startswith('\''2.6'\'')'"#;
 
 /// The standard one-flavour catalog (`fix`, alias `fix-latest`) with `test`.
 fn fix_with_test(host: &str, test: &str) -> String {
@@ -176,7 +180,7 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
     ran.sort();
     let mut want: Vec<String> = ids
         .iter()
-        .map(|id| format!("+ docker run --rm --network none --pull never -- {id} {PASSING_SHOWN}"))
+        .map(|id| format!("+ docker run --rm --network none --pull never --entrypoint=python3 -- {id} {PASSING_SHOWN}"))
         .collect();
     want.sort();
     assert_eq!(ran, want, "{}", run.stderr);
@@ -271,7 +275,7 @@ fn a_failing_test_publishes_nothing() {
     assert_eq!(
         test_runs(&run.stderr),
         [format!(
-            "+ docker run --rm --network none --pull never -- {id} python3 -c 'raise SystemExit(3)'"
+            "+ docker run --rm --network none --pull never --entrypoint=python3 -- {id} -c 'raise SystemExit(3)'"
         )],
         "{}",
         run.stderr
@@ -325,7 +329,7 @@ fn a_recorded_pass_is_reused() {
     assert_eq!(
         test_runs(&run.stderr),
         [format!(
-            "+ docker run --rm --network none --pull never -- {id1} {PASSING_SHOWN}"
+            "+ docker run --rm --network none --pull never --entrypoint=python3 -- {id1} {PASSING_SHOWN}"
         )],
         "{}",
         run.stderr
@@ -374,7 +378,7 @@ fn a_recorded_pass_is_reused() {
     assert_eq!(
         test_runs(&run.stderr),
         [format!(
-            "+ docker run --rm --network none --pull never -- {id2} {PASSING_SHOWN}"
+            "+ docker run --rm --network none --pull never --entrypoint=python3 -- {id2} {PASSING_SHOWN}"
         )],
         "{}",
         run.stderr
@@ -418,7 +422,7 @@ fn push_dry_run_shows_the_test_gate() {
     assert_eq!(
         lines.get(at + 1).copied(),
         Some(
-            format!("docker run --rm --name '<container name>' --network none --pull never -- {id} {PASSING_SHOWN}").as_str()
+            format!("docker run --rm --name '<container name>' --network none --pull never --entrypoint=python3 -- {id} {PASSING_SHOWN}").as_str()
         ),
         "{}",
         run.stdout
@@ -542,4 +546,69 @@ fn a_stopped_test_leaves_no_container() {
             run.stdout
         );
     }
+}
+
+/// A test runs as the container's process, without the image's ENTRYPOINT
+/// (a JupyterLab image's start scripts, NVIDIA's banner script), as a CI
+/// runs tests in the image; `test-entrypoint = true` runs it through the
+/// entrypoint instead, and `test-network = "default"` gives it the engine's
+/// default network instead of none.
+#[test]
+fn a_test_runs_without_the_image_entrypoint_unless_asked() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "a_test_runs_without_the_image_entrypoint_unless_asked",
+        "var-entrypoint",
+        JAMMY,
+        |host| fix_with_test(host, PASSING),
+    ) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    // An entrypoint that fails whatever it is given.
+    let dockerfile = std::fs::read_to_string(ws.root().join("env-files/fix/Dockerfile")).unwrap();
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &format!("{dockerfile}ENTRYPOINT [\"python3\", \"-m\", \"no_such_module_xtask\"]\n"),
+    );
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(0);
+    assert_eq!(test_runs(&run.stderr).len(), 1, "{}", run.stderr);
+
+    // Through the entrypoint: the entrypoint's failure is the test's.
+    let catalog = std::fs::read_to_string(ws.root().join("env-files/images.toml")).unwrap();
+    ws.write(
+        "env-files/images.toml",
+        &format!("{catalog}test-entrypoint = true\ntest-network = \"default\"\n"),
+    );
+    ws.commit();
+    let run = ws.xtask(&["image", "test", "fix", "--dry-run"], None, &[]);
+    run.expect(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("docker run "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let line = line.replace(" --name '<container name>'", "");
+    assert!(
+        line.starts_with("docker run --rm --pull never -- sha256:")
+            && line.ends_with(PASSING_SHOWN),
+        "no --network none, no --entrypoint, the whole argv after the image: {line}"
+    );
+    assert!(line.contains(" python3 -c "), "{line}");
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("the test of flavour 'fix' failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no_such_module_xtask"),
+        "{}",
+        run.stderr
+    );
 }

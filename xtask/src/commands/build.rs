@@ -290,7 +290,8 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
             if !exec.values.contains_key(&slot) {
-                let Some(remote) = lookup_or_note(exec.dry_run(), base, exec.remote_image(base))?
+                let looked_up = exec.remote_image(base);
+                let Some(remote) = lookup_or_note(exec.dry_run(), base, &targets, looked_up)?
                 else {
                     continue;
                 };
@@ -312,7 +313,8 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             if !bases.contains(&base) {
                 bases.push(base);
                 let looked_up = exec.digest_lookup(crate::plan::Pinned::Name(base.to_string()));
-                let Some(remote) = lookup_or_note(exec.dry_run(), base, looked_up)? else {
+                let Some(remote) = lookup_or_note(exec.dry_run(), base, &targets, looked_up)?
+                else {
                     continue;
                 };
                 let served: Vec<Platform> =
@@ -437,8 +439,14 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
 
 /// A base's registry lookup. A dry run goes on without it (an offline
 /// machine, a registry that needs a login), saying what it could not
-/// decide; a real build stops.
-fn lookup_or_note<T>(dry_run: bool, base: &str, looked_up: Result<T>) -> Result<Option<T>> {
+/// decide; a real build stops, naming the flavours built on that base and
+/// its registry.
+fn lookup_or_note<T>(
+    dry_run: bool,
+    base: &str,
+    targets: &[Target],
+    looked_up: Result<T>,
+) -> Result<Option<T>> {
     match looked_up {
         Ok(remote) => Ok(Some(remote)),
         Err(e) if dry_run && !crate::error::is_interrupted(&e) => {
@@ -448,7 +456,21 @@ fn lookup_or_note<T>(dry_run: bool, base: &str, looked_up: Result<T>) -> Result<
             ));
             Ok(None)
         }
-        Err(e) => Err(e),
+        Err(e) if crate::error::is_interrupted(&e) => Err(e),
+        Err(e) => {
+            let mut flavours: Vec<&str> = targets
+                .iter()
+                .filter(|t| t.provenance.base_img_name == base)
+                .map(|t| t.flavour.as_str())
+                .collect();
+            flavours.dedup();
+            let host =
+                AnyRef::parse(base).map_or_else(|_| base.to_string(), |r| r.api_location().0);
+            Err(e.context(format!(
+                "flavour '{}': its base image {base} cannot be looked up in its registry {host} (is {host} reachable from here? does it need `docker login {host}`?); nothing was built",
+                flavours.join("', '")
+            )))
+        }
     }
 }
 

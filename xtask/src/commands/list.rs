@@ -103,9 +103,17 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             ),
             (
                 "test",
-                f.test.as_ref().map_or(Json::Null, |argv| {
-                    Json::Array(argv.iter().map(Json::str).collect())
+                f.test.as_ref().map_or(Json::Null, |t| {
+                    Json::Array(t.argv.iter().map(Json::str).collect())
                 }),
+            ),
+            (
+                "test_entrypoint",
+                Json::Bool(f.test.as_ref().is_some_and(|t| t.entrypoint)),
+            ),
+            (
+                "test_network",
+                Json::opt_str(f.test.as_ref().map(|t| t.network.as_str().to_string())),
             ),
         ];
         if args.remote {
@@ -129,7 +137,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
             latest.map_or_else(|| "-".into(), |l| l.to_string()),
             f.test
                 .as_ref()
-                .map_or_else(|| "none".into(), |argv| shell_line(argv)),
+                .map_or_else(|| "none".into(), |t| shell_line(&t.argv)),
             f.tag_format.as_str().to_string(),
             match problem {
                 None => f.dockerfile.clone(),

@@ -100,7 +100,7 @@ pub fn promotion_plan(
             rules.expect_source(source, platform),
         ))));
     }
-    if let Some(argv) = &rules.flavour.test {
+    if let Some(test) = &rules.flavour.test {
         items.push(Item::Check(Check::Tested {
             flavour: rules.flavour.name.clone(),
             reference: source.to_string(),
@@ -108,7 +108,7 @@ pub fn promotion_plan(
                 reference: source.to_string(),
             }),
             platform: platform.cloned(),
-            argv: argv.clone(),
+            test: test.clone(),
         }));
     }
     let (builder, from) = if buildx {
@@ -230,7 +230,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
                 alias_json(args.json, flavour, &alias_s, &target_s, &id);
                 return Ok(());
             }
-            Some(a) => Current::Labelled(a.labels.get(labels::VERSION).cloned()),
+            Some(a) => Current::Labelled(labels::version_of(&a.labels)),
         };
         match latest::check_move(&alias_s, &project.version, &current, args.force) {
             Ok(Some(note)) => crate::output::warn(&note),

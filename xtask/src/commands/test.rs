@@ -88,11 +88,13 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     // stops the run; its row and those after it still go into --json.
     let mut stopped: Option<anyhow::Error> = None;
     for ((f, image), info) in images.into_iter().zip(found) {
-        let argv = f.test.clone().unwrap_or_default();
+        let Some(test) = &f.test else {
+            continue;
+        };
         let outcome = if stopped.is_some() {
             Outcome::NotRun
         } else {
-            match exec.run_test(&info.id, image.platform.as_ref(), &argv) {
+            match exec.run_test(&info.id, image.platform.as_ref(), test) {
                 Ok(None) => Outcome::Planned,
                 Ok(Some(o)) => Outcome::Exited(o.code.unwrap_or(-1)),
                 Err(e) => {

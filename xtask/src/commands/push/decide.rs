@@ -1,0 +1,337 @@
+//! Gather and decide: every local image checked on its exact image ID
+//! (`verify.rs`), then, from what the registry serves under each release
+//! tag and alias, the no-clobber and alias rules (`publish.rs`) for every
+//! selected flavour before the first write, so a refusal leaves the
+//! registry as it was.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use super::entry::{lost_platforms, Alias, Entry, Part, Status};
+use super::Ask;
+use crate::catalog::{Channel, Flavour};
+use crate::error::invalid;
+use crate::executor::Executor;
+use crate::plan::Arg;
+use crate::platform::Platform;
+use crate::publish::{self, AliasMove, Release};
+use crate::reference::Reference;
+use crate::verify::{self, Expectation, Labels};
+use crate::workspace::Project;
+
+/// A flavour's images as checked in the local engine: what its reference
+/// (and alias) would publish.
+#[derive(Debug, Clone)]
+pub struct Candidate<'p> {
+    pub flavour: &'p Flavour,
+    pub reference: Reference,
+    pub alias: Option<Reference>,
+    /// The checked image (single-platform; a placeholder when a dry run
+    /// plans the push of an image not built yet).
+    pub id: Arg,
+    /// Its `repository@sha256:…` names in the engine.
+    pub repo_digests: Vec<String>,
+    pub parts: Vec<Part>,
+    /// The platforms it serves (for what an alias's users would lose).
+    pub platforms: Vec<Platform>,
+    /// Not built yet (a dry run only).
+    pub unbuilt: bool,
+}
+
+/// Check every local image of every selected flavour; the candidates, and
+/// the flavours whose platforms' images are not one build.
+pub fn check_images<'p>(
+    exec: &mut Executor,
+    project: &'p Project,
+    ask: &Ask<'p, '_>,
+    refs: &[Reference],
+    channel: &Channel,
+) -> Result<(Vec<Candidate<'p>>, Vec<String>)> {
+    let mut images = Vec::new();
+    for (r, platforms) in refs.iter().zip(&ask.platforms) {
+        images.push(crate::commands::images(r, platforms)?);
+    }
+    let locals: Vec<Reference> = images.iter().flatten().map(|i| i.local.clone()).collect();
+    let mut present =
+        crate::commands::local_images_or_planned(exec, &locals, ask.naming, &ask.flavours)?
+            .into_iter();
+    let mut out = Vec::new();
+    let mut conflicts = Vec::new();
+    for (((f, r), mine), alias) in ask.flavours.iter().zip(refs).zip(&images).zip(&ask.aliases) {
+        let mut c = Candidate {
+            flavour: f,
+            reference: r.clone(),
+            alias: alias.clone(),
+            id: Arg::Lit(String::new()),
+            repo_digests: Vec::new(),
+            parts: Vec::new(),
+            platforms: Vec::new(),
+            unbuilt: false,
+        };
+        let mut part_labels = Vec::new();
+        for image in mine {
+            let local = present
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("internal error: fewer local images than names"))?;
+            let staged = match &image.platform {
+                Some(p) => Some(
+                    r.with_name(&project.catalog.development)
+                        .and_then(|d| d.for_platform(p))
+                        .map_err(|e| invalid(format!("the {p} image of {r}: {e}")))?,
+                ),
+                None => None,
+            };
+            let Some(local) = local else {
+                // A dry run of an image not built yet: its ID is a
+                // placeholder and nothing can be checked.
+                c.unbuilt = true;
+                let id = Arg::slot(crate::plan::Slot::ImageId {
+                    reference: image.local.to_string(),
+                });
+                match (&image.platform, staged) {
+                    (Some(p), Some(staged)) => c.parts.push(Part {
+                        platform: p.clone(),
+                        local: image.local.clone(),
+                        staged,
+                        id,
+                    }),
+                    _ => c.id = id,
+                }
+                continue;
+            };
+            let expect = expectation(
+                project,
+                f,
+                &image.local,
+                r,
+                image.platform.as_ref(),
+                channel,
+                ask,
+            );
+            let id = verify::check_inspected(exec, &expect, local.clone()).map_err(|e| {
+                crate::error::restate(
+                    &e,
+                    format!(
+                        "{e:#}; nothing pushed. Rebuild with `{}`",
+                        crate::commands::build_command(ask.naming, &ask.flavours)
+                    ),
+                )
+            })?;
+            match (&image.platform, staged) {
+                (Some(p), Some(staged)) => {
+                    part_labels.push((p.clone(), local.labels.clone()));
+                    c.platforms.push(p.clone());
+                    c.parts.push(Part {
+                        platform: p.clone(),
+                        local: image.local.clone(),
+                        staged,
+                        id: Arg::Lit(id),
+                    });
+                }
+                _ => {
+                    c.platforms = Platform::parse(&local.platform_shown())
+                        .into_iter()
+                        .collect();
+                    c.id = Arg::Lit(id);
+                    c.repo_digests = local.repo_digests;
+                }
+            }
+        }
+        let labelled: Vec<(Platform, &BTreeMap<String, String>)> =
+            part_labels.iter().map(|(p, l)| (p.clone(), l)).collect();
+        if let Err(e) = publish::one_build(&r.to_string(), &labelled) {
+            conflicts.push(e);
+        }
+        out.push(c);
+    }
+    Ok((out, conflicts))
+}
+
+/// What a local image published under `reference` must show.
+fn expectation(
+    project: &Project,
+    f: &Flavour,
+    local: &Reference,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    channel: &Channel,
+    ask: &Ask,
+) -> Expectation {
+    Expectation {
+        image: local.to_string(),
+        ref_name: Some(reference.to_string()),
+        version: project.version.to_string(),
+        labels: Labels::Recorded,
+        distro: f.distro.clone(),
+        framework: f.framework_expect(),
+        release: !ask.naming.dev,
+        revision: crate::commands::required_revision(channel),
+        base_name: None,
+        dirty: crate::commands::required_dirty(channel),
+        built: None,
+        platform: platform.cloned(),
+    }
+}
+
+/// What a decision found: the entries, the refusals (nothing is pushed
+/// when there is one) and what the user should know.
+#[derive(Debug, Default)]
+pub struct Decision {
+    pub items: Vec<Entry>,
+    pub conflicts: Vec<String>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Read what the registry serves under each release tag and alias, and
+/// decide for each candidate: push, already published, refused; move the
+/// alias, already there, refused.
+pub fn decide(
+    exec: &mut Executor,
+    project: &Project,
+    candidates: &[Candidate],
+    ask: &Ask,
+) -> Result<Decision> {
+    let mut d = Decision::default();
+    for c in candidates {
+        let mut item = Entry {
+            flavour: c.flavour.name.clone(),
+            reference: c.reference.clone(),
+            version: project.version.to_string(),
+            id: c.id.clone(),
+            parts: c.parts.clone(),
+            seen: None,
+            push: true,
+            guard: !ask.naming.dev,
+            alias: None,
+            test: if ask.naming.dev {
+                None
+            } else {
+                c.flavour.test.clone()
+            },
+            status: Status::Skipped,
+            digest: None,
+            alias_done: false,
+        };
+        if !ask.naming.dev {
+            decide_release(exec, c, &mut item, ask.force, &mut d)?;
+        }
+        if let Some(alias) = &c.alias {
+            decide_alias(exec, project, c, alias, &mut item, ask.force, &mut d)?;
+        }
+        d.items.push(item);
+    }
+    Ok(d)
+}
+
+/// No clobbering: the release tag is pushed when absent, skipped when it
+/// serves this image, refused (unless `--force`) when it serves another.
+fn decide_release(
+    exec: &mut Executor,
+    c: &Candidate,
+    item: &mut Entry,
+    force: bool,
+    d: &mut Decision,
+) -> Result<()> {
+    let reference = c.reference.to_string();
+    item.seen = exec.registry(&c.reference)?;
+    let same = item.seen.as_ref().is_some_and(|s| {
+        publish::serves(
+            s,
+            &c.id.shown(),
+            &item.images(),
+            &c.repo_digests,
+            &c.reference.repository(),
+        )
+    });
+    let decided = if c.unbuilt && item.seen.is_some() {
+        // Whether the published tag is this build is known only once it
+        // is built.
+        d.notes.push(format!(
+            "{reference} is published already; whether that is this build is decided when it is built"
+        ));
+        Ok(Release::Push)
+    } else {
+        publish::decide_release(&reference, item.seen.as_ref(), same, force)
+    };
+    match decided {
+        Ok(Release::Push) => {}
+        Ok(Release::AlreadyPublished { digest }) => {
+            item.push = false;
+            item.status = Status::AlreadyPublished;
+            item.digest = digest;
+        }
+        Ok(Release::Overwrite { note }) => d.warnings.push(note),
+        Err(e) => d.conflicts.push(e),
+    }
+    Ok(())
+}
+
+/// The alias moves only forward, to a release, from a labelled image
+/// (unless `--force`); already there, nothing to do.
+fn decide_alias(
+    exec: &mut Executor,
+    project: &Project,
+    c: &Candidate,
+    alias: &Reference,
+    item: &mut Entry,
+    force: bool,
+    d: &mut Decision,
+) -> Result<()> {
+    let a = alias.to_string();
+    let seen = exec.registry(alias)?;
+    let here = seen.as_ref().is_some_and(|s| {
+        publish::serves(
+            s,
+            &c.id.shown(),
+            &item.images(),
+            &c.repo_digests,
+            &alias.repository(),
+        )
+    });
+    // The version of what it points at: its config blob, read from the
+    // registry, a dry run included.
+    let version = match &seen {
+        Some(s) if !here => exec.remote_version(alias, s)?,
+        _ => Ok(None),
+    };
+    let from = version.clone().ok().flatten();
+    let decided = match version {
+        Ok(version) => {
+            publish::decide_alias(&a, &project.version, seen.as_ref(), here, version, force)
+        }
+        Err(why) if force => Ok(AliasMove::Move {
+            note: Some(format!("--force: moving {a} although {why}")),
+        }),
+        Err(why) => Err(why),
+    };
+    match decided {
+        Ok(AliasMove::AlreadyThere) => {
+            item.alias_done = true;
+            item.alias = Some(Alias {
+                reference: alias.clone(),
+                seen,
+                move_it: false,
+                from: Some(project.version.to_string()),
+                status: "already-there",
+            });
+        }
+        Ok(AliasMove::Move { note }) => {
+            d.warnings.extend(note);
+            if let Some(lost) = seen.as_ref().and_then(|s| lost_platforms(s, &c.platforms)) {
+                d.warnings
+                    .push(format!("{a} serves {lost} now; after the move it will not"));
+            }
+            item.alias = Some(Alias {
+                reference: alias.clone(),
+                seen,
+                move_it: true,
+                from,
+                status: "planned",
+            });
+        }
+        Err(e) => d.conflicts.push(e),
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! What `image push` decides and records per reference: the entries, their
+//! platform parts and aliases, who owns each step of the plan, and the
+//! status each ends with.
+
+use crate::plan::{Arg, RemoteExpect};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::Remote;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pushed,
+    AlreadyPublished,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pushed => "pushed",
+            Status::AlreadyPublished => "already-published",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One platform's image of a multi-platform reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub platform: Platform,
+    /// Its name in the local engine.
+    pub local: Reference,
+    /// Where it is pushed before the index is written: the development
+    /// repository, under the platform-suffixed tag.
+    pub staged: Reference,
+    /// The checked local image (a placeholder when a dry run plans a
+    /// push of an image not built yet).
+    pub id: Arg,
+}
+
+impl Part {
+    /// `repository@sha256:…` of its staged image as the registry served it
+    /// back after the push: the index names exactly the checked image,
+    /// whatever the staged tag points at by the time it is written.
+    pub(super) fn staged_digest(&self) -> Arg {
+        Arg::Slot {
+            prefix: format!("{}@", self.staged.repository()),
+            slot: crate::plan::Slot::ManifestDigest {
+                reference: self.staged.to_string(),
+            },
+        }
+    }
+}
+
+/// One reference to publish, what was decided and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub flavour: String,
+    pub reference: Reference,
+    /// The project version it is published at.
+    pub version: String,
+    /// The checked local image (single-platform references; a placeholder
+    /// when a dry run plans a push of an image not built yet).
+    pub id: Arg,
+    /// A multi-platform reference's images, published as one index.
+    pub parts: Vec<Part>,
+    /// What the registry served under the reference when it was read
+    /// (`None`: nothing, or not read for a development tag).
+    pub seen: Option<Remote>,
+    /// Push it (false: already published).
+    pub push: bool,
+    /// Read the tag before pushing (release tags: no-clobber).
+    pub guard: bool,
+    /// The alias that is to point at this image after all versioned pushes.
+    pub alias: Option<Alias>,
+    /// The flavour's test, which must have passed on this image before a
+    /// release tag or alias is published.
+    pub test: Option<crate::catalog::Test>,
+    pub status: Status,
+    pub digest: Option<String>,
+    pub alias_done: bool,
+}
+
+/// A declared alias and what the registry served under it when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub reference: Reference,
+    pub seen: Option<Remote>,
+    /// False when it already points at the image.
+    pub move_it: bool,
+    /// The version of what it pointed at (when another image was there
+    /// and its label was read).
+    pub from: Option<String>,
+    /// What became of it: created, moved, already-there, failed, not-moved
+    /// (a failure before it), planned (dry run).
+    pub status: &'static str,
+}
+
+/// Whose step a plan entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Version(usize),
+    Alias(usize),
+}
+
+pub(super) fn expect_of(seen: &Option<Remote>) -> RemoteExpect {
+    match seen {
+        None => RemoteExpect::Absent,
+        Some(r) => RemoteExpect::Seen(r.clone()),
+    }
+}
+
+impl Entry {
+    /// `(platform, image ID)` of each part.
+    pub fn images(&self) -> Vec<(Platform, String)> {
+        self.parts
+            .iter()
+            .map(|p| (p.platform.clone(), p.id.shown()))
+            .collect()
+    }
+
+    /// What the registry must serve under its tag (and alias) once written.
+    pub(super) fn written(&self) -> RemoteExpect {
+        if self.parts.is_empty() {
+            RemoteExpect::Image(self.id.shown())
+        } else {
+            RemoteExpect::Index(self.images())
+        }
+    }
+}
+
+/// The platforms an index serves that `ours` (the images about to take
+/// its place; none: one single-platform image) does not: what the users of
+/// an alias lose when it moves.
+pub(super) fn lost_platforms(seen: &Remote, ours: &[Platform]) -> Option<String> {
+    let lost: Vec<String> = seen
+        .members
+        .iter()
+        .filter(|m| !ours.contains(&m.platform))
+        .map(|m| m.platform.to_string())
+        .collect();
+    (!lost.is_empty()).then(|| lost.join(", "))
+}

@@ -1,0 +1,227 @@
+//! The end of a push: what became of each entry and alias (from where the
+//! plan stopped), the report (text or `--json`), and the error that says
+//! what was pushed and what was not.
+
+use super::entry::{Entry, Owner, Status};
+use crate::executor::Executor;
+use crate::json::Json;
+use crate::registry::Remote;
+
+pub(super) fn report(
+    items: &[Entry],
+    served: &[Option<Remote>],
+    error: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) {
+    if json {
+        let rows = items
+            .iter()
+            .zip(served)
+            .map(|(i, served)| {
+                let platforms = i.parts.iter().map(|p| {
+                    let digest = served.as_ref().and_then(|r| {
+                        r.members
+                            .iter()
+                            .find(|m| m.platform == p.platform)
+                            .map(|m| m.digest.clone())
+                    });
+                    crate::commands::build::platform_row(
+                        Some(&p.platform),
+                        &p.local,
+                        digest,
+                        Some(p.id.shown()),
+                    )
+                });
+                // The failure, on the reference (or alias) it stopped.
+                let failed = i.status == Status::Failed
+                    || i.alias.as_ref().is_some_and(|a| a.status == "failed");
+                Json::object([
+                    (
+                        "error",
+                        Json::opt_str(error.filter(|_| failed).map(str::to_string)),
+                    ),
+                    ("platforms", Json::Array(platforms.collect())),
+                    ("flavour", Json::str(&i.flavour)),
+                    ("reference", Json::str(i.reference.to_string())),
+                    ("digest", Json::opt_str(i.digest.clone())),
+                    ("status", Json::str(i.status.as_str())),
+                    (
+                        "latest",
+                        i.alias.as_ref().map_or(Json::Null, |a| {
+                            Json::object([
+                                ("reference", Json::str(a.reference.to_string())),
+                                ("status", Json::str(a.status)),
+                                ("from", Json::opt_str(a.from.clone())),
+                                ("to", Json::str(i.version.clone())),
+                            ])
+                        }),
+                    ),
+                ])
+            })
+            .collect();
+        crate::json::emit(&Json::Array(rows));
+    }
+    if dry_run {
+        return;
+    }
+    for i in items {
+        crate::output::stderr_line(&format!(
+            "{:<17} {} {}",
+            i.status.as_str(),
+            i.reference,
+            i.digest.as_deref().unwrap_or("")
+        ));
+        if let Some(alias) = &i.alias {
+            let what = match (alias.status, &alias.from) {
+                ("moved", Some(from)) => format!("moved from {from} to {}", i.version),
+                ("moved", None) => format!(
+                    "moved to {} from an image without a version label",
+                    i.version
+                ),
+                (status, _) => status.to_string(),
+            };
+            crate::output::stderr_line(&format!(
+                "{:<17} {} -> {} ({what})",
+                "latest", alias.reference, i.reference
+            ));
+        }
+    }
+}
+
+/// What became of each entry and alias once the plan `steps` ran (or, a
+/// dry run, was printed) and stopped at `failure`: the report, and the
+/// error that says what was pushed and what was not.
+pub(super) fn finish(
+    exec: &Executor,
+    mut items: Vec<Entry>,
+    steps: &[(Owner, crate::plan::Item)],
+    failure: Option<(usize, anyhow::Error)>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !dry_run {
+        settle(exec, &mut items, steps, failure.as_ref().map(|(at, _)| *at));
+    }
+    // What the registry serves under each reference now (an index's entries).
+    let served: Vec<Option<Remote>> = items
+        .iter()
+        .map(|i| {
+            exec.served
+                .get(&i.reference.to_string())
+                .cloned()
+                .or_else(|| {
+                    i.seen
+                        .clone()
+                        .filter(|_| i.status == Status::AlreadyPublished)
+                })
+        })
+        .collect();
+    let error = failure.as_ref().map(|(_, e)| format!("{e:#}"));
+    report(&items, &served, error.as_deref(), dry_run, json);
+    match failure {
+        None => Ok(()),
+        Some((_, e)) => {
+            let msg = format!("push stopped: {e:#}. {}", stopped(&items));
+            Err(crate::error::restate(&e, msg))
+        }
+    }
+}
+
+/// The status of each entry and alias: done when every step of its owner
+/// ran before the step at `failed_at`; failed when that step is its own.
+fn settle(
+    exec: &Executor,
+    items: &mut [Entry],
+    steps: &[(Owner, crate::plan::Item)],
+    failed_at: Option<usize>,
+) {
+    let failed_owner = failed_at.map(|i| steps[i].0);
+    let at = failed_at.unwrap_or(steps.len());
+    let done = |o: Owner| {
+        steps.iter().any(|(owner, _)| *owner == o)
+            && steps
+                .iter()
+                .enumerate()
+                .all(|(k, (owner, _))| *owner != o || k < at)
+    };
+    for (n, item) in items.iter_mut().enumerate() {
+        if item.push {
+            let o = Owner::Version(n);
+            item.status = if done(o) {
+                Status::Pushed
+            } else if failed_owner == Some(o) {
+                Status::Failed
+            } else {
+                Status::Skipped
+            };
+            if item.status == Status::Pushed {
+                item.digest = exec
+                    .values
+                    .get(&crate::plan::Slot::IndexDigest {
+                        reference: item.reference.to_string(),
+                    })
+                    .cloned()
+                    .or_else(|| {
+                        exec.served
+                            .get(&item.reference.to_string())
+                            .and_then(|r| r.digest.clone())
+                    });
+            }
+        }
+        if let Some(alias) = item.alias.as_mut().filter(|a| a.move_it) {
+            let o = Owner::Alias(n);
+            item.alias_done = done(o);
+            alias.status = if item.alias_done {
+                if alias.seen.is_none() {
+                    "created"
+                } else {
+                    "moved"
+                }
+            } else if failed_owner == Some(o) {
+                "failed"
+            } else {
+                "not-moved"
+            };
+        }
+    }
+}
+
+/// `Pushed: …; failed: …; not pushed: …; …`: what a stopped push leaves.
+fn stopped(items: &[Entry]) -> String {
+    let list = |s: Status| {
+        let mut v: Vec<String> = items
+            .iter()
+            .filter(|i| i.status == s)
+            .map(|i| i.reference.to_string())
+            .collect();
+        // An alias whose move failed (or never started) is named too.
+        let alias_status = match s {
+            Status::Failed => Some("failed"),
+            Status::Skipped => Some("not-moved"),
+            _ => None,
+        };
+        v.extend(
+            items
+                .iter()
+                .filter_map(|i| i.alias.as_ref())
+                .filter(|a| Some(a.status) == alias_status)
+                .map(|a| a.reference.to_string()),
+        );
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let moved = items
+        .iter()
+        .any(|i| i.alias.as_ref().is_some_and(|a| a.move_it) && i.alias_done);
+    format!(
+        "Pushed: {}; failed: {}; not pushed: {}; {}. Run the same command again to finish (published tags are skipped)",
+        list(Status::Pushed),
+        list(Status::Failed),
+        list(Status::Skipped),
+        if moved { "some -latest aliases were moved" } else { "no -latest alias was moved" }
+    )
+}
