@@ -187,7 +187,8 @@ impl<'a> Executor<'a> {
             .step(&Step::GitState)?
             .context("git status always runs")?;
         let why = if o.ok {
-            match git::parse_state(&o.stdout) {
+            let own = crate::workspace::own_temp_files(&self.root());
+            match git::parse_state(&o.stdout, &own) {
                 Ok(state) => return Ok(state),
                 Err(e) => e,
             }

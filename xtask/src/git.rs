@@ -20,14 +20,21 @@ impl GitState {
     }
 }
 
-/// Parse `git status --porcelain=v2 --branch`.
-pub fn parse_state(text: &str) -> Result<GitState, String> {
+/// Parse `git status --porcelain=v2 --branch`. `own`: the temporary files
+/// this very process is writing (relative paths), which describe nothing
+/// that is built; any other untracked file, whatever its name, is a change.
+pub fn parse_state(text: &str, own: &[String]) -> Result<GitState, String> {
     let mut head = None;
     let mut status = Vec::new();
     for line in text.lines() {
         if let Some(oid) = line.strip_prefix("# branch.oid ") {
             head = Some(oid.trim().to_string());
-        } else if !line.starts_with('#') && !line.is_empty() && !is_own_leftover(line) {
+        } else if !line.starts_with('#')
+            && !line.is_empty()
+            && !line
+                .strip_prefix("? ")
+                .is_some_and(|p| own.iter().any(|o| o == p))
+        {
             status.push(line);
         }
     }
@@ -40,17 +47,6 @@ pub fn parse_state(text: &str) -> Result<GitState, String> {
         head,
         status: status.join("\n"),
     })
-}
-
-/// An untracked temporary file of this tool's own atomic writes
-/// (`? .pyproject.toml.xtask-<pid>-<hex>.tmp`), left only when the process
-/// was killed outright: it describes nothing that is built.
-fn is_own_leftover(line: &str) -> bool {
-    let Some(path) = line.strip_prefix("? ") else {
-        return false;
-    };
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.starts_with('.') && name.ends_with(".tmp") && name.contains(crate::workspace::TEMP_MARK)
 }
 
 /// The error for a failed or empty `git status`, naming what to do.
@@ -92,19 +88,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tools_own_leftover_temp_files_are_not_changes() {
+    fn only_this_processs_own_temp_files_are_not_changes() {
         let head = "a".repeat(40);
         let text = |line: &str| format!("# branch.oid {head}\n{line}\n");
+        let own = vec![".pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp".to_string()];
         let left = text("? .pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp");
-        assert!(!parse_state(&left).unwrap().dirty());
-        let nested = text("? env-files/.images.toml.xtask-9-0a.tmp");
-        assert!(!parse_state(&nested).unwrap().dirty());
+        assert!(!parse_state(&left, &own).unwrap().dirty());
+        // Another process's (or a killed run's) file of the same shape, in
+        // any folder, is an untracked file like any other.
         for other in [
-            "? pyproject.toml.xtask-1-0.tmp",
-            "? .notes.tmp",
-            "1 .M N... 100644 100644 100644 a b .pyproject.toml.xtask-1-0.tmp",
+            "? .pyproject.toml.xtask-124-00ff00ff00ff00ff.tmp",
+            "? env-files/.sitecustomize.xtask-1.tmp",
+            "? env-files/.pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp",
+            "1 .M N... 100644 100644 100644 a b .pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp",
         ] {
-            assert!(parse_state(&text(other)).unwrap().dirty(), "{other}");
+            assert!(parse_state(&text(other), &own).unwrap().dirty(), "{other}");
+            assert!(parse_state(&text(other), &[]).unwrap().dirty(), "{other}");
         }
     }
 
@@ -121,21 +120,21 @@ mod tests {
         let h = "a".repeat(40);
         let clean = format!("# branch.oid {h}\n# branch.head main\n");
         assert_eq!(
-            parse_state(&clean).unwrap(),
+            parse_state(&clean, &[]).unwrap(),
             GitState {
                 head: h.clone(),
                 status: String::new()
             }
         );
         let dirty = format!("# branch.oid {h}\n# branch.head (detached)\n1 .M N... 100644 100644 100644 x y pyproject.toml\n? new.txt\n");
-        let s = parse_state(&dirty).unwrap();
+        let s = parse_state(&dirty, &[]).unwrap();
         assert!(s.dirty());
         assert_eq!(s.status.lines().count(), 2);
         assert_eq!(
-            parse_state("# branch.oid (initial)\n").unwrap_err(),
+            parse_state("# branch.oid (initial)\n", &[]).unwrap_err(),
             "no commit"
         );
-        assert!(parse_state("").is_err());
-        assert!(parse_state("# branch.oid zz\n").is_err());
+        assert!(parse_state("", &[]).is_err());
+        assert!(parse_state("# branch.oid zz\n", &[]).is_err());
     }
 }

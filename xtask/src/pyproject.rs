@@ -68,6 +68,15 @@ pub fn read_version(text: &str) -> Result<Version> {
     Ok(version)
 }
 
+/// `[project].name` of a pyproject.toml text, when it has one.
+pub fn read_name(text: &str) -> Option<String> {
+    let doc = tomlfile::parse(FILE, text).ok()?;
+    doc.get("project")?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// The text with `[project].version` replaced by `new`, every other byte
 /// (comments, ordering, quoting style, other tables) unchanged.
 pub fn set_version(text: &str, new: &Version) -> Result<String> {

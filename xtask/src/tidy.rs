@@ -20,11 +20,7 @@ fn repo() -> PathBuf {
 /// The project this checkout holds: `[project].name` of its pyproject.toml.
 fn project_name() -> Option<String> {
     let text = std::fs::read_to_string(repo().join("pyproject.toml")).ok()?;
-    let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
-    doc.get("project")?
-        .get("name")?
-        .as_str()
-        .map(str::to_string)
+    crate::pyproject::read_name(&text)
 }
 
 /// Whether this checkout is itwinai's, whose own files the checks below

@@ -68,6 +68,9 @@ pub struct Expectation {
     /// The base its base.name label must name (a promotion's source must
     /// be built on its flavour's base, not be another flavour's image).
     pub base_name: Option<String>,
+    /// A promotion's source: its ref.name must name a development image of
+    /// the flavour at this version.
+    pub source_of: Option<crate::promotion::DevelopmentOf>,
     /// Whether it must carry the dirty label: a default development tag
     /// says `-dirty` exactly when it does.
     pub dirty: Option<bool>,
@@ -168,9 +171,10 @@ impl Expectation {
             Labels::Recorded => Vec::new(),
         };
         format!(
-            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             self.platform,
             self.base_name,
+            self.source_of,
             self.dirty,
             self.revision,
             self.ref_name,
@@ -214,9 +218,19 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
         out.push(platform_mismatch(&f.image, p));
     }
     let label = |k: &str| f.image.labels.get(k).map(String::as_str);
+    if let Some(Err(why)) = e
+        .source_of
+        .as_ref()
+        .map(|s| s.check(label(labels::REF_NAME).unwrap_or("")))
+    {
+        out.push(why);
+    }
     let mut want = |k: &str, expected: &str| {
         match label(k) {
         Some(got) if got == expected => {}
+        Some(got) if k == labels::BASE_NAME => out.push(format!(
+            "label {k} is '{got}', expected '{expected}', the flavour's declared base: an image built on another base (--base-image) is published under development tags only"
+        )),
         Some(got) => out.push(format!("label {k} is '{got}', expected '{expected}'")),
         None => out.push(format!(
             "label {k} is missing, expected '{expected}' (set it in the Dockerfile from its build arg)"
@@ -234,6 +248,7 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
             if let Some(r) = &e.ref_name {
                 want(labels::REF_NAME, r);
             }
+
             if let Some(head) = &e.revision {
                 want(labels::REVISION, head);
             }
@@ -543,6 +558,7 @@ mod tests {
             release: true,
             revision: None,
             base_name: None,
+            source_of: None,
             dirty: None,
             built: None,
             platform: None,

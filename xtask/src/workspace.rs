@@ -330,7 +330,23 @@ impl Project {
 }
 
 /// What marks the tool's own temporary files: `.<name>.xtask-<pid>-<hex>.tmp`.
-pub const TEMP_MARK: &str = ".xtask-";
+const TEMP_MARK: &str = ".xtask-";
+
+/// The temporary files this process created and has not yet renamed or
+/// removed: the only untracked files that are not a change of the tree.
+static OWN_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// [`OWN_TEMPS`] that still exist, relative to `root` (as git names them).
+pub fn own_temp_files(root: &Path) -> Vec<String> {
+    OWN_TEMPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| p.strip_prefix(root).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
 
 /// A new file beside `path`, named `.<name>.xtask-<pid>-<random hex>.tmp`
 /// and created with O_CREAT|O_EXCL, so an existing file or symbolic link of
@@ -356,7 +372,13 @@ fn create_temp_beside(
             .create_new(true)
             .open(&tmp)
         {
-            Ok(f) => return Ok((tmp, f)),
+            Ok(f) => {
+                OWN_TEMPS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(tmp.clone());
+                return Ok((tmp, f));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }

@@ -548,6 +548,9 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
 
 #[test]
 fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
+    if !itwinai_repository("the_readme_makefile_runs_and_leaves_the_tree_clean") {
+        return;
+    }
     let ws = fixture("makefile");
     let makefile = readme_block("### From a Makefile", "```make");
     for need in [
@@ -786,4 +789,128 @@ fn the_project_is_found_from_the_current_directory() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0.3.0");
+}
+
+/// What the adoption section says to copy, as git lists it here (tracked
+/// and new files; no build output).
+fn tool_files(repo: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ])
+        .args(["Cargo.toml", "Cargo.lock", ".cargo", "xtask"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|f| !f.is_empty() && repo.join(f).is_file())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The tool copied into another project's repository (its own pyproject,
+/// catalog, one Dockerfile converted and one not yet, its own README and no
+/// CI): `cargo test --workspace --locked` passes there, the engine tests
+/// skipped, the checks of itwinai's own files saying they do not apply.
+#[test]
+fn the_tool_copied_into_another_repository_passes_its_tests() {
+    if std::env::var_os("XTASK_COPY_TEST_NESTED").is_some() {
+        eprintln!("the_tool_copied_into_another_repository_passes_its_tests: SKIPPED inside the copy it makes");
+        return;
+    }
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let adopter = TempDir::new("adopter");
+    let root = adopter.path();
+    let files = tool_files(here);
+    assert!(files.iter().any(|f| f == "Cargo.lock"), "{files:?}");
+    for f in &files {
+        let to = root.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(here.join(f), &to).unwrap();
+    }
+    let project: [(&str, String); 5] = [
+        ("pyproject.toml", "[project]\nname = \"demo\"\nversion = \"1.0.0\"\n".into()),
+        (
+            "env-files/images.toml",
+            catalog(REG, "")
+                + "\n[flavours.legacy]\ndockerfile = \"env-files/legacy/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n",
+        ),
+        ("env-files/fix/Dockerfile", dockerfile(BASE)),
+        // Not converted yet: no provenance.
+        ("env-files/legacy/Dockerfile", format!("FROM {BASE}\n")),
+        ("README.md", "# demo\n\nOur own README.\n".into()),
+    ];
+    for (rel, text) in &project {
+        let to = root.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, text).unwrap();
+    }
+    let home = TempDir::new("adopter-home");
+    let git = |args: &[&str]| {
+        let out = pinned(std::process::Command::new("git"), home.path())
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "adopt the xtask"]);
+
+    // Its own target directory, kept between runs (a cold build once).
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("adopter-target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["test", "--workspace", "--locked", "--offline"])
+        .current_dir(root)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("CARGO_PKG_NAME")
+        .env("CARGO_TARGET_DIR", &target)
+        .env("XTASK_DOCKER_TESTS", "skip")
+        .env("XTASK_COPY_TEST_NESTED", "1")
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .stdin(std::process::Stdio::null());
+    let run = Run::from(cmd.output().unwrap());
+    let all = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "cargo test in the copy:\n{all}");
+    assert!(!all.contains("FAILED"), "{all}");
+    let passed: usize = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(passed > 100, "{passed} tests passed:\n{all}");
+    // itwinai's own files are not checked there, and say so.
+    assert!(
+        all.contains("shipped_release_tags_and_aliases: does not apply"),
+        "{all}"
+    );
+    // The copy's tool works on the copy's project: the unconverted
+    // flavour is listed, marked, and the converted one is usable.
+    let bin = target.join("debug/xtask");
+    let out = pinned(std::process::Command::new(bin), home.path())
+        .args(["image", "list", "--json"])
+        .current_dir(root.join("env-files"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\"flavour\":\"legacy\""), "{stdout}");
+    assert!(stdout.contains("\"problem\":null"), "{stdout}");
 }

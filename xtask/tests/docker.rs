@@ -163,6 +163,9 @@ fn unresolvable_base_stops_before_the_build() {
 
 #[test]
 fn the_readme_quickstart_runs_offline_as_written() {
+    if !itwinai_repository("the_readme_quickstart_runs_offline_as_written") {
+        return;
+    }
     if !engine_available("the_readme_quickstart_runs_offline_as_written") {
         return;
     }

@@ -325,6 +325,9 @@ fn readme_section() -> String {
 
 #[test]
 fn readme_lists_the_corpus() {
+    if !support::itwinai_repository("readme_lists_the_corpus") {
+        return;
+    }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let start = readme

@@ -502,7 +502,8 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
     ws.write(
         "env-files/images.toml",
         &(catalog(&registry.host(), "")
-            + "\n[flavours.other]\ndockerfile = \"env-files/other/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"x\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"),
+            + "\n[flavours.other]\ndockerfile = \"env-files/other/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"x\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"
+            + "\n[flavours.twin]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"y\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"),
     );
     ws.commit();
     ws.xtask(&["image", "build", "other", "--dev"], None, &[])
@@ -522,7 +523,28 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
         "{line}"
     );
     assert!(!docker_ok(&["image", "inspect", &prod]));
-    let _ = docker_ok(&["rmi", &dev, &other_dev, &base, &other_base]);
+
+    // Another flavour's image on the very same base and Dockerfile: its
+    // ref.name says what it is.
+    ws.xtask(&["image", "build", "twin", "--dev"], None, &[])
+        .expect(0);
+    let twin_dev = format!(
+        "{}/itwinai-dev:0.2.2-y-torch2.6-jammy-{}",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &twin_dev], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "its org.opencontainers.image.ref.name label is '{twin_dev}': it is not a development image of flavour 'fix' at version 0.2.2"
+        )),
+        "{line}"
+    );
+    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!docker_ok(&["image", "inspect", &prod]));
+    let _ = docker_ok(&["rmi", &dev, &other_dev, &twin_dev, &base, &other_base]);
 }
 
 /// A repository that converts its Dockerfiles one at a time: one flavour
@@ -686,4 +708,58 @@ fn a_hanging_test_holds_up_no_other_push() {
     let run = Run::from(hanging.wait_with_output().unwrap());
     run.expect(130);
     assert_eq!(registry.tags("itwinai"), ["0.2.2-tf2.16-jammy"]);
+}
+
+/// A release or alias is built on the flavour's declared base: an image
+/// built on another one (`--base-image`, or a catalog changed since) is
+/// never pushed under a release tag, and `image build --base-image` makes
+/// development images only.
+#[test]
+fn a_release_on_another_base_is_not_pushed() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("a_release_on_another_base_is_not_pushed", "rel-base", JAMMY)
+    else {
+        return;
+    };
+    let noble = make_base(
+        &registry,
+        &format!("rebase-other-{}", std::process::id()),
+        "jammy",
+    );
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference]);
+    let run = ws.xtask(
+        &["image", "build", "fix", "--base-image", &noble],
+        None,
+        &[],
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains("builds a development image"),
+        "{}",
+        run.stderr
+    );
+    // Built on another base by a catalog that declared it then …
+    let catalog_text = std::fs::read_to_string(ws.root().join("env-files/images.toml")).unwrap();
+    ws.write(
+        "env-files/images.toml",
+        &format!("{catalog_text}base-image = \"{noble}\"\n"),
+    );
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    // … and pushed after the catalog went back to the Dockerfile's base.
+    ws.write("env-files/images.toml", &catalog_text);
+    ws.commit();
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "label org.opencontainers.image.base.name is '{noble}', expected '{base}', the flavour's declared base"
+        )),
+        "{line}"
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    // A development push of it is fine: --base-image is for those.
+    let _ = base;
 }

@@ -66,6 +66,7 @@ impl Target {
             release: false,
             revision: None,
             base_name: None,
+            source_of: None,
             dirty: None,
             built: Some(self.local.clone()),
             platform: self.platform.clone(),
@@ -269,6 +270,12 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         }
     }
 
+    if let (Some(b), false) = (&args.base_image, naming.dev) {
+        return Err(invalid(format!(
+            "--base-image {b} builds a development image: a release is built on the flavour's declared base (the catalog's 'base-image' or its Dockerfile's), so `image push` would refuse it; add --dev, or declare the base in {}",
+            crate::catalog::FILE
+        )));
+    }
     let buildx = exec.buildx()?;
     if !buildx && args.builder.is_some() {
         return Err(invalid(

@@ -36,6 +36,9 @@ pub struct Rules<'a> {
     pub dirty: Option<bool>,
     /// The base the flavour is built on: a promotion's source must name it.
     pub base: Option<String>,
+    /// What a promotion's source must be: a development image of the
+    /// flavour at this version.
+    pub source: Option<crate::promotion::DevelopmentOf>,
 }
 
 impl Rules<'_> {
@@ -57,6 +60,7 @@ impl Rules<'_> {
             release: self.release,
             revision: self.revision.clone(),
             base_name: None,
+            source_of: None,
             dirty: self.dirty,
             built: None,
             platform: platform.cloned(),
@@ -67,6 +71,7 @@ impl Rules<'_> {
     pub fn expect_source(&self, source: &str, platform: Option<&Platform>) -> Expectation {
         Expectation {
             base_name: self.base.clone(),
+            source_of: self.source.clone(),
             ..self.expect(source, platform, None)
         }
     }
@@ -206,6 +211,16 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         revision: super::required_revision(&channel),
         dirty: super::required_dirty(&channel),
         base: Some(project.base(flavour, None)?.image),
+        source: Some(crate::promotion::DevelopmentOf {
+            flavour: flavour.name.clone(),
+            version: project.version.to_string(),
+            repository: target
+                .with_name(&catalog.development)
+                .map_err(|e| invalid(format!("{target}: {e}")))?
+                .repository(),
+            release_tag: flavour.production_tag(&project.version),
+            hash_len: catalog.dev_hash_length,
+        }),
     };
 
     if let Some(alias) = alias {
@@ -379,6 +394,7 @@ mod tests {
             revision: None,
             dirty: None,
             base: Some("u:1".into()),
+            source: None,
         };
         let local = crate::commands::Image {
             platform: None,

@@ -528,6 +528,24 @@ pub struct Registry {
     auth: Option<String>,
 }
 
+/// Whether this checkout is itwinai's own repository, whose docs and
+/// examples the tests that read them describe; else `test` says that it
+/// does not apply (a repository the xtask was copied into has docs of its
+/// own).
+pub fn itwinai_repository(test: &str) -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let name = std::fs::read_to_string(root.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| xtask::pyproject::read_name(&t));
+    let here = name.as_deref() == Some("itwinai");
+    if !here {
+        eprintln!(
+            "{test}: does not apply: this repository holds the project {name:?}, not itwinai, whose docs it checks"
+        );
+    }
+    here
+}
+
 /// The text of README.md's first block opened by `fence` (```` ```make ````)
 /// after `marker`.
 pub fn readme_block(marker: &str, fence: &str) -> String {

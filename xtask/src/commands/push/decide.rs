@@ -100,7 +100,7 @@ pub fn check_images<'p>(
                 }
                 continue;
             };
-            let expect = expectation(
+            let mut expect = expectation(
                 project,
                 f,
                 &image.local,
@@ -109,6 +109,11 @@ pub fn check_images<'p>(
                 channel,
                 ask,
             );
+            if !ask.naming.dev {
+                // A release or alias is built on the flavour's declared
+                // base; one built with --base-image is for development tags.
+                expect.base_name = Some(project.base(f, None)?.image);
+            }
             let id = verify::check_inspected(exec, &expect, local.clone()).map_err(|e| {
                 crate::error::restate(
                     &e,
@@ -168,6 +173,7 @@ fn expectation(
         release: !ask.naming.dev,
         revision: crate::commands::required_revision(channel),
         base_name: None,
+        source_of: None,
         dirty: crate::commands::required_dirty(channel),
         built: None,
         platform: platform.cloned(),
