@@ -44,6 +44,8 @@ pub struct Executor<'a> {
     /// What the registry served under each reference at its last check.
     pub served: BTreeMap<String, Remote>,
     buildx: Option<bool>,
+    /// The engine's own platform, once asked.
+    engine_platform: Option<Platform>,
     /// What each registry repository accepted this run (a token, or the
     /// user and secret), kept so that a run authenticates once.
     pub(crate) registry_auth: BTreeMap<String, crate::distribution::Auth>,
@@ -60,6 +62,7 @@ impl<'a> Executor<'a> {
             values: BTreeMap::new(),
             served: BTreeMap::new(),
             buildx: None,
+            engine_platform: None,
             registry_auth: BTreeMap::new(),
             credentials: BTreeMap::new(),
         }
@@ -126,21 +129,33 @@ impl<'a> Executor<'a> {
                 .map(|a| self.resolve(&a).map(|t| t + "\n"))
                 .transpose()?,
         };
-        let result = runner::run(self.command(&argv), step.wait(), stdin, !step.read_only());
+        let result = runner::run(
+            self.command(&argv, step.git_index()),
+            step.wait(),
+            stdin,
+            !step.read_only(),
+        );
         if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
             // Stopped (signal or timeout): the docker client is gone, its
             // container may not be.
             let rm = Step::RemoveContainer { name: name.clone() };
             let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
-            let _ = runner::run_cleanup(self.command(&argv));
+            let _ = runner::run_cleanup(self.command(&argv, None));
         }
         // A name serves one run: a later listing shows the placeholder.
         self.values.remove(&Slot::Container);
         result.map(Some)
     }
 
-    fn command(&self, argv: &[String]) -> std::process::Command {
+    /// The command for `argv`; `index`: the index file of our own a git
+    /// step uses (`GIT_INDEX_FILE`), set after the environment's is removed.
+    fn command(&self, argv: &[String], index: Option<&str>) -> std::process::Command {
         let mut cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
+        if argv[0] == "docker" {
+            // The platform of every image is named in its step, never
+            // taken from the environment.
+            cmd.env_remove("DOCKER_DEFAULT_PLATFORM");
+        }
         if argv[0] == "git" {
             // The repository described is the workspace's, whatever the
             // environment points git at; git status takes no lock and runs
@@ -152,6 +167,9 @@ impl<'a> Executor<'a> {
                 .env("GIT_CONFIG_COUNT", "1")
                 .env("GIT_CONFIG_KEY_0", "core.fsmonitor")
                 .env("GIT_CONFIG_VALUE_0", "false");
+            if let Some(index) = index {
+                cmd.env("GIT_INDEX_FILE", index);
+            }
         }
         cmd
     }
@@ -189,7 +207,10 @@ impl<'a> Executor<'a> {
         let why = if o.ok {
             let own = crate::workspace::own_temp_files(&self.root());
             match git::parse_state(&o.stdout, &own) {
-                Ok(state) => return Ok(state),
+                Ok(state) => {
+                    let flagged = self.must(&Step::GitFlagged)?.unwrap_or_default();
+                    return Ok(state.with_flagged(&git::parse_flagged(&flagged)));
+                }
                 Err(e) => e,
             }
         } else if o.stderr.contains("dubious ownership") {
@@ -220,6 +241,25 @@ impl<'a> Executor<'a> {
             .context("the buildx probe always runs")?;
         self.buildx = Some(o.ok);
         Ok(o.ok)
+    }
+
+    /// The engine's own platform (asked once): what a flavour without
+    /// `platforms` is built for and checked against.
+    pub fn engine_platform(&mut self) -> Result<Platform> {
+        if let Some(p) = &self.engine_platform {
+            return Ok(p.clone());
+        }
+        let text = self
+            .must(&Step::EnginePlatform)?
+            .context("the platform probe always runs")?;
+        let p = Platform::parse(text.trim()).map_err(|e| {
+            anyhow::anyhow!(
+                "`docker version` names the engine's platform {:?}: {e}",
+                text.trim()
+            )
+        })?;
+        self.engine_platform = Some(p.clone());
+        Ok(p)
     }
 
     /// `docker image inspect` of several names or IDs: `None` for an absent
@@ -557,6 +597,7 @@ impl<'a> Executor<'a> {
                 head,
                 status,
                 reference,
+                name,
             } => {
                 let now = self.git_state()?;
                 if now.head != *head || now.status != *status {
@@ -569,7 +610,7 @@ impl<'a> Executor<'a> {
                         reference: reference.clone(),
                     })?;
                     anyhow::bail!(
-                        "{what} while {reference} was built, so its labels would not describe it; removed {reference}; build again from a quiet tree"
+                        "{what} while {name} was built, so its labels would not describe it; it was not named {name} (its build {reference} was removed); build again from a quiet tree"
                     );
                 }
             }
@@ -670,7 +711,7 @@ impl<'a> Executor<'a> {
             ),
             Check::TreeUnchanged { reference, .. } => (
                 format!("check that HEAD and the tree did not change while {reference} was built"),
-                vec![Step::GitState],
+                vec![Step::GitState, Step::GitFlagged],
             ),
             Check::Registry { reference, expect } => (
                 format!(
@@ -753,7 +794,12 @@ fn milestone(item: &Item) -> Option<String> {
         {
             Some(step.purpose())
         }
-        Item::Check(Check::Image(e)) => Some(format!("checking {}", e.image)),
+        Item::Check(Check::Image(e)) => Some(format!(
+            "checking {}",
+            e.becomes
+                .as_ref()
+                .map_or(e.image.clone(), |n| n.to_string())
+        )),
         Item::Check(Check::Tested {
             flavour, reference, ..
         }) => Some(format!("testing {reference} (flavour '{flavour}')")),

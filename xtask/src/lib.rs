@@ -10,6 +10,7 @@ pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod distribution;
 pub mod docker_output;
 pub mod dockerfile;

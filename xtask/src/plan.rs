@@ -115,8 +115,10 @@ pub enum Builder {
 /// Where a build's Dockerfile comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A Dockerfile of the workspace, with the workspace root as context.
-    Workspace { dockerfile: String },
+    /// A Dockerfile of the project, with a context folder holding exactly
+    /// the files of the commit (`context.rs`): `dir` absolute,
+    /// `dockerfile` relative to it.
+    Context { dir: String, dockerfile: String },
     /// `FROM <image>` on stdin, with no context (a promotion).
     FromImage(Arg),
 }
@@ -134,6 +136,9 @@ pub struct Build {
     pub build_args: Vec<(String, Arg)>,
     /// `--label` values the tool adds itself (the dirty-tree label, a promotion's ref.name).
     pub labels: Vec<(String, String)>,
+    /// The name the image takes once checked, when `tag` is only where it
+    /// is built (for messages).
+    pub becomes: Option<Reference>,
 }
 
 /// One external command.
@@ -141,12 +146,34 @@ pub struct Build {
 pub enum Step {
     /// HEAD and the working tree's status in one call.
     GitState,
+    /// The tracked files flagged skip-worktree or assume-unchanged, which
+    /// `git status` does not look at (`git ls-files -v -z`).
+    GitFlagged,
+    /// The tracked files of the working tree (`git ls-files --stage -z`):
+    /// what a dirty development build's context holds.
+    GitTracked,
+    /// An index of our own (`index`, never the repository's) holding
+    /// `commit`'s tree: `git read-tree` with `GIT_INDEX_FILE`.
+    ContextIndex {
+        commit: String,
+        index: String,
+    },
+    /// The files of that index written into `dir` as a checkout writes them
+    /// (`git checkout-index --all --prefix=DIR/`).
+    ContextCheckout {
+        index: String,
+        dir: String,
+    },
     /// Whether a revision is a commit of this repository.
     GitIsCommit {
         rev: String,
     },
     /// Whether the buildx plugin is there.
     BuildxProbe,
+    /// The engine's own platform (`os/arch` of the daemon): what an image
+    /// of a flavour without `platforms` is built for, whatever
+    /// `DOCKER_DEFAULT_PLATFORM` says.
+    EnginePlatform,
     /// Pull an image by name (one platform's image of it, when given);
     /// `capture` keeps its digest in a `BaseDigest` slot.
     Pull {
@@ -327,6 +354,17 @@ impl Step {
                 "--branch",
                 "--untracked-files=normal",
             ]),
+            Step::GitFlagged => lits(["git", "ls-files", "-v", "-z"]),
+            Step::GitTracked => lits(["git", "ls-files", "--stage", "-z"]),
+            // The commit is 40 hex digits (read from git): never an option.
+            Step::ContextIndex { commit, .. } => lits(["git", "read-tree", commit]),
+            Step::ContextCheckout { dir, .. } => lits([
+                "git".to_string(),
+                "checkout-index".into(),
+                "--all".into(),
+                "--force".into(),
+                format!("--prefix={dir}/"),
+            ]),
             Step::GitIsCommit { rev } => lits([
                 "git".to_string(),
                 "rev-parse".into(),
@@ -336,6 +374,12 @@ impl Step {
                 format!("{rev}^{{commit}}"),
             ]),
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
+            Step::EnginePlatform => lits([
+                "docker",
+                "version",
+                "--format",
+                "{{.Server.Os}}/{{.Server.Arch}}",
+            ]),
             Step::Pull {
                 image, platform, ..
             } => {
@@ -529,12 +573,17 @@ impl Step {
             | Step::ManifestCreate { .. }
             | Step::ManifestAnnotate { .. }
             | Step::ManifestPush { .. }
-            | Step::ImagetoolsCreate { .. } => true,
+            | Step::ImagetoolsCreate { .. }
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. } => true,
             // The probe's container is removed as it ends (`--rm`), and
             // a test's too.
             Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
+            | Step::EnginePlatform
             | Step::Inspect { .. }
             | Step::Probe { .. }
             | Step::Test { .. }
@@ -552,6 +601,15 @@ impl Step {
         !self.changes_state() && !matches!(self, Step::Test { .. })
     }
 
+    /// The index file of our own a git step reads or writes instead of the
+    /// repository's (`GIT_INDEX_FILE`).
+    pub fn git_index(&self) -> Option<&str> {
+        match self {
+            Step::ContextIndex { index, .. } | Step::ContextCheckout { index, .. } => Some(index),
+            _ => None,
+        }
+    }
+
     /// Whether it runs a container (the probe, a test), which the executor
     /// names (`Slot::Container`) so that it can remove it when stopped.
     pub fn runs_container(&self) -> bool {
@@ -564,7 +622,7 @@ impl Step {
             Step::CredentialHelper { server, .. } => Some(lit(server)),
             Step::Build(b) => match &b.source {
                 Source::FromImage(image) => Some(image.prefixed("FROM ")),
-                Source::Workspace { .. } => None,
+                Source::Context { .. } => None,
             },
             _ => None,
         }
@@ -574,8 +632,13 @@ impl Step {
     pub fn purpose(&self) -> String {
         match self {
             Step::GitState => "reading HEAD and the tree status".into(),
+            Step::GitFlagged => "listing files git status does not look at".into(),
+            Step::GitTracked => "listing the tracked files".into(),
+            Step::ContextIndex { commit, .. } => format!("reading the tree of {commit}"),
+            Step::ContextCheckout { dir, .. } => format!("writing the build context {dir}"),
             Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
             Step::BuildxProbe => "looking for docker buildx".into(),
+            Step::EnginePlatform => "asking the engine for its platform".into(),
             Step::Pull {
                 image,
                 platform,
@@ -588,7 +651,12 @@ impl Step {
                 image, platform, ..
             } => format!("pulling {image}{}", for_platform(platform)),
             Step::Build(b) => match &b.source {
-                Source::Workspace { .. } => format!("building {}", b.tag),
+                Source::Context { .. } => {
+                    format!(
+                        "building {}",
+                        b.becomes.as_ref().map_or(b.tag.clone(), |n| n.to_string())
+                    )
+                }
                 Source::FromImage(_) => format!("promoting to {}", b.tag),
             },
             Step::Inspect { .. } => "inspecting local images".into(),
@@ -646,8 +714,8 @@ impl Build {
         if self.pull {
             a.push(lit("--pull"));
         }
-        if let Source::Workspace { dockerfile } = &self.source {
-            a.extend(lits(["-f", dockerfile]));
+        if let Source::Context { dir, dockerfile } = &self.source {
+            a.extend(lits(["-f".to_string(), format!("{dir}/{dockerfile}")]));
         }
         a.extend(lits(["-t", &self.tag]));
         for (k, v) in &self.build_args {
@@ -659,8 +727,8 @@ impl Build {
             a.push(lit(format!("{k}={v}")));
         }
         a.push(lit("--"));
-        a.push(lit(match self.source {
-            Source::Workspace { .. } => ".",
+        a.push(lit(match &self.source {
+            Source::Context { dir, .. } => dir.as_str(),
             Source::FromImage(_) => "-",
         }));
         a
@@ -704,12 +772,14 @@ impl RemoteExpect {
 pub enum Check {
     /// The image passes every provenance check (`verify.rs`).
     Image(Box<Expectation>),
-    /// HEAD and the tree status are what they were before `reference` was
-    /// built; if not, the build fails and `reference` is removed.
+    /// HEAD and the tree status are what they were before `name` was
+    /// built (under `reference`, its staging name); if not, the build
+    /// fails, `reference` is removed and `name` stays where it was.
     TreeUnchanged {
         head: String,
         status: String,
         reference: Reference,
+        name: Reference,
     },
     /// The registry serves `expect` under `reference`: right before a
     /// write (nobody changed it since it was read) and right after (the
@@ -789,6 +859,9 @@ pub fn shell_line(argv: &[String]) -> String {
 pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
     let argv: Vec<String> = step.argv().iter().map(|a| a.resolve(values)).collect();
     let mut line = shell_line(&argv);
+    if let Some(index) = step.git_index() {
+        line = format!("GIT_INDEX_FILE={} {line}", shell_quote(index));
+    }
     if let Some(stdin) = step.stdin() {
         let text = stdin.resolve(values);
         line = format!(
@@ -817,7 +890,8 @@ pub(crate) fn one_of_each() -> Vec<Step> {
     let build = Build {
         builder: Builder::Classic,
         platform: None,
-        source: Source::Workspace {
+        source: Source::Context {
+            dir: "/c".into(),
             dockerfile: "D".into(),
         },
         tag: "h/r:1".into(),
@@ -825,11 +899,23 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         pull: false,
         build_args: vec![],
         labels: vec![],
+        becomes: None,
     };
     let steps = vec![
         Step::GitState,
+        Step::GitFlagged,
+        Step::GitTracked,
+        Step::ContextIndex {
+            commit: "a".repeat(40),
+            index: "/c/.i".into(),
+        },
+        Step::ContextCheckout {
+            index: "/c/.i".into(),
+            dir: "/c/d".into(),
+        },
         Step::GitIsCommit { rev: "a".into() },
         Step::BuildxProbe,
+        Step::EnginePlatform,
         Step::Pull {
             image: "b:1".into(),
             platform: None,
@@ -892,8 +978,13 @@ pub(crate) fn one_of_each() -> Vec<Step> {
     for s in &steps {
         match s {
             Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. }
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
+            | Step::EnginePlatform
             | Step::Pull { .. }
             | Step::Build(_)
             | Step::Inspect { .. }
@@ -928,6 +1019,8 @@ mod tests {
     #[test]
     fn every_step_that_changes_state_is_a_write() {
         let writes = [
+            "git read-tree",
+            "git checkout-index",
             "docker pull",
             "docker build",
             "docker tag",
@@ -1262,6 +1355,7 @@ mod tests {
             pull: false,
             build_args: vec![],
             labels: vec![("org.opencontainers.image.ref.name".into(), "prod:1".into())],
+            becomes: None,
         }));
         assert_eq!(
             line(&step),

@@ -77,6 +77,9 @@ pub struct Expectation {
     /// Built by this very plan under this name: removed when it fails, so
     /// an image that lies keeps no name.
     pub built: Option<crate::reference::Reference>,
+    /// The name the image takes once it passes (a build's local name; it
+    /// is checked under its staging name `image`), for messages.
+    pub becomes: Option<crate::reference::Reference>,
     /// The one platform of a multi-platform reference this image is: its
     /// config must say so, it runs as that platform (under emulation when
     /// foreign), and its base layers are that platform's of the base.
@@ -100,6 +103,15 @@ pub struct Facts {
 pub const ITWINAI_DIST: &str = "itwinai";
 
 impl Expectation {
+    /// The image as messages name it: `image`, or, for a build, the name it
+    /// takes and the one it was built under.
+    pub fn shown(&self) -> String {
+        match &self.becomes {
+            Some(name) => format!("{name} (built as {})", self.image),
+            None => self.image.clone(),
+        }
+    }
+
     pub fn dists(&self) -> Vec<String> {
         vec![self.framework.package.clone(), ITWINAI_DIST.to_string()]
     }
@@ -363,7 +375,7 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
     let info = found
         .next()
         .flatten()
-        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.image))?;
+        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.shown()))?;
     let base = found.next().flatten();
     check_with(exec, e, info, base)
 }
@@ -384,7 +396,7 @@ fn check_with(
     if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
         anyhow::bail!(
             "{} does not tell the truth: {}",
-            e.image,
+            e.shown(),
             platform_mismatch(&info, p)
         );
     }
@@ -392,7 +404,8 @@ fn check_with(
     if cache::passed(&info.id, &fp) {
         crate::output::stderr_line(&format!(
             "checked {}: image {} passed these checks before (cached by image ID)",
-            e.image, info.id
+            e.shown(),
+            info.id
         ));
         return Ok(info.id);
     }
@@ -442,12 +455,20 @@ fn check_with(
         diffs = differences(e, &exec.values, &facts);
     }
     if !diffs.is_empty() {
-        anyhow::bail!("{} does not tell the truth: {}", e.image, diffs.join("; "));
+        anyhow::bail!(
+            "{} does not tell the truth: {}",
+            e.shown(),
+            diffs.join("; ")
+        );
     }
     cache::store_pass(&facts.image.id, &fp);
     crate::output::stderr_line(&format!(
         "checked {} ({}): labels, distro {}, {} {} inside, base layers",
-        e.image, facts.image.id, e.distro, e.framework.package, e.framework.version
+        e.shown(),
+        facts.image.id,
+        e.distro,
+        e.framework.package,
+        e.framework.version
     ));
     Ok(facts.image.id)
 }
@@ -561,6 +582,7 @@ mod tests {
             source_of: None,
             dirty: None,
             built: None,
+            becomes: None,
             platform: None,
         }
     }

@@ -154,7 +154,14 @@ fn push_refuses_a_lying_image() {
     );
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "no alias");
 
-    // (2) The codename is right, the framework is not.
+    // (2) The codename is right, the framework is not (on the base the
+    // catalog now declares).
+    let catalog_text = std::fs::read_to_string(ws.root().join("env-files/images.toml")).unwrap();
+    ws.write(
+        "env-files/images.toml",
+        &format!("{catalog_text}base-image = \"{old_torch}\"\n"),
+    );
+    ws.commit();
     hand_built(&registry, &ws, &reference, &old_torch);
     for args in [
         &["image", "push", "fix"][..],
@@ -184,7 +191,13 @@ fn tag_from_refuses_a_lying_source() {
     else {
         return;
     };
-    let source = format!("{}/itwinai-dev:whatever", registry.host());
+    // Named as a development image of the flavour at this version: only
+    // its codename lies.
+    let source = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        registry.host(),
+        &ws.head()[..12]
+    );
     let prod = release(&registry);
     let _cleanup = Cleanup::new(&[&source, &prod, &noble]);
     hand_built(&registry, &ws, &source, &noble);
@@ -338,9 +351,16 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
     };
     let reference = release(&registry);
     let _cleanup = Cleanup::new(&[&reference, &base]);
+    // A good image first: a failed build leaves its name where it is.
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let good = image_id(&reference);
     let wrapper = docker_that_edits_at_build(&ws.root().join("pyproject.toml"));
 
-    let run = ws.xtask(&["image", "build", "fix"], Some(wrapper.path()), &[]);
+    let run = ws.xtask(
+        &["image", "build", "fix", "--no-cache"],
+        Some(wrapper.path()),
+        &[],
+    );
     run.expect(1);
     let line = run.error_line();
     assert!(
@@ -349,16 +369,26 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
         )),
         "{line}"
     );
-    assert!(line.contains(&format!("removed {reference}")), "{line}");
+    assert!(
+        line.contains(&format!("it was not named {reference}")),
+        "{line}"
+    );
     assert!(run.stderr.contains("+ docker build"), "{}", run.stderr);
     assert!(
         ws.git(&["status", "--porcelain"])
             .contains("pyproject.toml"),
         "the wrapper edited the tree"
     );
+    assert_eq!(
+        image_id(&reference),
+        good,
+        "{reference} still names the good image"
+    );
+    // The build itself keeps no name.
+    let repository = reference.rsplit_once(':').unwrap().0;
     assert!(
-        !docker_ok(&["image", "inspect", &reference]),
-        "{reference} must be gone"
+        !docker(&["images", "--format", "{{.Tag}}", repository]).contains("xtask-build-"),
+        "a staging name was left"
     );
 }
 
@@ -388,7 +418,8 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     run.expect(0);
     assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
     assert!(
-        run.stderr.contains(&format!("checked {reference}")),
+        run.stderr
+            .contains(&format!("checked {reference} (built as ")),
         "{}",
         run.stderr
     );

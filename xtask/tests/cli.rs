@@ -58,29 +58,100 @@ fn list_shows_references_and_aliases() {
     assert_eq!(run.stdout.trim(), want);
 }
 
+/// The staging name the build of `reference` goes under (the PID of the
+/// run written `PID`, as [`normalized`] writes it).
+fn staging(reference: &str) -> String {
+    let repository = reference.rsplit_once(':').unwrap().0;
+    format!("{repository}:xtask-build-PID-0")
+}
+
+/// A dry run's listing with what differs from run to run written out:
+/// the PID in temporary names, the home's cache folder.
+fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
+    let cache = format!("{}/.cache/itwinai-xtask", ws.home.path().display());
+    stdout
+        .lines()
+        .map(|l| {
+            let mut l = l.replace(&cache, "<cache>");
+            for mark in ["xtask-build-", "/.new-", "/.index-"] {
+                let mut out = String::new();
+                let mut rest = l.as_str();
+                while let Some(at) = rest.find(mark) {
+                    out.push_str(&rest[..at + mark.len()]);
+                    rest = &rest[at + mark.len()..];
+                    let end = rest
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    out.push_str("PID");
+                    rest = &rest[end..];
+                    if mark != "xtask-build-" {
+                        let end = rest[1..]
+                            .find(|c: char| !c.is_ascii_hexdigit())
+                            .map_or(rest.len(), |e| e + 1);
+                        out.push_str("-HEX");
+                        rest = &rest[end..];
+                    }
+                }
+                out.push_str(rest);
+                l = out;
+            }
+            l
+        })
+        .collect()
+}
+
 fn expected_build_line(ws: &Workspace, reference: &str, digest: &str) -> String {
+    let context = format!("<cache>/contexts/{}", ws.head());
     format!(
-        "{{BUILD}} -f env-files/fix/Dockerfile -t {reference} --build-arg COMMIT_HASH={head} \
+        "{{BUILD}} --platform linux/amd64 -f {context}/env-files/fix/Dockerfile -t {staging} --build-arg COMMIT_HASH={head} \
          --build-arg BASE_IMG_NAME={BASE} --build-arg {digest} --build-arg ITWINAI_VERSION=0.2.2 \
          --build-arg CREATION_DATE={CREATION_DATE} --build-arg IMAGE_FULL_NAME={reference} \
-         --build-arg FRAMEWORK_VERSION=2.6 -- .",
-        head = ws.head()
+         --build-arg FRAMEWORK_VERSION=2.6 -- {context}",
+        head = ws.head(),
+        staging = staging(reference)
     )
 }
 
 const GIT_STATE: &str = "# read-only: git status --porcelain=v2 --branch --untracked-files=normal";
 
-/// The lines `--dry-run` prints for the checks after building `reference`.
-fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
+/// The lines a dry run prints before its first build: the git state, the
+/// engine's platform, the buildx probe.
+fn expected_start() -> Vec<String> {
     vec![
-        format!("# check that HEAD and the tree did not change while {reference} was built"),
         GIT_STATE.to_string(),
-        format!("# check {reference}: its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
-        format!("# read-only: docker image inspect -- {reference} {base_digest}"),
+        "# read-only: git ls-files -v -z".to_string(),
+        "# read-only: docker version --format '{{.Server.Os}}/{{.Server.Arch}}'".to_string(),
+        "# read-only: docker buildx version".to_string(),
+    ]
+}
+
+/// The steps that write a commit's context (a dry run only shows them).
+fn expected_context(ws: &Workspace) -> Vec<String> {
+    let index = "<cache>/contexts/.index-PID-HEX";
+    vec![
+        format!("GIT_INDEX_FILE={index} git read-tree {}", ws.head()),
         format!(
-            "# read-only: docker run --rm --name '<container name>' --network none --pull never --entrypoint python3 -- '<image ID of {reference}>' -c {} torch itwinai",
+            "GIT_INDEX_FILE={index} git checkout-index --all --force --prefix=<cache>/contexts/.new-PID-HEX/"
+        ),
+    ]
+}
+
+/// The lines `--dry-run` prints for the checks after building `reference`,
+/// and the move of its name to the checked image.
+fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
+    let staging = staging(reference);
+    vec![
+        format!("# check that HEAD and the tree did not change while {staging} was built"),
+        GIT_STATE.to_string(),
+        "# read-only: git ls-files -v -z".to_string(),
+        format!("# check {staging}: a linux/amd64 image (run as linux/amd64), its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
+        format!("# read-only: docker image inspect -- {staging} {base_digest}"),
+        format!(
+            "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID of {staging}>' -c {} torch itwinai",
             xtask::plan::shell_quote(xtask::plan::PROBE_SCRIPT)
         ),
+        format!("docker tag -- '<image ID of {staging}>' {reference}"),
+        format!("docker image rm --no-prune -- {staging}"),
     ]
 }
 
@@ -98,17 +169,20 @@ fn dry_run_without_buildx_pulls_then_builds() {
     let placeholder = format!("<BASE_IMG_DIGEST of {BASE}, known after the pull>");
     let build = expected_build_line(&ws, reference, &format!("'BASE_IMG_DIGEST={placeholder}'"))
         .replace("{BUILD}", "docker build --force-rm");
-    let mut want = vec![
-        GIT_STATE.to_string(),
-        "# read-only: docker buildx version".to_string(),
-        format!("docker pull -- {BASE}"),
-        build,
-    ];
+    let mut want = expected_start();
+    want.extend(expected_context(&ws));
+    want.push(format!("docker pull --platform linux/amd64 -- {BASE}"));
+    want.push(build);
     want.extend(expected_checks(reference, &format!("'{placeholder}'")));
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines, want);
+    assert_eq!(normalized(&run.stdout, &ws), want);
     // Only read-only lookups ran: nothing was pulled or built.
-    assert_eq!(fake.calls(), ["buildx version"]);
+    assert_eq!(
+        fake.calls(),
+        [
+            "version --format {{.Server.Os}}/{{.Server.Arch}}",
+            "buildx version"
+        ]
+    );
     // Every external command is echoed, shell-quoted, on stderr.
     assert!(
         run.stderr
@@ -155,8 +229,10 @@ fn a_dry_run_goes_on_past_an_unreachable_base_registry_a_build_does_not() {
             "{}",
             run.stdout
         );
+        // Built under its staging name, then named once checked.
         assert!(
-            run.stdout.contains(&format!("-t {reference}-linux-{p} ")),
+            run.stdout.lines().any(|l| l.starts_with("docker tag -- ")
+                && l.ends_with(&format!(" {reference}-linux-{p}"))),
             "{}",
             run.stdout
         );
@@ -212,26 +288,23 @@ fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
     let digest = format!("127.0.0.1:5999/base@sha256:{HEX}");
     let build = expected_build_line(&ws, reference, &format!("BASE_IMG_DIGEST={digest}"))
         .replace("{BUILD}", "docker buildx build --load --builder remote-k8s");
-    let mut want = vec![
-        GIT_STATE.to_string(),
-        "# read-only: docker buildx version".to_string(),
-        format!(
-            "# read-only: docker buildx imagetools inspect --format {} -- {BASE}",
-            xtask::plan::shell_quote(xtask::plan::IMAGETOOLS_FORMAT)
-        ),
-        build,
-    ];
+    let mut want = expected_start();
+    want.push(format!(
+        "# read-only: docker buildx imagetools inspect --format {} -- {BASE}",
+        xtask::plan::shell_quote(xtask::plan::IMAGETOOLS_FORMAT)
+    ));
+    want.extend(expected_context(&ws));
+    want.push(build);
     want.extend(expected_checks(reference, &digest));
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines, want);
+    assert_eq!(normalized(&run.stdout, &ws), want);
     let calls = fake.calls();
-    assert_eq!(calls[0], "buildx version");
+    assert_eq!(calls[1], "buildx version");
     assert!(
-        calls[1].starts_with("buildx imagetools inspect --format"),
+        calls[2].starts_with("buildx imagetools inspect --format"),
         "{calls:?}"
     );
-    assert!(calls[1].ends_with(&format!("-- {BASE}")), "{calls:?}");
-    assert_eq!(calls.len(), 2);
+    assert!(calls[2].ends_with(&format!("-- {BASE}")), "{calls:?}");
+    assert_eq!(calls.len(), 3);
 }
 
 #[test]
@@ -253,7 +326,12 @@ fn dry_run_json_keeps_stdout_for_json() {
         r#"[{{"build_args":{{"BASE_IMG_DIGEST":"<BASE_IMG_DIGEST of {BASE}, known after the pull>","BASE_IMG_NAME":"{BASE}","COMMIT_HASH":"{head}","CREATION_DATE":"{CREATION_DATE}","FRAMEWORK_VERSION":"2.6","IMAGE_FULL_NAME":"{reference}","ITWINAI_VERSION":"0.2.2"}},"error":null,"flavour":"fix","image_id":null,"platforms":[],"reference":"{reference}","status":"planned"}}]"#
     );
     assert_eq!(run.stdout.trim(), want);
-    assert!(run.stderr.contains("docker pull -- "), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("docker pull --platform linux/amd64 -- "),
+        "{}",
+        run.stderr
+    );
 
     // A Dockerfile that does not declare FRAMEWORK_VERSION is not given it.
     ws.write(

@@ -141,7 +141,7 @@ fn unresolvable_base_stops_before_the_build() {
         "{line}"
     );
     assert!(
-        !run.stderr.contains("+ docker build --force-rm -f"),
+        !run.stderr.contains("+ docker build"),
         "the build must not start: {}",
         run.stderr
     );
@@ -153,11 +153,7 @@ fn unresolvable_base_stops_before_the_build() {
     let ws = Workspace::fixture("e2e-local", "", &local);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
-    assert!(
-        !run.stderr.contains("+ docker build --force-rm -f"),
-        "{}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
     let _ = docker_ok(&["rmi", &local]);
 }
 
@@ -222,4 +218,110 @@ fn the_readme_quickstart_runs_offline_as_written() {
         "the alias was created: {}",
         run.stderr
     );
+}
+
+/// The files of an image's folder `dir`, copied out with `docker cp`
+/// (fixture images have no shell to list them).
+fn files_in(image: &str, dir: &str) -> std::collections::BTreeMap<String, String> {
+    let out = TempDir::new("files-in");
+    let container = docker(&["create", "--entrypoint", "python3", image]);
+    let container = container.trim();
+    docker(&[
+        "cp",
+        &format!("{container}:{dir}"),
+        &out.path().join("x").to_string_lossy(),
+    ]);
+    docker(&["rm", container]);
+    let mut files = std::collections::BTreeMap::new();
+    let root = out.path().join("x");
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(rel, std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    files
+}
+
+/// The build context is the commit: an ignored secret beside the
+/// Dockerfile never enters the image, a tracked file flagged skip-worktree
+/// makes the tree dirty, and a release holds HEAD's content exactly.
+#[test]
+fn the_build_context_is_the_commit() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start("the_build_context_is_the_commit", "e2e-context", JAMMY)
+    else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference]);
+    let dockerfile = std::fs::read_to_string(ws.root().join("env-files/fix/Dockerfile")).unwrap();
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &format!("{dockerfile}COPY . /app\n"),
+    );
+    ws.write(".gitignore", "secret.env\n");
+    ws.write("config.txt", "committed\n");
+    ws.commit();
+    ws.write("secret.env", "AWS_SECRET_ACCESS_KEY=fixture\n");
+    ws.write("config.txt", "changed under skip-worktree\n");
+    ws.git(&["update-index", "--skip-worktree", "config.txt"]);
+    assert_eq!(
+        ws.git(&["status", "--porcelain"]),
+        "",
+        "git status sees nothing"
+    );
+
+    // The flagged file makes the tree dirty: a release build refuses it.
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(2);
+    let line = run.error_line();
+    assert!(
+        line.contains("uncommitted changes") && line.contains("config.txt"),
+        "{line}"
+    );
+
+    // A dirty development build: the working tree's tracked files only.
+    let dev = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}-dirty",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    let _dev_cleanup = Cleanup::new(&[&dev]);
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    let inside = files_in(&dev, "/app");
+    assert_eq!(
+        inside.get("config.txt").map(String::as_str),
+        Some("changed under skip-worktree\n")
+    );
+    assert!(!inside.contains_key("secret.env"), "{inside:?}");
+    assert!(!inside.contains_key(".git/HEAD"), "{inside:?}");
+
+    // Clean again (the secret still there, ignored): HEAD's content, exactly.
+    ws.git(&["update-index", "--no-skip-worktree", "config.txt"]);
+    ws.git(&["checkout", "--", "config.txt"]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let inside = files_in(&reference, "/app");
+    let tracked: Vec<String> = ws.git(&["ls-files"]).lines().map(str::to_string).collect();
+    let mut names: Vec<String> = inside.keys().cloned().collect();
+    names.sort();
+    let mut want = tracked.clone();
+    want.sort();
+    assert_eq!(names, want, "exactly the tracked files");
+    assert_eq!(
+        inside.get("config.txt").map(String::as_str),
+        Some("committed\n")
+    );
+    let _ = base;
 }

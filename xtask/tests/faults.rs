@@ -106,7 +106,7 @@ fn a_failed_build_tags_and_pushes_nothing() {
         run.stderr
     );
     assert_eq!(
-        calls_after(&fake.calls(), "build --force-rm -f"),
+        calls_after(&fake.calls(), "build --force-rm"),
         Vec::<String>::new()
     );
 }
@@ -248,7 +248,7 @@ fn sigint_during_a_build_stops_it_and_exits_130() {
         "the build child was not stopped"
     );
     assert_eq!(
-        calls_after(&fake.calls(), "build --force-rm -f"),
+        calls_after(&fake.calls(), "build --force-rm"),
         Vec::<String>::new()
     );
 }
@@ -433,7 +433,7 @@ fn docker_s_message_is_shown_once_and_the_error_starts_its_own_line() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\ncase \"$1\" in\n  buildx) exit 1 ;;\n  pull) echo '{DIGEST_LINE}' ;;\n  build) printf 'step 2/3: no space left on device\\033[0m' >&2; exit 1 ;;\n  *) exit 97 ;;\nesac\n"
+            "#!/bin/sh\ncase \"$1\" in\n  version) echo linux/amd64 ;;\n  buildx) exit 1 ;;\n  pull) echo '{DIGEST_LINE}' ;;\n  build) printf 'step 2/3: no space left on device\\033[0m' >&2; exit 1 ;;\n  *) exit 97 ;;\nesac\n"
         ),
     )
     .unwrap();

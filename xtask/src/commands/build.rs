@@ -1,9 +1,12 @@
 //! `image build`: gather the facts, compute the plan, run or print it.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use time::{OffsetDateTime, UtcOffset};
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::BuildArgs;
+use crate::context;
 use crate::error::invalid;
 use crate::executor::Executor;
 use crate::git::GitState;
@@ -23,10 +26,18 @@ pub struct Target {
     pub dockerfile: String,
     /// The reference it is published under (IMAGE_FULL_NAME, ref.name).
     pub reference: Reference,
-    /// The one platform it is built for (None: the engine's own).
+    /// The platform of a multi-platform flavour this image is (None: a
+    /// flavour without `platforms`, one plain image).
     pub platform: Option<Platform>,
+    /// What it is built for and checked against: `platform`, else the
+    /// engine's own, named explicitly whatever DOCKER_DEFAULT_PLATFORM says.
+    pub built_for: Platform,
     /// Its name in the local engine: the reference, or one platform's name.
     pub local: Reference,
+    /// The name it is built under, which only this run makes: `local`
+    /// moves to the image only once it passed every check, so a build that
+    /// fails them leaves the previous image's name where it was.
+    pub staging: Reference,
     pub distro: String,
     pub framework: verify::Framework,
     pub provenance: Provenance,
@@ -57,7 +68,7 @@ impl Target {
             labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
         }
         Expectation {
-            image: self.local.to_string(),
+            image: self.staging.to_string(),
             ref_name: Some(self.reference.to_string()),
             version: self.provenance.itwinai_version.clone(),
             labels: Labels::Exact(labels),
@@ -68,38 +79,48 @@ impl Target {
             base_name: None,
             source_of: None,
             dirty: None,
-            built: Some(self.local.clone()),
-            platform: self.platform.clone(),
+            built: Some(self.staging.clone()),
+            becomes: Some(self.local.clone()),
+            platform: Some(self.built_for.clone()),
         }
     }
 }
 
 /// The plan that builds `targets` from the tree `tree`, one image per
-/// platform. Without buildx the base is pulled right before each build,
-/// as that build's platform: the classic builder builds `FROM` the local
-/// tag whatever platform it holds, so the pull decides the platform; its
-/// digest (the index digest of a multi-platform base) is kept, and every
-/// pull of a base must find the same. With buildx the digests were looked
-/// up (no layer download) before planning and the build pulls by itself.
-/// After each build: the tree must be as it was, and the image must pass
-/// every check, its platform included.
-pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
+/// platform, each item with the index of its target. Without buildx the
+/// base is pulled right before each build, as that build's platform: the
+/// classic builder builds `FROM` the local tag whatever platform it holds,
+/// so the pull decides the platform; its digest (the index digest of a
+/// multi-platform base) is kept, and every pull of a base must find the
+/// same. With buildx the digests were looked up (no layer download) before
+/// planning and the build pulls by itself. Each image is built under its
+/// staging name; then the tree must be as it was, and the image must pass
+/// every check, its platform included; only then does its local name move
+/// to the checked image ID, and the staging name goes.
+pub fn plan(
+    targets: &[Target],
+    opts: &Options,
+    tree: &GitState,
+    context: &str,
+) -> Vec<(usize, Item)> {
     let mut items = Vec::new();
-    for t in targets {
+    for (k, t) in targets.iter().enumerate() {
+        let mut add = |i: Item| items.push((k, i));
         if opts.builder == Builder::Classic {
-            items.push(Item::Run(Step::Pull {
+            add(Item::Run(Step::Pull {
                 image: t.provenance.base_img_name.clone(),
-                platform: t.platform.clone(),
+                platform: Some(t.built_for.clone()),
                 capture: true,
             }));
         }
-        items.push(Item::Run(Step::Build(Box::new(Build {
+        add(Item::Run(Step::Build(Box::new(Build {
             builder: opts.builder.clone(),
-            platform: t.platform.clone(),
-            source: Source::Workspace {
+            platform: Some(t.built_for.clone()),
+            source: Source::Context {
+                dir: context.to_string(),
                 dockerfile: t.dockerfile.clone(),
             },
-            tag: t.local.to_string(),
+            tag: t.staging.to_string(),
             no_cache: opts.no_cache,
             pull: opts.pull,
             build_args: t.provenance.build_args(&t.extra_args),
@@ -110,15 +131,117 @@ pub fn plan(targets: &[Target], opts: &Options, tree: &GitState) -> Vec<Item> {
             } else {
                 Vec::new()
             },
+            becomes: Some(t.local.clone()),
         }))));
-        items.push(Item::Check(Check::TreeUnchanged {
+        add(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
             status: tree.status.clone(),
-            reference: t.local.clone(),
+            reference: t.staging.clone(),
+            name: t.local.clone(),
         }));
-        items.push(Item::Check(Check::Image(Box::new(t.expectation()))));
+        add(Item::Check(Check::Image(Box::new(t.expectation()))));
+        add(Item::Run(Step::Tag {
+            source: Arg::slot(Slot::ImageId {
+                reference: t.staging.to_string(),
+            }),
+            target: t.local.clone(),
+        }));
+        add(Item::Run(Step::Untag {
+            reference: t.staging.clone(),
+        }));
     }
     items
+}
+
+/// The folder docker reads as the context, and whether it goes after the
+/// build (a dirty build's copy of the working tree).
+pub struct BuildContext {
+    pub dir: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for BuildContext {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The context of a build from `tree`: the commit's files as a clean
+/// checkout holds them (kept per commit), or, for a tree with changes, its
+/// tracked files as they are now (a fresh copy). A dry run writes nothing:
+/// it shows the steps and names the folder.
+pub fn build_context(exec: &mut Executor, root: &Path, tree: &GitState) -> Result<BuildContext> {
+    let cache = crate::cache::dir().ok_or_else(|| {
+        invalid("cannot name a cache directory for the build context: set HOME or an absolute XDG_CACHE_HOME")
+    })?;
+    let io = |what: &str, dir: &Path, e: std::io::Error| {
+        anyhow::anyhow!("cannot {what} the build context {}: {e}", dir.display())
+    };
+    if !exec.dry_run() {
+        std::fs::create_dir_all(context::root(&cache))
+            .map_err(|e| io("make the folder of", &context::root(&cache), e))?;
+    }
+    if tree.dirty() {
+        let dir = context::fresh(&cache, "dirty");
+        let listed = exec.must(&Step::GitTracked)?.unwrap_or_default();
+        let files = context::parse_tracked(&listed).map_err(anyhow::Error::msg)?;
+        let made = BuildContext {
+            dir: dir.clone(),
+            temporary: true,
+        };
+        if !exec.dry_run() {
+            context::copy_tracked(root, &files, &dir).map_err(|e| io("copy", &dir, e))?;
+        }
+        return Ok(made);
+    }
+    let dir = context::of_commit(&cache, &tree.head);
+    if dir.is_dir() {
+        // Used now: kept by the pruning below.
+        let _ =
+            std::fs::File::open(&dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    } else {
+        let new = context::fresh(&cache, "new");
+        let index = context::fresh(&cache, "index");
+        let shown = |p: &Path| p.to_string_lossy().into_owned();
+        let steps = [
+            Step::ContextIndex {
+                commit: tree.head.clone(),
+                index: shown(&index),
+            },
+            Step::ContextCheckout {
+                index: shown(&index),
+                dir: shown(&new),
+            },
+        ];
+        let written = steps.iter().try_for_each(|s| exec.must(s).map(|_| ()));
+        let _ = std::fs::remove_file(&index);
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&new);
+            return Err(e);
+        }
+        if !exec.dry_run() && std::fs::rename(&new, &dir).is_err() {
+            // Another build of the same commit made it meanwhile.
+            let _ = std::fs::remove_dir_all(&new);
+        }
+    }
+    context::prune(&cache, CONTEXTS_KEPT);
+    Ok(BuildContext {
+        dir,
+        temporary: false,
+    })
+}
+
+/// How many commits' contexts are kept (the most recently used).
+const CONTEXTS_KEPT: usize = 3;
+
+/// The name an image is built under before its checks pass: in its own
+/// repository, a tag only this process makes (`xtask-build-<pid>-<n>`).
+pub fn staging_name(local: &Reference, n: usize) -> Result<Reference> {
+    local
+        .with_tag(&format!("xtask-build-{}-{n}", std::process::id()))
+        .map_err(|e| invalid(format!("{local}: {e}")))
 }
 
 /// Every platform the targets on `base` are built for must be one the base
@@ -232,9 +355,10 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let tree = exec.git_state()?;
     if tree.dirty() {
         if !naming.dev && !args.allow_dirty {
-            return Err(invalid(
-                "the working tree has uncommitted changes, so COMMIT_HASH would not describe what is built; commit them, build with --dev, or pass --allow-dirty",
-            ));
+            return Err(invalid(format!(
+                "the working tree has uncommitted changes ({}), so COMMIT_HASH would not describe what is built; commit them, build with --dev, or pass --allow-dirty",
+                tree.dirt()
+            )));
         }
         crate::output::warn(&format!(
             "building from a tree with uncommitted changes; COMMIT_HASH {} does not include them, so the image is labelled {}=true and `image push` will not publish it as a release",
@@ -244,15 +368,28 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     }
     let channel = super::channel(naming, || Ok(tree.clone()))?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
+    let native = if platforms.iter().any(Vec::is_empty) {
+        Some(exec.engine_platform()?)
+    } else {
+        None
+    };
     let mut targets = Vec::new();
     for ((f, reference), platforms) in flavours.iter().zip(&refs).zip(&platforms) {
         let base = project.base(f, args.base_image.as_deref())?;
         for image in super::images(reference, platforms)? {
+            let built_for = image
+                .platform
+                .clone()
+                .or_else(|| native.clone())
+                .context("internal error: no platform to build for")?;
+            let staging = staging_name(&image.local, targets.len())?;
             targets.push(Target {
                 flavour: f.name.clone(),
                 dockerfile: f.dockerfile.clone(),
                 reference: reference.clone(),
                 platform: image.platform,
+                built_for,
+                staging,
                 local: image.local,
                 distro: f.distro.clone(),
                 framework: f.framework_expect(),
@@ -341,20 +478,11 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         no_cache: args.no_cache,
         pull: args.pull,
     };
-    let items = plan(&targets, &opts, &tree);
-    let failure = exec.execute_partial(&items);
-    // Which target each item belongs to: the plan is each target's items
-    // in turn.
-    let failed_target = failure.as_ref().map(|(at, _)| {
-        let mut end = 0;
-        targets
-            .iter()
-            .position(|t| {
-                end += plan(std::slice::from_ref(t), &opts, &tree).len();
-                *at < end
-            })
-            .unwrap_or(targets.len())
-    });
+    let context = build_context(&mut exec, &ws.root, &tree)?;
+    let items = plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
+    let plain: Vec<Item> = items.iter().map(|(_, i)| i.clone()).collect();
+    let failure = exec.execute_partial(&plain);
+    let failed_target = failure.as_ref().map(|(at, _)| items[*at].0);
     let status_of = |k: usize| match failed_target {
         _ if args.dry_run => "planned",
         None => "built",
@@ -364,10 +492,12 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     };
     let error = failure.map(|(_, e)| e.context("image build"));
 
+    // The checked image of each target (recorded under its staging name),
+    // once its local name moved to it.
     let id_of = |t: &Target| {
         exec.values
             .get(&Slot::ImageId {
-                reference: t.local.to_string(),
+                reference: t.staging.to_string(),
             })
             .cloned()
     };
@@ -512,7 +642,11 @@ mod tests {
             flavour: flavour.into(),
             dockerfile: format!("env-files/{flavour}/Dockerfile"),
             local: reference.clone(),
+            staging: reference
+                .with_tag(&format!("xtask-build-{flavour}"))
+                .unwrap(),
             platform: None,
+            built_for: Platform::parse("linux/amd64").unwrap(),
             reference,
             distro: "jammy".into(),
             framework: verify::Framework {
@@ -539,16 +673,16 @@ mod tests {
         }
     }
 
-    fn rendered(items: &[Item]) -> Vec<String> {
+    fn rendered(items: &[(usize, Item)]) -> Vec<String> {
         items
             .iter()
-            .map(|i| match i {
-                Item::Run(s) => crate::plan::render_step(s, &BTreeMap::new()),
-                Item::Check(Check::Image(e)) => format!("check {}", e.image),
+            .map(|(k, i)| match i {
+                Item::Run(s) => format!("{k} {}", crate::plan::render_step(s, &BTreeMap::new())),
+                Item::Check(Check::Image(e)) => format!("{k} check {}", e.image),
                 Item::Check(Check::TreeUnchanged { reference, .. }) => {
-                    format!("tree unchanged for {reference}")
+                    format!("{k} tree unchanged for {reference}")
                 }
-                Item::Check(c) => format!("{c:?}"),
+                Item::Check(c) => format!("{k} {c:?}"),
             })
             .collect()
     }
@@ -561,42 +695,44 @@ mod tests {
             no_cache: false,
             pull: false,
         };
-        let items = plan(&targets, &opts, &tree());
+        let items = plan(&targets, &opts, &tree(), "/ctx");
         let build = |f: &str| {
             format!(
-            "docker build --force-rm -f env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
+            "docker build --force-rm --platform linux/amd64 -f /ctx/env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:xtask-build-{f} \
              --build-arg COMMIT_HASH={c} --build-arg BASE_IMG_NAME=u:22.04 \
              --build-arg 'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of u:22.04, known after the pull>' \
              --build-arg ITWINAI_VERSION=0.2.2 --build-arg CREATION_DATE=2026-11-24T12:05:09+00:00 \
              --build-arg IMAGE_FULL_NAME=ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy \
-             --build-arg EXTRA=v -- .",
+             --build-arg EXTRA=v -- /ctx",
             c = "c".repeat(40)
         )
         };
         let r = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy");
-        assert_eq!(
-            rendered(&items),
+        let staged = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:xtask-build-{f}");
+        let steps = |k: usize, f: &str| {
             vec![
-                "docker pull -- u:22.04".to_string(),
-                build("torch"),
-                format!("tree unchanged for {}", r("torch")),
-                format!("check {}", r("torch")),
-                "docker pull -- u:22.04".to_string(),
-                build("tf"),
-                format!("tree unchanged for {}", r("tf")),
-                format!("check {}", r("tf")),
+                format!("{k} docker pull --platform linux/amd64 -- u:22.04"),
+                format!("{k} {}", build(f)),
+                format!("{k} tree unchanged for {}", staged(f)),
+                format!("{k} check {}", staged(f)),
+                // Named only once its checks passed.
+                format!("{k} docker tag -- '<image ID of {}>' {}", staged(f), r(f)),
+                format!("{k} docker image rm --no-prune -- {}", staged(f)),
             ]
-        );
+        };
+        let mut want = steps(0, "torch");
+        want.extend(steps(1, "tf"));
+        assert_eq!(rendered(&items), want);
         assert_eq!(
-            items[0],
+            items[0].1,
             Item::Run(Step::Pull {
                 image: "u:22.04".into(),
-                platform: None,
+                platform: Some(Platform::parse("linux/amd64").unwrap()),
                 capture: true
             })
         );
         assert_eq!(
-            items[3],
+            items[3].1,
             Item::Check(Check::Image(Box::new(targets[0].expectation())))
         );
     }
@@ -638,13 +774,14 @@ mod tests {
         };
         let mut t = target("torch", "u:22.04");
         t.platform = Some(Platform::parse("linux/arm64").unwrap());
+        t.built_for = Platform::parse("linux/arm64").unwrap();
         t.local = t
             .reference
             .for_platform(t.platform.as_ref().unwrap())
             .unwrap();
-        let items = plan(&[t], &opts, &tree());
-        assert_eq!(items.len(), 3);
-        let Item::Run(step) = &items[0] else {
+        let items = plan(&[t.clone()], &opts, &tree(), "/ctx");
+        assert_eq!(items.len(), 5);
+        let Item::Run(step) = &items[0].1 else {
             panic!("a build first")
         };
         let argv: Vec<String> = step
@@ -666,15 +803,26 @@ mod tests {
                 "--no-cache",
                 "--pull",
                 "-f",
-                "env-files/torch/Dockerfile",
+                "/ctx/env-files/torch/Dockerfile",
                 "-t"
             ]
         );
+        assert_eq!(argv[13], "ghcr.io/intertwin-eu/itwinai:xtask-build-torch");
+        assert_eq!(argv[argv.len() - 2..], ["--", "/ctx"]);
+        // The checked image takes its platform's local name.
         assert_eq!(
-            argv[13],
+            items[3].1,
+            Item::Run(Step::Tag {
+                source: Arg::slot(Slot::ImageId {
+                    reference: "ghcr.io/intertwin-eu/itwinai:xtask-build-torch".into()
+                }),
+                target: t.local.clone(),
+            })
+        );
+        assert_eq!(
+            t.local.to_string(),
             "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy-linux-arm64"
         );
-        assert_eq!(argv[argv.len() - 2..], ["--", "."]);
         let mut values = BTreeMap::new();
         values.insert(digest_slot("u:22.04"), "u@sha256:ab".to_string());
         assert!(step

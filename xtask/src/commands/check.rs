@@ -16,8 +16,8 @@ pub fn run(ws: &Workspace) -> Result<()> {
         Ok(state) => {
             if state.dirty() {
                 warnings.push(format!(
-                    "the working tree has uncommitted changes: a release build refuses them (a development build is labelled dirty); commit them before releasing ({} changed or untracked)",
-                    state.status.lines().count()
+                    "the working tree has uncommitted changes: a release build refuses them (a development build is labelled dirty); commit them before releasing ({})",
+                    state.dirt()
                 ));
             }
             Some(state)

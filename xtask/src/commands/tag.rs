@@ -63,6 +63,7 @@ impl Rules<'_> {
             source_of: None,
             dirty: self.dirty,
             built: None,
+            becomes: None,
             platform: platform.cloned(),
         }
     }
@@ -138,6 +139,7 @@ pub fn promotion_plan(
         pull: false,
         build_args: Vec::new(),
         labels: vec![(labels::REF_NAME.to_string(), target_s.clone())],
+        becomes: None,
     }))));
     items.push(Item::Check(Check::Promotion {
         source: source.to_string(),
@@ -233,9 +235,10 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             );
         }
         let local = found[0].clone().unwrap_or_default();
+        let native = exec.engine_platform()?;
         let id = verify::check_inspected(
             &mut exec,
-            &rules.expect(&target_s, None, Some(&target_s)),
+            &rules.expect(&target_s, Some(&native), Some(&target_s)),
             local,
         )?;
         let current = match &found[1] {
@@ -422,6 +425,7 @@ mod tests {
                     pull: false,
                     build_args: vec![],
                     labels: vec![(labels::REF_NAME.into(), t.clone())],
+                    becomes: None,
                 }))),
                 Item::Check(Check::Promotion {
                     source: src.into(),

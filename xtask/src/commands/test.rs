@@ -75,7 +75,12 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     let found = super::local_images(&mut exec, &locals, naming, &flavours)?;
     let mut runs = Vec::new();
     for ((_, image), info) in images.iter().zip(&found) {
-        if let Some(p) = image.platform.as_ref().filter(|p| !info.is_platform(p)) {
+        // A flavour without platforms is the engine's own platform.
+        let meant = match &image.platform {
+            Some(p) => p.clone(),
+            None => exec.engine_platform()?,
+        };
+        if let Some(p) = Some(&meant).filter(|p| !info.is_platform(p)) {
             anyhow::bail!(
                 "{} is not the {p} image: {}; build it again with `{}`",
                 image.local,

@@ -279,6 +279,8 @@ sub="$1"
 if [ -n "$FAKE_HANG" ] && [ "$sub" = "$FAKE_HANG" ]; then echo $$ > '{dir}/hang.pid'; exec sleep 60; fi
 if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake docker: $sub failed" >&2; exit "${{FAKE_FAIL#*:}}"; fi
 case "$sub" in
+  version)
+    echo "${{FAKE_PLATFORM:-linux/amd64}}"; exit 0 ;;
   buildx-version)
     if [ -n "$FAKE_BUILDX" ]; then echo "github.com/docker/buildx v0.0.0-fake"; exit 0; fi
     echo "docker: unknown command: docker buildx" >&2; exit 1 ;;
@@ -337,7 +339,7 @@ pub const PROBE_OK: &str = r#"{"os_release": "ID=ubuntu\nVERSION_CODENAME=jammy\
 pub fn truthful_inspect(ws: &Workspace, reference: &str, base: &str, hex: &str) -> String {
     let base_repo = base.rsplit_once(':').map_or(base, |(r, _)| r);
     format!(
-        r#"[{{"Id":"sha256:{id}","RepoDigests":["{base_repo}@sha256:{hex}"],"Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{reference}","org.opencontainers.image.version":"0.2.2","org.opencontainers.image.revision":"{head}","org.opencontainers.image.created":"{CREATION_DATE}","org.opencontainers.image.base.name":"{base}","org.opencontainers.image.base.digest":"{base_repo}@sha256:{hex}"}}}},"RootFS":{{"Layers":["sha256:{hex}"]}}}}]"#,
+        r#"[{{"Id":"sha256:{id}","RepoDigests":["{base_repo}@sha256:{hex}"],"Os":"linux","Architecture":"amd64","Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{reference}","org.opencontainers.image.version":"0.2.2","org.opencontainers.image.revision":"{head}","org.opencontainers.image.created":"{CREATION_DATE}","org.opencontainers.image.base.name":"{base}","org.opencontainers.image.base.digest":"{base_repo}@sha256:{hex}"}}}},"RootFS":{{"Layers":["sha256:{hex}"]}}}}]"#,
         id = "a".repeat(64),
         head = ws.head()
     )

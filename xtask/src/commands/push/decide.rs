@@ -100,15 +100,13 @@ pub fn check_images<'p>(
                 }
                 continue;
             };
-            let mut expect = expectation(
-                project,
-                f,
-                &image.local,
-                r,
-                image.platform.as_ref(),
-                channel,
-                ask,
-            );
+            // A single image is the engine's own platform, which it was
+            // built for here.
+            let meant = match &image.platform {
+                Some(p) => p.clone(),
+                None => exec.engine_platform()?,
+            };
+            let mut expect = expectation(project, f, &image.local, r, Some(&meant), channel, ask);
             if !ask.naming.dev {
                 // A release or alias is built on the flavour's declared
                 // base; one built with --base-image is for development tags.
@@ -176,6 +174,7 @@ fn expectation(
         source_of: None,
         dirty: crate::commands::required_dirty(channel),
         built: None,
+        becomes: None,
         platform: platform.cloned(),
     }
 }
