@@ -905,6 +905,52 @@ mod tests {
             ),
             ("ARG B=\"x\nFROM a\n", Some(1), "unterminated quote"),
             ("ARG 1B=x\nFROM a\n", Some(1), "ARG name '1B'"),
+            // What Docker refuses, refused here too.
+            (
+                "FROM a AS s\nFROM b AS S\nFROM s\n",
+                Some(2),
+                "stage name 's' is already used at line 1",
+            ),
+            (
+                "FROM a AS 1st\n",
+                Some(1),
+                "stage name '1st' is not one Docker accepts",
+            ),
+            ("FROM a AS s!\n", Some(1), "stage name 's!'"),
+            ("FROM a\nRUNN x\n", Some(2), "unknown instruction 'RUNN'"),
+            // What Docker versions split or unquote differently.
+            ("FROM \"a\"\n", Some(1), "FROM '\"a\"' holds '\"'"),
+            (
+                "FROM --platform=\"linux/amd64 x\" a\n",
+                Some(1),
+                "holds '\"'",
+            ),
+            ("FROM a\u{a0}AS b\n", Some(1), "holds '\\u{a0}'"),
+            ("FROM a\x0cAS b\n", Some(1), "holds '\\u{c}'"),
+            ("# escape=`\nFROM a`:1\n", Some(2), "holds '`'"),
+            // A default with quotes or escapes is not evaluated: using it is refused.
+            (
+                "ARG B='a:1'\nFROM $B\n",
+                Some(2),
+                "$B comes from the ARG at line 1",
+            ),
+            (
+                "ARG B=a\\:1\nFROM ${B:-x}\n",
+                Some(2),
+                "$B comes from the ARG at line 1",
+            ),
+            (
+                "# escape=`\nARG B=\"a`:1\"\nFROM $B\n",
+                Some(3),
+                "$B comes from the ARG at line 2",
+            ),
+            // An expansion that is no image reference.
+            (
+                "ARG B=\"a b\"\nFROM $B\n",
+                Some(2),
+                "expands to 'a b', whose ' '",
+            ),
+            ("ARG B=\u{17f}\nFROM $B\n", Some(2), "whose '\u{17f}'"),
         ];
         for (text, line, want) in cases {
             let err = base(text).unwrap_err();
@@ -913,6 +959,26 @@ mod tests {
             // Display is the message alone: the caller adds file and line.
             assert_eq!(err.to_string(), err.message);
         }
+    }
+
+    #[test]
+    fn unsure_defaults_only_matter_where_used() {
+        // Not used by any FROM, or replaced by a build arg: no refusal.
+        assert_eq!(image("ARG X='a b'\nFROM ubuntu:22.04\n"), "ubuntu:22.04");
+        let mut args = BTreeMap::new();
+        args.insert("B".to_string(), "debian:12".to_string());
+        let text = "ARG B='ubuntu:22.04'\nFROM $B\n";
+        assert_eq!(final_base(text, &args).unwrap().image, "debian:12");
+        assert!(base(text).is_err());
+        // Double quotes alone are read as Docker reads them.
+        assert_eq!(image("ARG B=\"ubuntu:22.04\"\nFROM $B\n"), "ubuntu:22.04");
+        // The provenance walk treats an unsure value as no value: the FROM
+        // names an image, not the stage `labelled`.
+        let text = "ARG S='labelled'\nFROM a AS labelled\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+                    LABEL org.opencontainers.image.revision=$COMMIT_HASH org.opencontainers.image.base.digest=$BASE_IMG_DIGEST\n\
+                    FROM $S\n";
+        assert_eq!(check_provenance(text, &TWO).unwrap_err().line, Some(6));
+        assert_eq!(check_provenance(&text.replace('\'', ""), &TWO), Ok(()));
     }
 
     #[test]
@@ -955,18 +1021,147 @@ mod tests {
         )
     }
 
+    /// Shaped like the shipped torch Dockerfile: a build stage on one
+    /// global ARG, the final stage on another, continued RUN and LABEL lines
+    /// with comments between instructions, the provenance block last.
+    const TWO_STAGES: &str = r#"# A header comment, then a blank one.
+#
+ARG BASE_IMG_NAME=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+ARG BUILD_IMG_NAME=nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04
+
+FROM ${BUILD_IMG_NAME} AS build
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+ENV PATH=/opt/venv/bin:$PATH
+# A comment between instructions.
+RUN test -n "${FRAMEWORK_VERSION}" \
+    && pip install --no-cache-dir "torch==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}"
+
+FROM ${BASE_IMG_NAME}
+
+COPY --from=build /opt/venv /opt/venv
+ENV PYTHONPATH=""
+
+# Provenance: declared last.
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+ARG ITWINAI_VERSION
+LABEL org.opencontainers.image.title="itwinai" \
+      org.opencontainers.image.source="https://github.com/interTwin-eu/itwinai" \
+      org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
+    /// Shaped like the shipped TensorFlow one: one stage whose ITWINAI_VERSION
+    /// is declared at its top, a RUN whose single-quoted program spans
+    /// continued lines (with `;`, `{`, `"` in it).
+    const ONE_STAGE: &str = r#"ARG BASE_IMG_NAME=nvcr.io/nvidia/tensorflow:24.12-tf2-py3
+
+FROM ${BASE_IMG_NAME}
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+RUN test -n "${FRAMEWORK_VERSION}" \
+    && python3 -c 'import os, sys; \
+       want = os.environ["FRAMEWORK_VERSION"]; \
+       found = {"x": want}; \
+       sys.exit(0)'
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
+       "tensorflow==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}"
+
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+LABEL org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
+    /// Shaped like the shipped JupyterLab one: a `# hadolint` comment, USER
+    /// from a base variable, a RUN continued over several lines.
+    const USER_STAGE: &str = r#"ARG BASE_IMG_NAME=quay.io/jupyter/minimal-notebook:python-3.12
+
+FROM ${BASE_IMG_NAME}
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+# hadolint ignore=DL3066
+USER ${NB_UID}
+RUN pip install --no-cache-dir \
+       "torch==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}" "jupyterlab==4.*" \
+    && fix-permissions "${CONDA_DIR}" \
+    && fix-permissions "/home/${NB_USER}"
+
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+LABEL org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
     #[test]
-    fn provenance_of_shipped_and_fixture_dockerfiles_passes() {
-        let shipped = [
-            include_str!("../../env-files/torch/Dockerfile"),
-            include_str!("../../env-files/tensorflow/Dockerfile"),
-            include_str!("../../env-files/jupyterlab/Dockerfile"),
+    fn provenance_of_shipped_shapes_and_fixture_dockerfiles_passes() {
+        let cases = [
+            (
+                TWO_STAGES,
+                "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04",
+                20,
+            ),
+            (ONE_STAGE, "nvcr.io/nvidia/tensorflow:24.12-tf2-py3", 3),
+            (
+                USER_STAGE,
+                "quay.io/jupyter/minimal-notebook:python-3.12",
+                3,
+            ),
         ];
-        for text in shipped {
+        for (text, image, line) in cases {
             assert_eq!(check_provenance(text, &SIX), Ok(()), "{text}");
+            let b = base(text).unwrap();
+            assert_eq!((b.image.as_str(), b.line), (image, line), "{text}");
+            assert!(b.uses_base_arg, "{text}");
         }
         let text = fixture("127.0.0.1:5999/base:1");
         assert_eq!(check_provenance(&text, &SIX), Ok(()), "{text}");
+        // Each shape fails once a label of its final stage is dropped.
+        for text in [TWO_STAGES, ONE_STAGE, USER_STAGE] {
+            let cut = text.replace(
+                "org.opencontainers.image.revision=\"${COMMIT_HASH}\" \\\n      ",
+                "",
+            );
+            assert_ne!(cut, text);
+            let err = check_provenance(&cut, &SIX).unwrap_err();
+            assert!(
+                err.message
+                    .contains("org.opencontainers.image.revision from ${COMMIT_HASH} (not set)"),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
@@ -1162,15 +1357,17 @@ mod tests {
 
     #[test]
     fn declares_arg_anywhere() {
-        let torch = include_str!("../../env-files/torch/Dockerfile");
         for name in [
             "FRAMEWORK_VERSION",
             "COMMIT_HASH",
             BASE_ARG,
+            "BUILD_IMG_NAME",
             "ITWINAI_VERSION",
         ] {
-            assert!(declares_arg(torch, name), "{name}");
+            assert!(declares_arg(TWO_STAGES, name), "{name}");
         }
+        assert!(!declares_arg(TWO_STAGES, "NB_UID"));
+        assert!(!declares_arg(USER_STAGE, "NB_UID"));
         let cases = [
             ("ARG FRAMEWORK_VERSION=2.6\nFROM a\n", true),
             ("FROM a\nARG FRAMEWORK_VERSION\n", true),
