@@ -214,7 +214,7 @@ fn directives(lines: &[&str]) -> Result<char, Error> {
         if let Some(c) = check {
             return Err(at(
                 i + 1,
-                format!("a '{name}' parser directive after the check directive of line {c}: BuildKit reads it, the classic builder (which ends the directives at 'check') does not; put it before the check directive"),
+                format!("the '{name}' parser directive after the check directive of line {c}: BuildKit reads it, the classic builder (which ends the directives at 'check') does not; put it before the check directive"),
             ));
         }
         match name.as_str() {
@@ -251,7 +251,7 @@ fn continued(line: &str, escape: char) -> Result<(&str, bool), String> {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
         Some(head) if head.ends_with(escape) => Err(format!(
-            "the line ends in two escape characters ({escape}{escape}): Docker reads an escaped {escape} there, older versions a line continuation; add a space or a character between them"
+            "the line ends in two escape characters ({escape}{escape}): Engine 20.10 and BuildKit read an escaped {escape} and end the instruction, older Docker versions continue it on the next line; end a continued line with one escape character, and quote a literal one"
         )),
         Some(head) => Ok((head, true)),
         None => Ok((line, false)),
@@ -300,7 +300,7 @@ fn read(lines: &[&str], escape: char, heredocs: bool) -> Result<Lexed, Error> {
         if !KNOWN.contains(&lower.as_str()) {
             return Err(at(
                 start,
-                format!("unknown instruction '{word}', which Docker refuses"),
+                format!("unknown instruction '{word}', which Docker refuses; correct it or remove the line"),
             ));
         }
         if heredocs {
