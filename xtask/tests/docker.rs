@@ -600,14 +600,112 @@ impl Drop for Images {
     }
 }
 
-/// Which base the engine built `image` on: its layers start with that
-/// base's; with `own`, exactly that many more follow.
+/// Which base the engine built `image` on (its layers start with that
+/// base's), and how many layers of its own follow.
 fn built_on(image: &str, bases: &[(char, Vec<String>)]) -> Option<(char, usize)> {
     let layers = layer_list(image);
     bases
         .iter()
         .find(|(_, base)| layers.starts_with(base))
         .map(|(name, base)| (*name, layers.len() - base.len()))
+}
+
+/// The two bases, a build context, and the workspace the binary reads.
+struct Corpus {
+    a: String,
+    b: String,
+    layers: [(char, Vec<String>); 2],
+    context: TempDir,
+    /// Holds the Dockerfile the engine builds.
+    scratch: TempDir,
+    ws: Workspace,
+    images: Images,
+}
+
+impl Corpus {
+    fn name(&self, c: char) -> String {
+        if c == 'a' {
+            self.a.clone()
+        } else {
+            self.b.clone()
+        }
+    }
+
+    /// One case: the resolver's answer, the binary's (which must run no
+    /// docker command), then the engine's build; whether it was accepted.
+    fn check(&mut self, case: &DfCase) -> bool {
+        let what = case.what;
+        let text = format!(
+            "{}{PROV}",
+            case.text.replace("@A@", &self.a).replace("@B@", &self.b)
+        );
+        let mut build_args = std::collections::BTreeMap::new();
+        let mut args = vec!["image", "build", "fix", "--dry-run"];
+        let override_name = case.base_image.map(|c| self.name(c));
+        if let Some(o) = &override_name {
+            build_args.insert("BASE_IMG_NAME".to_string(), o.clone());
+            args.extend(["--base-image", o.as_str()]);
+        }
+        let resolved = xtask::dockerfile::final_base(&text, &build_args);
+        self.ws.write("env-files/fix/Dockerfile", &text);
+        self.ws.commit();
+        let fake = FakeDocker::new();
+        let run = self.ws.xtask(&args, Some(fake.bin()), &[]);
+        let ran: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c != "buildx version")
+            .collect();
+        assert!(ran.is_empty(), "{what}: docker ran {ran:?}");
+        let file = self.scratch.path().join("Dockerfile");
+        std::fs::write(&file, &text).unwrap();
+        let (fragment, engine) = match case.want {
+            Base(want, own) => {
+                let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
+                assert_eq!(base.image, self.name(want), "{what}");
+                run.expect(0);
+                let pull = format!("docker pull -- {}\n", base.image);
+                assert!(run.stdout.contains(&pull), "{what}: {}", run.stdout);
+                // With the build arg the tool passes.
+                let arg = format!("BASE_IMG_NAME={}", base.image);
+                let id = engine_build(&file, self.context.path(), &[arg])
+                    .unwrap_or_else(|| panic!("{what}: the engine did not build it"));
+                self.images.0.push(id.clone());
+                let on = built_on(&id, &self.layers);
+                assert_eq!(
+                    on,
+                    Some((want, own)),
+                    "{what}: the engine's base and own layers"
+                );
+                return true;
+            }
+            Refused(fragment, engine) => {
+                let e = resolved.expect_err(what);
+                assert!(e.message.contains(fragment), "{what}: {e:?}");
+                (fragment, engine)
+            }
+            Heredoc(engine) => {
+                let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
+                assert_eq!(base.image, self.a, "{what}: BuildKit's reading");
+                ("a heredoc, which only BuildKit reads", engine)
+            }
+        };
+        run.expect(2);
+        let line = run.error_line();
+        assert!(
+            line.contains("env-files/fix/Dockerfile:") && line.contains(fragment),
+            "{what}: {line}"
+        );
+        let id = engine_build(&file, self.context.path(), &[]);
+        self.images.0.extend(id.clone());
+        let on = id.and_then(|i| built_on(&i, &self.layers)).map(|(c, _)| c);
+        assert_eq!(
+            on.unwrap_or('-'),
+            engine,
+            "{what}: what the engine does with it"
+        );
+        false
+    }
 }
 
 /// Every corpus Dockerfile, three ways: the tool's own resolver
@@ -624,100 +722,28 @@ fn dockerfile_reader_agrees_with_the_engine() {
     }
     let a = format!("xtask-df-a-{}:1", std::process::id());
     let b = format!("xtask-df-b-{}:1", std::process::id());
-    let mut images = Images(vec![a.clone(), b.clone()]);
+    let images = Images(vec![a.clone(), b.clone()]);
     import_image(&a, "jammy");
     import_image(&b, "noble");
-    let bases = [('a', layer_list(&a)), ('b', layer_list(&b))];
-    assert_ne!(bases[0].1, bases[1].1, "the two bases must differ");
-    let name = |c: char| if c == 'a' { a.clone() } else { b.clone() };
+    let layers = [('a', layer_list(&a)), ('b', layer_list(&b))];
+    assert_ne!(layers[0].1, layers[1].1, "the two bases must differ");
     let context = TempDir::new("df-context");
     std::fs::write(context.path().join("f"), "f\n").unwrap();
+    // For the classic builder's reading of `COPY <<EOF f /x/`.
     std::fs::write(context.path().join("<<EOF"), "x\n").unwrap();
-    let scratch = TempDir::new("df-file");
-    let file = scratch.path().join("Dockerfile");
     let ws = Workspace::fixture("df-corpus", "127.0.0.1:5999", &a);
-    let (mut built, mut refused) = (0, 0);
-    for case in DF_CORPUS {
-        let what = case.what;
-        let text = format!("{}{PROV}", case.text.replace("@A@", &a).replace("@B@", &b));
-        let mut build_args = std::collections::BTreeMap::new();
-        let mut args = vec!["image", "build", "fix", "--dry-run"];
-        let override_name = case.base_image.map(name);
-        if let Some(o) = &override_name {
-            build_args.insert("BASE_IMG_NAME".to_string(), o.clone());
-            args.extend(["--base-image", o.as_str()]);
-        }
-        let resolved = xtask::dockerfile::final_base(&text, &build_args);
-        ws.write("env-files/fix/Dockerfile", &text);
-        ws.commit();
-        let fake = FakeDocker::new();
-        let run = ws.xtask(&args, Some(fake.bin()), &[]);
-        let ran: Vec<String> = fake
-            .calls()
-            .into_iter()
-            .filter(|c| c != "buildx version")
-            .collect();
-        assert!(ran.is_empty(), "{what}: docker ran {ran:?}");
-        std::fs::write(&file, &text).unwrap();
-        match case.want {
-            Base(want, own) => {
-                let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
-                assert_eq!(base.image, name(want), "{what}");
-                run.expect(0);
-                assert!(
-                    run.stdout
-                        .contains(&format!("docker pull -- {}\n", name(want))),
-                    "{what}: {}",
-                    run.stdout
-                );
-                let id = engine_build(
-                    &file,
-                    context.path(),
-                    &[format!("BASE_IMG_NAME={}", base.image)],
-                )
-                .unwrap_or_else(|| panic!("{what}: the engine did not build it"));
-                images.0.push(id.clone());
-                assert_eq!(
-                    built_on(&id, &bases),
-                    Some((want, own)),
-                    "{what}: the engine's base and own layers"
-                );
-                built += 1;
-            }
-            Refused(_, engine) | Heredoc(engine) => {
-                let fragment = match case.want {
-                    Refused(f, _) => f,
-                    _ => "a heredoc, which only BuildKit reads",
-                };
-                match (&resolved, case.want) {
-                    (Ok(base), Heredoc(_)) => {
-                        assert_eq!(base.image, a, "{what}: BuildKit's reading")
-                    }
-                    (Err(e), Refused(..)) => assert!(e.message.contains(fragment), "{what}: {e:?}"),
-                    _ => panic!("{what}: {resolved:?}"),
-                }
-                run.expect(2);
-                let line = run.error_line();
-                assert!(
-                    line.contains("env-files/fix/Dockerfile:") && line.contains(fragment),
-                    "{what}: {line}"
-                );
-                let id = engine_build(&file, context.path(), &[]);
-                if let Some(id) = &id {
-                    images.0.push(id.clone());
-                }
-                let on = id
-                    .as_deref()
-                    .and_then(|i| built_on(i, &bases))
-                    .map(|(c, _)| c);
-                assert_eq!(
-                    on.unwrap_or('-'),
-                    engine,
-                    "{what}: what the engine does with it"
-                );
-                refused += 1;
-            }
-        }
-    }
-    eprintln!("dockerfile corpus: {built} built and compared, {refused} refused before any docker command");
+    let mut corpus = Corpus {
+        a,
+        b,
+        layers,
+        context,
+        scratch: TempDir::new("df-file"),
+        ws,
+        images,
+    };
+    let built = DF_CORPUS.iter().filter(|case| corpus.check(case)).count();
+    eprintln!(
+        "dockerfile corpus: {built} built and compared, {} refused before any docker command",
+        DF_CORPUS.len() - built
+    );
 }
