@@ -1,17 +1,24 @@
 //! Reading a Dockerfile far enough to know what the final image is built
 //! on, and whether that image records where it came from.
 //!
-//! Handles parser directives (`# escape=`), line continuations, comments
-//! inside continuations, heredocs (their bodies are not instructions),
-//! global `ARG`s (declared before the first FROM, the only ones a FROM can
-//! use), `--platform=` flags and stage aliases. Work is linear in the input:
-//! each stage's base is resolved when the stage is declared, so following an
-//! alias is one map lookup and no alias chain can loop; and substituting
-//! ARGs draws on a byte budget proportional to the input, so defaults that
-//! double each other (`ARG B=$A$A`, `ARG C=$B$B`, …) cannot blow up.
+//! Which lines are instructions is decided as Docker decides it (see
+//! [`lex`]: parser directives, the escape character, line continuations,
+//! comments and empty lines inside them, heredocs); where Docker versions
+//! disagree, or where the tool cannot tell how Docker reads a line, the file
+//! is refused with its line. On top of that: global `ARG`s (declared before
+//! the first FROM, the only ones a FROM can use), `--platform=` flags and
+//! stage aliases. Work is linear in the input: each stage's base is
+//! resolved when the stage is declared, so following an alias is one map
+//! lookup and no alias chain can loop; and substituting ARGs draws on a byte
+//! budget proportional to the input, so defaults that double each other
+//! (`ARG B=$A$A`, `ARG C=$B$B`, …) cannot blow up.
+
+mod lex;
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use lex::{lex, Instruction};
 
 /// The ARG a Dockerfile declares for its base image.
 pub const BASE_ARG: &str = "BASE_IMG_NAME";
@@ -71,14 +78,6 @@ pub struct FinalBase {
     pub line: usize,
 }
 
-/// One instruction after joining continuation lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Instruction {
-    line: usize,
-    keyword: String,
-    args: String,
-}
-
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
 pub fn is_arg_name(name: &str) -> bool {
     name.chars()
@@ -93,32 +92,83 @@ fn expansion_budget(text: &str) -> usize {
     text.len().saturating_mul(16).saturating_add(1 << 20)
 }
 
+/// A global ARG's value, as a FROM would use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Var {
+    Set(String),
+    /// Declared without a default (Docker substitutes an empty string).
+    Unset,
+    /// Its default has quotes or an escape character, whose handling the
+    /// tool does not follow: the line of its ARG.
+    Unsure(usize),
+}
+
+type Vars = BTreeMap<String, Var>;
+
+/// A name an ARG declares, with its value or why substituting its default
+/// failed.
+type Declared = (String, Result<Var, String>);
+
+/// The names a global `ARG` declares and each one's value: the build arg
+/// when one is passed, else its default with earlier globals substituted
+/// (or the error substituting gave).
+fn global_arg(
+    ins: &Instruction,
+    escape: char,
+    build_args: &BTreeMap<String, String>,
+    vars: &Vars,
+    budget: &mut usize,
+) -> Result<Vec<Declared>, Error> {
+    let unsure = ins.args.contains(['\'', '\\', '`', escape]);
+    let mut out = Vec::new();
+    for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
+        let value = match (build_args.get(&name), default) {
+            (Some(v), _) => Ok(Var::Set(v.clone())),
+            (None, None) => Ok(Var::Unset),
+            (None, Some(_)) if unsure => Ok(Var::Unsure(ins.line)),
+            (None, Some(d)) => expand(&d, vars, budget).map(Var::Set),
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// Give stage `index` the name `name` (lowercased), which no earlier stage
+/// may have: Docker refuses a second stage of the same name.
+fn name_stage(
+    named: &mut BTreeMap<String, (usize, usize)>,
+    name: String,
+    index: usize,
+    line: usize,
+) -> Result<(), Error> {
+    if let Some((_, earlier)) = named.get(&name) {
+        return Err(at(
+            line,
+            format!("stage name '{name}' is already used at line {earlier}, which Docker refuses; rename one"),
+        ));
+    }
+    named.insert(name, (index, line));
+    Ok(())
+}
+
 /// Resolve the base of the final stage. `build_args` are the values passed
 /// with `--build-arg`; they override the defaults of declared global ARGs.
 /// Errors name the line.
 pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<FinalBase, Error> {
-    let (instructions, _) = instructions(text)?;
+    let lexed = lex(text)?;
     let mut budget = expansion_budget(text);
-    let mut globals: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut globals = Vars::new();
     // Each distinct base once; a stage name maps to its stage's base, so an
     // alias of an alias is still one lookup.
     let mut bases: Vec<FinalBase> = Vec::new();
-    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    let mut named: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut last: Option<usize> = None;
-    for ins in &instructions {
+    for ins in &lexed.instructions {
         match ins.keyword.as_str() {
             "ARG" if last.is_none() => {
-                for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
-                    let value = match build_args.get(&name) {
-                        Some(v) => Some(v.clone()),
-                        None => match default {
-                            Some(d) => Some(
-                                expand(&d, &globals, &mut budget).map_err(|e| at(ins.line, e))?,
-                            ),
-                            None => None,
-                        },
-                    };
-                    globals.insert(name, value);
+                let declared = global_arg(ins, lexed.escape, build_args, &globals, &mut budget)?;
+                for (name, value) in declared {
+                    globals.insert(name, value.map_err(|e| at(ins.line, e))?);
                 }
             }
             "FROM" => {
@@ -128,9 +178,15 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                 if image.is_empty() {
                     return Err(at(ins.line, format!("FROM '{raw}' expands to nothing")));
                 }
+                if let Some(c) = image.chars().find(|c| !c.is_ascii_graphic()) {
+                    return Err(at(
+                        ins.line,
+                        format!("FROM '{raw}' expands to '{image}', whose {c:?} no image reference or stage name has"),
+                    ));
+                }
                 // An earlier stage of that name: its base is this stage's base.
                 let index = match named.get(&image.to_ascii_lowercase()) {
-                    Some(&earlier) => earlier,
+                    Some(&(earlier, _)) => earlier,
                     None => {
                         bases.push(FinalBase {
                             image,
@@ -141,7 +197,7 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                     }
                 };
                 if let Some(name) = name {
-                    named.insert(name, index);
+                    name_stage(&mut named, name, index, ins.line)?;
                 }
                 last = Some(index);
             }
@@ -161,10 +217,33 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
     Ok(base)
 }
 
+/// A stage name Docker accepts: `[a-z][a-z0-9-_.]*` once lowercased.
+fn is_stage_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
 /// `FROM [--platform=…] IMAGE [AS NAME]`: the IMAGE word as written and
-/// the stage name, lowercased as Docker compares them.
+/// the stage name, lowercased as Docker compares them. Only plain ASCII,
+/// spaces and tabs: Docker splits flags at Unicode spaces (byte by byte),
+/// the rest at ASCII ones, and unquotes flags but not the image.
 fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
-    let mut words = ins.args.split_whitespace().peekable();
+    let odd = |c: &char| {
+        !(c.is_ascii_graphic() || *c == ' ' || *c == '\t') || matches!(c, '"' | '\'' | '\\' | '`')
+    };
+    if let Some(c) = ins.args.chars().find(odd) {
+        return Err(at(
+            ins.line,
+            format!("FROM '{}' holds {c:?}: Docker's builders split or unquote such a line in different ways; write FROM [--platform=…] IMAGE [AS NAME] in plain ASCII", ins.args),
+        ));
+    }
+    let mut words = ins
+        .args
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .peekable();
     while let Some(flag) = words.next_if(|w| w.starts_with("--")) {
         if !flag.starts_with("--platform=") {
             return Err(at(ins.line, format!("unknown FROM flag '{flag}'")));
@@ -176,7 +255,14 @@ fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
     let name = match (words.next(), words.next(), words.next()) {
         (None, _, _) => None,
         (Some(kw), Some(name), None) if kw.eq_ignore_ascii_case("as") => {
-            Some(name.to_ascii_lowercase())
+            let name = name.to_ascii_lowercase();
+            if !is_stage_name(&name) {
+                return Err(at(
+                    ins.line,
+                    format!("stage name '{name}' is not one Docker accepts: a letter, then letters, digits, '-', '_' or '.'"),
+                ));
+            }
+            Some(name)
         }
         _ => {
             return Err(at(
@@ -217,21 +303,22 @@ struct Stages {
 /// ARGs' defaults, as no build args are known here; a FROM whose ARGs have
 /// no value names an image, not a stage.
 fn stages(text: &str) -> Result<Stages, Error> {
-    let (instructions, escape) = instructions(text)?;
+    let lexed = lex(text)?;
+    let escape = lexed.escape;
     let mut budget = expansion_budget(text);
-    let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut values = Vars::new();
     let mut globals: BTreeMap<String, usize> = BTreeMap::new();
     let mut stages: Vec<Stage> = Vec::new();
-    let mut named: BTreeMap<String, usize> = BTreeMap::new();
-    for ins in &instructions {
+    let mut named: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for ins in &lexed.instructions {
         let keyword = ins.keyword.as_str();
         if keyword == "FROM" {
             let (raw, name) = split_from(ins)?;
             let parent = expand(raw, &values, &mut budget)
                 .ok()
-                .and_then(|image| named.get(&image.to_ascii_lowercase()).copied());
+                .and_then(|image| named.get(&image.to_ascii_lowercase()).map(|n| n.0));
             if let Some(name) = name {
-                named.insert(name, stages.len());
+                name_stage(&mut named, name, stages.len(), ins.line)?;
             }
             stages.push(Stage {
                 line: ins.line,
@@ -244,10 +331,10 @@ fn stages(text: &str) -> Result<Stages, Error> {
             if keyword != "ARG" {
                 return Err(before_from(ins));
             }
-            for (name, default) in parse_arg(&ins.args).map_err(|e| at(ins.line, e))? {
-                let value = default.and_then(|d| expand(&d, &values, &mut budget).ok());
+            let none = BTreeMap::new();
+            for (name, value) in global_arg(ins, escape, &none, &values, &mut budget)? {
                 globals.entry(name.clone()).or_insert(ins.line);
-                values.insert(name, value);
+                values.insert(name, value.unwrap_or(Var::Unset));
             }
             continue;
         };
@@ -493,6 +580,13 @@ fn unquote(raw: &str, escape: char) -> Result<String, String> {
     }
     Ok(out)
 }
+/// The line of the first heredoc (`RUN <<EOF` …), if any. Only BuildKit
+/// reads heredocs; the classic builder would take their bodies for
+/// instructions, so it must not be given such a Dockerfile.
+pub fn first_heredoc(text: &str) -> Option<usize> {
+    lex(text).ok()?.first_heredoc
+}
+
 /// `ARG A`, `ARG A=1 B="two words"`.
 fn parse_arg(args: &str) -> Result<Vec<(String, Option<String>)>, String> {
     let mut out = Vec::new();
@@ -568,32 +662,24 @@ fn mentions_var(s: &str, name: &str) -> bool {
 /// Substitute `$VAR`, `${VAR}`, `${VAR:-word}` and `${VAR:+word}` with the
 /// global ARGs. A variable with no value is an error: Docker would
 /// substitute an empty string and build on something nobody named. Every
-/// value copied is paid for from `budget`; running out is an error.
-fn expand(
-    s: &str,
-    vars: &BTreeMap<String, Option<String>>,
-    budget: &mut usize,
-) -> Result<String, String> {
-    let lookup = |name: &str| vars.get(name).and_then(|v| v.as_deref());
+/// value copied is paid for from `budget`; running out is an error. `s`
+/// holds no quote or escape character (FROM refuses them; a default with
+/// them is [`Var::Unsure`]), so `$` is the only special character.
+fn expand(s: &str, vars: &Vars, budget: &mut usize) -> Result<String, String> {
+    let lookup = |name: &str| {
+        match vars.get(name) {
+        Some(Var::Set(v)) => Ok(Some(v.as_str())),
+        Some(Var::Unsure(line)) => Err(format!(
+            "${name} comes from the ARG at line {line}, whose default has quotes or an escape character that the tool does not evaluate as Docker does; write that default without them"
+        )),
+        Some(Var::Unset) | None => Ok(None),
+    }
+    };
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(i) = rest.find(['$', '\\']) {
+    while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        if rest.as_bytes()[i] == b'\\' {
-            // `\$` is a literal dollar; any other backslash stays.
-            match after.strip_prefix('$') {
-                Some(r) => {
-                    out.push('$');
-                    rest = r;
-                }
-                None => {
-                    out.push('\\');
-                    rest = after;
-                }
-            }
-            continue;
-        }
         if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
@@ -605,11 +691,11 @@ fn expand(
                 None => (inner, None),
             };
             check_var_name(name, s)?;
-            let set = lookup(name).filter(|v| !v.is_empty());
+            let set = lookup(name)?.filter(|v| !v.is_empty());
             match op {
                 None => push_value(
                     &mut out,
-                    lookup(name).ok_or_else(|| undefined(name))?,
+                    lookup(name)?.ok_or_else(|| undefined(name))?,
                     s,
                     budget,
                 )?,
@@ -641,7 +727,7 @@ fn expand(
             check_var_name(name, s)?;
             push_value(
                 &mut out,
-                lookup(name).ok_or_else(|| undefined(name))?,
+                lookup(name)?.ok_or_else(|| undefined(name))?,
                 s,
                 budget,
             )?;
@@ -672,174 +758,6 @@ fn undefined(name: &str) -> String {
     format!(
         "${name} has no value: declare ARG {name}=<default> before the first FROM, or pass it as a build arg"
     )
-}
-
-/// Split the text into instructions: parser directives, comments, blank
-/// lines and heredoc bodies are dropped; continuation lines are joined.
-/// Also returns the escape character, which quoting inside arguments uses.
-fn instructions(text: &str) -> Result<(Vec<Instruction>, char), Error> {
-    // A UTF-8 byte order mark is not part of the first instruction.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.lines().collect();
-    let mut escape = '\\';
-    let mut directives = true;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let trimmed = line.trim_start();
-        if directives {
-            if let Some((key, value)) = directive(trimmed) {
-                if key == "escape" {
-                    escape = match value {
-                        "\\" => '\\',
-                        "`" => '`',
-                        other => {
-                            return Err(at(i + 1, format!("invalid escape directive '{other}'")))
-                        }
-                    };
-                }
-                i += 1;
-                continue;
-            }
-            directives = false;
-        }
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        let start = i + 1;
-        let mut joined = String::new();
-        let mut cur = line;
-        loop {
-            let t = cur.trim_end();
-            match t.strip_suffix(escape) {
-                Some(head) => {
-                    joined.push_str(head);
-                    i += 1;
-                    // Skip comment and blank lines inside a continuation.
-                    while i < lines.len() {
-                        let n = lines[i].trim_start();
-                        if n.is_empty() || n.starts_with('#') {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    match lines.get(i) {
-                        Some(next) => cur = next,
-                        None => break,
-                    }
-                }
-                None => {
-                    joined.push_str(t);
-                    i += 1;
-                    break;
-                }
-            }
-        }
-        let trimmed = joined.trim();
-        let (keyword, args) = match trimmed.find(char::is_whitespace) {
-            Some(k) => (&trimmed[..k], trimmed[k..].trim()),
-            None => (trimmed, ""),
-        };
-        // Heredoc bodies follow the instruction line; skip each to its end
-        // word. Only RUN, COPY and ADD take heredocs (BuildKit): a `<<` in
-        // any other instruction is text, and the lines after it are
-        // instructions.
-        let keyword_upper = keyword.to_ascii_uppercase();
-        let bodies = if takes_heredocs(&keyword_upper) {
-            heredocs(args)
-        } else {
-            Vec::new()
-        };
-        for (strip_tabs, word) in bodies {
-            loop {
-                let Some(body) = lines.get(i) else {
-                    return Err(at(start, format!("heredoc '{word}' is not terminated")));
-                };
-                i += 1;
-                let body = if strip_tabs {
-                    body.trim_start_matches('\t')
-                } else {
-                    body
-                };
-                if body == word {
-                    break;
-                }
-            }
-        }
-        out.push(Instruction {
-            line: start,
-            keyword: keyword_upper,
-            args: args.to_string(),
-        });
-    }
-    Ok((out, escape))
-}
-
-fn takes_heredocs(keyword: &str) -> bool {
-    matches!(keyword, "RUN" | "COPY" | "ADD")
-}
-
-/// The line of the first heredoc (`RUN <<EOF` …), if any. Only BuildKit
-/// reads heredocs; the classic builder would take their bodies for
-/// instructions, so it must not be given such a Dockerfile.
-pub fn first_heredoc(text: &str) -> Option<usize> {
-    let (instructions, _) = instructions(text).ok()?;
-    instructions
-        .iter()
-        .find(|i| takes_heredocs(&i.keyword) && !heredocs(&i.args).is_empty())
-        .map(|i| i.line)
-}
-
-/// `# key=value` at the top of the file.
-fn directive(line: &str) -> Option<(String, &str)> {
-    let body = line.strip_prefix('#')?.trim();
-    let (key, value) = body.split_once('=')?;
-    let key = key.trim();
-    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic()) {
-        return None;
-    }
-    Some((key.to_ascii_lowercase(), value.trim()))
-}
-
-/// Heredoc markers `<<WORD`, `<<-WORD`, `<<"WORD"`, `<<'WORD'` in order.
-fn heredocs(args: &str) -> Vec<(bool, String)> {
-    let mut out = Vec::new();
-    let mut rest = args;
-    while let Some(i) = rest.find("<<") {
-        let mut after = &rest[i + 2..];
-        let strip_tabs = after.starts_with('-');
-        if strip_tabs {
-            after = &after[1..];
-        }
-        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
-        if let Some(q) = quote {
-            after = &after[1..];
-            let len = after.find(q).unwrap_or(0);
-            if len > 0 {
-                out.push((strip_tabs, after[..len].to_string()));
-                rest = &after[len + 1..];
-                continue;
-            }
-        } else {
-            let first_ok = after
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-            let len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if first_ok {
-                out.push((strip_tabs, after[..len].to_string()));
-                rest = &after[len..];
-                continue;
-            }
-        }
-        rest = after;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -987,6 +905,52 @@ mod tests {
             ),
             ("ARG B=\"x\nFROM a\n", Some(1), "unterminated quote"),
             ("ARG 1B=x\nFROM a\n", Some(1), "ARG name '1B'"),
+            // What Docker refuses, refused here too.
+            (
+                "FROM a AS s\nFROM b AS S\nFROM s\n",
+                Some(2),
+                "stage name 's' is already used at line 1",
+            ),
+            (
+                "FROM a AS 1st\n",
+                Some(1),
+                "stage name '1st' is not one Docker accepts",
+            ),
+            ("FROM a AS s!\n", Some(1), "stage name 's!'"),
+            ("FROM a\nRUNN x\n", Some(2), "unknown instruction 'RUNN'"),
+            // What Docker versions split or unquote differently.
+            ("FROM \"a\"\n", Some(1), "FROM '\"a\"' holds '\"'"),
+            (
+                "FROM --platform=\"linux/amd64 x\" a\n",
+                Some(1),
+                "holds '\"'",
+            ),
+            ("FROM a\u{a0}AS b\n", Some(1), "holds '\\u{a0}'"),
+            ("FROM a\x0cAS b\n", Some(1), "holds '\\u{c}'"),
+            ("# escape=`\nFROM a`:1\n", Some(2), "holds '`'"),
+            // A default with quotes or escapes is not evaluated: using it is refused.
+            (
+                "ARG B='a:1'\nFROM $B\n",
+                Some(2),
+                "$B comes from the ARG at line 1",
+            ),
+            (
+                "ARG B=a\\:1\nFROM ${B:-x}\n",
+                Some(2),
+                "$B comes from the ARG at line 1",
+            ),
+            (
+                "# escape=`\nARG B=\"a`:1\"\nFROM $B\n",
+                Some(3),
+                "$B comes from the ARG at line 2",
+            ),
+            // An expansion that is no image reference.
+            (
+                "ARG B=\"a b\"\nFROM $B\n",
+                Some(2),
+                "expands to 'a b', whose ' '",
+            ),
+            ("ARG B=\u{17f}\nFROM $B\n", Some(2), "whose '\u{17f}'"),
         ];
         for (text, line, want) in cases {
             let err = base(text).unwrap_err();
@@ -995,6 +959,26 @@ mod tests {
             // Display is the message alone: the caller adds file and line.
             assert_eq!(err.to_string(), err.message);
         }
+    }
+
+    #[test]
+    fn unsure_defaults_only_matter_where_used() {
+        // Not used by any FROM, or replaced by a build arg: no refusal.
+        assert_eq!(image("ARG X='a b'\nFROM ubuntu:22.04\n"), "ubuntu:22.04");
+        let mut args = BTreeMap::new();
+        args.insert("B".to_string(), "debian:12".to_string());
+        let text = "ARG B='ubuntu:22.04'\nFROM $B\n";
+        assert_eq!(final_base(text, &args).unwrap().image, "debian:12");
+        assert!(base(text).is_err());
+        // Double quotes alone are read as Docker reads them.
+        assert_eq!(image("ARG B=\"ubuntu:22.04\"\nFROM $B\n"), "ubuntu:22.04");
+        // The provenance walk treats an unsure value as no value: the FROM
+        // names an image, not the stage `labelled`.
+        let text = "ARG S='labelled'\nFROM a AS labelled\nARG COMMIT_HASH\nARG BASE_IMG_DIGEST\n\
+                    LABEL org.opencontainers.image.revision=$COMMIT_HASH org.opencontainers.image.base.digest=$BASE_IMG_DIGEST\n\
+                    FROM $S\n";
+        assert_eq!(check_provenance(text, &TWO).unwrap_err().line, Some(6));
+        assert_eq!(check_provenance(&text.replace('\'', ""), &TWO), Ok(()));
     }
 
     #[test]
@@ -1037,18 +1021,147 @@ mod tests {
         )
     }
 
+    /// Shaped like the shipped torch Dockerfile: a build stage on one
+    /// global ARG, the final stage on another, continued RUN and LABEL lines
+    /// with comments between instructions, the provenance block last.
+    const TWO_STAGES: &str = r#"# A header comment, then a blank one.
+#
+ARG BASE_IMG_NAME=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+ARG BUILD_IMG_NAME=nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04
+
+FROM ${BUILD_IMG_NAME} AS build
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+ENV PATH=/opt/venv/bin:$PATH
+# A comment between instructions.
+RUN test -n "${FRAMEWORK_VERSION}" \
+    && pip install --no-cache-dir "torch==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}"
+
+FROM ${BASE_IMG_NAME}
+
+COPY --from=build /opt/venv /opt/venv
+ENV PYTHONPATH=""
+
+# Provenance: declared last.
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+ARG ITWINAI_VERSION
+LABEL org.opencontainers.image.title="itwinai" \
+      org.opencontainers.image.source="https://github.com/interTwin-eu/itwinai" \
+      org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
+    /// Shaped like the shipped TensorFlow one: one stage whose ITWINAI_VERSION
+    /// is declared at its top, a RUN whose single-quoted program spans
+    /// continued lines (with `;`, `{`, `"` in it).
+    const ONE_STAGE: &str = r#"ARG BASE_IMG_NAME=nvcr.io/nvidia/tensorflow:24.12-tf2-py3
+
+FROM ${BASE_IMG_NAME}
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+RUN test -n "${FRAMEWORK_VERSION}" \
+    && python3 -c 'import os, sys; \
+       want = os.environ["FRAMEWORK_VERSION"]; \
+       found = {"x": want}; \
+       sys.exit(0)'
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
+       "tensorflow==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}"
+
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+LABEL org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
+    /// Shaped like the shipped JupyterLab one: a `# hadolint` comment, USER
+    /// from a base variable, a RUN continued over several lines.
+    const USER_STAGE: &str = r#"ARG BASE_IMG_NAME=quay.io/jupyter/minimal-notebook:python-3.12
+
+FROM ${BASE_IMG_NAME}
+
+ARG FRAMEWORK_VERSION
+ARG ITWINAI_VERSION
+
+# hadolint ignore=DL3066
+USER ${NB_UID}
+RUN pip install --no-cache-dir \
+       "torch==${FRAMEWORK_VERSION}.*" "itwinai==${ITWINAI_VERSION}" "jupyterlab==4.*" \
+    && fix-permissions "${CONDA_DIR}" \
+    && fix-permissions "/home/${NB_USER}"
+
+ARG BASE_IMG_NAME
+ARG BASE_IMG_DIGEST
+ARG COMMIT_HASH
+ARG CREATION_DATE
+ARG IMAGE_FULL_NAME
+LABEL org.opencontainers.image.created="${CREATION_DATE}" \
+      org.opencontainers.image.version="${ITWINAI_VERSION}" \
+      org.opencontainers.image.revision="${COMMIT_HASH}" \
+      org.opencontainers.image.ref.name="${IMAGE_FULL_NAME}" \
+      org.opencontainers.image.base.name="${BASE_IMG_NAME}" \
+      org.opencontainers.image.base.digest="${BASE_IMG_DIGEST}"
+"#;
+
     #[test]
-    fn provenance_of_shipped_and_fixture_dockerfiles_passes() {
-        let shipped = [
-            include_str!("../../env-files/torch/Dockerfile"),
-            include_str!("../../env-files/tensorflow/Dockerfile"),
-            include_str!("../../env-files/jupyterlab/Dockerfile"),
+    fn provenance_of_shipped_shapes_and_fixture_dockerfiles_passes() {
+        let cases = [
+            (
+                TWO_STAGES,
+                "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04",
+                20,
+            ),
+            (ONE_STAGE, "nvcr.io/nvidia/tensorflow:24.12-tf2-py3", 3),
+            (
+                USER_STAGE,
+                "quay.io/jupyter/minimal-notebook:python-3.12",
+                3,
+            ),
         ];
-        for text in shipped {
+        for (text, image, line) in cases {
             assert_eq!(check_provenance(text, &SIX), Ok(()), "{text}");
+            let b = base(text).unwrap();
+            assert_eq!((b.image.as_str(), b.line), (image, line), "{text}");
+            assert!(b.uses_base_arg, "{text}");
         }
         let text = fixture("127.0.0.1:5999/base:1");
         assert_eq!(check_provenance(&text, &SIX), Ok(()), "{text}");
+        // Each shape fails once a label of its final stage is dropped.
+        for text in [TWO_STAGES, ONE_STAGE, USER_STAGE] {
+            let cut = text.replace(
+                "org.opencontainers.image.revision=\"${COMMIT_HASH}\" \\\n      ",
+                "",
+            );
+            assert_ne!(cut, text);
+            let err = check_provenance(&cut, &SIX).unwrap_err();
+            assert!(
+                err.message
+                    .contains("org.opencontainers.image.revision from ${COMMIT_HASH} (not set)"),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
@@ -1244,15 +1357,17 @@ mod tests {
 
     #[test]
     fn declares_arg_anywhere() {
-        let torch = include_str!("../../env-files/torch/Dockerfile");
         for name in [
             "FRAMEWORK_VERSION",
             "COMMIT_HASH",
             BASE_ARG,
+            "BUILD_IMG_NAME",
             "ITWINAI_VERSION",
         ] {
-            assert!(declares_arg(torch, name), "{name}");
+            assert!(declares_arg(TWO_STAGES, name), "{name}");
         }
+        assert!(!declares_arg(TWO_STAGES, "NB_UID"));
+        assert!(!declares_arg(USER_STAGE, "NB_UID"));
         let cases = [
             ("ARG FRAMEWORK_VERSION=2.6\nFROM a\n", true),
             ("FROM a\nARG FRAMEWORK_VERSION\n", true),

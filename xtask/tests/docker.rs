@@ -325,3 +325,530 @@ fn the_build_context_is_the_commit() {
     );
     let _ = base;
 }
+
+/// What the engine corpus expects of one Dockerfile.
+#[derive(Clone, Copy)]
+enum Want {
+    /// The tool names base `'a'` or `'b'`, and the engine builds on it with
+    /// this many layers of the Dockerfile's own.
+    Base(char, usize),
+    /// The tool refuses it before any docker command, with this in its
+    /// message; the engine builds on `'a'` or `'b'`, or fails (`'-'`).
+    Refused(&'static str, char),
+    /// A heredoc: the tool reads it as BuildKit does (base `'a'`) and, as
+    /// here without buildx, refuses the classic builder, which would read
+    /// it otherwise (the engine: `'a'`, `'b'` or `'-'`).
+    Heredoc(char),
+}
+
+use Want::{Base, Heredoc, Refused};
+
+/// One Dockerfile of the corpus: `@A@` and `@B@` stand for the two bases;
+/// the provenance block is appended. `base_image`: passed as --base-image
+/// (and so as the build arg BASE_IMG_NAME), `'a'` or `'b'`.
+struct DfCase {
+    what: &'static str,
+    text: &'static str,
+    base_image: Option<char>,
+    want: Want,
+}
+
+const fn df(what: &'static str, text: &'static str, want: Want) -> DfCase {
+    DfCase {
+        what,
+        text,
+        base_image: None,
+        want,
+    }
+}
+
+/// Tricky Dockerfiles: parser directives in every order and position,
+/// unknown ones, `escape`, what follows an escape character at a line's end,
+/// comments and blank lines inside continuations, stage aliases, global
+/// ARGs and overrides, keyword case, heredocs, and the two attacks (an
+/// unknown directive before `escape`; a form feed or no-break space after a
+/// backslash). `USER x \` joins the next line when it is a continuation, so
+/// a FROM @B@ after it shows which reading the engine took.
+const DF_CORPUS: &[DfCase] = &[
+    // Parser directives.
+    df(
+        "escape directive: a backtick continues",
+        "# escape=`\nFROM @A@\nUSER x `\nFROM @B@\nCOPY f /f\n",
+        Base('a', 1),
+    ),
+    df(
+        "an unknown directive, then escape (attack)",
+        "# foo=bar\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\nCOPY f /f\n",
+        Base('b', 1),
+    ),
+    df(
+        "escape after an empty line",
+        "\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "escape after a comment",
+        "# hello\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "escape after a #! line",
+        "#!/bin/sh\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "escape after an instruction",
+        "FROM @A@\n# escape=`\nUSER x `\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "syntax, then escape",
+        "# syntax=docker/dockerfile:1\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape, then syntax",
+        "# escape=`\n#syntax=docker/dockerfile:1\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape, then check",
+        "# escape=`\n# check=skip=all\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape indented by a tab",
+        "\t# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape indented by a no-break space",
+        "\u{a0}# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape in capitals, spaced",
+        "#ESCAPE  =  `  \nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape then a form feed",
+        "# escape=`\x0c\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "a byte order mark, then escape",
+        "\u{feff}# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape in a CRLF file",
+        "# escape=`\r\nFROM @A@\r\nUSER x `\r\nFROM @B@\r\n",
+        Base('a', 0),
+    ),
+    df(
+        "escape=\\ makes a backtick plain",
+        "# escape=\\\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "under escape=` a backslash is plain",
+        "# escape=`\nFROM @A@\nUSER x \\\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "escape then a vertical tab",
+        "# escape=`\x0b\nFROM @A@\n",
+        Refused("invalid escape directive", '-'),
+    ),
+    df(
+        "escape then a no-break space",
+        "# escape=`\u{a0}\nFROM @A@\n",
+        Refused("invalid escape directive", '-'),
+    ),
+    df(
+        "escape twice",
+        "# escape=`\n# escape=`\nFROM @A@\n",
+        Refused("a second 'escape' parser directive", '-'),
+    ),
+    df(
+        "check, then escape",
+        "# check=skip=all\n# escape=`\nFROM @A@\nUSER x `\nFROM @B@\n",
+        Refused("after the check directive of line 1", 'b'),
+    ),
+    df(
+        "another frontend",
+        "# syntax=example.com/frontend:1\nFROM @A@\n",
+        Refused("hands this file to the BuildKit frontend", 'a'),
+    ),
+    df(
+        "another frontend, // form",
+        "//syntax=example.com/frontend:1\nFROM @A@\n",
+        Refused("hands this file to the BuildKit frontend", '-'),
+    ),
+    // What follows the escape character at a line's end.
+    df(
+        "backslash, spaces and tabs",
+        "FROM @A@\nUSER x \\ \t \nFROM @B@\nCOPY f /f\n",
+        Base('a', 1),
+    ),
+    df(
+        "backslash, form feed (attack)",
+        "FROM @A@\nUSER x \\\x0c\nFROM @B@\nCOPY f /f\n",
+        Base('b', 1),
+    ),
+    df(
+        "backslash, no-break space (attack)",
+        "FROM @A@\nUSER x \\\u{a0}\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "backslash, vertical tab",
+        "FROM @A@\nUSER x \\\x0b\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "backslash, ideographic space",
+        "FROM @A@\nUSER x \\\u{3000}\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "backslash, CRLF",
+        "FROM @A@\r\nUSER x \\\r\nFROM @B@\r\n",
+        Base('a', 0),
+    ),
+    df(
+        "backslash, CR CR LF",
+        "FROM @A@\nUSER x \\\r\r\nFROM @B@\n",
+        Refused("a carriage return that does not end the line", 'b'),
+    ),
+    df(
+        "a lone CR in a line",
+        "FROM @A@\nUSER x \\\rFROM @B@\n",
+        Refused("a carriage return that does not end the line", 'a'),
+    ),
+    df(
+        "two backslashes",
+        "FROM @A@\nUSER x \\\\\nFROM @B@\n",
+        Refused("ends in two escape characters", 'b'),
+    ),
+    df(
+        "two backticks under escape=`",
+        "# escape=`\nFROM @A@\nUSER x ``\nFROM @B@\n",
+        Refused("ends in two escape characters", 'b'),
+    ),
+    // Comment and blank lines inside a continuation.
+    df(
+        "a comment inside",
+        "FROM @A@\nUSER x \\\n# c\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "an indented comment inside",
+        "FROM @A@\nUSER x \\\n\u{a0}\t# c \\\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "an empty line inside",
+        "FROM @A@\nUSER x \\\n\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "blank lines of form feed and no-break space inside",
+        "FROM @A@\nUSER x \\\n\x0c\n\u{a0}\nFROM @B@\n",
+        Base('a', 0),
+    ),
+    df(
+        "a lone backslash line",
+        "FROM @A@\n\\\nFROM @B@\n",
+        Base('b', 0),
+    ),
+    df(
+        "FROM continued over a comment",
+        "FROM \\\n  # c\n  @A@\nCOPY f /f\n",
+        Base('a', 1),
+    ),
+    // Instructions, stages, ARGs.
+    df(
+        "lowercase keywords, alias in capitals",
+        "from @A@ as base\nfrom @B@\nFROM BASE\n",
+        Base('a', 0),
+    ),
+    df(
+        "an alias chain",
+        "FROM @A@ AS one\nCOPY f /f\nFROM @B@ AS two\nFROM one AS three\nCOPY f /g\nFROM three\n",
+        Base('a', 2),
+    ),
+    df(
+        "a stage name used twice",
+        "FROM @A@ AS s\nFROM @B@ AS s\nFROM s\n",
+        Refused("stage name 's' is already used at line 1", '-'),
+    ),
+    df("a global ARG", "ARG IMG=@A@\nFROM ${IMG}\n", Base('a', 0)),
+    df(
+        "a later default wins",
+        "ARG IMG=@A@\nARG IMG=@B@\nFROM $IMG\n",
+        Base('b', 0),
+    ),
+    df(
+        "an ARG after FROM is not global",
+        "ARG IMG=@A@\nFROM @B@\nARG IMG=@B@\nFROM $IMG\n",
+        Base('a', 0),
+    ),
+    df(
+        "a default in the FROM",
+        "ARG IMG\nFROM ${IMG:-@A@}\n",
+        Base('a', 0),
+    ),
+    df(
+        "a double-quoted default",
+        "ARG IMG=\"@A@\"\nFROM $IMG\n",
+        Base('a', 0),
+    ),
+    df(
+        "a single-quoted default",
+        "ARG IMG='@A@'\nFROM $IMG\n",
+        Refused("$IMG comes from the ARG at line 1", 'a'),
+    ),
+    df(
+        "redeclared without a default",
+        "ARG IMG=@A@\nARG IMG\nFROM $IMG\n",
+        Refused("$IMG has no value", '-'),
+    ),
+    DfCase {
+        what: "BASE_IMG_NAME from --base-image",
+        text: "ARG BASE_IMG_NAME=@A@\nFROM ${BASE_IMG_NAME}\n",
+        base_image: Some('b'),
+        want: Base('b', 0),
+    },
+    df(
+        "an unknown instruction",
+        "FROM @A@\nFROMM @B@\n",
+        Refused("unknown instruction 'FROMM'", '-'),
+    ),
+    df(
+        "a no-break space after FROM",
+        "FROM @A@\nFROM\u{a0}@B@\n",
+        Refused("unknown instruction", '-'),
+    ),
+    df(
+        "a no-break space before AS",
+        "FROM @A@\u{a0}AS x\n",
+        Refused("holds '\\u{a0}'", '-'),
+    ),
+    // Heredocs.
+    df(
+        "a heredoc",
+        "FROM @A@\nCOPY <<EOF /x\nFROM @B@\nEOF\n",
+        Heredoc('-'),
+    ),
+    df(
+        "a heredoc whose lines all read as instructions",
+        "FROM @A@\nCOPY <<EOF f /x/\nFROM @B@\nUSER x \\\nEOF\n",
+        Refused("a builder that does not read heredocs", 'b'),
+    ),
+    df(
+        "<< inside a word",
+        "FROM @A@\nCOPY f /x<<EOF\nFROM @B@\nEOF\n",
+        Refused("cannot tell which heredocs BuildKit reads", '-'),
+    ),
+    df(
+        "<< in ONBUILD",
+        "FROM @A@\nONBUILD COPY <<EOF /x\nFROM @B@\nEOF\n",
+        Refused("'<<' in an ONBUILD", '-'),
+    ),
+];
+
+/// The provenance ARGs and labels, appended to each corpus Dockerfile.
+const PROV: &str = "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\nLABEL org.opencontainers.image.created=\"${CREATION_DATE}\" org.opencontainers.image.version=\"${ITWINAI_VERSION}\" org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n";
+
+/// A local image's layer diff IDs.
+fn layer_list(image: &str) -> Vec<String> {
+    inspect_format(image, "{{range .RootFS.Layers}}{{.}} {{end}}")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `docker build` (the classic builder) of `dockerfile` with `context`:
+/// the image ID, or `None` when the engine refuses or fails.
+fn engine_build(
+    dockerfile: &std::path::Path,
+    context: &std::path::Path,
+    args: &[String],
+) -> Option<String> {
+    let mut cmd = std::process::Command::new("docker");
+    cmd.env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-f"])
+        .arg(dockerfile);
+    for a in args {
+        cmd.args(["--build-arg", a]);
+    }
+    let out = cmd
+        .arg(context)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Removes the images it holds when dropped, built ones first.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for image in self.0.iter().rev() {
+            let _ = docker_ok(&["rmi", image]);
+        }
+    }
+}
+
+/// Which base the engine built `image` on (its layers start with that
+/// base's), and how many layers of its own follow.
+fn built_on(image: &str, bases: &[(char, Vec<String>)]) -> Option<(char, usize)> {
+    let layers = layer_list(image);
+    bases
+        .iter()
+        .find(|(_, base)| layers.starts_with(base))
+        .map(|(name, base)| (*name, layers.len() - base.len()))
+}
+
+/// The two bases, a build context, and the workspace the binary reads.
+struct Corpus {
+    a: String,
+    b: String,
+    layers: [(char, Vec<String>); 2],
+    context: TempDir,
+    /// Holds the Dockerfile the engine builds.
+    scratch: TempDir,
+    ws: Workspace,
+    images: Images,
+}
+
+impl Corpus {
+    fn name(&self, c: char) -> String {
+        if c == 'a' {
+            self.a.clone()
+        } else {
+            self.b.clone()
+        }
+    }
+
+    /// One case: the resolver's answer, the binary's (which must run no
+    /// docker command), then the engine's build; whether it was accepted.
+    fn check(&mut self, case: &DfCase) -> bool {
+        let what = case.what;
+        let text = format!(
+            "{}{PROV}",
+            case.text.replace("@A@", &self.a).replace("@B@", &self.b)
+        );
+        let mut build_args = std::collections::BTreeMap::new();
+        let mut args = vec!["image", "build", "fix", "--dry-run"];
+        let override_name = case.base_image.map(|c| self.name(c));
+        if let Some(o) = &override_name {
+            build_args.insert("BASE_IMG_NAME".to_string(), o.clone());
+            args.extend(["--base-image", o.as_str()]);
+        }
+        let resolved = xtask::dockerfile::final_base(&text, &build_args);
+        self.ws.write("env-files/fix/Dockerfile", &text);
+        self.ws.commit();
+        let fake = FakeDocker::new();
+        let run = self.ws.xtask(&args, Some(fake.bin()), &[]);
+        let ran: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c != "buildx version")
+            .collect();
+        assert!(ran.is_empty(), "{what}: docker ran {ran:?}");
+        let file = self.scratch.path().join("Dockerfile");
+        std::fs::write(&file, &text).unwrap();
+        let (fragment, engine) = match case.want {
+            Base(want, own) => {
+                let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
+                assert_eq!(base.image, self.name(want), "{what}");
+                run.expect(0);
+                let pull = format!("docker pull -- {}\n", base.image);
+                assert!(run.stdout.contains(&pull), "{what}: {}", run.stdout);
+                // With the build arg the tool passes.
+                let arg = format!("BASE_IMG_NAME={}", base.image);
+                let id = engine_build(&file, self.context.path(), &[arg])
+                    .unwrap_or_else(|| panic!("{what}: the engine did not build it"));
+                self.images.0.push(id.clone());
+                let on = built_on(&id, &self.layers);
+                assert_eq!(
+                    on,
+                    Some((want, own)),
+                    "{what}: the engine's base and own layers"
+                );
+                return true;
+            }
+            Refused(fragment, engine) => {
+                let e = resolved.expect_err(what);
+                assert!(e.message.contains(fragment), "{what}: {e:?}");
+                (fragment, engine)
+            }
+            Heredoc(engine) => {
+                let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
+                assert_eq!(base.image, self.a, "{what}: BuildKit's reading");
+                ("a heredoc, which only BuildKit reads", engine)
+            }
+        };
+        run.expect(2);
+        let line = run.error_line();
+        assert!(
+            line.contains("env-files/fix/Dockerfile:") && line.contains(fragment),
+            "{what}: {line}"
+        );
+        let id = engine_build(&file, self.context.path(), &[]);
+        self.images.0.extend(id.clone());
+        let on = id.and_then(|i| built_on(&i, &self.layers)).map(|(c, _)| c);
+        assert_eq!(
+            on.unwrap_or('-'),
+            engine,
+            "{what}: what the engine does with it"
+        );
+        false
+    }
+}
+
+/// Every corpus Dockerfile, three ways: the tool's own resolver
+/// (`final_base`, with the build args the tool passes), the binary
+/// (`image build --dry-run` with a recording fake docker: its base, or its
+/// exit 2 before any docker command), and the engine (the classic builder
+/// here): an accepted file is built on the base the tool names, with
+/// exactly the Dockerfile's own layers on top; a refused one is built as
+/// noted, to show what the refusal prevents.
+#[test]
+fn dockerfile_reader_agrees_with_the_engine() {
+    if !engine_available("dockerfile_reader_agrees_with_the_engine") {
+        return;
+    }
+    let a = format!("xtask-df-a-{}:1", std::process::id());
+    let b = format!("xtask-df-b-{}:1", std::process::id());
+    let images = Images(vec![a.clone(), b.clone()]);
+    import_image(&a, "jammy");
+    import_image(&b, "noble");
+    let layers = [('a', layer_list(&a)), ('b', layer_list(&b))];
+    assert_ne!(layers[0].1, layers[1].1, "the two bases must differ");
+    let context = TempDir::new("df-context");
+    std::fs::write(context.path().join("f"), "f\n").unwrap();
+    // For the classic builder's reading of `COPY <<EOF f /x/`.
+    std::fs::write(context.path().join("<<EOF"), "x\n").unwrap();
+    let ws = Workspace::fixture("df-corpus", "127.0.0.1:5999", &a);
+    let mut corpus = Corpus {
+        a,
+        b,
+        layers,
+        context,
+        scratch: TempDir::new("df-file"),
+        ws,
+        images,
+    };
+    let built = DF_CORPUS.iter().filter(|case| corpus.check(case)).count();
+    eprintln!(
+        "dockerfile corpus: {built} built and compared, {} refused before any docker command",
+        DF_CORPUS.len() - built
+    );
+}

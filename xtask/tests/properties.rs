@@ -52,6 +52,239 @@ fn docker_accepts_component(c: &str) -> bool {
     !first
 }
 
+/// A line at the top of a generated Dockerfile: a parser directive, or
+/// what ends them.
+#[derive(Debug, Clone)]
+enum Top {
+    Escape(char),
+    Syntax,
+    Check,
+    Unknown,
+    Comment,
+    Empty,
+}
+
+/// How a generated `USER` line ends before its tail.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    None,
+    /// The escape character in force.
+    Escape,
+    /// The other one of `\` and `` ` ``.
+    Other,
+    /// The escape character twice.
+    Double,
+}
+
+/// An instruction (with the lines after it) of a generated Dockerfile.
+#[derive(Debug, Clone)]
+enum Item {
+    /// `FROM img<image> [AS s<alias>]`, lowercase keywords when `lower`.
+    From {
+        image: u8,
+        alias: Option<u8>,
+        lower: bool,
+    },
+    /// `FROM s<n>`: a stage when one of that name came before, else an image.
+    Stage(u8),
+    /// `USER x <mark><tail>`, then filler lines (blank, comments).
+    User {
+        mark: Mark,
+        tail: String,
+        fillers: Vec<String>,
+    },
+}
+
+fn top() -> impl Strategy<Value = (String, Top)> {
+    let pad = "[ \t\u{a0}]{0,2}";
+    (
+        pad,
+        prop_oneof![
+            Just(Top::Escape('`')),
+            Just(Top::Escape('\\')),
+            Just(Top::Syntax),
+            Just(Top::Check),
+            Just(Top::Unknown),
+            Just(Top::Comment),
+            Just(Top::Empty),
+        ],
+    )
+        .prop_map(|(pad, t)| {
+            let text = match &t {
+                Top::Escape(c) => format!("{pad}# escape = {c}"),
+                Top::Syntax => format!("{pad}#syntax=docker/dockerfile:1"),
+                Top::Check => format!("{pad}# check=skip=all"),
+                Top::Unknown => format!("{pad}# foo=bar"),
+                Top::Comment => format!("{pad}# a comment"),
+                Top::Empty => pad,
+            };
+            (text, t)
+        })
+}
+
+fn item() -> impl Strategy<Value = Item> {
+    // What may follow the mark: spaces and tabs (a continuation), a line end
+    // of \r\n, any other Unicode whitespace (never a continuation), a lone
+    // \r, or text.
+    let tail = prop_oneof![
+        "[ \t]{0,3}",
+        "[ \t]{0,2}\r",
+        "[ \t]{0,1}[\u{b}\u{c}\u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}][ \t]{0,1}",
+        "[ \t]{0,1}\r\r",
+        " [a-z]{1,2}",
+    ];
+    let filler = prop_oneof![
+        Just(String::new()),
+        "[ \t\u{b}\u{c}\u{a0}\u{3000}]{1,3}",
+        "[ \t\u{a0}]{0,2}#[ -~]{0,8}",
+    ];
+    let mark = prop_oneof![
+        Just(Mark::None),
+        Just(Mark::Escape),
+        Just(Mark::Other),
+        Just(Mark::Double)
+    ];
+    prop_oneof![
+        (0u8..4, proptest::option::of(0u8..3), any::<bool>()).prop_map(|(image, alias, lower)| {
+            Item::From {
+                image,
+                alias,
+                lower,
+            }
+        }),
+        (0u8..3).prop_map(Item::Stage),
+        (mark, tail, proptest::collection::vec(filler, 0..3)).prop_map(|(mark, tail, fillers)| {
+            Item::User {
+                mark,
+                tail,
+                fillers,
+            }
+        }),
+    ]
+}
+
+/// The escape character the tops set, or `None` where the tool must refuse
+/// (a directive repeated, or after `check`): Docker's rules, written out
+/// from the generated structure rather than from the text.
+fn model_escape(tops: &[Top]) -> Option<char> {
+    let mut escape = '\\';
+    let mut seen: Vec<&str> = Vec::new();
+    for t in tops {
+        let name = match t {
+            Top::Escape(_) => "escape",
+            Top::Syntax => "syntax",
+            Top::Check => "check",
+            Top::Unknown | Top::Comment | Top::Empty => break,
+        };
+        if seen.contains(&name) || seen.contains(&"check") {
+            return None;
+        }
+        if let Top::Escape(c) = t {
+            escape = *c;
+        }
+        seen.push(name);
+    }
+    Some(escape)
+}
+
+/// The final base (image and line) Docker builds on, or `None` where the
+/// tool must refuse.
+fn model_base(tops: &[Top], items: &[Item]) -> Option<(String, usize)> {
+    model_escape(tops)?;
+    let mut line = tops.len();
+    let mut bases: Vec<(String, usize)> = Vec::new();
+    let mut stages: Vec<(u8, usize)> = Vec::new();
+    let mut last: Option<usize> = None;
+    let mut joined = false;
+    for item in items {
+        line += 1;
+        let swallowed = std::mem::take(&mut joined);
+        match item {
+            Item::User {
+                mark,
+                tail,
+                fillers,
+            } => {
+                let tail = tail.strip_suffix('\r').unwrap_or(tail);
+                let blank = tail.chars().all(|c| c == ' ' || c == '\t');
+                if tail.contains('\r') || (matches!(mark, Mark::Double) && blank) {
+                    return None;
+                }
+                if !swallowed && last.is_none() {
+                    return None;
+                }
+                joined = matches!(mark, Mark::Escape) && blank;
+                line += fillers.len();
+            }
+            // Joined to the instruction before: not a FROM.
+            _ if swallowed => {}
+            Item::From { image, alias, .. } => {
+                bases.push((format!("img{image}"), line));
+                let index = bases.len() - 1;
+                if let Some(a) = alias {
+                    if stages.iter().any(|(n, _)| n == a) {
+                        return None;
+                    }
+                    stages.push((*a, index));
+                }
+                last = Some(index);
+            }
+            Item::Stage(n) => {
+                let index = match stages.iter().find(|(s, _)| s == n) {
+                    Some(&(_, i)) => i,
+                    None => {
+                        bases.push((format!("s{n}"), line));
+                        bases.len() - 1
+                    }
+                };
+                last = Some(index);
+            }
+        }
+    }
+    last.map(|i| bases[i].clone())
+}
+
+/// The generated Dockerfile's text.
+fn render(tops: &[(String, Top)], items: &[Item]) -> String {
+    let escape = model_escape(&tops.iter().map(|t| t.1.clone()).collect::<Vec<_>>());
+    let escape = escape.unwrap_or('\\');
+    let other = if escape == '\\' { '`' } else { '\\' };
+    let mut lines: Vec<String> = tops.iter().map(|t| t.0.clone()).collect();
+    for item in items {
+        match item {
+            Item::From {
+                image,
+                alias,
+                lower,
+            } => {
+                let (from, r#as) = if *lower {
+                    ("from", "as")
+                } else {
+                    ("FROM", "AS")
+                };
+                let alias = alias.map(|a| format!(" {as} s{a}")).unwrap_or_default();
+                lines.push(format!("{from} img{image}{alias}"));
+            }
+            Item::Stage(n) => lines.push(format!("FROM s{n}")),
+            Item::User {
+                mark,
+                tail,
+                fillers,
+            } => {
+                let mark = match mark {
+                    Mark::None => String::new(),
+                    Mark::Escape => escape.to_string(),
+                    Mark::Other => other.to_string(),
+                    Mark::Double => format!("{escape}{escape}"),
+                };
+                lines.push(format!("USER x {mark}{tail}"));
+                lines.extend(fillers.iter().cloned());
+            }
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
 const HOST: &str = "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?){1,2}(:[1-9][0-9]{0,3})?";
 const COMPONENT: &str = "[a-z0-9]{1,6}((\\.|_|__|-{1,3})[a-z0-9]{1,6}){0,2}";
 const TAG: &str = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
@@ -185,6 +418,54 @@ proptest! {
     ) {
         let text = lines.join("\n");
         let _ = final_base(&text, &BTreeMap::new());
+    }
+
+    /// Generated Dockerfiles (directives in any order, continuations with
+    /// any whitespace after the escape character, comments and blank lines
+    /// inside them, stage aliases, lowercase keywords): the resolver names
+    /// the base the model does, on the same line, and refuses exactly where
+    /// the model says Docker versions disagree or Docker refuses.
+    #[test]
+    fn from_resolver_agrees_with_a_model_of_docker(
+        tops in proptest::collection::vec(top(), 0..4),
+        items in proptest::collection::vec(item(), 1..10),
+    ) {
+        let text = render(&tops, &items);
+        let plain: Vec<Top> = tops.iter().map(|t| t.1.clone()).collect();
+        let want = model_base(&plain, &items);
+        let got = final_base(&text, &BTreeMap::new());
+        match (&want, &got) {
+            (Some((image, line)), Ok(b)) => {
+                prop_assert_eq!((&b.image, b.line), (image, *line), "{:?}", text);
+            }
+            (None, Err(_)) => {}
+            _ => prop_assert!(false, "{text:?}: the model says {want:?}, the resolver {got:?}"),
+        }
+    }
+
+    /// Blank and comment lines inside a continuation never change the base,
+    /// and neither do more of them after any instruction.
+    #[test]
+    fn fillers_never_change_the_base(
+        tops in proptest::collection::vec(top(), 0..3),
+        items in proptest::collection::vec(item(), 1..8),
+        extra in prop_oneof![Just(""), Just("# more"), Just("  \u{a0}# \\"), Just("\u{c}")],
+    ) {
+        let text = render(&tops, &items);
+        let more: Vec<Item> = items
+            .iter()
+            .map(|i| match i {
+                Item::User { mark, tail, fillers } => {
+                    let mut fillers = fillers.clone();
+                    fillers.insert(0, extra.to_string());
+                    Item::User { mark: *mark, tail: tail.clone(), fillers }
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let padded = render(&tops, &more);
+        let image = |t: &str| final_base(t, &BTreeMap::new()).map(|b| b.image).ok();
+        prop_assert_eq!(image(&text), image(&padded), "{:?} / {:?}", text, padded);
     }
 
     #[test]
