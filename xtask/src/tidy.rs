@@ -1,6 +1,6 @@
 //! Tidy checks over the repository's own files: the sources of the xtask
 //! (every repository that holds it), and, in itwinai's own repository, the
-//! shipped catalog, the Dockerfiles, README and CI. A repository the xtask
+//! shipped catalog, the Dockerfiles, README, docs/ and CI. A repository the xtask
 //! was copied into has other images, docs and CI: there the checks of
 //! itwinai's own files say that they do not apply, so its `cargo test`
 //! stays green while its own Dockerfiles are converted one at a time.
@@ -479,6 +479,7 @@ fn top_level_is_as_designed() {
             "Cargo.lock",
             "Cargo.toml",
             "README.md",
+            "docs",
             "env-files",
             "pyproject.toml",
             "xtask"

@@ -547,12 +547,12 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
 }
 
 #[test]
-fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
-    if !itwinai_repository("the_readme_makefile_runs_and_leaves_the_tree_clean") {
+fn the_documented_makefile_runs_and_leaves_the_tree_clean() {
+    if !itwinai_repository("the_documented_makefile_runs_and_leaves_the_tree_clean") {
         return;
     }
     let ws = fixture("makefile");
-    let makefile = readme_block("### From a Makefile", "```make");
+    let makefile = doc_block("docs/ci.md", "## From a Makefile", "```make");
     for need in [
         ".PHONY:",
         ".DELETE_ON_ERROR:",

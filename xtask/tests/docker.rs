@@ -176,7 +176,7 @@ fn the_readme_quickstart_runs_offline_as_written() {
         &script,
         format!(
             "#!/usr/bin/env -S bash -eu\n{}",
-            readme_block("<!-- quickstart -->", "```sh")
+            doc_block("README.md", "<!-- quickstart -->", "```sh")
         ),
     )
     .unwrap();
