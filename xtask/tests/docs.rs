@@ -1,8 +1,10 @@
 //! The documentation's programs, run as written against a real engine and
 //! registries on 127.0.0.1: `docs/quickstart.sh` (it must clean up after
-//! itself on every exit and push only to the registry it started). `cargo
-//! xtask` is this build's binary, through a fake `cargo` first on PATH.
-//! Without an engine these tests fail, unless XTASK_DOCKER_TESTS=skip.
+//! itself on every exit and push only to the registry it started), and the
+//! `run:` steps of the GitHub Actions workflow in `docs/ci.md` (what each
+//! event publishes). `cargo` is a fake first on PATH standing in for this
+//! build's binary. Without an engine these tests fail, unless
+//! XTASK_DOCKER_TESTS=skip.
 
 mod support;
 
@@ -11,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use support::workflow;
 use support::*;
 
 /// The repository's own file `rel`.
@@ -244,4 +247,186 @@ fn the_quickstart_refuses_a_registry_that_is_not_its_own() {
     );
     assert!(!q.run.stderr.contains("docker push"), "{}", q.run.stderr);
     assert_eq!(left, Vec::<String>::new(), "left behind");
+}
+
+/// Two flavours on the seeded jammy base: `fix` declares the alias
+/// `fix-latest`, `bare` none; both are gated by a test.
+fn two_flavours(host: &str) -> String {
+    let test = "test = [\"python3\", \"-m\", \"platform\"]\n";
+    format!(
+        "{}\n[flavours.bare]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\n\
+         framework-version = \"2.16\"\ndistro = \"jammy\"\n{test}",
+        catalog(host, test)
+    )
+}
+
+/// Forgets every local image named under a registry when dropped.
+struct ForgetImages(String);
+
+impl Drop for ForgetImages {
+    fn drop(&mut self) {
+        forget_local_images(&format!("{}/", self.0));
+    }
+}
+
+/// The workflow of docs/ci.md, run step by step on a fixture checkout. A
+/// fake `cargo build` puts this build's binary (a wrapper naming the
+/// checkout as --root) where the workflow expects the one it builds.
+fn ci_runner(ws: &Workspace, host: &str) -> (workflow::Runner, TempDir) {
+    let bin = TempDir::new("ci-cargo");
+    let wrapper = bin.path().join("xtask");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' --root '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_xtask"),
+            ws.root().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cargo = bin.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = build ]; then\n  mkdir -p target/debug && cp '{}' target/debug/xtask\n  exit\nfi\necho \"unexpected: cargo $*\" >&2\nexit 3\n",
+            wrapper.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = doc_block("docs/ci.md", "<!-- ci-workflow -->", "```yaml");
+    let parsed = workflow::parse(&yaml);
+    // The reader saw every step the text has: each `run:` and `uses:`.
+    for key in ["run", "uses"] {
+        let written = yaml
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                t.strip_prefix("- ")
+                    .unwrap_or(t)
+                    .starts_with(&format!("{key}:"))
+            })
+            .count();
+        let read = parsed
+            .get("jobs")
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|(_, job)| {
+                let steps = job.get("steps").unwrap().list();
+                steps.iter().filter(|s| s.get(key).is_some()).count()
+            });
+        assert_eq!(read.sum::<usize>(), written, "{key}: steps");
+    }
+    let runner = workflow::Runner {
+        workflow: parsed,
+        workspace: ws.root().to_path_buf(),
+        path_first: bin.path().to_path_buf(),
+        registry: host.to_string(),
+    };
+    (runner, bin)
+}
+
+/// The layers of `reference` as the registry serves it (pulled here).
+fn served_layers(reference: &str) -> String {
+    docker(&["pull", "--quiet", reference]);
+    image_layers(reference)
+}
+
+/// docs/ci.md's GitHub Actions workflow, its `run:` steps in order: a push
+/// to main publishes development images only; the release of that commit
+/// promotes them (never built again) with the alias; a release that does
+/// not name the version publishes nothing; a pre-release is published
+/// without moving the alias; a flavour without alias never gets one.
+#[test]
+fn the_ci_example_publishes_tested_development_images_on_release() {
+    let Some(EngineTest { registry, ws, .. }) = EngineTest::start_with(
+        "the_ci_example_publishes_tested_development_images_on_release",
+        "ci-example",
+        JAMMY,
+        two_flavours,
+    ) else {
+        return;
+    };
+    let host = registry.host();
+    let _forget = ForgetImages(host.clone());
+    ws.write(".gitignore", "/target\n");
+    ws.commit();
+    let (ci, _bin) = ci_runner(&ws, &host);
+    let ok = |run: &workflow::WorkflowRun| assert!(run.ok, "{}", run.log);
+
+    // A push to main: development images of that commit, nothing released.
+    let hex = ws.head()[..12].to_string();
+    let run = ci.run(&workflow::Event::Push);
+    ok(&run);
+    assert_eq!(run.log.matches("Login Succeeded").count(), 2, "{}", run.log);
+    let dev = |version: &str, hex: &str| {
+        vec![
+            format!("{version}-tf2.16-jammy-{hex}"),
+            format!("{version}-torch2.6-jammy-{hex}"),
+        ]
+    };
+    assert_eq!(registry.tags("itwinai-dev"), dev("0.2.2", &hex));
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+
+    // A release that does not name pyproject.toml's version: refused.
+    let run = ci.run(&workflow::Event::Release("v9.9.9".into()));
+    assert!(!run.ok, "{}", run.log);
+    assert!(
+        run.log
+            .contains("::error::release v9.9.9 does not name pyproject.toml's version 0.2.2"),
+        "{}",
+        run.log
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+
+    // Its release: the tested development images, promoted, and the alias.
+    let run = ci.run(&workflow::Event::Release("v0.2.2".into()));
+    ok(&run);
+    assert!(
+        !run.log.contains("+ docker build --force-rm -f"),
+        "a Dockerfile was built on release: {}",
+        run.log
+    );
+    assert_eq!(
+        registry.tags("itwinai"),
+        ["0.2.2-tf2.16-jammy", "0.2.2-torch2.6-jammy", "fix-latest"]
+    );
+    let release = registry.digest("itwinai", "0.2.2-torch2.6-jammy");
+    assert!(release.is_some());
+    assert_eq!(registry.digest("itwinai", "fix-latest"), release);
+    for (tag, dev_tag) in ["0.2.2-tf2.16-jammy", "0.2.2-torch2.6-jammy"]
+        .iter()
+        .zip(dev("0.2.2", &hex))
+    {
+        assert_eq!(
+            served_layers(&format!("{host}/itwinai:{tag}")),
+            served_layers(&format!("{host}/itwinai-dev:{dev_tag}")),
+            "{tag} is {dev_tag}, relabelled"
+        );
+    }
+
+    // A pre-release: pushed to main, then released without moving the alias.
+    ws.xtask(&["version", "set", "0.2.3rc1"], None, &[])
+        .expect(0);
+    ws.commit();
+    let hex = ws.head()[..12].to_string();
+    ok(&ci.run(&workflow::Event::Push));
+    let mut want = dev("0.2.2", &ws.git(&["rev-parse", "HEAD~1"])[..12]);
+    want.extend(dev("0.2.3rc1", &hex));
+    want.sort();
+    assert_eq!(registry.tags("itwinai-dev"), want);
+    ok(&ci.run(&workflow::Event::Release("v0.2.3rc1".into())));
+    assert_eq!(
+        registry.tags("itwinai"),
+        [
+            "0.2.2-tf2.16-jammy",
+            "0.2.2-torch2.6-jammy",
+            "0.2.3rc1-tf2.16-jammy",
+            "0.2.3rc1-torch2.6-jammy",
+            "fix-latest"
+        ]
+    );
+    assert_eq!(registry.digest("itwinai", "fix-latest"), release);
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 mod engine;
 mod python;
+pub mod workflow;
 #[allow(unused_imports)]
 pub use engine::{
     copy_first_dockerfile, seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE,
