@@ -341,6 +341,9 @@ fn served_layers(reference: &str) -> String {
 /// without moving the alias; a flavour without alias never gets one.
 #[test]
 fn the_ci_example_publishes_tested_development_images_on_release() {
+    if !itwinai_repository("the_ci_example_publishes_tested_development_images_on_release") {
+        return;
+    }
     let Some(EngineTest { registry, ws, .. }) = EngineTest::start_with(
         "the_ci_example_publishes_tested_development_images_on_release",
         "ci-example",
