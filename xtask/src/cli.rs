@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Container images: list, build, push, tag
+    /// Container images: list, build, test, push, tag, audit
     #[command(subcommand)]
     Image(ImageCommand),
     /// The project version, [project].version of pyproject.toml
@@ -185,7 +185,7 @@ pub enum VersionAction {
         #[arg(value_name = "VERSION")]
         version: String,
     },
-    /// Bump a part; on a pre-release, finish it (see README)
+    /// Bump a part; on a pre-release, finish it (see docs/commands.md)
     Bump {
         #[arg(value_enum)]
         part: BumpPart,
@@ -233,7 +233,7 @@ pub struct Selection {
 /// Which reference a flavour goes under.
 #[derive(Debug, Args)]
 pub struct Naming {
-    /// Development image (<development>:<production tag>-<12 hex of HEAD>)
+    /// Development image (<development>:<production tag>-<HEAD's first dev-hash-length hex digits>)
     #[arg(long)]
     pub dev: bool,
 

@@ -445,6 +445,61 @@ fn help_exits_0() {
     assert!(run.stdout.contains("--dry-run"));
 }
 
+/// The names of the `Commands:` section of a `--help`, without `help`.
+fn help_commands(help: &str) -> Vec<String> {
+    help.split("Commands:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Commands: in {help}"))
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// `image --help` lists every subcommand the CLI defines, and the line of
+/// `image` in `--help` names each of them.
+#[test]
+fn help_names_every_image_subcommand() {
+    use clap::CommandFactory;
+    let cli = xtask::cli::Cli::command();
+    let defined: Vec<String> = cli
+        .find_subcommand("image")
+        .unwrap()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(defined.len() >= 6, "{defined:?}");
+    let ws = fixture("help-image");
+    let run = ws.xtask(&["image", "--help"], None, &[]);
+    run.expect(0);
+    assert_eq!(help_commands(&run.stdout), defined);
+    let run = ws.xtask(&["--help"], None, &[]);
+    run.expect(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("image "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    for name in &defined {
+        assert!(
+            line.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == name),
+            "{name} is missing from {line:?}"
+        );
+    }
+    // The length of a default development tag's hash is the catalog's.
+    let run = ws.xtask(&["image", "build", "--help"], None, &[]);
+    let dev = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("--dev "))
+        .unwrap();
+    assert!(dev.contains("dev-hash-length"), "{dev}");
+    assert!(!dev.chars().any(|c| c.is_ascii_digit()), "{dev}");
+}
+
 #[test]
 fn an_unwritable_output_is_one_line_and_exit_1() {
     let ws = fixture("full");
@@ -625,12 +680,12 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
 }
 
 #[test]
-fn the_readme_makefile_runs_and_leaves_the_tree_clean() {
-    if !itwinai_repository("the_readme_makefile_runs_and_leaves_the_tree_clean") {
+fn the_documented_makefile_runs_and_leaves_the_tree_clean() {
+    if !itwinai_repository("the_documented_makefile_runs_and_leaves_the_tree_clean") {
         return;
     }
     let ws = fixture("makefile");
-    let makefile = readme_block("### From a Makefile", "```make");
+    let makefile = doc_block("docs/ci.md", "## From a Makefile", "```make");
     for need in [
         ".PHONY:",
         ".DELETE_ON_ERROR:",

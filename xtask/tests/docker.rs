@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-
 use support::*;
 
 const OCI: &str = "org.opencontainers.image";
@@ -155,69 +153,6 @@ fn unresolvable_base_stops_before_the_build() {
     run.expect(1);
     assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
     let _ = docker_ok(&["rmi", &local]);
-}
-
-#[test]
-fn the_readme_quickstart_runs_offline_as_written() {
-    if !itwinai_repository("the_readme_quickstart_runs_offline_as_written") {
-        return;
-    }
-    if !engine_available("the_readme_quickstart_runs_offline_as_written") {
-        return;
-    }
-    let dir = TempDir::new("quickstart");
-    let script = dir.path().join("quickstart.sh");
-    // Run as a user would, `bash -eu`: the file is the program.
-    std::fs::write(
-        &script,
-        format!(
-            "#!/usr/bin/env -S bash -eu\n{}",
-            readme_block("<!-- quickstart -->", "```sh")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // `cargo xtask` is this build's binary (a fake cargo first on PATH).
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let cargo = bin.join("cargo");
-    std::fs::write(
-        &cargo,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = xtask ]; then shift; exec '{}' \"$@\"; fi\necho \"unexpected: cargo $*\" >&2\nexit 3\n",
-            env!("CARGO_BIN_EXE_xtask")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = free_port();
-    let host = format!("127.0.0.1:{port}");
-    let _cleanup = Cleanup::new(&[
-        &format!("{host}/base:noble"),
-        &format!("{host}/itwinai:0.1.0-torch2.6-noble"),
-        &format!("{host}/itwinai:demo-latest"),
-    ]);
-    let home = TempDir::new("quickstart-home");
-    let mut cmd = pinned(std::process::Command::new(&script), home.path());
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    cmd.env("PATH", path)
-        .env("PORT", port.to_string())
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null());
-    let run = Run::from(cmd.output().unwrap());
-    run.expect(0);
-    assert!(
-        run.stdout
-            .contains(r#"{"name":"itwinai","tags":["demo-latest","0.1.0-torch2.6-noble"]}"#),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stderr.contains("no problem"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("(created)"),
-        "the alias was created: {}",
-        run.stderr
-    );
 }
 
 /// The files of an image's folder `dir`, copied out with `docker cp`

@@ -4,7 +4,7 @@
 //! docker command ran beyond the read-only probes (`buildx version`, the
 //! engine's platform).
 //!
-//! README.md's "What it refuses" list is generated from this table:
+//! docs/refusals.md's "What it refuses" list is generated from this table:
 //! `XTASK_BLESS=1 cargo test --test refusals` rewrites it; the test fails
 //! when the two differ.
 
@@ -321,8 +321,8 @@ fn every_bad_input_is_refused_before_docker_runs() {
     }
 }
 
-/// The README section, one line per case.
-fn readme_section() -> String {
+/// The docs/refusals.md section, one line per case.
+fn refusals_section() -> String {
     let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/refusals.rs; XTASK_BLESS=1 cargo test --test refusals) -->\n");
     out.push_str("| area | input | exit | the message says |\n|---|---|---|---|\n");
     for c in CASES {
@@ -341,26 +341,29 @@ fn readme_section() -> String {
 }
 
 #[test]
-fn readme_lists_the_corpus() {
-    if !support::itwinai_repository("readme_lists_the_corpus") {
+fn the_docs_list_the_corpus() {
+    if !support::itwinai_repository("the_docs_list_the_corpus") {
         return;
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme
+    const FILE: &str = "docs/refusals.md";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(FILE);
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{FILE}: {e}"));
+    let start = doc
         .find("<!-- refusals:begin")
-        .expect("README.md has a refusals:begin marker");
-    let end = readme
+        .unwrap_or_else(|| panic!("{FILE} has no refusals:begin marker"));
+    let end = doc
         .find("<!-- refusals:end -->")
-        .expect("README.md has a refusals:end marker")
+        .unwrap_or_else(|| panic!("{FILE} has no refusals:end marker"))
         + "<!-- refusals:end -->".len();
-    let want = readme_section();
-    if readme[start..end] != want {
+    let want = refusals_section();
+    if doc[start..end] != want {
         if std::env::var("XTASK_BLESS").is_ok() {
-            let updated = format!("{}{want}{}", &readme[..start], &readme[end..]);
+            let updated = format!("{}{want}{}", &doc[..start], &doc[end..]);
             std::fs::write(&path, updated).unwrap();
         } else {
-            panic!("README.md's refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test refusals");
+            panic!("{FILE}'s refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test refusals");
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 mod engine;
 mod python;
+pub mod workflow;
 #[allow(unused_imports)]
 pub use engine::{
     copy_first_dockerfile, seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE,
@@ -548,19 +549,19 @@ pub fn itwinai_repository(test: &str) -> bool {
     here
 }
 
-/// The text of README.md's first block opened by `fence` (```` ```make ````)
-/// after `marker`.
-pub fn readme_block(marker: &str, fence: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let after = readme
+/// The text of the first block opened by `fence` (```` ```make ````) after
+/// `marker` in the repository's file `file` (`README.md`, `docs/ci.md`).
+pub fn doc_block(file: &str, marker: &str, fence: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let after = text
         .split(marker)
         .nth(1)
-        .unwrap_or_else(|| panic!("README.md has no {marker:?}"));
+        .unwrap_or_else(|| panic!("{file} has no {marker:?}"));
     let block = after
         .split(&format!("{fence}\n"))
         .nth(1)
-        .unwrap_or_else(|| panic!("no {fence} block after {marker:?} in README.md"));
+        .unwrap_or_else(|| panic!("no {fence} block after {marker:?} in {file}"));
     block.split("```").next().unwrap().to_string()
 }
 
