@@ -550,7 +550,7 @@ pub fn manifest_read_line(reference: &str) -> String {
     let (repository, tag) = reference.rsplit_once(':').unwrap();
     let (host, name) = repository.split_once('/').unwrap();
     format!(
-        "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --write-out '%{{stderr}}xtask-http: %{{http_code}} %{{header_json}}' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://{host}/v2/{name}/manifests/{tag}"
+        "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --noproxy '*' --dump-header - --suppress-connect-headers --write-out '%{{stderr}}xtask-http: %{{http_code}} %{{num_redirects}}\\n' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://{host}/v2/{name}/manifests/{tag}"
     )
 }
 
