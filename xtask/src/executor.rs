@@ -14,25 +14,11 @@ use xshell::Shell;
 
 use crate::docker_output::{self as out, ImageInfo, Inside, RemoteImage};
 use crate::git::{self, GitState};
-use crate::plan::{render_step, Arg, Check, Item, Pinned, Slot, Step};
+use crate::plan::{render_step, Arg, Check, EnvChange, Item, Pinned, Slot, Step};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, Remote};
 use crate::runner::{self, Output};
-
-/// Variables that make git describe another repository, work tree or
-/// index than the one it runs in.
-const GIT_LOCATION_ENV: [&str; 9] = [
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_PREFIX",
-];
 
 pub struct Executor<'a> {
     sh: &'a Shell,
@@ -130,46 +116,32 @@ impl<'a> Executor<'a> {
                 .transpose()?,
         };
         let result = runner::run(
-            self.command(&argv, step.git_index()),
+            self.command(step, &argv),
             step.wait(),
             stdin,
-            !step.read_only(),
+            step.capture(),
         );
         if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
             // Stopped (signal or timeout): the docker client is gone, its
             // container may not be.
             let rm = Step::RemoveContainer { name: name.clone() };
             let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
-            let _ = runner::run_cleanup(self.command(&argv, None));
+            let _ = runner::run_cleanup(self.command(&rm, &argv));
         }
         // A name serves one run: a later listing shows the placeholder.
         self.values.remove(&Slot::Container);
         result.map(Some)
     }
 
-    /// The command for `argv`; `index`: the index file of our own a git
-    /// step uses (`GIT_INDEX_FILE`), set after the environment's is removed.
-    fn command(&self, argv: &[String], index: Option<&str>) -> std::process::Command {
+    /// The command of `step` (its argv resolved), in the environment the
+    /// step derives.
+    fn command(&self, step: &Step, argv: &[String]) -> std::process::Command {
         let mut cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
-        if argv[0] == "docker" {
-            // The platform of every image is named in its step, never
-            // taken from the environment.
-            cmd.env_remove("DOCKER_DEFAULT_PLATFORM");
-        }
-        if argv[0] == "git" {
-            // The repository described is the workspace's, whatever the
-            // environment points git at; git status takes no lock and runs
-            // no fsmonitor hook of the repository's config.
-            for var in GIT_LOCATION_ENV {
-                cmd.env_remove(var);
-            }
-            cmd.env("GIT_OPTIONAL_LOCKS", "0")
-                .env("GIT_CONFIG_COUNT", "1")
-                .env("GIT_CONFIG_KEY_0", "core.fsmonitor")
-                .env("GIT_CONFIG_VALUE_0", "false");
-            if let Some(index) = index {
-                cmd.env("GIT_INDEX_FILE", index);
-            }
+        for change in step.env(crate::proxy::ProxyEnv::current()) {
+            match change {
+                EnvChange::Remove(name) => cmd.env_remove(name),
+                EnvChange::Set(name, value) => cmd.env(name, value),
+            };
         }
         cmd
     }

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod platform;
 pub mod promotion;
 pub mod provenance;
+pub mod proxy;
 pub mod publish;
 pub mod pyproject;
 pub mod reference;
@@ -129,6 +130,7 @@ fn wants_json(command: &Command) -> bool {
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     runner::configure()?;
+    proxy::ProxyEnv::configure()?;
     runner::interrupt::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {

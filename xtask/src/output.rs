@@ -37,12 +37,16 @@ impl Stream {
 }
 
 fn write(stream: Stream, text: &str) {
+    write_bytes(stream, text.as_bytes());
+}
+
+fn write_bytes(stream: Stream, bytes: &[u8]) {
     let result = match stream {
         Stream::Stdout => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes()).and_then(|()| out.flush())
+            out.write_all(bytes).and_then(|()| out.flush())
         }
-        Stream::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+        Stream::Stderr => std::io::stderr().lock().write_all(bytes),
     };
     if let Err(e) = result {
         let mut failed = FAILED.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,11 +93,11 @@ pub fn error(msg: &str) {
     stderr_line(&format!("error: {}", printable(msg)));
 }
 
-/// What a child prints, passed on to stderr as it comes (its progress
-/// output may end without a newline).
-pub fn child_text(text: &str) {
-    write(Stream::Stderr, text);
-    MID_LINE.store(!text.ends_with('\n'), Ordering::SeqCst);
+/// What a child prints, passed on to stderr as it comes, byte for byte
+/// (its progress output may end without a newline).
+pub fn child_bytes(bytes: &[u8]) {
+    write_bytes(Stream::Stderr, bytes);
+    MID_LINE.store(!bytes.ends_with(b"\n"), Ordering::SeqCst);
 }
 
 /// Make the next line of our own start clean: a child may have ended

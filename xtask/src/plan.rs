@@ -141,6 +141,43 @@ pub struct Build {
     pub becomes: Option<Reference>,
 }
 
+/// A change to the environment a step's command inherits from ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvChange {
+    /// Not passed on.
+    Remove(String),
+    /// Set to a value, which is never printed (a proxy URL may hold a
+    /// password): neither in the echo nor by `--dry-run`.
+    Set(String, String),
+}
+
+/// Variables that make git describe another repository, work tree or
+/// index than the one it runs in.
+const GIT_LOCATION_ENV: [&str; 9] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_PREFIX",
+];
+
+/// What a step keeps of its command's output, on each of stdout and stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// Everything, up to this many bytes; a command that prints more is
+    /// stopped and the step fails (exit 1), naming the cap.
+    Bounded(usize),
+    /// Passed on whole to our stderr as it comes (builds, pushes, tests);
+    /// only the last this many bytes are kept, for messages.
+    Tail(usize),
+}
+
+const MIB: usize = 1024 * 1024;
+
 /// One external command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -555,6 +592,56 @@ impl Step {
             Step::Build(_) | Step::Test { .. } => Wait::Unbounded,
             _ => Wait::Lookup,
         }
+    }
+
+    /// How its command's environment differs from ours: git describes the
+    /// workspace's repository whatever the environment points it at, takes
+    /// no lock and runs no fsmonitor hook (and a context step uses an index
+    /// of our own); docker takes no platform from the environment (each
+    /// image's is named in its step); curl sees exactly the proxy docker's
+    /// client would use (`proxy.rs`), or none.
+    pub fn env(&self, proxies: &crate::proxy::ProxyEnv) -> Vec<EnvChange> {
+        let set = |k: &str, v: &str| EnvChange::Set(k.to_string(), v.to_string());
+        match self {
+            Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
+            | Step::GitIsCommit { .. }
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. } => GIT_LOCATION_ENV
+                .iter()
+                .map(|v| EnvChange::Remove(v.to_string()))
+                .chain([
+                    set("GIT_OPTIONAL_LOCKS", "0"),
+                    set("GIT_CONFIG_COUNT", "1"),
+                    set("GIT_CONFIG_KEY_0", "core.fsmonitor"),
+                    set("GIT_CONFIG_VALUE_0", "false"),
+                ])
+                .chain(self.git_index().map(|i| set("GIT_INDEX_FILE", i)))
+                .collect(),
+            Step::RegistryRead(r) => crate::proxy::curl_env(&r.url, proxies),
+            Step::CredentialHelper { .. } => Vec::new(),
+            _ => vec![EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".to_string())],
+        }
+    }
+
+    /// What is kept of its output. A step that changes something shows its
+    /// output as it comes and keeps the last MiB (a long build log never
+    /// fails a build); a read keeps all of it, within a cap well above what
+    /// it prints: a registry read a little more than curl's
+    /// `--max-filesize` (which does not stop a body of unknown length), a
+    /// `docker image inspect` 16 MiB (a 121-layer image with 400 labels
+    /// and variables prints 134 KB), `git status` 64 MiB (a path a line).
+    pub fn capture(&self) -> Capture {
+        if !self.read_only() {
+            return Capture::Tail(MIB);
+        }
+        Capture::Bounded(match self {
+            Step::RegistryRead(_) => crate::distribution::MAX_BYTES as usize + MIB,
+            Step::GitState | Step::GitFlagged | Step::GitTracked => 64 * MIB,
+            Step::Inspect { .. } | Step::RemoteImage { .. } | Step::DigestLookup { .. } => 16 * MIB,
+            _ => 4 * MIB,
+        })
     }
 
     /// Whether the step changes anything, in the engine, the docker CLI's
@@ -1213,7 +1300,7 @@ mod tests {
                     "r",
                     "1",
                 ))),
-                "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --write-out '%{stderr}xtask-http: %{http_code} %{header_json}' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
+                "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --noproxy '*' --dump-header - --suppress-connect-headers --write-out '%{stderr}xtask-http: %{http_code} %{num_redirects}\\n' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
                 Wait::Lookup,
             ),
             (
@@ -1228,6 +1315,74 @@ mod tests {
         for (step, want, wait) in cases {
             assert_eq!(line(&step), want);
             assert_eq!(step.wait(), wait, "{want}");
+        }
+    }
+
+    #[test]
+    fn every_step_derives_its_environment_and_what_it_keeps() {
+        let proxies = crate::proxy::ProxyEnv::from_lookup(|n| {
+            (n == "HTTPS_PROXY").then(|| "http://u:pw@proxy:3128".to_string())
+        });
+        let read = |host: &str| {
+            let e = crate::distribution::Endpoint::of_host(host);
+            Step::RegistryRead(Box::new(crate::distribution::Request::manifest(
+                &e, "r", "1",
+            )))
+        };
+        // git: the workspace's repository, no lock, no fsmonitor hook.
+        let git = Step::GitState.env(&proxies);
+        assert!(git.contains(&EnvChange::Remove("GIT_DIR".into())));
+        assert!(git.contains(&EnvChange::Set("GIT_OPTIONAL_LOCKS".into(), "0".into())));
+        assert_eq!(git, Step::GitIsCommit { rev: "a".into() }.env(&proxies));
+        // curl: every proxy variable removed; HTTPS_PROXY passed on as
+        // https_proxy for a remote registry only.
+        let remote = read("ghcr.io").env(&proxies);
+        let local = read("127.0.0.1:5000").env(&proxies);
+        for var in crate::proxy::CURL_PROXY_VARS {
+            assert!(remote.contains(&EnvChange::Remove(var.into())), "{var}");
+            assert!(local.contains(&EnvChange::Remove(var.into())), "{var}");
+        }
+        assert!(remote.contains(&EnvChange::Set(
+            "https_proxy".into(),
+            "http://u:pw@proxy:3128".into()
+        )));
+        assert!(!local.iter().any(|c| matches!(c, EnvChange::Set(..))));
+        // The proxy URL is in no argv.
+        assert!(!read("ghcr.io")
+            .argv()
+            .iter()
+            .any(|a| a.shown().contains("pw")));
+        // docker takes no platform from the environment: each image's is
+        // named in its step.
+        let push = Step::Push {
+            reference: rf("h/r:1"),
+        };
+        assert_eq!(
+            push.env(&proxies),
+            [EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".into())]
+        );
+        // A context step writes through an index of our own.
+        let index = Step::ContextIndex {
+            commit: "a".repeat(40),
+            index: "/c/.i".into(),
+        }
+        .env(&proxies);
+        assert!(index.contains(&EnvChange::Remove("GIT_INDEX_FILE".into())));
+        assert_eq!(
+            index.last(),
+            Some(&EnvChange::Set("GIT_INDEX_FILE".into(), "/c/.i".into()))
+        );
+        // What is kept: a read's output whole, up to its cap; a step that
+        // changes something shows its output and keeps a tail.
+        let cases = [
+            (read("ghcr.io"), Capture::Bounded(65 * MIB)),
+            (Step::GitState, Capture::Bounded(64 * MIB)),
+            (Step::Inspect { images: vec![] }, Capture::Bounded(16 * MIB)),
+            (Step::BuildxProbe, Capture::Bounded(4 * MIB)),
+            (push, Capture::Tail(MIB)),
+        ];
+        for (step, want) in cases {
+            assert_eq!(step.capture(), want, "{step:?}");
         }
     }
 

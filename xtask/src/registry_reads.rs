@@ -139,7 +139,7 @@ impl Executor<'_> {
                 distribution::parse_tags(&r.body)
                     .map_err(|e| anyhow::anyhow!("{repository}: its registry served {e}"))?,
             );
-            next = distribution::next_page(r.header("link"), &endpoint.base)
+            next = distribution::next_page(&r.header_values("link"), &endpoint.base)
                 .map_err(|e| anyhow::anyhow!("{repository}: its tag list {e}"))?;
             match &next {
                 None => return Ok(tags),
@@ -188,14 +188,15 @@ impl Executor<'_> {
     /// What to send after a 401: a token (Bearer) or the credentials
     /// (Basic).
     fn authenticate(&mut self, endpoint: &Endpoint, name: &str, r: &Response) -> Result<Auth> {
-        let header = r.header("www-authenticate").with_context(|| {
-            format!(
-                "{} answered 401 without saying how to authenticate (no WWW-Authenticate)",
-                endpoint.host
-            )
-        })?;
-        let challenge = distribution::parse_challenge(header, endpoint.plain_http)
-            .map_err(|e| anyhow::anyhow!("{} asks for authentication: {e}", endpoint.host))?;
+        let challenge =
+            distribution::pick_challenge(&r.header_values("www-authenticate"), endpoint.plain_http)
+                .with_context(|| {
+                    format!(
+                        "{} answered 401 without saying how to authenticate (no WWW-Authenticate)",
+                        endpoint.host
+                    )
+                })?
+                .map_err(|e| anyhow::anyhow!("{} asks for authentication: {e}", endpoint.host))?;
         let credentials = self.docker_credentials(endpoint)?;
         match challenge {
             Challenge::Basic => match credentials {
@@ -299,7 +300,8 @@ impl Executor<'_> {
         let step = Step::RegistryRead(Box::new(request.clone()));
         let secret = auth.map(distribution::curl_config);
         let o = self
-            .step_with_secret(&step, secret)?
+            .step_with_secret(&step, secret)
+            .with_context(|| format!("cannot read {} ({})", request.what, request.url))?
             .context("registry reads always run")?;
         // A failed transfer (also one cut at the size limit) says curl's
         // own error, not its status line.
@@ -341,9 +343,12 @@ fn identity_token(endpoint: &Endpoint) -> anyhow::Error {
 
 /// The digest the registry reports for a manifest it served.
 fn manifest_digest(r: &Response, reference: &str) -> Result<String> {
-    let d = r.header("docker-content-digest").with_context(|| {
-        format!("{reference}: its registry did not report the manifest's digest (Docker-Content-Digest)")
-    })?;
+    let d = r
+        .header("docker-content-digest")
+        .map_err(|e| anyhow::anyhow!("{reference}: its registry {e}"))?
+        .with_context(|| {
+            format!("{reference}: its registry did not report the manifest's digest (Docker-Content-Digest)")
+        })?;
     anyhow::ensure!(
         d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()),
         "{reference}: its registry reported {d:?} as the manifest's digest"

@@ -7,8 +7,14 @@
 //! `XTASK_LOOKUP_TIMEOUT_SECS` (default 120), a transfer (pull, push)
 //! `XTASK_TRANSFER_TIMEOUT_SECS` (default 3600); a build is not bounded.
 //! A command past its limit is stopped and reported.
+//!
+//! Output: read in chunks, never by lines, so memory stays bounded
+//! whatever a child prints. A read keeps all of its output up to the cap
+//! its step derives (`Step::capture`); past it the child is stopped and
+//! the step fails. A step that changes something shows its output as it
+//! comes and keeps only its tail.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::error::{invalid, Interrupted};
-use crate::plan::{shell_line, Wait};
+use crate::plan::{shell_line, Capture, Wait};
 
 pub const LOOKUP_ENV: &str = "XTASK_LOOKUP_TIMEOUT_SECS";
 pub const TRANSFER_ENV: &str = "XTASK_TRANSFER_TIMEOUT_SECS";
@@ -200,62 +206,165 @@ fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
     }
 }
 
-/// The most output of one stream kept from a child: more (an endless
-/// answer of a registry) stops it.
-const MAX_CAPTURE: usize = 256 * 1024 * 1024;
+/// How much is read from a pipe at a time.
+const CHUNK: usize = 64 * 1024;
 
-/// Read a pipe to its end on a thread; with `visible`, pass each line on to
-/// our stderr as it comes. Past [`MAX_CAPTURE`] it sets `overflow` and
-/// stops reading.
-fn pump<R: Read + Send + 'static>(
-    pipe: Option<R>,
-    visible: bool,
-    overflow: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        let Some(pipe) = pipe else { return all };
-        let mut reader = io::BufReader::new(pipe);
-        let mut buf = Vec::new();
-        while let Ok(n) = reader.read_until(b'\n', &mut buf) {
-            if n == 0 {
-                break;
+/// The longest partial line held back before it is passed on anyway.
+const MAX_PENDING: usize = 64 * 1024;
+
+/// What is kept of one stream of a child, and what of it is shown.
+struct Kept {
+    capture: Capture,
+    bytes: Vec<u8>,
+    /// Passed on (shown) up to its last newline; the rest waits for one
+    /// (so lines of stdout and stderr do not mix), at most [`MAX_PENDING`].
+    pending: Vec<u8>,
+}
+
+impl Kept {
+    fn new(capture: Capture) -> Kept {
+        Kept {
+            capture,
+            bytes: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Take a chunk: `Err(())` when a bounded stream would pass its cap
+    /// (nothing of the chunk is kept); else what to show now, if any.
+    fn take(&mut self, chunk: &[u8]) -> Result<Vec<u8>, ()> {
+        match self.capture {
+            Capture::Bounded(max) => {
+                if self.bytes.len() + chunk.len() > max {
+                    return Err(());
+                }
+                self.bytes.extend_from_slice(chunk);
+                Ok(Vec::new())
             }
-            let line = String::from_utf8_lossy(&buf);
-            if visible {
-                crate::output::child_text(&line);
-            }
-            all.push_str(&line);
-            buf.clear();
-            if all.len() > MAX_CAPTURE {
-                overflow.store(true, std::sync::atomic::Ordering::SeqCst);
-                break;
+            Capture::Tail(max) => {
+                self.bytes.extend_from_slice(chunk);
+                if self.bytes.len() > 2 * max {
+                    self.bytes.drain(..self.bytes.len() - max);
+                }
+                self.pending.extend_from_slice(chunk);
+                let cut = match self.pending.iter().rposition(|&b| b == b'\n') {
+                    Some(at) => at + 1,
+                    None if self.pending.len() > MAX_PENDING => self.pending.len(),
+                    None => 0,
+                };
+                Ok(self.pending.drain(..cut).collect())
             }
         }
-        all
+    }
+
+    /// At the end of the stream: what is left to show, and what was kept.
+    fn finish(mut self) -> (Vec<u8>, String) {
+        if let Capture::Tail(max) = self.capture {
+            let excess = self.bytes.len().saturating_sub(max);
+            self.bytes.drain(..excess);
+        }
+        let text = match String::from_utf8(self.bytes) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        (self.pending, text)
+    }
+}
+
+/// Pass `bytes` on to our stderr (whole, not mixed with another thread's).
+fn show(bytes: &[u8]) {
+    if !bytes.is_empty() {
+        crate::output::child_bytes(bytes);
+    }
+}
+
+/// Which stream of a child printed past its cap (0: none).
+type Overflow = std::sync::Arc<std::sync::atomic::AtomicU8>;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+
+/// Read a pipe to its end on a thread, in chunks of [`CHUNK`] bytes, as
+/// `capture` says: a bounded stream that passes its cap sets `overflow` to
+/// `stream` and stops reading (the child is then stopped); a shown one is
+/// passed on to our stderr as it comes.
+fn pump<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    capture: Capture,
+    stream: u8,
+    overflow: Overflow,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Kept::new(capture);
+        if let Some(mut pipe) = pipe {
+            let mut chunk = vec![0u8; CHUNK];
+            loop {
+                let n = match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                match kept.take(&chunk[..n]) {
+                    Ok(now) => show(&now),
+                    Err(()) => {
+                        overflow.store(stream, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+        }
+        let (rest, text) = kept.finish();
+        show(&rest);
+        text
     })
 }
 
+/// The one line for a child stopped for printing too much on `stream`.
+fn overflow_error(argv: &[String], capture: Capture, stream: u8) -> anyhow::Error {
+    let max = match capture {
+        Capture::Bounded(max) | Capture::Tail(max) => max,
+    };
+    anyhow::anyhow!(
+        "`{}` printed more than {} on its {}, the most this tool keeps of it, and was stopped",
+        short_name(argv),
+        size(max),
+        if stream == STDOUT { "stdout" } else { "stderr" }
+    )
+}
+
+/// `65 MiB`, `512 KiB`, `100 bytes`.
+fn size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Start `c`, give it `stdin` (else nothing), wait for it within `wait`'s
-/// limit, stop it on SIGINT. With `visible`, its output is passed on to our
-/// stderr as it comes (stdout stays free for `--json`).
-pub fn run(c: Command, wait: Wait, stdin: Option<String>, visible: bool) -> Result<Output> {
-    supervise(c, wait, stdin, visible, true)
+/// limit, stop it on SIGINT; keep its output as `capture` says (a shown
+/// one is passed on to our stderr as it comes: stdout stays free for
+/// `--json`).
+pub fn run(c: Command, wait: Wait, stdin: Option<String>, capture: Capture) -> Result<Output> {
+    supervise(c, wait, stdin, capture, true)
 }
 
 /// Run a clean-up command (removing a container) even after SIGINT or
 /// SIGTERM: it must not be stopped by the very signal it cleans up after.
 pub fn run_cleanup(c: Command) -> Result<Output> {
-    supervise(c, Wait::Lookup, None, false, false)
+    supervise(c, Wait::Lookup, None, Capture::Bounded(1024 * 1024), false)
 }
 
 fn supervise(
     mut c: Command,
     wait: Wait,
     stdin: Option<String>,
-    visible: bool,
+    capture: Capture,
     honour_interrupt: bool,
 ) -> Result<Output> {
+    let visible = matches!(capture, Capture::Tail(_));
     let interrupted = || honour_interrupt && interrupt::happened();
     let argv = argv_of(&c);
     echo(&argv);
@@ -278,15 +387,23 @@ fn supervise(
             let _ = pipe.write_all(text.as_bytes());
         });
     }
-    let overflow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let out = pump(child.stdout.take(), visible, overflow.clone());
-    let err = pump(child.stderr.take(), visible, overflow.clone());
+    let overflow = Overflow::default();
+    let out = pump(child.stdout.take(), capture, STDOUT, overflow.clone());
+    let err = pump(child.stderr.take(), capture, STDERR, overflow.clone());
     // The child is reaped only here, by try_wait or after kill, so it is
     // never signalled once its PID could belong to another process
     // (std's Child::kill does nothing to a child already reaped).
     let start = Instant::now();
     let deadline = limit_of(wait);
+    let overflowed = || overflow.load(std::sync::atomic::Ordering::SeqCst);
     let status = loop {
+        // Before its exit status: a child whose pipe we stopped reading
+        // may end on its own (SIGPIPE), with only part of its output read.
+        if overflowed() != 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(overflow_error(&argv, capture, overflowed()));
+        }
         if let Some(status) = child.try_wait().context("waiting for a child process")? {
             break status;
         }
@@ -294,15 +411,6 @@ fn supervise(
             let _ = child.kill();
             let _ = child.wait();
             return Err(Interrupted.into());
-        }
-        if overflow.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!(
-                "`{}` printed more than {} MiB and was stopped",
-                short_name(&argv),
-                MAX_CAPTURE / (1024 * 1024)
-            );
         }
         if let Some((max, env)) = deadline {
             if start.elapsed() >= max {
@@ -321,6 +429,9 @@ fn supervise(
     let stderr = err.join().unwrap_or_default();
     if interrupted() {
         return Err(Interrupted.into());
+    }
+    if overflowed() != 0 {
+        return Err(overflow_error(&argv, capture, overflowed()));
     }
     Ok(Output {
         ok: status.success(),
@@ -363,6 +474,50 @@ mod tests {
         let line = "Cannot connect to the Docker daemon at unix:///nope.sock. Is the docker daemon running?";
         assert!(with_hint(line).contains("DOCKER_HOST"));
         assert_eq!(with_hint("manifest unknown"), "manifest unknown");
+    }
+
+    #[test]
+    fn a_bounded_stream_keeps_everything_up_to_its_cap() {
+        let mut k = Kept::new(Capture::Bounded(10));
+        assert_eq!(k.take(b"0123"), Ok(Vec::new()));
+        assert_eq!(k.take(b"456789"), Ok(Vec::new()));
+        // One byte more is past the cap, with or without a newline.
+        assert_eq!(k.take(b"x"), Err(()));
+        assert_eq!(k.finish(), (Vec::new(), "0123456789".to_string()));
+    }
+
+    #[test]
+    fn a_shown_stream_is_passed_on_by_lines_and_keeps_a_tail() {
+        let mut k = Kept::new(Capture::Tail(4));
+        assert_eq!(k.take(b"ab\ncd"), Ok(b"ab\n".to_vec()));
+        assert_eq!(k.take(b"ef\ngh\nij"), Ok(b"cdef\ngh\n".to_vec()));
+        // A line that never ends is passed on once it is long.
+        let long = vec![b'z'; MAX_PENDING];
+        let shown = k.take(&long).unwrap();
+        assert_eq!(shown.len(), MAX_PENDING + 2);
+        assert!(k.bytes.len() <= 8, "{}", k.bytes.len());
+        assert_eq!(k.take(b"end"), Ok(Vec::new()));
+        assert_eq!(k.finish(), (b"end".to_vec(), "zend".to_string()));
+        assert_eq!(size(65 * 1024 * 1024), "65 MiB");
+        assert_eq!(size(512 * 1024), "512 KiB");
+        assert_eq!(size(1536), "1536 bytes");
+    }
+
+    #[test]
+    fn an_endless_output_without_newlines_stops_the_child() {
+        let mut c = Command::new("cat");
+        c.arg("/dev/zero");
+        let err = run(c, Wait::Lookup, None, Capture::Bounded(1024 * 1024)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`cat /dev/zero` printed more than 1 MiB on its stdout, the most this tool keeps of it, and was stopped"
+        );
+        // What fits is kept whole.
+        let mut c = Command::new("head");
+        c.args(["--bytes=100000", "/dev/zero"]);
+        let o = run(c, Wait::Lookup, None, Capture::Bounded(100_000)).unwrap();
+        assert!(o.ok);
+        assert_eq!(o.stdout.len(), 100_000);
     }
 
     #[test]

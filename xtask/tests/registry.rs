@@ -286,6 +286,30 @@ fn login_push_and_audit(p: &Private, secret: &str) -> Vec<Run> {
     vec![push, audit]
 }
 
+/// `pairs` as `Workspace::xtask` takes them.
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A password a proxy URL holds, which no output may show.
+const PROXY_SECRET: &str = "pr0xy-Pa55";
+
+/// `image audit --json` with a proxy in every variable that names one:
+/// it works, and the proxy sees nothing of the loopback registry (not its
+/// credentials, Basic in clear over HTTP, not a request).
+fn audit_ignoring_a_proxy(ws: &Workspace) -> Run {
+    let proxy = Listener::start();
+    let vars = every_proxy_variable(&proxy.proxy_url("proxyuser", PROXY_SECRET));
+    let run = ws.xtask(&["image", "audit", "--json"], None, &env_of(&vars));
+    run.expect(0);
+    assert_eq!(proxy.received(), Vec::<String>::new(), "{}", run.stderr);
+    assert!(run.stderr.contains("--noproxy '*'"), "{}", run.stderr);
+    for out in [&run.stdout, &run.stderr] {
+        assert!(!out.contains(PROXY_SECRET), "{out}");
+    }
+    run
+}
+
 #[test]
 fn a_registry_that_needs_a_login_is_never_read_as_absent() {
     const SECRET: &str = "s3cret-Pa55";
@@ -301,6 +325,7 @@ fn a_registry_that_needs_a_login_is_never_read_as_absent() {
     // Not logged in, then logged in.
     let mut outputs = vec![audit_refused(&p, false)];
     outputs.extend(login_push_and_audit(&p, SECRET));
+    outputs.push(audit_ignoring_a_proxy(ws));
     assert_eq!(private.tags("itwinai"), [TAG, "fix-latest"]);
     let published = private.digest("itwinai", TAG).unwrap();
 
@@ -426,6 +451,11 @@ enum Quirk {
     /// The manifests answer 503 with a body that looks like a 404 header
     /// block with MANIFEST_UNKNOWN.
     ForgedAbsent,
+    /// Each tag list page sends a `Link` to the first page, another
+    /// header, then the `Link` to the next page, then that other header
+    /// again (curl 7.88's `%{header_json}` lost the header between two
+    /// `Link`s, and with it every page after the first).
+    SplitLinks,
 }
 
 impl PagingRegistry {
@@ -454,6 +484,13 @@ impl PagingRegistry {
                     "HTTP/1.1 404 Not Found\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\"}]}"
                         .to_string(),
                 ),
+                Quirk::SplitLinks if path.contains("/tags/list") => {
+                    let (status, link, body) = answer(path, &tags, &versions);
+                    let headers = format!(
+                        "Link: </v2/itwinai/tags/list?n=3>; rel=\"first\"\r\nX-Page: a\r\n{link}X-Page: b\r\nDocker-Distribution-Api-Version: registry/2.0\r\nDocker-Distribution-Api-Version: registry/2.0\r\n"
+                    );
+                    (status, headers, body)
+                }
                 _ => answer(path, &tags, &versions),
             }
         });
@@ -553,51 +590,160 @@ fn answer(path: &str, tags: &[String], versions: &[(String, String)]) -> (String
 
 #[test]
 fn the_audit_follows_every_page_of_the_tag_list() {
-    let mut tags: Vec<String> = (1..=20).map(|n| format!("build-{n:02}")).collect();
-    for t in [TAG, "0.3.0-torch2.6-jammy", "fix-latest", "other-latest"] {
-        tags.push(t.to_string());
+    // Also when the page's headers repeat, a Link on either side of
+    // another header: every Link header is read.
+    for quirk in [Quirk::None, Quirk::SplitLinks] {
+        let mut tags: Vec<String> = (1..=20).map(|n| format!("build-{n:02}")).collect();
+        for t in [TAG, "0.3.0-torch2.6-jammy", "fix-latest", "other-latest"] {
+            tags.push(t.to_string());
+        }
+        let versions = vec![
+            ("fix-latest".to_string(), "0.2.2".to_string()),
+            ("other-latest".to_string(), "0.3.0".to_string()),
+        ];
+        let registry = PagingRegistry::start_with(tags, versions, quirk);
+        let ws = Workspace::fixture("reg-pages", &registry.host(), "127.0.0.1:1/base:1");
+        let run = ws.xtask(
+            &["image", "audit", "--json"],
+            None,
+            &[("XTASK_TAGS_PAGE_SIZE", "3")],
+        );
+        run.expect(1);
+        let pages: Vec<String> = registry
+            .requests()
+            .into_iter()
+            .filter(|p| p.contains("/tags/list"))
+            .collect();
+        // 24 tags, 3 a page: 8 pages, each after the last tag of the one before.
+        assert_eq!(pages.len(), 8, "{pages:?}");
+        assert_eq!(pages[0], "/v2/itwinai/tags/list?n=3");
+        assert_eq!(pages[1], "/v2/itwinai/tags/list?last=build-01&n=3");
+        assert_eq!(
+            statuses(&run.stdout),
+            [
+                ("fix-latest".to_string(), "behind".to_string()),
+                ("other-latest".to_string(), "undeclared".to_string()),
+            ]
+        );
+        assert!(
+            run.stderr.contains("24 tags, 2 of them *-latest"),
+            "{}",
+            run.stderr
+        );
+        // Only manifests and configs were read, no layer.
+        assert!(
+            registry.requests().iter().all(|p| p.contains("/tags/list")
+                || p.contains("/manifests/")
+                || p.contains("/blobs/sha256:")),
+            "{:?}",
+            registry.requests()
+        );
     }
-    let versions = vec![
-        ("fix-latest".to_string(), "0.2.2".to_string()),
-        ("other-latest".to_string(), "0.3.0".to_string()),
-    ];
-    let registry = PagingRegistry::start(tags, versions);
-    let ws = Workspace::fixture("reg-pages", &registry.host(), "127.0.0.1:1/base:1");
-    let run = ws.xtask(
-        &["image", "audit", "--json"],
-        None,
-        &[("XTASK_TAGS_PAGE_SIZE", "3")],
+}
+
+#[test]
+fn no_proxy_sees_a_loopback_registry() {
+    let registry = PagingRegistry::start(
+        vec![TAG.to_string(), "fix-latest".to_string()],
+        vec![("fix-latest".to_string(), "0.2.2".to_string())],
     );
-    run.expect(1);
-    let pages: Vec<String> = registry
-        .requests()
-        .into_iter()
-        .filter(|p| p.contains("/tags/list"))
-        .collect();
-    // 24 tags, 3 a page: 8 pages, each after the last tag of the one before.
-    assert_eq!(pages.len(), 8, "{pages:?}");
-    assert_eq!(pages[0], "/v2/itwinai/tags/list?n=3");
-    assert_eq!(pages[1], "/v2/itwinai/tags/list?last=build-01&n=3");
+    let ws = Workspace::fixture("reg-proxy", &registry.host(), "127.0.0.1:1/base:1");
+    let run = audit_ignoring_a_proxy(&ws);
     assert_eq!(
         statuses(&run.stdout),
-        [
-            ("fix-latest".to_string(), "behind".to_string()),
-            ("other-latest".to_string(), "undeclared".to_string()),
-        ]
+        [("fix-latest".to_string(), "current".to_string())]
     );
+    // A proxy setting that is not UTF-8 is refused before anything runs.
+    let mut cmd = ws.xtask_command(&["image", "audit"], None);
+    cmd.env(
+        "HTTPS_PROXY",
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"http://p\xff:1"),
+    );
+    let before = registry.requests().len();
+    let run = Run::from(cmd.output().unwrap());
+    run.expect(2);
     assert!(
-        run.stderr.contains("24 tags, 2 of them *-latest"),
+        run.error_line().contains("HTTPS_PROXY is not valid UTF-8"),
         "{}",
         run.stderr
     );
-    // Only manifests and configs were read, no layer.
+    assert_eq!(registry.requests().len(), before);
+}
+
+#[test]
+fn a_remote_registry_is_read_through_the_proxy_docker_would_use() {
+    // 0.0.0.0 is not loopback (docker proxies it, over HTTPS) but reaches
+    // this machine: `direct` stands for the registry reached directly.
+    let direct = Listener::start();
+    let host = format!("0.0.0.0:{}", direct.port);
+    let ws = Workspace::fixture("reg-remote-proxy", &host, "127.0.0.1:1/base:1");
+    let (upper, lower, other) = (Listener::start(), Listener::start(), Listener::start());
+    let audit = |vars: &[(&'static str, String)]| {
+        let run = ws.xtask(&["image", "audit"], None, &env_of(vars));
+        run.expect(1);
+        let line = run.error_line();
+        assert!(
+            line.contains(&format!("https://{host}/v2/itwinai/tags/list")),
+            "{line}"
+        );
+        for out in [&run.stdout, &run.stderr] {
+            assert!(!out.contains(PROXY_SECRET), "{out}");
+        }
+        run
+    };
+    let others = |url: String| -> Vec<(&'static str, String)> {
+        ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+            .into_iter()
+            .map(|k| (k, url.clone()))
+            .collect()
+    };
+
+    // HTTPS_PROXY, not https_proxy (which curl itself would take), never
+    // ALL_PROXY or HTTP_PROXY; with the credentials its URL holds.
+    let mut vars = others(other.proxy_url("o", "o"));
+    vars.push(("HTTPS_PROXY", upper.proxy_url("proxyuser", PROXY_SECRET)));
+    vars.push(("https_proxy", lower.proxy_url("l", "l")));
+    let run = audit(&vars);
     assert!(
-        registry.requests().iter().all(|p| p.contains("/tags/list")
-            || p.contains("/manifests/")
-            || p.contains("/blobs/sha256:")),
-        "{:?}",
-        registry.requests()
+        run.error_line()
+            .contains("CONNECT tunnel failed, response 502"),
+        "{}",
+        run.stderr
     );
+    let got = upper.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(&format!("CONNECT {host} HTTP/1.1\r\n")),
+        "{got:?}"
+    );
+    let basic = base64_encode(format!("proxyuser:{PROXY_SECRET}").as_bytes());
+    assert!(
+        got[0].contains(&format!("Proxy-Authorization: Basic {basic}\r\n")),
+        "{got:?}"
+    );
+    for l in [&lower, &other, &direct] {
+        assert_eq!(l.received(), Vec::<String>::new());
+    }
+
+    // No HTTPS_PROXY: no proxy at all, whatever the others say.
+    audit(&others(other.proxy_url("o", "o")));
+    assert_eq!(other.received(), Vec::<String>::new());
+    assert_eq!(direct.received().len(), 1);
+    // A TLS hello, not a request for a proxy.
+    assert!(
+        direct.received()[0].starts_with('\u{16}'),
+        "{:?}",
+        direct.received()
+    );
+
+    // NO_PROXY names the host: no proxy.
+    let vars = vec![
+        ("HTTPS_PROXY", upper.proxy_url("proxyuser", PROXY_SECRET)),
+        ("NO_PROXY", "example.com, 0.0.0.0".to_string()),
+    ];
+    audit(&vars);
+    assert_eq!(upper.received().len(), 1);
+    assert_eq!(direct.received().len(), 2);
 }
 
 /// Base64url without padding (JWT).
@@ -745,7 +891,10 @@ fn a_token_registry_is_read_with_a_token_from_its_realm() {
 
     // Logged in: the push and its alias, then a clean audit; the token
     // never shows (a bearer header is not echoed).
-    for r in login_push_and_audit(&p, SECRET) {
+    // A proxy sees nothing of the registry or of its loopback realm.
+    let mut runs = login_push_and_audit(&p, SECRET);
+    runs.push(audit_ignoring_a_proxy(&p.ws));
+    for r in runs {
         assert!(
             !r.stderr.contains("Bearer") && !r.stderr.contains(SECRET),
             "{}",
@@ -799,4 +948,273 @@ fn a_looping_tag_list_or_a_forged_absent_is_an_error_not_an_answer() {
         "{}",
         run.stderr
     );
+}
+
+/// A registry API on 127.0.0.1 whose tag list names `fix-latest` and
+/// whose manifests answer 200 with a body that never ends and holds no
+/// newline: chunked, no Content-Length (curl's `--max-filesize` cannot
+/// refuse it up front). It stops at 512 MiB, or when the reader goes.
+fn endless_registry() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                loop {
+                    let mut line = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0
+                        || line == "\r\n"
+                    {
+                        break;
+                    }
+                    request.push_str(&line);
+                }
+                if request.contains("/tags/list") {
+                    let body = r#"{"name":"itwinai","tags":["fix-latest"]}"#;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    return;
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    fake_digest("endless")
+                );
+                let chunk = format!("10000\r\n{}\r\n", "{".repeat(0x10000));
+                for _ in 0..(512 * 16) {
+                    if stream.write_all(chunk.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+            });
+        }
+    });
+    port
+}
+
+/// `getrusage`'s record, as Linux lays it out on 64-bit machines.
+#[repr(C)]
+struct Rusage {
+    utime: [i64; 2],
+    stime: [i64; 2],
+    maxrss: i64,
+    rest: [i64; 13],
+}
+
+extern "C" {
+    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
+}
+
+/// Reap `child` with `wait4`: its exit code and the peak resident memory
+/// (KiB) of it and the children it waited for, which std does not report.
+fn wait_with_peak_memory(child: &std::process::Child) -> (Option<i32>, i64) {
+    let mut status = 0;
+    let mut usage = Rusage {
+        utime: [0; 2],
+        stime: [0; 2],
+        maxrss: 0,
+        rest: [0; 13],
+    };
+    // SAFETY: `status` and `usage` outlive the call, which fills them.
+    let pid = unsafe { wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    let status =
+        <std::process::ExitStatus as std::os::unix::process::ExitStatusExt>::from_raw(status);
+    (status.code(), usage.maxrss)
+}
+
+#[test]
+fn an_endless_answer_is_cut_at_the_cap_in_bounded_memory() {
+    let port = endless_registry();
+    let ws = Workspace::fixture(
+        "reg-endless",
+        &format!("127.0.0.1:{port}"),
+        "127.0.0.1:1/base:1",
+    );
+    let mut cmd = ws.xtask_command(&["image", "audit", "--json"], None);
+    // Reaped by wait4 (wait_with_peak_memory), not by std.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let (code, peak_kib) = wait_with_peak_memory(&child);
+    eprintln!("peak resident memory of xtask reading an endless body: {peak_kib} KiB");
+    let run = Run {
+        code,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    // One line naming what printed too much and the cap, exit 1, the JSON
+    // document still printed; no abort, no backtrace.
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "cannot read the manifest 127.0.0.1:{port}/itwinai:fix-latest (http://127.0.0.1:{port}/v2/itwinai/manifests/fix-latest): `curl` printed more than 65 MiB on its stdout, the most this tool keeps of it, and was stopped"
+        )),
+        "{line}"
+    );
+    assert!(run.stdout.contains("\"exit_code\":1"), "{}", run.stdout);
+    // The cap is 65 MiB; a reader that grew with the body would have held
+    // the 512 MiB the server sends.
+    assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
+}
+
+/// `openssl s_server -HTTP` on 127.0.0.1: each file under its folder is
+/// served whole as the raw HTTP response (status line, headers, body) to a
+/// GET of its path, over TLS with a certificate for 0.0.0.0, which curl
+/// trusts through `CURL_CA_BUNDLE`. A registry on 0.0.0.0 is read over
+/// HTTPS, as any non-loopback one. Stopped by its PID on drop.
+struct RawTlsServer {
+    child: std::process::Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl RawTlsServer {
+    fn start(files: &[(&str, String)]) -> RawTlsServer {
+        let dir = TempDir::new("raw-tls");
+        let www = dir.path().join("www");
+        for (path, response) in files {
+            let p = www.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, response).unwrap();
+        }
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=0.0.0.0",
+                "-addext",
+                "subjectAltName=IP:0.0.0.0",
+            ])
+            .arg("-keyout")
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-HTTP", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(dir.path().join("cert.pem"))
+            .arg("-key")
+            .arg(dir.path().join("key.pem"))
+            .current_dir(&www)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        RawTlsServer { child, port, dir }
+    }
+
+    fn ca_bundle(&self) -> String {
+        self.dir.path().join("cert.pem").display().to_string()
+    }
+}
+
+impl Drop for RawTlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP/1.1 response, `headers` each ending in CRLF.
+fn raw(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn the_headers_read_are_those_of_the_final_response() {
+    // The first tag list page comes after an informational answer and a
+    // redirect whose own Link names a page that must not be read; the
+    // final answer's Link names the second page. (s_server serves no path
+    // with a ':', so no manifest or blob here.)
+    let server = RawTlsServer::start(&[
+        (
+            "v2/itwinai/tags/list?n=1000",
+            format!(
+                "HTTP/1.1 100 Continue\r\n\r\n{}",
+                raw(
+                    "307 Temporary Redirect",
+                    "Link: </v2/itwinai/tags/list?n=1000&last=wrong>; rel=\"next\"\r\nLocation: /moved/first\r\n",
+                    ""
+                )
+            ),
+        ),
+        (
+            "moved/first",
+            raw(
+                "200 OK",
+                "Link: </v2/itwinai/tags/list?n=1000>; rel=\"first\"\r\nX-Page: 1\r\nLink: </v2/itwinai/tags/list?n=1000&last=one>; rel=\"next\"\r\nX-Page: 1\r\n",
+                r#"{"name":"itwinai","tags":["one"]}"#,
+            ),
+        ),
+        (
+            "v2/itwinai/tags/list?n=1000&last=one",
+            raw("200 OK", "", r#"{"name":"itwinai","tags":["two"]}"#),
+        ),
+        (
+            "v2/itwinai/tags/list?n=1000&last=wrong",
+            raw("200 OK", "", r#"{"name":"itwinai","tags":["wrong"]}"#),
+        ),
+    ]);
+    let host = format!("0.0.0.0:{}", server.port);
+    let ws = Workspace::fixture("reg-redirect", &host, "127.0.0.1:1/base:1");
+    let ca = server.ca_bundle();
+    let run = ws.xtask(&["image", "audit"], None, &[("CURL_CA_BUNDLE", &ca)]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "{host}/itwinai: 2 tags, 0 of them *-latest (what CVMFS unpacks)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("last=one"), "{}", run.stderr);
+    assert!(!run.stderr.contains("last=wrong"), "{}", run.stderr);
 }

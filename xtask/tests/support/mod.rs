@@ -571,7 +571,7 @@ pub fn manifest_read_line(reference: &str) -> String {
     let (repository, tag) = reference.rsplit_once(':').unwrap();
     let (host, name) = repository.split_once('/').unwrap();
     format!(
-        "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --write-out '%{{stderr}}xtask-http: %{{http_code}} %{{header_json}}' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://{host}/v2/{name}/manifests/{tag}"
+        "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --noproxy '*' --dump-header - --suppress-connect-headers --write-out '%{{stderr}}xtask-http: %{{http_code}} %{{num_redirects}}\\n' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://{host}/v2/{name}/manifests/{tag}"
     )
 }
 
@@ -943,4 +943,69 @@ pub fn docker_that_edits_at_build(file: &Path) -> TempDir {
             file.display()
         ),
     )
+}
+
+/// A TCP listener on 127.0.0.1 that records what each connection sends
+/// (up to the end of a request's header block, or what came within half a
+/// second: a TLS hello has no end of headers) and answers `502 Bad
+/// Gateway`: a proxy, or a host reached directly, that shows what
+/// reached it.
+pub struct Listener {
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Listener {
+    pub fn start() -> Listener {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 65536];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&got).into_owned());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Listener { port, received }
+    }
+
+    /// `http://user:password@127.0.0.1:PORT`, as a proxy setting.
+    pub fn proxy_url(&self, user: &str, password: &str) -> String {
+        format!("http://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+
+    /// What each connection sent so far, one entry a connection.
+    pub fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Every variable that names a proxy, to docker or to curl, set to `url`.
+pub fn every_proxy_variable(url: &str) -> Vec<(&'static str, String)> {
+    [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ]
+    .into_iter()
+    .map(|k| (k, url.to_string()))
+    .collect()
 }
