@@ -211,7 +211,7 @@ fn tag_from_refuses_a_lying_source() {
         ["/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"],
         "{line}"
     );
-    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
     assert!(
         !docker_ok(&["image", "inspect", &prod]),
         "{prod} must not exist"
@@ -240,7 +240,7 @@ fn build_names_both_framework_versions() {
         ["torch 2.5.1 is installed, but the tag says torch 2.6"],
         "{line}"
     );
-    assert!(run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(run.stderr.contains("+ docker build "), "{}", run.stderr);
 }
 
 #[test]
@@ -373,7 +373,7 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
         line.contains(&format!("it was not named {reference}")),
         "{line}"
     );
-    assert!(run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(run.stderr.contains("+ docker build "), "{}", run.stderr);
     assert!(
         ws.git(&["status", "--porcelain"])
             .contains("pyproject.toml"),

@@ -139,7 +139,7 @@ fn unresolvable_base_stops_before_the_build() {
         "{line}"
     );
     assert!(
-        !run.stderr.contains("+ docker build"),
+        !run.stderr.contains("+ docker build "),
         "the build must not start: {}",
         run.stderr
     );
@@ -151,7 +151,7 @@ fn unresolvable_base_stops_before_the_build() {
     let ws = Workspace::fixture("e2e-local", "", &local);
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(1);
-    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
     let _ = docker_ok(&["rmi", &local]);
 }
 
@@ -694,7 +694,7 @@ impl Corpus {
         let ran: Vec<String> = fake
             .calls()
             .into_iter()
-            .filter(|c| c != "buildx version")
+            .filter(|c| !READ_ONLY_PROBES.contains(&c.as_str()))
             .collect();
         assert!(ran.is_empty(), "{what}: docker ran {ran:?}");
         let file = self.scratch.path().join("Dockerfile");

@@ -490,7 +490,7 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
         "{}",
         run.stderr
     );
-    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
     assert!(!docker_ok(&["image", "inspect", &prod]));
 
     // Another flavour's image (built on another base) is not this one's.
@@ -542,7 +542,7 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
         )),
         "{line}"
     );
-    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
     assert!(!docker_ok(&["image", "inspect", &prod]));
     let _ = docker_ok(&["rmi", &dev, &other_dev, &twin_dev, &base, &other_base]);
 }

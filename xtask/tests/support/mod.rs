@@ -261,6 +261,13 @@ impl Run {
     }
 }
 
+/// The read-only docker calls any command may make before it refuses (as
+/// a fake docker records them): the buildx probe and the engine's platform.
+pub const READ_ONLY_PROBES: [&str; 2] = [
+    "buildx version",
+    "version --format {{.Server.Os}}/{{.Server.Arch}}",
+];
+
 /// A fake `docker` first on PATH that records each call (one line of
 /// arguments) in `calls.log` and answers from environment variables.
 pub struct FakeDocker {
