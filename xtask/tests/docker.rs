@@ -684,7 +684,8 @@ impl Corpus {
         let override_name = case.base_image.map(|c| self.name(c));
         if let Some(o) = &override_name {
             build_args.insert("BASE_IMG_NAME".to_string(), o.clone());
-            args.extend(["--base-image", o.as_str()]);
+            // Another base is for development images.
+            args.extend(["--dev", "--base-image", o.as_str()]);
         }
         let resolved = xtask::dockerfile::final_base(&text, &build_args);
         self.ws.write("env-files/fix/Dockerfile", &text);
@@ -704,8 +705,14 @@ impl Corpus {
                 let base = resolved.unwrap_or_else(|e| panic!("{what}: refused: {e:?}"));
                 assert_eq!(base.image, self.name(want), "{what}");
                 run.expect(0);
-                let pull = format!("docker pull -- {}\n", base.image);
-                assert!(run.stdout.contains(&pull), "{what}: {}", run.stdout);
+                let pull = format!(" -- {}", base.image);
+                assert!(
+                    run.stdout
+                        .lines()
+                        .any(|l| l.starts_with("docker pull --platform ") && l.ends_with(&pull)),
+                    "{what}: {}",
+                    run.stdout
+                );
                 // With the build arg the tool passes.
                 let arg = format!("BASE_IMG_NAME={}", base.image);
                 let id = engine_build(&file, self.context.path(), &[arg])
