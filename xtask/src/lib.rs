@@ -5,48 +5,28 @@
 //! `main.rs`, which calls [`main_entry`]; the modules are public so that
 //! property tests and fuzz targets can reach the parsers.
 
-pub mod audit;
-pub mod cache;
-pub mod catalog;
 pub mod cli;
 pub mod commands;
-pub mod context;
-pub mod distribution;
-pub mod docker_output;
-pub mod dockerfile;
-pub mod error;
-pub mod executor;
-pub mod git;
-pub mod json;
-pub mod labels;
-pub mod latest;
-pub mod lock;
-pub mod output;
+pub mod engine;
+pub mod exec;
+pub mod model;
+pub mod oci;
 pub mod plan;
-pub mod platform;
-pub mod promotion;
-pub mod provenance;
-pub mod proxy;
-pub mod publish;
-pub mod pyproject;
-pub mod reference;
+pub mod project;
 pub mod registry;
-pub mod registry_reads;
-pub mod runner;
-pub mod tag_format;
+pub mod rules;
+pub mod support;
 #[cfg(test)]
 mod tidy;
-pub mod tomlfile;
-pub mod verify;
-pub mod version;
-pub mod workspace;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ImageCommand};
-use crate::workspace::Workspace;
+use crate::exec::runner;
+use crate::project::workspace::Workspace;
+use crate::support::{error, json, output};
 
 /// The whole command line: parse, run, print an error as one line, exit.
 pub fn main_entry() -> ExitCode {
@@ -130,7 +110,7 @@ fn wants_json(command: &Command) -> bool {
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     runner::configure()?;
-    proxy::ProxyEnv::configure()?;
+    crate::oci::proxy::ProxyEnv::configure()?;
     runner::interrupt::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dockerfile::BASE_ARG;
-use crate::workspace::Workspace;
+use crate::project::dockerfile::BASE_ARG;
+use crate::project::workspace::Workspace;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,7 +20,7 @@ fn repo() -> PathBuf {
 /// The project this checkout holds: `[project].name` of its pyproject.toml.
 fn project_name() -> Option<String> {
     let text = std::fs::read_to_string(repo().join("pyproject.toml")).ok()?;
-    crate::pyproject::read_name(&text)
+    crate::project::pyproject::read_name(&text)
 }
 
 /// Whether this checkout is itwinai's, whose own files the checks below
@@ -82,7 +82,7 @@ fn shipped_release_tags_and_aliases() {
     if !itwinai("shipped_release_tags_and_aliases") {
         return;
     }
-    use crate::catalog::Channel;
+    use crate::project::catalog::Channel;
     let ws = Workspace::open(Some(&repo())).unwrap();
     let project = ws.load().unwrap_or_else(|e| panic!("{e:#}"));
     let catalog = &project.catalog;
@@ -191,13 +191,13 @@ fn shipped_dockerfiles_record_provenance_and_install_the_tagged_framework() {
             base.uses_base_arg,
             "{file}: the final FROM must use ${{{BASE_ARG}}}"
         );
-        for arg in crate::provenance::ARGS
+        for arg in crate::plan::provenance::ARGS
             .iter()
-            .chain([&crate::catalog::FRAMEWORK_ARG])
+            .chain([&crate::project::catalog::FRAMEWORK_ARG])
         {
             assert!(text.contains(&format!("ARG {arg}")), "{file}: no ARG {arg}");
         }
-        crate::dockerfile::check_provenance(&text, &crate::labels::FROM_ARGS)
+        crate::project::dockerfile::check_provenance(&text, &crate::model::labels::FROM_ARGS)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         for label in ["title", "source", "licenses"] {
             assert!(
@@ -334,7 +334,7 @@ fn no_shell_in_the_sources() {
         for (at, _) in text.match_indices("\"-c\"") {
             let before = &text[at.saturating_sub(200)..at];
             assert!(
-                file.ends_with("src/plan.rs") && before.contains("\"python3\""),
+                file.ends_with("src/plan/step.rs") && before.contains("\"python3\""),
                 "{}: contains \"-c\" outside the python3 probe; build argv from typed values instead",
                 file.display()
             );
@@ -392,7 +392,7 @@ fn only_the_output_module_writes_to_the_terminal() {
         ] {
             assert!(
                 !text.contains(b),
-                "{}: contains {b}; write through crate::output instead",
+                "{}: contains {b}; write through crate::support::output instead",
                 file.display()
             );
         }

@@ -148,7 +148,7 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
         format!("# read-only: docker image inspect -- {staging} {base_digest}"),
         format!(
             "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID of {staging}>' -c {} torch itwinai",
-            xtask::plan::shell_quote(xtask::plan::PROBE_SCRIPT)
+            xtask::plan::step::shell_quote(xtask::plan::step::PROBE_SCRIPT)
         ),
         format!("docker tag -- '<image ID of {staging}>' {reference}"),
         format!("docker image rm --no-prune -- {staging}"),
@@ -291,7 +291,7 @@ fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
     let mut want = expected_start();
     want.push(format!(
         "# read-only: docker buildx imagetools inspect --format {} -- {BASE}",
-        xtask::plan::shell_quote(xtask::plan::IMAGETOOLS_FORMAT)
+        xtask::plan::step::shell_quote(xtask::plan::step::IMAGETOOLS_FORMAT)
     ));
     want.extend(expected_context(&ws));
     want.push(build);
@@ -716,7 +716,7 @@ fn the_documented_makefile_runs_and_leaves_the_tree_clean() {
     };
     let run = make("list", &[]);
     run.expect(0);
-    let doc = xtask::json::Json::parse(run.stdout.trim()).expect("list prints JSON");
+    let doc = xtask::support::json::Json::parse(run.stdout.trim()).expect("list prints JSON");
     assert_eq!(
         doc.as_array().map(|rows| rows.len()),
         Some(1),

@@ -687,7 +687,7 @@ impl Corpus {
             // Another base is for development images.
             args.extend(["--dev", "--base-image", o.as_str()]);
         }
-        let resolved = xtask::dockerfile::final_base(&text, &build_args);
+        let resolved = xtask::project::dockerfile::final_base(&text, &build_args);
         self.ws.write("env-files/fix/Dockerfile", &text);
         self.ws.commit();
         let fake = FakeDocker::new();

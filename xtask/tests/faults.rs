@@ -214,11 +214,11 @@ fn sigint_or_sigterm_during_a_push_exits_130_or_143_and_reports_it_failed() {
         assert!(line.contains("push stopped: pushing"), "{signal}: {line}");
         assert!(line.contains("interrupted"), "{signal}: {line}");
         assert!(line.contains(&format!("failed: {dev}")), "{signal}: {line}");
-        let doc = xtask::json::Json::parse(run.stdout.trim()).unwrap();
+        let doc = xtask::support::json::Json::parse(run.stdout.trim()).unwrap();
         let row = &doc.as_array().unwrap()[0];
         let error = row
             .get("error")
-            .and_then(xtask::json::Json::as_str)
+            .and_then(xtask::support::json::Json::as_str)
             .unwrap_or("");
         assert!(error.contains("interrupted"), "{signal}: {}", run.stdout);
         assert!(
@@ -515,7 +515,7 @@ fn json_commands_print_one_document_on_every_exit() {
         &[("FAKE_FAIL", "pull:1")],
     );
     run.expect(1);
-    let doc = xtask::json::Json::parse(run.stdout.trim()).expect(&run.stdout);
+    let doc = xtask::support::json::Json::parse(run.stdout.trim()).expect(&run.stdout);
     let rows = doc.as_array().expect(&run.stdout);
     assert_eq!(rows.len(), 1, "{}", run.stdout);
     assert_eq!(
@@ -528,7 +528,10 @@ fn json_commands_print_one_document_on_every_exit() {
         "{}",
         run.stdout
     );
-    assert_eq!(rows[0].get("image_id"), Some(&xtask::json::Json::Null));
+    assert_eq!(
+        rows[0].get("image_id"),
+        Some(&xtask::support::json::Json::Null)
+    );
 
     let cases: [Case; 2] = [
         (
@@ -547,7 +550,7 @@ fn json_commands_print_one_document_on_every_exit() {
     for (args, env, code, want) in cases {
         let run = ws.xtask(args, Some(fake.bin()), env);
         run.expect(code);
-        let doc = xtask::json::Json::parse(run.stdout.trim()).unwrap_or_else(|e| {
+        let doc = xtask::support::json::Json::parse(run.stdout.trim()).unwrap_or_else(|e| {
             panic!(
                 "{args:?}: stdout is not one JSON document ({e}): {:?}",
                 run.stdout
@@ -555,12 +558,12 @@ fn json_commands_print_one_document_on_every_exit() {
         });
         let error = doc
             .get("error")
-            .and_then(xtask::json::Json::as_str)
+            .and_then(xtask::support::json::Json::as_str)
             .unwrap_or("");
         assert!(error.contains(want), "{args:?}: {}", run.stdout);
         assert_eq!(
             doc.get("exit_code"),
-            Some(&xtask::json::Json::Number(f64::from(code))),
+            Some(&xtask::support::json::Json::Number(f64::from(code))),
             "{args:?}"
         );
     }

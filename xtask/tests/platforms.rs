@@ -8,7 +8,7 @@
 mod support;
 
 use support::*;
-use xtask::json::Json;
+use xtask::support::json::Json;
 
 const AMD64: &str = "linux/amd64";
 const ARM64: &str = "linux/arm64";

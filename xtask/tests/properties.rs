@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use xtask::catalog::Catalog;
-use xtask::dockerfile::final_base;
-use xtask::json::Json;
-use xtask::reference::{check_tag, AnyRef, Reference, Registry};
-use xtask::tag_format::{self, TagFormat, Values};
-use xtask::version::Version;
+use xtask::model::reference::{check_tag, AnyRef, Reference, Registry};
+use xtask::model::tag_format::{self, TagFormat, Values};
+use xtask::model::version::Version;
+use xtask::project::catalog::Catalog;
+use xtask::project::dockerfile::final_base;
+use xtask::support::json::Json;
 
 /// Docker's tag grammar, written out independently of `check_tag`.
 fn docker_accepts_tag(t: &str) -> bool {
@@ -532,7 +532,7 @@ proptest! {
             let f = &c.flavours[0];
             prop_assert!(fw == "torch" || fw == "tf");
             prop_assert!(f.latest.as_deref().is_some_and(|l| l.ends_with("-latest")));
-            prop_assert!(xtask::reference::check_distro(&f.distro).is_ok());
+            prop_assert!(xtask::model::reference::check_distro(&f.distro).is_ok());
         }
     }
 

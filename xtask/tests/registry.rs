@@ -9,7 +9,7 @@ mod support;
 use std::io::Write;
 
 use support::*;
-use xtask::json::Json;
+use xtask::support::json::Json;
 
 const TAG: &str = "0.2.2-torch2.6-jammy";
 

@@ -290,13 +290,15 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
     assert!(line.contains("no -latest alias was moved"), "{line}");
     // Each reference's status, and its alias's.
     let statuses = |stdout: &str| -> Vec<(String, String)> {
-        let rows = xtask::json::Json::parse(stdout.trim()).unwrap();
+        let rows = xtask::support::json::Json::parse(stdout.trim()).unwrap();
         rows.as_array()
             .unwrap()
             .iter()
             .map(|r| {
-                let s = |v: Option<&xtask::json::Json>| {
-                    v.and_then(xtask::json::Json::as_str).unwrap().to_string()
+                let s = |v: Option<&xtask::support::json::Json>| {
+                    v.and_then(xtask::support::json::Json::as_str)
+                        .unwrap()
+                        .to_string()
                 };
                 (
                     s(r.get("status")),

@@ -7,7 +7,7 @@
 mod support;
 
 use support::*;
-use xtask::json::Json;
+use xtask::support::json::Json;
 
 const OCI: &str = "org.opencontainers.image";
 

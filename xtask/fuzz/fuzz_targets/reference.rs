@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xtask::reference::{check_tag, AnyRef, Registry};
+use xtask::model::reference::{check_tag, AnyRef, Registry};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };

@@ -4,13 +4,13 @@
 
 use anyhow::Result;
 
-use crate::audit;
 use crate::cli::AuditArgs;
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::json::Json;
-use crate::reference::{Reference, Registry};
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::model::reference::{Reference, Registry};
+use crate::project::workspace::Workspace;
+use crate::rules::audit;
+use crate::support::error::invalid;
+use crate::support::json::Json;
 
 /// One `*-latest` tag as read and judged.
 struct Row {
@@ -35,9 +35,9 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     }
     // The production repository (the tag is only a placeholder).
     let repository = Reference::new(&registry, &catalog.production, "latest")
-        .map_err(|e| invalid(format!("{}: {e}", crate::catalog::FILE)))?;
+        .map_err(|e| invalid(format!("{}: {e}", crate::project::catalog::FILE)))?;
     let page =
-        crate::distribution::page_size(std::env::var("XTASK_TAGS_PAGE_SIZE").ok().as_deref())
+        crate::oci::distribution::page_size(std::env::var("XTASK_TAGS_PAGE_SIZE").ok().as_deref())
             .map_err(invalid)?;
     let mut exec = Executor::new(&ws.sh, false, args.json);
     let tags = exec.read_tags(&repository, page)?;
@@ -48,7 +48,7 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             .with_tag(tag)
             .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
         let Some(remote) = exec.registry(&reference)? else {
-            crate::output::note(&format!(
+            crate::support::output::note(&format!(
                 "{reference} was listed but is gone (deleted meanwhile?); it is not audited"
             ));
             continue;
@@ -95,7 +95,7 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
                 ])
             })
             .collect();
-        crate::json::emit(&Json::Array(doc));
+        crate::support::json::emit(&Json::Array(doc));
     } else {
         let mut lines = vec![[
             "TAG".to_string(),
@@ -107,11 +107,11 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
         // What the registry sent never reaches the terminal raw.
         let cell = |v: &Option<String>| {
             v.as_deref()
-                .map_or_else(|| "-".to_string(), crate::output::printable)
+                .map_or_else(|| "-".to_string(), crate::support::output::printable)
         };
         for r in &rows {
             lines.push([
-                crate::output::printable(&r.judged.tag),
+                crate::support::output::printable(&r.judged.tag),
                 cell(&r.judged.declared_by),
                 cell(&r.version),
                 r.judged.status.as_str().to_string(),
@@ -119,10 +119,10 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
             ]);
         }
         for line in super::text_table(&lines) {
-            crate::output::stdout_line(&line);
+            crate::support::output::stdout_line(&line);
         }
     }
-    crate::output::stderr_line(&format!(
+    crate::support::output::stderr_line(&format!(
         "{}: {} tag{}, {} of them *-latest (what CVMFS unpacks); declared in the catalog and not published: {}",
         repository.repository(),
         tags.len(),
@@ -136,7 +136,10 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     ));
     let findings: Vec<&String> = rows.iter().filter_map(|r| r.finding.as_ref()).collect();
     for f in &findings {
-        crate::output::stderr_line(&format!("finding: {}", crate::output::printable(f)));
+        crate::support::output::stderr_line(&format!(
+            "finding: {}",
+            crate::support::output::printable(f)
+        ));
     }
     if !findings.is_empty() {
         anyhow::bail!(

@@ -6,18 +6,18 @@ use time::{OffsetDateTime, UtcOffset};
 use std::path::{Path, PathBuf};
 
 use crate::cli::BuildArgs;
-use crate::context;
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::git::GitState;
-use crate::json::Json;
-use crate::labels;
-use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
-use crate::platform::Platform;
-use crate::provenance::{creation_date, creation_time, Provenance};
-use crate::reference::{AnyRef, Reference};
-use crate::verify::{self, Expectation, Labels};
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::exec::git::GitState;
+use crate::model::labels;
+use crate::model::platform::Platform;
+use crate::model::reference::{AnyRef, Reference};
+use crate::plan::provenance::{creation_date, creation_time, Provenance};
+use crate::plan::step::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
+use crate::project::context;
+use crate::project::workspace::Workspace;
+use crate::rules::verify::{self, Expectation, Labels};
+use crate::support::error::invalid;
+use crate::support::json::Json;
 
 /// One image to build, with every value it records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl Drop for BuildContext {
 /// tracked files as they are now (a fresh copy). A dry run writes nothing:
 /// it shows the steps and names the folder.
 pub fn build_context(exec: &mut Executor, root: &Path, tree: &GitState) -> Result<BuildContext> {
-    let cache = crate::cache::dir().ok_or_else(|| {
+    let cache = crate::support::cache::dir().ok_or_else(|| {
         invalid("cannot name a cache directory for the build context: set HOME or an absolute XDG_CACHE_HOME")
     })?;
     let io = |what: &str, dir: &Path, e: std::io::Error| {
@@ -313,7 +313,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             return Err(invalid(format!(
                 "--base-image rebases one flavour but {} were selected; name one flavour (or set 'base-image' per flavour in {})",
                 flavours.len(),
-                crate::catalog::FILE
+                crate::project::catalog::FILE
             )));
         }
         let r = AnyRef::parse(b).map_err(|e| invalid(format!("--base-image: {e}")))?;
@@ -360,7 +360,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 tree.dirt()
             )));
         }
-        crate::output::warn(&format!(
+        crate::support::output::warn(&format!(
             "building from a tree with uncommitted changes; COMMIT_HASH {} does not include them, so the image is labelled {}=true and `image push` will not publish it as a release",
             tree.head,
             labels::DIRTY
@@ -410,7 +410,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     if let (Some(b), false) = (&args.base_image, naming.dev) {
         return Err(invalid(format!(
             "--base-image {b} builds a development image: a release is built on the flavour's declared base (the catalog's 'base-image' or its Dockerfile's), so `image push` would refuse it; add --dev, or declare the base in {}",
-            crate::catalog::FILE
+            crate::project::catalog::FILE
         )));
     }
     let buildx = exec.buildx()?;
@@ -456,7 +456,8 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
             let base = t.provenance.base_img_name.as_str();
             if !bases.contains(&base) {
                 bases.push(base);
-                let looked_up = exec.digest_lookup(crate::plan::Pinned::Name(base.to_string()));
+                let looked_up =
+                    exec.digest_lookup(crate::plan::step::Pinned::Name(base.to_string()));
                 let Some(remote) = lookup_or_note(exec.dry_run(), base, &targets, looked_up)?
                 else {
                     continue;
@@ -553,7 +554,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 ),
             ]));
         }
-        crate::json::emit(&Json::Array(rows));
+        crate::support::json::emit(&Json::Array(rows));
     }
     if let Some(e) = error {
         return Err(e);
@@ -562,8 +563,11 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         for t in &targets {
             if let Some(id) = id_of(t) {
                 match &t.platform {
-                    None => crate::output::stderr_line(&format!("built {} ({id})", t.reference)),
-                    Some(p) => crate::output::stderr_line(&format!(
+                    None => crate::support::output::stderr_line(&format!(
+                        "built {} ({id})",
+                        t.reference
+                    )),
+                    Some(p) => crate::support::output::stderr_line(&format!(
                         "built {} for {p} as {} ({id})",
                         t.reference, t.local
                     )),
@@ -586,14 +590,14 @@ fn lookup_or_note<T>(
 ) -> Result<Option<T>> {
     match looked_up {
         Ok(remote) => Ok(Some(remote)),
-        Err(e) if dry_run && !crate::error::is_interrupted(&e) => {
-            crate::output::note(&format!(
+        Err(e) if dry_run && !crate::support::error::is_interrupted(&e) => {
+            crate::support::output::note(&format!(
                 "{base} could not be looked up in its registry ({}); the plan shows its digest as a placeholder and does not check its platforms, which a real build does first",
-                crate::output::printable(&format!("{e:#}"))
+                crate::support::output::printable(&format!("{e:#}"))
             ));
             Ok(None)
         }
-        Err(e) if crate::error::is_interrupted(&e) => Err(e),
+        Err(e) if crate::support::error::is_interrupted(&e) => Err(e),
         Err(e) => {
             let mut flavours: Vec<&str> = targets
                 .iter()
@@ -633,7 +637,7 @@ mod tests {
 
     fn target(flavour: &str, base: &str) -> Target {
         let reference = Reference::new(
-            &crate::reference::Registry::parse("ghcr.io/intertwin-eu").unwrap(),
+            &crate::model::reference::Registry::parse("ghcr.io/intertwin-eu").unwrap(),
             "itwinai",
             &format!("0.2.2-{flavour}2.4-jammy"),
         )
@@ -677,7 +681,10 @@ mod tests {
         items
             .iter()
             .map(|(k, i)| match i {
-                Item::Run(s) => format!("{k} {}", crate::plan::render_step(s, &BTreeMap::new())),
+                Item::Run(s) => format!(
+                    "{k} {}",
+                    crate::plan::step::render_step(s, &BTreeMap::new())
+                ),
                 Item::Check(Check::Image(e)) => format!("{k} check {}", e.image),
                 Item::Check(Check::TreeUnchanged { reference, .. }) => {
                     format!("{k} tree unchanged for {reference}")

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::project::workspace::Workspace;
+use crate::support::error::invalid;
 
 pub fn run(ws: &Workspace) -> Result<()> {
     let (project, mut problems) = ws.load_all();
@@ -22,7 +22,7 @@ pub fn run(ws: &Workspace) -> Result<()> {
             }
             Some(state)
         }
-        Err(e) if crate::error::is_interrupted(&e) => return Err(e),
+        Err(e) if crate::support::error::is_interrupted(&e) => return Err(e),
         Err(e) => {
             problems.push(e);
             None
@@ -39,28 +39,28 @@ pub fn run(ws: &Workspace) -> Result<()> {
         }
     }
     for w in &warnings {
-        crate::output::warn(w);
+        crate::support::output::warn(w);
     }
     // Each problem once, in the order met.
     let mut lines: Vec<String> = Vec::new();
     for e in &problems {
-        let line = crate::output::printable(&format!("{e:#}"));
+        let line = crate::support::output::printable(&format!("{e:#}"));
         if !lines.contains(&line) {
             lines.push(line);
         }
     }
     for line in &lines {
-        crate::output::stderr_line(&format!("error: {line}"));
+        crate::support::output::stderr_line(&format!("error: {line}"));
     }
     let problems = lines;
     match (project, git, problems.len()) {
         (Some(project), Some(git), 0) => {
             let n = project.catalog.flavours.len();
-            crate::output::stderr_line(&format!(
+            crate::support::output::stderr_line(&format!(
                 "checked {} (version {}), {} ({n} flavour{}, {n} Dockerfile{}) and the git state (HEAD {}): no problem",
-                crate::pyproject::FILE,
+                crate::project::pyproject::FILE,
                 project.version,
-                crate::catalog::FILE,
+                crate::project::catalog::FILE,
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "" } else { "s" },
                 &git.head[..12],

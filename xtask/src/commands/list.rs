@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use crate::catalog::Channel;
 use crate::cli::ListArgs;
-use crate::executor::Executor;
-use crate::json::Json;
-use crate::plan::shell_line;
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::plan::step::shell_line;
+use crate::project::catalog::Channel;
+use crate::project::workspace::Workspace;
+use crate::support::json::Json;
 
 /// Columns of the text table: name and value per flavour.
 const COLUMNS: [&str; 9] = [
@@ -29,7 +29,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     let mut exec = Executor::new(&ws.sh, false, args.json);
     let state = exec.git_state()?;
     if args.remote && catalog.registry.is_local() {
-        return Err(crate::error::invalid(
+        return Err(crate::support::error::invalid(
             "--remote: the registry is \"\" (local names only); set 'registry' in env-files/images.toml",
         ));
     }
@@ -42,7 +42,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     };
     let mut json = Vec::new();
     let mut rows = Vec::new();
-    let flavours: Vec<&crate::catalog::Flavour> = if args.flavours.is_empty() {
+    let flavours: Vec<&crate::project::catalog::Flavour> = if args.flavours.is_empty() {
         catalog.flavours.iter().collect()
     } else {
         args.flavours
@@ -146,20 +146,20 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         ]);
     }
     if args.json {
-        crate::json::emit(&Json::Array(json));
+        crate::support::json::emit(&Json::Array(json));
     } else {
         let mut all = vec![COLUMNS.map(str::to_string)];
         all.extend(rows.iter().cloned());
         for line in super::text_table(&all) {
-            crate::output::stdout_line(&line);
+            crate::support::output::stdout_line(&line);
         }
         if args.remote {
             let mut all =
                 vec![["FLAVOUR", "PUBLISHED REFERENCE", "PUBLISHED", "DIGEST"].map(str::to_string)];
             all.extend(remote_rows.iter().cloned());
-            crate::output::stdout_line("");
+            crate::support::output::stdout_line("");
             for line in super::text_table(&all) {
-                crate::output::stdout_line(&line);
+                crate::support::output::stdout_line(&line);
             }
         }
     }
@@ -167,10 +167,10 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
     // its problem says what to fix; `check` lists every problem.
     for f in &flavours {
         if let Some(why) = project.problem(f) {
-            crate::output::stderr_line(&format!(
+            crate::support::output::stderr_line(&format!(
                 "unusable: flavour '{}' (build, test, push and tag refuse it): {}",
                 f.name,
-                crate::output::printable(why)
+                crate::support::output::printable(why)
             ));
         }
     }
@@ -183,7 +183,7 @@ pub fn run(ws: &Workspace, args: &ListArgs) -> Result<()> {
         .filter(|f| f.test.is_none())
         .map(|f| f.name.as_str())
         .collect();
-    crate::output::stderr_line(&format!(
+    crate::support::output::stderr_line(&format!(
         "{} flavour{}; {} -latest alias{} declared{}{}",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },

@@ -12,17 +12,17 @@ pub mod version;
 
 use anyhow::Result;
 
-use crate::catalog::{Catalog, Channel, Flavour};
 use crate::cli::{Naming, Selection};
-use crate::docker_output::ImageInfo;
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::git::GitState;
-use crate::plan::Arg;
-use crate::platform::Platform;
-use crate::reference::{Reference, Registry};
-use crate::version::Version;
-use crate::workspace::Project;
+use crate::engine::executor::Executor;
+use crate::exec::docker_output::ImageInfo;
+use crate::exec::git::GitState;
+use crate::model::platform::Platform;
+use crate::model::reference::{Reference, Registry};
+use crate::model::version::Version;
+use crate::plan::step::Arg;
+use crate::project::catalog::{Catalog, Channel, Flavour};
+use crate::project::workspace::Project;
+use crate::support::error::invalid;
 
 /// The flavours named on the command line (or all), checked to exist, to
 /// have a usable Dockerfile, and to fit the naming flags. A named flavour
@@ -34,10 +34,10 @@ pub fn select<'c>(project: &'c Project, sel: &Selection) -> Result<Vec<&'c Flavo
         flavours.retain(|f| match project.problem(f) {
             None => true,
             Some(why) => {
-                crate::output::warn(&format!(
+                crate::support::output::warn(&format!(
                     "--all leaves out flavour '{}', whose Dockerfile cannot be used: {}",
                     f.name,
-                    crate::output::printable(why)
+                    crate::support::output::printable(why)
                 ));
                 false
             }
@@ -99,14 +99,14 @@ pub fn platforms_of(f: &Flavour, wanted: Option<&[Platform]>) -> Result<Vec<Plat
         return Err(invalid(format!(
             "--platform: flavour '{}' declares no 'platforms' in {} (it is built for the engine's own platform); declare them, e.g. platforms = [\"linux/amd64\", \"linux/arm64\"]",
             f.name,
-            crate::catalog::FILE
+            crate::project::catalog::FILE
         )));
     }
     if let Some(p) = wanted.iter().find(|p| !f.platforms.contains(p)) {
         return Err(invalid(format!(
             "--platform: flavour '{}' is not declared for {p} in {}; it declares {}",
             f.name,
-            crate::catalog::FILE,
+            crate::project::catalog::FILE,
             list(&f.platforms)
         )));
     }
@@ -274,7 +274,7 @@ pub fn local_images_or_planned(
     }
     let found = inspect_locals(exec, refs)?;
     for (r, _) in refs.iter().zip(&found).filter(|(_, f)| f.is_none()) {
-        crate::output::note(&format!(
+        crate::support::output::note(&format!(
             "{r} is not built yet (`{}`); the plan shows <image ID of {r}>, and what needs the image (its checks, the comparison with the registry) is decided when it exists",
             build_command(sel, flavours)
         ));
@@ -298,13 +298,13 @@ pub fn build_command(sel: &Naming, flavours: &[&Flavour]) -> String {
         words.push("--dev".into());
     }
     if let Some(t) = &sel.tag {
-        words.push(format!("--tag {}", crate::plan::shell_quote(t)));
+        words.push(format!("--tag {}", crate::plan::step::shell_quote(t)));
     }
     if let Some(r) = &sel.registry {
-        words.push(format!("--registry {}", crate::plan::shell_quote(r)));
+        words.push(format!("--registry {}", crate::plan::step::shell_quote(r)));
     }
     if let Some(p) = &sel.platform {
-        words.push(format!("--platform {}", crate::plan::shell_quote(p)));
+        words.push(format!("--platform {}", crate::plan::step::shell_quote(p)));
     }
     words.join(" ")
 }

@@ -8,19 +8,19 @@
 
 use anyhow::Result;
 
-use crate::catalog::Flavour;
 use crate::cli::TagArgs;
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::labels;
-use crate::latest::{self, Current};
-use crate::plan::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
-use crate::platform::Platform;
-use crate::promotion;
-use crate::reference::{AnyRef, Reference};
-use crate::verify::{self, Expectation, Labels};
-use crate::version::Version;
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::model::labels;
+use crate::model::platform::Platform;
+use crate::model::reference::{AnyRef, Reference};
+use crate::model::version::Version;
+use crate::plan::step::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
+use crate::project::catalog::Flavour;
+use crate::project::workspace::Workspace;
+use crate::rules::latest::{self, Current};
+use crate::rules::promotion;
+use crate::rules::verify::{self, Expectation, Labels};
+use crate::support::error::invalid;
 
 /// What the images a tag or promotion works on must show, besides their
 /// names.
@@ -38,7 +38,7 @@ pub struct Rules<'a> {
     pub base: Option<String>,
     /// What a promotion's source must be: a development image of the
     /// flavour at this version.
-    pub source: Option<crate::promotion::DevelopmentOf>,
+    pub source: Option<crate::rules::promotion::DevelopmentOf>,
 }
 
 impl Rules<'_> {
@@ -213,7 +213,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         revision: super::required_revision(&channel),
         dirty: super::required_dirty(&channel),
         base: Some(project.base(flavour, None)?.image),
-        source: Some(crate::promotion::DevelopmentOf {
+        source: Some(crate::rules::promotion::DevelopmentOf {
             flavour: flavour.name.clone(),
             version: project.version.to_string(),
             repository: target
@@ -244,14 +244,16 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         let current = match &found[1] {
             None => Current::Absent,
             Some(a) if a.id == id => {
-                crate::output::stderr_line(&format!("{alias_s} already points at {target_s}"));
+                crate::support::output::stderr_line(&format!(
+                    "{alias_s} already points at {target_s}"
+                ));
                 alias_json(args.json, flavour, &alias_s, &target_s, &id);
                 return Ok(());
             }
             Some(a) => Current::Labelled(labels::version_of(&a.labels)),
         };
         match latest::check_move(&alias_s, &project.version, &current, args.force) {
-            Ok(Some(note)) => crate::output::warn(&note),
+            Ok(Some(note)) => crate::support::output::warn(&note),
             Ok(None) => {}
             Err(e) => anyhow::bail!(e),
         }
@@ -316,26 +318,29 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             .iter()
             .filter(|i| i.platform.is_some())
             .map(|i| super::build::platform_row(i.platform.as_ref(), &i.local, None, id_of(i)));
-        let row = crate::json::Json::object([
-            ("flavour", crate::json::Json::str(&flavour.name)),
-            ("reference", crate::json::Json::str(&target_s)),
-            ("source", crate::json::Json::str(&source)),
+        let row = crate::support::json::Json::object([
+            ("flavour", crate::support::json::Json::str(&flavour.name)),
+            ("reference", crate::support::json::Json::str(&target_s)),
+            ("source", crate::support::json::Json::str(&source)),
             (
                 "image_id",
-                crate::json::Json::opt_str(id_of(&targets[0]).filter(|_| single)),
+                crate::support::json::Json::opt_str(id_of(&targets[0]).filter(|_| single)),
             ),
-            ("platforms", crate::json::Json::Array(platforms.collect())),
+            (
+                "platforms",
+                crate::support::json::Json::Array(platforms.collect()),
+            ),
         ]);
-        crate::json::emit(&crate::json::Json::Array(vec![row]));
+        crate::support::json::emit(&crate::support::json::Json::Array(vec![row]));
     }
     if !args.dry_run {
         for image in &targets {
             let id = id_of(image).unwrap_or_default();
             match &image.platform {
-                None => crate::output::stderr_line(&format!(
+                None => crate::support::output::stderr_line(&format!(
                     "promoted {source} to {target_s} ({id}): same layers, ref.name relabelled"
                 )),
-                Some(p) => crate::output::stderr_line(&format!(
+                Some(p) => crate::support::output::stderr_line(&format!(
                     "promoted {source} ({p}) to {} ({id}): same layers, ref.name {target_s}; `image push` writes the index",
                     image.local
                 )),
@@ -348,21 +353,21 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
 /// `--json` of `image tag --latest`: the alias, what it names, its image.
 fn alias_json(json: bool, flavour: &Flavour, alias: &str, source: &str, id: &str) {
     if json {
-        let row = crate::json::Json::object([
-            ("flavour", crate::json::Json::str(&flavour.name)),
-            ("reference", crate::json::Json::str(alias)),
-            ("source", crate::json::Json::str(source)),
-            ("image_id", crate::json::Json::str(id)),
-            ("platforms", crate::json::Json::Array(Vec::new())),
+        let row = crate::support::json::Json::object([
+            ("flavour", crate::support::json::Json::str(&flavour.name)),
+            ("reference", crate::support::json::Json::str(alias)),
+            ("source", crate::support::json::Json::str(source)),
+            ("image_id", crate::support::json::Json::str(id)),
+            ("platforms", crate::support::json::Json::Array(Vec::new())),
         ]);
-        crate::json::emit(&crate::json::Json::Array(vec![row]));
+        crate::support::json::emit(&crate::support::json::Json::Array(vec![row]));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::{Framework, Registry};
+    use crate::model::reference::{Framework, Registry};
 
     fn flavour() -> Flavour {
         Flavour {
@@ -374,7 +379,10 @@ mod tests {
             distro: "jammy".into(),
             jupyterlab: false,
             variant: None,
-            tag_format: crate::tag_format::TagFormat::parse(crate::tag_format::DEFAULT).unwrap(),
+            tag_format: crate::model::tag_format::TagFormat::parse(
+                crate::model::tag_format::DEFAULT,
+            )
+            .unwrap(),
             test: None,
             base_image: None,
             latest: None,

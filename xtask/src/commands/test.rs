@@ -5,16 +5,16 @@
 use anyhow::Result;
 
 use crate::cli::TestArgs;
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::json::Json;
-use crate::workspace::Workspace;
+use crate::engine::executor::Executor;
+use crate::project::workspace::Workspace;
+use crate::support::error::invalid;
+use crate::support::json::Json;
 
 /// One test run and its result.
 struct Run {
     flavour: String,
     reference: String,
-    platform: Option<crate::platform::Platform>,
+    platform: Option<crate::model::platform::Platform>,
     id: String,
     outcome: Outcome,
 }
@@ -53,10 +53,13 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
             return Err(invalid(format!(
                 "flavour '{}' declares no 'test' in {}; add one (an argv run inside the image, e.g. test = [\"python3\", \"-m\", \"pytest\"])",
                 untested[0],
-                crate::catalog::FILE
+                crate::project::catalog::FILE
             )));
         }
-        crate::output::stderr_line(&format!("not gated (no 'test'): {}", untested.join(", ")));
+        crate::support::output::stderr_line(&format!(
+            "not gated (no 'test'): {}",
+            untested.join(", ")
+        ));
         flavours.retain(|f| f.test.is_some());
     }
     let platforms = super::chosen_platforms(&flavours, naming)?;
@@ -84,7 +87,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
             anyhow::bail!(
                 "{} is not the {p} image: {}; build it again with `{}`",
                 image.local,
-                crate::verify::platform_mismatch(info, p),
+                crate::rules::verify::platform_mismatch(info, p),
                 super::build_command(naming, &flavours)
             );
         }
@@ -153,7 +156,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
                 ])
             })
             .collect();
-        crate::json::emit(&Json::Array(rows));
+        crate::support::json::emit(&Json::Array(rows));
     }
     if let Some(e) = stopped {
         return Err(e);
@@ -167,7 +170,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         } else {
             "failed"
         };
-        crate::output::stderr_line(&format!("{status:<7} {} ({})", r.reference, r.id));
+        crate::support::output::stderr_line(&format!("{status:<7} {} ({})", r.reference, r.id));
     }
     let failed: Vec<String> = runs
         .iter()

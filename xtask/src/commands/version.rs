@@ -2,18 +2,18 @@
 
 use anyhow::Result;
 
-use crate::catalog::{self, Catalog};
 use crate::cli::{BumpPart, VersionAction, VersionArgs};
-use crate::error::invalid;
-use crate::pyproject;
-use crate::version::{Bump, Version};
-use crate::workspace::Workspace;
+use crate::model::version::{Bump, Version};
+use crate::project::catalog::{self, Catalog};
+use crate::project::pyproject;
+use crate::project::workspace::Workspace;
+use crate::support::error::invalid;
 
 pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
     // A change reads and writes under a lock: concurrent bumps each apply.
     let changes = !matches!(args.action, None | Some(VersionAction::Show));
     let _lock = if changes && !args.dry_run {
-        Some(crate::lock::acquire_edit(
+        Some(crate::support::lock::acquire_edit(
             &ws.path_inside(pyproject::FILE)?,
         )?)
     } else {
@@ -22,7 +22,7 @@ pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
     let text = ws.read(pyproject::FILE)?;
     let new = match &args.action {
         None | Some(VersionAction::Show) => {
-            crate::output::stdout_line(&format!("{}", pyproject::read_version(&text)?));
+            crate::support::output::stdout_line(&format!("{}", pyproject::read_version(&text)?));
             return Ok(());
         }
         Some(VersionAction::Set { version }) => {
@@ -46,16 +46,19 @@ pub fn run(ws: &Workspace, args: &VersionArgs) -> Result<()> {
     catalog.check_tags(&new)?;
     let edited = pyproject::set_version(&text, &new)?;
     if args.dry_run {
-        crate::output::stdout_text(&line_diff(pyproject::FILE, &text, &edited));
+        crate::support::output::stdout_text(&line_diff(pyproject::FILE, &text, &edited));
         return Ok(());
     }
     if edited == text {
-        crate::output::stderr_line(&format!("{} already says version {new}", pyproject::FILE));
+        crate::support::output::stderr_line(&format!(
+            "{} already says version {new}",
+            pyproject::FILE
+        ));
         return Ok(());
     }
     ws.write_atomic(pyproject::FILE, &edited)?;
-    crate::output::stderr_line(&format!("{}: version = \"{new}\"", pyproject::FILE));
-    crate::output::stdout_line(&new.to_string());
+    crate::support::output::stderr_line(&format!("{}: version = \"{new}\"", pyproject::FILE));
+    crate::support::output::stdout_line(&new.to_string());
     Ok(())
 }
 

@@ -546,7 +546,7 @@ pub fn itwinai_repository(test: &str) -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let name = std::fs::read_to_string(root.join("pyproject.toml"))
         .ok()
-        .and_then(|t| xtask::pyproject::read_name(&t));
+        .and_then(|t| xtask::project::pyproject::read_name(&t));
     let here = name.as_deref() == Some("itwinai");
     if !here {
         eprintln!(

@@ -367,7 +367,7 @@ impl Runner {
         };
         let outputs = &ctx.needs.iter().find(|(n, _)| n == need).unwrap().1;
         let text = &outputs.iter().find(|(k, _)| k == key).unwrap().1;
-        let doc = xtask::json::Json::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let doc = xtask::support::json::Json::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let entries = doc.as_array().unwrap_or_else(|| panic!("{text}"));
         assert!(!entries.is_empty(), "an empty matrix: {text}");
         entries
@@ -499,8 +499,8 @@ impl Runner {
 
 /// A matrix value as GitHub gives it to an expression: text as it is,
 /// booleans and numbers as written, null as empty.
-fn json_value(v: &xtask::json::Json) -> String {
-    use xtask::json::Json;
+fn json_value(v: &xtask::support::json::Json) -> String {
+    use xtask::support::json::Json;
     match v {
         Json::Str(s) => s.clone(),
         Json::Bool(b) => b.to_string(),

@@ -10,15 +10,15 @@ use anyhow::Result;
 
 use super::entry::{lost_platforms, Alias, Entry, Part, Status};
 use super::Ask;
-use crate::catalog::{Channel, Flavour};
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::plan::Arg;
-use crate::platform::Platform;
-use crate::publish::{self, AliasMove, Release};
-use crate::reference::Reference;
-use crate::verify::{self, Expectation, Labels};
-use crate::workspace::Project;
+use crate::engine::executor::Executor;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::plan::step::Arg;
+use crate::project::catalog::{Channel, Flavour};
+use crate::project::workspace::Project;
+use crate::rules::publish::{self, AliasMove, Release};
+use crate::rules::verify::{self, Expectation, Labels};
+use crate::support::error::invalid;
 
 /// A flavour's images as checked in the local engine: what its reference
 /// (and alias) would publish.
@@ -86,7 +86,7 @@ pub fn check_images<'p>(
                 // A dry run of an image not built yet: its ID is a
                 // placeholder and nothing can be checked.
                 c.unbuilt = true;
-                let id = Arg::slot(crate::plan::Slot::ImageId {
+                let id = Arg::slot(crate::plan::step::Slot::ImageId {
                     reference: image.local.to_string(),
                 });
                 match (&image.platform, staged) {
@@ -113,7 +113,7 @@ pub fn check_images<'p>(
                 expect.base_name = Some(project.base(f, None)?.image);
             }
             let id = verify::check_inspected(exec, &expect, local.clone()).map_err(|e| {
-                crate::error::restate(
+                crate::support::error::restate(
                     &e,
                     format!(
                         "{e:#}; nothing pushed. Rebuild with `{}`",

@@ -2,10 +2,10 @@
 //! platform parts and aliases, who owns each step of the plan, and the
 //! status each ends with.
 
-use crate::plan::{Arg, RemoteExpect};
-use crate::platform::Platform;
-use crate::reference::Reference;
-use crate::registry::Remote;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::model::remote::Remote;
+use crate::plan::step::{Arg, RemoteExpect};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -47,7 +47,7 @@ impl Part {
     pub(super) fn staged_digest(&self) -> Arg {
         Arg::Slot {
             prefix: format!("{}@", self.staged.repository()),
-            slot: crate::plan::Slot::ManifestDigest {
+            slot: crate::plan::step::Slot::ManifestDigest {
                 reference: self.staged.to_string(),
             },
         }
@@ -77,7 +77,7 @@ pub struct Entry {
     pub alias: Option<Alias>,
     /// The flavour's test, which must have passed on this image before a
     /// release tag or alias is published.
-    pub test: Option<crate::catalog::Test>,
+    pub test: Option<crate::project::catalog::Test>,
     pub status: Status,
     pub digest: Option<String>,
     pub alias_done: bool,

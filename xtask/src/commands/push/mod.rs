@@ -18,15 +18,15 @@ mod steps;
 
 use anyhow::Result;
 
-use crate::catalog::Flavour;
 use crate::cli::{Naming, PushArgs};
-use crate::error::invalid;
-use crate::executor::Executor;
-use crate::lock;
-use crate::plan::{Check, Item};
-use crate::platform::Platform;
-use crate::reference::{Reference, Registry};
-use crate::workspace::{Project, Workspace};
+use crate::engine::executor::Executor;
+use crate::model::platform::Platform;
+use crate::model::reference::{Reference, Registry};
+use crate::plan::step::{Check, Item};
+use crate::project::catalog::Flavour;
+use crate::project::workspace::{Project, Workspace};
+use crate::support::error::invalid;
+use crate::support::lock;
 
 /// What the command line asks for, checked against the catalog before
 /// anything runs.
@@ -94,7 +94,7 @@ impl<'p, 'a> Ask<'p, 'a> {
             aliases.push(alias);
         }
         if !without.is_empty() {
-            crate::output::note(&format!(
+            crate::support::output::note(&format!(
                 "--latest moves the declared aliases only; no alias for: {}",
                 without.join(", ")
             ));
@@ -204,10 +204,10 @@ fn decided(
     }
     if before.is_none_or(|b| b.items != d.items) {
         for n in &d.notes {
-            crate::output::note(n);
+            crate::support::output::note(n);
         }
         for w in &d.warnings {
-            crate::output::warn(w);
+            crate::support::output::warn(w);
         }
     }
     Ok(d)

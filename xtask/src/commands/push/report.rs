@@ -3,9 +3,9 @@
 //! what was pushed and what was not.
 
 use super::entry::{Entry, Owner, Status};
-use crate::executor::Executor;
-use crate::json::Json;
-use crate::registry::Remote;
+use crate::engine::executor::Executor;
+use crate::model::remote::Remote;
+use crate::support::json::Json;
 
 pub(super) fn report(
     items: &[Entry],
@@ -60,13 +60,13 @@ pub(super) fn report(
                 ])
             })
             .collect();
-        crate::json::emit(&Json::Array(rows));
+        crate::support::json::emit(&Json::Array(rows));
     }
     if dry_run {
         return;
     }
     for i in items {
-        crate::output::stderr_line(&format!(
+        crate::support::output::stderr_line(&format!(
             "{:<17} {} {}",
             i.status.as_str(),
             i.reference,
@@ -81,7 +81,7 @@ pub(super) fn report(
                 ),
                 (status, _) => status.to_string(),
             };
-            crate::output::stderr_line(&format!(
+            crate::support::output::stderr_line(&format!(
                 "{:<17} {} -> {} ({what})",
                 "latest", alias.reference, i.reference
             ));
@@ -95,7 +95,7 @@ pub(super) fn report(
 pub(super) fn finish(
     exec: &Executor,
     mut items: Vec<Entry>,
-    steps: &[(Owner, crate::plan::Item)],
+    steps: &[(Owner, crate::plan::step::Item)],
     failure: Option<(usize, anyhow::Error)>,
     dry_run: bool,
     json: bool,
@@ -123,7 +123,7 @@ pub(super) fn finish(
         None => Ok(()),
         Some((_, e)) => {
             let msg = format!("push stopped: {e:#}. {}", stopped(&items));
-            Err(crate::error::restate(&e, msg))
+            Err(crate::support::error::restate(&e, msg))
         }
     }
 }
@@ -133,7 +133,7 @@ pub(super) fn finish(
 fn settle(
     exec: &Executor,
     items: &mut [Entry],
-    steps: &[(Owner, crate::plan::Item)],
+    steps: &[(Owner, crate::plan::step::Item)],
     failed_at: Option<usize>,
 ) {
     let failed_owner = failed_at.map(|i| steps[i].0);
@@ -158,7 +158,7 @@ fn settle(
             if item.status == Status::Pushed {
                 item.digest = exec
                     .values
-                    .get(&crate::plan::Slot::IndexDigest {
+                    .get(&crate::plan::step::Slot::IndexDigest {
                         reference: item.reference.to_string(),
                     })
                     .cloned()

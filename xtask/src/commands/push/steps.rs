@@ -3,9 +3,9 @@
 //! read-back of what was written, the test gate before all of them.
 
 use super::entry::{expect_of, Alias, Entry, Owner};
-use crate::plan::{Arg, Check, Pinned, RemoteExpect, Step};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::plan::step::{Arg, Check, Pinned, RemoteExpect, Step};
 
 /// The steps that write the index `target` from `sources`: forget a list
 /// an earlier run left, create, annotate each variant, push. With buildx,
@@ -14,8 +14,8 @@ fn write_index(
     target: &Reference,
     sources: &[(Platform, Arg)],
     buildx: bool,
-) -> Vec<crate::plan::Item> {
-    let run = crate::plan::Item::Run;
+) -> Vec<crate::plan::step::Item> {
+    let run = crate::plan::step::Item::Run;
     let pinned: Vec<Arg> = sources.iter().map(|(_, s)| s.clone()).collect();
     if buildx {
         return vec![run(Step::ImagetoolsCreate {
@@ -48,14 +48,14 @@ fn write_index(
 /// The steps that publish, and whose each is: every versioned push, then
 /// every alias move; each write between a read of what is there and a
 /// read-back of what was written.
-pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
+pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::step::Item)> {
     let mut out = Vec::new();
     // The test gate first: a failing test publishes nothing.
     for (n, i) in items.iter().enumerate() {
         let publishes = i.push || i.alias.as_ref().is_some_and(|a| a.move_it);
         if let (Some(test), true) = (&i.test, publishes) {
             let tested = |reference: &Reference, id: &Arg, platform: Option<&Platform>| {
-                crate::plan::Item::Check(Check::Tested {
+                crate::plan::step::Item::Check(Check::Tested {
                     flavour: i.flavour.clone(),
                     reference: reference.to_string(),
                     id: id.clone(),
@@ -75,7 +75,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::Item)> {
         }
     }
     let registry = |reference: &Reference, expect: RemoteExpect| {
-        crate::plan::Item::Check(Check::Registry {
+        crate::plan::step::Item::Check(Check::Registry {
             reference: reference.clone(),
             expect,
         })
@@ -161,24 +161,24 @@ fn publish_image(
     local: Option<&Reference>,
     id: &Arg,
     target: &Reference,
-) -> Vec<crate::plan::Item> {
+) -> Vec<crate::plan::step::Item> {
     let mut items = Vec::new();
     if let Some(local) = local {
-        items.push(crate::plan::Item::Check(Check::LocalIs {
+        items.push(crate::plan::step::Item::Check(Check::LocalIs {
             reference: local.clone(),
             id: id.clone(),
         }));
     }
     if local != Some(target) {
-        items.push(crate::plan::Item::Run(Step::Tag {
+        items.push(crate::plan::step::Item::Run(Step::Tag {
             source: id.clone(),
             target: target.clone(),
         }));
     }
-    items.push(crate::plan::Item::Run(Step::Push {
+    items.push(crate::plan::step::Item::Run(Step::Push {
         reference: target.clone(),
     }));
-    items.push(crate::plan::Item::Check(Check::Registry {
+    items.push(crate::plan::step::Item::Check(Check::Registry {
         reference: target.clone(),
         expect: RemoteExpect::Image(id.shown()),
     }));
@@ -189,8 +189,8 @@ fn publish_image(
 mod tests {
     use super::super::entry::{Part, Status};
     use super::*;
-    use crate::reference::Registry;
-    use crate::registry::Remote;
+    use crate::model::reference::Registry;
+    use crate::model::remote::Remote;
 
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
@@ -230,14 +230,14 @@ mod tests {
         let rf = |tag: &str| Reference::new(&reg, "itwinai", tag).unwrap();
         let id0 = items[0].id.shown();
         let id1 = items[1].id.shown();
-        let got: Vec<(Owner, crate::plan::Item)> = plan(&items, false);
+        let got: Vec<(Owner, crate::plan::step::Item)> = plan(&items, false);
         let check = |t: &str, expect: RemoteExpect| {
-            crate::plan::Item::Check(Check::Registry {
+            crate::plan::step::Item::Check(Check::Registry {
                 reference: rf(t),
                 expect,
             })
         };
-        let run = |s: Step| crate::plan::Item::Run(s);
+        let run = |s: Step| crate::plan::step::Item::Run(s);
         let v0 = Owner::Version(0);
         assert_eq!(
             got,
@@ -245,7 +245,7 @@ mod tests {
                 (v0, check("0.2.2-torch2.6-jammy", RemoteExpect::Absent)),
                 (
                     v0,
-                    crate::plan::Item::Check(Check::LocalIs {
+                    crate::plan::step::Item::Check(Check::LocalIs {
                         reference: rf("0.2.2-torch2.6-jammy"),
                         id: Arg::Lit(id0.clone())
                     })
@@ -322,28 +322,28 @@ mod tests {
             part("linux/amd64", "sha256:1"),
             part("linux/arm/v7", "sha256:2"),
         ];
-        e.test = Some(crate::catalog::Test {
+        e.test = Some(crate::project::catalog::Test {
             argv: vec!["true".into()],
             entrypoint: false,
-            network: crate::catalog::TestNetwork::None,
+            network: crate::project::catalog::TestNetwork::None,
         });
         let got: Vec<String> = plan(&[e.clone()], false)
             .into_iter()
             .map(|(o, i)| {
                 let what = match i {
-                    crate::plan::Item::Run(s) => {
-                        crate::plan::render_step(&s, &std::collections::BTreeMap::new())
+                    crate::plan::step::Item::Run(s) => {
+                        crate::plan::step::render_step(&s, &std::collections::BTreeMap::new())
                     }
-                    crate::plan::Item::Check(Check::Tested { reference, .. }) => {
+                    crate::plan::step::Item::Check(Check::Tested { reference, .. }) => {
                         format!("tested {reference}")
                     }
-                    crate::plan::Item::Check(Check::LocalIs { reference, .. }) => {
+                    crate::plan::step::Item::Check(Check::LocalIs { reference, .. }) => {
                         format!("local {reference}")
                     }
-                    crate::plan::Item::Check(Check::Registry {
+                    crate::plan::step::Item::Check(Check::Registry {
                         reference, expect, ..
                     }) => format!("registry {reference}: {}", expect.shown()),
-                    crate::plan::Item::Check(c) => format!("{c:?}"),
+                    crate::plan::step::Item::Check(c) => format!("{c:?}"),
                 };
                 format!("{o:?} {what}")
             })
@@ -390,7 +390,7 @@ mod tests {
         released.seen = Some(Remote {
             digest: None,
             config: None,
-            members: vec![crate::registry::Member {
+            members: vec![crate::model::remote::Member {
                 platform: p("linux/amd64"),
                 digest: A.into(),
                 config: Some("sha256:1".into()),
@@ -399,8 +399,8 @@ mod tests {
         let create = plan(&[released], false)
             .into_iter()
             .find_map(|(_, i)| match i {
-                crate::plan::Item::Run(s @ Step::ManifestCreate { .. }) => Some(
-                    crate::plan::render_step(&s, &std::collections::BTreeMap::new()),
+                crate::plan::step::Item::Run(s @ Step::ManifestCreate { .. }) => Some(
+                    crate::plan::step::render_step(&s, &std::collections::BTreeMap::new()),
                 ),
                 _ => None,
             });
@@ -414,12 +414,17 @@ mod tests {
         let with_buildx = plan(&[e], true);
         let creates = with_buildx
             .iter()
-            .filter(|(_, i)| matches!(i, crate::plan::Item::Run(Step::ImagetoolsCreate { .. })))
+            .filter(|(_, i)| {
+                matches!(
+                    i,
+                    crate::plan::step::Item::Run(Step::ImagetoolsCreate { .. })
+                )
+            })
             .count();
         assert_eq!(creates, 2);
         assert!(!with_buildx
             .iter()
-            .any(|(_, i)| matches!(i, crate::plan::Item::Run(Step::ManifestCreate { .. }))));
+            .any(|(_, i)| matches!(i, crate::plan::step::Item::Run(Step::ManifestCreate { .. }))));
     }
 
     #[test]
@@ -430,11 +435,11 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(matches!(
             got[0].1,
-            crate::plan::Item::Check(Check::LocalIs { .. })
+            crate::plan::step::Item::Check(Check::LocalIs { .. })
         ));
         assert_eq!(
             got[2].1,
-            crate::plan::Item::Check(Check::Registry {
+            crate::plan::step::Item::Check(Check::Registry {
                 reference: i.reference.clone(),
                 expect: RemoteExpect::Image(i.id.shown())
             })

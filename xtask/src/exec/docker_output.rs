@@ -1,0 +1,541 @@
+//! Pure parsers of what docker prints: `image inspect`, `pull`, `push`,
+//! `manifest inspect`, `buildx imagetools inspect`, and the in-image probe.
+//! No IO here; the executor hands them the text.
+
+use std::collections::BTreeMap;
+
+use crate::model::platform::Platform;
+use crate::model::reference::{check_repo_digest, check_sha256, AnyRef};
+use crate::model::remote::{Member, Remote};
+use crate::support::json::Json;
+
+/// What `docker image inspect` tells about one image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageInfo {
+    pub id: String,
+    pub repo_digests: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub layers: Vec<String>,
+    /// What else of the config shapes what a process inside sees: its
+    /// environment, working directory and user (`Env=…`, `WorkingDir=…`,
+    /// `User=…`). With the layers, it decides what the probe reads.
+    pub runtime: Vec<String>,
+    /// `ONBUILD` triggers: they run in any build `FROM` this image.
+    pub onbuild: Vec<String>,
+    /// Everything of the config that decides how the image runs (env, cmd,
+    /// entrypoint, workdir, user, ports, volumes, signal, shell,
+    /// healthcheck, triggers), as canonical JSON: equal for a faithful
+    /// promotion.
+    pub behaviour: String,
+    /// The config's `os`, `architecture` and `variant` (empty when absent).
+    pub os: String,
+    pub architecture: String,
+    pub variant: String,
+}
+
+impl ImageInfo {
+    /// `os/arch[/variant]` as the config says, for messages.
+    pub fn platform_shown(&self) -> String {
+        let mut s = format!("{}/{}", self.os, self.architecture);
+        if !self.variant.is_empty() {
+            s = format!("{s}/{}", self.variant);
+        }
+        s
+    }
+
+    /// Whether its config is exactly `p` (os, architecture and variant).
+    pub fn is_platform(&self, p: &crate::model::platform::Platform) -> bool {
+        p.matches(
+            &self.os,
+            &self.architecture,
+            Some(self.variant.as_str()).filter(|v| !v.is_empty()),
+        )
+    }
+}
+
+/// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
+const BEHAVIOUR_KEYS: [&str; 11] = [
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "ExposedPorts",
+    "Healthcheck",
+    "OnBuild",
+    "Shell",
+    "StopSignal",
+    "User",
+    "Volumes",
+    "WorkingDir",
+];
+
+/// Parse the JSON array `docker image inspect` prints.
+pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let items = v.as_array().ok_or("not a JSON array")?;
+    items
+        .iter()
+        .map(|item| {
+            let id = item
+                .get("Id")
+                .and_then(Json::as_str)
+                .ok_or("an image has no Id")?
+                .to_string();
+            let labels = labels_of(item.get("Config"));
+            let config = item.get("Config");
+            let mut runtime: Vec<String> = config
+                .and_then(|c| c.get("Env"))
+                .map(Json::strings)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| format!("Env={e}"))
+                .collect();
+            for key in ["WorkingDir", "User"] {
+                let value = config
+                    .and_then(|c| c.get(key))
+                    .and_then(Json::as_str)
+                    .unwrap_or("");
+                runtime.push(format!("{key}={value}"));
+            }
+            let onbuild = config
+                .and_then(|c| c.get("OnBuild"))
+                .map(Json::strings)
+                .unwrap_or_default();
+            let behaviour = Json::object(BEHAVIOUR_KEYS.iter().map(|k| {
+                (
+                    *k,
+                    config.and_then(|c| c.get(k)).cloned().unwrap_or(Json::Null),
+                )
+            }))
+            .render();
+            let top = |k: &str| item.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+            Ok(ImageInfo {
+                os: top("Os"),
+                architecture: top("Architecture"),
+                variant: top("Variant"),
+                id,
+                runtime,
+                onbuild,
+                behaviour,
+                repo_digests: item
+                    .get("RepoDigests")
+                    .map(Json::strings)
+                    .unwrap_or_default(),
+                labels,
+                layers: item
+                    .get("RootFS")
+                    .and_then(|r| r.get("Layers"))
+                    .map(Json::strings)
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The RepoDigests entry of `image`'s own repository. An image pulled under
+/// several names has one entry per repository; index 0 may be another's.
+pub fn pick_repo_digest(image: &str, repo_digests: &[String]) -> Result<String, String> {
+    let want = AnyRef::parse(image)?.familiar_repository();
+    let found = repo_digests
+        .iter()
+        .find(|d| d.split_once('@').is_some_and(|(repo, _)| repo == want));
+    match found {
+        Some(d) => {
+            check_repo_digest(d)?;
+            Ok(d.clone())
+        }
+        None if repo_digests.is_empty() => Err(format!(
+            "{image} has no repository digest: it was never pulled from or pushed to a registry"
+        )),
+        None => Err(format!(
+            "{image} has no digest for repository {want} (it has: {})",
+            repo_digests.join(", ")
+        )),
+    }
+}
+
+/// The digest `docker pull` reports (`Digest: sha256:…`), as
+/// `repository@sha256:…` for `image`'s repository.
+pub fn pull_digest(image: &str, pull_output: &str) -> Result<Option<String>, String> {
+    let Some(digest) = pull_output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Digest:").map(str::trim))
+    else {
+        return Ok(None);
+    };
+    let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
+    check_repo_digest(&repo_digest)?;
+    Ok(Some(repo_digest))
+}
+
+/// The manifest digest `docker push` reports (`…: digest: sha256:… size: N`).
+pub fn pushed_digest(push_output: &str) -> Option<String> {
+    push_output.lines().rev().find_map(|l| {
+        let d = l.split("digest: ").nth(1)?.split_whitespace().next()?;
+        check_sha256(d).ok().map(|()| d.to_string())
+    })
+}
+
+/// What `docker buildx imagetools inspect` tells: the digest in the registry
+/// and, per platform, the layer diff IDs. No layer is downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteImage {
+    pub repo_digest: String,
+    pub layers_by_platform: BTreeMap<String, Vec<String>>,
+}
+
+pub fn parse_imagetools(image: &str, text: &str) -> Result<RemoteImage, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let digest = v
+        .get("manifest")
+        .and_then(|m| m.get("digest"))
+        .and_then(Json::as_str)
+        .ok_or("no manifest digest")?;
+    let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
+    check_repo_digest(&repo_digest)?;
+    let diff_ids = |config: &Json| {
+        config
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .map(Json::strings)
+    };
+    let mut layers_by_platform = BTreeMap::new();
+    match v.get("image") {
+        Some(img) if img.get("rootfs").is_some() => {
+            layers_by_platform.insert(String::new(), diff_ids(img).unwrap_or_default());
+        }
+        Some(Json::Object(map)) => {
+            for (platform, config) in map {
+                layers_by_platform.insert(platform.clone(), diff_ids(config).unwrap_or_default());
+            }
+        }
+        _ => return Err("no image configuration".into()),
+    }
+    Ok(RemoteImage {
+        repo_digest,
+        layers_by_platform,
+    })
+}
+
+/// `VERSION_CODENAME` from an os-release file (value may be quoted).
+pub fn os_release_codename(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let v = l.trim().strip_prefix("VERSION_CODENAME=")?;
+        let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// An index entry's `platform` object (`os`, `architecture`, `variant`).
+fn platform_of(p: Option<&Json>) -> Result<Platform, String> {
+    let p = p.ok_or("an index entry has no platform")?;
+    let field = |k: &str| p.get(k).and_then(Json::as_str).unwrap_or("");
+    let mut s = format!("{}/{}", field("os"), field("architecture"));
+    if !field("variant").is_empty() {
+        s = format!("{s}/{}", field("variant"));
+    }
+    Platform::parse(&s).map_err(|e| format!("an index entry's platform: {e}"))
+}
+
+/// An index entry from its descriptor (`digest`, `platform`).
+fn member(descriptor: &Json, config: Option<String>) -> Result<Member, String> {
+    let digest = descriptor
+        .get("digest")
+        .and_then(Json::as_str)
+        .ok_or("an index entry has no digest")?;
+    check_sha256(digest)?;
+    Ok(Member {
+        platform: platform_of(descriptor.get("platform"))?,
+        digest: digest.to_string(),
+        config,
+    })
+}
+
+/// The config digest of a `SchemaV2Manifest`/`OCIManifest` object.
+fn config_of(v: &Json) -> Option<String> {
+    ["SchemaV2Manifest", "OCIManifest"]
+        .iter()
+        .find_map(|k| v.get(k)?.get("config")?.get("digest")?.as_str())
+        .map(str::to_string)
+}
+
+/// Parse `docker manifest inspect --verbose` output: one image (an
+/// object), or an index (an array of its entries, each with its platform
+/// and manifest; the index's own digest is not printed).
+pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    if let Some(entries) = v.as_array() {
+        let members = entries
+            .iter()
+            .map(|e| {
+                let d = e
+                    .get("Descriptor")
+                    .ok_or("an index entry has no Descriptor")?;
+                member(d, config_of(e))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if members.is_empty() {
+            return Err("an empty index".into());
+        }
+        return Ok(Remote {
+            digest: None,
+            config: None,
+            members,
+        });
+    }
+    let digest = v
+        .get("Descriptor")
+        .and_then(|d| d.get("digest"))
+        .and_then(Json::as_str)
+        .ok_or("no Descriptor.digest")?;
+    check_sha256(digest)?;
+    Ok(Remote::image(digest, config_of(&v).as_deref()))
+}
+
+/// Whether a container failed because its binaries are for another
+/// machine and no emulator is registered for them.
+pub fn is_exec_format_error(stderr: &str) -> bool {
+    stderr.to_ascii_lowercase().contains("exec format error")
+}
+
+/// The index digest `docker manifest push` prints as its last line.
+pub fn manifest_push_digest(stdout: &str) -> Option<String> {
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    check_sha256(last).ok().map(|()| last.to_string())
+}
+
+/// What the in-image probe read: the os-release text and, per
+/// distribution asked for, its installed version (None: not installed).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Inside {
+    pub os_release: Option<String>,
+    pub dists: BTreeMap<String, Option<String>>,
+}
+
+impl Inside {
+    pub fn codename(&self) -> Option<String> {
+        self.os_release.as_deref().and_then(os_release_codename)
+    }
+}
+
+/// Parse the probe's one JSON line.
+pub fn parse_probe(text: &str) -> Result<Inside, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let os_release = match v.get("os_release") {
+        Some(Json::Str(s)) => Some(s.clone()),
+        Some(Json::Null) => None,
+        _ => return Err("no os_release field".into()),
+    };
+    let dists = v
+        .get("dists")
+        .and_then(Json::as_object)
+        .ok_or("no dists field")?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+        .collect();
+    Ok(Inside { os_release, dists })
+}
+
+/// Whether a failed `docker run --entrypoint python3` means the image has
+/// no python3 (rather than an engine failure).
+pub fn is_missing_executable(code: Option<i32>, stderr: &str) -> bool {
+    code == Some(127)
+        || stderr.contains("executable file not found")
+        || stderr.contains("no such file or directory: unknown")
+}
+
+/// The string labels of an image config (`Labels`, null when none).
+fn labels_of(config: Option<&Json>) -> BTreeMap<String, String> {
+    config
+        .and_then(|c| c.get("Labels"))
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn picks_the_digest_of_the_named_repository() {
+        let digests = vec![
+            format!("other/x@sha256:{HEX}"),
+            format!("127.0.0.1:5000/base@sha256:{HEX}"),
+        ];
+        assert_eq!(
+            pick_repo_digest("127.0.0.1:5000/base:1", &digests).unwrap(),
+            digests[1]
+        );
+        assert_eq!(
+            pick_repo_digest(
+                "docker.io/library/ubuntu:22.04",
+                &[format!("ubuntu@sha256:{HEX}")]
+            )
+            .unwrap(),
+            format!("ubuntu@sha256:{HEX}")
+        );
+        assert!(pick_repo_digest("base:1", &[])
+            .unwrap_err()
+            .contains("never pulled"));
+        assert!(pick_repo_digest("base:1", &digests)
+            .unwrap_err()
+            .contains("no digest for repository base"));
+        assert!(pick_repo_digest("base:1", &["base@sha256:zz".into()]).is_err());
+    }
+
+    #[test]
+    fn parses_inspect_output() {
+        let text = format!(
+            r#"[{{"Id":"sha256:{HEX}","RepoDigests":[],"Config":{{"Labels":{{"a":"1"}}}},"RootFS":{{"Layers":["l1","l2"]}}}},{{"Id":"x","Config":{{"Labels":null}}}}]"#
+        );
+        let infos = parse_inspect(&text).unwrap();
+        assert_eq!(infos[0].labels.get("a").map(String::as_str), Some("1"));
+        assert_eq!(infos[0].layers, vec!["l1", "l2"]);
+        assert!(infos[1].labels.is_empty());
+        assert!(parse_inspect("garbage").is_err());
+        assert!(parse_inspect("[{}]").is_err());
+    }
+
+    #[test]
+    fn parses_imagetools_output() {
+        let single = format!(
+            r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"rootfs":{{"diff_ids":["l1"]}}}}}}"#
+        );
+        let r = parse_imagetools("ubuntu:22.04", &single).unwrap();
+        assert_eq!(r.repo_digest, format!("ubuntu@sha256:{HEX}"));
+        assert_eq!(r.layers_by_platform[""], vec!["l1"]);
+        let multi = format!(
+            r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"linux/amd64":{{"rootfs":{{"diff_ids":["a"]}}}},"linux/arm64":{{"rootfs":{{"diff_ids":["b"]}}}}}}}}"#
+        );
+        let r = parse_imagetools("ghcr.io/x/y:1", &multi).unwrap();
+        assert_eq!(r.repo_digest, format!("ghcr.io/x/y@sha256:{HEX}"));
+        assert_eq!(r.layers_by_platform.len(), 2);
+        assert!(parse_imagetools("u", "{}").is_err());
+        assert!(
+            parse_imagetools("u", r#"{"manifest":{"digest":"sha256:short"},"image":{}}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn reads_codenames() {
+        assert_eq!(
+            os_release_codename("ID=ubuntu\nVERSION_CODENAME=jammy\n").as_deref(),
+            Some("jammy")
+        );
+        assert_eq!(
+            os_release_codename("VERSION_CODENAME=\"noble\"\n").as_deref(),
+            Some("noble")
+        );
+        assert_eq!(os_release_codename("ID=alpine\n"), None);
+        assert_eq!(os_release_codename("VERSION_CODENAME=\n"), None);
+    }
+
+    #[test]
+    fn reads_the_digest_from_push_output() {
+        let out = format!("The push refers to repository [r]\n5f70bf18a086: Pushed\n1: digest: sha256:{HEX} size: 527\n");
+        assert_eq!(pushed_digest(&out), Some(format!("sha256:{HEX}")));
+        assert_eq!(pushed_digest("1: digest: sha256:abc size: 1\n"), None);
+        assert_eq!(pushed_digest(""), None);
+    }
+
+    #[test]
+    fn reads_the_digest_from_pull_output() {
+        let out = format!("1: Pulling from base\nDigest: sha256:{HEX}\nStatus: Image is up to date for 127.0.0.1:5000/base:1\n127.0.0.1:5000/base:1\n");
+        assert_eq!(
+            pull_digest("127.0.0.1:5000/base:1", &out).unwrap(),
+            Some(format!("127.0.0.1:5000/base@sha256:{HEX}"))
+        );
+        assert_eq!(pull_digest("base:1", "base:1\n").unwrap(), None);
+        assert!(pull_digest("base:1", "Digest: sha256:short\n").is_err());
+    }
+
+    #[test]
+    fn parses_probe_output() {
+        let got = parse_probe(r#"{"os_release": "ID=ubuntu\nVERSION_CODENAME=noble\n", "dists": {"torch": "2.6.0+cu124", "itwinai": null}}"#).unwrap();
+        assert_eq!(got.codename().as_deref(), Some("noble"));
+        assert_eq!(got.dists["torch"].as_deref(), Some("2.6.0+cu124"));
+        assert_eq!(got.dists["itwinai"], None);
+        let none = parse_probe(r#"{"os_release": null, "dists": {}}"#).unwrap();
+        assert_eq!(none.codename(), None);
+        assert!(parse_probe("Traceback").is_err());
+        assert!(parse_probe(r#"{"dists": {}}"#).is_err());
+    }
+
+    #[test]
+    fn missing_python() {
+        assert!(is_missing_executable(Some(127), ""));
+        assert!(is_missing_executable(
+            Some(127),
+            "exec: \"python3\": executable file not found in $PATH: unknown"
+        ));
+        assert!(!is_missing_executable(
+            Some(125),
+            "Cannot connect to the Docker daemon"
+        ));
+    }
+
+    #[test]
+    fn parses_manifest_inspect() {
+        let text = format!(
+            r#"{{"Ref":"r","Descriptor":{{"digest":"{A}"}},"SchemaV2Manifest":{{"config":{{"digest":"{B}"}}}}}}"#
+        );
+        assert_eq!(
+            parse_manifest_inspect(&text).unwrap(),
+            Remote::image(A, Some(B))
+        );
+        let oci = format!(
+            r#"{{"Descriptor":{{"digest":"{A}"}},"OCIManifest":{{"config":{{"digest":"{B}"}}}}}}"#
+        );
+        assert_eq!(
+            parse_manifest_inspect(&oci).unwrap().config.as_deref(),
+            Some(B)
+        );
+        assert!(parse_manifest_inspect("[{}, {}]")
+            .unwrap_err()
+            .contains("no Descriptor"));
+        assert!(parse_manifest_inspect("[]").unwrap_err().contains("empty"));
+        let entry = |arch: &str, variant: &str, d: &str, c: &str| {
+            format!(
+                r#"{{"Ref":"r@{d}","Descriptor":{{"digest":"{d}","platform":{{"architecture":"{arch}","os":"linux"{variant}}}}},"SchemaV2Manifest":{{"config":{{"digest":"{c}"}}}}}}"#
+            )
+        };
+        let list = format!(
+            "[{},{}]",
+            entry("amd64", "", A, B),
+            entry("arm64", r#","variant":"v8""#, B, A)
+        );
+        let index = parse_manifest_inspect(&list).unwrap();
+        assert_eq!(index.digest, None);
+        assert_eq!(
+            index.members,
+            vec![
+                Member {
+                    platform: Platform::parse("linux/amd64").unwrap(),
+                    digest: A.into(),
+                    config: Some(B.into())
+                },
+                Member {
+                    platform: Platform::parse("linux/arm64/v8").unwrap(),
+                    digest: B.into(),
+                    config: Some(A.into())
+                }
+            ]
+        );
+        assert!(index.is_index_of(&[
+            (Platform::parse("linux/arm64/v8").unwrap(), A.into()),
+            (Platform::parse("linux/amd64").unwrap(), B.into())
+        ]));
+        assert!(!index.is_index_of(&[(Platform::parse("linux/amd64").unwrap(), B.into())]));
+        assert!(parse_manifest_inspect("garbage").is_err());
+        assert!(parse_manifest_inspect(r#"{"Descriptor":{"digest":"sha256:x"}}"#).is_err());
+    }
+}

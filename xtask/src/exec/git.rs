@@ -1,0 +1,218 @@
+//! Facts from git, parsed: the commit being built and whether the tree is
+//! clean. The executor runs `git status --porcelain=v2 --branch` (one call
+//! for both) and hands the output here.
+
+use crate::support::error::invalid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitState {
+    /// Full 40-hex HEAD commit.
+    pub head: String,
+    /// The status lines (uncommitted changes, untracked files), as git
+    /// printed them; empty for a clean tree.
+    pub status: String,
+}
+
+impl GitState {
+    /// Uncommitted changes or untracked (not ignored) files.
+    pub fn dirty(&self) -> bool {
+        !self.status.is_empty()
+    }
+}
+
+/// Parse `git status --porcelain=v2 --branch`. `own`: the temporary files
+/// this very process is writing (relative paths), which describe nothing
+/// that is built; any other untracked file, whatever its name, is a change.
+pub fn parse_state(text: &str, own: &[String]) -> Result<GitState, String> {
+    let mut head = None;
+    let mut status = Vec::new();
+    for line in text.lines() {
+        if let Some(oid) = line.strip_prefix("# branch.oid ") {
+            head = Some(oid.trim().to_string());
+        } else if !line.starts_with('#')
+            && !line.is_empty()
+            && !line
+                .strip_prefix("? ")
+                .is_some_and(|p| own.iter().any(|o| o == p))
+        {
+            status.push(line);
+        }
+    }
+    let head = head.ok_or("git status printed no branch.oid line")?;
+    if head == "(initial)" {
+        return Err("no commit".into());
+    }
+    check_commit_hash(&head).map_err(|e| format!("git status printed a HEAD of {e}"))?;
+    Ok(GitState {
+        head,
+        status: status.join("\n"),
+    })
+}
+
+/// The tracked files `git status` does not look at: flagged skip-worktree
+/// (`S`) or assume-unchanged (a lowercase tag), from `git ls-files -v -z`.
+/// Their content may be anything, so a tree holding one is not clean.
+pub fn parse_flagged(text: &str) -> Vec<String> {
+    text.split('\0')
+        .filter_map(|entry| {
+            let (tag, path) = entry.split_once(' ')?;
+            let flagged = tag == "S" || tag.chars().all(|c| c.is_ascii_lowercase());
+            (flagged && !tag.is_empty()).then(|| format!("{tag} {path}"))
+        })
+        .collect()
+}
+
+impl GitState {
+    /// With the flagged files (`git ls-files -v`) as changes: a file git
+    /// is told not to look at may hold anything.
+    pub fn with_flagged(mut self, flagged: &[String]) -> GitState {
+        for f in flagged {
+            if !self.status.is_empty() {
+                self.status.push('\n');
+            }
+            self.status.push_str(&format!("flagged {f}"));
+        }
+        self
+    }
+
+    /// What makes the tree dirty, in a few words: how many changes, and
+    /// the flagged files git status does not show.
+    pub fn dirt(&self) -> String {
+        let lines: Vec<&str> = self.status.lines().collect();
+        let flagged: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("flagged "))
+            .filter_map(|l| l.split_once(' ').map(|(_, p)| p))
+            .collect();
+        let mut out = format!("{} changed or untracked", lines.len() - flagged.len());
+        if !flagged.is_empty() {
+            out.push_str(&format!(
+                ", and {} tracked file{} git status does not look at (skip-worktree or assume-unchanged: {}; `git update-index --no-skip-worktree --no-assume-unchanged -- PATH` clears that)",
+                flagged.len(),
+                if flagged.len() == 1 { "" } else { "s" },
+                flagged.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// The error for a failed or empty `git status`, naming what to do.
+pub fn state_error(root: &std::path::Path, why: &str) -> anyhow::Error {
+    if why.contains("not a git repository") {
+        invalid(format!(
+            "{} is not a git repository; COMMIT_HASH needs one (git init && git commit)",
+            root.display()
+        ))
+    } else if why.contains("dubious ownership") {
+        invalid(format!(
+            "git refuses to read {0}: it is owned by another user (git's \"dubious ownership\"); if you trust it, run `git config --global --add safe.directory {0}` and try again",
+            root.display()
+        ))
+    } else if why == "no commit" {
+        invalid(format!(
+            "git has no commit at HEAD in {}; commit first: COMMIT_HASH records it",
+            root.display()
+        ))
+    } else {
+        anyhow::anyhow!(
+            "cannot read the state of the git repository {}: {why}",
+            root.display()
+        )
+    }
+}
+
+/// 40 lowercase hex digits.
+pub fn check_commit_hash(s: &str) -> Result<(), String> {
+    if s.len() == 40 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(format!("'{s}', which is not a 40-hex commit hash"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_processs_own_temp_files_are_not_changes() {
+        let head = "a".repeat(40);
+        let text = |line: &str| format!("# branch.oid {head}\n{line}\n");
+        let own = vec![".pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp".to_string()];
+        let left = text("? .pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp");
+        assert!(!parse_state(&left, &own).unwrap().dirty());
+        // Another process's (or a killed run's) file of the same shape, in
+        // any folder, is an untracked file like any other.
+        for other in [
+            "? .pyproject.toml.xtask-124-00ff00ff00ff00ff.tmp",
+            "? env-files/.sitecustomize.xtask-1.tmp",
+            "? env-files/.pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp",
+            "1 .M N... 100644 100644 100644 a b .pyproject.toml.xtask-123-00ff00ff00ff00ff.tmp",
+        ] {
+            assert!(parse_state(&text(other), &own).unwrap().dirty(), "{other}");
+            assert!(parse_state(&text(other), &[]).unwrap().dirty(), "{other}");
+        }
+    }
+
+    #[test]
+    fn files_git_status_does_not_look_at_make_the_tree_dirty() {
+        // `git ls-files -v -z`: H tracked, S skip-worktree, lowercase
+        // assume-unchanged (h, and s for both).
+        let text = "H a.txt\0S env-files/secret.env\0h pyproject.toml\0s both\0M merged\0H with space.txt\0";
+        let flagged = parse_flagged(text);
+        assert_eq!(
+            flagged,
+            ["S env-files/secret.env", "h pyproject.toml", "s both"]
+        );
+        let head = "a".repeat(40);
+        let clean = parse_state(&format!("# branch.oid {head}\n"), &[]).unwrap();
+        assert!(!clean.dirty());
+        let state = clean.with_flagged(&flagged);
+        assert!(state.dirty());
+        assert!(
+            state
+                .dirt()
+                .starts_with("0 changed or untracked, and 3 tracked files"),
+            "{}",
+            state.dirt()
+        );
+        assert!(
+            state.dirt().contains("env-files/secret.env"),
+            "{}",
+            state.dirt()
+        );
+        assert!(parse_flagged("H a\0H b\0").is_empty());
+    }
+
+    #[test]
+    fn commit_hashes() {
+        assert!(check_commit_hash(&"a".repeat(40)).is_ok());
+        assert!(check_commit_hash(&"a".repeat(39)).is_err());
+        assert!(check_commit_hash(&"A".repeat(40)).is_err());
+        assert!(check_commit_hash("").is_err());
+    }
+
+    #[test]
+    fn status_v2() {
+        let h = "a".repeat(40);
+        let clean = format!("# branch.oid {h}\n# branch.head main\n");
+        assert_eq!(
+            parse_state(&clean, &[]).unwrap(),
+            GitState {
+                head: h.clone(),
+                status: String::new()
+            }
+        );
+        let dirty = format!("# branch.oid {h}\n# branch.head (detached)\n1 .M N... 100644 100644 100644 x y pyproject.toml\n? new.txt\n");
+        let s = parse_state(&dirty, &[]).unwrap();
+        assert!(s.dirty());
+        assert_eq!(s.status.lines().count(), 2);
+        assert_eq!(
+            parse_state("# branch.oid (initial)\n", &[]).unwrap_err(),
+            "no commit"
+        );
+        assert!(parse_state("", &[]).is_err());
+        assert!(parse_state("# branch.oid zz\n", &[]).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+pub mod docker_output;
+pub mod git;
+pub mod runner;

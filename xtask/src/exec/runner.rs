@@ -1,0 +1,531 @@
+//! Running one external program: echo the argv (shell-quoted) to stderr,
+//! run it without a shell, feed its stdin, wait a bounded time, stop it on
+//! SIGINT. Only the executor calls this module (a tidy test checks), so
+//! every external command is a step of a plan.
+//!
+//! Waits: a lookup (inspect, tag, git, buildx probe) may take
+//! `XTASK_LOOKUP_TIMEOUT_SECS` (default 120), a transfer (pull, push)
+//! `XTASK_TRANSFER_TIMEOUT_SECS` (default 3600); a build is not bounded.
+//! A command past its limit is stopped and reported.
+//!
+//! Output: read in chunks, never by lines, so memory stays bounded
+//! whatever a child prints. A read keeps all of its output up to the cap
+//! its step derives (`Step::capture`); past it the child is stopped and
+//! the step fails. A step that changes something shows its output as it
+//! comes and keeps only its tail.
+
+use std::io::{self, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::plan::step::{shell_line, Capture, Wait};
+use crate::support::error::{invalid, Interrupted};
+
+pub const LOOKUP_ENV: &str = "XTASK_LOOKUP_TIMEOUT_SECS";
+pub const TRANSFER_ENV: &str = "XTASK_TRANSFER_TIMEOUT_SECS";
+const LOOKUP_DEFAULT: u64 = 120;
+const TRANSFER_DEFAULT: u64 = 3600;
+
+static LIMITS: OnceLock<(Duration, Duration)> = OnceLock::new();
+
+/// Parse a timeout setting: whole seconds from 1 to a week.
+pub fn parse_secs(name: &str, value: Option<&str>, default: u64) -> Result<Duration> {
+    let Some(v) = value else {
+        return Ok(Duration::from_secs(default));
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (1..=604_800).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Duration::from_secs(n))
+        }
+        _ => Err(invalid(format!(
+            "{name}='{v}' is not a whole number of seconds from 1 to 604800"
+        ))),
+    }
+}
+
+/// Read the timeout settings from the environment (before anything runs).
+pub fn configure() -> Result<()> {
+    let var = |n: &str| match std::env::var(n) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(format!("{n} is not valid UTF-8"))),
+    };
+    let lookup = parse_secs(LOOKUP_ENV, var(LOOKUP_ENV)?.as_deref(), LOOKUP_DEFAULT)?;
+    let transfer = parse_secs(
+        TRANSFER_ENV,
+        var(TRANSFER_ENV)?.as_deref(),
+        TRANSFER_DEFAULT,
+    )?;
+    let _ = LIMITS.set((lookup, transfer));
+    Ok(())
+}
+
+/// The limit of a wait class and the setting that raises it.
+pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
+    let (lookup, transfer) = *LIMITS.get_or_init(|| {
+        (
+            Duration::from_secs(LOOKUP_DEFAULT),
+            Duration::from_secs(TRANSFER_DEFAULT),
+        )
+    });
+    match wait {
+        Wait::Lookup => Some((lookup, LOOKUP_ENV)),
+        Wait::Transfer => Some((transfer, TRANSFER_ENV)),
+        Wait::Unbounded => None,
+    }
+}
+
+/// SIGINT: remember it, so the running child is stopped and nothing else
+/// starts. Uses the C library's `signal` that std already links.
+pub mod interrupt {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The signal that asked us to stop (SIGINT or SIGTERM), 0 for none.
+    static SIGNAL: AtomicI32 = AtomicI32::new(0);
+    pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
+
+    extern "C" fn on_signal(signum: i32) {
+        SIGNAL.store(signum, Ordering::SeqCst);
+    }
+
+    // std has no way to install a signal handler; stopping children uses
+    // std's Child::kill (supervise).
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    }
+
+    /// SIGINT and SIGTERM both stop the running child and everything after it.
+    pub fn install() {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `signal` is the C library's.
+        unsafe {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+        }
+    }
+
+    pub fn happened() -> bool {
+        SIGNAL.load(Ordering::SeqCst) != 0
+    }
+
+    /// The signal received (0 when none).
+    pub fn which() -> i32 {
+        SIGNAL.load(Ordering::SeqCst)
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Its output was passed on to our stderr as it came.
+    pub shown: bool,
+}
+
+impl Output {
+    /// The last non-empty line of stderr: where docker and git say why.
+    pub fn stderr_line(&self) -> String {
+        let line = self
+            .stderr
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        if line.is_empty() {
+            match self.code {
+                Some(c) => format!("exit code {c}, no message"),
+                None => "killed by a signal".to_string(),
+            }
+        } else {
+            with_hint(line)
+        }
+    }
+}
+
+impl Output {
+    /// `` `docker push` exited with code 1: <its last stderr line> ``.
+    pub fn failure(&self, what: &str) -> String {
+        let how = self.code.map_or("was killed by a signal".to_string(), |c| {
+            format!("exited with code {c}")
+        });
+        let last = self
+            .stderr
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty());
+        if self.shown {
+            // Its message is already on the terminal: not twice, unless
+            // there is something to add to it (what to do).
+            return match last.map(|l| (l, with_hint(l))) {
+                Some((l, hinted)) if hinted != l => format!("`{what}` {how}: {hinted}"),
+                _ => format!("`{what}` {how} (its output is above)"),
+            };
+        }
+        let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
+        format!("`{what}` {how}{why}")
+    }
+}
+
+/// A docker message, with what to do when it says the engine is not there.
+fn with_hint(line: &str) -> String {
+    if line.contains("Cannot connect to the Docker daemon")
+        || line.contains("docker daemon is not running")
+    {
+        format!("{line} (start Docker Engine, or point DOCKER_HOST at a running one)")
+    } else {
+        line.to_string()
+    }
+}
+
+/// The argv of a command, for echoing.
+fn argv_of(c: &Command) -> Vec<String> {
+    std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect()
+}
+
+pub fn echo(argv: &[String]) {
+    crate::support::output::stderr_line(&format!("+ {}", shell_line(argv)));
+}
+
+fn spawn_error(program: &str, e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        anyhow::anyhow!("'{program}' is not installed (not found on PATH); install it and retry")
+    } else {
+        anyhow::Error::new(e).context(format!("cannot start '{program}'"))
+    }
+}
+
+/// How much is read from a pipe at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// The longest partial line held back before it is passed on anyway.
+const MAX_PENDING: usize = 64 * 1024;
+
+/// What is kept of one stream of a child, and what of it is shown.
+struct Kept {
+    capture: Capture,
+    bytes: Vec<u8>,
+    /// Passed on (shown) up to its last newline; the rest waits for one
+    /// (so lines of stdout and stderr do not mix), at most [`MAX_PENDING`].
+    pending: Vec<u8>,
+}
+
+impl Kept {
+    fn new(capture: Capture) -> Kept {
+        Kept {
+            capture,
+            bytes: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Take a chunk: `Err(())` when a bounded stream would pass its cap
+    /// (nothing of the chunk is kept); else what to show now, if any.
+    fn take(&mut self, chunk: &[u8]) -> Result<Vec<u8>, ()> {
+        match self.capture {
+            Capture::Bounded(max) => {
+                if self.bytes.len() + chunk.len() > max {
+                    return Err(());
+                }
+                self.bytes.extend_from_slice(chunk);
+                Ok(Vec::new())
+            }
+            Capture::Tail(max) => {
+                self.bytes.extend_from_slice(chunk);
+                if self.bytes.len() > 2 * max {
+                    self.bytes.drain(..self.bytes.len() - max);
+                }
+                self.pending.extend_from_slice(chunk);
+                let cut = match self.pending.iter().rposition(|&b| b == b'\n') {
+                    Some(at) => at + 1,
+                    None if self.pending.len() > MAX_PENDING => self.pending.len(),
+                    None => 0,
+                };
+                Ok(self.pending.drain(..cut).collect())
+            }
+        }
+    }
+
+    /// At the end of the stream: what is left to show, and what was kept.
+    fn finish(mut self) -> (Vec<u8>, String) {
+        if let Capture::Tail(max) = self.capture {
+            let excess = self.bytes.len().saturating_sub(max);
+            self.bytes.drain(..excess);
+        }
+        let text = match String::from_utf8(self.bytes) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        (self.pending, text)
+    }
+}
+
+/// Pass `bytes` on to our stderr (whole, not mixed with another thread's).
+fn show(bytes: &[u8]) {
+    if !bytes.is_empty() {
+        crate::support::output::child_bytes(bytes);
+    }
+}
+
+/// Which stream of a child printed past its cap (0: none).
+type Overflow = std::sync::Arc<std::sync::atomic::AtomicU8>;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+
+/// Read a pipe to its end on a thread, in chunks of [`CHUNK`] bytes, as
+/// `capture` says: a bounded stream that passes its cap sets `overflow` to
+/// `stream` and stops reading (the child is then stopped); a shown one is
+/// passed on to our stderr as it comes.
+fn pump<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    capture: Capture,
+    stream: u8,
+    overflow: Overflow,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Kept::new(capture);
+        if let Some(mut pipe) = pipe {
+            let mut chunk = vec![0u8; CHUNK];
+            loop {
+                let n = match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                match kept.take(&chunk[..n]) {
+                    Ok(now) => show(&now),
+                    Err(()) => {
+                        overflow.store(stream, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+        }
+        let (rest, text) = kept.finish();
+        show(&rest);
+        text
+    })
+}
+
+/// The one line for a child stopped for printing too much on `stream`.
+fn overflow_error(argv: &[String], capture: Capture, stream: u8) -> anyhow::Error {
+    let max = match capture {
+        Capture::Bounded(max) | Capture::Tail(max) => max,
+    };
+    anyhow::anyhow!(
+        "`{}` printed more than {} on its {}, the most this tool keeps of it, and was stopped",
+        short_name(argv),
+        size(max),
+        if stream == STDOUT { "stdout" } else { "stderr" }
+    )
+}
+
+/// `65 MiB`, `512 KiB`, `100 bytes`.
+fn size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Start `c`, give it `stdin` (else nothing), wait for it within `wait`'s
+/// limit, stop it on SIGINT; keep its output as `capture` says (a shown
+/// one is passed on to our stderr as it comes: stdout stays free for
+/// `--json`).
+pub fn run(c: Command, wait: Wait, stdin: Option<String>, capture: Capture) -> Result<Output> {
+    supervise(c, wait, stdin, capture, true)
+}
+
+/// Run a clean-up command (removing a container) even after SIGINT or
+/// SIGTERM: it must not be stopped by the very signal it cleans up after.
+pub fn run_cleanup(c: Command) -> Result<Output> {
+    supervise(c, Wait::Lookup, None, Capture::Bounded(1024 * 1024), false)
+}
+
+fn supervise(
+    mut c: Command,
+    wait: Wait,
+    stdin: Option<String>,
+    capture: Capture,
+    honour_interrupt: bool,
+) -> Result<Output> {
+    let visible = matches!(capture, Capture::Tail(_));
+    let interrupted = || honour_interrupt && interrupt::happened();
+    let argv = argv_of(&c);
+    echo(&argv);
+    if interrupted() {
+        return Err(Interrupted.into());
+    }
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child: Child = c.spawn().map_err(|e| spawn_error(&argv[0], e))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // On a thread, so a child that does not read cannot block us; a
+        // closed pipe shows in the child's own exit status.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    let overflow = Overflow::default();
+    let out = pump(child.stdout.take(), capture, STDOUT, overflow.clone());
+    let err = pump(child.stderr.take(), capture, STDERR, overflow.clone());
+    // The child is reaped only here, by try_wait or after kill, so it is
+    // never signalled once its PID could belong to another process
+    // (std's Child::kill does nothing to a child already reaped).
+    let start = Instant::now();
+    let deadline = limit_of(wait);
+    let overflowed = || overflow.load(std::sync::atomic::Ordering::SeqCst);
+    let status = loop {
+        // Before its exit status: a child whose pipe we stopped reading
+        // may end on its own (SIGPIPE), with only part of its output read.
+        if overflowed() != 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(overflow_error(&argv, capture, overflowed()));
+        }
+        if let Some(status) = child.try_wait().context("waiting for a child process")? {
+            break status;
+        }
+        if interrupted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Interrupted.into());
+        }
+        if let Some((max, env)) = deadline {
+            if start.elapsed() >= max {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!(
+                    "`{}` did not finish within {} s and was stopped; raise {env} if it needs longer",
+                    short_name(&argv),
+                    max.as_secs()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if interrupted() {
+        return Err(Interrupted.into());
+    }
+    if overflowed() != 0 {
+        return Err(overflow_error(&argv, capture, overflowed()));
+    }
+    Ok(Output {
+        ok: status.success(),
+        code: status.code(),
+        stdout,
+        stderr,
+        shown: visible,
+    })
+}
+
+/// `docker build`, `git status`: program and subcommand words, for messages.
+pub fn short_name(argv: &[String]) -> String {
+    argv.iter()
+        .take_while(|a| !a.starts_with('-'))
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_settings() {
+        assert_eq!(parse_secs("X", None, 7).unwrap(), Duration::from_secs(7));
+        assert_eq!(
+            parse_secs("X", Some("30"), 7).unwrap(),
+            Duration::from_secs(30)
+        );
+        for bad in ["", "0", "-1", "1.5", "abc", "604801", "+5"] {
+            let err = parse_secs("X", Some(bad), 7).unwrap_err();
+            assert_eq!(crate::support::error::exit_code(&err), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn engine_hint() {
+        let line = "Cannot connect to the Docker daemon at unix:///nope.sock. Is the docker daemon running?";
+        assert!(with_hint(line).contains("DOCKER_HOST"));
+        assert_eq!(with_hint("manifest unknown"), "manifest unknown");
+    }
+
+    #[test]
+    fn a_bounded_stream_keeps_everything_up_to_its_cap() {
+        let mut k = Kept::new(Capture::Bounded(10));
+        assert_eq!(k.take(b"0123"), Ok(Vec::new()));
+        assert_eq!(k.take(b"456789"), Ok(Vec::new()));
+        // One byte more is past the cap, with or without a newline.
+        assert_eq!(k.take(b"x"), Err(()));
+        assert_eq!(k.finish(), (Vec::new(), "0123456789".to_string()));
+    }
+
+    #[test]
+    fn a_shown_stream_is_passed_on_by_lines_and_keeps_a_tail() {
+        let mut k = Kept::new(Capture::Tail(4));
+        assert_eq!(k.take(b"ab\ncd"), Ok(b"ab\n".to_vec()));
+        assert_eq!(k.take(b"ef\ngh\nij"), Ok(b"cdef\ngh\n".to_vec()));
+        // A line that never ends is passed on once it is long.
+        let long = vec![b'z'; MAX_PENDING];
+        let shown = k.take(&long).unwrap();
+        assert_eq!(shown.len(), MAX_PENDING + 2);
+        assert!(k.bytes.len() <= 8, "{}", k.bytes.len());
+        assert_eq!(k.take(b"end"), Ok(Vec::new()));
+        assert_eq!(k.finish(), (b"end".to_vec(), "zend".to_string()));
+        assert_eq!(size(65 * 1024 * 1024), "65 MiB");
+        assert_eq!(size(512 * 1024), "512 KiB");
+        assert_eq!(size(1536), "1536 bytes");
+    }
+
+    #[test]
+    fn an_endless_output_without_newlines_stops_the_child() {
+        let mut c = Command::new("cat");
+        c.arg("/dev/zero");
+        let err = run(c, Wait::Lookup, None, Capture::Bounded(1024 * 1024)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`cat /dev/zero` printed more than 1 MiB on its stdout, the most this tool keeps of it, and was stopped"
+        );
+        // What fits is kept whole.
+        let mut c = Command::new("head");
+        c.args(["--bytes=100000", "/dev/zero"]);
+        let o = run(c, Wait::Lookup, None, Capture::Bounded(100_000)).unwrap();
+        assert!(o.ok);
+        assert_eq!(o.stdout.len(), 100_000);
+    }
+
+    #[test]
+    fn names_for_messages() {
+        let argv: Vec<String> = ["docker", "push", "--", "r:t"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(short_name(&argv), "docker push");
+    }
+}

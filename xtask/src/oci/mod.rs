@@ -1,0 +1,2 @@
+pub mod distribution;
+pub mod proxy;

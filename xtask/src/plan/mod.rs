@@ -1,0 +1,2 @@
+pub mod provenance;
+pub mod step;

@@ -1,0 +1,1532 @@
+//! Plans: every git and docker call of every command, as typed data.
+//!
+//! A [`Step`] is one external command; its variant alone decides its argv,
+//! how long it may run ([`Wait`]), whether it changes anything, and what it
+//! gets on stdin. A [`Check`] is a verification that the executor carries
+//! out through further read-only steps. One executor (`executor.rs`)
+//! prints a plan (`--dry-run`) or runs it; tests compare plans with
+//! `assert_eq!`.
+
+use std::collections::BTreeMap;
+
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::rules::verify::Expectation;
+
+/// How long a step may run: a lookup (inspect, tag, git, registry reads,
+/// the in-image probe) `XTASK_LOOKUP_TIMEOUT_SECS`; a transfer (pull,
+/// push) `XTASK_TRANSFER_TIMEOUT_SECS`; a build is not bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Lookup,
+    Transfer,
+    Unbounded,
+}
+
+/// A value only known at run time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    /// The `repository@sha256:…` digest of a base image once pulled.
+    BaseDigest { image: String },
+    /// The image ID (`sha256:…`) of a reference once built or checked.
+    ImageId { reference: String },
+    /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
+    IndexDigest { reference: String },
+    /// The manifest digest (`sha256:…`) a registry served under a
+    /// reference when it was read back after a push.
+    ManifestDigest { reference: String },
+    /// The name the executor gives the container a step runs, so that it
+    /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
+    Container,
+}
+
+impl Slot {
+    /// What `--dry-run` prints instead of the value.
+    pub fn placeholder(&self) -> String {
+        match self {
+            Slot::BaseDigest { image } => {
+                format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
+            }
+            Slot::ImageId { reference } => format!("<image ID of {reference}>"),
+            Slot::IndexDigest { reference } => format!("<index digest of {reference}>"),
+            Slot::ManifestDigest { reference } => format!("<digest of {reference} as read back>"),
+            Slot::Container => "<container name>".to_string(),
+        }
+    }
+}
+
+/// One argv element: known now, or filled in by the executor from what an
+/// earlier step learnt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Lit(String),
+    /// `prefix` followed by the value of a slot (e.g. `BASE_IMG_DIGEST=` and
+    /// the digest that a pull revealed).
+    Slot {
+        prefix: String,
+        slot: Slot,
+    },
+}
+
+impl Arg {
+    pub fn slot(slot: Slot) -> Arg {
+        Arg::Slot {
+            prefix: String::new(),
+            slot,
+        }
+    }
+
+    pub fn resolve(&self, values: &BTreeMap<Slot, String>) -> String {
+        match self {
+            Arg::Lit(s) => s.clone(),
+            Arg::Slot { prefix, slot } => match values.get(slot) {
+                Some(v) => format!("{prefix}{v}"),
+                None => format!("{prefix}{}", slot.placeholder()),
+            },
+        }
+    }
+
+    /// The value, or its placeholder where it is not known yet.
+    pub fn shown(&self) -> String {
+        self.resolve(&BTreeMap::new())
+    }
+
+    /// The same value with `prefix` in front (`--build-arg NAME=` + value).
+    pub fn prefixed(&self, p: &str) -> Arg {
+        match self {
+            Arg::Lit(s) => Arg::Lit(format!("{p}{s}")),
+            Arg::Slot { prefix, slot } => Arg::Slot {
+                prefix: format!("{p}{prefix}"),
+                slot: slot.clone(),
+            },
+        }
+    }
+}
+
+/// Which builder runs a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builder {
+    /// `docker build` (no buildx plugin).
+    Classic,
+    /// `docker buildx build --load`, with an optional builder instance.
+    Buildx { builder: Option<String> },
+}
+
+/// Where a build's Dockerfile comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A Dockerfile of the project, with a context folder holding exactly
+    /// the files of the commit (`context.rs`): `dir` absolute,
+    /// `dockerfile` relative to it.
+    Context { dir: String, dockerfile: String },
+    /// `FROM <image>` on stdin, with no context (a promotion).
+    FromImage(Arg),
+}
+
+/// One `docker build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub builder: Builder,
+    /// `--platform`: the one platform this build makes (None: the engine's).
+    pub platform: Option<Platform>,
+    pub source: Source,
+    pub tag: String,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub build_args: Vec<(String, Arg)>,
+    /// `--label` values the tool adds itself (the dirty-tree label, a promotion's ref.name).
+    pub labels: Vec<(String, String)>,
+    /// The name the image takes once checked, when `tag` is only where it
+    /// is built (for messages).
+    pub becomes: Option<Reference>,
+}
+
+/// A change to the environment a step's command inherits from ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvChange {
+    /// Not passed on.
+    Remove(String),
+    /// Set to a value, which is never printed (a proxy URL may hold a
+    /// password): neither in the echo nor by `--dry-run`.
+    Set(String, String),
+}
+
+/// Variables that make git describe another repository, work tree or
+/// index than the one it runs in.
+const GIT_LOCATION_ENV: [&str; 9] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_PREFIX",
+];
+
+/// What a step keeps of its command's output, on each of stdout and stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// Everything, up to this many bytes; a command that prints more is
+    /// stopped and the step fails (exit 1), naming the cap.
+    Bounded(usize),
+    /// Passed on whole to our stderr as it comes (builds, pushes, tests);
+    /// only the last this many bytes are kept, for messages.
+    Tail(usize),
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// One external command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// HEAD and the working tree's status in one call.
+    GitState,
+    /// The tracked files flagged skip-worktree or assume-unchanged, which
+    /// `git status` does not look at (`git ls-files -v -z`).
+    GitFlagged,
+    /// The tracked files of the working tree (`git ls-files --stage -z`):
+    /// what a dirty development build's context holds.
+    GitTracked,
+    /// An index of our own (`index`, never the repository's) holding
+    /// `commit`'s tree: `git read-tree` with `GIT_INDEX_FILE`.
+    ContextIndex {
+        commit: String,
+        index: String,
+    },
+    /// The files of that index written into `dir` as a checkout writes them
+    /// (`git checkout-index --all --prefix=DIR/`).
+    ContextCheckout {
+        index: String,
+        dir: String,
+    },
+    /// Whether a revision is a commit of this repository.
+    GitIsCommit {
+        rev: String,
+    },
+    /// Whether the buildx plugin is there.
+    BuildxProbe,
+    /// The engine's own platform (`os/arch` of the daemon): what an image
+    /// of a flavour without `platforms` is built for, whatever
+    /// `DOCKER_DEFAULT_PLATFORM` says.
+    EnginePlatform,
+    /// Pull an image by name (one platform's image of it, when given);
+    /// `capture` keeps its digest in a `BaseDigest` slot.
+    Pull {
+        image: String,
+        platform: Option<Platform>,
+        capture: bool,
+    },
+    Build(Box<Build>),
+    /// `docker image inspect` of names or IDs (absent ones allowed).
+    Inspect {
+        images: Vec<Arg>,
+    },
+    /// Run the image's python3 (and nothing else of it) to read
+    /// /etc/os-release and the versions of installed distributions.
+    Probe {
+        image: Arg,
+        platform: Option<Platform>,
+        dists: Vec<String>,
+    },
+    /// Run a flavour's test inside the image: its argv as the container's
+    /// process (or through the image's entrypoint), without network unless
+    /// the flavour asks for the engine's default one.
+    Test {
+        image: Arg,
+        platform: Option<Platform>,
+        test: crate::project::catalog::Test,
+    },
+    /// Point a name at an image.
+    Tag {
+        source: Arg,
+        target: Reference,
+    },
+    Push {
+        reference: Reference,
+    },
+    /// Remove a container a stopped step left (`docker rm -f`).
+    RemoveContainer {
+        name: String,
+    },
+    /// Remove a name the tool made (after a failed check).
+    Untag {
+        reference: Reference,
+    },
+    /// One read of the registry API (a manifest, a config blob, a tag list
+    /// page, a token) with curl; credentials, when needed, go on stdin.
+    RegistryRead(Box<crate::oci::distribution::Request>),
+    /// Ask docker's credential helper for a registry's credentials
+    /// (`docker-credential-<helper> get`, the registry on stdin).
+    CredentialHelper {
+        helper: String,
+        server: String,
+    },
+    /// A base image's digest and per-platform layers from its registry (buildx).
+    RemoteImage {
+        image: String,
+    },
+    /// What a registry serves under a digest or name (`docker manifest
+    /// inspect`): an index's entries, to find one platform's image of a
+    /// base, or to know before building that it has every platform.
+    DigestLookup {
+        image: Pinned,
+    },
+    /// Forget a manifest list the docker CLI kept from an earlier run
+    /// (`docker manifest rm`; absent is fine). It deletes from the CLI's
+    /// own store, so a dry run does not run it.
+    ManifestForget {
+        target: Reference,
+    },
+    /// Start a manifest list for `target` from images in its registry
+    /// (kept by the docker CLI until pushed).
+    /// Each source is `repository@sha256:…`: the images exactly as checked
+    /// and read back, whatever their tags point at by now.
+    ManifestCreate {
+        target: Reference,
+        sources: Vec<Arg>,
+    },
+    /// Set an entry's platform (a variant the config does not carry).
+    ManifestAnnotate {
+        target: Reference,
+        source: Arg,
+        platform: Platform,
+    },
+    /// Write the manifest list as the index under `target` (its digest
+    /// goes to an `IndexDigest` slot) and forget the local copy.
+    ManifestPush {
+        target: Reference,
+    },
+    /// Write an index from images already in the registry (buildx).
+    ImagetoolsCreate {
+        target: Reference,
+        sources: Vec<Arg>,
+    },
+}
+
+/// An image in a registry, by tag or by manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    Tag(Reference),
+    /// A reference as written (a base image: `ubuntu:24.04`).
+    Name(String),
+    /// `repository@sha256:…`
+    Digest {
+        repository: String,
+        digest: String,
+    },
+}
+
+impl Pinned {
+    /// Whether its registry is a loopback one (plain HTTP allowed).
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            Pinned::Tag(r) => r.registry().is_loopback(),
+            Pinned::Name(n) => crate::model::reference::AnyRef::parse(n)
+                .ok()
+                .and_then(|r| r.domain)
+                .is_some_and(|d| crate::model::remote::is_loopback_host(&d)),
+            Pinned::Digest { repository, .. } => repository
+                .split_once('/')
+                .is_some_and(|(host, _)| crate::model::remote::is_loopback_host(host)),
+        }
+    }
+}
+
+impl std::fmt::Display for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pinned::Tag(r) => write!(f, "{r}"),
+            Pinned::Name(n) => write!(f, "{n}"),
+            Pinned::Digest { repository, digest } => write!(f, "{repository}@{digest}"),
+        }
+    }
+}
+
+/// `--platform P` when a platform is given.
+fn platform_flag(p: &Option<Platform>) -> Vec<Arg> {
+    match p {
+        Some(p) => lits(["--platform".to_string(), p.to_string()]),
+        None => Vec::new(),
+    }
+}
+
+/// `--format` of [`Step::RemoteImage`]: digest and config in one call.
+pub const IMAGETOOLS_FORMAT: &str = r#"{"manifest":{{json .Manifest}},"image":{{json .Image}}}"#;
+
+/// What the in-image probe runs: prints one JSON object with the text of
+/// os-release and, per distribution named in argv, its version or null.
+/// One line, no shell, nothing imported beyond the standard library.
+pub const PROBE_SCRIPT: &str = r#"import json,os,sys,importlib.metadata as m;v=lambda n:next((d.version for d in m.distributions(name=n)),None);o=next((open(p).read() for p in ("/etc/os-release","/usr/lib/os-release") if os.path.exists(p)),None);print(json.dumps({"os_release":o,"dists":{n:v(n) for n in sys.argv[1:]}}))"#;
+
+fn lit(s: impl Into<String>) -> Arg {
+    Arg::Lit(s.into())
+}
+
+/// Literal argv from anything string-like.
+pub fn lits<I, S>(items: I) -> Vec<Arg>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(|s| Arg::Lit(s.into())).collect()
+}
+
+impl Step {
+    /// Program and arguments; never passed through a shell. Every value
+    /// that comes from a file, the environment or the command line follows
+    /// `--` or is one `KEY=value` word, so none is read as an option.
+    pub fn argv(&self) -> Vec<Arg> {
+        match self {
+            // The URL is built from typed values and starts with the scheme.
+            Step::RegistryRead(r) => lits(r.argv()),
+            Step::CredentialHelper { helper, .. } => {
+                lits([format!("docker-credential-{helper}"), "get".to_string()])
+            }
+            Step::GitState => lits([
+                "git",
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "--untracked-files=normal",
+            ]),
+            Step::GitFlagged => lits(["git", "ls-files", "-v", "-z"]),
+            Step::GitTracked => lits(["git", "ls-files", "--stage", "-z"]),
+            // The commit is 40 hex digits (read from git): never an option.
+            Step::ContextIndex { commit, .. } => lits(["git", "read-tree", commit]),
+            Step::ContextCheckout { dir, .. } => lits([
+                "git".to_string(),
+                "checkout-index".into(),
+                "--all".into(),
+                "--force".into(),
+                format!("--prefix={dir}/"),
+            ]),
+            Step::GitIsCommit { rev } => lits([
+                "git".to_string(),
+                "rev-parse".into(),
+                "--verify".into(),
+                "--quiet".into(),
+                "--end-of-options".into(),
+                format!("{rev}^{{commit}}"),
+            ]),
+            Step::BuildxProbe => lits(["docker", "buildx", "version"]),
+            Step::EnginePlatform => lits([
+                "docker",
+                "version",
+                "--format",
+                "{{.Server.Os}}/{{.Server.Arch}}",
+            ]),
+            Step::Pull {
+                image, platform, ..
+            } => {
+                let mut a = lits(["docker", "pull"]);
+                a.extend(platform_flag(platform));
+                a.extend(lits(["--", image]));
+                a
+            }
+            Step::Build(b) => b.argv(),
+            Step::Inspect { images } => {
+                let mut a = lits(["docker", "image", "inspect", "--"]);
+                a.extend(images.iter().cloned());
+                a
+            }
+            Step::Probe {
+                image,
+                platform,
+                dists,
+            } => {
+                let mut a = lits(["docker", "run", "--rm", "--name"]);
+                a.push(Arg::slot(Slot::Container));
+                a.extend(platform_flag(platform));
+                a.extend(lits([
+                    "--network",
+                    "none",
+                    "--pull",
+                    "never",
+                    "--entrypoint",
+                    "python3",
+                    "--",
+                ]));
+                a.push(image.clone());
+                a.extend(lits(["-c", PROBE_SCRIPT]));
+                a.extend(dists.iter().map(lit));
+                a
+            }
+            Step::Test {
+                image,
+                platform,
+                test,
+            } => {
+                let mut a = lits(["docker", "run", "--rm", "--name"]);
+                a.push(Arg::slot(Slot::Container));
+                a.extend(platform_flag(platform));
+                if test.network == crate::project::catalog::TestNetwork::None {
+                    a.extend(lits(["--network", "none"]));
+                }
+                a.extend(lits(["--pull", "never"]));
+                // The program as the container's process, in one word, so
+                // that no value of the catalog is read as an option.
+                let args = if test.entrypoint {
+                    &test.argv[..]
+                } else {
+                    a.push(lit(format!("--entrypoint={}", test.argv[0])));
+                    &test.argv[1..]
+                };
+                a.push(lit("--"));
+                a.push(image.clone());
+                a.extend(args.iter().map(lit));
+                a
+            }
+            Step::Tag { source, target } => {
+                let mut a = lits(["docker", "tag", "--"]);
+                a.push(source.clone());
+                a.push(lit(target.to_string()));
+                a
+            }
+            Step::Push { reference } => lits([
+                "docker".to_string(),
+                "push".into(),
+                "--".into(),
+                reference.to_string(),
+            ]),
+            Step::RemoveContainer { name } => lits(["docker", "rm", "--force", "--", name]),
+            Step::Untag { reference } => lits([
+                "docker".to_string(),
+                "image".into(),
+                "rm".into(),
+                "--no-prune".into(),
+                "--".into(),
+                reference.to_string(),
+            ]),
+            Step::RemoteImage { image } => lits([
+                "docker",
+                "buildx",
+                "imagetools",
+                "inspect",
+                "--format",
+                IMAGETOOLS_FORMAT,
+                "--",
+                image,
+            ]),
+            Step::DigestLookup { image } => {
+                let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
+                if image.is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.extend(lits(["--".to_string(), image.to_string()]));
+                a
+            }
+            Step::ManifestForget { target } => lits([
+                "docker".to_string(),
+                "manifest".into(),
+                "rm".into(),
+                "--".into(),
+                target.to_string(),
+            ]),
+            Step::ManifestCreate { target, sources } => {
+                let mut a = lits(["docker", "manifest", "create"]);
+                if target.registry().is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.push(lit("--"));
+                a.push(lit(target.to_string()));
+                a.extend(sources.iter().cloned());
+                a
+            }
+            Step::ManifestAnnotate {
+                target,
+                source,
+                platform,
+            } => {
+                let mut a = lits([
+                    "docker",
+                    "manifest",
+                    "annotate",
+                    "--os",
+                    &platform.os,
+                    "--arch",
+                    &platform.arch,
+                ]);
+                if let Some(v) = &platform.variant {
+                    a.extend(lits(["--variant", v]));
+                }
+                a.extend(lits(["--".to_string(), target.to_string()]));
+                a.push(source.clone());
+                a
+            }
+            Step::ManifestPush { target } => {
+                let mut a = lits(["docker", "manifest", "push"]);
+                if target.registry().is_loopback() {
+                    a.push(lit("--insecure"));
+                }
+                a.extend(lits([
+                    "--purge".to_string(),
+                    "--".into(),
+                    target.to_string(),
+                ]));
+                a
+            }
+            Step::ImagetoolsCreate { target, sources } => {
+                let mut a = lits([
+                    "docker".to_string(),
+                    "buildx".into(),
+                    "imagetools".into(),
+                    "create".into(),
+                    "--tag".into(),
+                    target.to_string(),
+                    "--".into(),
+                ]);
+                a.extend(sources.iter().cloned());
+                a
+            }
+        }
+    }
+
+    pub fn wait(&self) -> Wait {
+        match self {
+            Step::Pull { .. }
+            | Step::Push { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. } => Wait::Transfer,
+            Step::Build(_) | Step::Test { .. } => Wait::Unbounded,
+            _ => Wait::Lookup,
+        }
+    }
+
+    /// How its command's environment differs from ours: git describes the
+    /// workspace's repository whatever the environment points it at, takes
+    /// no lock and runs no fsmonitor hook (and a context step uses an index
+    /// of our own); docker takes no platform from the environment (each
+    /// image's is named in its step); curl sees exactly the proxy docker's
+    /// client would use (`proxy.rs`), or none.
+    pub fn env(&self, proxies: &crate::oci::proxy::ProxyEnv) -> Vec<EnvChange> {
+        let set = |k: &str, v: &str| EnvChange::Set(k.to_string(), v.to_string());
+        match self {
+            Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
+            | Step::GitIsCommit { .. }
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. } => GIT_LOCATION_ENV
+                .iter()
+                .map(|v| EnvChange::Remove(v.to_string()))
+                .chain([
+                    set("GIT_OPTIONAL_LOCKS", "0"),
+                    set("GIT_CONFIG_COUNT", "1"),
+                    set("GIT_CONFIG_KEY_0", "core.fsmonitor"),
+                    set("GIT_CONFIG_VALUE_0", "false"),
+                ])
+                .chain(self.git_index().map(|i| set("GIT_INDEX_FILE", i)))
+                .collect(),
+            Step::RegistryRead(r) => crate::oci::proxy::curl_env(&r.url, proxies),
+            Step::CredentialHelper { .. } => Vec::new(),
+            _ => vec![EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".to_string())],
+        }
+    }
+
+    /// What is kept of its output. A step that changes something shows its
+    /// output as it comes and keeps the last MiB (a long build log never
+    /// fails a build); a read keeps all of it, within a cap well above what
+    /// it prints: a registry read a little more than curl's
+    /// `--max-filesize` (which does not stop a body of unknown length), a
+    /// `docker image inspect` 16 MiB (a 121-layer image with 400 labels
+    /// and variables prints 134 KB), `git status` 64 MiB (a path a line).
+    pub fn capture(&self) -> Capture {
+        if !self.read_only() {
+            return Capture::Tail(MIB);
+        }
+        Capture::Bounded(match self {
+            Step::RegistryRead(_) => crate::oci::distribution::MAX_BYTES as usize + MIB,
+            Step::GitState | Step::GitFlagged | Step::GitTracked => 64 * MIB,
+            Step::Inspect { .. } | Step::RemoteImage { .. } | Step::DigestLookup { .. } => 16 * MIB,
+            _ => 4 * MIB,
+        })
+    }
+
+    /// Whether the step changes anything, in the engine, the docker CLI's
+    /// own store or a registry: a name, an image, a container, a manifest
+    /// list. Every variant is named, so a new one must say. A dry run runs
+    /// none of these.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Step::Pull { .. }
+            | Step::Build(_)
+            | Step::Tag { .. }
+            | Step::Push { .. }
+            | Step::Untag { .. }
+            | Step::RemoveContainer { .. }
+            | Step::ManifestForget { .. }
+            | Step::ManifestCreate { .. }
+            | Step::ManifestAnnotate { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. }
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. } => true,
+            // The probe's container is removed as it ends (`--rm`), and
+            // a test's too.
+            Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
+            | Step::GitIsCommit { .. }
+            | Step::BuildxProbe
+            | Step::EnginePlatform
+            | Step::Inspect { .. }
+            | Step::Probe { .. }
+            | Step::Test { .. }
+            | Step::RegistryRead(_)
+            | Step::CredentialHelper { .. }
+            | Step::RemoteImage { .. }
+            | Step::DigestLookup { .. } => false,
+        }
+    }
+
+    /// Whether a dry run runs it, so that its decisions can still be made:
+    /// a step that changes nothing and is cheap (a test is not: it runs the
+    /// project's own code for as long as it takes).
+    pub fn read_only(&self) -> bool {
+        !self.changes_state() && !matches!(self, Step::Test { .. })
+    }
+
+    /// The index file of our own a git step reads or writes instead of the
+    /// repository's (`GIT_INDEX_FILE`).
+    pub fn git_index(&self) -> Option<&str> {
+        match self {
+            Step::ContextIndex { index, .. } | Step::ContextCheckout { index, .. } => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Whether it runs a container (the probe, a test), which the executor
+    /// names (`Slot::Container`) so that it can remove it when stopped.
+    pub fn runs_container(&self) -> bool {
+        matches!(self, Step::Probe { .. } | Step::Test { .. })
+    }
+
+    /// What the command reads on stdin.
+    pub fn stdin(&self) -> Option<Arg> {
+        match self {
+            Step::CredentialHelper { server, .. } => Some(lit(server)),
+            Step::Build(b) => match &b.source {
+                Source::FromImage(image) => Some(image.prefixed("FROM ")),
+                Source::Context { .. } => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Why the step is in the plan, for messages.
+    pub fn purpose(&self) -> String {
+        match self {
+            Step::GitState => "reading HEAD and the tree status".into(),
+            Step::GitFlagged => "listing files git status does not look at".into(),
+            Step::GitTracked => "listing the tracked files".into(),
+            Step::ContextIndex { commit, .. } => format!("reading the tree of {commit}"),
+            Step::ContextCheckout { dir, .. } => format!("writing the build context {dir}"),
+            Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
+            Step::BuildxProbe => "looking for docker buildx".into(),
+            Step::EnginePlatform => "asking the engine for its platform".into(),
+            Step::Pull {
+                image,
+                platform,
+                capture: true,
+            } => format!(
+                "pulling base image {image}{} to learn its digest",
+                for_platform(platform)
+            ),
+            Step::Pull {
+                image, platform, ..
+            } => format!("pulling {image}{}", for_platform(platform)),
+            Step::Build(b) => match &b.source {
+                Source::Context { .. } => {
+                    format!(
+                        "building {}",
+                        b.becomes.as_ref().map_or(b.tag.clone(), |n| n.to_string())
+                    )
+                }
+                Source::FromImage(_) => format!("promoting to {}", b.tag),
+            },
+            Step::Inspect { .. } => "inspecting local images".into(),
+            Step::Probe { .. } => {
+                "reading os-release and installed versions inside the image".into()
+            }
+            Step::Test { .. } => "running the flavour's test inside the image".into(),
+            Step::RemoveContainer { name } => format!("removing the stopped container {name}"),
+            Step::Tag { target, .. } => format!("pointing {target}"),
+            Step::Push { reference } => format!("pushing {reference}"),
+            Step::Untag { reference } => format!("removing {reference}"),
+            Step::RegistryRead(r) => format!("reading {}", r.what),
+            Step::CredentialHelper { helper, server } => {
+                format!("asking docker-credential-{helper} for the credentials of {server}")
+            }
+            Step::RemoteImage { image } => format!("resolving the digest of base image {image}"),
+            Step::DigestLookup { image } => {
+                format!("reading the manifest of {image}")
+            }
+            Step::ManifestForget { target } => {
+                format!("forgetting a manifest list of {target} left by an earlier run")
+            }
+            Step::ManifestCreate { target, .. } | Step::ManifestAnnotate { target, .. } => {
+                format!("making the index of {target}")
+            }
+            Step::ManifestPush { target } | Step::ImagetoolsCreate { target, .. } => {
+                format!("writing the index {target}")
+            }
+        }
+    }
+}
+
+/// ` (linux/arm64)` for messages, when a platform is given.
+fn for_platform(p: &Option<Platform>) -> String {
+    p.as_ref().map_or(String::new(), |p| format!(" ({p})"))
+}
+
+impl Build {
+    fn argv(&self) -> Vec<Arg> {
+        let mut a = match &self.builder {
+            // A failed build leaves no stopped intermediate containers.
+            Builder::Classic => lits(["docker", "build", "--force-rm"]),
+            Builder::Buildx { builder } => {
+                let mut a = lits(["docker", "buildx", "build", "--load"]);
+                if let Some(b) = builder {
+                    a.extend(lits(["--builder", b]));
+                }
+                a
+            }
+        };
+        a.extend(platform_flag(&self.platform));
+        if self.no_cache {
+            a.push(lit("--no-cache"));
+        }
+        if self.pull {
+            a.push(lit("--pull"));
+        }
+        if let Source::Context { dir, dockerfile } = &self.source {
+            a.extend(lits(["-f".to_string(), format!("{dir}/{dockerfile}")]));
+        }
+        a.extend(lits(["-t", &self.tag]));
+        for (k, v) in &self.build_args {
+            a.push(lit("--build-arg"));
+            a.push(v.prefixed(&format!("{k}=")));
+        }
+        for (k, v) in &self.labels {
+            a.push(lit("--label"));
+            a.push(lit(format!("{k}={v}")));
+        }
+        a.push(lit("--"));
+        a.push(lit(match &self.source {
+            Source::Context { dir, .. } => dir.as_str(),
+            Source::FromImage(_) => "-",
+        }));
+        a
+    }
+}
+
+/// What a registry must serve under a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteExpect {
+    /// Nothing (the tag does not exist).
+    Absent,
+    /// Exactly what an earlier read saw.
+    Seen(crate::model::remote::Remote),
+    /// An image whose config digest is this local image ID.
+    Image(String),
+    /// An index of exactly these platforms' images (config digest = ID).
+    Index(Vec<(Platform, String)>),
+}
+
+impl RemoteExpect {
+    /// For messages and `--dry-run`.
+    pub fn shown(&self) -> String {
+        match self {
+            RemoteExpect::Absent => "nothing".to_string(),
+            RemoteExpect::Seen(r) => r.shown(),
+            RemoteExpect::Image(id) => format!("the image {id}"),
+            RemoteExpect::Index(images) => format!(
+                "an index of exactly {}",
+                images
+                    .iter()
+                    .map(|(p, id)| format!("{p} {id}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A verification the executor carries out through read-only steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The image passes every provenance check (`verify.rs`).
+    Image(Box<Expectation>),
+    /// HEAD and the tree status are what they were before `name` was
+    /// built (under `reference`, its staging name); if not, the build
+    /// fails, `reference` is removed and `name` stays where it was.
+    TreeUnchanged {
+        head: String,
+        status: String,
+        reference: Reference,
+        name: Reference,
+    },
+    /// The registry serves `expect` under `reference`: right before a
+    /// write (nobody changed it since it was read) and right after (the
+    /// registry serves what was pushed).
+    Registry {
+        reference: Reference,
+        expect: RemoteExpect,
+    },
+    /// A local name still points at the image that was checked.
+    LocalIs { reference: Reference, id: Arg },
+    /// `target` has exactly the layers of `source` and every label of it
+    /// but ref.name, which names `target`.
+    Promotion {
+        source: String,
+        target: Reference,
+        /// What its ref.name must say (the published reference).
+        ref_name: Reference,
+    },
+    /// The flavour's test passed on this image ID: recorded before, or run
+    /// now (and recorded). Gates every release publish and promotion.
+    Tested {
+        flavour: String,
+        reference: String,
+        id: Arg,
+        platform: Option<Platform>,
+        test: crate::project::catalog::Test,
+    },
+}
+
+/// One entry of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Run(Step),
+    Check(Check),
+}
+
+/// POSIX shell quoting: the word as is when it is plainly safe, else in
+/// single quotes with `'` written as `'\''`; a word with control
+/// characters in `$'…'` with them escaped, so a printed line is one line.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%^".contains(&b));
+    if safe {
+        word.to_string()
+    } else if word.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in word.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// One command line, each word quoted.
+pub fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A step as `--dry-run` prints it: the command line, with its stdin as a
+/// here-document, and `# read-only:` in front of a step that changes nothing.
+pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
+    let argv: Vec<String> = step.argv().iter().map(|a| a.resolve(values)).collect();
+    let mut line = shell_line(&argv);
+    if let Some(index) = step.git_index() {
+        line = format!("GIT_INDEX_FILE={} {line}", shell_quote(index));
+    }
+    if let Some(stdin) = step.stdin() {
+        let text = stdin.resolve(values);
+        line = format!(
+            "{line} <<'EOF'\n{}\nEOF",
+            text.replace(|c: char| c.is_control(), "?")
+        );
+    }
+    if step.read_only() {
+        format!("# read-only: {line}")
+    } else {
+        line
+    }
+}
+
+/// One step of every variant, for the tests over the plan types. The
+/// match below has no wildcard: a new variant does not compile until it is
+/// added here (and `changes_state` says whether it writes).
+#[cfg(test)]
+pub(crate) fn one_of_each() -> Vec<Step> {
+    let r = |s: &str| {
+        Reference::new(
+            &crate::model::reference::Registry::parse("h").unwrap(),
+            "r",
+            s,
+        )
+        .unwrap()
+    };
+    let id = Arg::slot(Slot::ImageId {
+        reference: "h/r:1".into(),
+    });
+    let endpoint = crate::oci::distribution::Endpoint::of_host("127.0.0.1:5000");
+    let build = Build {
+        builder: Builder::Classic,
+        platform: None,
+        source: Source::Context {
+            dir: "/c".into(),
+            dockerfile: "D".into(),
+        },
+        tag: "h/r:1".into(),
+        no_cache: false,
+        pull: false,
+        build_args: vec![],
+        labels: vec![],
+        becomes: None,
+    };
+    let steps = vec![
+        Step::GitState,
+        Step::GitFlagged,
+        Step::GitTracked,
+        Step::ContextIndex {
+            commit: "a".repeat(40),
+            index: "/c/.i".into(),
+        },
+        Step::ContextCheckout {
+            index: "/c/.i".into(),
+            dir: "/c/d".into(),
+        },
+        Step::GitIsCommit { rev: "a".into() },
+        Step::BuildxProbe,
+        Step::EnginePlatform,
+        Step::Pull {
+            image: "b:1".into(),
+            platform: None,
+            capture: true,
+        },
+        Step::Build(Box::new(build)),
+        Step::Inspect {
+            images: vec![id.clone()],
+        },
+        Step::Probe {
+            image: id.clone(),
+            platform: None,
+            dists: vec![],
+        },
+        Step::Test {
+            image: id.clone(),
+            platform: None,
+            test: crate::project::catalog::Test {
+                argv: vec!["true".into()],
+                entrypoint: false,
+                network: crate::project::catalog::TestNetwork::None,
+            },
+        },
+        Step::Tag {
+            source: id.clone(),
+            target: r("2"),
+        },
+        Step::Push { reference: r("1") },
+        Step::RemoveContainer { name: "c".into() },
+        Step::Untag { reference: r("1") },
+        Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+            &endpoint, "r", "1",
+        ))),
+        Step::CredentialHelper {
+            helper: "pass".into(),
+            server: "h".into(),
+        },
+        Step::RemoteImage {
+            image: "b:1".into(),
+        },
+        Step::DigestLookup {
+            image: Pinned::Tag(r("1")),
+        },
+        Step::ManifestForget { target: r("1") },
+        Step::ManifestCreate {
+            target: r("1"),
+            sources: vec![id.clone()],
+        },
+        Step::ManifestAnnotate {
+            target: r("1"),
+            source: id.clone(),
+            platform: Platform::parse("linux/arm/v7").unwrap(),
+        },
+        Step::ManifestPush { target: r("1") },
+        Step::ImagetoolsCreate {
+            target: r("1"),
+            sources: vec![id],
+        },
+    ];
+    for s in &steps {
+        match s {
+            Step::GitState
+            | Step::GitFlagged
+            | Step::GitTracked
+            | Step::ContextIndex { .. }
+            | Step::ContextCheckout { .. }
+            | Step::GitIsCommit { .. }
+            | Step::BuildxProbe
+            | Step::EnginePlatform
+            | Step::Pull { .. }
+            | Step::Build(_)
+            | Step::Inspect { .. }
+            | Step::Probe { .. }
+            | Step::Test { .. }
+            | Step::Tag { .. }
+            | Step::Push { .. }
+            | Step::RemoveContainer { .. }
+            | Step::Untag { .. }
+            | Step::RegistryRead(_)
+            | Step::CredentialHelper { .. }
+            | Step::RemoteImage { .. }
+            | Step::DigestLookup { .. }
+            | Step::ManifestForget { .. }
+            | Step::ManifestCreate { .. }
+            | Step::ManifestAnnotate { .. }
+            | Step::ManifestPush { .. }
+            | Step::ImagetoolsCreate { .. } => {}
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each step does to the world, by its program and verb: a step
+    /// that changes a name, an image, a container or a manifest list (the
+    /// docker CLI's own store included) is a write, which a dry run never
+    /// runs; a test is not run either.
+    #[test]
+    fn every_step_that_changes_state_is_a_write() {
+        let writes = [
+            "git read-tree",
+            "git checkout-index",
+            "docker pull",
+            "docker build",
+            "docker tag",
+            "docker push",
+            "docker rm",
+            "docker image rm",
+            "docker manifest rm",
+            "docker manifest create",
+            "docker manifest annotate",
+            "docker manifest push",
+            "docker buildx imagetools create",
+        ];
+        let steps = one_of_each();
+        for s in &steps {
+            let argv: Vec<String> = s.argv().iter().map(Arg::shown).collect();
+            let line = argv.join(" ");
+            let write = writes.iter().any(|w| line.starts_with(&format!("{w} ")));
+            assert_eq!(s.changes_state(), write, "{line}");
+            if write {
+                assert!(!s.read_only(), "a dry run would run {line}");
+            }
+        }
+        assert_eq!(
+            steps.iter().filter(|s| s.changes_state()).count(),
+            writes.len()
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        let cases = [
+            ("docker", "docker"),
+            ("COMMIT_HASH=abc", "COMMIT_HASH=abc"),
+            ("ghcr.io/x/y:1.0-a", "ghcr.io/x/y:1.0-a"),
+            ("", "''"),
+            ("a b", "'a b'"),
+            ("it's", r"'it'\''s'"),
+            ("$HOME", "'$HOME'"),
+            ("a;rm -rf /", "'a;rm -rf /'"),
+            ("{{json .}}", "'{{json .}}'"),
+            ("2026-11-24T12:05:09+01:00", "2026-11-24T12:05:09+01:00"),
+            ("<x>", "'<x>'"),
+            ("a\nb", r"$'a\nb'"),
+            ("\x1b[31m'", r"$'\x1b[31m\''"),
+        ];
+        for (word, want) in cases {
+            assert_eq!(shell_quote(word), want, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn slots_resolve_or_show_placeholders() {
+        let slot = Slot::BaseDigest {
+            image: "b:1".into(),
+        };
+        let arg = Arg::slot(slot.clone()).prefixed("BASE_IMG_DIGEST=");
+        let mut values = BTreeMap::new();
+        assert_eq!(
+            arg.resolve(&values),
+            "BASE_IMG_DIGEST=<BASE_IMG_DIGEST of b:1, known after the pull>"
+        );
+        values.insert(slot, "b@sha256:00".to_string());
+        assert_eq!(arg.resolve(&values), "BASE_IMG_DIGEST=b@sha256:00");
+    }
+
+    /// `host/name:tag` or `name:tag`, as a typed reference.
+    fn rf(s: &str) -> Reference {
+        let (repo, tag) = s.rsplit_once(':').unwrap();
+        let (reg, name) = repo.rsplit_once('/').unwrap_or(("", repo));
+        Reference::new(
+            &crate::model::reference::Registry::parse(reg).unwrap(),
+            name,
+            tag,
+        )
+        .unwrap()
+    }
+
+    fn line(step: &Step) -> String {
+        render_step(step, &BTreeMap::new())
+    }
+
+    #[test]
+    fn every_step_derives_its_argv_and_wait() {
+        let id = Arg::slot(Slot::ImageId {
+            reference: "r:1".into(),
+        });
+        let cases: Vec<(Step, &str, Wait)> = vec![
+            (
+                Step::GitState,
+                "# read-only: git status --porcelain=v2 --branch --untracked-files=normal",
+                Wait::Lookup,
+            ),
+            (
+                Step::GitIsCommit { rev: "ab".into() },
+                "# read-only: git rev-parse --verify --quiet --end-of-options 'ab^{commit}'",
+                Wait::Lookup,
+            ),
+            (
+                Step::Pull {
+                    image: "b:1".into(),
+                    platform: None,
+                    capture: true,
+                },
+                "docker pull -- b:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::Pull {
+                    image: "b:1".into(),
+                    platform: Some(Platform::parse("linux/arm64").unwrap()),
+                    capture: true,
+                },
+                "docker pull --platform linux/arm64 -- b:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::ManifestForget {
+                    target: rf("127.0.0.1:5000/r:1"),
+                },
+                "docker manifest rm -- 127.0.0.1:5000/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestCreate {
+                    target: rf("127.0.0.1:5000/r:1"),
+                    sources: vec![
+                        Arg::Slot {
+                            prefix: "127.0.0.1:5000/d@".into(),
+                            slot: Slot::ManifestDigest {
+                                reference: "127.0.0.1:5000/d:1-linux-amd64".into(),
+                            },
+                        },
+                        Arg::Lit("127.0.0.1:5000/r@sha256:0".into()),
+                    ],
+                },
+                "docker manifest create --insecure -- 127.0.0.1:5000/r:1 '127.0.0.1:5000/d@<digest of 127.0.0.1:5000/d:1-linux-amd64 as read back>' 127.0.0.1:5000/r@sha256:0",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestAnnotate {
+                    target: rf("ghcr.io/r:1"),
+                    source: Arg::Lit("ghcr.io/d@sha256:1".into()),
+                    platform: Platform::parse("linux/arm/v7").unwrap(),
+                },
+                "docker manifest annotate --os linux --arch arm --variant v7 -- ghcr.io/r:1 ghcr.io/d@sha256:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::ManifestPush {
+                    target: rf("ghcr.io/r:1"),
+                },
+                "docker manifest push --purge -- ghcr.io/r:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::ImagetoolsCreate {
+                    target: rf("ghcr.io/r:1"),
+                    sources: vec![Arg::Lit("ghcr.io/d@sha256:1".into())],
+                },
+                "docker buildx imagetools create --tag ghcr.io/r:1 -- ghcr.io/d@sha256:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::Inspect {
+                    images: vec![Arg::Lit("r:1".into()), id.clone()],
+                },
+                "# read-only: docker image inspect -- r:1 '<image ID of r:1>'",
+                Wait::Lookup,
+            ),
+            (
+                Step::Tag {
+                    source: id.clone(),
+                    target: rf("r:latest"),
+                },
+                "docker tag -- '<image ID of r:1>' r:latest",
+                Wait::Lookup,
+            ),
+            (
+                Step::Push {
+                    reference: rf("h/r:1"),
+                },
+                "docker push -- h/r:1",
+                Wait::Transfer,
+            ),
+            (
+                Step::Untag {
+                    reference: rf("h/r:1"),
+                },
+                "docker image rm --no-prune -- h/r:1",
+                Wait::Lookup,
+            ),
+            (
+                Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+                    &crate::oci::distribution::Endpoint::of_host("127.0.0.1:5000"),
+                    "r",
+                    "1",
+                ))),
+                "# read-only: curl -q --silent --show-error --globoff --location --max-redirs 5 --proto =http,https --proto-redir =https --max-filesize 67108864 --noproxy '*' --dump-header - --suppress-connect-headers --write-out '%{stderr}xtask-http: %{http_code} %{num_redirects}\\n' --header 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/r/manifests/1",
+                Wait::Lookup,
+            ),
+            (
+                Step::CredentialHelper {
+                    helper: "pass".into(),
+                    server: "ghcr.io".into(),
+                },
+                "# read-only: docker-credential-pass get <<'EOF'\nghcr.io\nEOF",
+                Wait::Lookup,
+            ),
+        ];
+        for (step, want, wait) in cases {
+            assert_eq!(line(&step), want);
+            assert_eq!(step.wait(), wait, "{want}");
+        }
+    }
+
+    #[test]
+    fn every_step_derives_its_environment_and_what_it_keeps() {
+        let proxies = crate::oci::proxy::ProxyEnv::from_lookup(|n| {
+            (n == "HTTPS_PROXY").then(|| "http://u:pw@proxy:3128".to_string())
+        });
+        let read = |host: &str| {
+            let e = crate::oci::distribution::Endpoint::of_host(host);
+            Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+                &e, "r", "1",
+            )))
+        };
+        // git: the workspace's repository, no lock, no fsmonitor hook.
+        let git = Step::GitState.env(&proxies);
+        assert!(git.contains(&EnvChange::Remove("GIT_DIR".into())));
+        assert!(git.contains(&EnvChange::Set("GIT_OPTIONAL_LOCKS".into(), "0".into())));
+        assert_eq!(git, Step::GitIsCommit { rev: "a".into() }.env(&proxies));
+        // curl: every proxy variable removed; HTTPS_PROXY passed on as
+        // https_proxy for a remote registry only.
+        let remote = read("ghcr.io").env(&proxies);
+        let local = read("127.0.0.1:5000").env(&proxies);
+        for var in crate::oci::proxy::CURL_PROXY_VARS {
+            assert!(remote.contains(&EnvChange::Remove(var.into())), "{var}");
+            assert!(local.contains(&EnvChange::Remove(var.into())), "{var}");
+        }
+        assert!(remote.contains(&EnvChange::Set(
+            "https_proxy".into(),
+            "http://u:pw@proxy:3128".into()
+        )));
+        assert!(!local.iter().any(|c| matches!(c, EnvChange::Set(..))));
+        // The proxy URL is in no argv.
+        assert!(!read("ghcr.io")
+            .argv()
+            .iter()
+            .any(|a| a.shown().contains("pw")));
+        // docker takes no platform from the environment: each image's is
+        // named in its step.
+        let push = Step::Push {
+            reference: rf("h/r:1"),
+        };
+        assert_eq!(
+            push.env(&proxies),
+            [EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".into())]
+        );
+        // A context step writes through an index of our own.
+        let index = Step::ContextIndex {
+            commit: "a".repeat(40),
+            index: "/c/.i".into(),
+        }
+        .env(&proxies);
+        assert!(index.contains(&EnvChange::Remove("GIT_INDEX_FILE".into())));
+        assert_eq!(
+            index.last(),
+            Some(&EnvChange::Set("GIT_INDEX_FILE".into(), "/c/.i".into()))
+        );
+        // What is kept: a read's output whole, up to its cap; a step that
+        // changes something shows its output and keeps a tail.
+        let cases = [
+            (read("ghcr.io"), Capture::Bounded(65 * MIB)),
+            (Step::GitState, Capture::Bounded(64 * MIB)),
+            (Step::Inspect { images: vec![] }, Capture::Bounded(16 * MIB)),
+            (Step::BuildxProbe, Capture::Bounded(4 * MIB)),
+            (push, Capture::Tail(MIB)),
+        ];
+        for (step, want) in cases {
+            assert_eq!(step.capture(), want, "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_probe_runs_only_python3_without_network() {
+        let step = Step::Probe {
+            image: Arg::Lit("sha256:ab".into()),
+            platform: None,
+            dists: vec!["torch".into(), "itwinai".into()],
+        };
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&BTreeMap::new()))
+            .collect();
+        assert_eq!(
+            argv[..14],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--name",
+                "<container name>",
+                "--network",
+                "none",
+                "--pull",
+                "never",
+                "--entrypoint",
+                "python3",
+                "--",
+                "sha256:ab",
+                "-c"
+            ]
+        );
+        assert_eq!(argv[14], PROBE_SCRIPT);
+        assert_eq!(argv[15..], ["torch", "itwinai"]);
+        assert!(!PROBE_SCRIPT.contains('\n'));
+        assert!(step.read_only());
+    }
+
+    /// The test's program is the container's process (`--entrypoint=`,
+    /// one word, so no value reads as an option), unless it runs through
+    /// the image's entrypoint; no network unless the flavour asks.
+    #[test]
+    fn a_test_runs_as_the_flavour_says() {
+        use crate::project::catalog::{Test, TestNetwork};
+        let argv = vec!["pytest".to_string(), "-x".into(), "--".into(), "-k".into()];
+        let cases = [
+            (
+                false,
+                TestNetwork::None,
+                "--network none --pull never --entrypoint=pytest -- sha256:ab -x -- -k",
+            ),
+            (
+                true,
+                TestNetwork::None,
+                "--network none --pull never -- sha256:ab pytest -x -- -k",
+            ),
+            (
+                false,
+                TestNetwork::Default,
+                "--pull never --entrypoint=pytest -- sha256:ab -x -- -k",
+            ),
+            (
+                true,
+                TestNetwork::Default,
+                "--pull never -- sha256:ab pytest -x -- -k",
+            ),
+        ];
+        for (entrypoint, network, want) in cases {
+            let step = Step::Test {
+                image: Arg::Lit("sha256:ab".into()),
+                platform: None,
+                test: Test {
+                    argv: argv.clone(),
+                    entrypoint,
+                    network,
+                },
+            };
+            assert_eq!(
+                line(&step),
+                format!("docker run --rm --name '<container name>' {want}"),
+                "{entrypoint} {network:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exactly_the_steps_that_run_a_container_name_it() {
+        let steps = [
+            Step::Probe {
+                image: Arg::Lit("sha256:ab".into()),
+                platform: Some(Platform::parse("linux/arm64").unwrap()),
+                dists: vec![],
+            },
+            Step::Test {
+                image: Arg::Lit("sha256:ab".into()),
+                platform: None,
+                test: crate::project::catalog::Test {
+                    argv: vec!["true".into()],
+                    entrypoint: false,
+                    network: crate::project::catalog::TestNetwork::None,
+                },
+            },
+            Step::GitState,
+            Step::BuildxProbe,
+            Step::Inspect { images: vec![] },
+        ];
+        for step in steps {
+            let named = step.argv().contains(&Arg::slot(Slot::Container));
+            assert_eq!(named, step.runs_container(), "{step:?}");
+        }
+    }
+
+    #[test]
+    fn a_promotion_passes_its_dockerfile_on_stdin() {
+        let step = Step::Build(Box::new(Build {
+            builder: Builder::Classic,
+            platform: None,
+            source: Source::FromImage(Arg::slot(Slot::ImageId {
+                reference: "dev:1".into(),
+            })),
+            tag: "prod:1".into(),
+            no_cache: false,
+            pull: false,
+            build_args: vec![],
+            labels: vec![("org.opencontainers.image.ref.name".into(), "prod:1".into())],
+            becomes: None,
+        }));
+        assert_eq!(
+            line(&step),
+            "docker build --force-rm -t prod:1 --label org.opencontainers.image.ref.name=prod:1 -- - <<'EOF'\nFROM <image ID of dev:1>\nEOF"
+        );
+        assert_eq!(step.wait(), Wait::Unbounded);
+    }
+}

@@ -1,0 +1,1460 @@
+//! The image catalog, `env-files/images.toml`: which flavours exist, where
+//! their Dockerfiles are, and what their tags say.
+//!
+//! [`Catalog::parse`] checks everything that the text alone can tell (keys,
+//! types, values, duplicate aliases); [`Catalog::check`] checks what needs the
+//! version (duplicate production tags) and the resolved Dockerfile bases.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use toml_edit::{Item, TableLike};
+
+use crate::model::platform::Platform;
+use crate::model::reference::{
+    check_distro, check_framework_version, check_tag, AnyRef, Framework, Reference, Registry,
+};
+use crate::model::tag_format::{self, Pattern, TagFormat, Values};
+use crate::model::version::Version;
+use crate::support::error::invalid;
+use crate::support::tomlfile;
+
+pub const FILE: &str = "env-files/images.toml";
+
+const TOP_KEYS: &[&str] = &[
+    "registry",
+    "production",
+    "development",
+    "tag-format",
+    "dev-hash-length",
+    "test",
+    "flavours",
+];
+const FLAVOUR_KEYS: &[&str] = &[
+    "dockerfile",
+    "framework",
+    "framework-version",
+    "framework-package",
+    "distro",
+    "jupyterlab",
+    "variant",
+    "tag-format",
+    "test",
+    "test-entrypoint",
+    "test-network",
+    "base-image",
+    "latest",
+    "build-args",
+    "platforms",
+];
+
+/// The build arg that carries the catalog's `framework-version` into the
+/// Dockerfile, so that what it installs is what the tag says.
+pub const FRAMEWORK_ARG: &str = "FRAMEWORK_VERSION";
+
+/// Build args the tool computes itself (provenance and FRAMEWORK_VERSION);
+/// a catalog may not set them.
+pub fn is_reserved_arg(name: &str) -> bool {
+    name == FRAMEWORK_ARG || crate::plan::provenance::ARGS.contains(&name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    pub registry: Registry,
+    pub production: String,
+    pub development: String,
+    /// Hex digits of HEAD in a default development tag.
+    pub dev_hash_length: usize,
+    /// In file order.
+    pub flavours: Vec<Flavour>,
+}
+
+/// `dev-hash-length`: the default, and the range allowed.
+pub const DEV_HASH_DEFAULT: usize = 12;
+const DEV_HASH_RANGE: std::ops::RangeInclusive<i64> = 7..=40;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flavour {
+    pub name: String,
+    /// Relative to the workspace root, as written.
+    pub dockerfile: String,
+    pub framework: Framework,
+    pub framework_version: String,
+    /// The Python distribution that holds the framework, as installed
+    /// (`torch`, `tensorflow`, or e.g. `tensorflow-cpu`).
+    pub framework_package: String,
+    pub distro: String,
+    pub jupyterlab: bool,
+    /// Tells apart flavours of one framework and distro (`slim`, `skinny`).
+    pub variant: Option<String>,
+    /// The flavour's, else the catalog's, else the convention.
+    pub tag_format: TagFormat,
+    /// The test run inside the image before it is published.
+    pub test: Option<Test>,
+    pub base_image: Option<String>,
+    /// The one `*-latest` tag this flavour may publish.
+    pub latest: Option<String>,
+    pub build_args: Vec<(String, String)>,
+    /// The platforms it is built and published for, one image each under
+    /// one index; empty: the engine's native platform, one plain image.
+    pub platforms: Vec<Platform>,
+}
+
+/// A flavour's test: an argv run inside its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Test {
+    pub argv: Vec<String>,
+    /// Run through the image's ENTRYPOINT (`test-entrypoint = true`), as a
+    /// plain `docker run IMAGE ARGV` would; else the argv is the
+    /// container's process, as a CI runs tests in the image.
+    pub entrypoint: bool,
+    pub network: TestNetwork,
+}
+
+/// `test-network`: the network a test's container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestNetwork {
+    /// No network (`--network none`): the test is hermetic.
+    None,
+    /// The engine's default network: for a test that needs one, which is
+    /// then not hermetic.
+    Default,
+}
+
+impl TestNetwork {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestNetwork::None => "none",
+            TestNetwork::Default => "default",
+        }
+    }
+}
+
+impl Test {
+    /// The test as a key: what it runs and how, one line without control
+    /// characters (the argv is checked to hold none).
+    pub fn key(&self) -> String {
+        format!(
+            "entrypoint={} network={} {}",
+            self.entrypoint,
+            self.network.as_str(),
+            self.argv.join("\u{1f}")
+        )
+    }
+}
+
+/// Which image name a reference goes under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Production,
+    /// `head` is the 40-hex commit; `tag` an explicit tag (`--tag`);
+    /// `dirty` appends `-dirty` to the default tag.
+    Dev {
+        head: String,
+        tag: Option<String>,
+        dirty: bool,
+    },
+}
+
+impl Flavour {
+    fn values(&self) -> Values<'_> {
+        Values {
+            framework: self.framework.as_str(),
+            framework_version: &self.framework_version,
+            distro: &self.distro,
+            variant: self.variant.as_deref(),
+            jupyterlab: self.jupyterlab,
+        }
+    }
+
+    /// Its release tags, with the version left open.
+    pub fn pattern(&self) -> Pattern {
+        self.tag_format.pattern(&self.values())
+    }
+
+    pub fn production_tag(&self, version: &Version) -> String {
+        self.pattern().render(&version.to_string())
+    }
+
+    /// The build args this flavour passes besides provenance:
+    /// FRAMEWORK_VERSION when its Dockerfile declares it (`takes_framework`),
+    /// then the catalog's `build-args`.
+    pub fn build_args(&self, takes_framework: bool) -> Vec<(String, String)> {
+        let mut args = Vec::new();
+        if takes_framework {
+            args.push((FRAMEWORK_ARG.to_string(), self.framework_version.clone()));
+        }
+        args.extend(self.build_args.iter().cloned());
+        args
+    }
+
+    /// The framework the tag names, as the verifier looks it up.
+    pub fn framework_expect(&self) -> crate::rules::verify::Framework {
+        crate::rules::verify::Framework {
+            package: self.framework_package.clone(),
+            version: self.framework_version.clone(),
+        }
+    }
+}
+
+impl Catalog {
+    pub fn flavour(&self, name: &str) -> Result<&Flavour> {
+        self.flavours
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "unknown flavour '{name}'; {FILE} declares: {}",
+                    self.flavour_names()
+                ))
+            })
+    }
+
+    pub fn flavour_names(&self) -> String {
+        let names: Vec<&str> = self.flavours.iter().map(|f| f.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// The reference a flavour is built, tagged and pushed under.
+    pub fn reference(
+        &self,
+        flavour: &Flavour,
+        version: &Version,
+        channel: &Channel,
+        registry: &Registry,
+    ) -> Result<Reference> {
+        let production_tag = flavour.production_tag(version);
+        let (name, tag) = match channel {
+            Channel::Production => {
+                let owners: Vec<&str> = self
+                    .parse_tag(&production_tag)
+                    .into_iter()
+                    .map(|(f, _)| f.name.as_str())
+                    .collect();
+                if owners != [flavour.name.as_str()] {
+                    return Err(invalid(format!(
+                        "{FILE}: flavour '{}': production tag '{production_tag}' parses back to the flavours [{}], not exactly to itself; change its 'tag-format' or 'variant'",
+                        flavour.name,
+                        owners.join(", ")
+                    )));
+                }
+                (&self.production, production_tag)
+            }
+            Channel::Dev { tag: Some(tag), .. } => (&self.development, tag.clone()),
+            Channel::Dev {
+                head,
+                tag: None,
+                dirty,
+            } => {
+                let short = head.get(..self.dev_hash_length).unwrap_or(head);
+                let suffix = if *dirty { "-dirty" } else { "" };
+                (
+                    &self.development,
+                    format!("{production_tag}-{short}{suffix}"),
+                )
+            }
+        };
+        if crate::model::reference::is_latest_tag(&tag) {
+            return Err(invalid(format!(
+                "flavour '{}': tag '{tag}' ends in -latest; only `image push --latest` or `image tag --latest` publish the declared alias",
+                flavour.name
+            )));
+        }
+        Reference::new(registry, name, &tag)
+            .map_err(|e| invalid(format!("flavour '{}': {e}", flavour.name)))
+    }
+
+    /// The production alias reference (`<registry>/<production>:<latest>`).
+    pub fn latest_reference(
+        &self,
+        flavour: &Flavour,
+        registry: &Registry,
+    ) -> Result<Option<Reference>> {
+        flavour
+            .latest
+            .as_deref()
+            .map(|alias| {
+                Reference::new(registry, &self.production, alias)
+                    .map_err(|e| invalid(format!("flavour '{}': {e}", flavour.name)))
+            })
+            .transpose()
+    }
+
+    /// The flavours whose release tags `tag` could be, and at which version:
+    /// how the tool recognises its own release tags.
+    pub fn parse_tag(&self, tag: &str) -> Vec<(&Flavour, Version)> {
+        self.flavours
+            .iter()
+            .filter_map(|f| f.pattern().parse(tag).map(|v| (f, v)))
+            .collect()
+    }
+
+    /// Checks that need the project version: every production tag parses
+    /// back to its own flavour only, and no two flavours share one.
+    pub fn check_tags(&self, version: &Version) -> Result<()> {
+        match self.tag_problems(version).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`Catalog::check_tags`] would find first.
+    pub fn tag_problems(&self, version: &Version) -> Vec<anyhow::Error> {
+        let mut p = Problems::default();
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for f in &self.flavours {
+            if p.keep(self.reference(f, version, &Channel::Production, &self.registry))
+                .is_none()
+            {
+                continue;
+            }
+            let tag = f.production_tag(version);
+            // The longest default development tag: the release tag, `-`,
+            // the hash, `-dirty`.
+            let dev_len = tag.len() + 1 + self.dev_hash_length + "-dirty".len();
+            if dev_len > 128 {
+                p.push(invalid(format!(
+                    "{FILE}: flavour '{}': its development tags would be {dev_len} characters long at version {version} ('{tag}' + '-' + {} hex digits + '-dirty'); Docker allows 128: shorten its 'tag-format' or lower 'dev-hash-length'",
+                    f.name, self.dev_hash_length
+                )));
+            }
+            if let Some(other) = seen.insert(tag.clone(), &f.name) {
+                p.push(invalid(format!(
+                    "{FILE}: flavours '{other}' and '{}' both make the production tag '{tag}'; give one a 'variant' and a 'tag-format' that uses it",
+                    f.name
+                )));
+            }
+        }
+        p.0
+    }
+
+    /// Parse and check the catalog text: its first problem.
+    pub fn parse(text: &str) -> Result<Catalog> {
+        let (catalog, mut problems) = Catalog::parse_all(text);
+        match catalog {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ if !problems.is_empty() => Err(problems.remove(0)),
+            _ => Err(invalid(format!("{FILE}: not a catalog"))),
+        }
+    }
+
+    /// Parse and check the catalog text, finding every problem: each key is
+    /// checked on its own, and a flavour with a problem is left out of the
+    /// checks across flavours and of the catalog returned (`None` only when
+    /// the top level is unusable). Use it only when the problems are empty.
+    pub fn parse_all(text: &str) -> (Option<Catalog>, Vec<anyhow::Error>) {
+        let doc = match tomlfile::parse(FILE, text) {
+            Ok(doc) => doc,
+            Err(e) => return (None, vec![e]),
+        };
+        let mut problems = Problems::default();
+        let p = &mut problems;
+        let loc = |item: &Item| tomlfile::item_location(FILE, text, item);
+        let root: &dyn TableLike = doc.as_table();
+        check_keys(p, root, TOP_KEYS, FILE, text, "");
+
+        let string = |t: &dyn TableLike, key: &str, ctx: &str| -> Result<Option<String>> {
+            match t.get(key) {
+                None => Ok(None),
+                Some(item) => match item.as_str() {
+                    Some(s) => Ok(Some(s.to_string())),
+                    None => Err(invalid(format!(
+                        "{}: {ctx}'{key}' must be a string, not a {}",
+                        loc(item),
+                        item.type_name()
+                    ))),
+                },
+            }
+        };
+        let required = |t: &dyn TableLike, key: &str, ctx: &str, what: &str| -> Result<String> {
+            string(t, key, ctx)?.ok_or_else(|| {
+                invalid(format!("{FILE}: {ctx}'{key}' is missing; set it to {what}"))
+            })
+        };
+
+        let registry_text = p.keep(required(
+            root,
+            "registry",
+            "",
+            "a registry such as \"ghcr.io/intertwin-eu\" (or \"\" for local names)",
+        ));
+        let registry = registry_text.and_then(|r| {
+            p.keep(Registry::parse(&r).map_err(|e| {
+                invalid(format!(
+                    "{}: 'registry': {e}",
+                    loc(&root.get("registry").cloned().unwrap_or_default())
+                ))
+            }))
+        });
+        // An image name: present, and one a reference can hold.
+        let mut image_name = |key: &str, what: &str| {
+            let name = p.keep(required(root, key, "", what))?;
+            // Without a usable registry, the name is still checked alone.
+            let local = Registry::parse("").expect("the empty registry parses");
+            let r = registry.as_ref().unwrap_or(&local);
+            p.keep(
+                Reference::new(r, &name, "x").map_err(|e| invalid(format!("{FILE}: '{key}': {e}"))),
+            )
+            .map(|_| name)
+        };
+        let production = image_name("production", "the release image name, e.g. \"itwinai\"");
+        let development = image_name(
+            "development",
+            "the development image name, e.g. \"itwinai-dev\"",
+        );
+        if production.is_some() && production == development {
+            p.push(invalid(format!(
+                "{FILE}: 'production' and 'development' are both '{}'; development images must not share the release name",
+                production.as_deref().unwrap_or_default()
+            )));
+        }
+
+        let Some(flavours_item) = root.get("flavours") else {
+            p.push(invalid(format!(
+                "{FILE}: no [flavours.NAME] table; declare at least one flavour"
+            )));
+            return (None, problems.0);
+        };
+        let Some(table) = flavours_item.as_table_like() else {
+            p.push(invalid(format!(
+                "{}: 'flavours' must be a table of [flavours.NAME] tables",
+                loc(flavours_item)
+            )));
+            return (None, problems.0);
+        };
+        let format_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<TagFormat>> {
+            string(t, "tag-format", ctx)?
+                .map(|text| {
+                    TagFormat::parse(&text).map_err(|e| {
+                        let at = t
+                            .get("tag-format")
+                            .map(loc)
+                            .unwrap_or_else(|| FILE.to_string());
+                        invalid(format!("{at}: {ctx}'tag-format' {e}"))
+                    })
+                })
+                .transpose()
+        };
+        let test_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<Vec<String>>> {
+            let Some(item) = t.get("test") else {
+                return Ok(None);
+            };
+            let at = loc(item);
+            let words = item.as_array().ok_or_else(|| {
+                invalid(format!(
+                    "{at}: {ctx}'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a {}",
+                    item.type_name()
+                ))
+            })?;
+            let mut argv = Vec::new();
+            for w in words.iter() {
+                let w = w
+                    .as_str()
+                    .ok_or_else(|| invalid(format!("{at}: {ctx}'test' must hold only strings")))?;
+                check_test_word(w).map_err(|e| invalid(format!("{at}: {ctx}'test': {e}")))?;
+                argv.push(w.to_string());
+            }
+            if argv.is_empty() {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' is empty; name the program to run inside the image, or remove the key"
+                )));
+            }
+            if argv[0].is_empty() {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' starts with an empty word; the first word is the program to run"
+                )));
+            }
+            if argv[0].starts_with('-') {
+                return Err(invalid(format!(
+                    "{at}: {ctx}'test' starts with '{}'; the first word is the program to run",
+                    argv[0]
+                )));
+            }
+            Ok(Some(argv))
+        };
+        // A top-level default with a problem: flavours that would use it
+        // are checked against the built-in default meanwhile.
+        let default_format = match p.keep(format_of(root, "")) {
+            Some(Some(f)) => f,
+            _ => TagFormat::parse(tag_format::DEFAULT).expect("the default tag format parses"),
+        };
+        let default_test = p.keep(test_of(root, "")).flatten();
+        let dev_hash_length = match root.get("dev-hash-length") {
+            None => DEV_HASH_DEFAULT,
+            Some(item) => match item.as_integer() {
+                Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
+                _ => {
+                    p.push(invalid(format!(
+                        "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
+                        loc(item),
+                        item.to_string().trim()
+                    )));
+                    DEV_HASH_DEFAULT
+                }
+            },
+        };
+
+        let mut flavours = Vec::new();
+        for (name, item) in table.iter() {
+            let before = p.0.len();
+            let at = tomlfile::key_location(FILE, text, table.key(name));
+            p.keep(check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}"))));
+            let ctx = format!("flavour '{name}': ");
+            let Some(t) = item.as_table_like() else {
+                p.push(invalid(format!(
+                    "{at}: {ctx}must be a table, not a {}",
+                    item.type_name()
+                )));
+                continue;
+            };
+            check_keys(p, t, FLAVOUR_KEYS, FILE, text, &ctx);
+            // Where a key's value is, for its errors (the flavour's header
+            // when the key is missing).
+            let key_at = |k: &str| t.get(k).map(loc).unwrap_or_else(|| at.clone());
+            let dockerfile = p
+                .keep(required(
+                    t,
+                    "dockerfile",
+                    &ctx,
+                    "the Dockerfile's path from the workspace root",
+                ))
+                .and_then(|d| {
+                    p.keep(check_relative_path(&d).map_err(|e| {
+                        invalid(format!("{}: {ctx}'dockerfile' {e}", key_at("dockerfile")))
+                    }))
+                    .map(|()| d)
+                });
+            let framework = p
+                .keep(required(t, "framework", &ctx, "\"torch\" or \"tf\""))
+                .and_then(|fw| {
+                    p.keep(Framework::parse(&fw).ok_or_else(|| {
+                        invalid(format!(
+                            "{}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
+                            key_at("framework")
+                        ))
+                    }))
+                });
+            let framework_version = p
+                .keep(required(
+                    t,
+                    "framework-version",
+                    &ctx,
+                    "the framework's x.y, e.g. \"2.4\"",
+                ))
+                .and_then(|v| {
+                    p.keep(check_framework_version(&v).map_err(|e| {
+                        invalid(format!(
+                            "{}: {ctx}'framework-version' {e}",
+                            key_at("framework-version")
+                        ))
+                    }))
+                    .map(|()| v)
+                });
+            let framework_package =
+                p.keep(string(t, "framework-package", &ctx))
+                    .and_then(|package| match package {
+                        None => Some(None),
+                        Some(name) => p
+                            .keep(check_distribution_name(&name).map_err(|e| {
+                                invalid(format!(
+                                    "{}: {ctx}'framework-package' {e}",
+                                    key_at("framework-package")
+                                ))
+                            }))
+                            .map(|()| Some(name)),
+                    });
+            let distro = p
+                .keep(required(
+                    t,
+                    "distro",
+                    &ctx,
+                    "the final image's OS codename, e.g. \"jammy\"",
+                ))
+                .and_then(|d| {
+                    p.keep(
+                        check_distro(&d).map_err(|e| {
+                            invalid(format!("{}: {ctx}'distro' {e}", key_at("distro")))
+                        }),
+                    )
+                    .map(|()| d)
+                });
+            let jupyterlab = match t.get("jupyterlab") {
+                None => Some(false),
+                Some(item) => p.keep(item.as_bool().ok_or_else(|| {
+                    invalid(format!(
+                        "{}: {ctx}'jupyterlab' must be true or false, not a {}",
+                        loc(item),
+                        item.type_name()
+                    ))
+                })),
+            };
+            let base_image = p.keep(string(t, "base-image", &ctx));
+            if let Some(Some(b)) = &base_image {
+                match AnyRef::parse(b) {
+                    Err(e) => p.push(invalid(format!(
+                        "{}: {ctx}'base-image': {e}",
+                        key_at("base-image")
+                    ))),
+                    Ok(r) if r.is_scratch() => p.push(invalid(format!(
+                        "{}: {ctx}'base-image' is scratch, which has no digest to record",
+                        key_at("base-image")
+                    ))),
+                    Ok(_) => {}
+                }
+            }
+            let variant = p.keep(string(t, "variant", &ctx));
+            if let Some(Some(v)) = &variant {
+                p.keep(
+                    check_variant(v)
+                        .map_err(|e| invalid(format!("{}: {ctx}'variant' {e}", key_at("variant")))),
+                );
+            }
+            let tag_format = p
+                .keep(format_of(t, &ctx))
+                .map(|f| f.unwrap_or_else(|| default_format.clone()));
+            let test = p
+                .keep(test_of(t, &ctx))
+                .map(|argv| argv.or_else(|| default_test.clone()))
+                .and_then(|argv| p.keep(test_of_flavour(t, &ctx, argv, &key_at)));
+            let latest = p.keep(string(t, "latest", &ctx));
+            if let Some(Some(l)) = &latest {
+                match check_tag(l) {
+                    Err(e) => p.push(invalid(format!("{}: {ctx}'latest': {e}", key_at("latest")))),
+                    Ok(()) if !l.ends_with("-latest") => p.push(invalid(format!(
+                        "{}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")",
+                        key_at("latest")
+                    ))),
+                    Ok(()) => {}
+                }
+            }
+            let mut build_args = Vec::new();
+            if let Some(item) = t.get("build-args") {
+                match item.as_table_like() {
+                    None => p.push(invalid(format!(
+                        "{}: {ctx}'build-args' must be a table of strings",
+                        loc(item)
+                    ))),
+                    Some(args) => {
+                        for (k, v) in args.iter() {
+                            // The entry's own line, not the table's.
+                            let entry = tomlfile::key_location(FILE, text, args.key(k));
+                            p.keep(
+                                check_arg_name(k)
+                                    .map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}"))),
+                            );
+                            let Some(v) = v.as_str() else {
+                                p.push(invalid(format!(
+                                    "{entry}: {ctx}build-args.{k} must be a string, not a {}",
+                                    v.type_name()
+                                )));
+                                continue;
+                            };
+                            p.keep(
+                                check_arg_value(v).map_err(|e| {
+                                    invalid(format!("{entry}: {ctx}build-args.{k} {e}"))
+                                }),
+                            );
+                            build_args.push((k.to_string(), v.to_string()));
+                        }
+                    }
+                }
+            }
+            let platforms = match t.get("platforms") {
+                None => Some(Vec::new()),
+                Some(item) => p.keep(
+                    platforms_of(item)
+                        .map_err(|e| invalid(format!("{}: {ctx}'platforms' {e}", loc(item)))),
+                ),
+            };
+            if p.0.len() > before {
+                // Left out of the checks across flavours.
+                continue;
+            }
+            let (
+                Some(dockerfile),
+                Some(framework),
+                Some(framework_version),
+                Some(framework_package),
+                Some(distro),
+                Some(jupyterlab),
+                Some(base_image),
+                Some(variant),
+                Some(tag_format),
+                Some(test),
+                Some(latest),
+                Some(platforms),
+            ) = (
+                dockerfile,
+                framework,
+                framework_version,
+                framework_package,
+                distro,
+                jupyterlab,
+                base_image,
+                variant,
+                tag_format,
+                test,
+                latest,
+                platforms,
+            )
+            else {
+                continue;
+            };
+            flavours.push(Flavour {
+                name: name.to_string(),
+                dockerfile,
+                framework_package: framework_package
+                    .unwrap_or_else(|| framework.package().to_string()),
+                framework,
+                framework_version,
+                distro,
+                jupyterlab,
+                variant,
+                tag_format,
+                test,
+                base_image,
+                latest,
+                build_args,
+                platforms,
+            });
+        }
+        // Problems in a flavour's keys hide what the checks across flavours
+        // would find only with those keys right: run them on the rest.
+        let any_flavours = table.iter().next().is_some();
+        flavours.retain(|f| {
+            p.keep(
+                f.tag_format.check_for(&f.values()).map_err(|e| {
+                    invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))
+                }),
+            )
+            .is_some()
+        });
+        for (i, a) in flavours.iter().enumerate() {
+            for b in &flavours[i + 1..] {
+                if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
+                    let when = if v == "every version" {
+                        format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
+                    } else {
+                        format!("at version {v} ('{}')", a.pattern().render(&v))
+                    };
+                    p.push(invalid(format!(
+                        "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
+                        a.name, b.name
+                    )));
+                } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern())
+                {
+                    p.push(invalid(format!(
+                        "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
+                        a.name,
+                        b.name,
+                        a.pattern().render(&v),
+                        a.name,
+                        b.name
+                    )));
+                }
+            }
+        }
+        if !any_flavours {
+            p.push(invalid(format!(
+                "{FILE}: no flavours declared; add a [flavours.NAME] table"
+            )));
+        }
+        // The local name of a platform's image (`<tag>-linux-arm64`) is no
+        // flavour's release tag.
+        for a in &flavours {
+            for platform in &a.platforms {
+                let pattern = a.pattern();
+                let local = Pattern {
+                    prefix: pattern.prefix.clone(),
+                    suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
+                };
+                for b in &flavours {
+                    let same = tag_format::collision(&local, &b.pattern()).is_some()
+                        || tag_format::cross_collision(&local, &b.pattern()).is_some();
+                    if same {
+                        p.push(invalid(format!(
+                            "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
+                            b.name,
+                            a.name,
+                            local.render("1.0.0")
+                        )));
+                    }
+                }
+            }
+        }
+        let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
+        for f in &flavours {
+            if let Some(l) = &f.latest {
+                if let Some(other) = aliases.insert(l, &f.name) {
+                    p.push(invalid(format!(
+                        "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
+                        f.name
+                    )));
+                }
+            }
+        }
+        let (Some(registry), Some(production), Some(development)) =
+            (registry, production, development)
+        else {
+            return (None, problems.0);
+        };
+        // With problems, the flavours without any, for the checks that
+        // read their Dockerfiles.
+        let catalog = Catalog {
+            registry,
+            production,
+            development,
+            dev_hash_length,
+            flavours,
+        };
+        (Some(catalog), problems.0)
+    }
+}
+
+/// Problems found so far, each one line (invalid input).
+#[derive(Default)]
+pub struct Problems(pub Vec<anyhow::Error>);
+
+impl Problems {
+    pub fn push(&mut self, e: anyhow::Error) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its error kept.
+    pub fn keep<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+}
+
+/// A flavour's test: its argv (its own or the catalog's) and how it runs
+/// (`test-entrypoint`, `test-network`), which need a test.
+fn test_of_flavour(
+    t: &dyn TableLike,
+    ctx: &str,
+    argv: Option<Vec<String>>,
+    key_at: &dyn Fn(&str) -> String,
+) -> Result<Option<Test>> {
+    let entrypoint = match t.get("test-entrypoint") {
+        None => false,
+        Some(item) => item.as_bool().ok_or_else(|| {
+            invalid(format!(
+                "{}: {ctx}'test-entrypoint' must be true or false, not a {}",
+                key_at("test-entrypoint"),
+                item.type_name()
+            ))
+        })?,
+    };
+    let network = match t.get("test-network") {
+        None => TestNetwork::None,
+        Some(item) => match item.as_str() {
+            Some("none") => TestNetwork::None,
+            Some("default") => TestNetwork::Default,
+            _ => {
+                return Err(invalid(format!(
+                    "{}: {ctx}'test-network' must be \"none\" (the default: no network) or \"default\" (the engine's default network), not {}",
+                    key_at("test-network"),
+                    item.to_string().trim()
+                )))
+            }
+        },
+    };
+    let Some(argv) = argv else {
+        for key in ["test-entrypoint", "test-network"] {
+            if t.get(key).is_some() {
+                return Err(invalid(format!(
+                    "{}: {ctx}'{key}' says how the test runs, but there is no 'test'; add one or remove the key",
+                    key_at(key)
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(Test {
+        argv,
+        entrypoint,
+        network,
+    }))
+}
+
+/// `platforms = ["linux/amd64", "linux/arm64"]`: each `os/arch[/variant]`,
+/// each once, at least one.
+fn platforms_of(item: &Item) -> Result<Vec<Platform>, String> {
+    let list = item.as_array().ok_or_else(|| {
+        format!(
+            "must be a list of platforms, e.g. [\"linux/amd64\", \"linux/arm64\"], not a {}",
+            item.type_name()
+        )
+    })?;
+    let mut out: Vec<Platform> = Vec::new();
+    for v in list.iter() {
+        let s = v
+            .as_str()
+            .ok_or_else(|| format!("must hold only strings, not a {}", v.type_name()))?;
+        let p = Platform::parse(s)?;
+        if out.contains(&p) {
+            return Err(format!("lists '{p}' twice"));
+        }
+        out.push(p);
+    }
+    if out.is_empty() {
+        return Err("is empty; list the platforms, or remove the key for the engine's own".into());
+    }
+    Ok(out)
+}
+
+fn check_keys(
+    p: &mut Problems,
+    t: &dyn TableLike,
+    known: &[&str],
+    file: &str,
+    text: &str,
+    ctx: &str,
+) {
+    for (key, _) in t.iter() {
+        if !known.contains(&key) {
+            let at = tomlfile::key_location(file, text, t.key(key));
+            p.push(invalid(format!(
+                "{at}: {ctx}unknown key '{key}'; known keys: {}",
+                known.join(", ")
+            )));
+        }
+    }
+}
+
+/// The longest build-arg value: far below Linux's 128 KiB per argument, so
+/// that the whole argv of a build stays within the system's limit.
+const MAX_ARG_VALUE: usize = 16 * 1024;
+
+/// A build-arg value reaches docker's argv and the image's labels: no NUL
+/// (an argv cannot hold one), no control character (it would split or
+/// colour what is printed), and not so long that the argv would not fit.
+fn check_arg_value(v: &str) -> Result<(), String> {
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "contains {}; a build arg holds printable text only",
+            crate::model::reference::describe_char(c)
+        ));
+    }
+    if v.len() > MAX_ARG_VALUE {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_ARG_VALUE} are allowed (pass large data as a file in the build context)",
+            v.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: flavour names are typed on command lines.
+fn check_flavour_name(name: &str) -> Result<(), String> {
+    if name.len() > 64 {
+        return Err(format!(
+            "flavour name '{}…' is {} characters long; at most 64 are allowed",
+            name.chars().take(20).collect::<String>(),
+            name.len()
+        ));
+    }
+    let ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "flavour name '{name}' must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// `[a-z0-9]+`: a variant appears in tags.
+fn check_variant(v: &str) -> Result<(), String> {
+    if !v.is_empty()
+        && v.len() <= 32
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{v}' must be lowercase letters and digits (e.g. \"slim\")"
+        ))
+    }
+}
+
+/// A word of a test argv: no NUL or other control character, at most 4096 bytes.
+fn check_test_word(w: &str) -> Result<(), String> {
+    if let Some(c) = w.chars().find(|c| c.is_control()) {
+        return Err(format!("a word holds the control character {c:?}"));
+    }
+    if w.len() > 4096 {
+        return Err(format!("a word is {} bytes long; at most 4096", w.len()));
+    }
+    Ok(())
+}
+
+/// A Python distribution name as PEP 508 allows it: letters, digits and
+/// `.`, `_`, `-`, starting and ending with a letter or digit.
+fn check_distribution_name(name: &str) -> Result<(), String> {
+    let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok = name.len() <= 100
+        && ends_ok(name.chars().next())
+        && ends_ok(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a Python distribution name (letters, digits, '.', '_', '-'), e.g. \"tensorflow-cpu\""
+        ))
+    }
+}
+
+fn check_arg_name(name: &str) -> Result<(), String> {
+    if !crate::project::dockerfile::is_arg_name(name) {
+        return Err(format!("'{name}' is not a valid ARG name"));
+    }
+    if is_reserved_arg(name) {
+        return Err(format!(
+            "'{name}' is computed by the tool and cannot be set here{}",
+            if name == "BASE_IMG_NAME" {
+                " (use 'base-image')"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// A path inside the workspace, written relative: no root, no `..`.
+pub fn check_relative_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("is empty".into());
+    }
+    if p.starts_with('/') || p.starts_with('\\') {
+        return Err(format!(
+            "'{p}' is absolute; write it relative to the workspace root"
+        ));
+    }
+    if p.split(['/', '\\']).any(|c| c == "..") {
+        return Err(format!(
+            "'{p}' leaves the workspace ('..'); keep Dockerfiles inside it"
+        ));
+    }
+    if p.starts_with('-') {
+        return Err(format!("'{p}' starts with '-'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn build_arg_values_fit_an_argv_and_print_cleanly() {
+        assert!(check_arg_value("plain value, with spaces = and 'quotes'").is_ok());
+        assert!(check_arg_value(&"x".repeat(MAX_ARG_VALUE)).is_ok());
+        assert!(check_arg_value(&"x".repeat(MAX_ARG_VALUE + 1))
+            .unwrap_err()
+            .contains("bytes long"));
+        for bad in ["a\0b", "a\nb", "a\u{1b}[31m", "a\rb", "bell\u{7}"] {
+            assert!(
+                check_arg_value(bad).unwrap_err().contains("contains"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_all_finds_every_problem_of_every_key_and_flavour() {
+        let text = "registry = \"ghcr.io/intertwin-eu\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai\"\ndev-hash-length = 3\n\n\
+            [flavours.a]\ndockerfile = \"/abs/Dockerfile\"\nframework = \"jax\"\nframework-version = \"2\"\ndistro = \"jammy\"\nlatest = \"a-newest\"\n\n\
+            [flavours.b]\ndockerfile = \"b/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nlatest = \"b-latest\"\n\n\
+            [flavours.c]\ndockerfile = \"c/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nlatest = \"b-latest\"\n";
+        let (catalog, problems) = Catalog::parse_all(text);
+        let lines: Vec<String> = problems.iter().map(|e| format!("{e:#}")).collect();
+        let starts = [
+            "env-files/images.toml: 'production' and 'development' are both 'itwinai'",
+            "env-files/images.toml:4: 'dev-hash-length'",
+            "env-files/images.toml:7: flavour 'a': 'dockerfile'",
+            "env-files/images.toml:8: flavour 'a': 'framework' is 'jax'",
+            "env-files/images.toml:9: flavour 'a': 'framework-version'",
+            "env-files/images.toml:11: flavour 'a': 'latest' is 'a-newest'",
+            "env-files/images.toml: flavours 'b' and 'c' make the same release tag",
+            "env-files/images.toml: flavours 'b' and 'c' both declare the alias 'b-latest'",
+        ];
+        assert_eq!(lines.len(), starts.len(), "{lines:#?}");
+        for (line, start) in lines.iter().zip(starts) {
+            assert!(
+                line.starts_with(start),
+                "{line:?} should start with {start:?}"
+            );
+        }
+        // The flavours without a problem of their own are kept.
+        let names: Vec<&str> = catalog
+            .iter()
+            .flat_map(|c| &c.flavours)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        // parse: the first problem.
+        assert_eq!(format!("{:#}", Catalog::parse(text).unwrap_err()), lines[0]);
+    }
+
+    pub const SAMPLE: &str = r#"registry = "ghcr.io/intertwin-eu"
+production = "itwinai"
+development = "itwinai-dev"
+
+[flavours.torch]
+dockerfile = "env-files/torch/Dockerfile"
+framework = "torch"
+framework-version = "2.4"
+distro = "jammy"
+base-image = "nvcr.io/nvidia/pytorch:24.05-py3"
+latest = "torch-latest"
+build-args = { EXTRA = "value" }
+
+[flavours.jlab]
+dockerfile = "env-files/jlab/Dockerfile"
+framework = "torch"
+framework-version = "2.4"
+distro = "jammy"
+jupyterlab = true
+"#;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_the_sample() {
+        let c = Catalog::parse(SAMPLE).unwrap();
+        assert_eq!(c.registry.to_string(), "ghcr.io/intertwin-eu");
+        assert_eq!(c.flavour_names(), "torch, jlab");
+        let torch = c.flavour("torch").unwrap();
+        assert_eq!(
+            torch.build_args,
+            vec![("EXTRA".to_string(), "value".to_string())]
+        );
+        assert_eq!(torch.latest.as_deref(), Some("torch-latest"));
+        assert!(!torch.jupyterlab);
+        assert!(c.flavour("jlab").unwrap().jupyterlab);
+        c.check_tags(&v("0.2.2")).unwrap();
+    }
+
+    #[test]
+    fn references_for_each_channel() {
+        let c = Catalog::parse(SAMPLE).unwrap();
+        let torch = c.flavour("torch").unwrap();
+        let jlab = c.flavour("jlab").unwrap();
+        let head = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let reg = c.registry.clone();
+        let r = |f, ch: &Channel| c.reference(f, &v("0.2.2"), ch, &reg).map(|r| r.to_string());
+        assert_eq!(
+            r(torch, &Channel::Production).unwrap(),
+            "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            r(jlab, &Channel::Production).unwrap(),
+            "ghcr.io/intertwin-eu/itwinai:jlab-0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: None,
+                    dirty: false
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:0.2.2-torch2.4-jammy-0123456789ab"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: None,
+                    dirty: true
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:0.2.2-torch2.4-jammy-0123456789ab-dirty"
+        );
+        assert_eq!(
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: Some("mine".into()),
+                    dirty: true
+                }
+            )
+            .unwrap(),
+            "ghcr.io/intertwin-eu/itwinai-dev:mine"
+        );
+        for bad in ["x-latest", "-x", "a b", &"a".repeat(129)] {
+            assert!(
+                r(
+                    torch,
+                    &Channel::Dev {
+                        head: head.clone(),
+                        tag: Some(bad.into()),
+                        dirty: false
+                    }
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        let local = Registry::parse("").unwrap();
+        assert_eq!(
+            c.reference(torch, &v("0.2.2"), &Channel::Production, &local)
+                .unwrap()
+                .to_string(),
+            "itwinai:0.2.2-torch2.4-jammy"
+        );
+        assert_eq!(
+            c.latest_reference(torch, &reg)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "ghcr.io/intertwin-eu/itwinai:torch-latest"
+        );
+        assert_eq!(c.latest_reference(jlab, &reg).unwrap(), None);
+    }
+
+    #[test]
+    fn refusals_name_file_flavour_and_key() {
+        let replace = |from: &str, to: &str| SAMPLE.replacen(from, to, 1);
+        let cases: Vec<(String, &str)> = vec![
+            ("x = = 1".into(), "not valid TOML"),
+            (
+                replace(
+                    "distro = \"jammy\"\nbase",
+                    "distro = \"jammy\"\ncolour = 1\nbase",
+                ),
+                "images.toml:10: flavour 'torch': unknown key 'colour'",
+            ),
+            (format!("{SAMPLE}\nextra = 1\n"), "unknown key"),
+            (
+                replace("framework = \"torch\"", "framework = \"jax\""),
+                "'framework' is 'jax'",
+            ),
+            (
+                replace("\"2.4\"", "\"2\""),
+                "'framework-version' '2' is not of the form x.y",
+            ),
+            (
+                replace("\"2.4\"", "\"2.6.1\""),
+                "'framework-version' '2.6.1'",
+            ),
+            (replace("\"2.4\"", "\"x.y\""), "'framework-version' 'x.y'"),
+            (
+                replace("\"2.4\"", "2.4"),
+                "'framework-version' must be a string, not a float",
+            ),
+            (
+                replace("distro = \"jammy\"", "distro = \"Jammy\""),
+                "'distro' 'Jammy'",
+            ),
+            (
+                replace("distro = \"jammy\"", "distro = \"jammy jellyfish\""),
+                "'distro' 'jammy jellyfish'",
+            ),
+            (
+                replace("jupyterlab = true", "jupyterlab = \"yes\""),
+                "'jupyterlab' must be true or false",
+            ),
+            (
+                replace("env-files/torch/Dockerfile", "../outside/Dockerfile"),
+                "leaves the workspace",
+            ),
+            (
+                replace("env-files/torch/Dockerfile", "/etc/Dockerfile"),
+                "is absolute",
+            ),
+            (
+                replace("\"torch-latest\"", "\"torch-newest\""),
+                "must end in -latest",
+            ),
+            (
+                replace("\"torch-latest\"", "\"bad tag-latest\""),
+                "'latest': tag 'bad tag-latest'",
+            ),
+            (
+                replace(
+                    "jupyterlab = true",
+                    "jupyterlab = true\nlatest = \"torch-latest\"",
+                ),
+                "both declare the alias 'torch-latest'",
+            ),
+            (
+                replace("ghcr.io/intertwin-eu", "GHCR.io/intertwin-eu"),
+                "must be lowercase",
+            ),
+            (
+                replace("ghcr.io/intertwin-eu", "ghcr.io:99999/x"),
+                "bad port",
+            ),
+            (
+                replace("production = \"itwinai\"", "production = \"ItwinAI\""),
+                "'production'",
+            ),
+            (replace("itwinai-dev", "itwinai"), "both 'itwinai'"),
+            (
+                replace("nvcr.io/nvidia/pytorch:24.05-py3", "scratch"),
+                "'base-image' is scratch",
+            ),
+            (
+                replace("nvcr.io/nvidia/pytorch:24.05-py3", "Bad Image"),
+                "'base-image'",
+            ),
+            (
+                replace("EXTRA = \"value\"", "COMMIT_HASH = \"x\""),
+                "computed by the tool",
+            ),
+            (
+                replace("EXTRA = \"value\"", "EXTRA = 1"),
+                "build-args.EXTRA must be a string",
+            ),
+            (
+                replace("EXTRA = \"value\"", "FRAMEWORK_VERSION = \"2.5\""),
+                "computed by the tool",
+            ),
+            (
+                replace("[flavours.jlab]", "[flavours.-jlab]"),
+                "flavour name '-jlab'",
+            ),
+            (
+                replace("[flavours.jlab]", "[flavours.JLab]"),
+                "flavour name 'JLab'",
+            ),
+            (
+                replace("registry = \"ghcr.io/intertwin-eu\"\n", ""),
+                "'registry' is missing",
+            ),
+            (
+                replace("registry = \"ghcr.io/intertwin-eu\"", "registry = 5"),
+                "'registry' must be a string",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n".into(),
+                "no [flavours.NAME] table",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n[flavours]\n".into(),
+                "no flavours declared",
+            ),
+            (
+                "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\nflavours = 3\n".into(),
+                "'flavours' must be a table",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::parse(&text).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(want), "want {want:?} in {msg:?}");
+            assert!(msg.starts_with(FILE), "{msg}");
+            assert_eq!(crate::support::error::exit_code(&err), 2);
+        }
+    }
+
+    #[test]
+    fn colliding_formats_are_refused_for_every_version() {
+        let text = SAMPLE.replace("jupyterlab = true", "jupyterlab = false");
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
+        assert!(
+            msg.contains("flavours 'torch' and 'jlab' make the same release tag for every version (e.g. '1.0.0-torch2.4-jammy')"),
+            "{msg}"
+        );
+        // Variants tell them apart; a variant the format does not use does not.
+        let variants = text
+            .replace("[flavours.jlab]", "[flavours.jlab]\nvariant = \"slim\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"");
+        let c = Catalog::parse(&variants).unwrap();
+        c.check_tags(&v("0.2.2")).unwrap();
+        let jlab = c.flavour("jlab").unwrap();
+        assert_eq!(
+            jlab.production_tag(&v("0.2.2")),
+            "0.2.2-slim-torch2.4-jammy"
+        );
+        let found: Vec<(&str, String)> = c
+            .parse_tag("0.2.2-slim-torch2.4-jammy")
+            .into_iter()
+            .map(|(f, v)| (f.name.as_str(), v.to_string()))
+            .collect();
+        assert_eq!(found, [("jlab", "0.2.2".to_string())]);
+        assert!(c
+            .parse_tag("0.2.2-slim-torch2.4-jammy-0123456789ab")
+            .is_empty());
+        let unused = text.replace("[flavours.jlab]", "[flavours.jlab]\nvariant = \"slim\"");
+        let msg = format!("{:#}", Catalog::parse(&unused).unwrap_err());
+        assert!(
+            msg.contains(
+                "flavour 'jlab': 'tag-format' the flavour's variant 'slim' does not appear"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_key() {
+        let text = "registry = \"\"\nproduction = \"a\"\ndevelopment = \"b\"\n\n[flavours.fix]\ndockerfile = \"d\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"Jammy\"\n";
+        let msg = format!("{:#}", Catalog::parse(text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:9:"), "{msg}");
+        let text = text.replace("Jammy", "jammy")
+            + "latest = \"fix-newest\"\n[flavours.fix.build-args]\nA = \"1\"\nCOMMIT_HASH = \"x\"\n";
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:10:"), "{msg}");
+        let text = text.replace("fix-newest", "fix-latest");
+        let msg = format!("{:#}", Catalog::parse(&text).unwrap_err());
+        assert!(msg.starts_with("env-files/images.toml:13:"), "{msg}");
+    }
+
+    #[test]
+    fn dev_hash_length() {
+        let head = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let dev = Channel::Dev {
+            head: head.clone(),
+            tag: None,
+            dirty: false,
+        };
+        for (line, want) in [
+            ("", 12),
+            ("dev-hash-length = 40\n", 40),
+            ("dev-hash-length = 7\n", 7),
+        ] {
+            let c = Catalog::parse(&format!("{line}{SAMPLE}")).unwrap();
+            let torch = c.flavour("torch").unwrap();
+            let r = c
+                .reference(torch, &v("0.2.2"), &dev, &c.registry)
+                .unwrap()
+                .to_string();
+            assert!(r.ends_with(&format!("-jammy-{}", &head[..want])), "{r}");
+        }
+        for bad in ["6", "41", "\"12\"", "12.0"] {
+            let msg = format!(
+                "{:#}",
+                Catalog::parse(&format!("dev-hash-length = {bad}\n{SAMPLE}")).unwrap_err()
+            );
+            assert!(
+                msg.contains("'dev-hash-length' must be a whole number from 7 to 40"),
+                "{msg}"
+            );
+        }
+    }
+}

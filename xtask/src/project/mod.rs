@@ -1,0 +1,5 @@
+pub mod catalog;
+pub mod context;
+pub mod dockerfile;
+pub mod pyproject;
+pub mod workspace;

@@ -1,0 +1,357 @@
+//! The executor's reads of the registry API: manifests, config blobs and
+//! tag lists, authenticated as docker would (anonymously first; on a 401,
+//! a token from the registry's token service, or Basic, with the
+//! credentials docker keeps for that registry). Every request is a step
+//! (printed by `--dry-run`, echoed, bounded by the lookup timeout);
+//! credentials reach curl on stdin only. An answer is found, absent (404
+//! with the API's own code) or an error: never guessed.
+
+use anyhow::{Context, Result};
+
+use crate::engine::executor::Executor;
+use crate::model::reference::Reference;
+use crate::model::remote::{Member, Remote};
+use crate::oci::distribution::{
+    self, Answer, Auth, Challenge, Credentials, Endpoint, Manifest, Request, Response, Source,
+};
+use crate::plan::step::Step;
+
+impl Executor<'_> {
+    /// What the registry serves under `reference`: the manifest (or index
+    /// and each entry's manifest), with config digests; no layer is read and
+    /// no local name is touched. `None`: the tag does not exist. An
+    /// unreachable registry, or one that refuses the credentials, is an
+    /// error.
+    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let name = reference.api_name();
+        let shown = reference.to_string();
+        let Some((digest, manifest)) = self.manifest(&endpoint, &name, reference.tag(), &shown)?
+        else {
+            return Ok(None);
+        };
+        match manifest {
+            Manifest::Image { config } => Ok(Some(Remote::image(&digest, Some(&config)))),
+            Manifest::Index(entries) => {
+                let mut members = Vec::new();
+                for (platform, member) in entries {
+                    let config =
+                        self.member_config(&endpoint, &name, &shown, &platform, &member)?;
+                    members.push(Member {
+                        platform,
+                        digest: member,
+                        config: Some(config),
+                    });
+                }
+                Ok(Some(Remote {
+                    digest: Some(digest),
+                    config: None,
+                    members,
+                }))
+            }
+        }
+    }
+
+    /// The manifest `name` serves under `reference` (a tag or a digest),
+    /// with its digest as the registry reports it; `None` when absent.
+    pub fn manifest(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        reference: &str,
+        shown: &str,
+    ) -> Result<Option<(String, Manifest)>> {
+        let request = Request::manifest(endpoint, name, reference);
+        let Some(r) = self.api_get(endpoint, name, request)? else {
+            return Ok(None);
+        };
+        let digest = manifest_digest(&r, shown)?;
+        let manifest = distribution::parse_manifest(&r.body)
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
+        Ok(Some((digest, manifest)))
+    }
+
+    /// The config digest of the index entry `member` (`platform`'s image).
+    pub fn member_config(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        shown: &str,
+        platform: &crate::model::platform::Platform,
+        member: &str,
+    ) -> Result<String> {
+        match self.manifest(endpoint, name, member, shown)? {
+            None => anyhow::bail!(
+                "{shown}: its index names {member} ({platform}), which the registry does not serve"
+            ),
+            Some((_, Manifest::Image { config })) => Ok(config),
+            Some((_, Manifest::Index(_))) => {
+                anyhow::bail!("{shown}: its {platform} entry {member} is an index, not an image")
+            }
+        }
+    }
+
+    /// An image config blob of `name` (a few KiB of JSON; never a layer).
+    pub fn config_blob(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        config: &str,
+        shown: &str,
+    ) -> Result<String> {
+        let r = self
+            .api_get(endpoint, name, Request::blob(endpoint, name, config))?
+            .with_context(|| format!("{shown}: its registry does not serve its config {config}"))?;
+        Ok(r.body)
+    }
+
+    /// The labels of the image config `config` in `reference`'s repository
+    /// (one small blob; no layer).
+    pub fn read_labels(
+        &mut self,
+        reference: &Reference,
+        config: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let shown = reference.to_string();
+        let body = self.config_blob(&endpoint, &reference.api_name(), config, &shown)?;
+        distribution::config_labels(&body)
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))
+    }
+
+    /// Every tag of `reference`'s repository, `page` at a time, following
+    /// the `Link` of each page. An absent repository has none; a page seen
+    /// before, or a `Link` that cannot be followed, is an error (never the
+    /// end of the list).
+    pub fn read_tags(&mut self, reference: &Reference, page: u32) -> Result<Vec<String>> {
+        let endpoint = Endpoint::of_host(reference.registry().host());
+        let name = reference.api_name();
+        let repository = reference.repository();
+        let mut tags = Vec::new();
+        let mut next: Option<String> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        loop {
+            let request = Request::tags(&endpoint, &name, next.as_deref(), page);
+            let Some(r) = self.api_get(&endpoint, &name, request)? else {
+                return Ok(tags);
+            };
+            tags.extend(
+                distribution::parse_tags(&r.body)
+                    .map_err(|e| anyhow::anyhow!("{repository}: its registry served {e}"))?,
+            );
+            next = distribution::next_page(&r.header_values("link"), &endpoint.base)
+                .map_err(|e| anyhow::anyhow!("{repository}: its tag list {e}"))?;
+            match &next {
+                None => return Ok(tags),
+                Some(n) if !seen.insert(n.clone()) => anyhow::bail!(
+                    "{repository}: its tag list links back to a page it served before ({n}); the registry is looping"
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// One GET of the API: the response when found, `None` when absent.
+    fn api_get(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        request: Request,
+    ) -> Result<Option<Response>> {
+        let key = auth_key(endpoint, name);
+        // One new authentication per request: the first 401, or a token
+        // that expired since it was cached (a long push outlives Docker
+        // Hub's 300 s).
+        let mut authenticated = false;
+        loop {
+            let auth = self.registry_auth.get(&key).cloned();
+            let response = self.curl(&request, auth.as_ref())?;
+            if response.status == 401 && !authenticated {
+                authenticated = true;
+                let auth = self.authenticate(endpoint, name, &response)?;
+                self.registry_auth.insert(key.clone(), auth);
+                continue;
+            }
+            return match distribution::classify(response) {
+                Answer::Found(r) => Ok(Some(r)),
+                Answer::Absent => Ok(None),
+                Answer::Refused(status) => Err(self.refused(endpoint, name, status)),
+                Answer::Failed(why) => Err(anyhow::anyhow!(
+                    "cannot read {} from {}: {why}",
+                    request.what,
+                    endpoint.host
+                )),
+            };
+        }
+    }
+
+    /// What to send after a 401: a token (Bearer) or the credentials
+    /// (Basic).
+    fn authenticate(&mut self, endpoint: &Endpoint, name: &str, r: &Response) -> Result<Auth> {
+        let challenge =
+            distribution::pick_challenge(&r.header_values("www-authenticate"), endpoint.plain_http)
+                .with_context(|| {
+                    format!(
+                        "{} answered 401 without saying how to authenticate (no WWW-Authenticate)",
+                        endpoint.host
+                    )
+                })?
+                .map_err(|e| anyhow::anyhow!("{} asks for authentication: {e}", endpoint.host))?;
+        let credentials = self.docker_credentials(endpoint)?;
+        match challenge {
+            Challenge::Basic => match credentials {
+                Some(Credentials::Basic { user, secret }) => Ok(Auth::Basic { user, secret }),
+                Some(Credentials::IdentityToken(_)) => Err(identity_token(endpoint)),
+                None => Err(self.refused(endpoint, name, 401)),
+            },
+            Challenge::Bearer(b) => {
+                let scope = b
+                    .scope
+                    .clone()
+                    .unwrap_or_else(|| format!("repository:{name}:pull"));
+                let request = Request::token(&b, &scope, endpoint.plain_http);
+                let auth = match credentials {
+                    Some(Credentials::Basic { user, secret }) => Some(Auth::Basic { user, secret }),
+                    Some(Credentials::IdentityToken(_)) => return Err(identity_token(endpoint)),
+                    None => None,
+                };
+                let r = self.curl(&request, auth.as_ref())?;
+                match r.status {
+                    200 => distribution::token_of(&r.body)
+                        .map(Auth::Bearer)
+                        .map_err(|e| {
+                            anyhow::anyhow!("the token service of {} failed: {e}", endpoint.host)
+                        }),
+                    401 | 403 => Err(self.refused(endpoint, name, r.status)),
+                    s => Err(anyhow::anyhow!(
+                        "the token service of {} answered HTTP {s}",
+                        endpoint.host
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The one-line refusal: which registry, with or without credentials,
+    /// and what to do.
+    fn refused(&self, endpoint: &Endpoint, name: &str, status: u16) -> anyhow::Error {
+        let had = matches!(self.credentials.get(&endpoint.host), Some(Some(_)));
+        let host = &endpoint.host;
+        if had {
+            anyhow::anyhow!(
+                "{host} refused the credentials docker keeps for it (HTTP {status}) to read {name}; log in again with `docker login {host}`"
+            )
+        } else {
+            anyhow::anyhow!(
+                "{host} needs a login to read {name} (HTTP {status}) and docker keeps no credentials for it; run `docker login {host}`"
+            )
+        }
+    }
+
+    /// The credentials docker keeps for `endpoint` (asked once per run).
+    fn docker_credentials(&mut self, endpoint: &Endpoint) -> Result<Option<Credentials>> {
+        if let Some(c) = self.credentials.get(&endpoint.host) {
+            return Ok(c.clone());
+        }
+        let path = docker_config_path()?;
+        let source = match std::fs::read_to_string(&path) {
+            // Not invalid input of this run (exit 1): a request may have
+            // run already.
+            Ok(text) => distribution::credential_source(&text, &endpoint.credential_key)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Source::None,
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let credentials = match source {
+            Source::None => None,
+            Source::Inline(c) => Some(c),
+            Source::Helper(helper) => {
+                let step = Step::CredentialHelper {
+                    helper: helper.clone(),
+                    server: endpoint.credential_key.clone(),
+                };
+                let o = self.step(&step)?.context("credential helpers always run")?;
+                if o.ok || o.stdout.contains("credentials not found") {
+                    distribution::helper_credentials(&o.stdout)
+                        .map_err(|e| anyhow::anyhow!("docker-credential-{helper} {e}"))?
+                } else {
+                    // Neither its stdout nor its stderr is shown: either
+                    // may hold a secret.
+                    anyhow::bail!(
+                        "docker-credential-{helper} get failed for {} ({}); run `echo {} | docker-credential-{helper} get` to see why",
+                        endpoint.host,
+                        o.code.map_or("killed".to_string(), |c| format!("exit code {c}")),
+                        endpoint.credential_key
+                    );
+                }
+            }
+        };
+        self.credentials
+            .insert(endpoint.host.clone(), credentials.clone());
+        Ok(credentials)
+    }
+
+    /// Run one request; `auth` goes to curl on stdin.
+    fn curl(&mut self, request: &Request, auth: Option<&Auth>) -> Result<Response> {
+        let request = match auth {
+            Some(_) => request.clone().with_credentials(),
+            None => request.clone(),
+        };
+        let step = Step::RegistryRead(Box::new(request.clone()));
+        let secret = auth.map(distribution::curl_config);
+        let o = self
+            .step_with_secret(&step, secret)
+            .with_context(|| format!("cannot read {} ({})", request.what, request.url))?
+            .context("registry reads always run")?;
+        // A failed transfer (also one cut at the size limit) says curl's
+        // own error, not its status line.
+        if !o.ok {
+            anyhow::bail!(
+                "cannot read {} ({}): {}",
+                request.what,
+                request.url,
+                distribution::curl_error(&o.stderr)
+            );
+        }
+        distribution::parse_response(&o.stdout, &o.stderr)
+            .map_err(|e| anyhow::anyhow!("cannot read {} ({}): {e}", request.what, request.url))
+    }
+}
+
+/// Where what a repository accepted is kept for the run.
+pub(crate) fn auth_key(endpoint: &Endpoint, name: &str) -> String {
+    format!("{}/{name}", endpoint.host)
+}
+
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+fn docker_config_path() -> Result<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Ok(std::path::PathBuf::from(dir).join("config.json"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context(
+        "neither DOCKER_CONFIG nor HOME is set, so docker's credentials cannot be found",
+    )?;
+    Ok(std::path::PathBuf::from(home).join(".docker/config.json"))
+}
+
+fn identity_token(endpoint: &Endpoint) -> anyhow::Error {
+    anyhow::anyhow!(
+        "docker keeps an identity token for {0}, which this tool cannot exchange yet; log in with a user and a password or access token (`docker login {0}`)",
+        endpoint.host
+    )
+}
+
+/// The digest the registry reports for a manifest it served.
+fn manifest_digest(r: &Response, reference: &str) -> Result<String> {
+    let d = r
+        .header("docker-content-digest")
+        .map_err(|e| anyhow::anyhow!("{reference}: its registry {e}"))?
+        .with_context(|| {
+            format!("{reference}: its registry did not report the manifest's digest (Docker-Content-Digest)")
+        })?;
+    anyhow::ensure!(
+        d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{reference}: its registry reported {d:?} as the manifest's digest"
+    );
+    Ok(d.to_string())
+}

@@ -1,0 +1,214 @@
+//! The promotion rules (`image tag --from`): which source may become the
+//! flavour's reference, and whether the result is a faithful relabelling.
+
+use std::collections::BTreeMap;
+
+use crate::exec::docker_output::ImageInfo;
+use crate::model::labels;
+use crate::model::version::Version;
+
+/// Why a source image may not be promoted to `version`, if it may not.
+pub fn check_promotable(source: &str, info: &ImageInfo, version: &Version) -> Result<(), String> {
+    let v = info
+        .labels
+        .get(labels::VERSION)
+        .map(String::as_str)
+        .unwrap_or("");
+    if v != version.to_string() {
+        return Err(format!(
+            "refusing to promote {source}: its {} is '{v}' but pyproject.toml says {version}; promote an image built at this version",
+            labels::VERSION
+        ));
+    }
+    if !info.onbuild.is_empty() {
+        return Err(format!(
+            "refusing to promote {source}: it has ONBUILD triggers ({}), which a promotion would run and which would change what was tested; drop them from its Dockerfile",
+            info.onbuild.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// What a promotion's source must be: a development image of the flavour
+/// at this version, as its `ref.name` label says (`<registry>/<development>:
+/// <the flavour's release tag>-<HEAD's hex>[-dirty]`). An image of another
+/// flavour, another version, or a release, is not promoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevelopmentOf {
+    pub flavour: String,
+    pub version: String,
+    /// `<registry>/<development>`.
+    pub repository: String,
+    /// The flavour's release tag at this version.
+    pub release_tag: String,
+    /// The catalog's `dev-hash-length`.
+    pub hash_len: usize,
+}
+
+impl DevelopmentOf {
+    /// Why `ref_name` (the source's label) is not such an image, if it is not.
+    pub fn check(&self, ref_name: &str) -> Result<(), String> {
+        let tag = ref_name
+            .strip_prefix(&self.repository)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|tag| tag.strip_prefix(&self.release_tag))
+            .and_then(|rest| rest.strip_prefix('-'));
+        let hex = tag.map(|t| t.strip_suffix("-dirty").unwrap_or(t));
+        let ok = hex.is_some_and(|h| {
+            h.len() == self.hash_len && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if ok {
+            return Ok(());
+        }
+        let shown = if ref_name.is_empty() {
+            "missing"
+        } else {
+            ref_name
+        };
+        Err(format!(
+            "its {} label is '{shown}': it is not a development image of flavour '{}' at version {} ({}:{}-<{} hex digits of its commit>)",
+            labels::REF_NAME,
+            self.flavour,
+            self.version,
+            self.repository,
+            self.release_tag,
+            self.hash_len
+        ))
+    }
+}
+
+/// What differs between a source and its promoted image, besides the new
+/// ref.name: layers must be identical and every other label kept.
+pub fn promotion_differences(
+    source: &ImageInfo,
+    promoted: &ImageInfo,
+    target: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if source.layers != promoted.layers {
+        out.push("its layers differ from the source's".to_string());
+    }
+    if promoted.labels.get(labels::REF_NAME).map(String::as_str) != Some(target) {
+        out.push(format!("its {} is not {target}", labels::REF_NAME));
+    }
+    let others = |i: &ImageInfo| -> BTreeMap<String, String> {
+        i.labels
+            .iter()
+            .filter(|(k, _)| *k != labels::REF_NAME)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    if others(source) != others(promoted) {
+        out.push("its labels other than ref.name differ from the source's".to_string());
+    }
+    if source.behaviour != promoted.behaviour {
+        out.push(format!(
+            "its config differs from the source's (env, command, entrypoint, user, workdir, ports, volumes or triggers): {} against {}",
+            promoted.behaviour, source.behaviour
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_promotion_source_is_a_development_image_of_its_flavour() {
+        let shape = DevelopmentOf {
+            flavour: "beta".into(),
+            version: "0.3.0".into(),
+            repository: "r.io/ns/itwinai-dev".into(),
+            release_tag: "0.3.0-beta-torch2.6-noble".into(),
+            hash_len: 12,
+        };
+        let dev = "r.io/ns/itwinai-dev:0.3.0-beta-torch2.6-noble";
+        let cases: [(String, bool); 10] = [
+            (format!("{dev}-0123456789ab"), true),
+            (format!("{dev}-0123456789ab-dirty"), true),
+            // Another flavour's, another version's, a release.
+            (
+                "r.io/ns/itwinai-dev:0.3.0-alpha-torch2.6-noble-0123456789ab".into(),
+                false,
+            ),
+            (
+                "r.io/ns/itwinai-dev:0.2.9-beta-torch2.6-noble-0123456789ab".into(),
+                false,
+            ),
+            ("r.io/ns/itwinai:0.3.0-beta-torch2.6-noble".into(), false),
+            // Another repository; a hash of another length or not hex; a
+            // custom --tag.
+            (
+                "r.io/other/itwinai-dev:0.3.0-beta-torch2.6-noble-0123456789ab".into(),
+                false,
+            ),
+            (format!("{dev}-0123456789abc"), false),
+            (format!("{dev}-0123456789aB"), false),
+            ("r.io/ns/itwinai-dev:mine".into(), false),
+            (String::new(), false),
+        ];
+        for (ref_name, ok) in cases {
+            let got = shape.check(&ref_name);
+            assert_eq!(got.is_ok(), ok, "{ref_name}: {got:?}");
+            if let Err(why) = got {
+                assert!(
+                    why.contains("not a development image of flavour 'beta' at version 0.3.0"),
+                    "{why}"
+                );
+            }
+        }
+    }
+
+    fn info(version: &str, refname: &str, layers: &[&str]) -> ImageInfo {
+        ImageInfo {
+            id: "sha256:x".into(),
+            repo_digests: vec![],
+            labels: [
+                (labels::VERSION.to_string(), version.to_string()),
+                (labels::REF_NAME.to_string(), refname.to_string()),
+            ]
+            .into(),
+            layers: layers.iter().map(|s| s.to_string()).collect(),
+            ..ImageInfo::default()
+        }
+    }
+
+    #[test]
+    fn promotable_sources() {
+        let v = Version::parse("0.2.2").unwrap();
+        assert!(check_promotable("s", &info("0.2.2", "dev", &[]), &v).is_ok());
+        assert!(check_promotable("s", &info("0.2.1", "dev", &[]), &v)
+            .unwrap_err()
+            .contains("is '0.2.1'"));
+        let mut no_labels = info("0.2.2", "dev", &[]);
+        no_labels.labels.clear();
+        assert!(check_promotable("s", &no_labels, &v).is_err());
+        let mut triggers = info("0.2.2", "dev", &[]);
+        triggers.onbuild = vec!["RUN [\"true\"]".into()];
+        assert!(check_promotable("s", &triggers, &v)
+            .unwrap_err()
+            .contains("ONBUILD triggers"));
+    }
+
+    #[test]
+    fn promotion_keeps_layers_and_labels() {
+        let src = info("0.2.2", "dev:1", &["l1", "l2"]);
+        let good = info("0.2.2", "prod:1", &["l1", "l2"]);
+        assert!(promotion_differences(&src, &good, "prod:1").is_empty());
+        assert_eq!(
+            promotion_differences(&src, &info("0.2.2", "prod:1", &["l1"]), "prod:1").len(),
+            1
+        );
+        assert_eq!(promotion_differences(&src, &good, "other:1").len(), 1);
+        assert_eq!(
+            promotion_differences(&src, &info("0.2.3", "prod:1", &["l1", "l2"]), "prod:1").len(),
+            1
+        );
+        let mut other_cmd = good.clone();
+        other_cmd.behaviour = r#"{"Cmd":["evil"]}"#.into();
+        let diffs = promotion_differences(&src, &other_cmd, "prod:1");
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].contains("its config differs"), "{diffs:?}");
+    }
+}

@@ -1,0 +1,187 @@
+//! What the checks learnt, kept by content so that the everyday loop does
+//! not pay for them twice. Stored under `$XDG_CACHE_HOME/itwinai-xtask`
+//! (an absolute `XDG_CACHE_HOME` only, as the XDG spec says) or
+//! `~/.cache/itwinai-xtask`. A missing, unreadable or garbled cache only
+//! costs the work again; the cache never decides a check on its own (see
+//! `verify.rs`: a cached fact that disagrees is probed again).
+//!
+//! - `inside-v2`: what the in-image probe read (os-release, installed
+//!   versions), keyed by the image's layer diff IDs, the parts of its config
+//!   that shape a process inside (environment, working directory, user) and
+//!   the distributions asked for. Layers are content-addressed, so a rebuild
+//!   that changed only labels needs no container.
+//! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
+//!   the digest of its config, labels included.
+//! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
+
+use crate::project::catalog::Test;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Past this size a cache file is started afresh.
+const MAX_BYTES: u64 = 4 << 20;
+
+/// The tool's cache directory, if one can be named.
+pub fn dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|h| h.join(".cache"))
+    })?;
+    Some(base.join("itwinai-xtask"))
+}
+
+fn is_digest_list(items: &[String]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|l| crate::model::reference::check_sha256(l).is_ok())
+}
+
+fn lookup(file: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir()?.join(file)).ok()?;
+    text.lines().rev().find_map(|l| {
+        let (k, v) = l.split_once('\t')?;
+        (k == key).then(|| v.to_string())
+    })
+}
+
+/// Whole lines of `key<TAB>value`, nothing else.
+fn is_cache_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    (text.is_empty() || text.ends_with('\n'))
+        && text.lines().all(|l| {
+            // Keys join their parts with U+001F; values may hold tabs.
+            l.split_once('\t').is_some_and(|(k, _)| {
+                !k.is_empty()
+                    && !l
+                        .chars()
+                        .any(|c| c.is_control() && !matches!(c, '\t' | '\u{1f}'))
+            })
+        })
+}
+
+fn store(file: &str, key: &str, value: &str) {
+    if key.contains(['\t', '\n']) || value.contains('\n') {
+        return;
+    }
+    let Some(dir) = dir() else { return };
+    let path = dir.join(file);
+    let _ = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES);
+        // A file that is not this tool's lines (garbled, or written by
+        // something else) is started afresh rather than grown.
+        let garbled = !too_big
+            && match std::fs::read(&path) {
+                Ok(bytes) => !is_cache_text(&bytes),
+                Err(_) => false,
+            };
+        let reset = too_big || garbled;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(!reset)
+            .write(true)
+            .truncate(reset)
+            .open(&path)?;
+        // One write of one line: appends of concurrent runs do not interleave.
+        f.write_all(format!("{key}\t{value}\n").as_bytes())
+    })();
+}
+
+/// Layers, the config that shapes a process inside (environment, working
+/// directory, user), and the distributions asked for: all the probe's
+/// output depends on. `None` (no caching) when a value cannot be written
+/// on one line unambiguously.
+fn inside_key(layers: &[String], runtime: &[String], dists: &[String]) -> Option<String> {
+    let dists_ok = dists
+        .iter()
+        .all(|d| !d.is_empty() && !d.contains([',', '|', '\t', '\n']));
+    let runtime_ok = runtime.iter().all(|r| !r.chars().any(|c| c.is_control()));
+    (is_digest_list(layers) && dists_ok && runtime_ok).then(|| {
+        format!(
+            "{}|{}|{}",
+            layers.join(","),
+            runtime.join("\u{1f}"),
+            dists.join(",")
+        )
+    })
+}
+
+/// The probe's output for this image content and these distributions, if known.
+pub fn inside(layers: &[String], runtime: &[String], dists: &[String]) -> Option<String> {
+    lookup("inside-v2", &inside_key(layers, runtime, dists)?)
+}
+
+pub fn store_inside(layers: &[String], runtime: &[String], dists: &[String], probe_output: &str) {
+    if let Some(key) = inside_key(layers, runtime, dists) {
+        store("inside-v2", &key, probe_output.trim());
+    }
+}
+
+fn verdict_key(id: &str, expectation: &str) -> Option<String> {
+    (crate::model::reference::check_sha256(id).is_ok() && !expectation.contains(['\t', '\n']))
+        .then(|| format!("{id} {expectation}"))
+}
+
+/// Whether image `id` already passed `expectation` (a canonical text).
+pub fn passed(id: &str, expectation: &str) -> bool {
+    verdict_key(id, expectation).is_some_and(|k| lookup("verdicts-v1", &k).as_deref() == Some("ok"))
+}
+
+pub fn store_pass(id: &str, expectation: &str) {
+    if let Some(key) = verdict_key(id, expectation) {
+        store("verdicts-v1", &key, "ok");
+    }
+}
+
+fn test_key(id: &str, test: &Test) -> Option<String> {
+    let ok = crate::model::reference::check_sha256(id).is_ok()
+        && test.argv.iter().all(|w| !w.chars().any(|c| c.is_control()));
+    ok.then(|| format!("{id} {}", test.key()))
+}
+
+/// Whether `test` (its argv, run as it is run) passed on image `id` before.
+pub fn test_passed(id: &str, test: &Test) -> bool {
+    test_key(id, test).is_some_and(|k| lookup(TESTS, &k).as_deref() == Some("passed"))
+}
+
+pub fn store_test_pass(id: &str, test: &Test) {
+    if let Some(key) = test_key(id, test) {
+        store(TESTS, &key, "passed");
+    }
+}
+
+/// Passes by image ID and test: v2 keys say how the test ran (through the
+/// entrypoint or not, with which network), which v1 keys did not.
+const TESTS: &str = "tests-v2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_tools_own_lines_are_kept() {
+        assert!(is_cache_text(b""));
+        assert!(is_cache_text(b"sha256:a\tsha256:b\nk\tv w\n"));
+        assert!(is_cache_text(
+            "sha256:a python3\u{1f}-m\tpassed\nk\tv\tw\n".as_bytes()
+        ));
+        for bad in [
+            &b"garbage"[..],
+            b"k\tv",
+            b"no tab\n",
+            b"\tv\n",
+            b"k\tv\x1b\n",
+            b"\xff\xfe\n",
+        ] {
+            assert!(!is_cache_text(bad), "{bad:?}");
+        }
+    }
+}
