@@ -24,7 +24,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ImageCommand};
-use crate::exec::runner;
 use crate::project::workspace::Workspace;
 use crate::support::{error, json, output};
 
@@ -109,9 +108,9 @@ fn wants_json(command: &Command) -> bool {
 }
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
-    runner::configure()?;
+    crate::support::process::configure()?;
     crate::oci::proxy::ProxyEnv::configure()?;
-    runner::interrupt::install();
+    crate::support::signals::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {
         Command::Image(ImageCommand::List(args)) => commands::list::run(&ws, &args),

@@ -148,7 +148,7 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
         format!("# read-only: docker image inspect -- {staging} {base_digest}"),
         format!(
             "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID of {staging}>' -c {} torch itwinai",
-            xtask::plan::step::shell_quote(xtask::plan::step::PROBE_SCRIPT)
+            xtask::support::shell::shell_quote(xtask::plan::step::PROBE_SCRIPT)
         ),
         format!("docker tag -- '<image ID of {staging}>' {reference}"),
         format!("docker image rm --no-prune -- {staging}"),
@@ -291,7 +291,7 @@ fn dry_run_with_buildx_resolves_the_digest_without_pulling() {
     let mut want = expected_start();
     want.push(format!(
         "# read-only: docker buildx imagetools inspect --format {} -- {BASE}",
-        xtask::plan::step::shell_quote(xtask::plan::step::IMAGETOOLS_FORMAT)
+        xtask::support::shell::shell_quote(xtask::plan::step::IMAGETOOLS_FORMAT)
     ));
     want.extend(expected_context(&ws));
     want.push(build);

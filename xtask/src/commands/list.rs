@@ -5,10 +5,10 @@ use anyhow::Result;
 
 use crate::cli::ListArgs;
 use crate::engine::executor::Executor;
-use crate::plan::step::shell_line;
 use crate::project::catalog::Channel;
 use crate::project::workspace::Workspace;
 use crate::support::json::Json;
+use crate::support::shell::shell_line;
 
 /// Columns of the text table: name and value per flavour.
 const COLUMNS: [&str; 9] = [

@@ -298,13 +298,19 @@ pub fn build_command(sel: &Naming, flavours: &[&Flavour]) -> String {
         words.push("--dev".into());
     }
     if let Some(t) = &sel.tag {
-        words.push(format!("--tag {}", crate::plan::step::shell_quote(t)));
+        words.push(format!("--tag {}", crate::support::shell::shell_quote(t)));
     }
     if let Some(r) = &sel.registry {
-        words.push(format!("--registry {}", crate::plan::step::shell_quote(r)));
+        words.push(format!(
+            "--registry {}",
+            crate::support::shell::shell_quote(r)
+        ));
     }
     if let Some(p) = &sel.platform {
-        words.push(format!("--platform {}", crate::plan::step::shell_quote(p)));
+        words.push(format!(
+            "--platform {}",
+            crate::support::shell::shell_quote(p)
+        ));
     }
     words.join(" ")
 }

@@ -17,8 +17,9 @@ use crate::exec::git::{self, GitState};
 use crate::exec::runner::{self, Output};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
-use crate::model::remote::{self, Remote};
-use crate::plan::step::{render_step, Arg, Check, EnvChange, Item, Pinned, Slot, Step};
+use crate::model::remote::Remote;
+use crate::plan::step::{render_step, Arg, Check, Item, Pinned, Slot, Step};
+use crate::support::process::EnvChange;
 
 pub struct Executor<'a> {
     sh: &'a Shell,
@@ -404,7 +405,7 @@ impl<'a> Executor<'a> {
         if !out.ok {
             anyhow::bail!(
                 "the test of flavour '{flavour}' failed on {reference} ({id}): `{}` {}",
-                crate::plan::step::shell_line(&test.argv),
+                crate::support::shell::shell_line(&test.argv),
                 out.code
                     .map_or("was killed by a signal".to_string(), |c| format!(
                         "exited with status {c}"
@@ -591,7 +592,8 @@ impl<'a> Executor<'a> {
             } => {
                 let got = self.registry(reference)?;
                 let name = reference.to_string();
-                remote::check_expect(&name, expect, got.as_ref()).map_err(anyhow::Error::msg)?;
+                crate::rules::publish::check_expect(&name, expect, got.as_ref())
+                    .map_err(anyhow::Error::msg)?;
                 if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
                     self.values.insert(
                         Slot::ManifestDigest {

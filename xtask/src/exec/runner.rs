@@ -16,107 +16,13 @@
 
 use std::io::{self, Read};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::plan::step::{shell_line, Capture, Wait};
-use crate::support::error::{invalid, Interrupted};
-
-pub const LOOKUP_ENV: &str = "XTASK_LOOKUP_TIMEOUT_SECS";
-pub const TRANSFER_ENV: &str = "XTASK_TRANSFER_TIMEOUT_SECS";
-const LOOKUP_DEFAULT: u64 = 120;
-const TRANSFER_DEFAULT: u64 = 3600;
-
-static LIMITS: OnceLock<(Duration, Duration)> = OnceLock::new();
-
-/// Parse a timeout setting: whole seconds from 1 to a week.
-pub fn parse_secs(name: &str, value: Option<&str>, default: u64) -> Result<Duration> {
-    let Some(v) = value else {
-        return Ok(Duration::from_secs(default));
-    };
-    match v.parse::<u64>() {
-        Ok(n) if (1..=604_800).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(n))
-        }
-        _ => Err(invalid(format!(
-            "{name}='{v}' is not a whole number of seconds from 1 to 604800"
-        ))),
-    }
-}
-
-/// Read the timeout settings from the environment (before anything runs).
-pub fn configure() -> Result<()> {
-    let var = |n: &str| match std::env::var(n) {
-        Ok(v) => Ok(Some(v)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(format!("{n} is not valid UTF-8"))),
-    };
-    let lookup = parse_secs(LOOKUP_ENV, var(LOOKUP_ENV)?.as_deref(), LOOKUP_DEFAULT)?;
-    let transfer = parse_secs(
-        TRANSFER_ENV,
-        var(TRANSFER_ENV)?.as_deref(),
-        TRANSFER_DEFAULT,
-    )?;
-    let _ = LIMITS.set((lookup, transfer));
-    Ok(())
-}
-
-/// The limit of a wait class and the setting that raises it.
-pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
-    let (lookup, transfer) = *LIMITS.get_or_init(|| {
-        (
-            Duration::from_secs(LOOKUP_DEFAULT),
-            Duration::from_secs(TRANSFER_DEFAULT),
-        )
-    });
-    match wait {
-        Wait::Lookup => Some((lookup, LOOKUP_ENV)),
-        Wait::Transfer => Some((transfer, TRANSFER_ENV)),
-        Wait::Unbounded => None,
-    }
-}
-
-/// SIGINT: remember it, so the running child is stopped and nothing else
-/// starts. Uses the C library's `signal` that std already links.
-pub mod interrupt {
-    use std::sync::atomic::{AtomicI32, Ordering};
-
-    /// The signal that asked us to stop (SIGINT or SIGTERM), 0 for none.
-    static SIGNAL: AtomicI32 = AtomicI32::new(0);
-    pub const SIGINT: i32 = 2;
-    pub const SIGTERM: i32 = 15;
-
-    extern "C" fn on_signal(signum: i32) {
-        SIGNAL.store(signum, Ordering::SeqCst);
-    }
-
-    // std has no way to install a signal handler; stopping children uses
-    // std's Child::kill (supervise).
-    extern "C" {
-        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    }
-
-    /// SIGINT and SIGTERM both stop the running child and everything after it.
-    pub fn install() {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; `signal` is the C library's.
-        unsafe {
-            signal(SIGINT, on_signal);
-            signal(SIGTERM, on_signal);
-        }
-    }
-
-    pub fn happened() -> bool {
-        SIGNAL.load(Ordering::SeqCst) != 0
-    }
-
-    /// The signal received (0 when none).
-    pub fn which() -> i32 {
-        SIGNAL.load(Ordering::SeqCst)
-    }
-}
+use crate::support::error::Interrupted;
+use crate::support::process::{limit_of, Capture, Wait};
+use crate::support::shell::shell_line;
 
 /// What a finished command printed.
 #[derive(Debug, Clone)]
@@ -365,7 +271,7 @@ fn supervise(
     honour_interrupt: bool,
 ) -> Result<Output> {
     let visible = matches!(capture, Capture::Tail(_));
-    let interrupted = || honour_interrupt && interrupt::happened();
+    let interrupted = || honour_interrupt && crate::support::signals::happened();
     let argv = argv_of(&c);
     echo(&argv);
     if interrupted() {
@@ -455,19 +361,6 @@ pub fn short_name(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeout_settings() {
-        assert_eq!(parse_secs("X", None, 7).unwrap(), Duration::from_secs(7));
-        assert_eq!(
-            parse_secs("X", Some("30"), 7).unwrap(),
-            Duration::from_secs(30)
-        );
-        for bad in ["", "0", "-1", "1.5", "abc", "604801", "+5"] {
-            let err = parse_secs("X", Some(bad), 7).unwrap_err();
-            assert_eq!(crate::support::error::exit_code(&err), 2, "{bad:?}");
-        }
-    }
 
     #[test]
     fn engine_hint() {

@@ -5,7 +5,6 @@
 //! allows over plain HTTP.
 
 use crate::model::platform::Platform;
-use crate::plan::step::RemoteExpect;
 
 /// What a registry serves under a tag: one image's manifest, or an index
 /// (OCI image index or Docker manifest list) of one image per platform.
@@ -117,36 +116,6 @@ pub fn is_image(remote: &Remote, id: &str, repo_digests: &[String], repository: 
                 .is_some_and(|d| repo_digests.contains(&format!("{repository}@{d}"))))
 }
 
-/// Whether what the registry serves under `reference` is what a plan
-/// expects; the message says what differs.
-pub fn check_expect(
-    reference: &str,
-    expect: &RemoteExpect,
-    got: Option<&Remote>,
-) -> Result<(), String> {
-    let seen = |r: Option<&Remote>| match r {
-        None => "nothing".to_string(),
-        Some(r) => r.shown(),
-    };
-    let ok = match (expect, got) {
-        (RemoteExpect::Absent, None) => true,
-        (RemoteExpect::Seen(d), Some(r)) => r == d,
-        (RemoteExpect::Image(id), Some(r)) => {
-            !r.is_index() && r.config.as_deref() == Some(id.as_str())
-        }
-        (RemoteExpect::Index(images), Some(r)) => r.is_index_of(images),
-        _ => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    let want = expect.shown();
-    Err(format!(
-        "the registry serves {} under {reference}, where {want} was expected; another push changed it (run the command again to decide anew)",
-        seen(got)
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,79 +167,5 @@ mod tests {
         assert!(is_image(&remote(B, None), A, &recorded, "r/x"));
         assert!(!is_image(&remote(B, None), A, &recorded, "r/y"));
         assert!(!is_image(&remote("sha256:0", Some(B)), A, &recorded, "r/x"));
-    }
-
-    #[test]
-    fn expectations_on_what_the_registry_serves() {
-        let at = |d: &str, c: &str| Remote::image(d, Some(c));
-        let p = |s: &str| Platform::parse(s).unwrap();
-        let member = |platform: &str, d: &str, c: &str| Member {
-            platform: p(platform),
-            digest: d.into(),
-            config: Some(c.into()),
-        };
-        let index = |members: Vec<Member>| Remote {
-            digest: None,
-            config: None,
-            members,
-        };
-        let both = index(vec![
-            member("linux/amd64", A, A),
-            member("linux/arm64", B, B),
-        ]);
-        let two = vec![
-            (p("linux/arm64"), B.to_string()),
-            (p("linux/amd64"), A.to_string()),
-        ];
-        let cases: Vec<(RemoteExpect, Option<Remote>, bool)> = vec![
-            (RemoteExpect::Absent, None, true),
-            (RemoteExpect::Absent, Some(at(A, B)), false),
-            (RemoteExpect::Seen(at(A, B)), Some(at(A, B)), true),
-            (RemoteExpect::Seen(at(A, B)), Some(at(B, B)), false),
-            (RemoteExpect::Seen(at(A, B)), None, false),
-            (RemoteExpect::Image(B.into()), Some(at(A, B)), true),
-            (RemoteExpect::Image(A.into()), Some(at(A, B)), false),
-            (RemoteExpect::Image(A.into()), None, false),
-            (RemoteExpect::Image(A.into()), Some(both.clone()), false),
-            (RemoteExpect::Index(two.clone()), Some(both.clone()), true),
-            (RemoteExpect::Seen(both.clone()), Some(both.clone()), true),
-            // One platform missing, one extra, one config different.
-            (
-                RemoteExpect::Index(two[..1].to_vec()),
-                Some(both.clone()),
-                false,
-            ),
-            (
-                RemoteExpect::Index(two.clone()),
-                Some(index(vec![member("linux/amd64", A, A)])),
-                false,
-            ),
-            (
-                RemoteExpect::Index(two.clone()),
-                Some(index(vec![
-                    member("linux/amd64", A, A),
-                    member("linux/arm64", B, A),
-                ])),
-                false,
-            ),
-            (
-                RemoteExpect::Index(two.clone()),
-                Some(index(vec![
-                    member("linux/amd64", A, A),
-                    member("linux/arm/v7", B, B),
-                ])),
-                false,
-            ),
-            (RemoteExpect::Index(two), Some(at(A, B)), false),
-        ];
-        for (expect, got, ok) in cases {
-            let r = check_expect("h/r:1", &expect, got.as_ref());
-            assert_eq!(r.is_ok(), ok, "{expect:?} {got:?}");
-        }
-        let err = check_expect("h/r:1", &RemoteExpect::Absent, Some(&at(A, B))).unwrap_err();
-        assert!(
-            err.contains(&format!("serves manifest {A} under h/r:1, where nothing")),
-            "{err}"
-        );
     }
 }

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use crate::plan::step::EnvChange;
+use crate::support::process::EnvChange;
 
 /// Every variable curl 7.88 reads a proxy or a no-proxy list from.
 pub const CURL_PROXY_VARS: [&str; 8] = [

@@ -12,16 +12,8 @@ use std::collections::BTreeMap;
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::rules::verify::Expectation;
-
-/// How long a step may run: a lookup (inspect, tag, git, registry reads,
-/// the in-image probe) `XTASK_LOOKUP_TIMEOUT_SECS`; a transfer (pull,
-/// push) `XTASK_TRANSFER_TIMEOUT_SECS`; a build is not bounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    Lookup,
-    Transfer,
-    Unbounded,
-}
+use crate::support::process::{Capture, EnvChange, Wait, MIB};
+use crate::support::shell::{shell_line, shell_quote};
 
 /// A value only known at run time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -141,16 +133,6 @@ pub struct Build {
     pub becomes: Option<Reference>,
 }
 
-/// A change to the environment a step's command inherits from ours.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvChange {
-    /// Not passed on.
-    Remove(String),
-    /// Set to a value, which is never printed (a proxy URL may hold a
-    /// password): neither in the echo nor by `--dry-run`.
-    Set(String, String),
-}
-
 /// Variables that make git describe another repository, work tree or
 /// index than the one it runs in.
 const GIT_LOCATION_ENV: [&str; 9] = [
@@ -164,19 +146,6 @@ const GIT_LOCATION_ENV: [&str; 9] = [
     "GIT_CONFIG_PARAMETERS",
     "GIT_PREFIX",
 ];
-
-/// What a step keeps of its command's output, on each of stdout and stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capture {
-    /// Everything, up to this many bytes; a command that prints more is
-    /// stopped and the step fails (exit 1), naming the cap.
-    Bounded(usize),
-    /// Passed on whole to our stderr as it comes (builds, pushes, tests);
-    /// only the last this many bytes are kept, for messages.
-    Tail(usize),
-}
-
-const MIB: usize = 1024 * 1024;
 
 /// One external command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -901,44 +870,6 @@ pub enum Check {
 pub enum Item {
     Run(Step),
     Check(Check),
-}
-
-/// POSIX shell quoting: the word as is when it is plainly safe, else in
-/// single quotes with `'` written as `'\''`; a word with control
-/// characters in `$'…'` with them escaped, so a printed line is one line.
-pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%^".contains(&b));
-    if safe {
-        word.to_string()
-    } else if word.chars().any(char::is_control) {
-        let mut out = String::from("$'");
-        for c in word.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\'' => out.push_str("\\'"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
-                c => out.push(c),
-            }
-        }
-        out.push('\'');
-        out
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// One command line, each word quoted.
-pub fn shell_line(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A step as `--dry-run` prints it: the command line, with its stdin as a

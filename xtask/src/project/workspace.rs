@@ -108,7 +108,7 @@ impl Workspace {
             if let Ok(meta) = std::fs::metadata(&path) {
                 std::fs::set_permissions(&tmp, meta.permissions())?;
             }
-            if crate::exec::runner::interrupt::happened() {
+            if crate::support::signals::happened() {
                 return Err(crate::support::error::Interrupted.into());
             }
             std::fs::rename(&tmp, &path)?;

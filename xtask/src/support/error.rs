@@ -75,7 +75,7 @@ pub const EXIT_TERMINATED: u8 = 143;
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if is_interrupted(err) {
         // 128 + the signal, as a shell reports it: 130 for SIGINT, 143 for SIGTERM.
-        if crate::exec::runner::interrupt::which() == crate::exec::runner::interrupt::SIGTERM {
+        if crate::support::signals::which() == crate::support::signals::SIGTERM {
             EXIT_TERMINATED
         } else {
             EXIT_INTERRUPTED

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::exec::runner;
 use crate::support::error::{invalid, Interrupted};
 
 /// Held locks; released when dropped (or when the process ends).
@@ -56,7 +55,7 @@ fn acquire_keys(kind: &str, keys: &[String], what: &str) -> Result<Held> {
     let mut repos = keys.to_vec();
     repos.sort();
     repos.dedup();
-    let limit = runner::limit_of(crate::plan::step::Wait::Transfer);
+    let limit = crate::support::process::limit_of(crate::support::process::Wait::Transfer);
     let mut files = Vec::new();
     for repo in repos {
         let p = path_of(&dir, kind, &repo);
@@ -85,7 +84,7 @@ fn acquire_keys(kind: &str, keys: &[String], what: &str) -> Result<Held> {
                 ));
                 said = true;
             }
-            if runner::interrupt::happened() {
+            if crate::support::signals::happened() {
                 return Err(Interrupted.into());
             }
             if let Some((max, env)) = limit {

@@ -3,4 +3,7 @@ pub mod error;
 pub mod json;
 pub mod lock;
 pub mod output;
+pub mod process;
+pub mod shell;
+pub mod signals;
 pub mod tomlfile;
