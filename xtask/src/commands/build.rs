@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::BuildArgs;
 use crate::engine::executor::Executor;
-use crate::exec::git::GitState;
+use crate::model::git::GitState;
 use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
+use crate::plan::expectation::{Expectation, Labels};
 use crate::plan::provenance::{creation_date, creation_time, Provenance};
 use crate::plan::step::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
 use crate::project::context;
 use crate::project::workspace::Workspace;
-use crate::rules::verify::{self, Expectation, Labels};
 use crate::support::error::invalid;
 use crate::support::json::Json;
 
@@ -39,7 +39,7 @@ pub struct Target {
     /// fails them leaves the previous image's name where it was.
     pub staging: Reference,
     pub distro: String,
-    pub framework: verify::Framework,
+    pub framework: crate::model::image::Framework,
     pub provenance: Provenance,
     pub extra_args: Vec<(String, String)>,
     /// Built from a tree with uncommitted changes (recorded as a label).
@@ -653,7 +653,7 @@ mod tests {
             built_for: Platform::parse("linux/amd64").unwrap(),
             reference,
             distro: "jammy".into(),
-            framework: verify::Framework {
+            framework: crate::model::image::Framework {
                 package: "torch".into(),
                 version: "2.4".into(),
             },

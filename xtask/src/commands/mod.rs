@@ -14,8 +14,8 @@ use anyhow::Result;
 
 use crate::cli::{Naming, Selection};
 use crate::engine::executor::Executor;
-use crate::exec::docker_output::ImageInfo;
-use crate::exec::git::GitState;
+use crate::model::git::GitState;
+use crate::model::image::ImageInfo;
 use crate::model::platform::Platform;
 use crate::model::reference::{Reference, Registry};
 use crate::model::version::Version;

@@ -14,12 +14,12 @@ use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
 use crate::model::version::Version;
+use crate::plan::expectation::{Expectation, Labels};
 use crate::plan::step::{Arg, Build, Builder, Check, Item, Slot, Source, Step};
 use crate::project::catalog::Flavour;
 use crate::project::workspace::Workspace;
 use crate::rules::latest::{self, Current};
 use crate::rules::promotion;
-use crate::rules::verify::{self, Expectation, Labels};
 use crate::support::error::invalid;
 
 /// What the images a tag or promotion works on must show, besides their
@@ -38,7 +38,7 @@ pub struct Rules<'a> {
     pub base: Option<String>,
     /// What a promotion's source must be: a development image of the
     /// flavour at this version.
-    pub source: Option<crate::rules::promotion::DevelopmentOf>,
+    pub source: Option<crate::plan::expectation::DevelopmentOf>,
 }
 
 impl Rules<'_> {
@@ -213,7 +213,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         revision: super::required_revision(&channel),
         dirty: super::required_dirty(&channel),
         base: Some(project.base(flavour, None)?.image),
-        source: Some(crate::rules::promotion::DevelopmentOf {
+        source: Some(crate::plan::expectation::DevelopmentOf {
             flavour: flavour.name.clone(),
             version: project.version.to_string(),
             repository: target
@@ -236,7 +236,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         }
         let local = found[0].clone().unwrap_or_default();
         let native = exec.engine_platform()?;
-        let id = verify::check_inspected(
+        let id = crate::engine::verify::check_inspected(
             &mut exec,
             &rules.expect(&target_s, Some(&native), Some(&target_s)),
             local,
@@ -283,7 +283,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             // There now: check it before planning, so --dry-run tells too.
             promotion::check_promotable(&src, &info, &project.version)
                 .map_err(anyhow::Error::msg)?;
-            let id = verify::check_inspected(
+            let id = crate::engine::verify::check_inspected(
                 &mut exec,
                 &rules.expect_source(&src, image.platform.as_ref()),
                 info,

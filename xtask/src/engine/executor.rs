@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::exec::docker_output::{self as out, ImageInfo, Inside, RemoteImage};
-use crate::exec::git::{self, GitState};
+use crate::exec::docker_output as out;
+use crate::exec::git;
 use crate::exec::runner::{self, Output};
+use crate::model::git::GitState;
+use crate::model::image::{ImageInfo, Inside, RemoteImage};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::model::remote::Remote;
@@ -440,7 +442,7 @@ impl<'a> Executor<'a> {
                 anyhow::bail!("{}", emulation_missing(p, id));
             }
         } else {
-            crate::support::cache::store_test_pass(id, test);
+            crate::support::cache::store_test_pass(id, &test.key());
         }
         Ok(Some(out))
     }
@@ -551,7 +553,7 @@ impl<'a> Executor<'a> {
         }
         match check {
             Check::Image(expect) => {
-                let checked = crate::rules::verify::check(self, expect);
+                let checked = crate::engine::verify::check(self, expect);
                 if let (Err(_), Some(reference)) = (&checked, &expect.built) {
                     // Just built by this plan: an image that lies keeps no name.
                     let _ = self.must(&Step::Untag {
@@ -625,7 +627,7 @@ impl<'a> Executor<'a> {
                 test,
             } => {
                 let id = self.resolve(id)?;
-                if crate::support::cache::test_passed(&id, test) {
+                if crate::support::cache::test_passed(&id, &test.key()) {
                     crate::support::output::stderr_line(&format!(
                         "test of flavour '{flavour}' passed before on {reference} ({id})"
                     ));

@@ -4,54 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::image::{ImageInfo, Inside, RemoteImage};
 use crate::model::platform::Platform;
 use crate::model::reference::{check_repo_digest, check_sha256, AnyRef};
 use crate::model::remote::{Member, Remote};
 use crate::support::json::Json;
-
-/// What `docker image inspect` tells about one image.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ImageInfo {
-    pub id: String,
-    pub repo_digests: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub layers: Vec<String>,
-    /// What else of the config shapes what a process inside sees: its
-    /// environment, working directory and user (`Env=…`, `WorkingDir=…`,
-    /// `User=…`). With the layers, it decides what the probe reads.
-    pub runtime: Vec<String>,
-    /// `ONBUILD` triggers: they run in any build `FROM` this image.
-    pub onbuild: Vec<String>,
-    /// Everything of the config that decides how the image runs (env, cmd,
-    /// entrypoint, workdir, user, ports, volumes, signal, shell,
-    /// healthcheck, triggers), as canonical JSON: equal for a faithful
-    /// promotion.
-    pub behaviour: String,
-    /// The config's `os`, `architecture` and `variant` (empty when absent).
-    pub os: String,
-    pub architecture: String,
-    pub variant: String,
-}
-
-impl ImageInfo {
-    /// `os/arch[/variant]` as the config says, for messages.
-    pub fn platform_shown(&self) -> String {
-        let mut s = format!("{}/{}", self.os, self.architecture);
-        if !self.variant.is_empty() {
-            s = format!("{s}/{}", self.variant);
-        }
-        s
-    }
-
-    /// Whether its config is exactly `p` (os, architecture and variant).
-    pub fn is_platform(&self, p: &crate::model::platform::Platform) -> bool {
-        p.matches(
-            &self.os,
-            &self.architecture,
-            Some(self.variant.as_str()).filter(|v| !v.is_empty()),
-        )
-    }
-}
 
 /// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
 const BEHAVIOUR_KEYS: [&str; 11] = [
@@ -175,14 +132,6 @@ pub fn pushed_digest(push_output: &str) -> Option<String> {
     })
 }
 
-/// What `docker buildx imagetools inspect` tells: the digest in the registry
-/// and, per platform, the layer diff IDs. No layer is downloaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteImage {
-    pub repo_digest: String,
-    pub layers_by_platform: BTreeMap<String, Vec<String>>,
-}
-
 pub fn parse_imagetools(image: &str, text: &str) -> Result<RemoteImage, String> {
     let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
     let digest = v
@@ -213,15 +162,6 @@ pub fn parse_imagetools(image: &str, text: &str) -> Result<RemoteImage, String> 
     Ok(RemoteImage {
         repo_digest,
         layers_by_platform,
-    })
-}
-
-/// `VERSION_CODENAME` from an os-release file (value may be quoted).
-pub fn os_release_codename(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let v = l.trim().strip_prefix("VERSION_CODENAME=")?;
-        let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
-        (!v.is_empty()).then(|| v.to_string())
     })
 }
 
@@ -301,20 +241,6 @@ pub fn is_exec_format_error(stderr: &str) -> bool {
 pub fn manifest_push_digest(stdout: &str) -> Option<String> {
     let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?.trim();
     check_sha256(last).ok().map(|()| last.to_string())
-}
-
-/// What the in-image probe read: the os-release text and, per
-/// distribution asked for, its installed version (None: not installed).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Inside {
-    pub os_release: Option<String>,
-    pub dists: BTreeMap<String, Option<String>>,
-}
-
-impl Inside {
-    pub fn codename(&self) -> Option<String> {
-        self.os_release.as_deref().and_then(os_release_codename)
-    }
 }
 
 /// Parse the probe's one JSON line.
@@ -423,20 +349,6 @@ mod tests {
         assert!(
             parse_imagetools("u", r#"{"manifest":{"digest":"sha256:short"},"image":{}}"#).is_err()
         );
-    }
-
-    #[test]
-    fn reads_codenames() {
-        assert_eq!(
-            os_release_codename("ID=ubuntu\nVERSION_CODENAME=jammy\n").as_deref(),
-            Some("jammy")
-        );
-        assert_eq!(
-            os_release_codename("VERSION_CODENAME=\"noble\"\n").as_deref(),
-            Some("noble")
-        );
-        assert_eq!(os_release_codename("ID=alpine\n"), None);
-        assert_eq!(os_release_codename("VERSION_CODENAME=\n"), None);
     }
 
     #[test]

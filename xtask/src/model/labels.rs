@@ -40,6 +40,16 @@ pub fn version_of(labels: &std::collections::BTreeMap<String, String>) -> Option
         .cloned()
 }
 
+/// The documented provenance build args, in the order they are passed.
+pub const PROVENANCE_ARGS: [&str; 6] = [
+    "COMMIT_HASH",
+    "BASE_IMG_NAME",
+    "BASE_IMG_DIGEST",
+    "ITWINAI_VERSION",
+    "CREATION_DATE",
+    "IMAGE_FULL_NAME",
+];
+
 #[cfg(test)]
 mod tests {
     #[test]

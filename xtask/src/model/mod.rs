@@ -1,3 +1,5 @@
+pub mod git;
+pub mod image;
 pub mod labels;
 pub mod platform;
 pub mod reference;

@@ -237,17 +237,7 @@ pub fn check_repo_digest(s: &str) -> Result<(), String> {
     check_sha256(digest).map_err(|e| format!("'{s}': {e}"))
 }
 
-/// `sha256:<64 lowercase hex>`.
-pub fn check_sha256(d: &str) -> Result<(), String> {
-    match d.strip_prefix("sha256:") {
-        Some(hex)
-            if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-        {
-            Ok(())
-        }
-        _ => Err(format!("'{d}' is not a sha256 digest (sha256:<64 hex>)")),
-    }
-}
+pub use crate::support::digest::check_sha256;
 
 fn check_digest(d: &str) -> Result<(), String> {
     let (algo, hex) = d

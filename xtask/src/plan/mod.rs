@@ -1,2 +1,3 @@
+pub mod expectation;
 pub mod provenance;
 pub mod step;

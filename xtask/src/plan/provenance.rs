@@ -59,15 +59,7 @@ pub fn creation_date(t: OffsetDateTime) -> String {
     )
 }
 
-/// The documented provenance build args, in the order they are passed.
-pub const ARGS: [&str; 6] = [
-    "COMMIT_HASH",
-    "BASE_IMG_NAME",
-    "BASE_IMG_DIGEST",
-    "ITWINAI_VERSION",
-    "CREATION_DATE",
-    "IMAGE_FULL_NAME",
-];
+pub use crate::model::labels::PROVENANCE_ARGS as ARGS;
 
 /// The documented build args, in order, for one image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
-use crate::rules::verify::Expectation;
+use crate::plan::expectation::Expectation;
 use crate::support::process::{Capture, EnvChange, Wait, MIB};
 use crate::support::shell::{shell_line, shell_quote};
 

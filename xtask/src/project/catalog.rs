@@ -55,7 +55,7 @@ pub const FRAMEWORK_ARG: &str = "FRAMEWORK_VERSION";
 /// Build args the tool computes itself (provenance and FRAMEWORK_VERSION);
 /// a catalog may not set them.
 pub fn is_reserved_arg(name: &str) -> bool {
-    name == FRAMEWORK_ARG || crate::plan::provenance::ARGS.contains(&name)
+    name == FRAMEWORK_ARG || crate::model::labels::PROVENANCE_ARGS.contains(&name)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,8 +189,8 @@ impl Flavour {
     }
 
     /// The framework the tag names, as the verifier looks it up.
-    pub fn framework_expect(&self) -> crate::rules::verify::Framework {
-        crate::rules::verify::Framework {
+    pub fn framework_expect(&self) -> crate::model::image::Framework {
+        crate::model::image::Framework {
             package: self.framework_package.clone(),
             version: self.framework_version.clone(),
         }

@@ -126,7 +126,7 @@ pub fn prune(cache: &Path, keep: usize) {
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            crate::exec::git::check_commit_hash(&name).is_ok()
+            crate::model::git::check_commit_hash(&name).is_ok()
         })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();

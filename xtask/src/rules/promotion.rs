@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::exec::docker_output::ImageInfo;
+use crate::model::image::ImageInfo;
 use crate::model::labels;
 use crate::model::version::Version;
 
@@ -27,54 +27,6 @@ pub fn check_promotable(source: &str, info: &ImageInfo, version: &Version) -> Re
         ));
     }
     Ok(())
-}
-
-/// What a promotion's source must be: a development image of the flavour
-/// at this version, as its `ref.name` label says (`<registry>/<development>:
-/// <the flavour's release tag>-<HEAD's hex>[-dirty]`). An image of another
-/// flavour, another version, or a release, is not promoted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DevelopmentOf {
-    pub flavour: String,
-    pub version: String,
-    /// `<registry>/<development>`.
-    pub repository: String,
-    /// The flavour's release tag at this version.
-    pub release_tag: String,
-    /// The catalog's `dev-hash-length`.
-    pub hash_len: usize,
-}
-
-impl DevelopmentOf {
-    /// Why `ref_name` (the source's label) is not such an image, if it is not.
-    pub fn check(&self, ref_name: &str) -> Result<(), String> {
-        let tag = ref_name
-            .strip_prefix(&self.repository)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .and_then(|tag| tag.strip_prefix(&self.release_tag))
-            .and_then(|rest| rest.strip_prefix('-'));
-        let hex = tag.map(|t| t.strip_suffix("-dirty").unwrap_or(t));
-        let ok = hex.is_some_and(|h| {
-            h.len() == self.hash_len && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
-        if ok {
-            return Ok(());
-        }
-        let shown = if ref_name.is_empty() {
-            "missing"
-        } else {
-            ref_name
-        };
-        Err(format!(
-            "its {} label is '{shown}': it is not a development image of flavour '{}' at version {} ({}:{}-<{} hex digits of its commit>)",
-            labels::REF_NAME,
-            self.flavour,
-            self.version,
-            self.repository,
-            self.release_tag,
-            self.hash_len
-        ))
-    }
 }
 
 /// What differs between a source and its promoted image, besides the new
@@ -113,52 +65,6 @@ pub fn promotion_differences(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_promotion_source_is_a_development_image_of_its_flavour() {
-        let shape = DevelopmentOf {
-            flavour: "beta".into(),
-            version: "0.3.0".into(),
-            repository: "r.io/ns/itwinai-dev".into(),
-            release_tag: "0.3.0-beta-torch2.6-noble".into(),
-            hash_len: 12,
-        };
-        let dev = "r.io/ns/itwinai-dev:0.3.0-beta-torch2.6-noble";
-        let cases: [(String, bool); 10] = [
-            (format!("{dev}-0123456789ab"), true),
-            (format!("{dev}-0123456789ab-dirty"), true),
-            // Another flavour's, another version's, a release.
-            (
-                "r.io/ns/itwinai-dev:0.3.0-alpha-torch2.6-noble-0123456789ab".into(),
-                false,
-            ),
-            (
-                "r.io/ns/itwinai-dev:0.2.9-beta-torch2.6-noble-0123456789ab".into(),
-                false,
-            ),
-            ("r.io/ns/itwinai:0.3.0-beta-torch2.6-noble".into(), false),
-            // Another repository; a hash of another length or not hex; a
-            // custom --tag.
-            (
-                "r.io/other/itwinai-dev:0.3.0-beta-torch2.6-noble-0123456789ab".into(),
-                false,
-            ),
-            (format!("{dev}-0123456789abc"), false),
-            (format!("{dev}-0123456789aB"), false),
-            ("r.io/ns/itwinai-dev:mine".into(), false),
-            (String::new(), false),
-        ];
-        for (ref_name, ok) in cases {
-            let got = shape.check(&ref_name);
-            assert_eq!(got.is_ok(), ok, "{ref_name}: {got:?}");
-            if let Err(why) = got {
-                assert!(
-                    why.contains("not a development image of flavour 'beta' at version 0.3.0"),
-                    "{why}"
-                );
-            }
-        }
-    }
 
     fn info(version: &str, refname: &str, layers: &[&str]) -> ImageInfo {
         ImageInfo {

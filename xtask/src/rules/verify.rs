@@ -8,83 +8,20 @@
 //! is installed at that major.minor (read with `importlib.metadata` by the
 //! image's own python3), and an installed `itwinai` is at the tag's version.
 //!
-//! [`differences`] is the pure rule; [`check`] gathers the facts through the
-//! executor. What the probe read is cached by layer diff IDs and a pass by
+//! [`differences`] is the pure rule; `engine/verify.rs` gathers the facts
+//! through the executor. What the probe read is cached by layer diff IDs and a pass by
 //! image ID (`cache.rs`); a cached fact that disagrees is probed again
 //! before the check fails.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
-
-use crate::engine::executor::Executor;
-use crate::exec::docker_output::{self, ImageInfo, Inside};
-use crate::exec::git::check_commit_hash;
+use crate::model::git::check_commit_hash;
+use crate::model::image::{ImageInfo, Inside};
 use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::{check_repo_digest, AnyRef};
-use crate::plan::step::{Arg, Slot};
-use crate::support::cache;
-
-/// What the labels must say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Labels {
-    /// Right after a build: each label equals what was passed.
-    Exact(Vec<(String, Arg)>),
-    /// An image made earlier or elsewhere: version and ref.name as
-    /// expected, revision a commit of this repository, base.name and
-    /// base.digest consistent, a creation date.
-    Recorded,
-}
-
-/// The framework the tag names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Framework {
-    /// The distribution to look up (`torch`, `tensorflow`, or the catalog's
-    /// `framework-package`).
-    pub package: String,
-    /// `x.y` from the tag.
-    pub version: String,
-}
-
-/// What one image must show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expectation {
-    /// The local name to check.
-    pub image: String,
-    /// What its ref.name label must hold; None for a promotion's source.
-    pub ref_name: Option<String>,
-    /// What its version label, and an installed itwinai, must hold.
-    pub version: String,
-    pub labels: Labels,
-    pub distro: String,
-    pub framework: Framework,
-    /// Published under a release tag or alias: an image built from a dirty
-    /// tree is refused.
-    pub release: bool,
-    /// The commit its revision label must name: a default development tag
-    /// carries HEAD's hash, so the image must be HEAD's build.
-    pub revision: Option<String>,
-    /// The base its base.name label must name (a promotion's source must
-    /// be built on its flavour's base, not be another flavour's image).
-    pub base_name: Option<String>,
-    /// A promotion's source: its ref.name must name a development image of
-    /// the flavour at this version.
-    pub source_of: Option<crate::rules::promotion::DevelopmentOf>,
-    /// Whether it must carry the dirty label: a default development tag
-    /// says `-dirty` exactly when it does.
-    pub dirty: Option<bool>,
-    /// Built by this very plan under this name: removed when it fails, so
-    /// an image that lies keeps no name.
-    pub built: Option<crate::model::reference::Reference>,
-    /// The name the image takes once it passes (a build's local name; it
-    /// is checked under its staging name `image`), for messages.
-    pub becomes: Option<crate::model::reference::Reference>,
-    /// The one platform of a multi-platform reference this image is: its
-    /// config must say so, it runs as that platform (under emulation when
-    /// foreign), and its base layers are that platform's of the base.
-    pub platform: Option<Platform>,
-}
+use crate::plan::expectation::{Expectation, Labels, ITWINAI_DIST};
+use crate::plan::step::Slot;
 
 /// What was found out about an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,108 +34,6 @@ pub struct Facts {
     pub revision_is_commit: Option<bool>,
     /// What python3 read inside the image, or why it could not.
     pub inside: Result<Inside, String>,
-}
-
-/// Distributions the probe is asked about.
-pub const ITWINAI_DIST: &str = "itwinai";
-
-impl Expectation {
-    /// The image as messages name it: `image`, or, for a build, the name it
-    /// takes and the one it was built under.
-    pub fn shown(&self) -> String {
-        match &self.becomes {
-            Some(name) => format!("{name} (built as {})", self.image),
-            None => self.image.clone(),
-        }
-    }
-
-    pub fn dists(&self) -> Vec<String> {
-        vec![self.framework.package.clone(), ITWINAI_DIST.to_string()]
-    }
-
-    /// One line for `--dry-run`.
-    pub fn describe(&self) -> String {
-        format!(
-            "check {}: {}its labels, VERSION_CODENAME={} in /etc/os-release, {} {} (and {ITWINAI_DIST} {}, if installed) inside, built on its recorded base{}",
-            self.image,
-            self.platform
-                .as_ref()
-                .map_or(String::new(), |p| format!("a {p} image (run as {p}), ")),
-            self.distro,
-            self.framework.package,
-            self.framework.version,
-            self.version,
-            if self.release { ", from a clean tree" } else { "" }
-        )
-    }
-
-    /// The base as `--dry-run` shows its lookup: the digest passed, or a
-    /// note that it comes from the image's label.
-    pub fn base_shown(&self) -> Arg {
-        match &self.labels {
-            Labels::Exact(list) => list
-                .iter()
-                .find(|(k, _)| k == labels::BASE_DIGEST)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| Arg::Lit(String::new())),
-            Labels::Recorded => Arg::Lit(format!("<{} of {}>", labels::BASE_DIGEST, self.image)),
-        }
-    }
-
-    /// The base digest passed to the build, once known (`Exact` only).
-    fn passed_base_digest(&self, values: &BTreeMap<Slot, String>) -> Option<String> {
-        match &self.labels {
-            Labels::Exact(list) => {
-                let (_, v) = list.iter().find(|(k, _)| k == labels::BASE_DIGEST)?;
-                if let Arg::Slot { slot, .. } = v {
-                    values.get(slot)?;
-                }
-                let d = v.resolve(values);
-                check_repo_digest(&d).ok().map(|()| d)
-            }
-            Labels::Recorded => None,
-        }
-    }
-
-    /// The `repository@sha256:…` of the base, from what was passed or,
-    /// for a recorded image, from its label.
-    fn base_digest(&self, image: &ImageInfo, values: &BTreeMap<Slot, String>) -> Option<String> {
-        let d = match &self.labels {
-            Labels::Exact(list) => list
-                .iter()
-                .find(|(k, _)| k == labels::BASE_DIGEST)
-                .map(|(_, v)| v.resolve(values))?,
-            Labels::Recorded => image.labels.get(labels::BASE_DIGEST)?.clone(),
-        };
-        check_repo_digest(&d).ok().map(|()| d)
-    }
-
-    /// A canonical text of everything a pass depends on besides the image.
-    fn fingerprint(&self, values: &BTreeMap<Slot, String>, root: &std::path::Path) -> String {
-        let labels: Vec<(String, String)> = match &self.labels {
-            Labels::Exact(list) => list
-                .iter()
-                .map(|(k, v)| (k.clone(), v.resolve(values)))
-                .collect(),
-            Labels::Recorded => Vec::new(),
-        };
-        format!(
-            "v1 {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-            self.platform,
-            self.base_name,
-            self.source_of,
-            self.dirty,
-            self.revision,
-            self.ref_name,
-            self.version,
-            labels,
-            self.distro,
-            self.framework.package,
-            self.framework.version,
-            self.release,
-            root
-        )
-    }
 }
 
 /// Why an image is not the `p` image it is named as.
@@ -362,196 +197,11 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
     out
 }
 
-/// Check the image `e.image` names now; its image ID when it passes.
-/// The image and, when its digest is already known, its base are
-/// inspected in one call.
-pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
-    let mut images = vec![Arg::Lit(e.image.clone())];
-    let known_base = e.passed_base_digest(&exec.values);
-    if let Some(b) = &known_base {
-        images.push(Arg::Lit(b.clone()));
-    }
-    let mut found = exec.inspect(&images)?.into_iter();
-    let info = found
-        .next()
-        .flatten()
-        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.shown()))?;
-    let base = found.next().flatten();
-    check_with(exec, e, info, base)
-}
-
-/// [`check`], for an image the caller has just inspected: everything after
-/// is bound to `info.id`.
-pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
-    check_with(exec, e, info, None)
-}
-
-fn check_with(
-    exec: &mut Executor,
-    e: &Expectation,
-    info: ImageInfo,
-    base: Option<ImageInfo>,
-) -> Result<String> {
-    // An image of another platform would not even run as this one.
-    if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
-        anyhow::bail!(
-            "{} does not tell the truth: {}",
-            e.shown(),
-            platform_mismatch(&info, p)
-        );
-    }
-    let fp = e.fingerprint(&exec.values, &exec.root());
-    if cache::passed(&info.id, &fp) {
-        crate::support::output::stderr_line(&format!(
-            "checked {}: image {} passed these checks before (cached by image ID)",
-            e.shown(),
-            info.id
-        ));
-        return Ok(info.id);
-    }
-    let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
-    let base_layers = match (base, e.base_digest(&info, &exec.values)) {
-        (Some(b), _) => vec![b.layers],
-        (None, Some(d)) => {
-            // The base's image of the platform this image is (or was
-            // meant to be) built for.
-            let platform = e
-                .platform
-                .clone()
-                .or_else(|| Platform::parse(&info.platform_shown()).ok());
-            base_layers(exec, &d, platform.as_ref())?
-        }
-        (None, None) => Vec::new(),
-    };
-    let revision_is_commit = match e.labels {
-        Labels::Exact(_) => None,
-        Labels::Recorded => {
-            let rev = info
-                .labels
-                .get(labels::REVISION)
-                .cloned()
-                .unwrap_or_default();
-            Some(check_commit_hash(&rev).is_ok() && exec.is_commit(&rev)?)
-        }
-    };
-    let dists = e.dists();
-    let cached = cache::inside(&info.layers, &info.runtime, &dists)
-        .and_then(|t| docker_output::parse_probe(&t).ok());
-    let from_cache = cached.is_some();
-    let inside = match cached {
-        Some(i) => Ok(i),
-        None => probe(exec, &info, e.platform.as_ref(), &dists)?,
-    };
-    let mut facts = Facts {
-        image: info,
-        base_layers,
-        revision_is_commit,
-        inside,
-    };
-    let mut diffs = differences(e, &exec.values, &facts);
-    if !diffs.is_empty() && from_cache {
-        // The cache only saves work: ask the image itself before failing.
-        facts.inside = probe(exec, &facts.image, e.platform.as_ref(), &dists)?;
-        diffs = differences(e, &exec.values, &facts);
-    }
-    if !diffs.is_empty() {
-        anyhow::bail!(
-            "{} does not tell the truth: {}",
-            e.shown(),
-            diffs.join("; ")
-        );
-    }
-    cache::store_pass(&facts.image.id, &fp);
-    crate::support::output::stderr_line(&format!(
-        "checked {} ({}): labels, distro {}, {} {} inside, base layers",
-        e.shown(),
-        facts.image.id,
-        e.distro,
-        e.framework.package,
-        e.framework.version
-    ));
-    Ok(facts.image.id)
-}
-
-fn probe(
-    exec: &mut Executor,
-    info: &ImageInfo,
-    platform: Option<&Platform>,
-    dists: &[String],
-) -> Result<Result<Inside, String>> {
-    let (text, inside) = exec.probe(&info.id, platform, dists)?;
-    if inside.is_ok() {
-        cache::store_inside(&info.layers, &info.runtime, dists, &text);
-    }
-    Ok(inside)
-}
-
-/// The layer lists of the base `digest_ref` (`repository@sha256:…`), of
-/// `platform` when given (a multi-platform base's entry for it): from the
-/// engine when it has that image, else from its registry's API (the
-/// manifest and the config blob: no layer is read and nothing is pulled,
-/// so a dry run changes nothing in the engine either).
-fn base_layers(
-    exec: &mut Executor,
-    digest_ref: &str,
-    platform: Option<&Platform>,
-) -> Result<Vec<Vec<String>>> {
-    let arg = Arg::Lit(digest_ref.into());
-    let fits = |info: &ImageInfo| platform.is_none_or(|p| info.is_platform(p));
-    if let Some(Some(info)) = exec.inspect(std::slice::from_ref(&arg))?.pop() {
-        if fits(&info) {
-            return Ok(vec![info.layers]);
-        }
-    }
-    let base = crate::model::reference::AnyRef::parse(digest_ref)
-        .map_err(|e| anyhow::anyhow!("the recorded base {digest_ref}: {e}"))?;
-    let digest = base
-        .digest
-        .clone()
-        .with_context(|| format!("the recorded base {digest_ref} names no digest"))?;
-    let (host, name) = base.api_location();
-    let endpoint = crate::oci::distribution::Endpoint::of_host(&host);
-    let (_, manifest) = exec
-        .manifest(&endpoint, &name, &digest, digest_ref)?
-        .with_context(|| format!("the registry of the base {digest_ref} does not serve it"))?;
-    let configs = match manifest {
-        crate::oci::distribution::Manifest::Image { config } => vec![config],
-        crate::oci::distribution::Manifest::Index(entries) => {
-            let mine: Vec<&(Platform, String)> = entries
-                .iter()
-                .filter(|(p, _)| platform.is_none_or(|want| want == p))
-                .collect();
-            anyhow::ensure!(
-                !mine.is_empty(),
-                "the base {digest_ref} has no {} image (it serves {})",
-                platform.map_or(String::new(), ToString::to_string),
-                entries
-                    .iter()
-                    .map(|(p, _)| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut configs = Vec::new();
-            for (p, member) in mine {
-                configs.push(exec.member_config(&endpoint, &name, digest_ref, p, member)?);
-            }
-            configs
-        }
-    };
-    let mut layers = Vec::new();
-    for config in configs {
-        let body = exec.config_blob(&endpoint, &name, &config, digest_ref)?;
-        layers.push(
-            crate::oci::distribution::config_diff_ids(&body)
-                .map_err(|e| anyhow::anyhow!("{digest_ref}: its registry served {e}"))?,
-        );
-    }
-    Ok(layers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::image::Framework;
+    use crate::plan::step::Arg;
 
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

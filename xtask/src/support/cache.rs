@@ -14,7 +14,6 @@
 //!   the digest of its config, labels included.
 //! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
 
-use crate::project::catalog::Test;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -39,7 +38,7 @@ fn is_digest_list(items: &[String]) -> bool {
     !items.is_empty()
         && items
             .iter()
-            .all(|l| crate::model::reference::check_sha256(l).is_ok())
+            .all(|l| crate::support::digest::check_sha256(l).is_ok())
 }
 
 fn lookup(file: &str, key: &str) -> Option<String> {
@@ -126,7 +125,7 @@ pub fn store_inside(layers: &[String], runtime: &[String], dists: &[String], pro
 }
 
 fn verdict_key(id: &str, expectation: &str) -> Option<String> {
-    (crate::model::reference::check_sha256(id).is_ok() && !expectation.contains(['\t', '\n']))
+    (crate::support::digest::check_sha256(id).is_ok() && !expectation.contains(['\t', '\n']))
         .then(|| format!("{id} {expectation}"))
 }
 
@@ -141,18 +140,18 @@ pub fn store_pass(id: &str, expectation: &str) {
     }
 }
 
-fn test_key(id: &str, test: &Test) -> Option<String> {
-    let ok = crate::model::reference::check_sha256(id).is_ok()
-        && test.argv.iter().all(|w| !w.chars().any(|c| c.is_control()));
-    ok.then(|| format!("{id} {}", test.key()))
+fn test_key(id: &str, test: &str) -> Option<String> {
+    let ok = crate::support::digest::check_sha256(id).is_ok() && !test.contains(['\t', '\n']);
+    ok.then(|| format!("{id} {test}"))
 }
 
-/// Whether `test` (its argv, run as it is run) passed on image `id` before.
-pub fn test_passed(id: &str, test: &Test) -> bool {
+/// Whether the test `test` (its key: its argv and how it ran) passed on
+/// image `id` before.
+pub fn test_passed(id: &str, test: &str) -> bool {
     test_key(id, test).is_some_and(|k| lookup(TESTS, &k).as_deref() == Some("passed"))
 }
 
-pub fn store_test_pass(id: &str, test: &Test) {
+pub fn store_test_pass(id: &str, test: &str) {
     if let Some(key) = test_key(id, test) {
         store(TESTS, &key, "passed");
     }

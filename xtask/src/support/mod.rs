@@ -1,4 +1,5 @@
 pub mod cache;
+pub mod digest;
 pub mod error;
 pub mod json;
 pub mod lock;

@@ -13,11 +13,11 @@ use super::Ask;
 use crate::engine::executor::Executor;
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
+use crate::plan::expectation::{Expectation, Labels};
 use crate::plan::step::Arg;
 use crate::project::catalog::{Channel, Flavour};
 use crate::project::workspace::Project;
 use crate::rules::publish::{self, AliasMove, Release};
-use crate::rules::verify::{self, Expectation, Labels};
 use crate::support::error::invalid;
 
 /// A flavour's images as checked in the local engine: what its reference
@@ -112,15 +112,17 @@ pub fn check_images<'p>(
                 // base; one built with --base-image is for development tags.
                 expect.base_name = Some(project.base(f, None)?.image);
             }
-            let id = verify::check_inspected(exec, &expect, local.clone()).map_err(|e| {
-                crate::support::error::restate(
-                    &e,
-                    format!(
-                        "{e:#}; nothing pushed. Rebuild with `{}`",
-                        crate::commands::build_command(ask.naming, &ask.flavours)
-                    ),
-                )
-            })?;
+            let id = crate::engine::verify::check_inspected(exec, &expect, local.clone()).map_err(
+                |e| {
+                    crate::support::error::restate(
+                        &e,
+                        format!(
+                            "{e:#}; nothing pushed. Rebuild with `{}`",
+                            crate::commands::build_command(ask.naming, &ask.flavours)
+                        ),
+                    )
+                },
+            )?;
             match (&image.platform, staged) {
                 (Some(p), Some(staged)) => {
                     part_labels.push((p.clone(), local.labels.clone()));

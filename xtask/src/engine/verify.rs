@@ -1,0 +1,203 @@
+//! Checking an image: gather its facts (the engine's inspect, the base's
+//! layers, what its own python3 reads inside it, from the cache where it
+//! can) and hold them to the expectation (`rules/verify.rs`).
+
+use anyhow::{Context, Result};
+
+use crate::engine::executor::Executor;
+use crate::exec::docker_output;
+use crate::model::git::check_commit_hash;
+use crate::model::image::{ImageInfo, Inside};
+use crate::model::labels;
+use crate::model::platform::Platform;
+use crate::plan::expectation::{Expectation, Labels};
+use crate::plan::step::Arg;
+use crate::rules::verify::{differences, platform_mismatch, Facts};
+use crate::support::cache;
+
+/// Check the image `e.image` names now; its image ID when it passes.
+/// The image and, when its digest is already known, its base are
+/// inspected in one call.
+pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
+    let mut images = vec![Arg::Lit(e.image.clone())];
+    let known_base = e.passed_base_digest(&exec.values);
+    if let Some(b) = &known_base {
+        images.push(Arg::Lit(b.clone()));
+    }
+    let mut found = exec.inspect(&images)?.into_iter();
+    let info = found
+        .next()
+        .flatten()
+        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.shown()))?;
+    let base = found.next().flatten();
+    check_with(exec, e, info, base)
+}
+
+/// [`check`], for an image the caller has just inspected: everything after
+/// is bound to `info.id`.
+pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
+    check_with(exec, e, info, None)
+}
+
+fn check_with(
+    exec: &mut Executor,
+    e: &Expectation,
+    info: ImageInfo,
+    base: Option<ImageInfo>,
+) -> Result<String> {
+    // An image of another platform would not even run as this one.
+    if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
+        anyhow::bail!(
+            "{} does not tell the truth: {}",
+            e.shown(),
+            platform_mismatch(&info, p)
+        );
+    }
+    let fp = e.fingerprint(&exec.values, &exec.root());
+    if cache::passed(&info.id, &fp) {
+        crate::support::output::stderr_line(&format!(
+            "checked {}: image {} passed these checks before (cached by image ID)",
+            e.shown(),
+            info.id
+        ));
+        return Ok(info.id);
+    }
+    let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
+    let base_layers = match (base, e.base_digest(&info, &exec.values)) {
+        (Some(b), _) => vec![b.layers],
+        (None, Some(d)) => {
+            // The base's image of the platform this image is (or was
+            // meant to be) built for.
+            let platform = e
+                .platform
+                .clone()
+                .or_else(|| Platform::parse(&info.platform_shown()).ok());
+            base_layers(exec, &d, platform.as_ref())?
+        }
+        (None, None) => Vec::new(),
+    };
+    let revision_is_commit = match e.labels {
+        Labels::Exact(_) => None,
+        Labels::Recorded => {
+            let rev = info
+                .labels
+                .get(labels::REVISION)
+                .cloned()
+                .unwrap_or_default();
+            Some(check_commit_hash(&rev).is_ok() && exec.is_commit(&rev)?)
+        }
+    };
+    let dists = e.dists();
+    let cached = cache::inside(&info.layers, &info.runtime, &dists)
+        .and_then(|t| docker_output::parse_probe(&t).ok());
+    let from_cache = cached.is_some();
+    let inside = match cached {
+        Some(i) => Ok(i),
+        None => probe(exec, &info, e.platform.as_ref(), &dists)?,
+    };
+    let mut facts = Facts {
+        image: info,
+        base_layers,
+        revision_is_commit,
+        inside,
+    };
+    let mut diffs = differences(e, &exec.values, &facts);
+    if !diffs.is_empty() && from_cache {
+        // The cache only saves work: ask the image itself before failing.
+        facts.inside = probe(exec, &facts.image, e.platform.as_ref(), &dists)?;
+        diffs = differences(e, &exec.values, &facts);
+    }
+    if !diffs.is_empty() {
+        anyhow::bail!(
+            "{} does not tell the truth: {}",
+            e.shown(),
+            diffs.join("; ")
+        );
+    }
+    cache::store_pass(&facts.image.id, &fp);
+    crate::support::output::stderr_line(&format!(
+        "checked {} ({}): labels, distro {}, {} {} inside, base layers",
+        e.shown(),
+        facts.image.id,
+        e.distro,
+        e.framework.package,
+        e.framework.version
+    ));
+    Ok(facts.image.id)
+}
+
+fn probe(
+    exec: &mut Executor,
+    info: &ImageInfo,
+    platform: Option<&Platform>,
+    dists: &[String],
+) -> Result<Result<Inside, String>> {
+    let (text, inside) = exec.probe(&info.id, platform, dists)?;
+    if inside.is_ok() {
+        cache::store_inside(&info.layers, &info.runtime, dists, &text);
+    }
+    Ok(inside)
+}
+
+/// The layer lists of the base `digest_ref` (`repository@sha256:…`), of
+/// `platform` when given (a multi-platform base's entry for it): from the
+/// engine when it has that image, else from its registry's API (the
+/// manifest and the config blob: no layer is read and nothing is pulled,
+/// so a dry run changes nothing in the engine either).
+fn base_layers(
+    exec: &mut Executor,
+    digest_ref: &str,
+    platform: Option<&Platform>,
+) -> Result<Vec<Vec<String>>> {
+    let arg = Arg::Lit(digest_ref.into());
+    let fits = |info: &ImageInfo| platform.is_none_or(|p| info.is_platform(p));
+    if let Some(Some(info)) = exec.inspect(std::slice::from_ref(&arg))?.pop() {
+        if fits(&info) {
+            return Ok(vec![info.layers]);
+        }
+    }
+    let base = crate::model::reference::AnyRef::parse(digest_ref)
+        .map_err(|e| anyhow::anyhow!("the recorded base {digest_ref}: {e}"))?;
+    let digest = base
+        .digest
+        .clone()
+        .with_context(|| format!("the recorded base {digest_ref} names no digest"))?;
+    let (host, name) = base.api_location();
+    let endpoint = crate::oci::distribution::Endpoint::of_host(&host);
+    let (_, manifest) = exec
+        .manifest(&endpoint, &name, &digest, digest_ref)?
+        .with_context(|| format!("the registry of the base {digest_ref} does not serve it"))?;
+    let configs = match manifest {
+        crate::oci::distribution::Manifest::Image { config } => vec![config],
+        crate::oci::distribution::Manifest::Index(entries) => {
+            let mine: Vec<&(Platform, String)> = entries
+                .iter()
+                .filter(|(p, _)| platform.is_none_or(|want| want == p))
+                .collect();
+            anyhow::ensure!(
+                !mine.is_empty(),
+                "the base {digest_ref} has no {} image (it serves {})",
+                platform.map_or(String::new(), ToString::to_string),
+                entries
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut configs = Vec::new();
+            for (p, member) in mine {
+                configs.push(exec.member_config(&endpoint, &name, digest_ref, p, member)?);
+            }
+            configs
+        }
+    };
+    let mut layers = Vec::new();
+    for config in configs {
+        let body = exec.config_blob(&endpoint, &name, &config, digest_ref)?;
+        layers.push(
+            crate::oci::distribution::config_diff_ids(&body)
+                .map_err(|e| anyhow::anyhow!("{digest_ref}: its registry served {e}"))?,
+        );
+    }
+    Ok(layers)
+}
