@@ -342,15 +342,15 @@ fn no_shell_in_the_sources() {
     }
 }
 
-/// Every external command is a step of a plan: only the executor starts
+/// Every external command is a step of a plan: only the gateway starts
 /// processes (through `runner`), so `--dry-run` shows them all.
 #[test]
-fn only_the_executor_runs_commands() {
+fn only_the_gateway_runs_commands() {
     let mut files = Vec::new();
     collect_rs(&repo().join("xtask/src"), &mut files);
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        if ["executor.rs", "runner.rs", "tidy.rs"].contains(&name.as_str()) {
+        if ["gateway.rs", "runner.rs", "tidy.rs"].contains(&name.as_str()) {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -363,7 +363,7 @@ fn only_the_executor_runs_commands() {
         ] {
             assert!(
                 !text.contains(b),
-                "{}: contains {b}; add a Step and run it through the executor",
+                "{}: contains {b}; add a Step and run it through the gateway",
                 file.display()
             );
         }

@@ -433,7 +433,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
         for t in &targets {
             let base = &t.provenance.base_img_name;
             let slot = digest_slot(base);
-            if !exec.values.contains_key(&slot) {
+            if exec.value(&slot).is_none() {
                 let looked_up = exec.remote_image(base);
                 let Some(remote) = lookup_or_note(exec.dry_run(), base, &targets, looked_up)?
                 else {
@@ -445,7 +445,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                     .filter_map(|k| Platform::parse(k).ok())
                     .collect();
                 check_base_platforms(base, &targets, &served, remote.layers_by_platform.len() > 1)?;
-                exec.values.insert(slot, remote.repo_digest);
+                exec.learn(slot, remote.repo_digest);
             }
         }
     } else {
@@ -496,11 +496,10 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     // The checked image of each target (recorded under its staging name),
     // once its local name moved to it.
     let id_of = |t: &Target| {
-        exec.values
-            .get(&Slot::ImageId {
-                reference: t.staging.to_string(),
-            })
-            .cloned()
+        exec.value(&Slot::ImageId {
+            reference: t.staging.to_string(),
+        })
+        .cloned()
     };
     if args.json {
         // One row per flavour; a multi-platform one lists its images.
@@ -526,7 +525,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
                 .provenance
                 .build_args(&first.extra_args)
                 .into_iter()
-                .map(|(k, v)| (k, Json::Str(v.resolve(&exec.values))));
+                .map(|(k, v)| (k, Json::Str(v.resolve(exec.values()))));
             let single = mine.len() == 1 && first.platform.is_none();
             rows.push(Json::object([
                 ("flavour", Json::str(&f.name)),

@@ -288,7 +288,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
                 &rules.expect_source(&src, image.platform.as_ref()),
                 info,
             )?;
-            exec.values.insert(
+            exec.learn(
                 Slot::ImageId {
                     reference: src.clone(),
                 },
@@ -306,11 +306,10 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     }
     exec.execute(&items)?;
     let id_of = |image: &super::Image| {
-        exec.values
-            .get(&Slot::ImageId {
-                reference: image.local.to_string(),
-            })
-            .cloned()
+        exec.value(&Slot::ImageId {
+            reference: image.local.to_string(),
+        })
+        .cloned()
     };
     if args.json {
         let single = targets.len() == 1 && targets[0].platform.is_none();

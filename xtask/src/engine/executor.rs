@@ -13,165 +13,140 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::exec::docker_output as out;
+use crate::exec::gateway::Gateway;
 use crate::exec::git;
-use crate::exec::runner::{self, Output};
+use crate::exec::runner::Output;
 use crate::model::git::GitState;
 use crate::model::image::{ImageInfo, Inside, RemoteImage};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::model::remote::Remote;
 use crate::plan::step::{render_step, Arg, Check, Item, Pinned, Slot, Step};
-use crate::support::process::EnvChange;
+use crate::registry::client::Client;
 
 pub struct Executor<'a> {
-    sh: &'a Shell,
-    dry_run: bool,
-    /// `--json`: dry-run lines go to stderr, stdout carries the document.
-    json: bool,
-    /// Values learnt by the steps so far.
-    pub values: BTreeMap<Slot, String>,
+    /// Every external command goes through it.
+    gw: Gateway<'a>,
+    /// The registry API, with the run's authentication state.
+    registry: Client,
     /// What the registry served under each reference at its last check.
-    pub served: BTreeMap<String, Remote>,
+    served: BTreeMap<String, Remote>,
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
-    /// What each registry repository accepted this run (a token, or the
-    /// user and secret), kept so that a run authenticates once.
-    pub(crate) registry_auth: BTreeMap<String, crate::oci::distribution::Auth>,
-    /// The credentials docker keeps for each registry host, once asked.
-    pub(crate) credentials: BTreeMap<String, Option<crate::oci::distribution::Credentials>>,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(sh: &'a Shell, dry_run: bool, json: bool) -> Executor<'a> {
         Executor {
-            sh,
-            dry_run,
-            json,
-            values: BTreeMap::new(),
+            gw: Gateway::new(sh, dry_run, json),
+            registry: Client::default(),
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
-            registry_auth: BTreeMap::new(),
-            credentials: BTreeMap::new(),
         }
     }
 
     pub fn dry_run(&self) -> bool {
-        self.dry_run
+        self.gw.dry_run()
     }
 
     /// The workspace the commands run in.
     pub fn root(&self) -> std::path::PathBuf {
-        self.sh.current_dir()
+        self.gw.root()
     }
 
     /// A line of the dry-run listing.
     pub fn print(&self, line: &str) {
-        if self.json {
-            crate::support::output::stderr_line(line);
-        } else {
-            crate::support::output::stdout_line(line);
-        }
+        self.gw.print(line);
     }
 
-    /// Print the step under `--dry-run`; run it unless it changes state and
-    /// this is a dry run (then `None`).
+    /// Run (or, a dry run, print) one step.
     pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
-        self.step_with_secret(step, None)
-    }
-
-    /// [`Executor::step`], with `secret` (credentials as curl reads its
-    /// configuration) on the command's stdin: never in its argv, its echo,
-    /// the dry-run listing or an error.
-    pub(crate) fn step_with_secret(
-        &mut self,
-        step: &Step,
-        secret: Option<String>,
-    ) -> Result<Option<Output>> {
-        if self.dry_run {
-            self.print(&render_step(step, &self.values));
-            if !step.read_only() {
-                return Ok(None);
-            }
-        }
-        // A step that runs a container names it, to remove it if stopped.
-        if step.runs_container() {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let name = format!(
-                "xtask-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            );
-            self.values.insert(Slot::Container, name);
-        }
-        let argv: Vec<String> = step
-            .argv()
-            .iter()
-            .map(|a| self.resolve(a))
-            .collect::<Result<_>>()?;
-        let stdin = match secret {
-            Some(secret) => Some(secret),
-            None => step
-                .stdin()
-                .map(|a| self.resolve(&a).map(|t| t + "\n"))
-                .transpose()?,
-        };
-        let result = runner::run(
-            self.command(step, &argv),
-            step.wait(),
-            stdin,
-            step.capture(),
-        );
-        if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
-            // Stopped (signal or timeout): the docker client is gone, its
-            // container may not be.
-            let rm = Step::RemoveContainer { name: name.clone() };
-            let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
-            let _ = runner::run_cleanup(self.command(&rm, &argv));
-        }
-        // A name serves one run: a later listing shows the placeholder.
-        self.values.remove(&Slot::Container);
-        result.map(Some)
-    }
-
-    /// The command of `step` (its argv resolved), in the environment the
-    /// step derives.
-    fn command(&self, step: &Step, argv: &[String]) -> std::process::Command {
-        let mut cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
-        for change in step.env(crate::oci::proxy::ProxyEnv::current()) {
-            match change {
-                EnvChange::Remove(name) => cmd.env_remove(name),
-                EnvChange::Set(name, value) => cmd.env(name, value),
-            };
-        }
-        cmd
-    }
-
-    fn resolve(&self, a: &Arg) -> Result<String> {
-        if let Arg::Slot { slot, .. } = a {
-            anyhow::ensure!(
-                self.values.contains_key(slot),
-                "internal error: {} is used before it is known",
-                slot.placeholder()
-            );
-        }
-        Ok(a.resolve(&self.values))
+        self.gw.step(step)
     }
 
     /// Run a step that must succeed; its stdout (`None` when only printed).
     pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
-        let argv: Vec<String> = step
-            .argv()
-            .iter()
-            .map(|a| a.resolve(&self.values))
-            .collect();
-        match self.step(step)? {
-            None => Ok(None),
-            Some(o) if o.ok => Ok(Some(o.stdout)),
-            Some(o) => anyhow::bail!("{}", o.failure(&runner::short_name(&argv))),
-        }
+        self.gw.must(step)
+    }
+
+    /// The value a step learnt, when it is known.
+    pub fn value(&self, slot: &Slot) -> Option<&String> {
+        self.gw.value(slot)
+    }
+
+    /// Every value learnt so far.
+    pub fn values(&self) -> &BTreeMap<Slot, String> {
+        self.gw.values()
+    }
+
+    /// Record a value learnt outside a step (a base's digest read from its
+    /// registry, an image ID checked before planning).
+    pub fn learn(&mut self, slot: Slot, value: String) {
+        self.gw.learn(slot, value);
+    }
+
+    /// What the registry served under `reference` when a check last read
+    /// it.
+    pub fn served(&self, reference: &Reference) -> Option<&Remote> {
+        self.served.get(&reference.to_string())
+    }
+
+    /// What the registry serves under `reference` (the registry client).
+    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
+        self.registry.registry(&mut self.gw, reference)
+    }
+
+    /// The manifest a registry serves under a tag or digest.
+    pub fn manifest(
+        &mut self,
+        endpoint: &crate::oci::distribution::Endpoint,
+        name: &str,
+        reference: &str,
+        shown: &str,
+    ) -> Result<Option<(String, crate::oci::distribution::Manifest)>> {
+        self.registry
+            .manifest(&mut self.gw, endpoint, name, reference, shown)
+    }
+
+    /// The config digest of an index entry.
+    pub fn member_config(
+        &mut self,
+        endpoint: &crate::oci::distribution::Endpoint,
+        name: &str,
+        shown: &str,
+        platform: &Platform,
+        member: &str,
+    ) -> Result<String> {
+        self.registry
+            .member_config(&mut self.gw, endpoint, name, shown, platform, member)
+    }
+
+    /// An image config blob.
+    pub fn config_blob(
+        &mut self,
+        endpoint: &crate::oci::distribution::Endpoint,
+        name: &str,
+        config: &str,
+        shown: &str,
+    ) -> Result<String> {
+        self.registry
+            .config_blob(&mut self.gw, endpoint, name, config, shown)
+    }
+
+    /// The labels of an image config in `reference`'s repository.
+    pub fn read_labels(
+        &mut self,
+        reference: &Reference,
+        config: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        self.registry.read_labels(&mut self.gw, reference, config)
+    }
+
+    /// Every tag of `reference`'s repository.
+    pub fn read_tags(&mut self, reference: &Reference, page: u32) -> Result<Vec<String>> {
+        self.registry.read_tags(&mut self.gw, reference, page)
     }
 
     /// HEAD and the tree status.
@@ -453,7 +428,7 @@ impl<'a> Executor<'a> {
         // The long work (builds, pushes, index writes, image checks, tests)
         // is announced with a counter and summed up with its durations.
         let total = plan.iter().filter(|i| milestone(i).is_some()).count();
-        let counting = total > 1 && !self.dry_run;
+        let counting = total > 1 && !self.gw.dry_run();
         let mut done: Vec<(String, std::time::Duration, bool)> = Vec::new();
         let mut failure = None;
         for (i, item) in plan.iter().enumerate() {
@@ -510,7 +485,7 @@ impl<'a> Executor<'a> {
             let digest = out::manifest_push_digest(&stdout).ok_or_else(|| {
                 anyhow::anyhow!("docker manifest push of {target} printed no digest")
             })?;
-            self.values.insert(
+            self.gw.learn(
                 Slot::IndexDigest {
                     reference: target.to_string(),
                 },
@@ -536,18 +511,18 @@ impl<'a> Executor<'a> {
                 image: image.clone(),
             };
             // Each platform's pull must find the same base (the index).
-            if let Some(before) = self.values.get(&slot).filter(|d| **d != digest) {
+            if let Some(before) = self.gw.value(&slot).filter(|d| **d != digest) {
                 anyhow::bail!(
                     "base image {image} changed in its registry during this build (it was {before}, now {digest}); build again"
                 );
             }
-            self.values.insert(slot, digest);
+            self.gw.learn(slot, digest);
         }
         Ok(())
     }
 
     fn check(&mut self, check: &Check) -> Result<()> {
-        if self.dry_run {
+        if self.gw.dry_run() {
             self.print_check(check);
             return Ok(());
         }
@@ -561,7 +536,7 @@ impl<'a> Executor<'a> {
                     });
                 }
                 let id = checked?;
-                self.values.insert(
+                self.gw.learn(
                     Slot::ImageId {
                         reference: expect.image.clone(),
                     },
@@ -597,7 +572,7 @@ impl<'a> Executor<'a> {
                 crate::rules::publish::check_expect(&name, expect, got.as_ref())
                     .map_err(anyhow::Error::msg)?;
                 if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
-                    self.values.insert(
+                    self.gw.learn(
                         Slot::ManifestDigest {
                             reference: name.clone(),
                         },
@@ -609,7 +584,7 @@ impl<'a> Executor<'a> {
                 }
             }
             Check::LocalIs { reference, id } => {
-                let want = self.resolve(id)?;
+                let want = self.gw.resolve(id)?;
                 let info = self.inspect_one(&reference.to_string(), || {
                     format!("{reference} was removed from the local engine after it was checked")
                 })?;
@@ -626,7 +601,7 @@ impl<'a> Executor<'a> {
                 platform,
                 test,
             } => {
-                let id = self.resolve(id)?;
+                let id = self.gw.resolve(id)?;
                 if crate::support::cache::test_passed(&id, &test.key()) {
                     crate::support::output::stderr_line(&format!(
                         "test of flavour '{flavour}' passed before on {reference} ({id})"
@@ -703,8 +678,7 @@ impl<'a> Executor<'a> {
                         reference.tag(),
                     );
                     // As it will run: with credentials once they were needed.
-                    let key = crate::registry::client::auth_key(&endpoint, &reference.api_name());
-                    if self.registry_auth.contains_key(&key) {
+                    if self.registry.has_auth(&endpoint, &reference.api_name()) {
                         request.with_credentials()
                     } else {
                         request
@@ -739,7 +713,7 @@ impl<'a> Executor<'a> {
             Check::LocalIs { reference, id } => (
                 format!(
                     "check that {reference} still names {}",
-                    id.resolve(&self.values)
+                    id.resolve(self.gw.values())
                 ),
                 vec![Step::Inspect {
                     images: vec![Arg::Lit(reference.to_string())],
@@ -748,7 +722,7 @@ impl<'a> Executor<'a> {
         };
         self.print(&format!("# {what}"));
         for s in &steps {
-            self.print(&render_step(s, &self.values));
+            self.print(&render_step(s, self.gw.values()));
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::support::cache;
 /// inspected in one call.
 pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
     let mut images = vec![Arg::Lit(e.image.clone())];
-    let known_base = e.passed_base_digest(&exec.values);
+    let known_base = e.passed_base_digest(exec.values());
     if let Some(b) = &known_base {
         images.push(Arg::Lit(b.clone()));
     }
@@ -53,7 +53,7 @@ fn check_with(
             platform_mismatch(&info, p)
         );
     }
-    let fp = e.fingerprint(&exec.values, &exec.root());
+    let fp = e.fingerprint(exec.values(), &exec.root());
     if cache::passed(&info.id, &fp) {
         crate::support::output::stderr_line(&format!(
             "checked {}: image {} passed these checks before (cached by image ID)",
@@ -63,7 +63,7 @@ fn check_with(
         return Ok(info.id);
     }
     let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
-    let base_layers = match (base, e.base_digest(&info, &exec.values)) {
+    let base_layers = match (base, e.base_digest(&info, exec.values())) {
         (Some(b), _) => vec![b.layers],
         (None, Some(d)) => {
             // The base's image of the platform this image is (or was
@@ -101,11 +101,11 @@ fn check_with(
         revision_is_commit,
         inside,
     };
-    let mut diffs = differences(e, &exec.values, &facts);
+    let mut diffs = differences(e, exec.values(), &facts);
     if !diffs.is_empty() && from_cache {
         // The cache only saves work: ask the image itself before failing.
         facts.inside = probe(exec, &facts.image, e.platform.as_ref(), &dists)?;
-        diffs = differences(e, &exec.values, &facts);
+        diffs = differences(e, exec.values(), &facts);
     }
     if !diffs.is_empty() {
         anyhow::bail!(

@@ -1,3 +1,4 @@
 pub mod docker_output;
+pub mod gateway;
 pub mod git;
 pub mod runner;

@@ -8,7 +8,9 @@
 
 use anyhow::{Context, Result};
 
-use crate::engine::executor::Executor;
+use std::collections::BTreeMap;
+
+use crate::exec::gateway::Gateway;
 use crate::model::reference::Reference;
 use crate::model::remote::{Member, Remote};
 use crate::oci::distribution::{
@@ -16,17 +18,37 @@ use crate::oci::distribution::{
 };
 use crate::plan::step::Step;
 
-impl Executor<'_> {
+/// The registry client: every read (and write) of a registry's API, with
+/// the authentication state of the run (what each repository accepted, the
+/// credentials docker keeps), owned here. Each request runs as a step
+/// through the gateway.
+#[derive(Default)]
+pub struct Client {
+    /// What each registry repository accepted this run (a token, or the
+    /// user and secret), kept so that a run authenticates once.
+    auth: BTreeMap<String, Auth>,
+    /// The credentials docker keeps for each registry host, once asked.
+    credentials: BTreeMap<String, Option<Credentials>>,
+}
+
+impl Client {
+    /// Whether `name` at `endpoint` needed credentials this run (a request
+    /// to it now carries them).
+    pub fn has_auth(&self, endpoint: &Endpoint, name: &str) -> bool {
+        self.auth.contains_key(&auth_key(endpoint, name))
+    }
+
     /// What the registry serves under `reference`: the manifest (or index
     /// and each entry's manifest), with config digests; no layer is read and
     /// no local name is touched. `None`: the tag does not exist. An
     /// unreachable registry, or one that refuses the credentials, is an
     /// error.
-    pub fn registry(&mut self, reference: &Reference) -> Result<Option<Remote>> {
+    pub fn registry(&mut self, gw: &mut Gateway, reference: &Reference) -> Result<Option<Remote>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let name = reference.api_name();
         let shown = reference.to_string();
-        let Some((digest, manifest)) = self.manifest(&endpoint, &name, reference.tag(), &shown)?
+        let Some((digest, manifest)) =
+            self.manifest(gw, &endpoint, &name, reference.tag(), &shown)?
         else {
             return Ok(None);
         };
@@ -36,7 +58,7 @@ impl Executor<'_> {
                 let mut members = Vec::new();
                 for (platform, member) in entries {
                     let config =
-                        self.member_config(&endpoint, &name, &shown, &platform, &member)?;
+                        self.member_config(gw, &endpoint, &name, &shown, &platform, &member)?;
                     members.push(Member {
                         platform,
                         digest: member,
@@ -56,13 +78,14 @@ impl Executor<'_> {
     /// with its digest as the registry reports it; `None` when absent.
     pub fn manifest(
         &mut self,
+        gw: &mut Gateway,
         endpoint: &Endpoint,
         name: &str,
         reference: &str,
         shown: &str,
     ) -> Result<Option<(String, Manifest)>> {
         let request = Request::manifest(endpoint, name, reference);
-        let Some(r) = self.api_get(endpoint, name, request)? else {
+        let Some(r) = self.api_get(gw, endpoint, name, request)? else {
             return Ok(None);
         };
         let digest = manifest_digest(&r, shown)?;
@@ -74,13 +97,14 @@ impl Executor<'_> {
     /// The config digest of the index entry `member` (`platform`'s image).
     pub fn member_config(
         &mut self,
+        gw: &mut Gateway,
         endpoint: &Endpoint,
         name: &str,
         shown: &str,
         platform: &crate::model::platform::Platform,
         member: &str,
     ) -> Result<String> {
-        match self.manifest(endpoint, name, member, shown)? {
+        match self.manifest(gw, endpoint, name, member, shown)? {
             None => anyhow::bail!(
                 "{shown}: its index names {member} ({platform}), which the registry does not serve"
             ),
@@ -94,13 +118,14 @@ impl Executor<'_> {
     /// An image config blob of `name` (a few KiB of JSON; never a layer).
     pub fn config_blob(
         &mut self,
+        gw: &mut Gateway,
         endpoint: &Endpoint,
         name: &str,
         config: &str,
         shown: &str,
     ) -> Result<String> {
         let r = self
-            .api_get(endpoint, name, Request::blob(endpoint, name, config))?
+            .api_get(gw, endpoint, name, Request::blob(endpoint, name, config))?
             .with_context(|| format!("{shown}: its registry does not serve its config {config}"))?;
         Ok(r.body)
     }
@@ -109,12 +134,13 @@ impl Executor<'_> {
     /// (one small blob; no layer).
     pub fn read_labels(
         &mut self,
+        gw: &mut Gateway,
         reference: &Reference,
         config: &str,
     ) -> Result<std::collections::BTreeMap<String, String>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let shown = reference.to_string();
-        let body = self.config_blob(&endpoint, &reference.api_name(), config, &shown)?;
+        let body = self.config_blob(gw, &endpoint, &reference.api_name(), config, &shown)?;
         distribution::config_labels(&body)
             .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))
     }
@@ -123,7 +149,12 @@ impl Executor<'_> {
     /// the `Link` of each page. An absent repository has none; a page seen
     /// before, or a `Link` that cannot be followed, is an error (never the
     /// end of the list).
-    pub fn read_tags(&mut self, reference: &Reference, page: u32) -> Result<Vec<String>> {
+    pub fn read_tags(
+        &mut self,
+        gw: &mut Gateway,
+        reference: &Reference,
+        page: u32,
+    ) -> Result<Vec<String>> {
         let endpoint = Endpoint::of_host(reference.registry().host());
         let name = reference.api_name();
         let repository = reference.repository();
@@ -132,7 +163,7 @@ impl Executor<'_> {
         let mut seen = std::collections::BTreeSet::new();
         loop {
             let request = Request::tags(&endpoint, &name, next.as_deref(), page);
-            let Some(r) = self.api_get(&endpoint, &name, request)? else {
+            let Some(r) = self.api_get(gw, &endpoint, &name, request)? else {
                 return Ok(tags);
             };
             tags.extend(
@@ -154,6 +185,7 @@ impl Executor<'_> {
     /// One GET of the API: the response when found, `None` when absent.
     fn api_get(
         &mut self,
+        gw: &mut Gateway,
         endpoint: &Endpoint,
         name: &str,
         request: Request,
@@ -164,12 +196,12 @@ impl Executor<'_> {
         // Hub's 300 s).
         let mut authenticated = false;
         loop {
-            let auth = self.registry_auth.get(&key).cloned();
-            let response = self.curl(&request, auth.as_ref())?;
+            let auth = self.auth.get(&key).cloned();
+            let response = self.curl(gw, &request, auth.as_ref())?;
             if response.status == 401 && !authenticated {
                 authenticated = true;
-                let auth = self.authenticate(endpoint, name, &response)?;
-                self.registry_auth.insert(key.clone(), auth);
+                let auth = self.authenticate(gw, endpoint, name, &response)?;
+                self.auth.insert(key.clone(), auth);
                 continue;
             }
             return match distribution::classify(response) {
@@ -187,7 +219,13 @@ impl Executor<'_> {
 
     /// What to send after a 401: a token (Bearer) or the credentials
     /// (Basic).
-    fn authenticate(&mut self, endpoint: &Endpoint, name: &str, r: &Response) -> Result<Auth> {
+    fn authenticate(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+        name: &str,
+        r: &Response,
+    ) -> Result<Auth> {
         let challenge =
             distribution::pick_challenge(&r.header_values("www-authenticate"), endpoint.plain_http)
                 .with_context(|| {
@@ -197,7 +235,7 @@ impl Executor<'_> {
                     )
                 })?
                 .map_err(|e| anyhow::anyhow!("{} asks for authentication: {e}", endpoint.host))?;
-        let credentials = self.docker_credentials(endpoint)?;
+        let credentials = self.docker_credentials(gw, endpoint)?;
         match challenge {
             Challenge::Basic => match credentials {
                 Some(Credentials::Basic { user, secret }) => Ok(Auth::Basic { user, secret }),
@@ -215,7 +253,7 @@ impl Executor<'_> {
                     Some(Credentials::IdentityToken(_)) => return Err(identity_token(endpoint)),
                     None => None,
                 };
-                let r = self.curl(&request, auth.as_ref())?;
+                let r = self.curl(gw, &request, auth.as_ref())?;
                 match r.status {
                     200 => distribution::token_of(&r.body)
                         .map(Auth::Bearer)
@@ -249,7 +287,11 @@ impl Executor<'_> {
     }
 
     /// The credentials docker keeps for `endpoint` (asked once per run).
-    fn docker_credentials(&mut self, endpoint: &Endpoint) -> Result<Option<Credentials>> {
+    fn docker_credentials(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+    ) -> Result<Option<Credentials>> {
         if let Some(c) = self.credentials.get(&endpoint.host) {
             return Ok(c.clone());
         }
@@ -270,7 +312,7 @@ impl Executor<'_> {
                     helper: helper.clone(),
                     server: endpoint.credential_key.clone(),
                 };
-                let o = self.step(&step)?.context("credential helpers always run")?;
+                let o = gw.step(&step)?.context("credential helpers always run")?;
                 if o.ok || o.stdout.contains("credentials not found") {
                     distribution::helper_credentials(&o.stdout)
                         .map_err(|e| anyhow::anyhow!("docker-credential-{helper} {e}"))?
@@ -292,14 +334,19 @@ impl Executor<'_> {
     }
 
     /// Run one request; `auth` goes to curl on stdin.
-    fn curl(&mut self, request: &Request, auth: Option<&Auth>) -> Result<Response> {
+    fn curl(
+        &mut self,
+        gw: &mut Gateway,
+        request: &Request,
+        auth: Option<&Auth>,
+    ) -> Result<Response> {
         let request = match auth {
             Some(_) => request.clone().with_credentials(),
             None => request.clone(),
         };
         let step = Step::RegistryRead(Box::new(request.clone()));
         let secret = auth.map(distribution::curl_config);
-        let o = self
+        let o = gw
             .step_with_secret(&step, secret)
             .with_context(|| format!("cannot read {} ({})", request.what, request.url))?
             .context("registry reads always run")?;

@@ -107,14 +107,11 @@ pub(super) fn finish(
     let served: Vec<Option<Remote>> = items
         .iter()
         .map(|i| {
-            exec.served
-                .get(&i.reference.to_string())
-                .cloned()
-                .or_else(|| {
-                    i.seen
-                        .clone()
-                        .filter(|_| i.status == Status::AlreadyPublished)
-                })
+            exec.served(&i.reference).cloned().or_else(|| {
+                i.seen
+                    .clone()
+                    .filter(|_| i.status == Status::AlreadyPublished)
+            })
         })
         .collect();
     let error = failure.as_ref().map(|(_, e)| format!("{e:#}"));
@@ -157,16 +154,11 @@ fn settle(
             };
             if item.status == Status::Pushed {
                 item.digest = exec
-                    .values
-                    .get(&crate::plan::step::Slot::IndexDigest {
+                    .value(&crate::plan::step::Slot::IndexDigest {
                         reference: item.reference.to_string(),
                     })
                     .cloned()
-                    .or_else(|| {
-                        exec.served
-                            .get(&item.reference.to_string())
-                            .and_then(|r| r.digest.clone())
-                    });
+                    .or_else(|| exec.served(&item.reference).and_then(|r| r.digest.clone()));
             }
         }
         if let Some(alias) = item.alias.as_mut().filter(|a| a.move_it) {

@@ -1,0 +1,167 @@
+//! The one gateway to the programs the tool runs: every external command
+//! of every command is a [`Step`] that passes through [`Gateway::step`].
+//! Under `--dry-run` each step is printed (read-only ones as `#
+//! read-only:` comments) and only read-only steps run, so that decisions
+//! can still be made; without it each is echoed to stderr and run, in the
+//! environment the step derives, bounded as its wait class says.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::exec::runner::{self, Output};
+use crate::plan::step::{render_step, Arg, Slot, Step};
+use crate::support::process::EnvChange;
+
+pub struct Gateway<'a> {
+    sh: &'a Shell,
+    dry_run: bool,
+    /// `--json`: dry-run lines go to stderr, stdout carries the document.
+    json: bool,
+    /// Values learnt by the steps so far.
+    values: BTreeMap<Slot, String>,
+}
+
+impl<'a> Gateway<'a> {
+    pub fn new(sh: &'a Shell, dry_run: bool, json: bool) -> Gateway<'a> {
+        Gateway {
+            sh,
+            dry_run,
+            json,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// The value a step learnt, when it is known.
+    pub fn value(&self, slot: &Slot) -> Option<&String> {
+        self.values.get(slot)
+    }
+
+    /// Every value learnt so far (to resolve or show an argument).
+    pub fn values(&self) -> &BTreeMap<Slot, String> {
+        &self.values
+    }
+
+    /// Record what a step learnt.
+    pub fn learn(&mut self, slot: Slot, value: String) {
+        self.values.insert(slot, value);
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The workspace the commands run in.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.sh.current_dir()
+    }
+
+    /// A line of the dry-run listing.
+    pub fn print(&self, line: &str) {
+        if self.json {
+            crate::support::output::stderr_line(line);
+        } else {
+            crate::support::output::stdout_line(line);
+        }
+    }
+
+    /// Print the step under `--dry-run`; run it unless it changes state and
+    /// this is a dry run (then `None`).
+    pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
+        self.step_with_secret(step, None)
+    }
+
+    /// [`Gateway::step`], with `secret` (credentials as curl reads its
+    /// configuration) on the command's stdin: never in its argv, its echo,
+    /// the dry-run listing or an error.
+    pub(crate) fn step_with_secret(
+        &mut self,
+        step: &Step,
+        secret: Option<String>,
+    ) -> Result<Option<Output>> {
+        if self.dry_run {
+            self.print(&render_step(step, &self.values));
+            if !step.read_only() {
+                return Ok(None);
+            }
+        }
+        // A step that runs a container names it, to remove it if stopped.
+        if step.runs_container() {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "xtask-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            self.values.insert(Slot::Container, name);
+        }
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| self.resolve(a))
+            .collect::<Result<_>>()?;
+        let stdin = match secret {
+            Some(secret) => Some(secret),
+            None => step
+                .stdin()
+                .map(|a| self.resolve(&a).map(|t| t + "\n"))
+                .transpose()?,
+        };
+        let result = runner::run(
+            self.command(step, &argv),
+            step.wait(),
+            stdin,
+            step.capture(),
+        );
+        if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
+            // Stopped (signal or timeout): the docker client is gone, its
+            // container may not be.
+            let rm = Step::RemoveContainer { name: name.clone() };
+            let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
+            let _ = runner::run_cleanup(self.command(&rm, &argv));
+        }
+        // A name serves one run: a later listing shows the placeholder.
+        self.values.remove(&Slot::Container);
+        result.map(Some)
+    }
+
+    /// The command of `step` (its argv resolved), in the environment the
+    /// step derives.
+    fn command(&self, step: &Step, argv: &[String]) -> std::process::Command {
+        let mut cmd = std::process::Command::from(self.sh.cmd(&argv[0]).args(&argv[1..]));
+        for change in step.env(crate::oci::proxy::ProxyEnv::current()) {
+            match change {
+                EnvChange::Remove(name) => cmd.env_remove(name),
+                EnvChange::Set(name, value) => cmd.env(name, value),
+            };
+        }
+        cmd
+    }
+
+    pub fn resolve(&self, a: &Arg) -> Result<String> {
+        if let Arg::Slot { slot, .. } = a {
+            anyhow::ensure!(
+                self.values.contains_key(slot),
+                "internal error: {} is used before it is known",
+                slot.placeholder()
+            );
+        }
+        Ok(a.resolve(&self.values))
+    }
+
+    /// Run a step that must succeed; its stdout (`None` when only printed).
+    pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&self.values))
+            .collect();
+        match self.step(step)? {
+            None => Ok(None),
+            Some(o) if o.ok => Ok(Some(o.stdout)),
+            Some(o) => anyhow::bail!("{}", o.failure(&runner::short_name(&argv))),
+        }
+    }
+}
