@@ -2,8 +2,33 @@
 //!
 //! Exit codes: 0 done; 2 invalid input or usage (nothing was run); 1 an
 //! external command or a check failed; 130 interrupted. The binary is
-//! `main.rs`, which calls [`main_entry`]; the modules are public so that
-//! property tests and fuzz targets can reach the parsers.
+//! `main.rs`, which calls [`main_entry`].
+//!
+//! The code is in layers, one folder each. A module uses its own layer and
+//! the layers before it, never one after (`tidy::layers_point_down_only`
+//! reads every `use crate::` against this line, and finds any cycle):
+//!
+//! layers: support < model < oci < project < plan < rules < exec < registry < engine < cli < commands
+//!
+//! - `support`: what any program needs (errors and exit codes, output,
+//!   JSON, TOML locations, process settings, signals, shell quoting, the
+//!   cache, locks, atomic files);
+//! - `model`: the facts the tool reasons about (references, platforms,
+//!   versions, tag formats, labels, git state, image facts, what a
+//!   registry serves);
+//! - `oci`: the distribution protocol as data (requests and their curl
+//!   argv, responses, authentication, manifests, credentials, proxies);
+//! - `project`: the project's files (finding it, pyproject.toml, the
+//!   catalog, Dockerfiles, the build context);
+//! - `plan`: steps, checks and what an image must show, as data;
+//! - `rules`: pure decisions (verification, publishing, aliases,
+//!   promotion, the audit);
+//! - `exec`: running one program (the runner, the gateway every step
+//!   goes through, the parsers of what docker and git print);
+//! - `registry`: the registry client, with the run's authentication;
+//! - `engine`: running plans and checks, gathering an image's facts;
+//! - `cli`, `commands`: the command line and each command, as gather,
+//!   decide, plan, execute, report.
 
 pub mod cli;
 pub mod commands;

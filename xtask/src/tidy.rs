@@ -428,6 +428,137 @@ fn no_foreign_function_where_std_suffices() {
     );
 }
 
+/// The layer order, from the `layers:` line of lib.rs's documentation.
+fn layer_order() -> Vec<String> {
+    let lib = read("xtask/src/lib.rs");
+    let line = lib
+        .lines()
+        .find_map(|l| l.strip_prefix("//! layers: "))
+        .expect("lib.rs documents its layers on a `//! layers: ` line");
+    line.split(" < ").map(|s| s.trim().to_string()).collect()
+}
+
+/// The code of a source file without its test module (which may use
+/// anything) and without comments.
+fn code_of(text: &str) -> String {
+    let code = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    code.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each module of the crate (`model::reference`, `commands::push`) and the
+/// modules its code names (`crate::a::b`).
+fn module_imports() -> Vec<(String, Vec<String>)> {
+    let src = repo().join("xtask/src");
+    let mut files = Vec::new();
+    collect_rs(&src, &mut files);
+    let mut out = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace(".rs", "");
+        let parts: Vec<&str> = rel.split('/').filter(|p| *p != "mod").collect();
+        let module = parts.iter().take(2).cloned().collect::<Vec<_>>().join("::");
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        let mut uses = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let path: String = code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+            let target = segs.iter().take(2).cloned().collect::<Vec<_>>().join("::");
+            if !target.is_empty() && target != module {
+                uses.push(target);
+            }
+        }
+        out.push((module, uses));
+    }
+    out
+}
+
+/// The layers only point down: a module uses its own layer and those
+/// before it in lib.rs's `layers:` line, and no modules use each other in
+/// a cycle.
+#[test]
+fn layers_point_down_only() {
+    let order = layer_order();
+    let rank = |m: &str| {
+        let layer = m.split("::").next().unwrap();
+        order.iter().position(|l| l == layer)
+    };
+    let imports = module_imports();
+    let mut wrong = Vec::new();
+    for (module, uses) in &imports {
+        let Some(mine) = rank(module) else { continue };
+        for u in uses {
+            if rank(u).is_some_and(|theirs| theirs > mine) {
+                wrong.push(format!("{module} uses {u}"));
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "imports against the layer order {}:\n{}",
+        order.join(" < "),
+        wrong.join("\n")
+    );
+    // No cycle among modules: a depth-first walk never meets a module on
+    // its own path.
+    let graph: std::collections::BTreeMap<&str, Vec<&str>> = imports
+        .iter()
+        .map(|(m, uses)| (m.as_str(), uses.iter().map(String::as_str).collect()))
+        .collect();
+    fn walk<'a>(
+        m: &'a str,
+        graph: &std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(at) = path.iter().position(|p| *p == m) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(m);
+            return Some(cycle);
+        }
+        if !done.insert(m) {
+            return None;
+        }
+        path.push(m);
+        for u in graph.get(m).into_iter().flatten() {
+            if let Some(c) = walk(u, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for m in graph.keys() {
+        let cycle = walk(m, &graph, &mut Vec::new(), &mut done);
+        assert!(
+            cycle.is_none(),
+            "an import cycle: {}",
+            cycle.unwrap().join(" -> ")
+        );
+    }
+    // The docs name the same order.
+    let design = read("docs/design.md");
+    assert!(
+        design.contains(&order.join(" < ")),
+        "docs/design.md must show the layers as lib.rs orders them: {}",
+        order.join(" < ")
+    );
+}
+
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();

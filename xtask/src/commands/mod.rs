@@ -19,7 +19,7 @@ use crate::model::image::ImageInfo;
 use crate::model::platform::Platform;
 use crate::model::reference::{Reference, Registry};
 use crate::model::version::Version;
-use crate::plan::step::Arg;
+use crate::plan::arg::Arg;
 use crate::project::catalog::{Catalog, Channel, Flavour};
 use crate::project::workspace::Project;
 use crate::support::error::invalid;

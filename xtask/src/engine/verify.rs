@@ -10,8 +10,8 @@ use crate::model::git::check_commit_hash;
 use crate::model::image::{ImageInfo, Inside};
 use crate::model::labels;
 use crate::model::platform::Platform;
+use crate::plan::arg::Arg;
 use crate::plan::expectation::{Expectation, Labels};
-use crate::plan::step::Arg;
 use crate::rules::verify::{differences, platform_mismatch, Facts};
 use crate::support::cache;
 

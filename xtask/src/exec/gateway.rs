@@ -11,7 +11,8 @@ use anyhow::Result;
 use xshell::Shell;
 
 use crate::exec::runner::{self, Output};
-use crate::plan::step::{render_step, Arg, Slot, Step};
+use crate::plan::arg::{Arg, Slot};
+use crate::plan::step::{render_step, Step};
 use crate::support::process::EnvChange;
 
 pub struct Gateway<'a> {

@@ -7,7 +7,7 @@ use crate::model::image::{Framework, ImageInfo};
 use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::check_repo_digest;
-use crate::plan::step::{Arg, Slot};
+use crate::plan::arg::{Arg, Slot};
 
 /// What the labels must say.
 #[derive(Debug, Clone, PartialEq, Eq)]

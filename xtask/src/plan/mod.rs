@@ -1,3 +1,5 @@
+pub mod arg;
+pub mod check;
 pub mod expectation;
 pub mod provenance;
 pub mod step;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::model::labels;
-use crate::plan::step::Arg;
+use crate::plan::arg::Arg;
 use crate::support::error::invalid;
 
 /// The moment recorded as CREATION_DATE: SOURCE_DATE_EPOCH (in UTC) when

@@ -11,89 +11,9 @@ use std::collections::BTreeMap;
 
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
-use crate::plan::expectation::Expectation;
+use crate::plan::arg::{lit, lits, Arg, Slot};
 use crate::support::process::{Capture, EnvChange, Wait, MIB};
 use crate::support::shell::{shell_line, shell_quote};
-
-/// A value only known at run time.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Slot {
-    /// The `repository@sha256:…` digest of a base image once pulled.
-    BaseDigest { image: String },
-    /// The image ID (`sha256:…`) of a reference once built or checked.
-    ImageId { reference: String },
-    /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
-    IndexDigest { reference: String },
-    /// The manifest digest (`sha256:…`) a registry served under a
-    /// reference when it was read back after a push.
-    ManifestDigest { reference: String },
-    /// The name the executor gives the container a step runs, so that it
-    /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
-    Container,
-}
-
-impl Slot {
-    /// What `--dry-run` prints instead of the value.
-    pub fn placeholder(&self) -> String {
-        match self {
-            Slot::BaseDigest { image } => {
-                format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
-            }
-            Slot::ImageId { reference } => format!("<image ID of {reference}>"),
-            Slot::IndexDigest { reference } => format!("<index digest of {reference}>"),
-            Slot::ManifestDigest { reference } => format!("<digest of {reference} as read back>"),
-            Slot::Container => "<container name>".to_string(),
-        }
-    }
-}
-
-/// One argv element: known now, or filled in by the executor from what an
-/// earlier step learnt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Arg {
-    Lit(String),
-    /// `prefix` followed by the value of a slot (e.g. `BASE_IMG_DIGEST=` and
-    /// the digest that a pull revealed).
-    Slot {
-        prefix: String,
-        slot: Slot,
-    },
-}
-
-impl Arg {
-    pub fn slot(slot: Slot) -> Arg {
-        Arg::Slot {
-            prefix: String::new(),
-            slot,
-        }
-    }
-
-    pub fn resolve(&self, values: &BTreeMap<Slot, String>) -> String {
-        match self {
-            Arg::Lit(s) => s.clone(),
-            Arg::Slot { prefix, slot } => match values.get(slot) {
-                Some(v) => format!("{prefix}{v}"),
-                None => format!("{prefix}{}", slot.placeholder()),
-            },
-        }
-    }
-
-    /// The value, or its placeholder where it is not known yet.
-    pub fn shown(&self) -> String {
-        self.resolve(&BTreeMap::new())
-    }
-
-    /// The same value with `prefix` in front (`--build-arg NAME=` + value).
-    pub fn prefixed(&self, p: &str) -> Arg {
-        match self {
-            Arg::Lit(s) => Arg::Lit(format!("{p}{s}")),
-            Arg::Slot { prefix, slot } => Arg::Slot {
-                prefix: format!("{p}{prefix}"),
-                slot: slot.clone(),
-            },
-        }
-    }
-}
 
 /// Which builder runs a build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,19 +248,6 @@ pub const IMAGETOOLS_FORMAT: &str = r#"{"manifest":{{json .Manifest}},"image":{{
 /// os-release and, per distribution named in argv, its version or null.
 /// One line, no shell, nothing imported beyond the standard library.
 pub const PROBE_SCRIPT: &str = r#"import json,os,sys,importlib.metadata as m;v=lambda n:next((d.version for d in m.distributions(name=n)),None);o=next((open(p).read() for p in ("/etc/os-release","/usr/lib/os-release") if os.path.exists(p)),None);print(json.dumps({"os_release":o,"dists":{n:v(n) for n in sys.argv[1:]}}))"#;
-
-fn lit(s: impl Into<String>) -> Arg {
-    Arg::Lit(s.into())
-}
-
-/// Literal argv from anything string-like.
-pub fn lits<I, S>(items: I) -> Vec<Arg>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    items.into_iter().map(|s| Arg::Lit(s.into())).collect()
-}
 
 impl Step {
     /// Program and arguments; never passed through a shell. Every value
@@ -789,87 +696,6 @@ impl Build {
         }));
         a
     }
-}
-
-/// What a registry must serve under a tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteExpect {
-    /// Nothing (the tag does not exist).
-    Absent,
-    /// Exactly what an earlier read saw.
-    Seen(crate::model::remote::Remote),
-    /// An image whose config digest is this local image ID.
-    Image(String),
-    /// An index of exactly these platforms' images (config digest = ID).
-    Index(Vec<(Platform, String)>),
-}
-
-impl RemoteExpect {
-    /// For messages and `--dry-run`.
-    pub fn shown(&self) -> String {
-        match self {
-            RemoteExpect::Absent => "nothing".to_string(),
-            RemoteExpect::Seen(r) => r.shown(),
-            RemoteExpect::Image(id) => format!("the image {id}"),
-            RemoteExpect::Index(images) => format!(
-                "an index of exactly {}",
-                images
-                    .iter()
-                    .map(|(p, id)| format!("{p} {id}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    }
-}
-
-/// A verification the executor carries out through read-only steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
-    /// The image passes every provenance check (`verify.rs`).
-    Image(Box<Expectation>),
-    /// HEAD and the tree status are what they were before `name` was
-    /// built (under `reference`, its staging name); if not, the build
-    /// fails, `reference` is removed and `name` stays where it was.
-    TreeUnchanged {
-        head: String,
-        status: String,
-        reference: Reference,
-        name: Reference,
-    },
-    /// The registry serves `expect` under `reference`: right before a
-    /// write (nobody changed it since it was read) and right after (the
-    /// registry serves what was pushed).
-    Registry {
-        reference: Reference,
-        expect: RemoteExpect,
-    },
-    /// A local name still points at the image that was checked.
-    LocalIs { reference: Reference, id: Arg },
-    /// `target` has exactly the layers of `source` and every label of it
-    /// but ref.name, which names `target`.
-    Promotion {
-        source: String,
-        target: Reference,
-        /// What its ref.name must say (the published reference).
-        ref_name: Reference,
-    },
-    /// The flavour's test passed on this image ID: recorded before, or run
-    /// now (and recorded). Gates every release publish and promotion.
-    Tested {
-        flavour: String,
-        reference: String,
-        id: Arg,
-        platform: Option<Platform>,
-        test: crate::project::catalog::Test,
-    },
-}
-
-/// One entry of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
-    Run(Step),
-    Check(Check),
 }
 
 /// A step as `--dry-run` prints it: the command line, with its stdin as a

@@ -4,7 +4,7 @@
 
 use crate::model::remote::{is_image, Remote};
 use crate::model::version::Version;
-use crate::plan::step::RemoteExpect;
+use crate::plan::check::RemoteExpect;
 use crate::rules::latest::{self, Current};
 
 /// What to do with one versioned reference.

@@ -20,8 +20,8 @@ use crate::model::image::{ImageInfo, Inside};
 use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::{check_repo_digest, AnyRef};
+use crate::plan::arg::Slot;
 use crate::plan::expectation::{Expectation, Labels, ITWINAI_DIST};
-use crate::plan::step::Slot;
 
 /// What was found out about an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,7 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
 mod tests {
     use super::*;
     use crate::model::image::Framework;
-    use crate::plan::step::Arg;
+    use crate::plan::arg::Arg;
 
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -1,3 +1,4 @@
+pub mod atomic;
 pub mod cache;
 pub mod digest;
 pub mod error;

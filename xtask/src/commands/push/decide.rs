@@ -13,8 +13,8 @@ use super::Ask;
 use crate::engine::executor::Executor;
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
+use crate::plan::arg::Arg;
 use crate::plan::expectation::{Expectation, Labels};
-use crate::plan::step::Arg;
 use crate::project::catalog::{Channel, Flavour};
 use crate::project::workspace::Project;
 use crate::rules::publish::{self, AliasMove, Release};
@@ -86,7 +86,7 @@ pub fn check_images<'p>(
                 // A dry run of an image not built yet: its ID is a
                 // placeholder and nothing can be checked.
                 c.unbuilt = true;
-                let id = Arg::slot(crate::plan::step::Slot::ImageId {
+                let id = Arg::slot(crate::plan::arg::Slot::ImageId {
                     reference: image.local.to_string(),
                 });
                 match (&image.platform, staged) {

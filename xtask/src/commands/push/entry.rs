@@ -5,7 +5,8 @@
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::model::remote::Remote;
-use crate::plan::step::{Arg, RemoteExpect};
+use crate::plan::arg::Arg;
+use crate::plan::check::RemoteExpect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -47,7 +48,7 @@ impl Part {
     pub(super) fn staged_digest(&self) -> Arg {
         Arg::Slot {
             prefix: format!("{}@", self.staged.repository()),
-            slot: crate::plan::step::Slot::ManifestDigest {
+            slot: crate::plan::arg::Slot::ManifestDigest {
                 reference: self.staged.to_string(),
             },
         }

@@ -22,7 +22,7 @@ use crate::cli::{Naming, PushArgs};
 use crate::engine::executor::Executor;
 use crate::model::platform::Platform;
 use crate::model::reference::{Reference, Registry};
-use crate::plan::step::{Check, Item};
+use crate::plan::check::{Check, Item};
 use crate::project::catalog::Flavour;
 use crate::project::workspace::{Project, Workspace};
 use crate::support::error::invalid;

@@ -95,7 +95,7 @@ pub(super) fn report(
 pub(super) fn finish(
     exec: &Executor,
     mut items: Vec<Entry>,
-    steps: &[(Owner, crate::plan::step::Item)],
+    steps: &[(Owner, crate::plan::check::Item)],
     failure: Option<(usize, anyhow::Error)>,
     dry_run: bool,
     json: bool,
@@ -130,7 +130,7 @@ pub(super) fn finish(
 fn settle(
     exec: &Executor,
     items: &mut [Entry],
-    steps: &[(Owner, crate::plan::step::Item)],
+    steps: &[(Owner, crate::plan::check::Item)],
     failed_at: Option<usize>,
 ) {
     let failed_owner = failed_at.map(|i| steps[i].0);
@@ -154,7 +154,7 @@ fn settle(
             };
             if item.status == Status::Pushed {
                 item.digest = exec
-                    .value(&crate::plan::step::Slot::IndexDigest {
+                    .value(&crate::plan::arg::Slot::IndexDigest {
                         reference: item.reference.to_string(),
                     })
                     .cloned()

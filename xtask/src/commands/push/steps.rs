@@ -5,7 +5,9 @@
 use super::entry::{expect_of, Alias, Entry, Owner};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
-use crate::plan::step::{Arg, Check, Pinned, RemoteExpect, Step};
+use crate::plan::arg::Arg;
+use crate::plan::check::{Check, RemoteExpect};
+use crate::plan::step::{Pinned, Step};
 
 /// The steps that write the index `target` from `sources`: forget a list
 /// an earlier run left, create, annotate each variant, push. With buildx,
@@ -14,8 +16,8 @@ fn write_index(
     target: &Reference,
     sources: &[(Platform, Arg)],
     buildx: bool,
-) -> Vec<crate::plan::step::Item> {
-    let run = crate::plan::step::Item::Run;
+) -> Vec<crate::plan::check::Item> {
+    let run = crate::plan::check::Item::Run;
     let pinned: Vec<Arg> = sources.iter().map(|(_, s)| s.clone()).collect();
     if buildx {
         return vec![run(Step::ImagetoolsCreate {
@@ -48,14 +50,14 @@ fn write_index(
 /// The steps that publish, and whose each is: every versioned push, then
 /// every alias move; each write between a read of what is there and a
 /// read-back of what was written.
-pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::step::Item)> {
+pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::check::Item)> {
     let mut out = Vec::new();
     // The test gate first: a failing test publishes nothing.
     for (n, i) in items.iter().enumerate() {
         let publishes = i.push || i.alias.as_ref().is_some_and(|a| a.move_it);
         if let (Some(test), true) = (&i.test, publishes) {
             let tested = |reference: &Reference, id: &Arg, platform: Option<&Platform>| {
-                crate::plan::step::Item::Check(Check::Tested {
+                crate::plan::check::Item::Check(Check::Tested {
                     flavour: i.flavour.clone(),
                     reference: reference.to_string(),
                     id: id.clone(),
@@ -75,7 +77,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::step::Ite
         }
     }
     let registry = |reference: &Reference, expect: RemoteExpect| {
-        crate::plan::step::Item::Check(Check::Registry {
+        crate::plan::check::Item::Check(Check::Registry {
             reference: reference.clone(),
             expect,
         })
@@ -161,24 +163,24 @@ fn publish_image(
     local: Option<&Reference>,
     id: &Arg,
     target: &Reference,
-) -> Vec<crate::plan::step::Item> {
+) -> Vec<crate::plan::check::Item> {
     let mut items = Vec::new();
     if let Some(local) = local {
-        items.push(crate::plan::step::Item::Check(Check::LocalIs {
+        items.push(crate::plan::check::Item::Check(Check::LocalIs {
             reference: local.clone(),
             id: id.clone(),
         }));
     }
     if local != Some(target) {
-        items.push(crate::plan::step::Item::Run(Step::Tag {
+        items.push(crate::plan::check::Item::Run(Step::Tag {
             source: id.clone(),
             target: target.clone(),
         }));
     }
-    items.push(crate::plan::step::Item::Run(Step::Push {
+    items.push(crate::plan::check::Item::Run(Step::Push {
         reference: target.clone(),
     }));
-    items.push(crate::plan::step::Item::Check(Check::Registry {
+    items.push(crate::plan::check::Item::Check(Check::Registry {
         reference: target.clone(),
         expect: RemoteExpect::Image(id.shown()),
     }));
@@ -230,14 +232,14 @@ mod tests {
         let rf = |tag: &str| Reference::new(&reg, "itwinai", tag).unwrap();
         let id0 = items[0].id.shown();
         let id1 = items[1].id.shown();
-        let got: Vec<(Owner, crate::plan::step::Item)> = plan(&items, false);
+        let got: Vec<(Owner, crate::plan::check::Item)> = plan(&items, false);
         let check = |t: &str, expect: RemoteExpect| {
-            crate::plan::step::Item::Check(Check::Registry {
+            crate::plan::check::Item::Check(Check::Registry {
                 reference: rf(t),
                 expect,
             })
         };
-        let run = |s: Step| crate::plan::step::Item::Run(s);
+        let run = |s: Step| crate::plan::check::Item::Run(s);
         let v0 = Owner::Version(0);
         assert_eq!(
             got,
@@ -245,7 +247,7 @@ mod tests {
                 (v0, check("0.2.2-torch2.6-jammy", RemoteExpect::Absent)),
                 (
                     v0,
-                    crate::plan::step::Item::Check(Check::LocalIs {
+                    crate::plan::check::Item::Check(Check::LocalIs {
                         reference: rf("0.2.2-torch2.6-jammy"),
                         id: Arg::Lit(id0.clone())
                     })
@@ -331,19 +333,19 @@ mod tests {
             .into_iter()
             .map(|(o, i)| {
                 let what = match i {
-                    crate::plan::step::Item::Run(s) => {
+                    crate::plan::check::Item::Run(s) => {
                         crate::plan::step::render_step(&s, &std::collections::BTreeMap::new())
                     }
-                    crate::plan::step::Item::Check(Check::Tested { reference, .. }) => {
+                    crate::plan::check::Item::Check(Check::Tested { reference, .. }) => {
                         format!("tested {reference}")
                     }
-                    crate::plan::step::Item::Check(Check::LocalIs { reference, .. }) => {
+                    crate::plan::check::Item::Check(Check::LocalIs { reference, .. }) => {
                         format!("local {reference}")
                     }
-                    crate::plan::step::Item::Check(Check::Registry {
+                    crate::plan::check::Item::Check(Check::Registry {
                         reference, expect, ..
                     }) => format!("registry {reference}: {}", expect.shown()),
-                    crate::plan::step::Item::Check(c) => format!("{c:?}"),
+                    crate::plan::check::Item::Check(c) => format!("{c:?}"),
                 };
                 format!("{o:?} {what}")
             })
@@ -399,7 +401,7 @@ mod tests {
         let create = plan(&[released], false)
             .into_iter()
             .find_map(|(_, i)| match i {
-                crate::plan::step::Item::Run(s @ Step::ManifestCreate { .. }) => Some(
+                crate::plan::check::Item::Run(s @ Step::ManifestCreate { .. }) => Some(
                     crate::plan::step::render_step(&s, &std::collections::BTreeMap::new()),
                 ),
                 _ => None,
@@ -417,14 +419,15 @@ mod tests {
             .filter(|(_, i)| {
                 matches!(
                     i,
-                    crate::plan::step::Item::Run(Step::ImagetoolsCreate { .. })
+                    crate::plan::check::Item::Run(Step::ImagetoolsCreate { .. })
                 )
             })
             .count();
         assert_eq!(creates, 2);
-        assert!(!with_buildx
-            .iter()
-            .any(|(_, i)| matches!(i, crate::plan::step::Item::Run(Step::ManifestCreate { .. }))));
+        assert!(!with_buildx.iter().any(|(_, i)| matches!(
+            i,
+            crate::plan::check::Item::Run(Step::ManifestCreate { .. })
+        )));
     }
 
     #[test]
@@ -435,11 +438,11 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(matches!(
             got[0].1,
-            crate::plan::step::Item::Check(Check::LocalIs { .. })
+            crate::plan::check::Item::Check(Check::LocalIs { .. })
         ));
         assert_eq!(
             got[2].1,
-            crate::plan::step::Item::Check(Check::Registry {
+            crate::plan::check::Item::Check(Check::Registry {
                 reference: i.reference.clone(),
                 expect: RemoteExpect::Image(i.id.shown())
             })
