@@ -87,3 +87,89 @@ pub enum Item {
     Run(Step),
     Check(Check),
 }
+
+/// How far one owner's part of a plan (a target, a reference, an alias)
+/// got when the plan ran, or stopped at its item `failed_at`: the one way a
+/// command says which of its references a failure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Every item of the owner ran.
+    Done,
+    /// The item that failed is the owner's.
+    Failed,
+    /// The plan stopped before the owner's items (or it has none).
+    NotRun,
+}
+
+/// The progress of `owner` in `items`, stopped at `failed_at` (None: the
+/// plan ran to its end).
+pub fn progress<O: PartialEq>(
+    items: &[(O, Item)],
+    failed_at: Option<usize>,
+    owner: &O,
+) -> Progress {
+    if failed_at.is_some_and(|at| items.get(at).is_some_and(|(o, _)| o == owner)) {
+        return Progress::Failed;
+    }
+    let end = failed_at.unwrap_or(items.len());
+    let mine = || items.iter().enumerate().filter(|(_, (o, _))| o == owner);
+    if mine().next().is_some() && mine().all(|(k, _)| k < end) {
+        Progress::Done
+    } else {
+        Progress::NotRun
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_says_whose_item_failed_and_what_ran_before() {
+        let i = || Item::Run(Step::GitState);
+        let items = vec![(0, i()), (1, i()), (0, i()), (2, i()), (1, i())];
+        let cases: [(Option<usize>, [Progress; 4]); 4] = [
+            (
+                None,
+                [
+                    Progress::Done,
+                    Progress::Done,
+                    Progress::Done,
+                    Progress::NotRun,
+                ],
+            ),
+            // Stopped at the third item, owner 0's second.
+            (
+                Some(2),
+                [
+                    Progress::Failed,
+                    Progress::NotRun,
+                    Progress::NotRun,
+                    Progress::NotRun,
+                ],
+            ),
+            (
+                Some(3),
+                [
+                    Progress::Done,
+                    Progress::NotRun,
+                    Progress::Failed,
+                    Progress::NotRun,
+                ],
+            ),
+            (
+                Some(4),
+                [
+                    Progress::Done,
+                    Progress::Failed,
+                    Progress::Done,
+                    Progress::NotRun,
+                ],
+            ),
+        ];
+        for (failed_at, want) in cases {
+            let got = [0, 1, 2, 3].map(|o| progress(&items, failed_at, &o));
+            assert_eq!(got, want, "{failed_at:?}");
+        }
+    }
+}

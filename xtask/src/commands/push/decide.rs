@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::entry::{lost_platforms, Alias, Entry, Part, Status};
+use super::entry::{lost_platforms, Alias, AliasStatus, Entry, Part, Status};
 use super::Ask;
 use crate::engine::executor::Executor;
 use crate::model::platform::Platform;
@@ -321,7 +321,7 @@ fn decide_alias(
                 seen,
                 move_it: false,
                 from: Some(project.version.to_string()),
-                status: "already-there",
+                status: AliasStatus::AlreadyThere,
             });
         }
         Ok(AliasMove::Move { note }) => {
@@ -335,7 +335,7 @@ fn decide_alias(
                 seen,
                 move_it: true,
                 from,
-                status: "planned",
+                status: AliasStatus::Planned,
             });
         }
         Err(e) => d.conflicts.push(e),

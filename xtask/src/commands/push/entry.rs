@@ -94,9 +94,38 @@ pub struct Alias {
     /// The version of what it pointed at (when another image was there
     /// and its label was read).
     pub from: Option<String>,
-    /// What became of it: created, moved, already-there, failed, not-moved
-    /// (a failure before it), planned (dry run).
-    pub status: &'static str,
+    /// What became of it.
+    pub status: AliasStatus,
+}
+
+/// What became of an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasStatus {
+    /// To be moved (a dry run ends here).
+    Planned,
+    /// It did not exist; it does now.
+    Created,
+    /// It pointed at another image; it points at this one now.
+    Moved,
+    /// It pointed at this image already.
+    AlreadyThere,
+    /// Its move failed (the `error` is on its row).
+    Failed,
+    /// Not moved: the push stopped before it.
+    NotMoved,
+}
+
+impl AliasStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AliasStatus::Planned => "planned",
+            AliasStatus::Created => "created",
+            AliasStatus::Moved => "moved",
+            AliasStatus::AlreadyThere => "already-there",
+            AliasStatus::Failed => "failed",
+            AliasStatus::NotMoved => "not-moved",
+        }
+    }
 }
 
 /// Whose step a plan entry is.

@@ -2,7 +2,7 @@
 //! plan stopped), the report (text or `--json`), and the error that says
 //! what was pushed and what was not.
 
-use super::entry::{Entry, Owner, Status};
+use super::entry::{AliasStatus, Entry, Owner, Status};
 use crate::engine::executor::Executor;
 use crate::model::remote::Remote;
 use crate::support::json::Json;
@@ -35,7 +35,9 @@ pub(super) fn report(
                 });
                 // The failure, on the reference (or alias) it stopped.
                 let failed = i.status == Status::Failed
-                    || i.alias.as_ref().is_some_and(|a| a.status == "failed");
+                    || i.alias
+                        .as_ref()
+                        .is_some_and(|a| a.status == AliasStatus::Failed);
                 Json::object([
                     (
                         "error",
@@ -51,7 +53,7 @@ pub(super) fn report(
                         i.alias.as_ref().map_or(Json::Null, |a| {
                             Json::object([
                                 ("reference", Json::str(a.reference.to_string())),
-                                ("status", Json::str(a.status)),
+                                ("status", Json::str(a.status.as_str())),
                                 ("from", Json::opt_str(a.from.clone())),
                                 ("to", Json::str(i.version.clone())),
                             ])
@@ -74,12 +76,12 @@ pub(super) fn report(
         ));
         if let Some(alias) = &i.alias {
             let what = match (alias.status, &alias.from) {
-                ("moved", Some(from)) => format!("moved from {from} to {}", i.version),
-                ("moved", None) => format!(
+                (AliasStatus::Moved, Some(from)) => format!("moved from {from} to {}", i.version),
+                (AliasStatus::Moved, None) => format!(
                     "moved to {} from an image without a version label",
                     i.version
                 ),
-                (status, _) => status.to_string(),
+                (status, _) => status.as_str().to_string(),
             };
             crate::support::output::stderr_line(&format!(
                 "{:<17} {} -> {} ({what})",
@@ -125,32 +127,21 @@ pub(super) fn finish(
     }
 }
 
-/// The status of each entry and alias: done when every step of its owner
-/// ran before the step at `failed_at`; failed when that step is its own.
+/// The status of each entry and alias, from how far its part of the plan
+/// got (`plan::check::progress`).
 fn settle(
     exec: &Executor,
     items: &mut [Entry],
     steps: &[(Owner, crate::plan::check::Item)],
     failed_at: Option<usize>,
 ) {
-    let failed_owner = failed_at.map(|i| steps[i].0);
-    let at = failed_at.unwrap_or(steps.len());
-    let done = |o: Owner| {
-        steps.iter().any(|(owner, _)| *owner == o)
-            && steps
-                .iter()
-                .enumerate()
-                .all(|(k, (owner, _))| *owner != o || k < at)
-    };
+    use crate::plan::check::{progress, Progress};
     for (n, item) in items.iter_mut().enumerate() {
         if item.push {
-            let o = Owner::Version(n);
-            item.status = if done(o) {
-                Status::Pushed
-            } else if failed_owner == Some(o) {
-                Status::Failed
-            } else {
-                Status::Skipped
+            item.status = match progress(steps, failed_at, &Owner::Version(n)) {
+                Progress::Done => Status::Pushed,
+                Progress::Failed => Status::Failed,
+                Progress::NotRun => Status::Skipped,
             };
             if item.status == Status::Pushed {
                 item.digest = exec
@@ -162,18 +153,13 @@ fn settle(
             }
         }
         if let Some(alias) = item.alias.as_mut().filter(|a| a.move_it) {
-            let o = Owner::Alias(n);
-            item.alias_done = done(o);
-            alias.status = if item.alias_done {
-                if alias.seen.is_none() {
-                    "created"
-                } else {
-                    "moved"
-                }
-            } else if failed_owner == Some(o) {
-                "failed"
-            } else {
-                "not-moved"
+            let how = progress(steps, failed_at, &Owner::Alias(n));
+            item.alias_done = how == Progress::Done;
+            alias.status = match how {
+                Progress::Done if alias.seen.is_none() => AliasStatus::Created,
+                Progress::Done => AliasStatus::Moved,
+                Progress::Failed => AliasStatus::Failed,
+                Progress::NotRun => AliasStatus::NotMoved,
             };
         }
     }
@@ -189,8 +175,8 @@ fn stopped(items: &[Entry]) -> String {
             .collect();
         // An alias whose move failed (or never started) is named too.
         let alias_status = match s {
-            Status::Failed => Some("failed"),
-            Status::Skipped => Some("not-moved"),
+            Status::Failed => Some(AliasStatus::Failed),
+            Status::Skipped => Some(AliasStatus::NotMoved),
             _ => None,
         };
         v.extend(

@@ -213,7 +213,7 @@ mod tests {
                 seen: None,
                 move_it: true,
                 from: None,
-                status: "planned",
+                status: super::super::entry::AliasStatus::Planned,
             }),
             status: Status::Skipped,
             digest: None,

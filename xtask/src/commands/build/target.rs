@@ -1,0 +1,88 @@
+//! What one image of a build is: its names, the platform it is built for,
+//! every value it records, and what it must show once built.
+
+use anyhow::Result;
+
+use crate::model::labels;
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::plan::arg::{Arg, Slot};
+use crate::plan::expectation::{Expectation, Labels};
+use crate::plan::provenance::Provenance;
+use crate::plan::step::Builder;
+use crate::support::error::invalid;
+
+/// One image to build, with every value it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub flavour: String,
+    pub dockerfile: String,
+    /// The reference it is published under (IMAGE_FULL_NAME, ref.name).
+    pub reference: Reference,
+    /// The platform of a multi-platform flavour this image is (None: a
+    /// flavour without `platforms`, one plain image).
+    pub platform: Option<Platform>,
+    /// What it is built for and checked against: `platform`, else the
+    /// engine's own, named explicitly whatever DOCKER_DEFAULT_PLATFORM says.
+    pub built_for: Platform,
+    /// Its name in the local engine: the reference, or one platform's name.
+    pub local: Reference,
+    /// The name it is built under, which only this run makes: `local`
+    /// moves to the image only once it passed every check, so a build that
+    /// fails them leaves the previous image's name where it was.
+    pub staging: Reference,
+    pub distro: String,
+    pub framework: crate::model::image::Framework,
+    pub provenance: Provenance,
+    pub extra_args: Vec<(String, String)>,
+    /// Built from a tree with uncommitted changes (recorded as a label).
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub builder: Builder,
+    pub no_cache: bool,
+    pub pull: bool,
+}
+
+/// The slot that holds a base image's digest.
+pub fn digest_slot(base: &str) -> Slot {
+    Slot::BaseDigest {
+        image: base.to_string(),
+    }
+}
+
+impl Target {
+    /// What the built image must show: exactly the values passed.
+    pub fn expectation(&self) -> Expectation {
+        let mut labels = self.provenance.labels();
+        if self.dirty {
+            labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
+        }
+        Expectation {
+            image: self.staging.to_string(),
+            ref_name: Some(self.reference.to_string()),
+            version: self.provenance.itwinai_version.clone(),
+            labels: Labels::Exact(labels),
+            distro: self.distro.clone(),
+            framework: self.framework.clone(),
+            release: false,
+            revision: None,
+            base_name: None,
+            source_of: None,
+            dirty: None,
+            built: Some(self.staging.clone()),
+            becomes: Some(self.local.clone()),
+            platform: Some(self.built_for.clone()),
+        }
+    }
+}
+
+/// The name an image is built under before its checks pass: in its own
+/// repository, a tag only this process makes (`xtask-build-<pid>-<n>`).
+pub fn staging_name(local: &Reference, n: usize) -> Result<Reference> {
+    local
+        .with_tag(&format!("xtask-build-{}-{n}", std::process::id()))
+        .map_err(|e| invalid(format!("{local}: {e}")))
+}
