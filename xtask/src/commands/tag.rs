@@ -158,6 +158,30 @@ pub fn promotion_plan(
 
 pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     let project = ws.load()?;
+    let ask = ask(&project, args)?;
+    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let channel = super::channel(&args.naming, || exec.git_state())?;
+    let target =
+        project
+            .catalog
+            .reference(ask.flavour, &project.version, &channel, &ask.registry)?;
+    let rules = rules(&project, ask.flavour, &channel, &target, args)?;
+    match ask.alias {
+        Some(alias) => move_alias(&mut exec, &project, &rules, &target, alias, args),
+        None => promote(&mut exec, &project, &rules, &target, &ask.platforms, args),
+    }
+}
+
+/// What the command line asks for, checked before anything runs.
+struct Ask<'p> {
+    flavour: &'p Flavour,
+    registry: crate::model::reference::Registry,
+    platforms: Vec<Platform>,
+    /// `--latest`: the declared alias.
+    alias: Option<Reference>,
+}
+
+fn ask<'p>(project: &'p crate::project::workspace::Project, args: &TagArgs) -> Result<Ask<'p>> {
     let catalog = &project.catalog;
     let flavour = catalog.flavour(&args.flavour)?;
     project.usable(flavour)?;
@@ -204,16 +228,29 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     } else {
         None
     };
-    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
-    let channel = super::channel(&args.naming, || exec.git_state())?;
-    let target = catalog.reference(flavour, &project.version, &channel, &registry)?;
-    let target_s = target.to_string();
-    let rules = Rules {
+    Ok(Ask {
+        flavour,
+        registry,
+        platforms,
+        alias,
+    })
+}
+
+/// What the images a tag or promotion works on must show.
+fn rules<'a>(
+    project: &'a crate::project::workspace::Project,
+    flavour: &'a Flavour,
+    channel: &crate::project::catalog::Channel,
+    target: &Reference,
+    args: &TagArgs,
+) -> Result<Rules<'a>> {
+    let catalog = &project.catalog;
+    Ok(Rules {
         flavour,
         version: &project.version,
         release: !args.naming.dev,
-        revision: super::required_revision(&channel),
-        dirty: super::required_dirty(&channel),
+        revision: super::required_revision(channel),
+        dirty: super::required_dirty(channel),
         base: Some(project.base(flavour, None)?.image),
         source: Some(crate::plan::expectation::DevelopmentOf {
             flavour: flavour.name.clone(),
@@ -225,54 +262,76 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             release_tag: flavour.production_tag(&project.version),
             hash_len: catalog.dev_hash_length,
         }),
-    };
+    })
+}
 
-    if let Some(alias) = alias {
-        let alias_s = alias.to_string();
-        let found = exec.inspect(&[Arg::Lit(target_s.clone()), Arg::Lit(alias_s.clone())])?;
-        if found[0].is_none() {
-            anyhow::bail!(
-                "{target_s} is not in the local engine; build it with `cargo xtask image build {}` or promote one with --from",
-                flavour.name
-            );
-        }
-        let local = found[0].clone().unwrap_or_default();
-        let native = exec.engine_platform()?;
-        let id = crate::engine::verify::check_inspected(
-            &mut exec,
-            &rules.expect(&target_s, Some(&native), Some(&target_s)),
-            local,
-        )?;
-        let current = match &found[1] {
-            None => Current::Absent,
-            Some(a) if a.id == id => {
-                crate::support::output::stderr_line(&format!(
-                    "{alias_s} already points at {target_s}"
-                ));
-                alias_json(args.json, flavour, &alias_s, &target_s, &id);
-                return Ok(());
-            }
-            Some(a) => Current::Labelled(labels::version_of(&a.labels)),
-        };
-        match latest::check_move(&alias_s, &project.version, &current, args.force) {
-            Ok(Some(note)) => crate::support::output::warn(&note),
-            Ok(None) => {}
-            Err(e) => anyhow::bail!(e),
-        }
-        exec.execute(&[Item::Run(Step::Tag {
-            source: Arg::Lit(id.clone()),
-            target: alias,
-        })])?;
-        alias_json(args.json, flavour, &alias_s, &target_s, &id);
-        return Ok(());
+/// `--latest`: point the declared alias at the checked local release
+/// image, only forward.
+fn move_alias(
+    exec: &mut Executor,
+    project: &crate::project::workspace::Project,
+    rules: &Rules,
+    target: &Reference,
+    alias: Reference,
+    args: &TagArgs,
+) -> Result<()> {
+    let flavour = rules.flavour;
+    let target_s = target.to_string();
+    let alias_s = alias.to_string();
+    let found = exec.inspect(&[Arg::Lit(target_s.clone()), Arg::Lit(alias_s.clone())])?;
+    if found[0].is_none() {
+        anyhow::bail!(
+            "{target_s} is not in the local engine; build it with `cargo xtask image build {}` or promote one with --from",
+            flavour.name
+        );
     }
+    let local = found[0].clone().unwrap_or_default();
+    let native = exec.engine_platform()?;
+    let id = crate::engine::verify::check_inspected(
+        exec,
+        &rules.expect(&target_s, Some(&native), Some(&target_s)),
+        local,
+    )?;
+    let current = match &found[1] {
+        None => Current::Absent,
+        Some(a) if a.id == id => {
+            crate::support::output::stderr_line(&format!("{alias_s} already points at {target_s}"));
+            alias_json(args.json, flavour, &alias_s, &target_s, &id);
+            return Ok(());
+        }
+        Some(a) => Current::Labelled(labels::version_of(&a.labels)),
+    };
+    match latest::check_move(&alias_s, &project.version, &current, args.force) {
+        Ok(Some(note)) => crate::support::output::warn(&note),
+        Ok(None) => {}
+        Err(e) => anyhow::bail!(e),
+    }
+    exec.execute(&[Item::Run(Step::Tag {
+        source: Arg::Lit(id.clone()),
+        target: alias,
+    })])?;
+    alias_json(args.json, flavour, &alias_s, &target_s, &id);
+    Ok(())
+}
 
+/// `--from SRC`: promote each platform's image of SRC to the target's,
+/// checked before and after.
+fn promote(
+    exec: &mut Executor,
+    project: &crate::project::workspace::Project,
+    rules: &Rules,
+    target: &Reference,
+    platforms: &[Platform],
+    args: &TagArgs,
+) -> Result<()> {
+    let flavour = rules.flavour;
+    let target_s = target.to_string();
     let source = args
         .from
         .clone()
         .ok_or_else(|| invalid("--from is required to promote"))?;
     // One promotion per platform: SRC-<os>-<arch> to the target's image of it.
-    let targets = super::images(&target, &platforms)?;
+    let targets = super::images(target, platforms)?;
     let mut sources = Vec::new();
     for image in &targets {
         let src = match &image.platform {
@@ -286,7 +345,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
             promotion::check_promotable(&src, &info, &project.version)
                 .map_err(anyhow::Error::msg)?;
             let id = crate::engine::verify::check_inspected(
-                &mut exec,
+                exec,
                 &rules.expect_source(&src, image.platform.as_ref()),
                 info,
             )?;
@@ -302,9 +361,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     let buildx = exec.buildx()?;
     let mut items = Vec::new();
     for (image, (src, checked)) in targets.iter().zip(&sources) {
-        items.extend(promotion_plan(
-            src, *checked, &target, image, &rules, buildx,
-        ));
+        items.extend(promotion_plan(src, *checked, target, image, rules, buildx));
     }
     exec.execute(&items)?;
     let id_of = |image: &super::Image| {
