@@ -12,6 +12,9 @@ use crate::rules::audit;
 use crate::support::error::invalid;
 use crate::support::json::Json;
 
+/// The newest release version per flavour, from the listed tags.
+type Newest = std::collections::BTreeMap<String, crate::model::version::Version>;
+
 /// One `*-latest` tag as read and judged.
 struct Row {
     reference: Reference,
@@ -44,26 +47,7 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     let newest = audit::newest_releases(catalog, &tags);
     let mut rows = Vec::new();
     for tag in audit::unpacked(&tags) {
-        let reference = repository
-            .with_tag(tag)
-            .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
-        let Some(remote) = exec.registry(&reference)? else {
-            crate::support::output::note(&format!(
-                "{reference} was listed but is gone (deleted meanwhile?); it is not audited"
-            ));
-            continue;
-        };
-        let label = exec.remote_version(&reference, &remote)?;
-        let judged = audit::judge(catalog, tag, &label, &newest);
-        let version = label.ok().flatten();
-        let finding = audit::finding(&reference.to_string(), &judged, version.as_deref());
-        rows.push(Row {
-            digest: remote.digest.clone(),
-            reference,
-            version,
-            judged,
-            finding,
-        });
+        rows.extend(read_one(&mut exec, catalog, &repository, tag, &newest)?);
     }
     let missing: Vec<String> = catalog
         .flavours
@@ -74,53 +58,10 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
         .collect();
 
     if args.json {
-        let doc = rows
-            .iter()
-            .map(|r| {
-                let newest_release = r
-                    .judged
-                    .declared_by
-                    .as_ref()
-                    .and_then(|f| newest.get(f))
-                    .map(ToString::to_string);
-                Json::object([
-                    ("tag", Json::str(&r.judged.tag)),
-                    ("reference", Json::str(r.reference.to_string())),
-                    ("declared_by", Json::opt_str(r.judged.declared_by.clone())),
-                    ("version", Json::opt_str(r.version.clone())),
-                    ("digest", Json::opt_str(r.digest.clone())),
-                    ("newest_release", Json::opt_str(newest_release)),
-                    ("status", Json::str(r.judged.status.as_str())),
-                    ("finding", Json::opt_str(r.finding.clone())),
-                ])
-            })
-            .collect();
+        let doc = rows.iter().map(|r| json_of(r, &newest)).collect();
         crate::support::json::emit(&Json::Array(doc));
     } else {
-        let mut lines = vec![[
-            "TAG".to_string(),
-            "DECLARED BY".into(),
-            "VERSION".into(),
-            "STATUS".into(),
-            "DIGEST".into(),
-        ]];
-        // What the registry sent never reaches the terminal raw.
-        let cell = |v: &Option<String>| {
-            v.as_deref()
-                .map_or_else(|| "-".to_string(), crate::support::output::printable)
-        };
-        for r in &rows {
-            lines.push([
-                crate::support::output::printable(&r.judged.tag),
-                cell(&r.judged.declared_by),
-                cell(&r.version),
-                r.judged.status.as_str().to_string(),
-                cell(&r.digest),
-            ]);
-        }
-        for line in super::text_table(&lines) {
-            crate::support::output::stdout_line(&line);
-        }
+        print_table(&rows);
     }
     crate::support::output::stderr_line(&format!(
         "{}: {} tag{}, {} of them *-latest (what CVMFS unpacks); declared in the catalog and not published: {}",
@@ -150,4 +91,80 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Read one listed tag and judge it; None when it is gone meanwhile.
+fn read_one(
+    exec: &mut Executor,
+    catalog: &crate::project::catalog::Catalog,
+    repository: &Reference,
+    tag: &str,
+    newest: &Newest,
+) -> Result<Option<Row>> {
+    let reference = repository
+        .with_tag(tag)
+        .map_err(|e| anyhow::anyhow!("the registry lists the tag {tag:?}: {e}"))?;
+    let Some(remote) = exec.registry(&reference)? else {
+        crate::support::output::note(&format!(
+            "{reference} was listed but is gone (deleted meanwhile?); it is not audited"
+        ));
+        return Ok(None);
+    };
+    let label = exec.remote_version(&reference, &remote)?;
+    let judged = audit::judge(catalog, tag, &label, newest);
+    let version = label.ok().flatten();
+    let finding = audit::finding(&reference.to_string(), &judged, version.as_deref());
+    Ok(Some(Row {
+        digest: remote.digest.clone(),
+        reference,
+        version,
+        judged,
+        finding,
+    }))
+}
+
+fn json_of(r: &Row, newest: &Newest) -> Json {
+    let newest_release = r
+        .judged
+        .declared_by
+        .as_ref()
+        .and_then(|f| newest.get(f))
+        .map(ToString::to_string);
+    Json::object([
+        ("tag", Json::str(&r.judged.tag)),
+        ("reference", Json::str(r.reference.to_string())),
+        ("declared_by", Json::opt_str(r.judged.declared_by.clone())),
+        ("version", Json::opt_str(r.version.clone())),
+        ("digest", Json::opt_str(r.digest.clone())),
+        ("newest_release", Json::opt_str(newest_release)),
+        ("status", Json::str(r.judged.status.as_str())),
+        ("finding", Json::opt_str(r.finding.clone())),
+    ])
+}
+
+fn print_table(rows: &[Row]) {
+    let mut lines = vec![[
+        "TAG".to_string(),
+        "DECLARED BY".into(),
+        "VERSION".into(),
+        "STATUS".into(),
+        "DIGEST".into(),
+    ]];
+    // What the registry sent never reaches the terminal raw.
+    let cell = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "-".to_string(), crate::support::output::printable)
+    };
+    for r in rows {
+        lines.push([
+            crate::support::output::printable(&r.judged.tag),
+            cell(&r.judged.declared_by),
+            cell(&r.version),
+            r.judged.status.as_str().to_string(),
+            cell(&r.digest),
+        ]);
+    }
+    for line in super::text_table(&lines) {
+        crate::support::output::stdout_line(&line);
+    }
 }

@@ -43,25 +43,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     let catalog = &project.catalog;
     let naming = &args.select.naming;
     let mut flavours = super::select(&project, &args.select)?;
-    let untested: Vec<&str> = flavours
-        .iter()
-        .filter(|f| f.test.is_none())
-        .map(|f| f.name.as_str())
-        .collect();
-    if !untested.is_empty() {
-        if !args.select.all {
-            return Err(invalid(format!(
-                "flavour '{}' declares no 'test' in {}; add one (an argv run inside the image, e.g. test = [\"python3\", \"-m\", \"pytest\"])",
-                untested[0],
-                crate::project::catalog::FILE
-            )));
-        }
-        crate::support::output::stderr_line(&format!(
-            "not gated (no 'test'): {}",
-            untested.join(", ")
-        ));
-        flavours.retain(|f| f.test.is_some());
-    }
+    gated(&mut flavours, args.select.all)?;
     let platforms = super::chosen_platforms(&flavours, naming)?;
     let registry = super::registry(catalog, naming)?;
     let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
@@ -76,24 +58,80 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     }
     let locals: Vec<_> = images.iter().map(|(_, i)| i.local.clone()).collect();
     let found = super::local_images(&mut exec, &locals, naming, &flavours)?;
-    let mut runs = Vec::new();
     for ((_, image), info) in images.iter().zip(&found) {
-        // A flavour without platforms is the engine's own platform.
-        let meant = match &image.platform {
-            Some(p) => p.clone(),
-            None => exec.engine_platform()?,
-        };
-        if let Some(p) = Some(&meant).filter(|p| !info.is_platform(p)) {
-            anyhow::bail!(
-                "{} is not the {p} image: {}; build it again with `{}`",
-                image.local,
-                crate::rules::verify::platform_mismatch(info, p),
-                super::build_command(naming, &flavours)
-            );
-        }
+        check_platform(&mut exec, image, info, naming, &flavours)?;
     }
-    // A test that could not be run at all (no emulator, docker failing)
-    // stops the run; its row and those after it still go into --json.
+    let (runs, stopped) = run_all(&mut exec, images, found);
+    if args.json {
+        crate::support::json::emit(&Json::Array(runs.iter().map(json_of).collect()));
+    }
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    report(&runs)
+}
+
+/// Keep the flavours that declare a test: with --all the others are
+/// named and skipped; a flavour named on its own without one is refused.
+fn gated(flavours: &mut Vec<&crate::project::catalog::Flavour>, all: bool) -> Result<()> {
+    let untested: Vec<&str> = flavours
+        .iter()
+        .filter(|f| f.test.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
+    if !untested.is_empty() {
+        if !all {
+            return Err(invalid(format!(
+                "flavour '{}' declares no 'test' in {}; add one (an argv run inside the image, e.g. test = [\"python3\", \"-m\", \"pytest\"])",
+                untested[0],
+                crate::project::catalog::FILE
+            )));
+        }
+        crate::support::output::stderr_line(&format!(
+            "not gated (no 'test'): {}",
+            untested.join(", ")
+        ));
+        flavours.retain(|f| f.test.is_some());
+    }
+    Ok(())
+}
+
+/// Refuse an image that is not the platform it is tested as (a flavour
+/// without platforms is the engine's own).
+fn check_platform(
+    exec: &mut Executor,
+    image: &super::Image,
+    info: &crate::model::image::ImageInfo,
+    naming: &crate::cli::Naming,
+    flavours: &[&crate::project::catalog::Flavour],
+) -> Result<()> {
+    let meant = match &image.platform {
+        Some(p) => p.clone(),
+        None => exec.engine_platform()?,
+    };
+    if !info.is_platform(&meant) {
+        anyhow::bail!(
+            "{} is not the {meant} image: {}; build it again with `{}`",
+            image.local,
+            crate::rules::verify::platform_mismatch(info, &meant),
+            super::build_command(naming, flavours)
+        );
+    }
+    Ok(())
+}
+
+/// Run every test in turn. A test that could not be run at all (no
+/// emulator, docker failing) stops the run: its error is returned with
+/// the rows, those after it marked not run, so --json still lists them.
+fn run_all(
+    exec: &mut Executor,
+    images: Vec<(&crate::project::catalog::Flavour, super::Image)>,
+    found: Vec<crate::model::image::ImageInfo>,
+) -> (Vec<Run>, Option<anyhow::Error>) {
+    let mut runs = Vec::new();
     let mut stopped: Option<anyhow::Error> = None;
     for ((f, image), info) in images.into_iter().zip(found) {
         let Some(test) = &f.test else {
@@ -120,51 +158,45 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
             outcome,
         });
     }
-    if args.json {
-        let rows = runs
-            .iter()
-            .map(|r| {
-                Json::object([
-                    ("flavour", Json::str(&r.flavour)),
-                    ("reference", Json::str(&r.reference)),
-                    (
-                        "platform",
-                        Json::opt_str(r.platform.as_ref().map(ToString::to_string)),
-                    ),
-                    ("image_id", Json::str(&r.id)),
-                    (
-                        "status",
-                        match r.outcome {
-                            Outcome::Planned => Json::Null,
-                            Outcome::Exited(0) => Json::str("passed"),
-                            Outcome::Exited(_) | Outcome::Error(_) => Json::str("failed"),
-                            Outcome::NotRun => Json::str("not-run"),
-                        },
-                    ),
-                    (
-                        "exit_code",
-                        r.exit_code()
-                            .map_or(Json::Null, |c| Json::Number(f64::from(c))),
-                    ),
-                    (
-                        "error",
-                        match &r.outcome {
-                            Outcome::Error(msg) => Json::str(msg),
-                            _ => Json::Null,
-                        },
-                    ),
-                ])
-            })
-            .collect();
-        crate::support::json::emit(&Json::Array(rows));
-    }
-    if let Some(e) = stopped {
-        return Err(e);
-    }
-    if args.dry_run {
-        return Ok(());
-    }
-    for r in &runs {
+    (runs, stopped)
+}
+
+fn json_of(r: &Run) -> Json {
+    Json::object([
+        ("flavour", Json::str(&r.flavour)),
+        ("reference", Json::str(&r.reference)),
+        (
+            "platform",
+            Json::opt_str(r.platform.as_ref().map(ToString::to_string)),
+        ),
+        ("image_id", Json::str(&r.id)),
+        (
+            "status",
+            match r.outcome {
+                Outcome::Planned => Json::Null,
+                Outcome::Exited(0) => Json::str("passed"),
+                Outcome::Exited(_) | Outcome::Error(_) => Json::str("failed"),
+                Outcome::NotRun => Json::str("not-run"),
+            },
+        ),
+        (
+            "exit_code",
+            r.exit_code()
+                .map_or(Json::Null, |c| Json::Number(f64::from(c))),
+        ),
+        (
+            "error",
+            match &r.outcome {
+                Outcome::Error(msg) => Json::str(msg),
+                _ => Json::Null,
+            },
+        ),
+    ])
+}
+
+/// One line per test; every failure named in the error.
+fn report(runs: &[Run]) -> Result<()> {
+    for r in runs {
         let status = if r.exit_code() == Some(0) {
             "passed"
         } else {

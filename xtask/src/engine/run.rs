@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::engine::executor::Executor;
 use crate::exec::docker_output as out;
-use crate::plan::arg::{Arg, Slot};
+use crate::plan::arg::Slot;
 use crate::plan::check::{Check, Item};
 use crate::plan::step::{render_step, Step};
 
@@ -112,26 +112,14 @@ impl Executor<'_> {
 
     fn check(&mut self, check: &Check) -> Result<()> {
         if self.gw.dry_run() {
-            self.print_check(check);
+            self.print(&format!("# {}", check.describe(self.gw.values())));
+            for s in &self.check_steps(check) {
+                self.print(&render_step(s, self.gw.values()));
+            }
             return Ok(());
         }
         match check {
-            Check::Image(expect) => {
-                let checked = crate::engine::verify::check(self, expect);
-                if let (Err(_), Some(reference)) = (&checked, &expect.built) {
-                    // Just built by this plan: an image that lies keeps no name.
-                    let _ = self.must(&Step::Untag {
-                        reference: reference.clone(),
-                    });
-                }
-                let id = checked?;
-                self.gw.learn(
-                    Slot::ImageId {
-                        reference: expect.image.clone(),
-                    },
-                    id,
-                );
-            }
+            Check::Image(expect) => self.check_image(expect),
             Check::TreeUnchanged {
                 head,
                 status,
@@ -139,42 +127,25 @@ impl Executor<'_> {
                 name,
             } => {
                 let now = self.git_state()?;
-                if now.head != *head || now.status != *status {
-                    let what = if now.head != *head {
-                        format!("HEAD moved from {head} to {}", now.head)
-                    } else {
-                        "the working tree changed".to_string()
-                    };
-                    self.must(&Step::Untag {
-                        reference: reference.clone(),
-                    })?;
-                    anyhow::bail!(
-                        "{what} while {name} was built, so its labels would not describe it; it was not named {name} (its build {reference} was removed); build again from a quiet tree"
-                    );
+                if now.head == *head && now.status == *status {
+                    return Ok(());
                 }
+                let what = if now.head != *head {
+                    format!("HEAD moved from {head} to {}", now.head)
+                } else {
+                    "the working tree changed".to_string()
+                };
+                self.must(&Step::Untag {
+                    reference: reference.clone(),
+                })?;
+                anyhow::bail!(
+                    "{what} while {name} was built, so its labels would not describe it; it was not named {name} (its build {reference} was removed); build again from a quiet tree"
+                );
             }
-            Check::Registry {
-                reference, expect, ..
-            } => {
-                let got = self.registry(reference)?;
-                let name = reference.to_string();
-                crate::rules::publish::check_expect(&name, expect, got.as_ref())
-                    .map_err(anyhow::Error::msg)?;
-                if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
-                    self.gw.learn(
-                        Slot::ManifestDigest {
-                            reference: name.clone(),
-                        },
-                        d,
-                    );
-                }
-                if let Some(r) = got {
-                    self.served.insert(name, r);
-                }
-            }
+            Check::Registry { reference, expect } => self.check_registry(reference, expect),
             Check::LocalIs { reference, id } => {
                 let want = self.gw.resolve(id)?;
-                let info = self.inspect_one(&reference.to_string(), || {
+                let info = self.inspected(check)?.pop().flatten().with_context(|| {
                     format!("{reference} was removed from the local engine after it was checked")
                 })?;
                 anyhow::ensure!(
@@ -182,6 +153,7 @@ impl Executor<'_> {
                     "{reference} now names image {}, not the checked {want}: another process re-tagged it; nothing more is published, run the command again",
                     info.id
                 );
+                Ok(())
             }
             Check::Tested {
                 flavour,
@@ -195,124 +167,88 @@ impl Executor<'_> {
                     crate::support::output::stderr_line(&format!(
                         "test of flavour '{flavour}' passed before on {reference} ({id})"
                     ));
-                } else {
-                    self.test(flavour, reference, &id, platform.as_ref(), test)?;
+                    return Ok(());
                 }
+                self.test(flavour, reference, &id, platform.as_ref(), test)
             }
             Check::Promotion {
                 source,
                 target,
                 ref_name,
             } => {
-                let found = self.inspect(&[
-                    Arg::slot(Slot::ImageId {
-                        reference: source.clone(),
-                    }),
-                    Arg::Lit(target.to_string()),
-                ])?;
+                let found = self.inspected(check)?;
                 let (Some(src), Some(dst)) = (&found[0], &found[1]) else {
                     anyhow::bail!("{target} or its source {source} is gone from the local engine");
                 };
                 let diffs =
                     crate::rules::promotion::promotion_differences(src, dst, &ref_name.to_string());
-                if !diffs.is_empty() {
-                    // Never leave an unfaithful image under the target name.
-                    let untag = Step::Untag {
-                        reference: target.clone(),
-                    };
-                    self.must(&untag)?;
-                    anyhow::bail!(
-                        "{target} is not a faithful promotion of {source}: {}",
-                        diffs.join("; ")
-                    );
+                if diffs.is_empty() {
+                    return Ok(());
                 }
+                // Never leave an unfaithful image under the target name.
+                self.must(&Step::Untag {
+                    reference: target.clone(),
+                })?;
+                anyhow::bail!(
+                    "{target} is not a faithful promotion of {source}: {}",
+                    diffs.join("; ")
+                );
             }
         }
+    }
+
+    /// The steps of `check`, as they will run.
+    fn check_steps(&self, check: &Check) -> Vec<Step> {
+        check.steps(|endpoint, name| self.registry.has_auth(endpoint, name))
+    }
+
+    /// Run the inspect step of `check` (its first step).
+    fn inspected(&mut self, check: &Check) -> Result<Vec<Option<crate::model::image::ImageInfo>>> {
+        match self.check_steps(check).into_iter().next() {
+            Some(Step::Inspect { images }) => self.inspect(&images),
+            _ => anyhow::bail!("internal: this check inspects no image"),
+        }
+    }
+
+    fn check_image(&mut self, expect: &crate::plan::expectation::Expectation) -> Result<()> {
+        let checked = crate::engine::verify::check(self, expect);
+        if let (Err(_), Some(reference)) = (&checked, &expect.built) {
+            // Just built by this plan: an image that lies keeps no name.
+            let _ = self.must(&Step::Untag {
+                reference: reference.clone(),
+            });
+        }
+        let id = checked?;
+        self.gw.learn(
+            Slot::ImageId {
+                reference: expect.image.clone(),
+            },
+            id,
+        );
         Ok(())
     }
 
-    /// A check as `--dry-run` shows it: what it checks, then its steps.
-    fn print_check(&self, check: &Check) {
-        let (what, steps): (String, Vec<Step>) = match check {
-            Check::Image(e) => (
-                e.describe(),
-                vec![
-                    Step::Inspect {
-                        images: vec![Arg::Lit(e.image.clone()), e.base_shown()],
-                    },
-                    Step::Probe {
-                        image: Arg::slot(Slot::ImageId {
-                            reference: e.image.clone(),
-                        }),
-                        platform: e.platform.clone(),
-                        dists: e.dists(),
-                    },
-                ],
-            ),
-            Check::TreeUnchanged { reference, .. } => (
-                format!("check that HEAD and the tree did not change while {reference} was built"),
-                vec![Step::GitState, Step::GitFlagged],
-            ),
-            Check::Registry { reference, expect } => (
-                format!(
-                    "check that the registry serves {} under {reference}",
-                    expect.shown()
-                ),
-                vec![Step::RegistryRead(Box::new({
-                    let endpoint =
-                        crate::oci::distribution::Endpoint::of_host(reference.registry().host());
-                    let request = crate::oci::distribution::Request::manifest(
-                        &endpoint,
-                        &reference.api_name(),
-                        reference.tag(),
-                    );
-                    // As it will run: with credentials once they were needed.
-                    if self.registry.has_auth(&endpoint, &reference.api_name()) {
-                        request.with_credentials()
-                    } else {
-                        request
-                    }
-                }))],
-            ),
-            Check::Tested {
-                flavour,
-                reference,
-                id,
-                platform,
-                test,
-            } => (
-                format!("check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"),
-                vec![Step::Test {
-                    image: id.clone(),
-                    platform: platform.clone(),
-                    test: test.clone(),
-                }],
-            ),
-            Check::Promotion { source, target, .. } => (
-                format!("check that {target} has the layers and labels of {source}, ref.name relabelled"),
-                vec![Step::Inspect {
-                    images: vec![
-                        Arg::slot(Slot::ImageId {
-                            reference: source.clone(),
-                        }),
-                        Arg::Lit(target.to_string()),
-                    ],
-                }],
-            ),
-            Check::LocalIs { reference, id } => (
-                format!(
-                    "check that {reference} still names {}",
-                    id.resolve(self.gw.values())
-                ),
-                vec![Step::Inspect {
-                    images: vec![Arg::Lit(reference.to_string())],
-                }],
-            ),
-        };
-        self.print(&format!("# {what}"));
-        for s in &steps {
-            self.print(&render_step(s, self.gw.values()));
+    fn check_registry(
+        &mut self,
+        reference: &crate::model::reference::Reference,
+        expect: &crate::plan::check::RemoteExpect,
+    ) -> Result<()> {
+        let got = self.registry(reference)?;
+        let name = reference.to_string();
+        crate::rules::publish::check_expect(&name, expect, got.as_ref())
+            .map_err(anyhow::Error::msg)?;
+        if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
+            self.gw.learn(
+                Slot::ManifestDigest {
+                    reference: name.clone(),
+                },
+                d,
+            );
         }
+        if let Some(r) = got {
+            self.served.insert(name, r);
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,8 @@
 
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
-use crate::plan::arg::Arg;
+use crate::oci::distribution::{Endpoint, Request};
+use crate::plan::arg::{Arg, Slot};
 use crate::plan::expectation::Expectation;
 use crate::plan::step::Step;
 
@@ -79,6 +80,88 @@ pub enum Check {
         platform: Option<Platform>,
         test: crate::project::catalog::Test,
     },
+}
+
+impl Check {
+    /// What the check verifies, as `--dry-run` shows it.
+    pub fn describe(
+        &self,
+        values: &std::collections::BTreeMap<crate::plan::arg::Slot, String>,
+    ) -> String {
+        match self {
+            Check::Image(e) => e.describe(),
+            Check::TreeUnchanged { reference, .. } => {
+                format!("check that HEAD and the tree did not change while {reference} was built")
+            }
+            Check::Registry { reference, expect } => format!(
+                "check that the registry serves {} under {reference}",
+                expect.shown()
+            ),
+            Check::Tested {
+                flavour, reference, ..
+            } => format!(
+                "check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"
+            ),
+            Check::Promotion { source, target, .. } => format!(
+                "check that {target} has the layers and labels of {source}, ref.name relabelled"
+            ),
+            Check::LocalIs { reference, id } => {
+                format!("check that {reference} still names {}", id.resolve(values))
+            }
+        }
+    }
+
+    /// The read-only steps the check runs: the executor runs these and
+    /// `--dry-run` prints them. An image check's probe and a test are
+    /// skipped when the cache already holds their result for the image
+    /// ID; `with_credentials` says whether a registry read goes with the
+    /// credentials an earlier read of that repository needed.
+    pub fn steps(&self, with_credentials: impl Fn(&Endpoint, &str) -> bool) -> Vec<Step> {
+        match self {
+            Check::Image(e) => vec![
+                Step::Inspect {
+                    images: vec![Arg::Lit(e.image.clone()), e.base_shown()],
+                },
+                Step::Probe {
+                    image: Arg::slot(Slot::ImageId {
+                        reference: e.image.clone(),
+                    }),
+                    platform: e.platform.clone(),
+                    dists: e.dists(),
+                },
+            ],
+            Check::TreeUnchanged { .. } => vec![Step::GitState, Step::GitFlagged],
+            Check::Registry { reference, .. } => {
+                let endpoint = Endpoint::of_host(reference.registry().host());
+                let name = reference.api_name();
+                let request = Request::manifest(&endpoint, &name, reference.tag());
+                let request = if with_credentials(&endpoint, &name) {
+                    request.with_credentials()
+                } else {
+                    request
+                };
+                vec![Step::RegistryRead(Box::new(request))]
+            }
+            Check::Tested {
+                id, platform, test, ..
+            } => vec![Step::Test {
+                image: id.clone(),
+                platform: platform.clone(),
+                test: test.clone(),
+            }],
+            Check::Promotion { source, target, .. } => vec![Step::Inspect {
+                images: vec![
+                    Arg::slot(Slot::ImageId {
+                        reference: source.clone(),
+                    }),
+                    Arg::Lit(target.to_string()),
+                ],
+            }],
+            Check::LocalIs { reference, .. } => vec![Step::Inspect {
+                images: vec![Arg::Lit(reference.to_string())],
+            }],
+        }
+    }
 }
 
 /// One entry of a plan.
