@@ -72,6 +72,38 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
     {
         out.push(why);
     }
+    labels_differ(e, values, f, &mut out);
+    if e.release && label(labels::DIRTY) == Some("true") {
+        out.push(format!(
+            "it was built from a working tree with uncommitted changes (label {}=true, set by a dirty build of it or of its base); only a clean build is published under a release tag or alias",
+            labels::DIRTY
+        ));
+    }
+    match &f.inside {
+        Err(why) => out.push(why.clone()),
+        Ok(inside) => inside_differs(e, inside, &mut out),
+    }
+    if !f
+        .base_layers
+        .iter()
+        .any(|b| !b.is_empty() && f.image.layers.starts_with(b))
+    {
+        out.push(
+            "the layers of its recorded base are not a prefix of its layers: it was not built on the recorded base"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// The labels' part of [`differences`].
+fn labels_differ(
+    e: &Expectation,
+    values: &BTreeMap<Slot, String>,
+    f: &Facts,
+    out: &mut Vec<String>,
+) {
+    let label = |k: &str| f.image.labels.get(k).map(String::as_str);
     let mut want = |k: &str, expected: &str| {
         match label(k) {
         Some(got) if got == expected => {}
@@ -140,61 +172,43 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
             }
         }
     }
-    if e.release && label(labels::DIRTY) == Some("true") {
-        out.push(format!(
-            "it was built from a working tree with uncommitted changes (label {}=true, set by a dirty build of it or of its base); only a clean build is published under a release tag or alias",
-            labels::DIRTY
-        ));
+}
+
+/// What python3 read inside the image, held to the expectation.
+fn inside_differs(e: &Expectation, inside: &Inside, out: &mut Vec<String>) {
+    match inside.codename() {
+        Some(c) if c == e.distro => {}
+        Some(c) => out.push(format!(
+            "/etc/os-release says VERSION_CODENAME={c}, but the catalog's distro is '{}'",
+            e.distro
+        )),
+        None => out.push(format!(
+            "/etc/os-release has no VERSION_CODENAME; the catalog's distro is '{}'",
+            e.distro
+        )),
     }
-    match &f.inside {
-        Err(why) => out.push(why.clone()),
-        Ok(inside) => {
-            match inside.codename() {
-                Some(c) if c == e.distro => {}
-                Some(c) => out.push(format!(
-                    "/etc/os-release says VERSION_CODENAME={c}, but the catalog's distro is '{}'",
-                    e.distro
-                )),
-                None => out.push(format!(
-                    "/etc/os-release has no VERSION_CODENAME; the catalog's distro is '{}'",
-                    e.distro
-                )),
-            }
-            let fw = &e.framework;
-            match inside.dists.get(&fw.package).cloned().flatten() {
-                None => out.push(format!(
-                    "the distribution '{}' is not installed (python3 -c 'import importlib.metadata' finds none), but the tag names {} {}",
-                    fw.package, fw.package, fw.version
-                )),
-                Some(v) if major_minor(&v).as_deref() == Some(fw.version.as_str()) => {}
-                Some(v) => out.push(format!(
-                    "{} {v} is installed, but the tag says {} {}",
-                    fw.package, fw.package, fw.version
-                )),
-            }
-            if let Some(Some(v)) = inside.dists.get(ITWINAI_DIST) {
-                let same = *v == e.version
-                    || matches!((crate::model::version::Version::parse(v), crate::model::version::Version::parse(&e.version)), (Ok(a), Ok(b)) if a == b);
-                if !same {
-                    out.push(format!(
-                        "{ITWINAI_DIST} {v} is installed, but the image is labelled version {}",
-                        e.version
-                    ));
-                }
-            }
+    let fw = &e.framework;
+    match inside.dists.get(&fw.package).cloned().flatten() {
+        None => out.push(format!(
+            "the distribution '{}' is not installed (python3 -c 'import importlib.metadata' finds none), but the tag names {} {}",
+            fw.package, fw.package, fw.version
+        )),
+        Some(v) if major_minor(&v).as_deref() == Some(fw.version.as_str()) => {}
+        Some(v) => out.push(format!(
+            "{} {v} is installed, but the tag says {} {}",
+            fw.package, fw.package, fw.version
+        )),
+    }
+    if let Some(Some(v)) = inside.dists.get(ITWINAI_DIST) {
+        let same = *v == e.version
+            || matches!((crate::model::version::Version::parse(v), crate::model::version::Version::parse(&e.version)), (Ok(a), Ok(b)) if a == b);
+        if !same {
+            out.push(format!(
+                "{ITWINAI_DIST} {v} is installed, but the image is labelled version {}",
+                e.version
+            ));
         }
     }
-    if !f
-        .base_layers
-        .iter()
-        .any(|b| !b.is_empty() && f.image.layers.starts_with(b))
-    {
-        out.push(
-            "the layers of its recorded base are not a prefix of its layers: it was not built on the recorded base"
-                .to_string(),
-        );
-    }
-    out
 }
 
 #[cfg(test)]
