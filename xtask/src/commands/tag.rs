@@ -37,7 +37,7 @@ pub struct Rules<'a> {
     /// Whether they must carry the dirty label (a default development tag).
     pub dirty: Option<bool>,
     /// The base the flavour is built on: a promotion's source must name it.
-    pub base: Option<String>,
+    pub base: Option<AnyRef>,
     /// What a promotion's source must be: a development image of the
     /// flavour at this version.
     pub source: Option<crate::plan::expectation::DevelopmentOf>,
@@ -48,12 +48,12 @@ impl Rules<'_> {
     /// for a promotion's source.
     pub fn expect(
         &self,
-        image: &str,
+        image: &AnyRef,
         platform: Option<&Platform>,
         ref_name: Option<&str>,
     ) -> Expectation {
         Expectation {
-            image: image.to_string(),
+            image: image.clone(),
             ref_name: ref_name.map(str::to_string),
             version: self.version.to_string(),
             labels: Labels::Recorded,
@@ -71,7 +71,7 @@ impl Rules<'_> {
     }
 
     /// What a promotion's source must show: also its flavour's base.
-    pub fn expect_source(&self, source: &str, platform: Option<&Platform>) -> Expectation {
+    pub fn expect_source(&self, source: &AnyRef, platform: Option<&Platform>) -> Expectation {
         Expectation {
             base_name: self.base.clone(),
             source_of: self.source.clone(),
@@ -87,7 +87,7 @@ impl Rules<'_> {
 /// then check that the result has the source's layers and labels and
 /// passes every check itself.
 pub fn promotion_plan(
-    source: &str,
+    source: &AnyRef,
     checked: bool,
     target: &Reference,
     local: &super::Image,
@@ -100,7 +100,7 @@ pub fn promotion_plan(
     let mut items = Vec::new();
     if !checked {
         items.push(Item::Run(Step::Pull {
-            image: source.to_string(),
+            image: source.clone(),
             platform: platform.cloned(),
             capture: false,
         }));
@@ -111,9 +111,9 @@ pub fn promotion_plan(
     if let Some(test) = &rules.flavour.test {
         items.push(Item::Check(Check::Tested {
             flavour: rules.flavour.name.clone(),
-            reference: source.to_string(),
+            reference: source.clone(),
             id: Arg::slot(Slot::ImageId {
-                reference: source.to_string(),
+                reference: source.clone(),
             }),
             platform: platform.cloned(),
             test: test.clone(),
@@ -128,7 +128,7 @@ pub fn promotion_plan(
         (
             Builder::Classic,
             Arg::slot(Slot::ImageId {
-                reference: source.to_string(),
+                reference: source.clone(),
             }),
         )
     };
@@ -144,12 +144,12 @@ pub fn promotion_plan(
         becomes: None,
     }))));
     items.push(Item::Check(Check::Promotion {
-        source: source.to_string(),
+        source: source.clone(),
         target: local.local.clone(),
         ref_name: target.clone(),
     }));
     items.push(Item::Check(Check::Image(Box::new(rules.expect(
-        &local_s,
+        &(&local.local).into(),
         platform,
         Some(&target_s),
     )))));
@@ -289,7 +289,7 @@ fn move_alias(
     let native = exec.engine_platform()?;
     let id = crate::engine::verify::check_inspected(
         exec,
-        &rules.expect(&target_s, Some(&native), Some(&target_s)),
+        &rules.expect(&target.into(), Some(&native), Some(&target_s)),
         local,
     )?;
     let current = match &found[1] {
@@ -326,23 +326,25 @@ fn promote(
 ) -> Result<()> {
     let flavour = rules.flavour;
     let target_s = target.to_string();
-    let source = args
+    let from = args
         .from
-        .clone()
+        .as_deref()
         .ok_or_else(|| invalid("--from is required to promote"))?;
+    let source = AnyRef::parse(from).map_err(|e| invalid(format!("--from: {e}")))?;
     // One promotion per platform: SRC-<os>-<arch> to the target's image of it.
     let targets = super::images(target, platforms)?;
     let mut sources = Vec::new();
     for image in &targets {
         let src = match &image.platform {
             None => source.clone(),
-            Some(p) => format!("{source}-{}", p.tag_suffix()),
+            Some(p) => source
+                .for_platform(p)
+                .map_err(|e| invalid(format!("--from: {e}")))?,
         };
-        AnyRef::parse(&src).map_err(|e| invalid(format!("--from: {e}")))?;
-        let present = exec.inspect(&[Arg::Lit(src.clone())])?.pop().flatten();
+        let present = exec.inspect(&[Arg::Lit(src.to_string())])?.pop().flatten();
         if let Some(info) = present.clone() {
             // There now: check it before planning, so --dry-run tells too.
-            promotion::check_promotable(&src, &info, &project.version)
+            promotion::check_promotable(&src.to_string(), &info, &project.version)
                 .map_err(anyhow::Error::msg)?;
             let id = crate::engine::verify::check_inspected(
                 exec,
@@ -366,7 +368,7 @@ fn promote(
     exec.execute(&items)?;
     let id_of = |image: &super::Image| {
         exec.value(&Slot::ImageId {
-            reference: image.local.to_string(),
+            reference: (&image.local).into(),
         })
         .cloned()
     };
@@ -379,7 +381,10 @@ fn promote(
         let row = crate::support::json::Json::object([
             ("flavour", crate::support::json::Json::str(&flavour.name)),
             ("reference", crate::support::json::Json::str(&target_s)),
-            ("source", crate::support::json::Json::str(&source)),
+            (
+                "source",
+                crate::support::json::Json::str(source.to_string()),
+            ),
             (
                 "image_id",
                 crate::support::json::Json::opt_str(id_of(&targets[0]).filter(|_| single)),
@@ -455,14 +460,15 @@ mod tests {
         let target = Reference::new(&reg, "itwinai", "0.2.2-torch2.6-jammy").unwrap();
         let v = Version::parse("0.2.2").unwrap();
         let f = flavour();
-        let src = "127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab";
+        let src =
+            &AnyRef::parse("127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab").unwrap();
         let rules = Rules {
             flavour: &f,
             version: &v,
             release: true,
             revision: None,
             dirty: None,
-            base: Some("u:1".into()),
+            base: Some(AnyRef::parse("u:1").unwrap()),
             source: None,
         };
         let local = crate::commands::Image {
@@ -475,7 +481,7 @@ mod tests {
             items,
             vec![
                 Item::Run(Step::Pull {
-                    image: src.into(),
+                    image: src.clone(),
                     platform: None,
                     capture: false
                 }),
@@ -484,7 +490,7 @@ mod tests {
                     builder: Builder::Classic,
                     platform: None,
                     source: Source::FromImage(Arg::slot(Slot::ImageId {
-                        reference: src.into()
+                        reference: src.clone()
                     })),
                     tag: t.clone(),
                     no_cache: false,
@@ -494,11 +500,15 @@ mod tests {
                     becomes: None,
                 }))),
                 Item::Check(Check::Promotion {
-                    source: src.into(),
+                    source: src.clone(),
                     target: target.clone(),
                     ref_name: target.clone(),
                 }),
-                Item::Check(Check::Image(Box::new(rules.expect(&t, None, Some(&t))))),
+                Item::Check(Check::Image(Box::new(rules.expect(
+                    &(&target).into(),
+                    None,
+                    Some(&t)
+                )))),
             ]
         );
         let with_buildx = promotion_plan(src, true, &target, &local, &rules, true);
@@ -506,6 +516,6 @@ mod tests {
         let Item::Run(Step::Build(b)) = &with_buildx[0] else {
             panic!("a source checked before planning is built on at once")
         };
-        assert_eq!(b.source, Source::FromImage(Arg::Lit(src.into())));
+        assert_eq!(b.source, Source::FromImage(Arg::Lit(src.to_string())));
     }
 }

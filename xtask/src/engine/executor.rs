@@ -19,7 +19,7 @@ use crate::exec::runner::Output;
 use crate::model::git::GitState;
 use crate::model::image::{ImageInfo, Inside, RemoteImage};
 use crate::model::platform::Platform;
-use crate::model::reference::Reference;
+use crate::model::reference::{AnyRef, Reference};
 use crate::model::remote::Remote;
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::step::{Pinned, Step};
@@ -31,7 +31,7 @@ pub struct Executor<'a> {
     /// The registry API, with the run's authentication state.
     pub(super) registry: Client,
     /// What the registry served under each reference at its last check.
-    pub(super) served: BTreeMap<String, Remote>,
+    pub(super) served: BTreeMap<Reference, Remote>,
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
@@ -91,7 +91,7 @@ impl<'a> Executor<'a> {
     /// What the registry served under `reference` when a check last read
     /// it.
     pub fn served(&self, reference: &Reference) -> Option<&Remote> {
-        self.served.get(&reference.to_string())
+        self.served.get(reference)
     }
 
     /// What the registry serves under `reference` (the registry client).
@@ -324,9 +324,9 @@ impl<'a> Executor<'a> {
 
     /// Digest and per-platform layers of an image in its registry, without
     /// downloading layers (buildx only).
-    pub fn remote_image(&mut self, image: &str) -> Result<RemoteImage> {
+    pub fn remote_image(&mut self, image: &AnyRef) -> Result<RemoteImage> {
         let step = Step::RemoteImage {
-            image: image.into(),
+            image: image.clone(),
         };
         let text = self
             .must(&step)
@@ -372,7 +372,7 @@ impl<'a> Executor<'a> {
     pub fn test(
         &mut self,
         flavour: &str,
-        reference: &str,
+        reference: &AnyRef,
         id: &str,
         platform: Option<&Platform>,
         test: &crate::project::catalog::Test,

@@ -76,7 +76,7 @@ impl Executor<'_> {
             })?;
             self.gw.learn(
                 Slot::IndexDigest {
-                    reference: target.to_string(),
+                    reference: target.clone(),
                 },
                 digest,
             );
@@ -91,8 +91,9 @@ impl Executor<'_> {
                 Some(d) => d,
                 // No `Digest:` line: ask the engine, as the recipe does.
                 None => {
-                    let info =
-                        self.inspect_one(image, || format!("{image} is not local after its pull"))?;
+                    let info = self.inspect_one(&image.to_string(), || {
+                        format!("{image} is not local after its pull")
+                    })?;
                     out::pick_repo_digest(image, &info.repo_digests).map_err(anyhow::Error::msg)?
                 }
             };
@@ -240,13 +241,13 @@ impl Executor<'_> {
         if let Some(d) = got.as_ref().and_then(|r| r.digest.clone()) {
             self.gw.learn(
                 Slot::ManifestDigest {
-                    reference: name.clone(),
+                    reference: reference.clone(),
                 },
                 d,
             );
         }
         if let Some(r) = got {
-            self.served.insert(name, r);
+            self.served.insert(reference.clone(), r);
         }
         Ok(())
     }
@@ -273,7 +274,7 @@ fn milestone(item: &Item) -> Option<String> {
             "checking {}",
             e.becomes
                 .as_ref()
-                .map_or(e.image.clone(), |n| n.to_string())
+                .map_or_else(|| e.image.to_string(), ToString::to_string)
         )),
         Item::Check(Check::Tested {
             flavour, reference, ..

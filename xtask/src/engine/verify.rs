@@ -19,7 +19,7 @@ use crate::support::cache;
 /// The image and, when its digest is already known, its base are
 /// inspected in one call.
 pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
-    let mut images = vec![Arg::Lit(e.image.clone())];
+    let mut images = vec![Arg::Lit(e.image.to_string())];
     let known_base = e.passed_base_digest(exec.values());
     if let Some(b) = &known_base {
         images.push(Arg::Lit(b.clone()));

@@ -90,8 +90,8 @@ pub fn parse_inspect(text: &str) -> Result<Vec<ImageInfo>, String> {
 
 /// The RepoDigests entry of `image`'s own repository. An image pulled under
 /// several names has one entry per repository; index 0 may be another's.
-pub fn pick_repo_digest(image: &str, repo_digests: &[String]) -> Result<String, String> {
-    let want = AnyRef::parse(image)?.familiar_repository();
+pub fn pick_repo_digest(image: &AnyRef, repo_digests: &[String]) -> Result<String, String> {
+    let want = image.familiar_repository();
     let found = repo_digests
         .iter()
         .find(|d| d.split_once('@').is_some_and(|(repo, _)| repo == want));
@@ -112,14 +112,14 @@ pub fn pick_repo_digest(image: &str, repo_digests: &[String]) -> Result<String, 
 
 /// The digest `docker pull` reports (`Digest: sha256:…`), as
 /// `repository@sha256:…` for `image`'s repository.
-pub fn pull_digest(image: &str, pull_output: &str) -> Result<Option<String>, String> {
+pub fn pull_digest(image: &AnyRef, pull_output: &str) -> Result<Option<String>, String> {
     let Some(digest) = pull_output
         .lines()
         .find_map(|l| l.trim().strip_prefix("Digest:").map(str::trim))
     else {
         return Ok(None);
     };
-    let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
+    let repo_digest = format!("{}@{digest}", image.familiar_repository());
     check_repo_digest(&repo_digest)?;
     Ok(Some(repo_digest))
 }
@@ -132,14 +132,14 @@ pub fn pushed_digest(push_output: &str) -> Option<String> {
     })
 }
 
-pub fn parse_imagetools(image: &str, text: &str) -> Result<RemoteImage, String> {
+pub fn parse_imagetools(image: &AnyRef, text: &str) -> Result<RemoteImage, String> {
     let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
     let digest = v
         .get("manifest")
         .and_then(|m| m.get("digest"))
         .and_then(Json::as_str)
         .ok_or("no manifest digest")?;
-    let repo_digest = format!("{}@{digest}", AnyRef::parse(image)?.familiar_repository());
+    let repo_digest = format!("{}@{digest}", image.familiar_repository());
     check_repo_digest(&repo_digest)?;
     let diff_ids = |config: &Json| {
         config
@@ -286,6 +286,10 @@ fn labels_of(config: Option<&Json>) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
+    fn a(s: &str) -> AnyRef {
+        AnyRef::parse(s).unwrap()
+    }
+
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
@@ -298,24 +302,24 @@ mod tests {
             format!("127.0.0.1:5000/base@sha256:{HEX}"),
         ];
         assert_eq!(
-            pick_repo_digest("127.0.0.1:5000/base:1", &digests).unwrap(),
+            pick_repo_digest(&a("127.0.0.1:5000/base:1"), &digests).unwrap(),
             digests[1]
         );
         assert_eq!(
             pick_repo_digest(
-                "docker.io/library/ubuntu:22.04",
+                &a("docker.io/library/ubuntu:22.04"),
                 &[format!("ubuntu@sha256:{HEX}")]
             )
             .unwrap(),
             format!("ubuntu@sha256:{HEX}")
         );
-        assert!(pick_repo_digest("base:1", &[])
+        assert!(pick_repo_digest(&a("base:1"), &[])
             .unwrap_err()
             .contains("never pulled"));
-        assert!(pick_repo_digest("base:1", &digests)
+        assert!(pick_repo_digest(&a("base:1"), &digests)
             .unwrap_err()
             .contains("no digest for repository base"));
-        assert!(pick_repo_digest("base:1", &["base@sha256:zz".into()]).is_err());
+        assert!(pick_repo_digest(&a("base:1"), &["base@sha256:zz".into()]).is_err());
     }
 
     #[test]
@@ -336,19 +340,21 @@ mod tests {
         let single = format!(
             r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"rootfs":{{"diff_ids":["l1"]}}}}}}"#
         );
-        let r = parse_imagetools("ubuntu:22.04", &single).unwrap();
+        let r = parse_imagetools(&a("ubuntu:22.04"), &single).unwrap();
         assert_eq!(r.repo_digest, format!("ubuntu@sha256:{HEX}"));
         assert_eq!(r.layers_by_platform[""], vec!["l1"]);
         let multi = format!(
             r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"linux/amd64":{{"rootfs":{{"diff_ids":["a"]}}}},"linux/arm64":{{"rootfs":{{"diff_ids":["b"]}}}}}}}}"#
         );
-        let r = parse_imagetools("ghcr.io/x/y:1", &multi).unwrap();
+        let r = parse_imagetools(&a("ghcr.io/x/y:1"), &multi).unwrap();
         assert_eq!(r.repo_digest, format!("ghcr.io/x/y@sha256:{HEX}"));
         assert_eq!(r.layers_by_platform.len(), 2);
-        assert!(parse_imagetools("u", "{}").is_err());
-        assert!(
-            parse_imagetools("u", r#"{"manifest":{"digest":"sha256:short"},"image":{}}"#).is_err()
-        );
+        assert!(parse_imagetools(&a("u"), "{}").is_err());
+        assert!(parse_imagetools(
+            &a("u"),
+            r#"{"manifest":{"digest":"sha256:short"},"image":{}}"#
+        )
+        .is_err());
     }
 
     #[test]
@@ -363,11 +369,11 @@ mod tests {
     fn reads_the_digest_from_pull_output() {
         let out = format!("1: Pulling from base\nDigest: sha256:{HEX}\nStatus: Image is up to date for 127.0.0.1:5000/base:1\n127.0.0.1:5000/base:1\n");
         assert_eq!(
-            pull_digest("127.0.0.1:5000/base:1", &out).unwrap(),
+            pull_digest(&a("127.0.0.1:5000/base:1"), &out).unwrap(),
             Some(format!("127.0.0.1:5000/base@sha256:{HEX}"))
         );
-        assert_eq!(pull_digest("base:1", "base:1\n").unwrap(), None);
-        assert!(pull_digest("base:1", "Digest: sha256:short\n").is_err());
+        assert_eq!(pull_digest(&a("base:1"), "base:1\n").unwrap(), None);
+        assert!(pull_digest(&a("base:1"), "Digest: sha256:short\n").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
 /// Where images go: `host[:port][/namespace...]`, or empty for local names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Registry(String);
 
 impl Registry {
@@ -26,6 +26,12 @@ impl Registry {
             None => (s, None),
         };
         check_host(host)?;
+        // Docker's own rule: only such a first component names a host.
+        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+            return Err(format!(
+                "'{host}' is not a registry host to docker (no '.', no port, not localhost): it would push to Docker Hub under '{s}'; write docker.io/{s} for Docker Hub"
+            ));
+        }
         if let Some(path) = path {
             check_path(path)?;
         }
@@ -56,7 +62,7 @@ impl fmt::Display for Registry {
 
 /// A fully specified reference that this tool builds, tags or pushes:
 /// registry, repository name and tag, all validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Reference {
     registry: Registry,
     name: String,
@@ -134,8 +140,41 @@ impl fmt::Display for Reference {
     }
 }
 
+impl fmt::Display for AnyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.domain {
+            write!(f, "{d}/")?;
+        }
+        f.write_str(&self.path)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<&Reference> for AnyRef {
+    /// The same name, without parsing it back from its text.
+    fn from(r: &Reference) -> AnyRef {
+        let (domain, path) = if r.registry.is_local() {
+            (None, r.name.clone())
+        } else {
+            (Some(r.registry.host().to_string()), r.api_name())
+        };
+        AnyRef {
+            domain,
+            path,
+            tag: Some(r.tag.clone()),
+            digest: None,
+        }
+    }
+}
+
 /// Any reference, as written in a FROM line or on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AnyRef {
     /// `host[:port]` when the first component names a registry host.
     pub domain: Option<String>,
@@ -188,6 +227,22 @@ impl AnyRef {
             path: path.to_string(),
             tag: tag.map(str::to_string),
             digest,
+        })
+    }
+
+    /// One platform's image of a multi-platform tag, named as
+    /// [`Reference::for_platform`] names it (`…:TAG-linux-arm64`).
+    pub fn for_platform(&self, p: &crate::model::platform::Platform) -> Result<AnyRef, String> {
+        let tag = self
+            .tag
+            .as_ref()
+            .filter(|_| self.digest.is_none())
+            .ok_or_else(|| format!("'{self}' names no tag to add -{} to", p.tag_suffix()))?;
+        let tag = format!("{tag}-{}", p.tag_suffix());
+        check_tag(&tag)?;
+        Ok(AnyRef {
+            tag: Some(tag),
+            ..self.clone()
         })
     }
 
@@ -445,6 +500,41 @@ pub fn is_latest_tag(tag: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_is_the_any_ref_its_text_parses_to() {
+        for (registry, name, tag) in [
+            ("", "itwinai", "0.4.2-torch2.6-noble"),
+            ("ghcr.io/intertwin-eu", "itwinai-dev", "abc"),
+            ("127.0.0.1:5000", "d", "1-linux-arm64"),
+            ("localhost/ns/sub", "x", "1"),
+        ] {
+            let r = Reference::new(&Registry::parse(registry).unwrap(), name, tag).unwrap();
+            assert_eq!(
+                AnyRef::from(&r),
+                AnyRef::parse(&r.to_string()).unwrap(),
+                "{r}"
+            );
+            assert_eq!(AnyRef::from(&r).to_string(), r.to_string());
+        }
+    }
+
+    #[test]
+    fn a_registry_starts_with_what_docker_reads_as_a_host() {
+        for ok in [
+            "ghcr.io/intertwin-eu",
+            "localhost",
+            "127.0.0.1:5000",
+            "r:5000/ns",
+        ] {
+            assert!(Registry::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["intertwin-eu", "myreg/ns"] {
+            let e = Registry::parse(bad).unwrap_err();
+            assert!(e.contains("Docker Hub"), "{bad}: {e}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::reference::{AnyRef, Reference};
+
 /// A value only known at run time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Slot {
     /// The `repository@sha256:…` digest of a base image once pulled.
-    BaseDigest { image: String },
+    BaseDigest { image: AnyRef },
     /// The image ID (`sha256:…`) of a reference once built or checked.
-    ImageId { reference: String },
+    ImageId { reference: AnyRef },
     /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
-    IndexDigest { reference: String },
+    IndexDigest { reference: Reference },
     /// The manifest digest (`sha256:…`) a registry served under a
     /// reference when it was read back after a push.
-    ManifestDigest { reference: String },
+    ManifestDigest { reference: Reference },
     /// The name the executor gives the container a step runs, so that it
     /// can remove it when the step is stopped (SIGINT, SIGTERM, timeout).
     Container,

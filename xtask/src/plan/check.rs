@@ -2,7 +2,7 @@
 //! through further read-only steps, between the steps it runs.
 
 use crate::model::platform::Platform;
-use crate::model::reference::Reference;
+use crate::model::reference::{AnyRef, Reference};
 use crate::oci::distribution::{Endpoint, Request};
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::expectation::Expectation;
@@ -66,7 +66,7 @@ pub enum Check {
     /// `target` has exactly the layers of `source` and every label of it
     /// but ref.name, which names `target`.
     Promotion {
-        source: String,
+        source: AnyRef,
         target: Reference,
         /// What its ref.name must say (the published reference).
         ref_name: Reference,
@@ -75,7 +75,7 @@ pub enum Check {
     /// now (and recorded). Gates every release publish and promotion.
     Tested {
         flavour: String,
-        reference: String,
+        reference: AnyRef,
         id: Arg,
         platform: Option<Platform>,
         test: crate::project::catalog::Test,
@@ -120,7 +120,7 @@ impl Check {
         match self {
             Check::Image(e) => vec![
                 Step::Inspect {
-                    images: vec![Arg::Lit(e.image.clone()), e.base_shown()],
+                    images: vec![Arg::Lit(e.image.to_string()), e.base_shown()],
                 },
                 Step::Probe {
                     image: Arg::slot(Slot::ImageId {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::model::image::{Framework, ImageInfo};
 use crate::model::labels;
 use crate::model::platform::Platform;
-use crate::model::reference::check_repo_digest;
+use crate::model::reference::{check_repo_digest, AnyRef};
 use crate::plan::arg::{Arg, Slot};
 
 /// What the labels must say.
@@ -24,7 +24,7 @@ pub enum Labels {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     /// The local name to check.
-    pub image: String,
+    pub image: AnyRef,
     /// What its ref.name label must hold; None for a promotion's source.
     pub ref_name: Option<String>,
     /// What its version label, and an installed itwinai, must hold.
@@ -40,7 +40,7 @@ pub struct Expectation {
     pub revision: Option<String>,
     /// The base its base.name label must name (a promotion's source must
     /// be built on its flavour's base, not be another flavour's image).
-    pub base_name: Option<String>,
+    pub base_name: Option<AnyRef>,
     /// A promotion's source: its ref.name must name a development image of
     /// the flavour at this version.
     pub source_of: Option<crate::plan::expectation::DevelopmentOf>,
@@ -68,7 +68,7 @@ impl Expectation {
     pub fn shown(&self) -> String {
         match &self.becomes {
             Some(name) => format!("{name} (built as {})", self.image),
-            None => self.image.clone(),
+            None => self.image.to_string(),
         }
     }
 

@@ -5,6 +5,7 @@ use anyhow::Result;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::model::labels;
+use crate::model::reference::AnyRef;
 use crate::plan::arg::Arg;
 use crate::support::error::invalid;
 
@@ -65,7 +66,7 @@ pub use crate::model::labels::PROVENANCE_ARGS as ARGS;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
     pub commit_hash: String,
-    pub base_img_name: String,
+    pub base_img_name: AnyRef,
     /// Known now, or a slot filled after the base is pulled.
     pub base_img_digest: Arg,
     pub itwinai_version: String,
@@ -79,7 +80,7 @@ impl Provenance {
         let lit = |s: &str| Arg::Lit(s.to_string());
         [
             (ARGS[0], lit(&self.commit_hash)),
-            (ARGS[1], lit(&self.base_img_name)),
+            (ARGS[1], lit(&self.base_img_name.to_string())),
             (ARGS[2], self.base_img_digest.clone()),
             (ARGS[3], lit(&self.itwinai_version)),
             (ARGS[4], lit(&self.creation_date)),
@@ -164,7 +165,7 @@ mod tests {
     fn build_args_in_documented_order() {
         let p = Provenance {
             commit_hash: "c".into(),
-            base_img_name: "b:1".into(),
+            base_img_name: AnyRef::parse("b:1").unwrap(),
             base_img_digest: Arg::Lit("b@sha256:1".into()),
             itwinai_version: "0.2.2".into(),
             creation_date: "d".into(),

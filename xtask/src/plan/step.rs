@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::platform::Platform;
-use crate::model::reference::Reference;
+use crate::model::reference::{AnyRef, Reference};
 use crate::plan::arg::{lit, lits, Arg, Slot};
 use crate::support::process::{Capture, EnvChange, Wait, MIB};
 use crate::support::shell::{shell_line, shell_quote};
@@ -103,7 +103,7 @@ pub enum Step {
     /// Pull an image by name (one platform's image of it, when given);
     /// `capture` keeps its digest in a `BaseDigest` slot.
     Pull {
-        image: String,
+        image: AnyRef,
         platform: Option<Platform>,
         capture: bool,
     },
@@ -154,7 +154,7 @@ pub enum Step {
     },
     /// A base image's digest and per-platform layers from its registry (buildx).
     RemoteImage {
-        image: String,
+        image: AnyRef,
     },
     /// What a registry serves under a digest or name (`docker manifest
     /// inspect`): an index's entries, to find one platform's image of a
@@ -199,7 +199,7 @@ pub enum Step {
 pub enum Pinned {
     Tag(Reference),
     /// A reference as written (a base image: `ubuntu:24.04`).
-    Name(String),
+    Name(AnyRef),
     /// `repository@sha256:…`
     Digest {
         repository: String,
@@ -212,10 +212,10 @@ impl Pinned {
     pub fn is_loopback(&self) -> bool {
         match self {
             Pinned::Tag(r) => r.registry().is_loopback(),
-            Pinned::Name(n) => crate::model::reference::AnyRef::parse(n)
-                .ok()
-                .and_then(|r| r.domain)
-                .is_some_and(|d| crate::model::remote::is_loopback_host(&d)),
+            Pinned::Name(n) => n
+                .domain
+                .as_deref()
+                .is_some_and(crate::model::remote::is_loopback_host),
             Pinned::Digest { repository, .. } => repository
                 .split_once('/')
                 .is_some_and(|(host, _)| crate::model::remote::is_loopback_host(host)),
@@ -302,7 +302,7 @@ impl Step {
             } => {
                 let mut a = lits(["docker", "pull"]);
                 a.extend(platform_flag(platform));
-                a.extend(lits(["--", image]));
+                a.extend(lits(["--".to_string(), image.to_string()]));
                 a
             }
             Step::Build(b) => b.argv(),
@@ -387,7 +387,7 @@ impl Step {
                 "--format",
                 IMAGETOOLS_FORMAT,
                 "--",
-                image,
+                &image.to_string(),
             ]),
             Step::DigestLookup { image } => {
                 let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
@@ -731,14 +731,14 @@ pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
 pub(crate) fn one_of_each() -> Vec<Step> {
     let r = |s: &str| {
         Reference::new(
-            &crate::model::reference::Registry::parse("h").unwrap(),
+            &crate::model::reference::Registry::parse("h.io").unwrap(),
             "r",
             s,
         )
         .unwrap()
     };
     let id = Arg::slot(Slot::ImageId {
-        reference: "h/r:1".into(),
+        reference: crate::model::reference::AnyRef::parse("h.io/r:1").unwrap(),
     });
     let endpoint = crate::oci::distribution::Endpoint::of_host("127.0.0.1:5000");
     let build = Build {
@@ -748,7 +748,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             dir: "/c".into(),
             dockerfile: "D".into(),
         },
-        tag: "h/r:1".into(),
+        tag: "h.io/r:1".into(),
         no_cache: false,
         pull: false,
         build_args: vec![],
@@ -771,7 +771,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         Step::BuildxProbe,
         Step::EnginePlatform,
         Step::Pull {
-            image: "b:1".into(),
+            image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
             platform: None,
             capture: true,
         },
@@ -808,7 +808,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             server: "h".into(),
         },
         Step::RemoteImage {
-            image: "b:1".into(),
+            image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
         },
         Step::DigestLookup {
             image: Pinned::Tag(r("1")),
@@ -928,7 +928,7 @@ mod tests {
     #[test]
     fn slots_resolve_or_show_placeholders() {
         let slot = Slot::BaseDigest {
-            image: "b:1".into(),
+            image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
         };
         let arg = Arg::slot(slot.clone()).prefixed("BASE_IMG_DIGEST=");
         let mut values = BTreeMap::new();
@@ -959,7 +959,7 @@ mod tests {
     #[test]
     fn every_step_derives_its_argv_and_wait() {
         let id = Arg::slot(Slot::ImageId {
-            reference: "r:1".into(),
+            reference: crate::model::reference::AnyRef::parse("r:1").unwrap(),
         });
         let cases: Vec<(Step, &str, Wait)> = vec![
             (
@@ -974,7 +974,7 @@ mod tests {
             ),
             (
                 Step::Pull {
-                    image: "b:1".into(),
+                    image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
                     platform: None,
                     capture: true,
                 },
@@ -983,7 +983,7 @@ mod tests {
             ),
             (
                 Step::Pull {
-                    image: "b:1".into(),
+                    image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
                     platform: Some(Platform::parse("linux/arm64").unwrap()),
                     capture: true,
                 },
@@ -1004,7 +1004,7 @@ mod tests {
                         Arg::Slot {
                             prefix: "127.0.0.1:5000/d@".into(),
                             slot: Slot::ManifestDigest {
-                                reference: "127.0.0.1:5000/d:1-linux-amd64".into(),
+                                reference: rf("127.0.0.1:5000/d:1-linux-amd64"),
                             },
                         },
                         Arg::Lit("127.0.0.1:5000/r@sha256:0".into()),
@@ -1054,16 +1054,16 @@ mod tests {
             ),
             (
                 Step::Push {
-                    reference: rf("h/r:1"),
+                    reference: rf("h.io/r:1"),
                 },
-                "docker push -- h/r:1",
+                "docker push -- h.io/r:1",
                 Wait::Transfer,
             ),
             (
                 Step::Untag {
-                    reference: rf("h/r:1"),
+                    reference: rf("h.io/r:1"),
                 },
-                "docker image rm --no-prune -- h/r:1",
+                "docker image rm --no-prune -- h.io/r:1",
                 Wait::Lookup,
             ),
             (
@@ -1127,7 +1127,7 @@ mod tests {
         // docker takes no platform from the environment: each image's is
         // named in its step.
         let push = Step::Push {
-            reference: rf("h/r:1"),
+            reference: rf("h.io/r:1"),
         };
         assert_eq!(
             push.env(&proxies),
@@ -1275,7 +1275,7 @@ mod tests {
             builder: Builder::Classic,
             platform: None,
             source: Source::FromImage(Arg::slot(Slot::ImageId {
-                reference: "dev:1".into(),
+                reference: crate::model::reference::AnyRef::parse("dev:1").unwrap(),
             })),
             tag: "prod:1".into(),
             no_cache: false,

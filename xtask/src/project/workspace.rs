@@ -11,7 +11,7 @@ use crate::model::labels;
 use crate::model::reference::AnyRef;
 use crate::model::version::Version;
 use crate::project::catalog::{self, Catalog, Flavour};
-use crate::project::dockerfile::{self, FinalBase, BASE_ARG};
+use crate::project::dockerfile::{self, BASE_ARG};
 use crate::project::pyproject;
 use crate::support::error::invalid;
 
@@ -265,7 +265,7 @@ impl Project {
     /// The base the flavour's final image is built on. `cli_override`
     /// (`--base-image`) wins over the catalog's `base-image`, which wins over
     /// the Dockerfile's default.
-    pub fn base(&self, flavour: &Flavour, cli_override: Option<&str>) -> Result<FinalBase> {
+    pub fn base(&self, flavour: &Flavour, cli_override: Option<&str>) -> Result<Base> {
         let text = self.dockerfile(flavour)?;
         let (override_from, value) = match (cli_override, flavour.base_image.as_deref()) {
             (Some(v), _) => ("--base-image".to_string(), Some(v)),
@@ -306,6 +306,20 @@ impl Project {
                 base.line, flavour.name
             )));
         }
-        Ok(base)
+        Ok(Base {
+            image: parsed,
+            uses_base_arg: base.uses_base_arg,
+            line: base.line,
+        })
     }
+}
+
+/// The base a flavour's final image is built on, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub image: AnyRef,
+    /// Whether the Dockerfile names it through `${BASE_IMG_NAME}`.
+    pub uses_base_arg: bool,
+    /// 1-based line of the FROM that names it.
+    pub line: usize,
 }

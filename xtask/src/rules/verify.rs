@@ -132,7 +132,7 @@ fn labels_differ(
                 want(labels::REVISION, head);
             }
             if let Some(base) = &e.base_name {
-                want(labels::BASE_NAME, base);
+                want(labels::BASE_NAME, &base.to_string());
             }
             if let Some(dirty) = e.dirty {
                 let labelled = label(labels::DIRTY) == Some("true");
@@ -231,7 +231,7 @@ mod tests {
 
     fn expectation(labels: Labels) -> Expectation {
         Expectation {
-            image: "r:t".into(),
+            image: crate::model::reference::AnyRef::parse("r:t").unwrap(),
             ref_name: Some("r:t".into()),
             version: "0.2.2".into(),
             labels,
@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn exact_labels_use_the_values_passed() {
         let slot = Slot::BaseDigest {
-            image: "b:1".into(),
+            image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
         };
         let e = expectation(Labels::Exact(vec![
             (labels::VERSION.into(), Arg::Lit("0.2.2".into())),
@@ -448,7 +448,7 @@ mod tests {
         );
         values.insert(
             Slot::BaseDigest {
-                image: "b:1".into(),
+                image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
             },
             "x@sha256:1".into(),
         );

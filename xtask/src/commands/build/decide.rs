@@ -74,12 +74,12 @@ pub fn bases(exec: &mut Executor, targets: &[Target], opts: &Options) -> Result<
         }
         return Ok(());
     }
-    let mut bases: Vec<&str> = Vec::new();
+    let mut bases: Vec<&AnyRef> = Vec::new();
     for t in targets.iter().filter(|t| t.platform.is_some()) {
-        let base = t.provenance.base_img_name.as_str();
+        let base = &t.provenance.base_img_name;
         if !bases.contains(&base) {
             bases.push(base);
-            let looked_up = exec.digest_lookup(Pinned::Name(base.to_string()));
+            let looked_up = exec.digest_lookup(Pinned::Name(base.clone()));
             let Some(remote) = lookup_or_note(exec.dry_run(), base, targets, looked_up)? else {
                 continue;
             };
@@ -93,14 +93,14 @@ pub fn bases(exec: &mut Executor, targets: &[Target], opts: &Options) -> Result<
 /// Every platform the targets on `base` are built for must be one the base
 /// serves: an index with an entry for each, or (one platform) any image.
 fn check_base_platforms(
-    base: &str,
+    base: &AnyRef,
     targets: &[Target],
     served: &[Platform],
     index: bool,
 ) -> Result<()> {
     let wanted: Vec<&Platform> = targets
         .iter()
-        .filter(|t| t.provenance.base_img_name == base)
+        .filter(|t| t.provenance.base_img_name == *base)
         .filter_map(|t| t.platform.as_ref())
         .collect();
     if !index {
@@ -153,7 +153,7 @@ pub fn check_builder(b: &str) -> Result<(), String> {
 /// its registry.
 fn lookup_or_note<T>(
     dry_run: bool,
-    base: &str,
+    base: &AnyRef,
     targets: &[Target],
     looked_up: Result<T>,
 ) -> Result<Option<T>> {
@@ -170,12 +170,11 @@ fn lookup_or_note<T>(
         Err(e) => {
             let mut flavours: Vec<&str> = targets
                 .iter()
-                .filter(|t| t.provenance.base_img_name == base)
+                .filter(|t| t.provenance.base_img_name == *base)
                 .map(|t| t.flavour.as_str())
                 .collect();
             flavours.dedup();
-            let host =
-                AnyRef::parse(base).map_or_else(|_| base.to_string(), |r| r.api_location().0);
+            let host = base.api_location().0;
             Err(e.context(format!(
                 "flavour '{}': its base image {base} cannot be looked up in its registry {host} (is {host} reachable from here? does it need `docker login {host}`?); nothing was built",
                 flavours.join("', '")

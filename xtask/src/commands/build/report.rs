@@ -56,7 +56,7 @@ pub fn report(
     // once its local name moved to it.
     let id_of = |t: &Target| {
         exec.value(&Slot::ImageId {
-            reference: t.staging.to_string(),
+            reference: (&t.staging).into(),
         })
         .cloned()
     };

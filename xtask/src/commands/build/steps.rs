@@ -65,7 +65,7 @@ pub fn plan(
         add(Item::Check(Check::Image(Box::new(t.expectation()))));
         add(Item::Run(Step::Tag {
             source: Arg::slot(Slot::ImageId {
-                reference: t.staging.to_string(),
+                reference: (&t.staging).into(),
             }),
             target: t.local.clone(),
         }));
@@ -111,8 +111,10 @@ mod tests {
             },
             provenance: Provenance {
                 commit_hash: "c".repeat(40),
-                base_img_name: base.into(),
-                base_img_digest: Arg::slot(digest_slot(base)),
+                base_img_name: crate::model::reference::AnyRef::parse(base).unwrap(),
+                base_img_digest: Arg::slot(digest_slot(
+                    &crate::model::reference::AnyRef::parse(base).unwrap(),
+                )),
                 itwinai_version: "0.2.2".into(),
                 creation_date: "2026-11-24T12:05:09+00:00".into(),
                 image_full_name: format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{flavour}2.4-jammy"),
@@ -185,7 +187,7 @@ mod tests {
         assert_eq!(
             items[0].1,
             Item::Run(Step::Pull {
-                image: "u:22.04".into(),
+                image: crate::model::reference::AnyRef::parse("u:22.04").unwrap(),
                 platform: Some(Platform::parse("linux/amd64").unwrap()),
                 capture: true
             })
@@ -273,7 +275,10 @@ mod tests {
             items[3].1,
             Item::Run(Step::Tag {
                 source: Arg::slot(Slot::ImageId {
-                    reference: "ghcr.io/intertwin-eu/itwinai:xtask-build-torch".into()
+                    reference: crate::model::reference::AnyRef::parse(
+                        "ghcr.io/intertwin-eu/itwinai:xtask-build-torch"
+                    )
+                    .unwrap()
                 }),
                 target: t.local.clone(),
             })
@@ -283,7 +288,10 @@ mod tests {
             "ghcr.io/intertwin-eu/itwinai:0.2.2-torch2.4-jammy-linux-arm64"
         );
         let mut values = BTreeMap::new();
-        values.insert(digest_slot("u:22.04"), "u@sha256:ab".to_string());
+        values.insert(
+            digest_slot(&crate::model::reference::AnyRef::parse("u:22.04").unwrap()),
+            "u@sha256:ab".to_string(),
+        );
         assert!(step
             .argv()
             .iter()

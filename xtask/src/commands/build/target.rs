@@ -46,10 +46,12 @@ pub struct Options {
     pub pull: bool,
 }
 
+use crate::model::reference::AnyRef;
+
 /// The slot that holds a base image's digest.
-pub fn digest_slot(base: &str) -> Slot {
+pub fn digest_slot(base: &AnyRef) -> Slot {
     Slot::BaseDigest {
-        image: base.to_string(),
+        image: base.clone(),
     }
 }
 
@@ -61,7 +63,7 @@ impl Target {
             labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
         }
         Expectation {
-            image: self.staging.to_string(),
+            image: (&self.staging).into(),
             ref_name: Some(self.reference.to_string()),
             version: self.provenance.itwinai_version.clone(),
             labels: Labels::Exact(labels),

@@ -87,7 +87,7 @@ pub fn check_images<'p>(
                 // placeholder and nothing can be checked.
                 c.unbuilt = true;
                 let id = Arg::slot(crate::plan::arg::Slot::ImageId {
-                    reference: image.local.to_string(),
+                    reference: (&image.local).into(),
                 });
                 match (&image.platform, staged) {
                     (Some(p), Some(staged)) => c.parts.push(Part {
@@ -164,7 +164,7 @@ fn expectation(
     ask: &Ask,
 ) -> Expectation {
     Expectation {
-        image: local.to_string(),
+        image: local.into(),
         ref_name: Some(reference.to_string()),
         version: project.version.to_string(),
         labels: Labels::Recorded,

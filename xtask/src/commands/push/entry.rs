@@ -49,7 +49,7 @@ impl Part {
         Arg::Slot {
             prefix: format!("{}@", self.staged.repository()),
             slot: crate::plan::arg::Slot::ManifestDigest {
-                reference: self.staged.to_string(),
+                reference: self.staged.clone(),
             },
         }
     }

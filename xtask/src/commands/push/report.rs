@@ -146,7 +146,7 @@ fn settle(
             if item.status == Status::Pushed {
                 item.digest = exec
                     .value(&crate::plan::arg::Slot::IndexDigest {
-                        reference: item.reference.to_string(),
+                        reference: item.reference.clone(),
                     })
                     .cloned()
                     .or_else(|| exec.served(&item.reference).and_then(|r| r.digest.clone()));

@@ -59,7 +59,7 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::check::It
             let tested = |reference: &Reference, id: &Arg, platform: Option<&Platform>| {
                 crate::plan::check::Item::Check(Check::Tested {
                     flavour: i.flavour.clone(),
-                    reference: reference.to_string(),
+                    reference: reference.into(),
                     id: id.clone(),
                     platform: platform.cloned(),
                     test: test.clone(),
