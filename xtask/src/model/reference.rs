@@ -535,7 +535,6 @@ mod tests {
             assert!(e.contains("Docker Hub"), "{bad}: {e}");
         }
     }
-    use super::*;
 
     #[test]
     fn tags_by_docker_grammar() {
