@@ -113,13 +113,8 @@ pub struct PushArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Print the commands, one per line, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print one JSON document on stdout (human output goes to stderr)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -127,13 +122,8 @@ pub struct TestArgs {
     #[command(flatten)]
     pub select: Selection,
 
-    /// Print the commands, one per line, and run nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print one JSON document on stdout (the tests' output goes to stderr)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,13 +147,8 @@ pub struct TagArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Print the commands, one per line, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print one JSON document on stdout (human output goes to stderr)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +198,19 @@ pub struct ListArgs {
     /// published, and at which digest
     #[arg(long)]
     pub remote: bool,
+}
+
+/// How a command that runs a plan reports it: `--dry-run` and `--json`,
+/// the same in build, test, push and tag.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print the commands, one per line, and run or change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout (human output and the tests' output go to stderr)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which flavours, under which name.
@@ -275,13 +273,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub allow_dirty: bool,
 
-    /// Print the commands, one per line, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print one JSON document on stdout (human output goes to stderr)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[cfg(test)]

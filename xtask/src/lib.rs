@@ -123,10 +123,10 @@ fn lost_output(code: u8) -> u8 {
 fn wants_json(command: &Command) -> bool {
     match command {
         Command::Image(ImageCommand::List(a)) => a.json,
-        Command::Image(ImageCommand::Build(a)) => a.json,
-        Command::Image(ImageCommand::Push(a)) => a.json,
-        Command::Image(ImageCommand::Tag(a)) => a.json,
-        Command::Image(ImageCommand::Test(a)) => a.json,
+        Command::Image(ImageCommand::Build(a)) => a.output.json,
+        Command::Image(ImageCommand::Push(a)) => a.output.json,
+        Command::Image(ImageCommand::Tag(a)) => a.output.json,
+        Command::Image(ImageCommand::Test(a)) => a.output.json,
         Command::Image(ImageCommand::Audit(a)) => a.json,
         Command::Version(_) | Command::Check => false,
     }

@@ -159,7 +159,7 @@ pub fn promotion_plan(
 pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
     let project = ws.load()?;
     let ask = ask(&project, args)?;
-    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(&args.naming, || exec.git_state())?;
     let target =
         project
@@ -296,7 +296,7 @@ fn move_alias(
         None => Current::Absent,
         Some(a) if a.id == id => {
             crate::support::output::stderr_line(&format!("{alias_s} already points at {target_s}"));
-            alias_json(args.json, flavour, &alias_s, &target_s, &id);
+            alias_json(args.output.json, flavour, &alias_s, &target_s, &id);
             return Ok(());
         }
         Some(a) => Current::Labelled(labels::version_of(&a.labels)),
@@ -310,7 +310,7 @@ fn move_alias(
         source: Arg::Lit(id.clone()),
         target: alias,
     })])?;
-    alias_json(args.json, flavour, &alias_s, &target_s, &id);
+    alias_json(args.output.json, flavour, &alias_s, &target_s, &id);
     Ok(())
 }
 
@@ -372,7 +372,7 @@ fn promote(
         })
         .cloned()
     };
-    if args.json {
+    if args.output.json {
         let single = targets.len() == 1 && targets[0].platform.is_none();
         let platforms = targets
             .iter()
@@ -396,7 +396,7 @@ fn promote(
         ]);
         crate::support::json::emit(&crate::support::json::Json::Array(vec![row]));
     }
-    if !args.dry_run {
+    if !args.output.dry_run {
         for image in &targets {
             let id = id_of(image).unwrap_or_default();
             match &image.platform {

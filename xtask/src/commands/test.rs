@@ -46,7 +46,7 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     gated(&mut flavours, args.select.all)?;
     let platforms = super::chosen_platforms(&flavours, naming)?;
     let registry = super::registry(catalog, naming)?;
-    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(naming, || exec.git_state())?;
     let refs = super::references(catalog, &flavours, &project.version, &channel, &registry)?;
     // Every image of every flavour: one per declared (or chosen) platform.
@@ -62,13 +62,13 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         check_platform(&mut exec, image, info, naming, &flavours)?;
     }
     let (runs, stopped) = run_all(&mut exec, images, found);
-    if args.json {
+    if args.output.json {
         crate::support::json::emit(&Json::Array(runs.iter().map(json_of).collect()));
     }
     if let Some(e) = stopped {
         return Err(e);
     }
-    if args.dry_run {
+    if args.output.dry_run {
         return Ok(());
     }
     report(&runs)

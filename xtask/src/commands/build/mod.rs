@@ -41,7 +41,7 @@ pub struct Ask<'p, 'a> {
 pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) -> Result<()> {
     let project = ws.load()?;
     let ask = ask(&project, args, local_offset)?;
-    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let tree = tree(&mut exec, &ask)?;
     let targets = targets(&mut exec, &project, &ask, &tree)?;
     let opts = decide::options(&mut exec, &project, &ask)?;

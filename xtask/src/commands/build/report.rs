@@ -46,7 +46,7 @@ pub fn report(
 ) -> Result<()> {
     let failed_at = failure.as_ref().map(|(at, _)| *at);
     let status_of = |k: usize| match progress(items, failed_at, &k) {
-        _ if ask.args.dry_run => Status::Planned,
+        _ if ask.args.output.dry_run => Status::Planned,
         Progress::Done => Status::Built,
         Progress::Failed => Status::Failed,
         Progress::NotRun => Status::NotBuilt,
@@ -60,7 +60,7 @@ pub fn report(
         })
         .cloned()
     };
-    if ask.args.json {
+    if ask.args.output.json {
         let rows = ask
             .flavours
             .iter()
@@ -78,7 +78,7 @@ pub fn report(
     if let Some(e) = error {
         return Err(e);
     }
-    if !ask.args.dry_run {
+    if !ask.args.output.dry_run {
         for t in targets {
             if let Some(id) = id_of(t) {
                 crate::support::output::stderr_line(&match &t.platform {

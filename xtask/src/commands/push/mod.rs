@@ -129,7 +129,7 @@ impl<'p, 'a> Ask<'p, 'a> {
 pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let project = ws.load()?;
     let ask = Ask::new(&project, args)?;
-    let mut exec = Executor::new(&ws.sh, args.dry_run, args.json);
+    let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(ask.naming, || exec.git_state())?;
     let refs = super::references(
         &project.catalog,
@@ -150,16 +150,23 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         None,
     )?;
     let steps = steps::plan(&first.items, buildx);
-    if args.dry_run {
+    if args.output.dry_run {
         let failure = exec.execute_partial(&items_of(&steps));
-        return report::finish(&exec, first.items, &steps, failure, true, args.json);
+        return report::finish(&exec, first.items, &steps, failure, true, args.output.json);
     }
     // The tests run outside the lock: a test that hangs never holds up
     // another flavour's push. The lock covers the registry reads the
     // writes rest on, and the writes.
     let gate = gate_len(&steps);
     if let Some(failure) = exec.execute_partial(&items_of(&steps[..gate])) {
-        return report::finish(&exec, first.items, &steps, Some(failure), false, args.json);
+        return report::finish(
+            &exec,
+            first.items,
+            &steps,
+            Some(failure),
+            false,
+            args.output.json,
+        );
     }
     let _lock = lock::acquire(&ask.repositories(&project, &refs)?)?;
     let again = decided(
@@ -184,7 +191,14 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let failure = exec
         .execute_partial(&items_of(&steps_again[gate_again..]))
         .map(|(at, e)| (at + gate_again, e));
-    report::finish(&exec, again.items, &steps_again, failure, false, args.json)
+    report::finish(
+        &exec,
+        again.items,
+        &steps_again,
+        failure,
+        false,
+        args.output.json,
+    )
 }
 
 /// Decide, refusing the whole push on any conflict; the warnings and notes
