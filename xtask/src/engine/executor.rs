@@ -17,12 +17,12 @@ use crate::exec::gateway::Gateway;
 use crate::exec::git;
 use crate::exec::runner::Output;
 use crate::model::git::GitState;
-use crate::model::image::{ImageInfo, Inside, RemoteImage};
+use crate::model::image::{ImageInfo, Inside};
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
 use crate::model::remote::Remote;
 use crate::plan::arg::{Arg, Slot};
-use crate::plan::step::{Pinned, Step};
+use crate::plan::step::Step;
 use crate::registry::client::Client;
 
 pub struct Executor<'a> {
@@ -271,16 +271,6 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// What the registry serves under `image` (classic).
-    pub fn digest_lookup(&mut self, image: Pinned) -> Result<Remote> {
-        let step = Step::DigestLookup {
-            image: image.clone(),
-        };
-        let text = self.must(&step)?.context("registry lookups always run")?;
-        out::parse_manifest_inspect(&text)
-            .map_err(|e| anyhow::anyhow!("looking up {image} in its registry: {e}"))
-    }
-
     /// The version label of what `reference` serves: one image's, or an
     /// index's, whose images must all carry the same (`Ok(Err(why))` when
     /// they do not). Reads the config blobs from the registry: no layer,
@@ -322,20 +312,33 @@ impl<'a> Executor<'a> {
         )))
     }
 
-    /// Digest and per-platform layers of an image in its registry, without
-    /// downloading layers (buildx only).
-    pub fn remote_image(&mut self, image: &AnyRef) -> Result<RemoteImage> {
-        let step = Step::RemoteImage {
-            image: image.clone(),
+    /// What the registry of a base image serves under its name: the
+    /// manifest's digest (as `repository@sha256:…`) and, for an index, the
+    /// platforms it has an image of. One manifest read through the
+    /// registry client; no layer, no config, nothing pulled.
+    pub fn base_served(&mut self, image: &AnyRef) -> Result<BaseServed> {
+        let (host, name) = image.api_location();
+        let endpoint = crate::oci::distribution::Endpoint::of_host(&host);
+        let shown = image.to_string();
+        let at = image
+            .digest
+            .clone()
+            .or_else(|| image.tag.clone())
+            .unwrap_or_else(|| "latest".to_string());
+        let (digest, manifest) = self
+            .manifest(&endpoint, &name, &at, &shown)?
+            .with_context(|| format!("its registry {host} does not serve {shown}"))?;
+        let repo_digest = format!("{}@{digest}", image.familiar_repository());
+        crate::model::reference::check_repo_digest(&repo_digest).map_err(anyhow::Error::msg)?;
+        let platforms = match manifest {
+            crate::oci::distribution::Manifest::Image { .. } => None,
+            crate::oci::distribution::Manifest::Index(entries) => {
+                Some(entries.into_iter().map(|(p, _)| p).collect())
+            }
         };
-        let text = self
-            .must(&step)
-            .with_context(|| format!("cannot resolve the digest of base image {image}"))?
-            .context("imagetools always runs")?;
-        out::parse_imagetools(image, &text).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot resolve the digest of base image {image}: imagetools printed {e}"
-            )
+        Ok(BaseServed {
+            repo_digest,
+            platforms,
         })
     }
 
@@ -452,4 +455,13 @@ mod tests {
         }
         assert!(writes >= 10, "{writes}");
     }
+}
+
+/// What a base image's registry serves under its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseServed {
+    /// `repository@sha256:…` of the manifest (or index).
+    pub repo_digest: String,
+    /// An index's platforms; None for a single image.
+    pub platforms: Option<Vec<crate::model::platform::Platform>>,
 }

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::image::{ImageInfo, Inside, RemoteImage};
-use crate::model::platform::Platform;
+use crate::model::image::{ImageInfo, Inside};
 use crate::model::reference::{check_repo_digest, check_sha256, AnyRef};
-use crate::model::remote::{Member, Remote};
 use crate::support::json::Json;
 
 /// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
@@ -132,105 +130,6 @@ pub fn pushed_digest(push_output: &str) -> Option<String> {
     })
 }
 
-pub fn parse_imagetools(image: &AnyRef, text: &str) -> Result<RemoteImage, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    let digest = v
-        .get("manifest")
-        .and_then(|m| m.get("digest"))
-        .and_then(Json::as_str)
-        .ok_or("no manifest digest")?;
-    let repo_digest = format!("{}@{digest}", image.familiar_repository());
-    check_repo_digest(&repo_digest)?;
-    let diff_ids = |config: &Json| {
-        config
-            .get("rootfs")
-            .and_then(|r| r.get("diff_ids"))
-            .map(Json::strings)
-    };
-    let mut layers_by_platform = BTreeMap::new();
-    match v.get("image") {
-        Some(img) if img.get("rootfs").is_some() => {
-            layers_by_platform.insert(String::new(), diff_ids(img).unwrap_or_default());
-        }
-        Some(Json::Object(map)) => {
-            for (platform, config) in map {
-                layers_by_platform.insert(platform.clone(), diff_ids(config).unwrap_or_default());
-            }
-        }
-        _ => return Err("no image configuration".into()),
-    }
-    Ok(RemoteImage {
-        repo_digest,
-        layers_by_platform,
-    })
-}
-
-/// An index entry's `platform` object (`os`, `architecture`, `variant`).
-fn platform_of(p: Option<&Json>) -> Result<Platform, String> {
-    let p = p.ok_or("an index entry has no platform")?;
-    let field = |k: &str| p.get(k).and_then(Json::as_str).unwrap_or("");
-    let mut s = format!("{}/{}", field("os"), field("architecture"));
-    if !field("variant").is_empty() {
-        s = format!("{s}/{}", field("variant"));
-    }
-    Platform::parse(&s).map_err(|e| format!("an index entry's platform: {e}"))
-}
-
-/// An index entry from its descriptor (`digest`, `platform`).
-fn member(descriptor: &Json, config: Option<String>) -> Result<Member, String> {
-    let digest = descriptor
-        .get("digest")
-        .and_then(Json::as_str)
-        .ok_or("an index entry has no digest")?;
-    check_sha256(digest)?;
-    Ok(Member {
-        platform: platform_of(descriptor.get("platform"))?,
-        digest: digest.to_string(),
-        config,
-    })
-}
-
-/// The config digest of a `SchemaV2Manifest`/`OCIManifest` object.
-fn config_of(v: &Json) -> Option<String> {
-    ["SchemaV2Manifest", "OCIManifest"]
-        .iter()
-        .find_map(|k| v.get(k)?.get("config")?.get("digest")?.as_str())
-        .map(str::to_string)
-}
-
-/// Parse `docker manifest inspect --verbose` output: one image (an
-/// object), or an index (an array of its entries, each with its platform
-/// and manifest; the index's own digest is not printed).
-pub fn parse_manifest_inspect(text: &str) -> Result<Remote, String> {
-    let v = Json::parse(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    if let Some(entries) = v.as_array() {
-        let members = entries
-            .iter()
-            .map(|e| {
-                let d = e
-                    .get("Descriptor")
-                    .ok_or("an index entry has no Descriptor")?;
-                member(d, config_of(e))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        if members.is_empty() {
-            return Err("an empty index".into());
-        }
-        return Ok(Remote {
-            digest: None,
-            config: None,
-            members,
-        });
-    }
-    let digest = v
-        .get("Descriptor")
-        .and_then(|d| d.get("digest"))
-        .and_then(Json::as_str)
-        .ok_or("no Descriptor.digest")?;
-    check_sha256(digest)?;
-    Ok(Remote::image(digest, config_of(&v).as_deref()))
-}
-
 /// Whether a container failed because its binaries are for another
 /// machine and no emulator is registered for them.
 pub fn is_exec_format_error(stderr: &str) -> bool {
@@ -290,9 +189,6 @@ mod tests {
         AnyRef::parse(s).unwrap()
     }
 
-    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
@@ -333,28 +229,6 @@ mod tests {
         assert!(infos[1].labels.is_empty());
         assert!(parse_inspect("garbage").is_err());
         assert!(parse_inspect("[{}]").is_err());
-    }
-
-    #[test]
-    fn parses_imagetools_output() {
-        let single = format!(
-            r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"rootfs":{{"diff_ids":["l1"]}}}}}}"#
-        );
-        let r = parse_imagetools(&a("ubuntu:22.04"), &single).unwrap();
-        assert_eq!(r.repo_digest, format!("ubuntu@sha256:{HEX}"));
-        assert_eq!(r.layers_by_platform[""], vec!["l1"]);
-        let multi = format!(
-            r#"{{"manifest":{{"digest":"sha256:{HEX}"}},"image":{{"linux/amd64":{{"rootfs":{{"diff_ids":["a"]}}}},"linux/arm64":{{"rootfs":{{"diff_ids":["b"]}}}}}}}}"#
-        );
-        let r = parse_imagetools(&a("ghcr.io/x/y:1"), &multi).unwrap();
-        assert_eq!(r.repo_digest, format!("ghcr.io/x/y@sha256:{HEX}"));
-        assert_eq!(r.layers_by_platform.len(), 2);
-        assert!(parse_imagetools(&a("u"), "{}").is_err());
-        assert!(parse_imagetools(
-            &a("u"),
-            r#"{"manifest":{"digest":"sha256:short"},"image":{}}"#
-        )
-        .is_err());
     }
 
     #[test]
@@ -399,61 +273,5 @@ mod tests {
             Some(125),
             "Cannot connect to the Docker daemon"
         ));
-    }
-
-    #[test]
-    fn parses_manifest_inspect() {
-        let text = format!(
-            r#"{{"Ref":"r","Descriptor":{{"digest":"{A}"}},"SchemaV2Manifest":{{"config":{{"digest":"{B}"}}}}}}"#
-        );
-        assert_eq!(
-            parse_manifest_inspect(&text).unwrap(),
-            Remote::image(A, Some(B))
-        );
-        let oci = format!(
-            r#"{{"Descriptor":{{"digest":"{A}"}},"OCIManifest":{{"config":{{"digest":"{B}"}}}}}}"#
-        );
-        assert_eq!(
-            parse_manifest_inspect(&oci).unwrap().config.as_deref(),
-            Some(B)
-        );
-        assert!(parse_manifest_inspect("[{}, {}]")
-            .unwrap_err()
-            .contains("no Descriptor"));
-        assert!(parse_manifest_inspect("[]").unwrap_err().contains("empty"));
-        let entry = |arch: &str, variant: &str, d: &str, c: &str| {
-            format!(
-                r#"{{"Ref":"r@{d}","Descriptor":{{"digest":"{d}","platform":{{"architecture":"{arch}","os":"linux"{variant}}}}},"SchemaV2Manifest":{{"config":{{"digest":"{c}"}}}}}}"#
-            )
-        };
-        let list = format!(
-            "[{},{}]",
-            entry("amd64", "", A, B),
-            entry("arm64", r#","variant":"v8""#, B, A)
-        );
-        let index = parse_manifest_inspect(&list).unwrap();
-        assert_eq!(index.digest, None);
-        assert_eq!(
-            index.members,
-            vec![
-                Member {
-                    platform: Platform::parse("linux/amd64").unwrap(),
-                    digest: A.into(),
-                    config: Some(B.into())
-                },
-                Member {
-                    platform: Platform::parse("linux/arm64/v8").unwrap(),
-                    digest: B.into(),
-                    config: Some(A.into())
-                }
-            ]
-        );
-        assert!(index.is_index_of(&[
-            (Platform::parse("linux/arm64/v8").unwrap(), A.into()),
-            (Platform::parse("linux/amd64").unwrap(), B.into())
-        ]));
-        assert!(!index.is_index_of(&[(Platform::parse("linux/amd64").unwrap(), B.into())]));
-        assert!(parse_manifest_inspect("garbage").is_err());
-        assert!(parse_manifest_inspect(r#"{"Descriptor":{"digest":"sha256:x"}}"#).is_err());
     }
 }

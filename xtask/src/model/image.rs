@@ -71,14 +71,6 @@ pub fn os_release_codename(text: &str) -> Option<String> {
     })
 }
 
-/// What `docker buildx imagetools inspect` tells: the digest in the registry
-/// and, per platform, the layer diff IDs. No layer is downloaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteImage {
-    pub repo_digest: String,
-    pub layers_by_platform: BTreeMap<String, Vec<String>>,
-}
-
 /// The framework the tag names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framework {

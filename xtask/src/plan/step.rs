@@ -152,16 +152,6 @@ pub enum Step {
         helper: String,
         server: String,
     },
-    /// A base image's digest and per-platform layers from its registry (buildx).
-    RemoteImage {
-        image: AnyRef,
-    },
-    /// What a registry serves under a digest or name (`docker manifest
-    /// inspect`): an index's entries, to find one platform's image of a
-    /// base, or to know before building that it has every platform.
-    DigestLookup {
-        image: Pinned,
-    },
     /// Forget a manifest list the docker CLI kept from an earlier run
     /// (`docker manifest rm`; absent is fine). It deletes from the CLI's
     /// own store, so a dry run does not run it.
@@ -194,45 +184,6 @@ pub enum Step {
     },
 }
 
-/// An image in a registry, by tag or by manifest digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pinned {
-    Tag(Reference),
-    /// A reference as written (a base image: `ubuntu:24.04`).
-    Name(AnyRef),
-    /// `repository@sha256:…`
-    Digest {
-        repository: String,
-        digest: String,
-    },
-}
-
-impl Pinned {
-    /// Whether its registry is a loopback one (plain HTTP allowed).
-    pub fn is_loopback(&self) -> bool {
-        match self {
-            Pinned::Tag(r) => r.registry().is_loopback(),
-            Pinned::Name(n) => n
-                .domain
-                .as_deref()
-                .is_some_and(crate::model::remote::is_loopback_host),
-            Pinned::Digest { repository, .. } => repository
-                .split_once('/')
-                .is_some_and(|(host, _)| crate::model::remote::is_loopback_host(host)),
-        }
-    }
-}
-
-impl std::fmt::Display for Pinned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pinned::Tag(r) => write!(f, "{r}"),
-            Pinned::Name(n) => write!(f, "{n}"),
-            Pinned::Digest { repository, digest } => write!(f, "{repository}@{digest}"),
-        }
-    }
-}
-
 /// `--platform P` when a platform is given.
 fn platform_flag(p: &Option<Platform>) -> Vec<Arg> {
     match p {
@@ -240,9 +191,6 @@ fn platform_flag(p: &Option<Platform>) -> Vec<Arg> {
         None => Vec::new(),
     }
 }
-
-/// `--format` of [`Step::RemoteImage`]: digest and config in one call.
-pub const IMAGETOOLS_FORMAT: &str = r#"{"manifest":{{json .Manifest}},"image":{{json .Image}}}"#;
 
 /// What the in-image probe runs: prints one JSON object with the text of
 /// os-release and, per distribution named in argv, its version or null.
@@ -379,24 +327,6 @@ impl Step {
                 "--".into(),
                 reference.to_string(),
             ]),
-            Step::RemoteImage { image } => lits([
-                "docker",
-                "buildx",
-                "imagetools",
-                "inspect",
-                "--format",
-                IMAGETOOLS_FORMAT,
-                "--",
-                &image.to_string(),
-            ]),
-            Step::DigestLookup { image } => {
-                let mut a = lits(["docker", "manifest", "inspect", "--verbose"]);
-                if image.is_loopback() {
-                    a.push(lit("--insecure"));
-                }
-                a.extend(lits(["--".to_string(), image.to_string()]));
-                a
-            }
             Step::ManifestForget { target } => lits([
                 "docker".to_string(),
                 "manifest".into(),
@@ -519,7 +449,7 @@ impl Step {
         Capture::Bounded(match self {
             Step::RegistryRead(_) => crate::oci::distribution::MAX_BYTES as usize + MIB,
             Step::GitState | Step::GitFlagged | Step::GitTracked => 64 * MIB,
-            Step::Inspect { .. } | Step::RemoteImage { .. } | Step::DigestLookup { .. } => 16 * MIB,
+            Step::Inspect { .. } => 16 * MIB,
             _ => 4 * MIB,
         })
     }
@@ -555,9 +485,7 @@ impl Step {
             | Step::Probe { .. }
             | Step::Test { .. }
             | Step::RegistryRead(_)
-            | Step::CredentialHelper { .. }
-            | Step::RemoteImage { .. }
-            | Step::DigestLookup { .. } => false,
+            | Step::CredentialHelper { .. } => false,
         }
     }
 
@@ -638,10 +566,6 @@ impl Step {
             Step::RegistryRead(r) => format!("reading {}", r.what),
             Step::CredentialHelper { helper, server } => {
                 format!("asking docker-credential-{helper} for the credentials of {server}")
-            }
-            Step::RemoteImage { image } => format!("resolving the digest of base image {image}"),
-            Step::DigestLookup { image } => {
-                format!("reading the manifest of {image}")
             }
             Step::ManifestForget { target } => {
                 format!("forgetting a manifest list of {target} left by an earlier run")
@@ -807,12 +731,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             helper: "pass".into(),
             server: "h".into(),
         },
-        Step::RemoteImage {
-            image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
-        },
-        Step::DigestLookup {
-            image: Pinned::Tag(r("1")),
-        },
         Step::ManifestForget { target: r("1") },
         Step::ManifestCreate {
             target: r("1"),
@@ -850,8 +768,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Untag { .. }
             | Step::RegistryRead(_)
             | Step::CredentialHelper { .. }
-            | Step::RemoteImage { .. }
-            | Step::DigestLookup { .. }
             | Step::ManifestForget { .. }
             | Step::ManifestCreate { .. }
             | Step::ManifestAnnotate { .. }

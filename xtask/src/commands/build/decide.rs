@@ -10,7 +10,7 @@ use crate::model::reference::AnyRef;
 
 use super::target::{digest_slot, Options, Target};
 use super::Ask;
-use crate::plan::step::{Builder, Pinned};
+use crate::plan::step::Builder;
 use crate::project::workspace::Project;
 use crate::support::error::invalid;
 
@@ -54,37 +54,24 @@ pub fn options(exec: &mut Executor, project: &Project, ask: &Ask) -> Result<Opti
 /// platform (a base that lacks one would be found out only after the
 /// other platforms' builds).
 pub fn bases(exec: &mut Executor, targets: &[Target], opts: &Options) -> Result<()> {
-    if opts.builder != Builder::Classic {
-        for t in targets {
-            let base = &t.provenance.base_img_name;
-            let slot = digest_slot(base);
-            if exec.value(&slot).is_none() {
-                let looked_up = exec.remote_image(base);
-                let Some(remote) = lookup_or_note(exec.dry_run(), base, targets, looked_up)? else {
-                    continue;
-                };
-                let served: Vec<Platform> = remote
-                    .layers_by_platform
-                    .keys()
-                    .filter_map(|k| Platform::parse(k).ok())
-                    .collect();
-                check_base_platforms(base, targets, &served, remote.layers_by_platform.len() > 1)?;
-                exec.learn(slot, remote.repo_digest);
-            }
-        }
-        return Ok(());
-    }
+    let buildx = opts.builder != Builder::Classic;
     let mut bases: Vec<&AnyRef> = Vec::new();
-    for t in targets.iter().filter(|t| t.platform.is_some()) {
+    for t in targets.iter().filter(|t| buildx || t.platform.is_some()) {
         let base = &t.provenance.base_img_name;
-        if !bases.contains(&base) {
-            bases.push(base);
-            let looked_up = exec.digest_lookup(Pinned::Name(base.clone()));
-            let Some(remote) = lookup_or_note(exec.dry_run(), base, targets, looked_up)? else {
-                continue;
-            };
-            let served: Vec<Platform> = remote.members.iter().map(|m| m.platform.clone()).collect();
-            check_base_platforms(base, targets, &served, remote.is_index())?;
+        if bases.contains(&base) {
+            continue;
+        }
+        bases.push(base);
+        let looked_up = exec.base_served(base);
+        let Some(served) = lookup_or_note(exec.dry_run(), base, targets, looked_up)? else {
+            continue;
+        };
+        let platforms = served.platforms.clone().unwrap_or_default();
+        check_base_platforms(base, targets, &platforms, served.platforms.is_some())?;
+        if buildx {
+            // buildx does not pull the base into the engine: the digest
+            // the build records is the one read here.
+            exec.learn(digest_slot(base), served.repo_digest);
         }
     }
     Ok(())

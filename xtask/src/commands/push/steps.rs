@@ -7,7 +7,7 @@ use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::plan::arg::Arg;
 use crate::plan::check::{Check, RemoteExpect};
-use crate::plan::step::{Pinned, Step};
+use crate::plan::step::Step;
 
 /// The steps that write the index `target` from `sources`: forget a list
 /// an earlier run left, create, annotate each variant, push. With buildx,
@@ -130,11 +130,8 @@ pub fn plan(items: &[Entry], buildx: bool) -> Vec<(Owner, crate::plan::check::It
                     .members
                     .iter()
                     .map(|m| {
-                        let pinned = Pinned::Digest {
-                            repository: i.reference.repository(),
-                            digest: m.digest.clone(),
-                        };
-                        (m.platform.clone(), Arg::Lit(pinned.to_string()))
+                        let pinned = format!("{}@{}", i.reference.repository(), m.digest);
+                        (m.platform.clone(), Arg::Lit(pinned))
                     })
                     .collect(),
                 _ => i
