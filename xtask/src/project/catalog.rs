@@ -391,6 +391,27 @@ impl Catalog {
     }
 }
 
+/// Problems found so far, each one line (invalid input).
+#[derive(Default)]
+pub struct Problems(pub Vec<anyhow::Error>);
+
+impl Problems {
+    pub fn push(&mut self, e: anyhow::Error) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its error kept.
+    pub fn keep<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+}
+
 /// Reads the catalog's text, keeping every problem it finds: each check
 /// keeps its problem and the reading goes on. Its methods read the keys in
 /// the order [`Catalog::parse_all`] reports their problems.
@@ -877,121 +898,6 @@ fn test_argv(item: &Item, at: &str, ctx: &str) -> Result<Vec<String>> {
     Ok(argv)
 }
 
-/// The checks across flavours, on the flavours without a problem of their
-/// own: each tag format fits its flavour (a flavour whose format does not
-/// is left out of the rest), no two flavours make one release tag, no
-/// release tag is the local name of a platform's image, no alias is shared.
-fn across_flavours(p: &mut Problems, flavours: &mut Vec<Flavour>) {
-    flavours.retain(|f| {
-        p.keep(
-            f.tag_format
-                .check_for(&f.values())
-                .map_err(|e| invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))),
-        )
-        .is_some()
-    });
-    p.0.extend(release_tag_collisions(flavours));
-    p.0.extend(platform_name_collisions(flavours));
-    p.0.extend(shared_aliases(flavours));
-}
-
-/// Pairs of flavours that make the same release tag, at one version or at
-/// two different ones (so that a tag could not be told apart).
-fn release_tag_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
-    let mut problems = Vec::new();
-    for (i, a) in flavours.iter().enumerate() {
-        for b in &flavours[i + 1..] {
-            if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
-                let when = if v == "every version" {
-                    format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
-                } else {
-                    format!("at version {v} ('{}')", a.pattern().render(&v))
-                };
-                problems.push(invalid(format!(
-                    "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
-                    a.name, b.name
-                )));
-            } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern()) {
-                problems.push(invalid(format!(
-                    "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
-                    a.name,
-                    b.name,
-                    a.pattern().render(&v),
-                    a.name,
-                    b.name
-                )));
-            }
-        }
-    }
-    problems
-}
-
-/// Flavours whose release tags end like the local name of a platform's
-/// image (`<tag>-linux-arm64`) of a flavour.
-fn platform_name_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
-    let mut problems = Vec::new();
-    for a in flavours {
-        for platform in &a.platforms {
-            let pattern = a.pattern();
-            let local = Pattern {
-                prefix: pattern.prefix.clone(),
-                suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
-            };
-            for b in flavours {
-                let same = tag_format::collision(&local, &b.pattern()).is_some()
-                    || tag_format::cross_collision(&local, &b.pattern()).is_some();
-                if same {
-                    problems.push(invalid(format!(
-                        "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
-                        b.name,
-                        a.name,
-                        local.render("1.0.0")
-                    )));
-                }
-            }
-        }
-    }
-    problems
-}
-
-/// `-latest` aliases declared by more than one flavour.
-fn shared_aliases(flavours: &[Flavour]) -> Vec<anyhow::Error> {
-    let mut problems = Vec::new();
-    let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
-    for f in flavours {
-        if let Some(l) = &f.latest {
-            if let Some(other) = aliases.insert(l, &f.name) {
-                problems.push(invalid(format!(
-                    "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
-                    f.name
-                )));
-            }
-        }
-    }
-    problems
-}
-
-/// Problems found so far, each one line (invalid input).
-#[derive(Default)]
-pub struct Problems(pub Vec<anyhow::Error>);
-
-impl Problems {
-    pub fn push(&mut self, e: anyhow::Error) {
-        self.0.push(e);
-    }
-
-    /// The value, or `None` with its error kept.
-    pub fn keep<T>(&mut self, r: Result<T>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.0.push(e);
-                None
-            }
-        }
-    }
-}
-
 /// A flavour's test: its argv (its own or the catalog's) and how it runs
 /// (`test-entrypoint`, `test-network`), which need a test.
 fn test_of_flavour(
@@ -1085,6 +991,100 @@ fn check_keys(
             )));
         }
     }
+}
+
+/// The checks across flavours, on the flavours without a problem of their
+/// own: each tag format fits its flavour (a flavour whose format does not
+/// is left out of the rest), no two flavours make one release tag, no
+/// release tag is the local name of a platform's image, no alias is shared.
+fn across_flavours(p: &mut Problems, flavours: &mut Vec<Flavour>) {
+    flavours.retain(|f| {
+        p.keep(
+            f.tag_format
+                .check_for(&f.values())
+                .map_err(|e| invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))),
+        )
+        .is_some()
+    });
+    p.0.extend(release_tag_collisions(flavours));
+    p.0.extend(platform_name_collisions(flavours));
+    p.0.extend(shared_aliases(flavours));
+}
+
+/// Pairs of flavours that make the same release tag, at one version or at
+/// two different ones (so that a tag could not be told apart).
+fn release_tag_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    for (i, a) in flavours.iter().enumerate() {
+        for b in &flavours[i + 1..] {
+            if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
+                let when = if v == "every version" {
+                    format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
+                } else {
+                    format!("at version {v} ('{}')", a.pattern().render(&v))
+                };
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
+                    a.name, b.name
+                )));
+            } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern()) {
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
+                    a.name,
+                    b.name,
+                    a.pattern().render(&v),
+                    a.name,
+                    b.name
+                )));
+            }
+        }
+    }
+    problems
+}
+
+/// Flavours whose release tags end like the local name of a platform's
+/// image (`<tag>-linux-arm64`) of a flavour.
+fn platform_name_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    for a in flavours {
+        for platform in &a.platforms {
+            let pattern = a.pattern();
+            let local = Pattern {
+                prefix: pattern.prefix.clone(),
+                suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
+            };
+            for b in flavours {
+                let same = tag_format::collision(&local, &b.pattern()).is_some()
+                    || tag_format::cross_collision(&local, &b.pattern()).is_some();
+                if same {
+                    problems.push(invalid(format!(
+                        "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
+                        b.name,
+                        a.name,
+                        local.render("1.0.0")
+                    )));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// `-latest` aliases declared by more than one flavour.
+fn shared_aliases(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in flavours {
+        if let Some(l) = &f.latest {
+            if let Some(other) = aliases.insert(l, &f.name) {
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
+                    f.name
+                )));
+            }
+        }
+    }
+    problems
 }
 
 /// The longest build-arg value: far below Linux's 128 KiB per argument, so
