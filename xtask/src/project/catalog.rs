@@ -1238,6 +1238,35 @@ pub(crate) mod tests {
         }
     }
 
+    /// Only the first word names the program (docker would read a leading
+    /// `-` as its own option); later words are the program's to read.
+    #[test]
+    fn test_argv_is_an_argv_naming_a_program() {
+        let ok = |words: &[&str]| Ok(words.iter().map(|w| w.to_string()).collect());
+        let cases: &[(&str, Result<Vec<String>, &str>)] = &[
+            (r#"["python3", "-m", "pytest"]"#, ok(&["python3", "-m", "pytest"])),
+            (r#"["run", "-x", ""]"#, ok(&["run", "-x", ""])),
+            (r#""pytest""#, Err("'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a string")),
+            ("[]", Err("'test' is empty; name the program to run inside the image, or remove the key")),
+            (r#"[""]"#, Err("'test' starts with an empty word; the first word is the program to run")),
+            (r#"["-x", "y"]"#, Err("'test' starts with '-x'; the first word is the program to run")),
+            (r#"["--rm"]"#, Err("'test' starts with '--rm'; the first word is the program to run")),
+            (r#"["python3", 1]"#, Err("'test' must hold only strings")),
+            (r#"["python3", "a\nb"]"#, Err("'test': a word holds the control character '\\n'")),
+            (r#"["python3", "a\u0000"]"#, Err("'test': a word holds the control character '\\0'")),
+        ];
+        for (value, want) in cases {
+            let text = format!("test = {value}\n");
+            let doc = tomlfile::parse("f", &text).unwrap();
+            let item = doc.get("test").unwrap();
+            let got = test_argv(item, "f:1", "flavour 'a': ").map_err(|e| format!("{e:#}"));
+            let want = want
+                .clone()
+                .map_err(|msg| format!("f:1: flavour 'a': {msg}"));
+            assert_eq!(got, want, "{value}");
+        }
+    }
+
     #[test]
     fn parse_all_finds_every_problem_of_every_key_and_flavour() {
         let text = "registry = \"ghcr.io/intertwin-eu\"\nproduction = \"itwinai\"\ndevelopment = \"itwinai\"\ndev-hash-length = 3\n\n\
