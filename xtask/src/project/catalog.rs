@@ -347,456 +347,36 @@ impl Catalog {
             Ok(doc) => doc,
             Err(e) => return (None, vec![e]),
         };
-        let mut problems = Problems::default();
-        let p = &mut problems;
-        let loc = |item: &Item| tomlfile::item_location(FILE, text, item);
         let root: &dyn TableLike = doc.as_table();
-        check_keys(p, root, TOP_KEYS, FILE, text, "");
-
-        let string = |t: &dyn TableLike, key: &str, ctx: &str| -> Result<Option<String>> {
-            match t.get(key) {
-                None => Ok(None),
-                Some(item) => match item.as_str() {
-                    Some(s) => Ok(Some(s.to_string())),
-                    None => Err(invalid(format!(
-                        "{}: {ctx}'{key}' must be a string, not a {}",
-                        loc(item),
-                        item.type_name()
-                    ))),
-                },
-            }
+        let mut r = Reader {
+            text,
+            problems: Problems::default(),
         };
-        let required = |t: &dyn TableLike, key: &str, ctx: &str, what: &str| -> Result<String> {
-            string(t, key, ctx)?.ok_or_else(|| {
-                invalid(format!("{FILE}: {ctx}'{key}' is missing; set it to {what}"))
-            })
+        check_keys(&mut r.problems, root, TOP_KEYS, FILE, text, "");
+        let names = r.names(root);
+        let Some(table) = r.flavours_table(root) else {
+            return (None, r.problems.0);
         };
-
-        let registry_text = p.keep(required(
-            root,
-            "registry",
-            "",
-            "a registry such as \"ghcr.io/intertwin-eu\" (or \"\" for local names)",
-        ));
-        let registry = registry_text.and_then(|r| {
-            p.keep(Registry::parse(&r).map_err(|e| {
-                invalid(format!(
-                    "{}: 'registry': {e}",
-                    loc(&root.get("registry").cloned().unwrap_or_default())
-                ))
-            }))
-        });
-        // An image name: present, and one a reference can hold.
-        let mut image_name = |key: &str, what: &str| {
-            let name = p.keep(required(root, key, "", what))?;
-            // Without a usable registry, the name is still checked alone.
-            let local = Registry::parse("").expect("the empty registry parses");
-            let r = registry.as_ref().unwrap_or(&local);
-            p.keep(
-                Reference::new(r, &name, "x").map_err(|e| invalid(format!("{FILE}: '{key}': {e}"))),
-            )
-            .map(|_| name)
-        };
-        let production = image_name("production", "the release image name, e.g. \"itwinai\"");
-        let development = image_name(
-            "development",
-            "the development image name, e.g. \"itwinai-dev\"",
-        );
-        if production.is_some() && production == development {
-            p.push(invalid(format!(
-                "{FILE}: 'production' and 'development' are both '{}'; development images must not share the release name",
-                production.as_deref().unwrap_or_default()
-            )));
-        }
-
-        let Some(flavours_item) = root.get("flavours") else {
-            p.push(invalid(format!(
-                "{FILE}: no [flavours.NAME] table; declare at least one flavour"
-            )));
-            return (None, problems.0);
-        };
-        let Some(table) = flavours_item.as_table_like() else {
-            p.push(invalid(format!(
-                "{}: 'flavours' must be a table of [flavours.NAME] tables",
-                loc(flavours_item)
-            )));
-            return (None, problems.0);
-        };
-        let format_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<TagFormat>> {
-            string(t, "tag-format", ctx)?
-                .map(|text| {
-                    TagFormat::parse(&text).map_err(|e| {
-                        let at = t
-                            .get("tag-format")
-                            .map(loc)
-                            .unwrap_or_else(|| FILE.to_string());
-                        invalid(format!("{at}: {ctx}'tag-format' {e}"))
-                    })
-                })
-                .transpose()
-        };
-        let test_of = |t: &dyn TableLike, ctx: &str| -> Result<Option<Vec<String>>> {
-            let Some(item) = t.get("test") else {
-                return Ok(None);
-            };
-            let at = loc(item);
-            let words = item.as_array().ok_or_else(|| {
-                invalid(format!(
-                    "{at}: {ctx}'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a {}",
-                    item.type_name()
-                ))
-            })?;
-            let mut argv = Vec::new();
-            for w in words.iter() {
-                let w = w
-                    .as_str()
-                    .ok_or_else(|| invalid(format!("{at}: {ctx}'test' must hold only strings")))?;
-                check_test_word(w).map_err(|e| invalid(format!("{at}: {ctx}'test': {e}")))?;
-                argv.push(w.to_string());
-            }
-            if argv.is_empty() {
-                return Err(invalid(format!(
-                    "{at}: {ctx}'test' is empty; name the program to run inside the image, or remove the key"
-                )));
-            }
-            if argv[0].is_empty() {
-                return Err(invalid(format!(
-                    "{at}: {ctx}'test' starts with an empty word; the first word is the program to run"
-                )));
-            }
-            if argv[0].starts_with('-') {
-                return Err(invalid(format!(
-                    "{at}: {ctx}'test' starts with '{}'; the first word is the program to run",
-                    argv[0]
-                )));
-            }
-            Ok(Some(argv))
-        };
-        // A top-level default with a problem: flavours that would use it
-        // are checked against the built-in default meanwhile.
-        let default_format = match p.keep(format_of(root, "")) {
-            Some(Some(f)) => f,
-            _ => TagFormat::parse(tag_format::DEFAULT).expect("the default tag format parses"),
-        };
-        let default_test = p.keep(test_of(root, "")).flatten();
-        let dev_hash_length = match root.get("dev-hash-length") {
-            None => DEV_HASH_DEFAULT,
-            Some(item) => match item.as_integer() {
-                Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
-                _ => {
-                    p.push(invalid(format!(
-                        "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
-                        loc(item),
-                        item.to_string().trim()
-                    )));
-                    DEV_HASH_DEFAULT
-                }
-            },
-        };
-
+        let defaults = r.defaults(root);
         let mut flavours = Vec::new();
         for (name, item) in table.iter() {
-            let before = p.0.len();
-            let at = tomlfile::key_location(FILE, text, table.key(name));
-            p.keep(check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}"))));
-            let ctx = format!("flavour '{name}': ");
-            let Some(t) = item.as_table_like() else {
-                p.push(invalid(format!(
-                    "{at}: {ctx}must be a table, not a {}",
-                    item.type_name()
-                )));
-                continue;
-            };
-            check_keys(p, t, FLAVOUR_KEYS, FILE, text, &ctx);
-            // Where a key's value is, for its errors (the flavour's header
-            // when the key is missing).
-            let key_at = |k: &str| t.get(k).map(loc).unwrap_or_else(|| at.clone());
-            let dockerfile = p
-                .keep(required(
-                    t,
-                    "dockerfile",
-                    &ctx,
-                    "the Dockerfile's path from the workspace root",
-                ))
-                .and_then(|d| {
-                    p.keep(check_relative_path(&d).map_err(|e| {
-                        invalid(format!("{}: {ctx}'dockerfile' {e}", key_at("dockerfile")))
-                    }))
-                    .map(|()| d)
-                });
-            let framework = p
-                .keep(required(t, "framework", &ctx, "\"torch\" or \"tf\""))
-                .and_then(|fw| {
-                    p.keep(Framework::parse(&fw).ok_or_else(|| {
-                        invalid(format!(
-                            "{}: {ctx}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
-                            key_at("framework")
-                        ))
-                    }))
-                });
-            let framework_version = p
-                .keep(required(
-                    t,
-                    "framework-version",
-                    &ctx,
-                    "the framework's x.y, e.g. \"2.4\"",
-                ))
-                .and_then(|v| {
-                    p.keep(check_framework_version(&v).map_err(|e| {
-                        invalid(format!(
-                            "{}: {ctx}'framework-version' {e}",
-                            key_at("framework-version")
-                        ))
-                    }))
-                    .map(|()| v)
-                });
-            let framework_package =
-                p.keep(string(t, "framework-package", &ctx))
-                    .and_then(|package| match package {
-                        None => Some(None),
-                        Some(name) => p
-                            .keep(check_distribution_name(&name).map_err(|e| {
-                                invalid(format!(
-                                    "{}: {ctx}'framework-package' {e}",
-                                    key_at("framework-package")
-                                ))
-                            }))
-                            .map(|()| Some(name)),
-                    });
-            let distro = p
-                .keep(required(
-                    t,
-                    "distro",
-                    &ctx,
-                    "the final image's OS codename, e.g. \"jammy\"",
-                ))
-                .and_then(|d| {
-                    p.keep(
-                        check_distro(&d).map_err(|e| {
-                            invalid(format!("{}: {ctx}'distro' {e}", key_at("distro")))
-                        }),
-                    )
-                    .map(|()| d)
-                });
-            let jupyterlab = match t.get("jupyterlab") {
-                None => Some(false),
-                Some(item) => p.keep(item.as_bool().ok_or_else(|| {
-                    invalid(format!(
-                        "{}: {ctx}'jupyterlab' must be true or false, not a {}",
-                        loc(item),
-                        item.type_name()
-                    ))
-                })),
-            };
-            let base_image = p.keep(string(t, "base-image", &ctx));
-            if let Some(Some(b)) = &base_image {
-                match AnyRef::parse(b) {
-                    Err(e) => p.push(invalid(format!(
-                        "{}: {ctx}'base-image': {e}",
-                        key_at("base-image")
-                    ))),
-                    Ok(r) if r.is_scratch() => p.push(invalid(format!(
-                        "{}: {ctx}'base-image' is scratch, which has no digest to record",
-                        key_at("base-image")
-                    ))),
-                    Ok(_) => {}
-                }
-            }
-            let variant = p.keep(string(t, "variant", &ctx));
-            if let Some(Some(v)) = &variant {
-                p.keep(
-                    check_variant(v)
-                        .map_err(|e| invalid(format!("{}: {ctx}'variant' {e}", key_at("variant")))),
-                );
-            }
-            let tag_format = p
-                .keep(format_of(t, &ctx))
-                .map(|f| f.unwrap_or_else(|| default_format.clone()));
-            let test = p
-                .keep(test_of(t, &ctx))
-                .map(|argv| argv.or_else(|| default_test.clone()))
-                .and_then(|argv| p.keep(test_of_flavour(t, &ctx, argv, &key_at)));
-            let latest = p.keep(string(t, "latest", &ctx));
-            if let Some(Some(l)) = &latest {
-                match check_tag(l) {
-                    Err(e) => p.push(invalid(format!("{}: {ctx}'latest': {e}", key_at("latest")))),
-                    Ok(()) if !l.ends_with("-latest") => p.push(invalid(format!(
-                        "{}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")",
-                        key_at("latest")
-                    ))),
-                    Ok(()) => {}
-                }
-            }
-            let mut build_args = Vec::new();
-            if let Some(item) = t.get("build-args") {
-                match item.as_table_like() {
-                    None => p.push(invalid(format!(
-                        "{}: {ctx}'build-args' must be a table of strings",
-                        loc(item)
-                    ))),
-                    Some(args) => {
-                        for (k, v) in args.iter() {
-                            // The entry's own line, not the table's.
-                            let entry = tomlfile::key_location(FILE, text, args.key(k));
-                            p.keep(
-                                check_arg_name(k)
-                                    .map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}"))),
-                            );
-                            let Some(v) = v.as_str() else {
-                                p.push(invalid(format!(
-                                    "{entry}: {ctx}build-args.{k} must be a string, not a {}",
-                                    v.type_name()
-                                )));
-                                continue;
-                            };
-                            p.keep(
-                                check_arg_value(v).map_err(|e| {
-                                    invalid(format!("{entry}: {ctx}build-args.{k} {e}"))
-                                }),
-                            );
-                            build_args.push((k.to_string(), v.to_string()));
-                        }
-                    }
-                }
-            }
-            let platforms = match t.get("platforms") {
-                None => Some(Vec::new()),
-                Some(item) => p.keep(
-                    platforms_of(item)
-                        .map_err(|e| invalid(format!("{}: {ctx}'platforms' {e}", loc(item)))),
-                ),
-            };
-            if p.0.len() > before {
-                // Left out of the checks across flavours.
-                continue;
-            }
-            let (
-                Some(dockerfile),
-                Some(framework),
-                Some(framework_version),
-                Some(framework_package),
-                Some(distro),
-                Some(jupyterlab),
-                Some(base_image),
-                Some(variant),
-                Some(tag_format),
-                Some(test),
-                Some(latest),
-                Some(platforms),
-            ) = (
-                dockerfile,
-                framework,
-                framework_version,
-                framework_package,
-                distro,
-                jupyterlab,
-                base_image,
-                variant,
-                tag_format,
-                test,
-                latest,
-                platforms,
-            )
-            else {
-                continue;
-            };
-            flavours.push(Flavour {
-                name: name.to_string(),
-                dockerfile,
-                framework_package: framework_package
-                    .unwrap_or_else(|| framework.package().to_string()),
-                framework,
-                framework_version,
-                distro,
-                jupyterlab,
-                variant,
-                tag_format,
-                test,
-                base_image,
-                latest,
-                build_args,
-                platforms,
-            });
+            flavours.extend(r.flavour(table, name, item, &defaults));
         }
-        // Problems in a flavour's keys hide what the checks across flavours
-        // would find only with those keys right: run them on the rest.
-        let any_flavours = table.iter().next().is_some();
-        flavours.retain(|f| {
-            p.keep(
-                f.tag_format.check_for(&f.values()).map_err(|e| {
-                    invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))
-                }),
-            )
-            .is_some()
-        });
-        for (i, a) in flavours.iter().enumerate() {
-            for b in &flavours[i + 1..] {
-                if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
-                    let when = if v == "every version" {
-                        format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
-                    } else {
-                        format!("at version {v} ('{}')", a.pattern().render(&v))
-                    };
-                    p.push(invalid(format!(
-                        "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
-                        a.name, b.name
-                    )));
-                } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern())
-                {
-                    p.push(invalid(format!(
-                        "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
-                        a.name,
-                        b.name,
-                        a.pattern().render(&v),
-                        a.name,
-                        b.name
-                    )));
-                }
-            }
-        }
-        if !any_flavours {
-            p.push(invalid(format!(
+        if table.iter().next().is_none() {
+            r.problems.push(invalid(format!(
                 "{FILE}: no flavours declared; add a [flavours.NAME] table"
             )));
         }
-        // The local name of a platform's image (`<tag>-linux-arm64`) is no
-        // flavour's release tag.
-        for a in &flavours {
-            for platform in &a.platforms {
-                let pattern = a.pattern();
-                let local = Pattern {
-                    prefix: pattern.prefix.clone(),
-                    suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
-                };
-                for b in &flavours {
-                    let same = tag_format::collision(&local, &b.pattern()).is_some()
-                        || tag_format::cross_collision(&local, &b.pattern()).is_some();
-                    if same {
-                        p.push(invalid(format!(
-                            "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
-                            b.name,
-                            a.name,
-                            local.render("1.0.0")
-                        )));
-                    }
-                }
-            }
-        }
-        let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
-        for f in &flavours {
-            if let Some(l) = &f.latest {
-                if let Some(other) = aliases.insert(l, &f.name) {
-                    p.push(invalid(format!(
-                        "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
-                        f.name
-                    )));
-                }
-            }
-        }
-        let (Some(registry), Some(production), Some(development)) =
-            (registry, production, development)
+        // Problems in a flavour's keys hide what the checks across flavours
+        // would find only with those keys right: run them on the rest.
+        across_flavours(&mut r.problems, &mut flavours);
+        let Names {
+            registry: Some(registry),
+            production: Some(production),
+            development: Some(development),
+        } = names
         else {
-            return (None, problems.0);
+            return (None, r.problems.0);
         };
         // With problems, the flavours without any, for the checks that
         // read their Dockerfiles.
@@ -804,10 +384,10 @@ impl Catalog {
             registry,
             production,
             development,
-            dev_hash_length,
+            dev_hash_length: defaults.dev_hash_length,
             flavours,
         };
-        (Some(catalog), problems.0)
+        (Some(catalog), r.problems.0)
     }
 }
 
@@ -830,6 +410,492 @@ impl Problems {
             }
         }
     }
+}
+
+/// Reads the catalog's text, keeping every problem it finds: each check
+/// keeps its problem and the reading goes on. Its methods read the keys in
+/// the order [`Catalog::parse_all`] reports their problems.
+struct Reader<'a> {
+    text: &'a str,
+    problems: Problems,
+}
+
+/// The top level's names, each `None` when it has a problem.
+struct Names {
+    registry: Option<Registry>,
+    production: Option<String>,
+    development: Option<String>,
+}
+
+/// The top level's settings: `tag-format` and `test` for the flavours that
+/// set none, and `dev-hash-length`.
+struct Defaults {
+    tag_format: TagFormat,
+    test: Option<Vec<String>>,
+    dev_hash_length: usize,
+}
+
+/// A `[flavours.NAME]` table being read.
+struct FlavourTable<'a> {
+    name: &'a str,
+    t: &'a dyn TableLike,
+    /// `flavour 'NAME': `, how its problems start.
+    ctx: String,
+    /// Its header's `file:line`, where a missing key is reported.
+    at: String,
+}
+
+/// The top level.
+impl Reader<'_> {
+    /// `registry`, `production` and `development`, which must differ.
+    fn names(&mut self, root: &dyn TableLike) -> Names {
+        let registry = self.registry(root);
+        let production = self.image_name(
+            root,
+            registry.as_ref(),
+            "production",
+            "the release image name, e.g. \"itwinai\"",
+        );
+        let development = self.image_name(
+            root,
+            registry.as_ref(),
+            "development",
+            "the development image name, e.g. \"itwinai-dev\"",
+        );
+        if production.is_some() && production == development {
+            self.problems.push(invalid(format!(
+                "{FILE}: 'production' and 'development' are both '{}'; development images must not share the release name",
+                production.as_deref().unwrap_or_default()
+            )));
+        }
+        Names {
+            registry,
+            production,
+            development,
+        }
+    }
+
+    fn registry(&mut self, root: &dyn TableLike) -> Option<Registry> {
+        let text = self.problems.keep(self.required(
+            root,
+            "registry",
+            "",
+            "a registry such as \"ghcr.io/intertwin-eu\" (or \"\" for local names)",
+        ))?;
+        let at = root
+            .get("registry")
+            .map_or_else(|| FILE.to_string(), |item| self.loc(item));
+        self.problems
+            .keep(Registry::parse(&text).map_err(|e| invalid(format!("{at}: 'registry': {e}"))))
+    }
+
+    /// An image name: present, and one a reference can hold (under the
+    /// registry, or alone when the registry has a problem).
+    fn image_name(
+        &mut self,
+        root: &dyn TableLike,
+        registry: Option<&Registry>,
+        key: &str,
+        what: &str,
+    ) -> Option<String> {
+        let name = self.problems.keep(self.required(root, key, "", what))?;
+        let local = Registry::parse("").expect("the empty registry parses");
+        let checked = Reference::new(registry.unwrap_or(&local), &name, "x")
+            .map_err(|e| invalid(format!("{FILE}: '{key}': {e}")));
+        self.problems.keep(checked).map(|_| name)
+    }
+
+    /// The `[flavours.NAME]` tables; `None` when there is no such table.
+    fn flavours_table<'d>(&mut self, root: &'d dyn TableLike) -> Option<&'d dyn TableLike> {
+        let Some(item) = root.get("flavours") else {
+            self.problems.push(invalid(format!(
+                "{FILE}: no [flavours.NAME] table; declare at least one flavour"
+            )));
+            return None;
+        };
+        let table = item.as_table_like();
+        if table.is_none() {
+            self.problems.push(invalid(format!(
+                "{}: 'flavours' must be a table of [flavours.NAME] tables",
+                self.loc(item)
+            )));
+        }
+        table
+    }
+
+    fn defaults(&mut self, root: &dyn TableLike) -> Defaults {
+        // A top-level default with a problem: flavours that would use it
+        // are checked against the built-in default meanwhile.
+        let tag_format = match self.problems.keep(self.tag_format(root, "")) {
+            Some(Some(f)) => f,
+            _ => TagFormat::parse(tag_format::DEFAULT).expect("the default tag format parses"),
+        };
+        let test = self.problems.keep(self.test_argv(root, "")).flatten();
+        let dev_hash_length = self.dev_hash_length(root);
+        Defaults {
+            tag_format,
+            test,
+            dev_hash_length,
+        }
+    }
+
+    /// `dev-hash-length`: the default when it is absent or has a problem.
+    fn dev_hash_length(&mut self, root: &dyn TableLike) -> usize {
+        let Some(item) = root.get("dev-hash-length") else {
+            return DEV_HASH_DEFAULT;
+        };
+        match item.as_integer() {
+            Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
+            _ => {
+                self.problems.push(invalid(format!(
+                    "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
+                    self.loc(item),
+                    item.to_string().trim()
+                )));
+                DEV_HASH_DEFAULT
+            }
+        }
+    }
+}
+
+/// One flavour.
+impl Reader<'_> {
+    /// A `[flavours.NAME]` table: `None` when it has any problem, which
+    /// leaves it out of the checks across flavours.
+    fn flavour(
+        &mut self,
+        table: &dyn TableLike,
+        name: &str,
+        item: &Item,
+        defaults: &Defaults,
+    ) -> Option<Flavour> {
+        let before = self.problems.0.len();
+        let at = tomlfile::key_location(FILE, self.text, table.key(name));
+        self.problems
+            .keep(check_flavour_name(name).map_err(|e| invalid(format!("{at}: {e}"))));
+        let ctx = format!("flavour '{name}': ");
+        let Some(t) = item.as_table_like() else {
+            self.problems.push(invalid(format!(
+                "{at}: {ctx}must be a table, not a {}",
+                item.type_name()
+            )));
+            return None;
+        };
+        check_keys(&mut self.problems, t, FLAVOUR_KEYS, FILE, self.text, &ctx);
+        let f = FlavourTable { name, t, ctx, at };
+        let flavour = self.flavour_keys(&f, defaults);
+        flavour.filter(|_| self.problems.0.len() == before)
+    }
+
+    /// The flavour's keys, each read and checked on its own so that every
+    /// problem is kept: `None` when any has one.
+    fn flavour_keys(&mut self, f: &FlavourTable, defaults: &Defaults) -> Option<Flavour> {
+        let dockerfile = self.required_key(
+            f,
+            "dockerfile",
+            "the Dockerfile's path from the workspace root",
+            check_relative_path,
+        );
+        let framework = self.framework(f);
+        let framework_version = self.required_key(
+            f,
+            "framework-version",
+            "the framework's x.y, e.g. \"2.4\"",
+            check_framework_version,
+        );
+        let framework_package = self.optional_key(f, "framework-package", check_distribution_name);
+        let distro = self.required_key(
+            f,
+            "distro",
+            "the final image's OS codename, e.g. \"jammy\"",
+            check_distro,
+        );
+        let jupyterlab = self.jupyterlab(f);
+        let base_image = self.base_image(f);
+        let variant = self.optional_key(f, "variant", check_variant);
+        let tag_format = self
+            .problems
+            .keep(self.tag_format(f.t, &f.ctx))
+            .map(|format| format.unwrap_or_else(|| defaults.tag_format.clone()));
+        let test = self.test(f, defaults.test.as_ref());
+        let latest = self.latest(f);
+        let build_args = self.build_args(f);
+        let platforms = self.platforms(f);
+        let framework = framework?;
+        Some(Flavour {
+            name: f.name.to_string(),
+            dockerfile: dockerfile?,
+            framework_package: framework_package?
+                .unwrap_or_else(|| framework.package().to_string()),
+            framework,
+            framework_version: framework_version?,
+            distro: distro?,
+            jupyterlab: jupyterlab?,
+            variant: variant?,
+            tag_format: tag_format?,
+            test: test?,
+            base_image: base_image?,
+            latest: latest?,
+            build_args,
+            platforms: platforms?,
+        })
+    }
+
+    /// A string key the flavour must set, whose value `check` accepts.
+    fn required_key(
+        &mut self,
+        f: &FlavourTable,
+        key: &str,
+        what: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let value = self.problems.keep(self.required(f.t, key, &f.ctx, what))?;
+        let checked = check(&value).map_err(|e| self.key_problem(f, key, e));
+        self.problems.keep(checked).map(|()| value)
+    }
+
+    /// A string key the flavour may set, whose value `check` accepts.
+    fn optional_key(
+        &mut self,
+        f: &FlavourTable,
+        key: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) -> Option<Option<String>> {
+        let value = self.problems.keep(self.string(f.t, key, &f.ctx))?;
+        if let Some(v) = &value {
+            let checked = check(v).map_err(|e| self.key_problem(f, key, e));
+            self.problems.keep(checked)?;
+        }
+        Some(value)
+    }
+
+    fn framework(&mut self, f: &FlavourTable) -> Option<Framework> {
+        let fw =
+            self.problems
+                .keep(self.required(f.t, "framework", &f.ctx, "\"torch\" or \"tf\""))?;
+        let parsed = Framework::parse(&fw).ok_or_else(|| {
+            invalid(format!(
+                "{}: {}'framework' is '{fw}'; it must be \"torch\" or \"tf\"",
+                self.key_at(f, "framework"),
+                f.ctx
+            ))
+        });
+        self.problems.keep(parsed)
+    }
+
+    fn jupyterlab(&mut self, f: &FlavourTable) -> Option<bool> {
+        let Some(item) = f.t.get("jupyterlab") else {
+            return Some(false);
+        };
+        let value = item.as_bool().ok_or_else(|| {
+            invalid(format!(
+                "{}: {}'jupyterlab' must be true or false, not a {}",
+                self.loc(item),
+                f.ctx,
+                item.type_name()
+            ))
+        });
+        self.problems.keep(value)
+    }
+
+    /// `base-image`: a reference with a digest to record (not scratch).
+    fn base_image(&mut self, f: &FlavourTable) -> Option<Option<String>> {
+        let base = self.problems.keep(self.string(f.t, "base-image", &f.ctx))?;
+        if let Some(b) = &base {
+            let at = self.key_at(f, "base-image");
+            let ctx = &f.ctx;
+            match AnyRef::parse(b) {
+                Err(e) => {
+                    self.problems
+                        .push(invalid(format!("{at}: {ctx}'base-image': {e}")));
+                    return None;
+                }
+                Ok(r) if r.is_scratch() => {
+                    self.problems.push(invalid(format!(
+                        "{at}: {ctx}'base-image' is scratch, which has no digest to record"
+                    )));
+                    return None;
+                }
+                Ok(_) => {}
+            }
+        }
+        Some(base)
+    }
+
+    /// `test`, the flavour's or else the catalog's, and how it runs.
+    fn test(&mut self, f: &FlavourTable, default: Option<&Vec<String>>) -> Option<Option<Test>> {
+        let argv = self.problems.keep(self.test_argv(f.t, &f.ctx))?;
+        let argv = argv.or_else(|| default.cloned());
+        let test = test_of_flavour(f.t, &f.ctx, argv, &|key| self.key_at(f, key));
+        self.problems.keep(test)
+    }
+
+    /// `latest`: a tag ending in -latest.
+    fn latest(&mut self, f: &FlavourTable) -> Option<Option<String>> {
+        let latest = self.problems.keep(self.string(f.t, "latest", &f.ctx))?;
+        if let Some(l) = &latest {
+            let at = self.key_at(f, "latest");
+            let (ctx, name) = (&f.ctx, f.name);
+            match check_tag(l) {
+                Err(e) => {
+                    self.problems
+                        .push(invalid(format!("{at}: {ctx}'latest': {e}")));
+                    return None;
+                }
+                Ok(()) if !l.ends_with("-latest") => {
+                    self.problems.push(invalid(format!(
+                        "{at}: {ctx}'latest' is '{l}'; an alias must end in -latest (e.g. \"{name}-latest\")"
+                    )));
+                    return None;
+                }
+                Ok(()) => {}
+            }
+        }
+        Some(latest)
+    }
+
+    /// `build-args`: each entry checked on its own, at its own line.
+    fn build_args(&mut self, f: &FlavourTable) -> Vec<(String, String)> {
+        let mut build_args = Vec::new();
+        let Some(item) = f.t.get("build-args") else {
+            return build_args;
+        };
+        let ctx = &f.ctx;
+        let Some(args) = item.as_table_like() else {
+            self.problems.push(invalid(format!(
+                "{}: {ctx}'build-args' must be a table of strings",
+                self.loc(item)
+            )));
+            return build_args;
+        };
+        for (k, v) in args.iter() {
+            let entry = tomlfile::key_location(FILE, self.text, args.key(k));
+            self.problems.keep(
+                check_arg_name(k).map_err(|e| invalid(format!("{entry}: {ctx}build-args: {e}"))),
+            );
+            let Some(v) = v.as_str() else {
+                self.problems.push(invalid(format!(
+                    "{entry}: {ctx}build-args.{k} must be a string, not a {}",
+                    v.type_name()
+                )));
+                continue;
+            };
+            self.problems.keep(
+                check_arg_value(v)
+                    .map_err(|e| invalid(format!("{entry}: {ctx}build-args.{k} {e}"))),
+            );
+            build_args.push((k.to_string(), v.to_string()));
+        }
+        build_args
+    }
+
+    fn platforms(&mut self, f: &FlavourTable) -> Option<Vec<Platform>> {
+        let Some(item) = f.t.get("platforms") else {
+            return Some(Vec::new());
+        };
+        let platforms = platforms_of(item)
+            .map_err(|e| invalid(format!("{}: {}'platforms' {e}", self.loc(item), f.ctx)));
+        self.problems.keep(platforms)
+    }
+}
+
+/// Reading values, each problem one line with the value's `file:line`.
+impl Reader<'_> {
+    /// A value's `file:line`.
+    fn loc(&self, item: &Item) -> String {
+        tomlfile::item_location(FILE, self.text, item)
+    }
+
+    /// The `file:line` of a flavour's key, or of its header when the key
+    /// is missing.
+    fn key_at(&self, f: &FlavourTable, key: &str) -> String {
+        f.t.get(key)
+            .map_or_else(|| f.at.clone(), |item| self.loc(item))
+    }
+
+    /// A problem with the value of a flavour's key.
+    fn key_problem(&self, f: &FlavourTable, key: &str, e: String) -> anyhow::Error {
+        invalid(format!("{}: {}'{key}' {e}", self.key_at(f, key), f.ctx))
+    }
+
+    /// A string key: `None` when it is absent. `ctx` starts the problem's
+    /// text (`flavour 'NAME': `, or empty at the top level).
+    fn string(&self, t: &dyn TableLike, key: &str, ctx: &str) -> Result<Option<String>> {
+        let Some(item) = t.get(key) else {
+            return Ok(None);
+        };
+        match item.as_str() {
+            Some(s) => Ok(Some(s.to_string())),
+            None => Err(invalid(format!(
+                "{}: {ctx}'{key}' must be a string, not a {}",
+                self.loc(item),
+                item.type_name()
+            ))),
+        }
+    }
+
+    /// A string key that must be set; `what` says what to set it to.
+    fn required(&self, t: &dyn TableLike, key: &str, ctx: &str, what: &str) -> Result<String> {
+        self.string(t, key, ctx)?
+            .ok_or_else(|| invalid(format!("{FILE}: {ctx}'{key}' is missing; set it to {what}")))
+    }
+
+    /// `tag-format`, at the top level or in a flavour.
+    fn tag_format(&self, t: &dyn TableLike, ctx: &str) -> Result<Option<TagFormat>> {
+        let Some(text) = self.string(t, "tag-format", ctx)? else {
+            return Ok(None);
+        };
+        TagFormat::parse(&text).map(Some).map_err(|e| {
+            let at = t
+                .get("tag-format")
+                .map_or_else(|| FILE.to_string(), |item| self.loc(item));
+            invalid(format!("{at}: {ctx}'tag-format' {e}"))
+        })
+    }
+
+    /// `test`, at the top level or in a flavour: its argv.
+    fn test_argv(&self, t: &dyn TableLike, ctx: &str) -> Result<Option<Vec<String>>> {
+        let Some(item) = t.get("test") else {
+            return Ok(None);
+        };
+        test_argv(item, &self.loc(item), ctx).map(Some)
+    }
+}
+
+/// `test = ["python3", "-m", "pytest"]`: an argv of printable words, the
+/// first naming the program. `at` is the value's `file:line`.
+fn test_argv(item: &Item, at: &str, ctx: &str) -> Result<Vec<String>> {
+    let words = item.as_array().ok_or_else(|| {
+        invalid(format!(
+            "{at}: {ctx}'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a {}",
+            item.type_name()
+        ))
+    })?;
+    let mut argv = Vec::new();
+    for w in words.iter() {
+        let w = w
+            .as_str()
+            .ok_or_else(|| invalid(format!("{at}: {ctx}'test' must hold only strings")))?;
+        check_test_word(w).map_err(|e| invalid(format!("{at}: {ctx}'test': {e}")))?;
+        argv.push(w.to_string());
+    }
+    if argv.is_empty() {
+        return Err(invalid(format!(
+            "{at}: {ctx}'test' is empty; name the program to run inside the image, or remove the key"
+        )));
+    }
+    if argv[0].is_empty() {
+        return Err(invalid(format!(
+            "{at}: {ctx}'test' starts with an empty word; the first word is the program to run"
+        )));
+    }
+    if argv[0].starts_with('-') {
+        return Err(invalid(format!(
+            "{at}: {ctx}'test' starts with '{}'; the first word is the program to run",
+            argv[0]
+        )));
+    }
+    Ok(argv)
 }
 
 /// A flavour's test: its argv (its own or the catalog's) and how it runs
@@ -925,6 +991,100 @@ fn check_keys(
             )));
         }
     }
+}
+
+/// The checks across flavours, on the flavours without a problem of their
+/// own: each tag format fits its flavour (a flavour whose format does not
+/// is left out of the rest), no two flavours make one release tag, no
+/// release tag is the local name of a platform's image, no alias is shared.
+fn across_flavours(p: &mut Problems, flavours: &mut Vec<Flavour>) {
+    flavours.retain(|f| {
+        p.keep(
+            f.tag_format
+                .check_for(&f.values())
+                .map_err(|e| invalid(format!("{FILE}: flavour '{}': 'tag-format' {e}", f.name))),
+        )
+        .is_some()
+    });
+    p.0.extend(release_tag_collisions(flavours));
+    p.0.extend(platform_name_collisions(flavours));
+    p.0.extend(shared_aliases(flavours));
+}
+
+/// Pairs of flavours that make the same release tag, at one version or at
+/// two different ones (so that a tag could not be told apart).
+fn release_tag_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    for (i, a) in flavours.iter().enumerate() {
+        for b in &flavours[i + 1..] {
+            if let Some(v) = tag_format::collision(&a.pattern(), &b.pattern()) {
+                let when = if v == "every version" {
+                    format!("for every version (e.g. '{}')", a.pattern().render("1.0.0"))
+                } else {
+                    format!("at version {v} ('{}')", a.pattern().render(&v))
+                };
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{}' and '{}' make the same release tag {when}; give one a 'variant' and a 'tag-format' that uses it",
+                    a.name, b.name
+                )));
+            } else if let Some((v, w)) = tag_format::cross_collision(&a.pattern(), &b.pattern()) {
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{}' and '{}' make the same release tag at different versions: '{}' is '{}' at {v} and '{}' at {w}, so it could not be told apart; give one a 'variant' and a 'tag-format' that keeps them apart",
+                    a.name,
+                    b.name,
+                    a.pattern().render(&v),
+                    a.name,
+                    b.name
+                )));
+            }
+        }
+    }
+    problems
+}
+
+/// Flavours whose release tags end like the local name of a platform's
+/// image (`<tag>-linux-arm64`) of a flavour.
+fn platform_name_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    for a in flavours {
+        for platform in &a.platforms {
+            let pattern = a.pattern();
+            let local = Pattern {
+                prefix: pattern.prefix.clone(),
+                suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
+            };
+            for b in flavours {
+                let same = tag_format::collision(&local, &b.pattern()).is_some()
+                    || tag_format::cross_collision(&local, &b.pattern()).is_some();
+                if same {
+                    problems.push(invalid(format!(
+                        "{FILE}: flavour '{}' makes release tags that end like the local name of flavour '{}''s {platform} image ('{}'); change its 'tag-format'",
+                        b.name,
+                        a.name,
+                        local.render("1.0.0")
+                    )));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// `-latest` aliases declared by more than one flavour.
+fn shared_aliases(flavours: &[Flavour]) -> Vec<anyhow::Error> {
+    let mut problems = Vec::new();
+    let mut aliases: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in flavours {
+        if let Some(l) = &f.latest {
+            if let Some(other) = aliases.insert(l, &f.name) {
+                problems.push(invalid(format!(
+                    "{FILE}: flavours '{other}' and '{}' both declare the alias '{l}'; each -latest alias belongs to one flavour",
+                    f.name
+                )));
+            }
+        }
+    }
+    problems
 }
 
 /// The longest build-arg value: far below Linux's 128 KiB per argument, so
@@ -1075,6 +1235,35 @@ pub(crate) mod tests {
                 check_arg_value(bad).unwrap_err().contains("contains"),
                 "{bad:?}"
             );
+        }
+    }
+
+    /// Only the first word names the program (docker would read a leading
+    /// `-` as its own option); later words are the program's to read.
+    #[test]
+    fn test_argv_is_an_argv_naming_a_program() {
+        let ok = |words: &[&str]| Ok(words.iter().map(|w| w.to_string()).collect());
+        let cases: &[(&str, Result<Vec<String>, &str>)] = &[
+            (r#"["python3", "-m", "pytest"]"#, ok(&["python3", "-m", "pytest"])),
+            (r#"["run", "-x", ""]"#, ok(&["run", "-x", ""])),
+            (r#""pytest""#, Err("'test' must be a list of strings (an argv, e.g. [\"python3\", \"-m\", \"pytest\"]), not a string")),
+            ("[]", Err("'test' is empty; name the program to run inside the image, or remove the key")),
+            (r#"[""]"#, Err("'test' starts with an empty word; the first word is the program to run")),
+            (r#"["-x", "y"]"#, Err("'test' starts with '-x'; the first word is the program to run")),
+            (r#"["--rm"]"#, Err("'test' starts with '--rm'; the first word is the program to run")),
+            (r#"["python3", 1]"#, Err("'test' must hold only strings")),
+            (r#"["python3", "a\nb"]"#, Err("'test': a word holds the control character '\\n'")),
+            (r#"["python3", "a\u0000"]"#, Err("'test': a word holds the control character '\\0'")),
+        ];
+        for (value, want) in cases {
+            let text = format!("test = {value}\n");
+            let doc = tomlfile::parse("f", &text).unwrap();
+            let item = doc.get("test").unwrap();
+            let got = test_argv(item, "f:1", "flavour 'a': ").map_err(|e| format!("{e:#}"));
+            let want = want
+                .clone()
+                .map_err(|msg| format!("f:1: flavour 'a': {msg}"));
+            assert_eq!(got, want, "{value}");
         }
     }
 
