@@ -69,14 +69,46 @@ impl Endpoint {
     }
 }
 
-/// One HTTP GET of a registry (or of its token service). Always GET, never
-/// HEAD: a 404 must carry the API's error code to mean "absent", and the
-/// answer to a HEAD has no body.
+/// The HTTP method of a request. Reads are GET, never HEAD: a 404 must
+/// carry the API's error code to mean "absent", and the answer to a HEAD
+/// has no body. The one HEAD is [`Request::blob_exists`], whose 404 only
+/// means "upload it" (an upload of a blob that is there is harmless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+}
+
+impl Method {
+    /// Whether the request changes what the registry holds.
+    pub fn writes(self) -> bool {
+        matches!(self, Method::Post | Method::Put)
+    }
+}
+
+/// What a write sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing (`Content-Length: 0`).
+    Empty,
+    /// A JSON document the tool made (a manifest, a config): in the argv as
+    /// the value of `--data-binary`, which starts with `{`, so curl never
+    /// reads it as a file name.
+    Json { content_type: String, text: String },
+    /// A file the tool made (a compressed layer), streamed.
+    File(std::path::PathBuf),
+}
+
+/// One HTTP request to a registry (or its token service).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    pub method: Method,
     /// The whole URL: `https://` (or `http://` to a loopback host).
     pub url: String,
     pub accept: Vec<&'static str>,
+    pub body: Body,
     /// Credentials are passed on stdin (`--config -`): a token or
     /// `user:secret`, never in this request or its argv.
     pub credentials: bool,
@@ -90,6 +122,8 @@ impl Request {
     /// `GET /v2/<name>/manifests/<reference>`, any manifest type.
     pub fn manifest(endpoint: &Endpoint, name: &str, reference: &str) -> Request {
         Request {
+            method: Method::Get,
+            body: Body::Empty,
             url: format!("{}/v2/{name}/manifests/{reference}", endpoint.base),
             accept: MANIFEST_TYPES.to_vec(),
             credentials: false,
@@ -102,6 +136,8 @@ impl Request {
     /// `GET /v2/<name>/blobs/<digest>` (a config: small JSON).
     pub fn blob(endpoint: &Endpoint, name: &str, digest: &str) -> Request {
         Request {
+            method: Method::Get,
+            body: Body::Empty,
             url: format!("{}/v2/{name}/blobs/{digest}", endpoint.base),
             accept: Vec::new(),
             credentials: false,
@@ -117,6 +153,8 @@ impl Request {
             None => format!("{}/v2/{name}/tags/list?n={page}", endpoint.base),
         };
         Request {
+            method: Method::Get,
+            body: Body::Empty,
             url,
             accept: vec!["application/json"],
             credentials: false,
@@ -126,23 +164,116 @@ impl Request {
     }
 
     /// The token service's answer for `challenge`.
-    pub fn token(challenge: &Bearer, scope: &str, plain_http: bool) -> Request {
+    pub fn token(challenge: &Bearer, scopes: &[String], plain_http: bool) -> Request {
         let mut query = Vec::new();
         if let Some(s) = &challenge.service {
             query.push(format!("service={}", url_encode(s)));
         }
-        query.push(format!("scope={}", url_encode(scope)));
+        for scope in scopes {
+            query.push(format!("scope={}", url_encode(scope)));
+        }
+        let scope = scopes.join(" ");
         let sep = if challenge.realm.contains('?') {
             '&'
         } else {
             '?'
         };
         Request {
+            method: Method::Get,
+            body: Body::Empty,
             url: format!("{}{sep}{}", challenge.realm, query.join("&")),
             accept: vec!["application/json"],
             credentials: false,
             plain_http,
             what: format!("a token for {scope}"),
+        }
+    }
+
+    /// `HEAD /v2/<name>/blobs/<digest>`: whether the repository has it.
+    pub fn blob_exists(endpoint: &Endpoint, name: &str, digest: &str) -> Request {
+        Request {
+            method: Method::Head,
+            what: format!("whether {}/{name} has the blob {digest}", endpoint.host),
+            ..Request::blob(endpoint, name, digest)
+        }
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<from>`: the
+    /// registry links the blob from repository `from` (201), or, when it
+    /// cannot, opens an upload (202).
+    pub fn mount(endpoint: &Endpoint, name: &str, digest: &str, from: &str) -> Request {
+        Request {
+            method: Method::Post,
+            body: Body::Empty,
+            url: format!(
+                "{}/v2/{name}/blobs/uploads/?mount={}&from={}",
+                endpoint.base,
+                url_encode(digest),
+                url_encode(from)
+            ),
+            accept: Vec::new(),
+            credentials: false,
+            plain_http: endpoint.plain_http,
+            what: format!("a mount of {digest} from {from} into {}/{name}", endpoint.host),
+        }
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/`: open an upload (202, `Location`).
+    pub fn upload_start(endpoint: &Endpoint, name: &str) -> Request {
+        Request {
+            method: Method::Post,
+            body: Body::Empty,
+            url: format!("{}/v2/{name}/blobs/uploads/", endpoint.base),
+            accept: Vec::new(),
+            credentials: false,
+            plain_http: endpoint.plain_http,
+            what: format!("an upload to {}/{name}", endpoint.host),
+        }
+    }
+
+    /// `PUT <location>?digest=<digest>` with the whole blob: a monolithic
+    /// upload's end (201). `location` is the one [`upload_location`]
+    /// accepted.
+    pub fn upload_finish(
+        endpoint: &Endpoint,
+        location: &str,
+        digest: &str,
+        body: Body,
+        what: String,
+    ) -> Request {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        Request {
+            method: Method::Put,
+            body,
+            url: format!("{location}{sep}digest={}", url_encode(digest)),
+            accept: Vec::new(),
+            credentials: false,
+            plain_http: endpoint.plain_http,
+            what,
+        }
+    }
+
+    /// `PUT /v2/<name>/manifests/<reference>` (a tag or the manifest's own
+    /// digest), with the manifest's media type.
+    pub fn manifest_put(
+        endpoint: &Endpoint,
+        name: &str,
+        reference: &str,
+        media_type: &str,
+        text: String,
+    ) -> Request {
+        Request {
+            method: Method::Put,
+            body: Body::Json {
+                content_type: media_type.to_string(),
+                text,
+            },
+            url: format!("{}/v2/{name}/manifests/{reference}", endpoint.base),
+            accept: Vec::new(),
+            credentials: false,
+            plain_http: endpoint.plain_http,
+            what: format!("the manifest {}/{name}:{reference}", endpoint.host)
+                .replace(":sha256:", "@sha256:"),
         }
     }
 
@@ -190,16 +321,43 @@ impl Request {
         if crate::oci::proxy::never_proxied(&self.url) {
             argv.extend(["--noproxy".to_string(), "*".to_string()]);
         }
+        // A HEAD's answer is its header block, which `--head` prints on
+        // stdout as `--dump-header -` prints any other's.
+        if self.method != Method::Head {
+            argv.extend(["--dump-header".to_string(), "-".to_string()]);
+        }
         argv.extend(
             [
-                "--dump-header",
-                "-",
                 "--suppress-connect-headers",
                 "--write-out",
                 WRITE_OUT,
             ]
             .map(str::to_string),
         );
+        match self.method {
+            Method::Get => {}
+            Method::Head => argv.push("--head".into()),
+            Method::Post => argv.extend(["--request".to_string(), "POST".to_string()]),
+            Method::Put => argv.extend(["--request".to_string(), "PUT".to_string()]),
+        }
+        match &self.body {
+            Body::Empty if self.method.writes() => {
+                argv.extend(["--header".to_string(), "Content-Length: 0".to_string()]);
+            }
+            Body::Empty => {}
+            Body::Json { content_type, text } => argv.extend([
+                "--header".to_string(),
+                format!("Content-Type: {content_type}"),
+                "--data-binary".to_string(),
+                text.clone(),
+            ]),
+            Body::File(path) => argv.extend([
+                "--header".to_string(),
+                "Content-Type: application/octet-stream".to_string(),
+                "--upload-file".to_string(),
+                path.display().to_string(),
+            ]),
+        }
         if !self.accept.is_empty() {
             argv.push("--header".into());
             argv.push(format!("Accept: {}", self.accept.join(", ")));
@@ -239,6 +397,85 @@ fn url_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// What a request needs access to, as token scopes name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Pull,
+    Push,
+    /// Push to the repository, and pull from `from` (a cross-repository
+    /// mount).
+    PushFrom(String),
+}
+
+impl Access {
+    /// The token scopes of `name` for this access.
+    pub fn scopes(&self, name: &str) -> Vec<String> {
+        match self {
+            Access::Pull => vec![format!("repository:{name}:pull")],
+            Access::Push => vec![format!("repository:{name}:pull,push")],
+            Access::PushFrom(from) => vec![
+                format!("repository:{name}:pull,push"),
+                format!("repository:{from}:pull"),
+            ],
+        }
+    }
+}
+
+/// Why a request may be sent again: curl could not connect, or the
+/// connection broke or timed out (its exit code), or the registry answered
+/// 408, 429 or 5xx. `None` for anything else: a 401, 403 or 404 is an
+/// answer, never retried (and never read as absent because of a retry).
+pub fn retry_reason(curl_code: Option<i32>, status: Option<u16>) -> Option<String> {
+    match (curl_code, status) {
+        (Some(c), None) if matches!(c, 7 | 18 | 28 | 35 | 52 | 55 | 56 | 92) => {
+            Some(format!("the connection failed (curl exit code {c})"))
+        }
+        (_, Some(s)) if s == 408 || s == 429 || (500..=599).contains(&s) => {
+            Some(format!("HTTP {s}"))
+        }
+        _ => None,
+    }
+}
+
+/// The longest wait a `Retry-After` gets.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long to wait before retry `attempt` (1 for the first): what the
+/// registry's `Retry-After` asks in seconds (at most [`MAX_RETRY_AFTER`]),
+/// else `base` doubled per attempt, at most 30 s.
+pub fn backoff(
+    attempt: u32,
+    base: std::time::Duration,
+    retry_after: Option<&str>,
+) -> std::time::Duration {
+    if let Some(secs) = retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        return std::time::Duration::from_secs(secs).min(MAX_RETRY_AFTER);
+    }
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    (base * factor).min(std::time::Duration::from_secs(30))
+}
+
+/// The URL an upload continues at: the `Location` of the registry's 202,
+/// absolute or relative to the registry, and on the registry itself (the
+/// credentials of the upload go there, so never to another host).
+pub fn upload_location(endpoint: &Endpoint, location: &str) -> Result<String, String> {
+    let url = if location.starts_with('/') {
+        format!("{}{location}", endpoint.base)
+    } else {
+        location.to_string()
+    };
+    let origin = format!("{}/", endpoint.base);
+    if !url.starts_with(&origin) {
+        return Err(format!(
+            "sent an upload location on another origin ({location:?}; expected {origin}…)"
+        ));
+    }
+    if url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(format!("sent an upload location that is not a URL ({location:?})"));
+    }
+    Ok(url)
 }
 
 /// What curl printed: the final response's status, headers and body.
@@ -985,7 +1222,7 @@ mod tests {
             service: None,
             scope: None,
         };
-        assert!(Request::token(&realm, "repository:r:pull", true)
+        assert!(Request::token(&realm, &["repository:r:pull".into()], true)
             .argv()
             .contains(&"--noproxy".to_string()));
         let e = Endpoint::of_host("ghcr.io");
@@ -1140,12 +1377,12 @@ mod tests {
                 service: Some("reg x".into()),
                 scope: None,
             },
-            "repository:a/b:pull",
+            &["repository:a/b:pull,push".into(), "repository:c:pull".into()],
             false,
         );
         assert_eq!(
             t.url,
-            "https://auth.example/token?service=reg%20x&scope=repository%3Aa%2Fb%3Apull"
+            "https://auth.example/token?service=reg%20x&scope=repository%3Aa%2Fb%3Apull%2Cpush&scope=repository%3Ac%3Apull"
         );
     }
 

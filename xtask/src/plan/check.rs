@@ -140,7 +140,7 @@ impl Check {
                 } else {
                     request
                 };
-                vec![Step::RegistryRead(Box::new(request))]
+                vec![Step::Registry(Box::new(request))]
             }
             Check::Tested {
                 id, platform, test, ..

@@ -143,9 +143,11 @@ pub enum Step {
     Untag {
         reference: Reference,
     },
-    /// One read of the registry API (a manifest, a config blob, a tag list
-    /// page, a token) with curl; credentials, when needed, go on stdin.
-    RegistryRead(Box<crate::oci::distribution::Request>),
+    /// One request to the registry API with curl: a read (a manifest, a
+    /// config blob, a tag list page, a token, whether a blob is there) or a
+    /// write (a mount, an upload, a manifest), which its method says;
+    /// credentials, when needed, go on stdin.
+    Registry(Box<crate::oci::distribution::Request>),
     /// Ask docker's credential helper for a registry's credentials
     /// (`docker-credential-<helper> get`, the registry on stdin).
     CredentialHelper {
@@ -208,7 +210,7 @@ impl Step {
     pub fn argv(&self) -> Vec<Arg> {
         match self {
             // The URL is built from typed values and starts with the scheme.
-            Step::RegistryRead(r) => lits(r.argv()),
+            Step::Registry(r) => lits(r.argv()),
             Step::CredentialHelper { helper, .. } => {
                 lits([format!("docker-credential-{helper}"), "get".to_string()])
             }
@@ -399,6 +401,10 @@ impl Step {
             | Step::Push { .. }
             | Step::ManifestPush { .. }
             | Step::ImagetoolsCreate { .. } => Wait::Transfer,
+            // A layer's upload takes as long as a push.
+            Step::Registry(r) if matches!(r.body, crate::oci::distribution::Body::File(_)) => {
+                Wait::Transfer
+            }
             Step::Build(_) | Step::Test { .. } => Wait::Unbounded,
             _ => Wait::Lookup,
         }
@@ -429,7 +435,7 @@ impl Step {
                 ])
                 .chain(self.git_index().map(|i| set("GIT_INDEX_FILE", i)))
                 .collect(),
-            Step::RegistryRead(r) => crate::oci::proxy::curl_env(&r.url, proxies),
+            Step::Registry(r) => crate::oci::proxy::curl_env(&r.url, proxies),
             Step::CredentialHelper { .. } => Vec::new(),
             _ => vec![EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".to_string())],
         }
@@ -447,7 +453,7 @@ impl Step {
             return Capture::Tail(MIB);
         }
         Capture::Bounded(match self {
-            Step::RegistryRead(_) => crate::oci::distribution::MAX_BYTES as usize + MIB,
+            Step::Registry(_) => crate::oci::distribution::MAX_BYTES as usize + MIB,
             Step::GitState | Step::GitFlagged | Step::GitTracked => 64 * MIB,
             Step::Inspect { .. } => 16 * MIB,
             _ => 4 * MIB,
@@ -460,6 +466,7 @@ impl Step {
     /// none of these.
     pub fn changes_state(&self) -> bool {
         match self {
+            Step::Registry(r) => r.method.writes(),
             Step::Pull { .. }
             | Step::Build(_)
             | Step::Tag { .. }
@@ -484,7 +491,6 @@ impl Step {
             | Step::Inspect { .. }
             | Step::Probe { .. }
             | Step::Test { .. }
-            | Step::RegistryRead(_)
             | Step::CredentialHelper { .. } => false,
         }
     }
@@ -563,7 +569,8 @@ impl Step {
             Step::Tag { target, .. } => format!("pointing {target}"),
             Step::Push { reference } => format!("pushing {reference}"),
             Step::Untag { reference } => format!("removing {reference}"),
-            Step::RegistryRead(r) => format!("reading {}", r.what),
+            Step::Registry(r) if r.method.writes() => format!("writing {}", r.what),
+            Step::Registry(r) => format!("reading {}", r.what),
             Step::CredentialHelper { helper, server } => {
                 format!("asking docker-credential-{helper} for the credentials of {server}")
             }
@@ -724,8 +731,15 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         Step::Push { reference: r("1") },
         Step::RemoveContainer { name: "c".into() },
         Step::Untag { reference: r("1") },
-        Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+        Step::Registry(Box::new(crate::oci::distribution::Request::manifest(
             &endpoint, "r", "1",
+        ))),
+        Step::Registry(Box::new(crate::oci::distribution::Request::manifest_put(
+            &endpoint,
+            "r",
+            "1",
+            "application/vnd.oci.image.manifest.v1+json",
+            "{}".to_string(),
         ))),
         Step::CredentialHelper {
             helper: "pass".into(),
@@ -766,7 +780,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Push { .. }
             | Step::RemoveContainer { .. }
             | Step::Untag { .. }
-            | Step::RegistryRead(_)
+            | Step::Registry(_)
             | Step::CredentialHelper { .. }
             | Step::ManifestForget { .. }
             | Step::ManifestCreate { .. }
@@ -807,15 +821,18 @@ mod tests {
         for s in &steps {
             let argv: Vec<String> = s.argv().iter().map(Arg::shown).collect();
             let line = argv.join(" ");
-            let write = writes.iter().any(|w| line.starts_with(&format!("{w} ")));
+            let write = writes.iter().any(|w| line.starts_with(&format!("{w} ")))
+                || (line.starts_with("curl ")
+                    && (line.contains(" --request POST ") || line.contains(" --request PUT ")));
             assert_eq!(s.changes_state(), write, "{line}");
             if write {
                 assert!(!s.read_only(), "a dry run would run {line}");
             }
         }
+        // Each write above, and the registry write.
         assert_eq!(
             steps.iter().filter(|s| s.changes_state()).count(),
-            writes.len()
+            writes.len() + 1
         );
     }
 
@@ -983,7 +1000,7 @@ mod tests {
                 Wait::Lookup,
             ),
             (
-                Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+                Step::Registry(Box::new(crate::oci::distribution::Request::manifest(
                     &crate::oci::distribution::Endpoint::of_host("127.0.0.1:5000"),
                     "r",
                     "1",
@@ -1013,7 +1030,7 @@ mod tests {
         });
         let read = |host: &str| {
             let e = crate::oci::distribution::Endpoint::of_host(host);
-            Step::RegistryRead(Box::new(crate::oci::distribution::Request::manifest(
+            Step::Registry(Box::new(crate::oci::distribution::Request::manifest(
                 &e, "r", "1",
             )))
         };

@@ -14,7 +14,8 @@ use crate::exec::gateway::Gateway;
 use crate::model::reference::Reference;
 use crate::model::remote::{Member, Remote};
 use crate::oci::distribution::{
-    self, Answer, Auth, Challenge, Credentials, Endpoint, Manifest, Request, Response, Source,
+    self, Access, Answer, Auth, Challenge, Credentials, Endpoint, Manifest, Request, Response,
+    Source,
 };
 use crate::plan::step::Step;
 
@@ -35,7 +36,7 @@ impl Client {
     /// Whether `name` at `endpoint` needed credentials this run (a request
     /// to it now carries them).
     pub fn has_auth(&self, endpoint: &Endpoint, name: &str) -> bool {
-        self.auth.contains_key(&auth_key(endpoint, name))
+        self.auth.contains_key(&auth_key(endpoint, name, &Access::Pull))
     }
 
     /// What the registry serves under `reference`: the manifest (or index
@@ -190,30 +191,81 @@ impl Client {
         name: &str,
         request: Request,
     ) -> Result<Option<Response>> {
-        let key = auth_key(endpoint, name);
-        // One new authentication per request: the first 401, or a token
-        // that expired since it was cached (a long push outlives Docker
-        // Hub's 300 s).
+        let response = self.send(gw, endpoint, name, &request, &Access::Pull)?;
+        match distribution::classify(response) {
+            Answer::Found(r) => Ok(Some(r)),
+            Answer::Absent => Ok(None),
+            Answer::Refused(status) => Err(self.refused(endpoint, name, status)),
+            Answer::Failed(why) => Err(anyhow::anyhow!(
+                "cannot read {} from {}: {why}",
+                request.what,
+                endpoint.host
+            )),
+        }
+    }
+
+    /// Send one request, authenticated as `access` needs: anonymously
+    /// first; on a 401 once more with a token (or Basic) from docker's
+    /// credentials, and again after a token expired. A connection that
+    /// failed, a 408, a 429 or a 5xx is sent again after a backoff (each
+    /// retry said on one line), up to the configured number of retries; any
+    /// other answer (401, 403 and 404 included) is returned as it came.
+    pub(crate) fn send(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+        name: &str,
+        request: &Request,
+        access: &Access,
+    ) -> Result<Response> {
+        let key = auth_key(endpoint, name, access);
+        let (retries, base) = crate::support::process::retry_settings();
         let mut authenticated = false;
+        let mut attempt = 0;
         loop {
             let auth = self.auth.get(&key).cloned();
-            let response = self.curl(gw, &request, auth.as_ref())?;
+            let sent = self.curl(gw, request, auth.as_ref())?;
+            let (reason, retry_after) = match &sent {
+                Ok(r) => (
+                    distribution::retry_reason(None, Some(r.status)),
+                    r.header("retry-after").ok().flatten().map(str::to_string),
+                ),
+                Err(t) => (distribution::retry_reason(t.code, None), None),
+            };
+            if let (Some(why), true) = (&reason, attempt < retries) {
+                attempt += 1;
+                let wait = distribution::backoff(attempt, base, retry_after.as_deref());
+                crate::support::output::stderr_line(&format!(
+                    "retrying {} in {:.1} s ({why}; retry {attempt} of {retries})",
+                    request.what,
+                    wait.as_secs_f64()
+                ));
+                crate::support::signals::sleep(wait)?;
+                continue;
+            }
+            let response = sent.map_err(|t| {
+                let tries = if attempt > 0 {
+                    format!(" (after {attempt} retries)")
+                } else {
+                    String::new()
+                };
+                anyhow::anyhow!("cannot reach {} for {}{tries}: {}", endpoint.host, request.what, t.message)
+            })?;
             if response.status == 401 && !authenticated {
                 authenticated = true;
-                let auth = self.authenticate(gw, endpoint, name, &response)?;
+                let auth = self.authenticate(gw, endpoint, name, access, &response)?;
                 self.auth.insert(key.clone(), auth);
                 continue;
             }
-            return match distribution::classify(response) {
-                Answer::Found(r) => Ok(Some(r)),
-                Answer::Absent => Ok(None),
-                Answer::Refused(status) => Err(self.refused(endpoint, name, status)),
-                Answer::Failed(why) => Err(anyhow::anyhow!(
-                    "cannot read {} from {}: {why}",
+            if let (Some(why), true) = (reason, attempt > 0) {
+                anyhow::bail!(
+                    "{} answered {why} to {} {attempt} times in a row; try again later (retries: {} in XTASK_REGISTRY_RETRIES)",
+                    endpoint.host,
                     request.what,
-                    endpoint.host
-                )),
-            };
+                    retries
+                );
+            }
+            return Ok(response);
         }
     }
 
@@ -224,6 +276,7 @@ impl Client {
         gw: &mut Gateway,
         endpoint: &Endpoint,
         name: &str,
+        access: &Access,
         r: &Response,
     ) -> Result<Auth> {
         let challenge =
@@ -243,17 +296,21 @@ impl Client {
                 None => Err(self.refused(endpoint, name, 401)),
             },
             Challenge::Bearer(b) => {
-                let scope = b
-                    .scope
-                    .clone()
-                    .unwrap_or_else(|| format!("repository:{name}:pull"));
-                let request = Request::token(&b, &scope, endpoint.plain_http);
+                // A read asks what the challenge names (or pull); a write
+                // asks for push (and pull of a mount's source) itself.
+                let scopes = match (access, &b.scope) {
+                    (Access::Pull, Some(scope)) => vec![scope.clone()],
+                    _ => access.scopes(name),
+                };
+                let request = Request::token(&b, &scopes, endpoint.plain_http);
                 let auth = match credentials {
                     Some(Credentials::Basic { user, secret }) => Some(Auth::Basic { user, secret }),
                     Some(Credentials::IdentityToken(_)) => return Err(identity_token(endpoint)),
                     None => None,
                 };
-                let r = self.curl(gw, &request, auth.as_ref())?;
+                let r = self.curl(gw, &request, auth.as_ref())?.map_err(|t| {
+                    anyhow::anyhow!("cannot reach the token service of {}: {}", endpoint.host, t.message)
+                })?;
                 match r.status {
                     200 => distribution::token_of(&r.body)
                         .map(Auth::Bearer)
@@ -333,41 +390,49 @@ impl Client {
         Ok(credentials)
     }
 
-    /// Run one request; `auth` goes to curl on stdin.
+    /// Run one request; `auth` goes to curl on stdin. `Err` inside: the
+    /// transfer itself failed (curl's exit code and error).
     fn curl(
         &mut self,
         gw: &mut Gateway,
         request: &Request,
         auth: Option<&Auth>,
-    ) -> Result<Response> {
+    ) -> Result<std::result::Result<Response, Transport>> {
         let request = match auth {
             Some(_) => request.clone().with_credentials(),
             None => request.clone(),
         };
-        let step = Step::RegistryRead(Box::new(request.clone()));
+        let step = Step::Registry(Box::new(request.clone()));
         let secret = auth.map(distribution::curl_config);
+        let what = || format!("{} ({})", request.what, request.url);
         let o = gw
             .step_with_secret(&step, secret)
-            .with_context(|| format!("cannot read {} ({})", request.what, request.url))?
-            .context("registry reads always run")?;
+            .with_context(|| format!("cannot send the request for {}", what()))?
+            .context("registry requests run here only when they are to run")?;
         // A failed transfer (also one cut at the size limit) says curl's
         // own error, not its status line.
         if !o.ok {
-            anyhow::bail!(
-                "cannot read {} ({}): {}",
-                request.what,
-                request.url,
-                distribution::curl_error(&o.stderr)
-            );
+            return Ok(Err(Transport {
+                code: o.code,
+                message: distribution::curl_error(&o.stderr),
+            }));
         }
         distribution::parse_response(&o.stdout, &o.stderr)
-            .map_err(|e| anyhow::anyhow!("cannot read {} ({}): {e}", request.what, request.url))
+            .map(Ok)
+            .map_err(|e| anyhow::anyhow!("cannot read the answer for {}: {e}", what()))
     }
 }
 
-/// Where what a repository accepted is kept for the run.
-pub(crate) fn auth_key(endpoint: &Endpoint, name: &str) -> String {
-    format!("{}/{name}", endpoint.host)
+/// A transfer curl could not complete.
+#[derive(Debug)]
+struct Transport {
+    code: Option<i32>,
+    message: String,
+}
+
+/// Where what a repository accepted for an access is kept for the run.
+pub(crate) fn auth_key(endpoint: &Endpoint, name: &str, access: &Access) -> String {
+    format!("{}/{name} {}", endpoint.host, access.scopes(name).join(" "))
 }
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.

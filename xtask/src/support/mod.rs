@@ -6,6 +6,7 @@ pub mod json;
 pub mod lock;
 pub mod output;
 pub mod process;
+pub mod sha256;
 pub mod shell;
 pub mod signals;
 pub mod tomlfile;

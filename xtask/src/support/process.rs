@@ -53,6 +53,47 @@ const TRANSFER_DEFAULT: u64 = 3600;
 
 static LIMITS: OnceLock<(Duration, Duration)> = OnceLock::new();
 
+/// How many times a registry request that failed for a passing reason is
+/// sent again (0 to 10).
+pub const RETRIES_ENV: &str = "XTASK_REGISTRY_RETRIES";
+
+/// The first retry's wait in milliseconds (1 to 60000), doubled for each
+/// further one.
+pub const BACKOFF_ENV: &str = "XTASK_REGISTRY_BACKOFF_MS";
+
+const RETRIES_DEFAULT: u32 = 4;
+
+const BACKOFF_DEFAULT_MS: u64 = 500;
+
+static RETRIES: OnceLock<(u32, Duration)> = OnceLock::new();
+
+/// Parse the retry settings.
+pub fn parse_retries(retries: Option<&str>, backoff_ms: Option<&str>) -> Result<(u32, Duration)> {
+    let whole = |name: &str, v: &str, max: u64| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max && v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| invalid(format!("{name}='{v}' is not a whole number from 0 to {max}")))
+    };
+    let n = match retries {
+        None => RETRIES_DEFAULT,
+        Some(v) => u32::try_from(whole(RETRIES_ENV, v, 10)?).unwrap_or(RETRIES_DEFAULT),
+    };
+    let ms = match backoff_ms {
+        None => BACKOFF_DEFAULT_MS,
+        Some(v) => match whole(BACKOFF_ENV, v, 60_000)? {
+            0 => return Err(invalid(format!("{BACKOFF_ENV}='0' must be at least 1"))),
+            ms => ms,
+        },
+    };
+    Ok((n, Duration::from_millis(ms)))
+}
+
+/// The retry settings: how many retries, and the first one's wait.
+pub fn retry_settings() -> (u32, Duration) {
+    *RETRIES.get_or_init(|| (RETRIES_DEFAULT, Duration::from_millis(BACKOFF_DEFAULT_MS)))
+}
+
 /// Parse a timeout setting: whole seconds from 1 to a week.
 pub fn parse_secs(name: &str, value: Option<&str>, default: u64) -> Result<Duration> {
     let Some(v) = value else {
@@ -82,6 +123,11 @@ pub fn configure() -> Result<()> {
         TRANSFER_DEFAULT,
     )?;
     let _ = LIMITS.set((lookup, transfer));
+    let retries = parse_retries(
+        var(RETRIES_ENV)?.as_deref(),
+        var(BACKOFF_ENV)?.as_deref(),
+    )?;
+    let _ = RETRIES.set(retries);
     Ok(())
 }
 
@@ -103,6 +149,29 @@ pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_settings_are_bounded_whole_numbers() {
+        assert_eq!(
+            parse_retries(None, None).unwrap(),
+            (RETRIES_DEFAULT, Duration::from_millis(BACKOFF_DEFAULT_MS))
+        );
+        assert_eq!(
+            parse_retries(Some("0"), Some("10")).unwrap(),
+            (0, Duration::from_millis(10))
+        );
+        for (r, b) in [
+            (Some("11"), None),
+            (Some("-1"), None),
+            (Some("x"), None),
+            (None, Some("0")),
+            (None, Some("60001")),
+            (None, Some("1.5")),
+        ] {
+            let err = parse_retries(r, b).unwrap_err();
+            assert_eq!(crate::support::error::exit_code(&err), 2, "{r:?} {b:?}");
+        }
+    }
 
     #[test]
     fn timeout_settings() {
