@@ -240,7 +240,7 @@ impl Client {
                     request.what,
                     wait.as_secs_f64()
                 ));
-                crate::support::signals::sleep(wait)?;
+                pause(wait)?;
                 continue;
             }
             let response = sent.map_err(|t| {
@@ -466,4 +466,19 @@ fn manifest_digest(r: &Response, reference: &str) -> Result<String> {
         "{reference}: its registry reported {d:?} as the manifest's digest"
     );
     Ok(d.to_string())
+}
+
+/// Wait `d`, or less when a signal asks us to stop (then `Interrupted`).
+fn pause(d: std::time::Duration) -> anyhow::Result<()> {
+    let end = std::time::Instant::now() + d;
+    loop {
+        if crate::support::signals::happened() {
+            return Err(crate::support::error::Interrupted.into());
+        }
+        let now = std::time::Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(std::time::Duration::from_millis(50)));
+    }
 }

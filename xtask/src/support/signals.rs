@@ -38,17 +38,3 @@ pub fn which() -> i32 {
     SIGNAL.load(Ordering::SeqCst)
 }
 
-/// Wait `d`, or less when a signal asks us to stop (then `Interrupted`).
-pub fn sleep(d: std::time::Duration) -> anyhow::Result<()> {
-    let end = std::time::Instant::now() + d;
-    loop {
-        if happened() {
-            return Err(crate::support::error::Interrupted.into());
-        }
-        let now = std::time::Instant::now();
-        if now >= end {
-            return Ok(());
-        }
-        std::thread::sleep((end - now).min(std::time::Duration::from_millis(50)));
-    }
-}
