@@ -1,2 +1,3 @@
 pub mod distribution;
+pub mod manifest;
 pub mod proxy;
