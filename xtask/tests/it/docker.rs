@@ -3,9 +3,7 @@
 //! registry and removed locally, then built on with `--root` fixtures.
 //! Without an engine these tests fail, unless XTASK_DOCKER_TESTS=skip.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const OCI: &str = "org.opencontainers.image";
 

@@ -339,6 +339,8 @@ struct DebianPackage {
     /// `libc6:arm64`.
     name: String,
     version: String,
+    /// Read through `Debug` only: the image's name hashes the candidates.
+    #[allow(dead_code)]
     sha256: String,
 }
 

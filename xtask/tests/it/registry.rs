@@ -4,11 +4,9 @@
 //! local name, and a registry that needs a login: never read as empty, no
 //! secret printed anywhere.
 
-mod support;
-
 use std::io::Write;
 
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const TAG: &str = "0.2.2-torch2.6-jammy";

@@ -6,15 +6,13 @@
 //! build's binary. Without an engine these tests fail, unless
 //! XTASK_DOCKER_TESTS=skip.
 
-mod support;
-
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::workflow;
-use support::*;
+use crate::support::workflow;
+use crate::support::*;
 
 /// The repository's own file `rel`.
 fn repo_file(rel: &str) -> PathBuf {

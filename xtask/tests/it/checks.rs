@@ -6,9 +6,7 @@
 //! spares the container on a labels-only rebuild; and `--dry-run` prints
 //! every step without changing anything.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const OCI: &str = "org.opencontainers.image";
 const DIRTY: &str = "eu.intertwin.itwinai.tree-dirty";

@@ -5,9 +5,7 @@
 //! engine or the emulator they fail, unless XTASK_DOCKER_TESTS=skip
 //! (`.ci/run` sets both up).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const AMD64: &str = "linux/amd64";

@@ -2,11 +2,9 @@
 //! each ends in a clean stop, one line, the documented exit code, and no
 //! step after the fault.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";

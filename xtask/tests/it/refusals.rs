@@ -5,12 +5,10 @@
 //! engine's platform).
 //!
 //! docs/refusals.md's "What it refuses" list is generated from this table:
-//! `XTASK_BLESS=1 cargo test --test refusals` rewrites it; the test fails
+//! `XTASK_BLESS=1 cargo test --test it refusals::` rewrites it; the test fails
 //! when the two differ.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
@@ -324,7 +322,7 @@ fn every_bad_input_is_refused_before_docker_runs() {
 
 /// The docs/refusals.md section, one line per case.
 fn refusals_section() -> String {
-    let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/refusals.rs; XTASK_BLESS=1 cargo test --test refusals) -->\n");
+    let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/it/refusals.rs; XTASK_BLESS=1 cargo test --test it refusals::) -->\n");
     out.push_str("| area | input | exit | the message says |\n|---|---|---|---|\n");
     for c in CASES {
         let says = if c.code == 0 {
@@ -343,7 +341,7 @@ fn refusals_section() -> String {
 
 #[test]
 fn the_docs_list_the_corpus() {
-    if !support::itwinai_repository("the_docs_list_the_corpus") {
+    if !itwinai_repository("the_docs_list_the_corpus") {
         return;
     }
     const FILE: &str = "docs/refusals.md";
@@ -364,7 +362,7 @@ fn the_docs_list_the_corpus() {
             let updated = format!("{}{want}{}", &doc[..start], &doc[end..]);
             std::fs::write(&path, updated).unwrap();
         } else {
-            panic!("{FILE}'s refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test refusals");
+            panic!("{FILE}'s refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test it refusals::");
         }
     }
 }

@@ -3,9 +3,7 @@
 //! 127.0.0.1: built and checked per platform, tested, published as one
 //! index, aliased, promoted; read back through the registry API.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const AMD64: &str = "linux/amd64";

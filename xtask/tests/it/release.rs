@@ -2,9 +2,7 @@
 //! 127.0.0.1: push, no clobbering, the -latest budget, promotion without
 //! rebuild, and a registry that goes away in the middle of a push.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// The catalog of two flavours, fix (alias fix-latest) and other (no
 /// alias), on the registry `host`.

@@ -4,9 +4,7 @@
 //! failing `test` publishes and promotes nothing; a recorded pass is reused
 //! for the same image ID only; `--dry-run` shows the gate; `dev-hash-length`.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const OCI: &str = "org.opencontainers.image";

@@ -51,11 +51,6 @@ impl EngineTest {
         let ws = unique_workspace(label, &base, &catalog(&registry.host()));
         Some(EngineTest { registry, base, ws })
     }
-
-    /// Another of the seeded bases of this registry.
-    pub fn other_base(&self, name: &str) -> String {
-        seeded_base(&self.registry, name)
-    }
 }
 
 pub fn seeded_base(registry: &Registry, name: &str) -> String {

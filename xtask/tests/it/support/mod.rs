@@ -3,7 +3,6 @@
 //! recording fake `docker`, a registry on loopback, and base images with a
 //! real python3 (python.rs), for this machine's platform and, under
 //! emulation, for linux/arm64.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,22 +15,12 @@ use std::time::{Duration, Instant};
 mod engine;
 mod python;
 pub mod workflow;
-#[allow(unused_imports)]
-pub use engine::{
-    copy_first_dockerfile, seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE,
-    OLD_TORCH,
-};
-#[allow(unused_imports)]
-pub use python::{copy_tree, seed_storage, BaseSpec};
-#[allow(unused_imports)]
+pub use engine::{seeded_base, unique_workspace, EngineTest, JAMMY, NOBLE, OLD_TORCH};
+pub use python::{copy_tree, make_base, python_image};
 pub use python::{
-    fixture_platform, import_python_image_for, make_base_with_platform, make_multi_platform_base,
-    make_multi_platform_base_with, native_platform, python_image_for, FixturePlatform,
-    MultiPlatformBase, MANIFEST_LIST, PLATFORMS,
-};
-#[allow(unused_imports)]
-pub use python::{
-    import_python_image, make_base, make_base_with, python_image, DEFAULT_DISTS, DIST_PACKAGES,
+    fixture_platform, make_base_with_platform, make_multi_platform_base,
+    make_multi_platform_base_with, native_platform, python_image_for, MultiPlatformBase,
+    MANIFEST_LIST,
 };
 
 /// Pinned: 2023-11-14T22:13:20Z.

@@ -1,9 +1,7 @@
 //! The real binary on throwaway workspaces, with a recording fake docker:
 //! plans, JSON, and refusals (exit 2, one line, no docker call).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
