@@ -14,9 +14,7 @@ fn unique(name: &str) -> String {
 
 #[test]
 fn build_records_true_provenance() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("build_records_true_provenance", "e2e-build", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-build", JAMMY) else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -88,9 +86,7 @@ fn build_records_true_provenance() {
 #[test]
 fn build_refuses_images_that_would_lie() {
     // The catalog says jammy; the base is noble.
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("build_refuses_images_that_would_lie", "e2e-distro", NOBLE)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-distro", NOBLE) else {
         return;
     };
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
@@ -120,7 +116,7 @@ fn build_refuses_images_that_would_lie() {
 
 #[test]
 fn unresolvable_base_stops_before_the_build() {
-    if !engine_available("unresolvable_base_stops_before_the_build") {
+    if !engine_available() {
         return;
     }
     let registry = Registry::start();
@@ -191,9 +187,7 @@ fn files_in(image: &str, dir: &str) -> std::collections::BTreeMap<String, String
 /// makes the tree dirty, and a release holds HEAD's content exactly.
 #[test]
 fn the_build_context_is_the_commit() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("the_build_context_is_the_commit", "e2e-context", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-context", JAMMY) else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -762,7 +756,7 @@ impl Corpus {
 /// noted, to show what the refusal prevents.
 #[test]
 fn dockerfile_reader_agrees_with_the_engine() {
-    if !engine_available("dockerfile_reader_agrees_with_the_engine") {
+    if !engine_available() {
         return;
     }
     let a = format!("xtask-df-a-{}:1", std::process::id());

@@ -127,10 +127,10 @@ impl Quickstart {
 
 #[test]
 fn the_quickstart_runs_offline_as_written_and_leaves_nothing_behind() {
-    if !itwinai_repository("the_quickstart_runs_offline_as_written_and_leaves_nothing_behind") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_runs_offline_as_written_and_leaves_nothing_behind") {
+    if !engine_available() {
         return;
     }
     let cargo = fake_cargo(None);
@@ -157,10 +157,10 @@ fn the_quickstart_runs_offline_as_written_and_leaves_nothing_behind() {
 
 #[test]
 fn the_quickstart_cleans_up_when_a_step_fails() {
-    if !itwinai_repository("the_quickstart_cleans_up_when_a_step_fails") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_cleans_up_when_a_step_fails") {
+    if !engine_available() {
         return;
     }
     // `image test` fails: the base was pushed and the image built by then.
@@ -188,10 +188,10 @@ fn the_quickstart_cleans_up_when_a_step_fails() {
 
 #[test]
 fn the_quickstart_refuses_a_port_where_another_server_answers() {
-    if !itwinai_repository("the_quickstart_refuses_a_port_where_another_server_answers") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_refuses_a_port_where_another_server_answers") {
+    if !engine_available() {
         return;
     }
     let mut other = Registry::start();
@@ -220,10 +220,10 @@ fn the_quickstart_refuses_a_port_where_another_server_answers() {
 /// started is stopped. Here `docker-registry` drops the header.
 #[test]
 fn the_quickstart_refuses_a_registry_that_is_not_its_own() {
-    if !itwinai_repository("the_quickstart_refuses_a_registry_that_is_not_its_own") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_refuses_a_registry_that_is_not_its_own") {
+    if !engine_available() {
         return;
     }
     let impostor = program_wrapper(
@@ -339,15 +339,12 @@ fn served_layers(reference: &str) -> String {
 /// without moving the alias; a flavour without alias never gets one.
 #[test]
 fn the_ci_example_publishes_tested_development_images_on_release() {
-    if !itwinai_repository("the_ci_example_publishes_tested_development_images_on_release") {
+    if !itwinai_repository() {
         return;
     }
-    let Some(EngineTest { registry, ws, .. }) = EngineTest::start_with(
-        "the_ci_example_publishes_tested_development_images_on_release",
-        "ci-example",
-        JAMMY,
-        two_flavours,
-    ) else {
+    let Some(EngineTest { registry, ws, .. }) =
+        EngineTest::start_with("ci-example", JAMMY, two_flavours)
+    else {
         return;
     };
     let host = registry.host();

@@ -341,7 +341,7 @@ fn refusals_section() -> String {
 
 #[test]
 fn the_docs_list_the_corpus() {
-    if !itwinai_repository("the_docs_list_the_corpus") {
+    if !itwinai_repository() {
         return;
     }
     const FILE: &str = "docs/refusals.md";

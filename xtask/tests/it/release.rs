@@ -30,11 +30,7 @@ fn field<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
 
 #[test]
 fn push_is_idempotent_and_never_clobbers_a_release() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "push_is_idempotent_and_never_clobbers_a_release",
-        "rel-push",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-push", JAMMY) else {
         return;
     };
     let tag = "0.2.2-torch2.6-jammy";
@@ -95,12 +91,9 @@ fn push_is_idempotent_and_never_clobbers_a_release() {
 
 #[test]
 fn latest_aliases_follow_the_budget() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "latest_aliases_follow_the_budget",
-        "rel-latest",
-        JAMMY,
-        two_flavours,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-latest", JAMMY, two_flavours)
+    else {
         return;
     };
     ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
@@ -164,9 +157,7 @@ fn latest_aliases_follow_the_budget() {
 
 #[test]
 fn promotion_ships_the_tested_layers() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("promotion_ships_the_tested_layers", "rel-promo", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-promo", JAMMY) else {
         return;
     };
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
@@ -258,12 +249,7 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
         mut registry,
         base,
         ws,
-    }) = EngineTest::start_with(
-        "a_registry_that_goes_away_mid_push_leaves_a_clean_report",
-        "rel-stop",
-        JAMMY,
-        two_flavours,
-    )
+    }) = EngineTest::start_with("rel-stop", JAMMY, two_flavours)
     else {
         return;
     };
@@ -356,11 +342,7 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
         registry,
         base,
         ws: old,
-    }) = EngineTest::start(
-        "concurrent_latest_pushes_never_move_an_alias_backwards",
-        "rel-conc-old",
-        JAMMY,
-    )
+    }) = EngineTest::start("rel-conc-old", JAMMY)
     else {
         return;
     };
@@ -429,11 +411,7 @@ fn curl_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir
 
 #[test]
 fn push_publishes_only_the_image_it_checked() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "push_publishes_only_the_image_it_checked",
-        "rel-swap",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-swap", JAMMY) else {
         return;
     };
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
@@ -455,11 +433,7 @@ fn push_publishes_only_the_image_it_checked() {
 
 #[test]
 fn promotion_refuses_triggers_and_other_flavours_images() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "promotion_refuses_triggers_and_other_flavours_images",
-        "rel-trig",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-trig", JAMMY) else {
         return;
     };
     let other_base = make_base(
@@ -553,7 +527,6 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
 #[test]
 fn one_broken_flavour_refuses_only_itself() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "one_broken_flavour_refuses_only_itself",
         "rel-broken",
         JAMMY,
         |host| {
@@ -653,7 +626,6 @@ fn one_broken_flavour_refuses_only_itself() {
 fn a_hanging_test_holds_up_no_other_push() {
     let sleeping = r#"test = ["python3", '-c', "import time; time.sleep(120)"]"#;
     let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "a_hanging_test_holds_up_no_other_push",
         "rel-hang",
         JAMMY,
         |host| {
@@ -716,9 +688,7 @@ fn a_hanging_test_holds_up_no_other_push() {
 /// development images only.
 #[test]
 fn a_release_on_another_base_is_not_pushed() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("a_release_on_another_base_is_not_pushed", "rel-base", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-base", JAMMY) else {
         return;
     };
     let noble = make_base(

@@ -342,6 +342,16 @@ pub fn truthful_inspect(ws: &Workspace, reference: &str, base: &str, hex: &str) 
     )
 }
 
+/// The running test's name (`release::push_is_idempotent_…`): libtest
+/// runs each test on a thread named after it. For the lines that say why a
+/// test did not run (SKIPPED, does not apply) or could not.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("(a test on an unnamed thread)")
+        .to_string()
+}
+
 /// Whether engine tests that cannot run may be skipped: only when asked
 /// for with XTASK_DOCKER_TESTS=skip. Otherwise a test that cannot run
 /// fails, so a summary never counts it as a pass.
@@ -351,7 +361,7 @@ fn skipping_allowed() -> bool {
 
 /// Whether a Docker engine answers. Without one the test fails, unless
 /// XTASK_DOCKER_TESTS=skip, which makes the caller skip (and say so).
-pub fn engine_available(test: &str) -> bool {
+pub fn engine_available() -> bool {
     let ok = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdout(Stdio::null())
@@ -359,6 +369,7 @@ pub fn engine_available(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        let test = test_name();
         if !skipping_allowed() {
             panic!("{test}: no Docker engine answers; start one (see .ci/run), or set XTASK_DOCKER_TESTS=skip to skip the engine tests");
         }
@@ -372,7 +383,7 @@ pub fn engine_available(test: &str) -> bool {
 /// (`qemu-aarch64`) must be enabled with the F flag (the kernel opens the
 /// emulator when it is registered, so containers need none inside). When it
 /// cannot, the test fails, unless XTASK_DOCKER_TESTS=skip.
-pub fn emulation_available(test: &str, platform: &str) -> bool {
+pub fn emulation_available(platform: &str) -> bool {
     let p = fixture_platform(platform);
     if p.name == native_platform().name {
         return true;
@@ -398,6 +409,7 @@ pub fn emulation_available(test: &str, platform: &str) -> bool {
         handler = handler.display(),
         binfmt = p.binfmt
     );
+    let test = test_name();
     if !skipping_allowed() {
         panic!("{test}: {why}; or set XTASK_DOCKER_TESTS=skip to skip the engine tests");
     }
@@ -528,10 +540,10 @@ pub struct Registry {
 }
 
 /// Whether this checkout is itwinai's own repository, whose docs and
-/// examples the tests that read them describe; else `test` says that it
-/// does not apply (a repository the xtask was copied into has docs of its
+/// examples the tests that read them describe; else the running test says
+/// that it does not apply (a repository the xtask was copied into has docs of its
 /// own).
-pub fn itwinai_repository(test: &str) -> bool {
+pub fn itwinai_repository() -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let name = std::fs::read_to_string(root.join("pyproject.toml"))
         .ok()
@@ -539,7 +551,8 @@ pub fn itwinai_repository(test: &str) -> bool {
     let here = name.as_deref() == Some("itwinai");
     if !here {
         eprintln!(
-            "{test}: does not apply: this repository holds the project {name:?}, not itwinai, whose docs it checks"
+            "{}: does not apply: this repository holds the project {name:?}, not itwinai, whose docs it checks",
+            test_name()
         );
     }
     here
