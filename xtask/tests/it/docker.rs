@@ -271,7 +271,7 @@ enum Want {
 use Want::{Base, Heredoc, Refused};
 
 /// One Dockerfile of the corpus: `@A@` and `@B@` stand for the two bases;
-/// the provenance block is appended. `base_image`: passed as --base-image
+/// the provenance block ([`PROVENANCE`]) is appended. `base_image`: passed as --base-image
 /// (and so as the build arg BASE_IMG_NAME), `'a'` or `'b'`.
 struct DfCase {
     what: &'static str,
@@ -586,9 +586,6 @@ const DF_CORPUS: &[DfCase] = &[
     ),
 ];
 
-/// The provenance ARGs and labels, appended to each corpus Dockerfile.
-const PROV: &str = "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\nLABEL org.opencontainers.image.created=\"${CREATION_DATE}\" org.opencontainers.image.version=\"${ITWINAI_VERSION}\" org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n";
-
 /// A local image's layer diff IDs.
 fn layer_list(image: &str) -> Vec<String> {
     inspect_format(image, "{{range .RootFS.Layers}}{{.}} {{end}}")
@@ -668,7 +665,7 @@ impl Corpus {
     fn check(&mut self, case: &DfCase) -> bool {
         let what = case.what;
         let text = format!(
-            "{}{PROV}",
+            "{}{PROVENANCE}",
             case.text.replace("@A@", &self.a).replace("@B@", &self.b)
         );
         let mut build_args = std::collections::BTreeMap::new();

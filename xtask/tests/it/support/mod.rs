@@ -57,18 +57,34 @@ impl Drop for TempDir {
 pub const PYPROJECT: &str =
     "[project]\nname = \"itwinai\"\nversion = \"0.2.2\"\n\n[tool.other]\nversion = \"9.9.9\"\n";
 
-/// A Dockerfile that records every provenance label and adds one layer.
-/// (Fixture bases hold no shell, so no RUN.)
+/// The provenance ARGs of a final stage and the labels they set, one LABEL
+/// line (README "The conventions"): the one source of every fixture
+/// Dockerfile's provenance block. A macro for a literal, so that `concat!`
+/// builds constant corpus cases on it; [`PROVENANCE`] is the same text.
+macro_rules! provenance {
+    () => {
+        "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
+         LABEL org.opencontainers.image.created=\"${CREATION_DATE}\" \
+         org.opencontainers.image.version=\"${ITWINAI_VERSION}\" \
+         org.opencontainers.image.revision=\"${COMMIT_HASH}\" \
+         org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" \
+         org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" \
+         org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n"
+    };
+}
+pub(crate) use provenance;
+
+/// The provenance block ([`provenance!`]).
+pub const PROVENANCE: &str = provenance!();
+
+/// A Dockerfile that records every provenance label and adds one layer,
+/// its LABEL continued over a line per label as the shipped Dockerfiles
+/// write it. (Fixture bases hold no shell, so no RUN.)
 pub fn dockerfile(base: &str) -> String {
+    let one_label_a_line = PROVENANCE.replace("\" org.", "\" \\\n  org.");
     format!(
-        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nARG FRAMEWORK_VERSION\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
-         ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
-         LABEL org.opencontainers.image.created=\"${{CREATION_DATE}}\" \\\n  \
-         org.opencontainers.image.version=\"${{ITWINAI_VERSION}}\" \\\n  \
-         org.opencontainers.image.revision=\"${{COMMIT_HASH}}\" \\\n  \
-         org.opencontainers.image.ref.name=\"${{IMAGE_FULL_NAME}}\" \\\n  \
-         org.opencontainers.image.base.name=\"${{BASE_IMG_NAME}}\" \\\n  \
-         org.opencontainers.image.base.digest=\"${{BASE_IMG_DIGEST}}\"\n"
+        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nARG FRAMEWORK_VERSION\n\
+         COPY pyproject.toml /itwinai/pyproject.toml\n{one_label_a_line}"
     )
 }
 
