@@ -369,7 +369,8 @@ fn sigint_during_version_set_writes_nothing_and_exits_130() {
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    // Once its handler is installed, it is still reading the file.
+    wait_until_caught(child.id(), 2);
     let ok = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

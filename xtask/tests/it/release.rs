@@ -325,13 +325,16 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// Before each `docker push`: touch `marker`, then sleep `secs`.
-fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
+/// Before each `docker push`: touch `marker`, then wait until `go` exists
+/// (60 s at most).
+fn docker_that_holds_its_push(marker: &std::path::Path, go: &std::path::Path) -> TempDir {
     docker_wrapper(
-        "slow-push",
+        "held-push",
         &format!(
-            "if [ \"$1\" = push ]; then touch '{}'; sleep {secs}; fi",
-            marker.display()
+            "if [ \"$1\" = push ]; then\n  touch '{}'\n  \
+             t=0; until [ -e '{go}' ] || [ $t -ge 600 ]; do sleep 0.1; t=$((t+1)); done\nfi",
+            marker.display(),
+            go = go.display()
         ),
     )
 }
@@ -357,7 +360,8 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
     let cache = TempDir::new("conc-cache");
     let cache_env = cache.path().to_str().unwrap().to_string();
     let marker = cache.path().join("old-is-pushing");
-    let slow = slow_push_docker(&marker, 2);
+    let go = cache.path().join("old-may-push");
+    let slow = docker_that_holds_its_push(&marker, &go);
     let mut cmd = old.xtask_command(&["image", "push", "fix", "--latest"], Some(slow.path()));
     cmd.env("XDG_CACHE_HOME", &cache_env)
         .stdout(std::process::Stdio::piped())
@@ -371,13 +375,19 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // 0.3.0 starts while 0.2.2 is between its reads and its alias move.
-    let run_new = new.xtask(
-        &["image", "push", "fix", "--latest"],
-        None,
-        &[("XDG_CACHE_HOME", &cache_env)],
+    // 0.3.0 starts while 0.2.2 is between its reads and its alias move,
+    // which waits until 0.3.0 says that it waits for the lock.
+    let mut cmd = new.xtask_command(&["image", "push", "fix", "--latest"], None);
+    cmd.env("XDG_CACHE_HOME", &cache_env);
+    let pushing_new = Watched::spawn(cmd);
+    pushing_new.wait_for_stderr(
+        "waiting for another push to",
+        std::time::Duration::from_secs(60),
     );
+    // Checked below; either way 0.2.2 goes on, so nothing is left running.
+    std::fs::write(&go, "").unwrap();
     let run_old = Run::from(child.wait_with_output().unwrap());
+    let run_new = pushing_new.finish();
     run_old.expect(0);
     run_new.expect(0);
     assert!(

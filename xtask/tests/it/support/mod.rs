@@ -947,14 +947,115 @@ pub fn program_wrapper(label: &str, program: &str, before: &str) -> TempDir {
 }
 
 /// A `docker` first on PATH that runs the real one, but first stops the
-/// process `stop_pid` (the registry) when the `nth` `docker push` starts.
+/// process `stop_pid` (the registry, a child of the test) when the `nth`
+/// `docker push` starts, and waits (10 s at most) until it has exited:
+/// gone, or a zombie its parent has not reaped, its sockets closed.
 pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
+    let exited = format!(
+        "[ ! -e /proc/{stop_pid} ] || grep -q '^State:[[:space:]]*Z' /proc/{stop_pid}/status"
+    );
     docker_wrapper(
         "stop-at-push",
         &format!(
-            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi"
+            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  \
+             if [ $n -eq {nth} ]; then\n    kill {stop_pid}\n    \
+             t=0; until {exited} || [ $t -ge 200 ]; do sleep 0.05; t=$((t+1)); done\n  fi\nfi"
         ),
     )
+}
+
+/// Waits until process `pid` has a handler for `signal` (its bit in the
+/// `SigCgt` mask of /proc/PID/status): a signal sent from then on is the
+/// program's to handle, where one sent before would take the default action
+/// (SIGINT: killed). Panics when the process exits first, or after 20 s.
+pub fn wait_until_caught(pid: u32, signal: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("process {pid}: {e}"));
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+        };
+        assert!(
+            !field("State:").starts_with('Z'),
+            "process {pid} exited before it caught signal {signal}"
+        );
+        let caught = u64::from_str_radix(field("SigCgt:"), 16).unwrap();
+        if caught & (1 << (signal - 1)) != 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} has no handler for signal {signal} after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A running program whose stderr is read as it comes: a test waits for a
+/// line of it (a handshake) before it goes on.
+pub struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Watched {
+    /// Start `cmd`, its stdout and stderr piped.
+    pub fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            let mut line = Vec::new();
+            while pipe.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                all.push_str(&text);
+                let _ = tx.send(text);
+                line.clear();
+            }
+            all
+        });
+        Watched {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Whether a line of stderr holding `text` came within `limit` (false
+    /// too when stderr ended without one).
+    pub fn wait_for_stderr(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Wait for the program to end; what it printed.
+    pub fn finish(self) -> Run {
+        let out = self.child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
 }
 
 /// A `docker` first on PATH that runs the real one, but first appends a line
