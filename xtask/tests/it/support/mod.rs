@@ -368,6 +368,37 @@ pub fn test_name() -> String {
         .to_string()
 }
 
+/// Runs the calling test again, alone in a process of its own (this binary
+/// with `--exact <its name>`), for a measure that this process's other
+/// tests would skew: on Linux a child's peak memory (`ru_maxrss`) starts
+/// at the peak of the process that spawned it, as its exec inherits it.
+/// True in that process, which runs the test's body; false here, once it
+/// passed there (else this panics with what it printed).
+pub fn alone_in_a_process() -> bool {
+    const ALONE: &str = "XTASK_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some() {
+        return true;
+    }
+    let name = test_name();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("test result: ok. 1 passed"),
+        "{name}, alone in a process:\n{text}"
+    );
+    eprint!("{text}");
+    false
+}
+
 /// Whether engine tests that cannot run may be skipped: only when asked
 /// for with XTASK_DOCKER_TESTS=skip. Otherwise a test that cannot run
 /// fails, so a summary never counts it as a pass.
