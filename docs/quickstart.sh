@@ -3,7 +3,7 @@
 # loopback, a base image made from the host's python3.11, a one-flavour
 # project, then `check`, `build`, `test`, a dry run and a real
 # `push --latest`. Needs Docker Engine, Debian's docker-registry, python3.11,
-# git and curl. A test runs this file as written (xtask/tests/docker.rs).
+# git and curl. A test runs this file as written (xtask/tests/it/docs.rs).
 #
 #   docs/quickstart.sh             # a free port on 127.0.0.1, chosen here
 #   PORT=5055 docs/quickstart.sh   # that port; refused when anything answers there

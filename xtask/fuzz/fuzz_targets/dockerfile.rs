@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = xtask::project::dockerfile::final_base(s, &BTreeMap::new());
 });

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use xtask::model::reference::{check_tag, AnyRef, Registry};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = check_tag(s);
     let _ = Registry::parse(s);
     if let Ok(r) = AnyRef::parse(s) {

@@ -5,12 +5,10 @@
 //! engine's platform).
 //!
 //! docs/refusals.md's "What it refuses" list is generated from this table:
-//! `XTASK_BLESS=1 cargo test --test refusals` rewrites it; the test fails
+//! `XTASK_BLESS=1 cargo test --test it refusals::` rewrites it; the test fails
 //! when the two differ.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
@@ -53,14 +51,6 @@ const TF_FLAVOUR: &str = "\n[flavours.tf]\ndockerfile = \"env-files/fix/Dockerfi
 const SECOND_FLAVOUR: &str = "\n[flavours.two]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\n";
 
 use Edit::*;
-
-/// The provenance ARGs and labels every final stage must carry (appended to
-/// the Dockerfiles of the accepted cases).
-macro_rules! prov {
-    () => {
-        "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\nLABEL org.opencontainers.image.created=\"${CREATION_DATE}\" org.opencontainers.image.version=\"${ITWINAI_VERSION}\" org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n"
-    };
-}
 
 const CASES: &[Case] = &[
     // pyproject.toml
@@ -130,22 +120,22 @@ const CASES: &[Case] = &[
     Case { area: "Dockerfile", what: "no FROM", edits: &[Write(DF, "# nothing\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile: no FROM instruction" },
     Case { area: "Dockerfile", what: "instruction before FROM", edits: &[Write(DF, "RUN true\nFROM a\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: RUN before the first FROM" },
     Case { area: "Dockerfile", what: "FROM with an undefined ARG", edits: &[Write(DF, "FROM ${NOPE}:1\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:1: $NOPE has no value" },
-    Case { area: "Dockerfile", what: "stage alias loop terminates", edits: &[Write(DF, concat!("FROM b AS a\nFROM a AS b\nFROM b\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "stage alias loop terminates", edits: &[Write(DF, concat!("FROM b AS a\nFROM a AS b\nFROM b\n", provenance!()))], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "base override ignored by the Dockerfile", edits: &[Write(DF, "FROM fixed:1\n"), Append(CATALOG, "base-image = \"other:1\"\n")], args: BUILD, env: &[], code: 2, want: "'base-image' 'other:1' is ignored by env-files/fix/Dockerfile" },
-    Case { area: "Dockerfile", what: "--base-image ignored by the Dockerfile", edits: &[Write(DF, concat!("FROM fixed:1\n", prov!()))], args: &["image", "build", "fix", "--base-image", "other:1"], env: &[], code: 2, want: "--base-image 'other:1' is ignored" },
+    Case { area: "Dockerfile", what: "--base-image ignored by the Dockerfile", edits: &[Write(DF, concat!("FROM fixed:1\n", provenance!()))], args: &["image", "build", "fix", "--base-image", "other:1"], env: &[], code: 2, want: "--base-image 'other:1' is ignored" },
     Case { area: "Dockerfile", what: "FROM scratch last", edits: &[Write(DF, "FROM a AS build\nFROM scratch\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: the final stage is built FROM scratch" },
-    Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, concat!("# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n", prov!()))], args: BUILD, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n", prov!()))], args: LIST, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "a heredoc with the classic builder", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n", prov!()))], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:3: a heredoc, which only BuildKit reads" },
+    Case { area: "Dockerfile", what: "line continuations and comments", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\n# comment\nFROM \\\n  # inside\n  ${BASE_IMG_NAME}\n", provenance!()))], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "escape directive", edits: &[Write(DF, concat!("# escape=`\nARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM `\n  ${BASE_IMG_NAME}\n", provenance!()))], args: BUILD, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "FROM inside a heredoc is not an instruction", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n", provenance!()))], args: LIST, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "a heredoc with the classic builder", edits: &[Write(DF, concat!("ARG BASE_IMG_NAME=127.0.0.1:5999/base:1\nFROM ${BASE_IMG_NAME}\nRUN <<EOF\nFROM evil:1\nEOF\n", provenance!()))], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:3: a heredoc, which only BuildKit reads" },
     Case { area: "Dockerfile", what: "FROM an image starting with -", edits: &[Write(DF, "FROM -evil\n")], args: BUILD, env: &[], code: 2, want: "image reference '-evil' starts with '-'" },
     Case { area: "Dockerfile", what: "FROM with an unknown flag", edits: &[Write(DF, "FROM --network=host a\n")], args: BUILD, env: &[], code: 2, want: "unknown FROM flag '--network=host'" },
     Case { area: "images.toml", what: "base-image starting with -", edits: &[Append(CATALOG, "base-image = \"--privileged\"\n")], args: LIST, env: &[], code: 2, want: "'base-image': image reference '--privileged' starts with '-'" },
     Case { area: "CLI", what: "--base-image starting with -", edits: &[], args: &["image", "build", "fix", "--base-image=-x"], env: &[], code: 2, want: "--base-image: image reference '-x' starts with '-'" },
     Case { area: "Dockerfile", what: "unterminated heredoc", edits: &[Write(DF, "FROM a\nRUN <<EOF\necho\n")], args: BUILD, env: &[], code: 2, want: "heredoc 'EOF' is not terminated" },
     Case { area: "Dockerfile", what: "bad escape directive", edits: &[Write(DF, "# escape=x\nFROM a\n")], args: BUILD, env: &[], code: 2, want: "invalid escape directive 'x'" },
-    Case { area: "Dockerfile", what: "an unknown directive, then escape (a comment, as Docker reads it)", edits: &[Write(DF, concat!("# foo=bar\n# escape=`\nFROM 127.0.0.1:5999/base:1\nUSER x `\nFROM 127.0.0.1:5999/base:1\n", prov!()))], args: LIST, env: &[], code: 0, want: "" },
-    Case { area: "Dockerfile", what: "a backslash then a form feed (no continuation, as Docker reads it)", edits: &[Write(DF, concat!("FROM 127.0.0.1:5999/base:1\nUSER x \\\x0c\nFROM 127.0.0.1:5999/base:1\n", prov!()))], args: LIST, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "an unknown directive, then escape (a comment, as Docker reads it)", edits: &[Write(DF, concat!("# foo=bar\n# escape=`\nFROM 127.0.0.1:5999/base:1\nUSER x `\nFROM 127.0.0.1:5999/base:1\n", provenance!()))], args: LIST, env: &[], code: 0, want: "" },
+    Case { area: "Dockerfile", what: "a backslash then a form feed (no continuation, as Docker reads it)", edits: &[Write(DF, concat!("FROM 127.0.0.1:5999/base:1\nUSER x \\\x0c\nFROM 127.0.0.1:5999/base:1\n", provenance!()))], args: LIST, env: &[], code: 0, want: "" },
     Case { area: "Dockerfile", what: "a parser directive twice", edits: &[Write(DF, "# escape=`\n# escape=\\\nFROM a\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: a second 'escape' parser directive" },
     Case { area: "Dockerfile", what: "a directive after check", edits: &[Write(DF, "# check=skip=all\n# escape=`\nFROM a\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: the 'escape' parser directive after the check directive of line 1" },
     Case { area: "Dockerfile", what: "another BuildKit frontend", edits: &[Write(DF, "#!/bin/sh\n# syntax=example.com/frontend\nFROM a\n")], args: BUILD, env: &[], code: 2, want: "env-files/fix/Dockerfile:2: the syntax directive hands this file to the BuildKit frontend 'example.com/frontend'" },
@@ -324,7 +314,7 @@ fn every_bad_input_is_refused_before_docker_runs() {
 
 /// The docs/refusals.md section, one line per case.
 fn refusals_section() -> String {
-    let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/refusals.rs; XTASK_BLESS=1 cargo test --test refusals) -->\n");
+    let mut out = String::from("<!-- refusals:begin (generated from xtask/tests/it/refusals.rs; XTASK_BLESS=1 cargo test --test it refusals::) -->\n");
     out.push_str("| area | input | exit | the message says |\n|---|---|---|---|\n");
     for c in CASES {
         let says = if c.code == 0 {
@@ -343,7 +333,7 @@ fn refusals_section() -> String {
 
 #[test]
 fn the_docs_list_the_corpus() {
-    if !support::itwinai_repository("the_docs_list_the_corpus") {
+    if !itwinai_repository() {
         return;
     }
     const FILE: &str = "docs/refusals.md";
@@ -364,7 +354,7 @@ fn the_docs_list_the_corpus() {
             let updated = format!("{}{want}{}", &doc[..start], &doc[end..]);
             std::fs::write(&path, updated).unwrap();
         } else {
-            panic!("{FILE}'s refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test refusals");
+            panic!("{FILE}'s refusal list differs from the corpus; run XTASK_BLESS=1 cargo test --test it refusals::");
         }
     }
 }

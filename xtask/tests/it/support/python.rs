@@ -334,12 +334,23 @@ fn apt_setup(p: &FixturePlatform) -> String {
 }
 
 /// One of [`DEBIAN_PACKAGES`] as apt's candidate for an architecture.
-#[derive(Debug)]
 struct DebianPackage {
     /// `libc6:arm64`.
     name: String,
     version: String,
     sha256: String,
+}
+
+/// What the image's name hashes (as `derive(Debug)` wrote it, so names
+/// made before stay the same): each candidate, its checksum included.
+impl std::fmt::Debug for DebianPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebianPackage")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
 }
 
 /// apt's candidate of each of [`DEBIAN_PACKAGES`] for `p` (read from the

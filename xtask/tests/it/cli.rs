@@ -1,9 +1,7 @@
 //! The real binary on throwaway workspaces, with a recording fake docker:
 //! plans, JSON, and refusals (exit 2, one line, no docker call).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
@@ -681,7 +679,7 @@ fn git_describes_the_workspace_whatever_the_environment_says() {
 
 #[test]
 fn the_documented_makefile_runs_and_leaves_the_tree_clean() {
-    if !itwinai_repository("the_documented_makefile_runs_and_leaves_the_tree_clean") {
+    if !itwinai_repository() {
         return;
     }
     let ws = fixture("makefile");
@@ -806,7 +804,7 @@ fn a_repository_of_another_user_names_safe_directory() {
         .arg(ws.root())
         .status();
     if !chown.is_ok_and(|s| s.success()) {
-        eprintln!("a_repository_of_another_user_names_safe_directory: SKIPPED: chown needs root");
+        eprintln!("{}: SKIPPED: chown needs root", test_name());
         return;
     }
     let run = ws.xtask(
@@ -956,7 +954,7 @@ fn tool_files(repo: &std::path::Path) -> Vec<String> {
 #[test]
 fn the_tool_copied_into_another_repository_passes_its_tests() {
     if std::env::var_os("XTASK_COPY_TEST_NESTED").is_some() {
-        eprintln!("the_tool_copied_into_another_repository_passes_its_tests: SKIPPED inside the copy it makes");
+        eprintln!("{}: SKIPPED inside the copy it makes", test_name());
         return;
     }
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

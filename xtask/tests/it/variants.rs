@@ -4,9 +4,7 @@
 //! failing `test` publishes and promotes nothing; a recorded pass is reused
 //! for the same image ID only; `--dry-run` shows the gate; `dev-hash-length`.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const OCI: &str = "org.opencontainers.image";
@@ -71,11 +69,7 @@ fn without_container_name(line: &str) -> String {
 
 #[test]
 fn the_upstream_image_set_is_built_tested_and_published_by_name() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "the_upstream_image_set_is_built_tested_and_published_by_name",
-        "var-set",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("var-set", JAMMY) else {
         return;
     };
     let host = registry.host();
@@ -224,12 +218,11 @@ fn the_upstream_image_set_is_built_tested_and_published_by_name() {
 
 #[test]
 fn a_failing_test_publishes_nothing() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "a_failing_test_publishes_nothing",
-        "var-fail",
-        JAMMY,
-        |host| fix_with_test(host, "['python3', '-c', 'raise SystemExit(3)']"),
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("var-fail", JAMMY, |host| {
+            fix_with_test(host, "['python3', '-c', 'raise SystemExit(3)']")
+        })
+    else {
         return;
     };
     let host = registry.host();
@@ -312,9 +305,7 @@ fn a_failing_test_publishes_nothing() {
 #[test]
 fn a_recorded_pass_is_reused() {
     let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start_with("a_recorded_pass_is_reused", "var-reuse", JAMMY, |host| {
-            fix_with_test(host, PASSING)
-        })
+        EngineTest::start_with("var-reuse", JAMMY, |host| fix_with_test(host, PASSING))
     else {
         return;
     };
@@ -395,12 +386,9 @@ fn a_recorded_pass_is_reused() {
 
 #[test]
 fn push_dry_run_shows_the_test_gate() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "push_dry_run_shows_the_test_gate",
-        "var-dry",
-        JAMMY,
-        |host| fix_with_test(host, PASSING),
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("var-dry", JAMMY, |host| fix_with_test(host, PASSING))
+    else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -448,7 +436,7 @@ fn push_dry_run_shows_the_test_gate() {
 #[test]
 fn dev_tags_use_dev_hash_length() {
     let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start_with("dev_tags_use_dev_hash_length", "var-hash", JAMMY, |host| {
+        EngineTest::start_with("var-hash", JAMMY, |host| {
             format!("dev-hash-length = 40\n{}", fix_with_test(host, PASSING))
         })
     else {
@@ -501,12 +489,9 @@ fn containers_of(pid: u32) -> Vec<String> {
 #[test]
 fn a_stopped_test_leaves_no_container() {
     let sleeping = r#"["python3", '-c', "import time; time.sleep(60)"]"#;
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "a_stopped_test_leaves_no_container",
-        "var-stop",
-        JAMMY,
-        |host| fix_with_test(host, sleeping),
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("var-stop", JAMMY, |host| fix_with_test(host, sleeping))
+    else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -555,12 +540,9 @@ fn a_stopped_test_leaves_no_container() {
 /// default network instead of none.
 #[test]
 fn a_test_runs_without_the_image_entrypoint_unless_asked() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "a_test_runs_without_the_image_entrypoint_unless_asked",
-        "var-entrypoint",
-        JAMMY,
-        |host| fix_with_test(host, PASSING),
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("var-entrypoint", JAMMY, |host| fix_with_test(host, PASSING))
+    else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());

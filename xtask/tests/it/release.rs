@@ -2,9 +2,7 @@
 //! 127.0.0.1: push, no clobbering, the -latest budget, promotion without
 //! rebuild, and a registry that goes away in the middle of a push.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// The catalog of two flavours, fix (alias fix-latest) and other (no
 /// alias), on the registry `host`.
@@ -32,11 +30,7 @@ fn field<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
 
 #[test]
 fn push_is_idempotent_and_never_clobbers_a_release() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "push_is_idempotent_and_never_clobbers_a_release",
-        "rel-push",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-push", JAMMY) else {
         return;
     };
     let tag = "0.2.2-torch2.6-jammy";
@@ -97,12 +91,9 @@ fn push_is_idempotent_and_never_clobbers_a_release() {
 
 #[test]
 fn latest_aliases_follow_the_budget() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "latest_aliases_follow_the_budget",
-        "rel-latest",
-        JAMMY,
-        two_flavours,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-latest", JAMMY, two_flavours)
+    else {
         return;
     };
     ws.xtask(&["image", "build", "--all"], None, &[]).expect(0);
@@ -166,9 +157,7 @@ fn latest_aliases_follow_the_budget() {
 
 #[test]
 fn promotion_ships_the_tested_layers() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("promotion_ships_the_tested_layers", "rel-promo", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-promo", JAMMY) else {
         return;
     };
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
@@ -260,12 +249,7 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
         mut registry,
         base,
         ws,
-    }) = EngineTest::start_with(
-        "a_registry_that_goes_away_mid_push_leaves_a_clean_report",
-        "rel-stop",
-        JAMMY,
-        two_flavours,
-    )
+    }) = EngineTest::start_with("rel-stop", JAMMY, two_flavours)
     else {
         return;
     };
@@ -341,13 +325,16 @@ fn a_registry_that_goes_away_mid_push_leaves_a_clean_report() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
-/// Before each `docker push`: touch `marker`, then sleep `secs`.
-fn slow_push_docker(marker: &std::path::Path, secs: u32) -> TempDir {
+/// Before each `docker push`: touch `marker`, then wait until `go` exists
+/// (60 s at most).
+fn docker_that_holds_its_push(marker: &std::path::Path, go: &std::path::Path) -> TempDir {
     docker_wrapper(
-        "slow-push",
+        "held-push",
         &format!(
-            "if [ \"$1\" = push ]; then touch '{}'; sleep {secs}; fi",
-            marker.display()
+            "if [ \"$1\" = push ]; then\n  touch '{}'\n  \
+             t=0; until [ -e '{go}' ] || [ $t -ge 600 ]; do sleep 0.1; t=$((t+1)); done\nfi",
+            marker.display(),
+            go = go.display()
         ),
     )
 }
@@ -358,11 +345,7 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
         registry,
         base,
         ws: old,
-    }) = EngineTest::start(
-        "concurrent_latest_pushes_never_move_an_alias_backwards",
-        "rel-conc-old",
-        JAMMY,
-    )
+    }) = EngineTest::start("rel-conc-old", JAMMY)
     else {
         return;
     };
@@ -377,7 +360,8 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
     let cache = TempDir::new("conc-cache");
     let cache_env = cache.path().to_str().unwrap().to_string();
     let marker = cache.path().join("old-is-pushing");
-    let slow = slow_push_docker(&marker, 2);
+    let go = cache.path().join("old-may-push");
+    let slow = docker_that_holds_its_push(&marker, &go);
     let mut cmd = old.xtask_command(&["image", "push", "fix", "--latest"], Some(slow.path()));
     cmd.env("XDG_CACHE_HOME", &cache_env)
         .stdout(std::process::Stdio::piped())
@@ -391,13 +375,19 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // 0.3.0 starts while 0.2.2 is between its reads and its alias move.
-    let run_new = new.xtask(
-        &["image", "push", "fix", "--latest"],
-        None,
-        &[("XDG_CACHE_HOME", &cache_env)],
+    // 0.3.0 starts while 0.2.2 is between its reads and its alias move,
+    // which waits until 0.3.0 says that it waits for the lock.
+    let mut cmd = new.xtask_command(&["image", "push", "fix", "--latest"], None);
+    cmd.env("XDG_CACHE_HOME", &cache_env);
+    let pushing_new = Watched::spawn(cmd);
+    pushing_new.wait_for_stderr(
+        "waiting for another push to",
+        std::time::Duration::from_secs(60),
     );
+    // Checked below; either way 0.2.2 goes on, so nothing is left running.
+    std::fs::write(&go, "").unwrap();
     let run_old = Run::from(child.wait_with_output().unwrap());
+    let run_new = pushing_new.finish();
     run_old.expect(0);
     run_new.expect(0);
     assert!(
@@ -431,11 +421,7 @@ fn curl_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir
 
 #[test]
 fn push_publishes_only_the_image_it_checked() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "push_publishes_only_the_image_it_checked",
-        "rel-swap",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-swap", JAMMY) else {
         return;
     };
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
@@ -457,11 +443,7 @@ fn push_publishes_only_the_image_it_checked() {
 
 #[test]
 fn promotion_refuses_triggers_and_other_flavours_images() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "promotion_refuses_triggers_and_other_flavours_images",
-        "rel-trig",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-trig", JAMMY) else {
         return;
     };
     let other_base = make_base(
@@ -555,7 +537,6 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
 #[test]
 fn one_broken_flavour_refuses_only_itself() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "one_broken_flavour_refuses_only_itself",
         "rel-broken",
         JAMMY,
         |host| {
@@ -655,7 +636,6 @@ fn one_broken_flavour_refuses_only_itself() {
 fn a_hanging_test_holds_up_no_other_push() {
     let sleeping = r#"test = ["python3", '-c', "import time; time.sleep(120)"]"#;
     let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
-        "a_hanging_test_holds_up_no_other_push",
         "rel-hang",
         JAMMY,
         |host| {
@@ -718,9 +698,7 @@ fn a_hanging_test_holds_up_no_other_push() {
 /// development images only.
 #[test]
 fn a_release_on_another_base_is_not_pushed() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("a_release_on_another_base_is_not_pushed", "rel-base", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-base", JAMMY) else {
         return;
     };
     let noble = make_base(

@@ -3,9 +3,7 @@
 //! 127.0.0.1: built and checked per platform, tested, published as one
 //! index, aliased, promoted; read back through the registry API.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use xtask::support::json::Json;
 
 const AMD64: &str = "linux/amd64";
@@ -62,12 +60,8 @@ fn entry_image(repository: &str, platform: &str, digest: &str) -> (String, Vec<(
 /// test fails, or skips under XTASK_DOCKER_TESTS=skip), a registry, and a
 /// base `<host>/<name>-<pid>:1` for linux/amd64 and linux/arm64 whose
 /// images say the codename given for each.
-fn two_platform_base(
-    test: &str,
-    name: &str,
-    codenames: [&str; 2],
-) -> Option<(Registry, MultiPlatformBase)> {
-    if !engine_available(test) || !emulation_available(test, ARM64) {
+fn two_platform_base(name: &str, codenames: [&str; 2]) -> Option<(Registry, MultiPlatformBase)> {
+    if !engine_available() || !emulation_available(ARM64) {
         return None;
     }
     let registry = Registry::start();
@@ -90,8 +84,7 @@ fn get<'a>(v: &'a Json, key: &str) -> &'a Json {
 
 #[test]
 fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted() {
-    let test = "a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted";
-    let Some((registry, base)) = two_platform_base(test, "mp-base", ["jammy", "jammy"]) else {
+    let Some((registry, base)) = two_platform_base("mp-base", ["jammy", "jammy"]) else {
         return;
     };
     let host = registry.host();
@@ -404,9 +397,8 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
 
 #[test]
 fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
-    let test = "an_arm64_image_that_lies_fails_the_build_and_is_never_published";
     // The arm64 base says noble where the catalog says jammy.
-    let Some((registry, base)) = two_platform_base(test, "mp-liar", ["jammy", "noble"]) else {
+    let Some((registry, base)) = two_platform_base("mp-liar", ["jammy", "noble"]) else {
         return;
     };
     let host = registry.host();
@@ -467,8 +459,7 @@ fn an_arm64_image_that_lies_fails_the_build_and_is_never_published() {
 
 #[test]
 fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
-    let test = "an_alias_moves_from_an_image_to_an_index_and_back_only_forward";
-    let Some((registry, base)) = two_platform_base(test, "mp-alias", ["jammy", "jammy"]) else {
+    let Some((registry, base)) = two_platform_base("mp-alias", ["jammy", "jammy"]) else {
         return;
     };
     let host = registry.host();
@@ -530,8 +521,7 @@ fn an_alias_moves_from_an_image_to_an_index_and_back_only_forward() {
 
 #[test]
 fn partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught() {
-    let test = "partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught";
-    let Some((registry, base)) = two_platform_base(test, "mp-hazard", ["jammy", "jammy"]) else {
+    let Some((registry, base)) = two_platform_base("mp-hazard", ["jammy", "jammy"]) else {
         return;
     };
     let host = registry.host();

@@ -6,9 +6,7 @@
 //! spares the container on a labels-only rebuild; and `--dry-run` prints
 //! every step without changing anything.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const OCI: &str = "org.opencontainers.image";
 const DIRTY: &str = "eu.intertwin.itwinai.tree-dirty";
@@ -123,7 +121,7 @@ fn push_refuses_a_lying_image() {
         registry,
         base: noble,
         ws,
-    }) = EngineTest::start("push_refuses_a_lying_image", "chk-lie", NOBLE)
+    }) = EngineTest::start("chk-lie", NOBLE)
     else {
         return;
     };
@@ -187,7 +185,7 @@ fn tag_from_refuses_a_lying_source() {
         registry,
         base: noble,
         ws,
-    }) = EngineTest::start("tag_from_refuses_a_lying_source", "chk-lie-tag", NOBLE)
+    }) = EngineTest::start("chk-lie-tag", NOBLE)
     else {
         return;
     };
@@ -222,9 +220,7 @@ fn tag_from_refuses_a_lying_source() {
 
 #[test]
 fn build_names_both_framework_versions() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("build_names_both_framework_versions", "chk-fw", OLD_TORCH)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-fw", OLD_TORCH) else {
         return;
     };
     let _cleanup = Cleanup::new(&[&release(&registry), &base]);
@@ -245,11 +241,7 @@ fn build_names_both_framework_versions() {
 
 #[test]
 fn allow_dirty_release_is_built_but_never_pushed() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "allow_dirty_release_is_built_but_never_pushed",
-        "chk-dirty",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-dirty", JAMMY) else {
         return;
     };
     ws.write("notes.txt", "not committed\n");
@@ -300,9 +292,7 @@ fn allow_dirty_release_is_built_but_never_pushed() {
 
 #[test]
 fn dirty_dev_build_is_tagged_dirty() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("dirty_dev_build_is_tagged_dirty", "chk-dirty-dev", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-dirty-dev", JAMMY) else {
         return;
     };
     ws.write("notes.txt", "not committed\n");
@@ -342,11 +332,7 @@ fn dirty_dev_build_is_tagged_dirty() {
 
 #[test]
 fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "a_tree_changed_during_the_build_fails_and_removes_the_tag",
-        "chk-changed",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-changed", JAMMY) else {
         return;
     };
     let reference = release(&registry);
@@ -394,11 +380,7 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
 
 #[test]
 fn a_rebuild_that_changes_only_labels_runs_no_container() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "a_rebuild_that_changes_only_labels_runs_no_container",
-        "chk-cache",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-cache", JAMMY) else {
         return;
     };
     let reference = release(&registry);
@@ -446,9 +428,7 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
 
 #[test]
 fn push_dry_run_prints_every_step() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("push_dry_run_prints_every_step", "chk-dry", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-dry", JAMMY) else {
         return;
     };
     let reference = release(&registry);
@@ -575,9 +555,7 @@ fn push_dry_run_prints_every_step() {
 
 #[test]
 fn a_config_only_change_is_probed_again() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("a_config_only_change_is_probed_again", "chk-config", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-config", JAMMY) else {
         return;
     };
     let reference = release(&registry);
@@ -648,11 +626,7 @@ fn a_config_only_change_is_probed_again() {
 
 #[test]
 fn a_promoted_dev_tag_names_the_image_s_own_commit() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start(
-        "a_promoted_dev_tag_names_the_image_s_own_commit",
-        "chk-dev-promo",
-        JAMMY,
-    ) else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-dev-promo", JAMMY) else {
         return;
     };
     let dev = |head: &str| format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &head[..12]);

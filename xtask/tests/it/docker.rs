@@ -3,9 +3,7 @@
 //! registry and removed locally, then built on with `--root` fixtures.
 //! Without an engine these tests fail, unless XTASK_DOCKER_TESTS=skip.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const OCI: &str = "org.opencontainers.image";
 
@@ -16,9 +14,7 @@ fn unique(name: &str) -> String {
 
 #[test]
 fn build_records_true_provenance() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("build_records_true_provenance", "e2e-build", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-build", JAMMY) else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -90,9 +86,7 @@ fn build_records_true_provenance() {
 #[test]
 fn build_refuses_images_that_would_lie() {
     // The catalog says jammy; the base is noble.
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("build_refuses_images_that_would_lie", "e2e-distro", NOBLE)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-distro", NOBLE) else {
         return;
     };
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
@@ -122,7 +116,7 @@ fn build_refuses_images_that_would_lie() {
 
 #[test]
 fn unresolvable_base_stops_before_the_build() {
-    if !engine_available("unresolvable_base_stops_before_the_build") {
+    if !engine_available() {
         return;
     }
     let registry = Registry::start();
@@ -193,9 +187,7 @@ fn files_in(image: &str, dir: &str) -> std::collections::BTreeMap<String, String
 /// makes the tree dirty, and a release holds HEAD's content exactly.
 #[test]
 fn the_build_context_is_the_commit() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start("the_build_context_is_the_commit", "e2e-context", JAMMY)
-    else {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-context", JAMMY) else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
@@ -279,7 +271,7 @@ enum Want {
 use Want::{Base, Heredoc, Refused};
 
 /// One Dockerfile of the corpus: `@A@` and `@B@` stand for the two bases;
-/// the provenance block is appended. `base_image`: passed as --base-image
+/// the provenance block ([`PROVENANCE`]) is appended. `base_image`: passed as --base-image
 /// (and so as the build arg BASE_IMG_NAME), `'a'` or `'b'`.
 struct DfCase {
     what: &'static str,
@@ -594,9 +586,6 @@ const DF_CORPUS: &[DfCase] = &[
     ),
 ];
 
-/// The provenance ARGs and labels, appended to each corpus Dockerfile.
-const PROV: &str = "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\nLABEL org.opencontainers.image.created=\"${CREATION_DATE}\" org.opencontainers.image.version=\"${ITWINAI_VERSION}\" org.opencontainers.image.revision=\"${COMMIT_HASH}\" org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n";
-
 /// A local image's layer diff IDs.
 fn layer_list(image: &str) -> Vec<String> {
     inspect_format(image, "{{range .RootFS.Layers}}{{.}} {{end}}")
@@ -676,7 +665,7 @@ impl Corpus {
     fn check(&mut self, case: &DfCase) -> bool {
         let what = case.what;
         let text = format!(
-            "{}{PROV}",
+            "{}{PROVENANCE}",
             case.text.replace("@A@", &self.a).replace("@B@", &self.b)
         );
         let mut build_args = std::collections::BTreeMap::new();
@@ -764,7 +753,7 @@ impl Corpus {
 /// noted, to show what the refusal prevents.
 #[test]
 fn dockerfile_reader_agrees_with_the_engine() {
-    if !engine_available("dockerfile_reader_agrees_with_the_engine") {
+    if !engine_available() {
         return;
     }
     let a = format!("xtask-df-a-{}:1", std::process::id());

@@ -32,29 +32,23 @@ impl EngineTest {
     /// The standard one-flavour workspace (`fix`, alias `fix-latest`) on
     /// the seeded base `base_name`. `None`: no engine, and
     /// XTASK_DOCKER_TESTS=skip (without it, a missing engine fails).
-    pub fn start(test: &str, label: &str, base_name: &str) -> Option<EngineTest> {
-        EngineTest::start_with(test, label, base_name, |host| catalog(host, ""))
+    pub fn start(label: &str, base_name: &str) -> Option<EngineTest> {
+        EngineTest::start_with(label, base_name, |host| catalog(host, ""))
     }
 
     /// As [`EngineTest::start`], with the catalog `catalog(registry host)`.
     pub fn start_with(
-        test: &str,
         label: &str,
         base_name: &str,
         catalog: impl FnOnce(&str) -> String,
     ) -> Option<EngineTest> {
-        if !engine_available(test) {
+        if !engine_available() {
             return None;
         }
         let registry = Registry::start_seeded(&seed_storage(BASES));
         let base = seeded_base(&registry, base_name);
         let ws = unique_workspace(label, &base, &catalog(&registry.host()));
         Some(EngineTest { registry, base, ws })
-    }
-
-    /// Another of the seeded bases of this registry.
-    pub fn other_base(&self, name: &str) -> String {
-        seeded_base(&self.registry, name)
     }
 }
 

@@ -3,7 +3,6 @@
 //! recording fake `docker`, a registry on loopback, and base images with a
 //! real python3 (python.rs), for this machine's platform and, under
 //! emulation, for linux/arm64.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,22 +15,12 @@ use std::time::{Duration, Instant};
 mod engine;
 mod python;
 pub mod workflow;
-#[allow(unused_imports)]
-pub use engine::{
-    copy_first_dockerfile, seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE,
-    OLD_TORCH,
-};
-#[allow(unused_imports)]
-pub use python::{copy_tree, seed_storage, BaseSpec};
-#[allow(unused_imports)]
+pub use engine::{seeded_base, unique_workspace, EngineTest, JAMMY, NOBLE, OLD_TORCH};
+pub use python::{copy_tree, make_base, python_image};
 pub use python::{
-    fixture_platform, import_python_image_for, make_base_with_platform, make_multi_platform_base,
-    make_multi_platform_base_with, native_platform, python_image_for, FixturePlatform,
-    MultiPlatformBase, MANIFEST_LIST, PLATFORMS,
-};
-#[allow(unused_imports)]
-pub use python::{
-    import_python_image, make_base, make_base_with, python_image, DEFAULT_DISTS, DIST_PACKAGES,
+    fixture_platform, make_base_with_platform, make_multi_platform_base,
+    make_multi_platform_base_with, native_platform, python_image_for, MultiPlatformBase,
+    MANIFEST_LIST,
 };
 
 /// Pinned: 2023-11-14T22:13:20Z.
@@ -68,18 +57,34 @@ impl Drop for TempDir {
 pub const PYPROJECT: &str =
     "[project]\nname = \"itwinai\"\nversion = \"0.2.2\"\n\n[tool.other]\nversion = \"9.9.9\"\n";
 
-/// A Dockerfile that records every provenance label and adds one layer.
-/// (Fixture bases hold no shell, so no RUN.)
+/// The provenance ARGs of a final stage and the labels they set, one LABEL
+/// line (README "The conventions"): the one source of every fixture
+/// Dockerfile's provenance block. A macro for a literal, so that `concat!`
+/// builds constant corpus cases on it; [`PROVENANCE`] is the same text.
+macro_rules! provenance {
+    () => {
+        "ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
+         LABEL org.opencontainers.image.created=\"${CREATION_DATE}\" \
+         org.opencontainers.image.version=\"${ITWINAI_VERSION}\" \
+         org.opencontainers.image.revision=\"${COMMIT_HASH}\" \
+         org.opencontainers.image.ref.name=\"${IMAGE_FULL_NAME}\" \
+         org.opencontainers.image.base.name=\"${BASE_IMG_NAME}\" \
+         org.opencontainers.image.base.digest=\"${BASE_IMG_DIGEST}\"\n"
+    };
+}
+pub(crate) use provenance;
+
+/// The provenance block ([`provenance!`]).
+pub const PROVENANCE: &str = provenance!();
+
+/// A Dockerfile that records every provenance label and adds one layer,
+/// its LABEL continued over a line per label as the shipped Dockerfiles
+/// write it. (Fixture bases hold no shell, so no RUN.)
 pub fn dockerfile(base: &str) -> String {
+    let one_label_a_line = PROVENANCE.replace("\" org.", "\" \\\n  org.");
     format!(
-        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nARG FRAMEWORK_VERSION\nCOPY pyproject.toml /itwinai/pyproject.toml\n\
-         ARG BASE_IMG_NAME\nARG BASE_IMG_DIGEST\nARG COMMIT_HASH\nARG CREATION_DATE\nARG IMAGE_FULL_NAME\nARG ITWINAI_VERSION\n\
-         LABEL org.opencontainers.image.created=\"${{CREATION_DATE}}\" \\\n  \
-         org.opencontainers.image.version=\"${{ITWINAI_VERSION}}\" \\\n  \
-         org.opencontainers.image.revision=\"${{COMMIT_HASH}}\" \\\n  \
-         org.opencontainers.image.ref.name=\"${{IMAGE_FULL_NAME}}\" \\\n  \
-         org.opencontainers.image.base.name=\"${{BASE_IMG_NAME}}\" \\\n  \
-         org.opencontainers.image.base.digest=\"${{BASE_IMG_DIGEST}}\"\n"
+        "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nARG FRAMEWORK_VERSION\n\
+         COPY pyproject.toml /itwinai/pyproject.toml\n{one_label_a_line}"
     )
 }
 
@@ -353,6 +358,47 @@ pub fn truthful_inspect(ws: &Workspace, reference: &str, base: &str, hex: &str) 
     )
 }
 
+/// The running test's name (`release::push_is_idempotent_…`): libtest
+/// runs each test on a thread named after it. For the lines that say why a
+/// test did not run (SKIPPED, does not apply) or could not.
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("(a test on an unnamed thread)")
+        .to_string()
+}
+
+/// Runs the calling test again, alone in a process of its own (this binary
+/// with `--exact <its name>`), for a measure that this process's other
+/// tests would skew: on Linux a child's peak memory (`ru_maxrss`) starts
+/// at the peak of the process that spawned it, as its exec inherits it.
+/// True in that process, which runs the test's body; false here, once it
+/// passed there (else this panics with what it printed).
+pub fn alone_in_a_process() -> bool {
+    const ALONE: &str = "XTASK_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some() {
+        return true;
+    }
+    let name = test_name();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("test result: ok. 1 passed"),
+        "{name}, alone in a process:\n{text}"
+    );
+    eprint!("{text}");
+    false
+}
+
 /// Whether engine tests that cannot run may be skipped: only when asked
 /// for with XTASK_DOCKER_TESTS=skip. Otherwise a test that cannot run
 /// fails, so a summary never counts it as a pass.
@@ -362,7 +408,7 @@ fn skipping_allowed() -> bool {
 
 /// Whether a Docker engine answers. Without one the test fails, unless
 /// XTASK_DOCKER_TESTS=skip, which makes the caller skip (and say so).
-pub fn engine_available(test: &str) -> bool {
+pub fn engine_available() -> bool {
     let ok = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdout(Stdio::null())
@@ -370,6 +416,7 @@ pub fn engine_available(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        let test = test_name();
         if !skipping_allowed() {
             panic!("{test}: no Docker engine answers; start one (see .ci/run), or set XTASK_DOCKER_TESTS=skip to skip the engine tests");
         }
@@ -383,7 +430,7 @@ pub fn engine_available(test: &str) -> bool {
 /// (`qemu-aarch64`) must be enabled with the F flag (the kernel opens the
 /// emulator when it is registered, so containers need none inside). When it
 /// cannot, the test fails, unless XTASK_DOCKER_TESTS=skip.
-pub fn emulation_available(test: &str, platform: &str) -> bool {
+pub fn emulation_available(platform: &str) -> bool {
     let p = fixture_platform(platform);
     if p.name == native_platform().name {
         return true;
@@ -409,6 +456,7 @@ pub fn emulation_available(test: &str, platform: &str) -> bool {
         handler = handler.display(),
         binfmt = p.binfmt
     );
+    let test = test_name();
     if !skipping_allowed() {
         panic!("{test}: {why}; or set XTASK_DOCKER_TESTS=skip to skip the engine tests");
     }
@@ -539,10 +587,10 @@ pub struct Registry {
 }
 
 /// Whether this checkout is itwinai's own repository, whose docs and
-/// examples the tests that read them describe; else `test` says that it
-/// does not apply (a repository the xtask was copied into has docs of its
+/// examples the tests that read them describe; else the running test says
+/// that it does not apply (a repository the xtask was copied into has docs of its
 /// own).
-pub fn itwinai_repository(test: &str) -> bool {
+pub fn itwinai_repository() -> bool {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let name = std::fs::read_to_string(root.join("pyproject.toml"))
         .ok()
@@ -550,7 +598,8 @@ pub fn itwinai_repository(test: &str) -> bool {
     let here = name.as_deref() == Some("itwinai");
     if !here {
         eprintln!(
-            "{test}: does not apply: this repository holds the project {name:?}, not itwinai, whose docs it checks"
+            "{}: does not apply: this repository holds the project {name:?}, not itwinai, whose docs it checks",
+            test_name()
         );
     }
     here
@@ -929,14 +978,115 @@ pub fn program_wrapper(label: &str, program: &str, before: &str) -> TempDir {
 }
 
 /// A `docker` first on PATH that runs the real one, but first stops the
-/// process `stop_pid` (the registry) when the `nth` `docker push` starts.
+/// process `stop_pid` (the registry, a child of the test) when the `nth`
+/// `docker push` starts, and waits (10 s at most) until it has exited:
+/// gone, or a zombie its parent has not reaped, its sockets closed.
 pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
+    let exited = format!(
+        "[ ! -e /proc/{stop_pid} ] || grep -q '^State:[[:space:]]*Z' /proc/{stop_pid}/status"
+    );
     docker_wrapper(
         "stop-at-push",
         &format!(
-            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  if [ $n -eq {nth} ]; then kill {stop_pid}; sleep 1; fi\nfi"
+            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  \
+             if [ $n -eq {nth} ]; then\n    kill {stop_pid}\n    \
+             t=0; until {exited} || [ $t -ge 200 ]; do sleep 0.05; t=$((t+1)); done\n  fi\nfi"
         ),
     )
+}
+
+/// Waits until process `pid` has a handler for `signal` (its bit in the
+/// `SigCgt` mask of /proc/PID/status): a signal sent from then on is the
+/// program's to handle, where one sent before would take the default action
+/// (SIGINT: killed). Panics when the process exits first, or after 20 s.
+pub fn wait_until_caught(pid: u32, signal: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("process {pid}: {e}"));
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+        };
+        assert!(
+            !field("State:").starts_with('Z'),
+            "process {pid} exited before it caught signal {signal}"
+        );
+        let caught = u64::from_str_radix(field("SigCgt:"), 16).unwrap();
+        if caught & (1 << (signal - 1)) != 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} has no handler for signal {signal} after 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A running program whose stderr is read as it comes: a test waits for a
+/// line of it (a handshake) before it goes on.
+pub struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Watched {
+    /// Start `cmd`, its stdout and stderr piped.
+    pub fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            let mut line = Vec::new();
+            while pipe.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                all.push_str(&text);
+                let _ = tx.send(text);
+                line.clear();
+            }
+            all
+        });
+        Watched {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Whether a line of stderr holding `text` came within `limit` (false
+    /// too when stderr ended without one).
+    pub fn wait_for_stderr(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Wait for the program to end; what it printed.
+    pub fn finish(self) -> Run {
+        let out = self.child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: self.stderr.join().unwrap(),
+        }
+    }
 }
 
 /// A `docker` first on PATH that runs the real one, but first appends a line

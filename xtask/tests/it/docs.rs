@@ -6,15 +6,13 @@
 //! build's binary. Without an engine these tests fail, unless
 //! XTASK_DOCKER_TESTS=skip.
 
-mod support;
-
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::workflow;
-use support::*;
+use crate::support::workflow;
+use crate::support::*;
 
 /// The repository's own file `rel`.
 fn repo_file(rel: &str) -> PathBuf {
@@ -129,10 +127,10 @@ impl Quickstart {
 
 #[test]
 fn the_quickstart_runs_offline_as_written_and_leaves_nothing_behind() {
-    if !itwinai_repository("the_quickstart_runs_offline_as_written_and_leaves_nothing_behind") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_runs_offline_as_written_and_leaves_nothing_behind") {
+    if !engine_available() {
         return;
     }
     let cargo = fake_cargo(None);
@@ -159,10 +157,10 @@ fn the_quickstart_runs_offline_as_written_and_leaves_nothing_behind() {
 
 #[test]
 fn the_quickstart_cleans_up_when_a_step_fails() {
-    if !itwinai_repository("the_quickstart_cleans_up_when_a_step_fails") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_cleans_up_when_a_step_fails") {
+    if !engine_available() {
         return;
     }
     // `image test` fails: the base was pushed and the image built by then.
@@ -190,10 +188,10 @@ fn the_quickstart_cleans_up_when_a_step_fails() {
 
 #[test]
 fn the_quickstart_refuses_a_port_where_another_server_answers() {
-    if !itwinai_repository("the_quickstart_refuses_a_port_where_another_server_answers") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_refuses_a_port_where_another_server_answers") {
+    if !engine_available() {
         return;
     }
     let mut other = Registry::start();
@@ -222,10 +220,10 @@ fn the_quickstart_refuses_a_port_where_another_server_answers() {
 /// started is stopped. Here `docker-registry` drops the header.
 #[test]
 fn the_quickstart_refuses_a_registry_that_is_not_its_own() {
-    if !itwinai_repository("the_quickstart_refuses_a_registry_that_is_not_its_own") {
+    if !itwinai_repository() {
         return;
     }
-    if !engine_available("the_quickstart_refuses_a_registry_that_is_not_its_own") {
+    if !engine_available() {
         return;
     }
     let impostor = program_wrapper(
@@ -341,15 +339,12 @@ fn served_layers(reference: &str) -> String {
 /// without moving the alias; a flavour without alias never gets one.
 #[test]
 fn the_ci_example_publishes_tested_development_images_on_release() {
-    if !itwinai_repository("the_ci_example_publishes_tested_development_images_on_release") {
+    if !itwinai_repository() {
         return;
     }
-    let Some(EngineTest { registry, ws, .. }) = EngineTest::start_with(
-        "the_ci_example_publishes_tested_development_images_on_release",
-        "ci-example",
-        JAMMY,
-        two_flavours,
-    ) else {
+    let Some(EngineTest { registry, ws, .. }) =
+        EngineTest::start_with("ci-example", JAMMY, two_flavours)
+    else {
         return;
     };
     let host = registry.host();

@@ -2,11 +2,9 @@
 //! each ends in a clean stop, one line, the documented exit code, and no
 //! step after the fault.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
@@ -371,7 +369,8 @@ fn sigint_during_version_set_writes_nothing_and_exits_130() {
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    // Once its handler is installed, it is still reading the file.
+    wait_until_caught(child.id(), 2);
     let ok = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

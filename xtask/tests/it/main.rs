@@ -1,0 +1,19 @@
+//! The end-to-end tests, one binary: the support module is compiled and
+//! the binary linked once, and every test shares one harness (one python
+//! fixture image a process, tests of all areas packed on the threads).
+//! Run an area by its module path: `cargo test --test it refusals::`.
+
+mod support;
+
+mod checks;
+mod cli;
+mod docker;
+mod docs;
+mod faults;
+mod multiplatform;
+mod platforms;
+mod properties;
+mod refusals;
+mod registry;
+mod release;
+mod variants;
