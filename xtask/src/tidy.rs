@@ -550,7 +550,11 @@ fn layers_point_down_only() {
             cycle.unwrap().join(" -> ")
         );
     }
-    // The docs name the same order.
+    // The docs name the same order (itwinai's docs: a repository the
+    // xtask was copied into has docs of its own).
+    if !itwinai("layers_point_down_only: the docs part") {
+        return;
+    }
     let design = read("docs/design.md");
     assert!(
         design.contains(&order.join(" < ")),

@@ -17,7 +17,7 @@ fn check(c: &Challenge, plain_http: bool) {
         .unwrap_or_else(|| panic!("credentials would go to {:?} in clear", b.realm));
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     assert!(!authority.is_empty() && !authority.contains('@'), "{b:?}");
-    let _ = Request::token(b, "repository:x:pull", plain_http).argv();
+    let _ = Request::token(b, &["repository:x:pull".to_string()], plain_http).argv();
 }
 
 fuzz_target!(|data: &[u8]| {

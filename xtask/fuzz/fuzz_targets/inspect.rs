@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
             "{info:?}"
         );
         for image in ["base:1", "ghcr.io/x/y:2"] {
-            if let Ok(d) = pick_repo_digest(image, &info.repo_digests) {
+            let image = xtask::model::reference::AnyRef::parse(image).unwrap();
+            if let Ok(d) = pick_repo_digest(&image, &info.repo_digests) {
                 assert!(info.repo_digests.contains(&d));
             }
         }

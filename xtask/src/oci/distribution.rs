@@ -214,7 +214,10 @@ impl Request {
             accept: Vec::new(),
             credentials: false,
             plain_http: endpoint.plain_http,
-            what: format!("a mount of {digest} from {from} into {}/{name}", endpoint.host),
+            what: format!(
+                "a mount of {digest} from {from} into {}/{name}",
+                endpoint.host
+            ),
         }
     }
 
@@ -326,14 +329,7 @@ impl Request {
         if self.method != Method::Head {
             argv.extend(["--dump-header".to_string(), "-".to_string()]);
         }
-        argv.extend(
-            [
-                "--suppress-connect-headers",
-                "--write-out",
-                WRITE_OUT,
-            ]
-            .map(str::to_string),
-        );
+        argv.extend(["--suppress-connect-headers", "--write-out", WRITE_OUT].map(str::to_string));
         match self.method {
             Method::Get => {}
             Method::Head => argv.push("--head".into()),
@@ -473,7 +469,9 @@ pub fn upload_location(endpoint: &Endpoint, location: &str) -> Result<String, St
         ));
     }
     if url.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!("sent an upload location that is not a URL ({location:?})"));
+        return Err(format!(
+            "sent an upload location that is not a URL ({location:?})"
+        ));
     }
     Ok(url)
 }
@@ -1377,7 +1375,10 @@ mod tests {
                 service: Some("reg x".into()),
                 scope: None,
             },
-            &["repository:a/b:pull,push".into(), "repository:c:pull".into()],
+            &[
+                "repository:a/b:pull,push".into(),
+                "repository:c:pull".into(),
+            ],
             false,
         );
         assert_eq!(

@@ -41,7 +41,10 @@ pub fn image(config: &Descriptor, layers: &[Descriptor]) -> Result<String, Strin
         ("schemaVersion", Json::Number(2.0)),
         ("mediaType", Json::str(IMAGE_TYPE)),
         ("config", config.json()),
-        ("layers", Json::Array(layers.iter().map(Descriptor::json).collect())),
+        (
+            "layers",
+            Json::Array(layers.iter().map(Descriptor::json).collect()),
+        ),
     ]))
 }
 
@@ -65,7 +68,10 @@ pub fn index(entries: &[(Platform, Descriptor)]) -> Result<String, String> {
     bounded(Json::object([
         ("schemaVersion", Json::Number(2.0)),
         ("mediaType", Json::str(INDEX_TYPE)),
-        ("manifests", Json::Array(entries.iter().map(entry).collect())),
+        (
+            "manifests",
+            Json::Array(entries.iter().map(entry).collect()),
+        ),
     ]))
 }
 
@@ -109,7 +115,9 @@ pub fn parse_saved(text: &str) -> Result<Saved, String> {
         if inside {
             Ok(p.to_string())
         } else {
-            Err(format!("manifest.json names the {what} {p:?}, outside the archive"))
+            Err(format!(
+                "manifest.json names the {what} {p:?}, outside the archive"
+            ))
         }
     };
     let config = path(one.get("Config"), "config")?;
@@ -142,7 +150,10 @@ mod tests {
     fn an_image_manifest_reads_back_as_written() {
         let text = image(&d(CONFIG_TYPE, A, 1234), &[d(LAYER_TYPE, B, 9_000_000_000)]).unwrap();
         let doc = Json::parse(&text).unwrap();
-        assert_eq!(doc.get("mediaType").and_then(Json::as_str), Some(IMAGE_TYPE));
+        assert_eq!(
+            doc.get("mediaType").and_then(Json::as_str),
+            Some(IMAGE_TYPE)
+        );
         assert!(text.contains(r#""size":9000000000"#), "{text}");
         assert_eq!(
             crate::oci::distribution::parse_manifest(&text).unwrap(),
@@ -174,7 +185,8 @@ mod tests {
     #[test]
     fn docker_saves_manifest_is_read_with_its_paths_inside() {
         // As engine 20.10 writes it, and as engines with an OCI layout do.
-        let old = r#"[{"Config":"0123.json","RepoTags":null,"Layers":["aa/layer.tar","bb/layer.tar"]}]"#;
+        let old =
+            r#"[{"Config":"0123.json","RepoTags":null,"Layers":["aa/layer.tar","bb/layer.tar"]}]"#;
         assert_eq!(
             parse_saved(old).unwrap(),
             Saved {

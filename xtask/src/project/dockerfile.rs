@@ -1007,7 +1007,8 @@ mod tests {
     ];
     const HOW: &str = r#": write ARG NAME, then LABEL key="${NAME}", in the stage that sets the label; see README "The conventions""#;
 
-    /// The end-to-end tests' Dockerfile (tests/support/mod.rs, `dockerfile`).
+    /// A minimal Dockerfile with the provenance block (the end-to-end
+    /// fixture, `tests/it/support`, adds its own lines around the same block).
     fn fixture(base: &str) -> String {
         format!(
             "ARG BASE_IMG_NAME={base}\nFROM ${{BASE_IMG_NAME}}\nCOPY pyproject.toml /itwinai/pyproject.toml\n\

@@ -36,7 +36,8 @@ impl Client {
     /// Whether `name` at `endpoint` needed credentials this run (a request
     /// to it now carries them).
     pub fn has_auth(&self, endpoint: &Endpoint, name: &str) -> bool {
-        self.auth.contains_key(&auth_key(endpoint, name, &Access::Pull))
+        self.auth
+            .contains_key(&auth_key(endpoint, name, &Access::Pull))
     }
 
     /// What the registry serves under `reference`: the manifest (or index
@@ -249,7 +250,12 @@ impl Client {
                 } else {
                     String::new()
                 };
-                anyhow::anyhow!("cannot reach {} for {}{tries}: {}", endpoint.host, request.what, t.message)
+                anyhow::anyhow!(
+                    "cannot reach {} for {}{tries}: {}",
+                    endpoint.host,
+                    request.what,
+                    t.message
+                )
             })?;
             if response.status == 401 && !authenticated {
                 authenticated = true;
@@ -309,7 +315,11 @@ impl Client {
                     None => None,
                 };
                 let r = self.curl(gw, &request, auth.as_ref())?.map_err(|t| {
-                    anyhow::anyhow!("cannot reach the token service of {}: {}", endpoint.host, t.message)
+                    anyhow::anyhow!(
+                        "cannot reach the token service of {}: {}",
+                        endpoint.host,
+                        t.message
+                    )
                 })?;
                 match r.status {
                     200 => distribution::token_of(&r.body)

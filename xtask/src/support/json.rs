@@ -256,9 +256,13 @@ impl Parser<'_> {
             self.i += 1;
         }
         let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?;
+        // JSON has no infinity: `1e999` is refused, not read as one (and
+        // written back as `inf`, which is not JSON).
         text.parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
             .map(Json::Number)
-            .map_err(|_| format!("bad number '{text}'"))
+            .ok_or_else(|| format!("bad number '{text}'"))
     }
 
     fn string(&mut self) -> Result<String, String> {
@@ -332,6 +336,15 @@ pub fn emitted() -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_out_of_range_are_refused_not_infinite() {
+        for bad in ["1e999", "-1e999", "[1e400]"] {
+            assert!(Json::parse(bad).is_err(), "{bad}");
+        }
+        let big = Json::parse("1e300").unwrap();
+        assert_eq!(Json::parse(&big.render()).unwrap(), big);
+    }
+
     use super::*;
 
     #[test]

@@ -73,7 +73,11 @@ pub fn parse_retries(retries: Option<&str>, backoff_ms: Option<&str>) -> Result<
         v.parse::<u64>()
             .ok()
             .filter(|n| *n <= max && v.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| invalid(format!("{name}='{v}' is not a whole number from 0 to {max}")))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{name}='{v}' is not a whole number from 0 to {max}"
+                ))
+            })
     };
     let n = match retries {
         None => RETRIES_DEFAULT,
@@ -123,10 +127,7 @@ pub fn configure() -> Result<()> {
         TRANSFER_DEFAULT,
     )?;
     let _ = LIMITS.set((lookup, transfer));
-    let retries = parse_retries(
-        var(RETRIES_ENV)?.as_deref(),
-        var(BACKOFF_ENV)?.as_deref(),
-    )?;
+    let retries = parse_retries(var(RETRIES_ENV)?.as_deref(), var(BACKOFF_ENV)?.as_deref())?;
     let _ = RETRIES.set(retries);
     Ok(())
 }

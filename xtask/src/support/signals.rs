@@ -37,4 +37,3 @@ pub fn happened() -> bool {
 pub fn which() -> i32 {
     SIGNAL.load(Ordering::SeqCst)
 }
-

@@ -297,9 +297,6 @@ case "$sub" in
   buildx-version)
     if [ -n "$FAKE_BUILDX" ]; then echo "github.com/docker/buildx v0.0.0-fake"; exit 0; fi
     echo "docker: unknown command: docker buildx" >&2; exit 1 ;;
-  buildx-imagetools)
-    if [ -n "$FAKE_IMAGETOOLS" ]; then printf '%s\n' "$FAKE_IMAGETOOLS"; exit 0; fi
-    echo "ERROR: failed to resolve" >&2; exit 1 ;;
   pull)
     if [ -n "$FAKE_PULL_OUTPUT" ]; then printf '%s\n' "$FAKE_PULL_OUTPUT"; exit 0; fi ;;
   image-inspect)
