@@ -29,6 +29,7 @@ impl Executor<'_> {
             let result = match item {
                 Item::Run(step) => self.run(step).with_context(|| step.purpose()),
                 Item::Check(check) => self.check(check),
+                Item::Write(write) => self.write(write),
             };
             if let Some(w) = what {
                 done.push((w, start.elapsed(), result.is_ok()));
@@ -279,6 +280,9 @@ fn milestone(item: &Item) -> Option<String> {
         Item::Check(Check::Tested {
             flavour, reference, ..
         }) => Some(format!("testing {reference} (flavour '{flavour}')")),
+        Item::Write(crate::plan::write::Write::Image { into, .. }) => {
+            Some(format!("writing the image of {into}"))
+        }
         _ => None,
     }
 }

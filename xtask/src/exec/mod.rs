@@ -1,3 +1,4 @@
+pub mod coreutils;
 pub mod docker_output;
 pub mod gateway;
 pub mod git;

@@ -169,6 +169,7 @@ impl Check {
 pub enum Item {
     Run(Step),
     Check(Check),
+    Write(crate::plan::write::Write),
 }
 
 /// How far one owner's part of a plan (a target, a reference, an alias)

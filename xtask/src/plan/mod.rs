@@ -3,3 +3,4 @@ pub mod check;
 pub mod expectation;
 pub mod provenance;
 pub mod step;
+pub mod write;

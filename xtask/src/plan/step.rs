@@ -90,6 +90,27 @@ pub enum Step {
         index: String,
         dir: String,
     },
+    /// Write the local image `image` (its ID: exactly that content) to
+    /// `file` as `docker save` archives it: the config and each layer
+    /// uncompressed, as the engine holds them.
+    Save {
+        image: Arg,
+        file: String,
+    },
+    /// Unpack the archive `file` into `dir` (`tar -x`).
+    Unpack {
+        file: String,
+        dir: String,
+    },
+    /// The sha256 of each file (`sha256sum`), in order.
+    HashFiles {
+        files: Vec<String>,
+    },
+    /// Compress each file in place to `<file>.gz` (`gzip -n`: no name, no
+    /// time, so the same layer compresses to the same bytes).
+    Compress {
+        files: Vec<String>,
+    },
     /// Whether a revision is a commit of this repository.
     GitIsCommit {
         rev: String,
@@ -225,6 +246,24 @@ impl Step {
             Step::GitTracked => lits(["git", "ls-files", "--stage", "-z"]),
             // The commit is 40 hex digits (read from git): never an option.
             Step::ContextIndex { commit, .. } => lits(["git", "read-tree", commit]),
+            Step::Save { image, file } => {
+                let mut a = lits(["docker", "save", "--output", file.as_str(), "--"]);
+                a.push(image.clone());
+                a
+            }
+            Step::Unpack { file, dir } => {
+                lits(["tar", "-x", "-f", file.as_str(), "-C", dir.as_str()])
+            }
+            Step::HashFiles { files } => {
+                let mut a = lits(["sha256sum", "--"]);
+                a.extend(lits(files.iter().map(String::as_str)));
+                a
+            }
+            Step::Compress { files } => {
+                let mut a = lits(["gzip", "-n", "--"]);
+                a.extend(lits(files.iter().map(String::as_str)));
+                a
+            }
             Step::ContextCheckout { dir, .. } => lits([
                 "git".to_string(),
                 "checkout-index".into(),
@@ -400,7 +439,11 @@ impl Step {
             Step::Pull { .. }
             | Step::Push { .. }
             | Step::ManifestPush { .. }
-            | Step::ImagetoolsCreate { .. } => Wait::Transfer,
+            | Step::ImagetoolsCreate { .. }
+            | Step::Save { .. }
+            | Step::Unpack { .. }
+            | Step::HashFiles { .. }
+            | Step::Compress { .. } => Wait::Transfer,
             // A layer's upload takes as long as a push.
             Step::Registry(r) if matches!(r.body, crate::oci::distribution::Body::File(_)) => {
                 Wait::Transfer
@@ -449,6 +492,11 @@ impl Step {
     /// `docker image inspect` 16 MiB (a 121-layer image with 400 labels
     /// and variables prints 134 KB), `git status` 64 MiB (a path a line).
     pub fn capture(&self) -> Capture {
+        // A registry write's answer is read like a read's (its status,
+        // Location and digest), never shown as progress.
+        if let Step::Registry(_) = self {
+            return Capture::Bounded(crate::oci::distribution::MAX_BYTES as usize + MIB);
+        }
         if !self.read_only() {
             return Capture::Tail(MIB);
         }
@@ -479,7 +527,10 @@ impl Step {
             | Step::ManifestPush { .. }
             | Step::ImagetoolsCreate { .. }
             | Step::ContextIndex { .. }
-            | Step::ContextCheckout { .. } => true,
+            | Step::ContextCheckout { .. }
+            | Step::Save { .. }
+            | Step::Unpack { .. }
+            | Step::Compress { .. } => true,
             // The probe's container is removed as it ends (`--rm`), and
             // a test's too.
             Step::GitState
@@ -491,15 +542,25 @@ impl Step {
             | Step::Inspect { .. }
             | Step::Probe { .. }
             | Step::Test { .. }
+            | Step::HashFiles { .. }
             | Step::CredentialHelper { .. } => false,
         }
     }
 
     /// Whether a dry run runs it, so that its decisions can still be made:
     /// a step that changes nothing and is cheap (a test is not: it runs the
-    /// project's own code for as long as it takes).
+    /// project's own code for as long as it takes; nor is hashing the
+    /// files of an upload, which a dry run never makes).
     pub fn read_only(&self) -> bool {
-        !self.changes_state() && !matches!(self, Step::Test { .. })
+        !self.changes_state()
+            && !matches!(
+                self,
+                Step::Test { .. }
+                    | Step::Save { .. }
+                    | Step::Unpack { .. }
+                    | Step::HashFiles { .. }
+                    | Step::Compress { .. }
+            )
     }
 
     /// The index file of our own a git step reads or writes instead of the
@@ -537,6 +598,10 @@ impl Step {
             Step::GitTracked => "listing the tracked files".into(),
             Step::ContextIndex { commit, .. } => format!("reading the tree of {commit}"),
             Step::ContextCheckout { dir, .. } => format!("writing the build context {dir}"),
+            Step::Save { image, .. } => format!("saving the image {}", image.shown()),
+            Step::Unpack { file, .. } => format!("unpacking {file}"),
+            Step::HashFiles { files } => format!("hashing {} files", files.len()),
+            Step::Compress { files } => format!("compressing {} layers", files.len()),
             Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
             Step::BuildxProbe => "looking for docker buildx".into(),
             Step::EnginePlatform => "asking the engine for its platform".into(),
@@ -698,6 +763,20 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             index: "/c/.i".into(),
             dir: "/c/d".into(),
         },
+        Step::Save {
+            image: id.clone(),
+            file: "/u/i.tar".into(),
+        },
+        Step::Unpack {
+            file: "/u/i.tar".into(),
+            dir: "/u/x".into(),
+        },
+        Step::HashFiles {
+            files: vec!["/u/x/a/layer.tar".into()],
+        },
+        Step::Compress {
+            files: vec!["/u/x/a/layer.tar".into()],
+        },
         Step::GitIsCommit { rev: "a".into() },
         Step::BuildxProbe,
         Step::EnginePlatform,
@@ -768,6 +847,10 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::GitTracked
             | Step::ContextIndex { .. }
             | Step::ContextCheckout { .. }
+            | Step::Save { .. }
+            | Step::Unpack { .. }
+            | Step::HashFiles { .. }
+            | Step::Compress { .. }
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
             | Step::EnginePlatform
@@ -805,6 +888,9 @@ mod tests {
         let writes = [
             "git read-tree",
             "git checkout-index",
+            "docker save",
+            "tar",
+            "gzip",
             "docker pull",
             "docker build",
             "docker tag",
@@ -895,6 +981,36 @@ mod tests {
             reference: crate::model::reference::AnyRef::parse("r:1").unwrap(),
         });
         let cases: Vec<(Step, &str, Wait)> = vec![
+            (
+                Step::Save {
+                    image: Arg::Lit("sha256:ab".into()),
+                    file: "/u/i.tar".into(),
+                },
+                "docker save --output /u/i.tar -- sha256:ab",
+                Wait::Transfer,
+            ),
+            (
+                Step::Unpack {
+                    file: "/u/i.tar".into(),
+                    dir: "/u/x".into(),
+                },
+                "tar -x -f /u/i.tar -C /u/x",
+                Wait::Transfer,
+            ),
+            (
+                Step::HashFiles {
+                    files: vec!["/u/x/a b".into(), "/u/x/c".into()],
+                },
+                "sha256sum -- '/u/x/a b' /u/x/c",
+                Wait::Transfer,
+            ),
+            (
+                Step::Compress {
+                    files: vec!["/u/x/c".into()],
+                },
+                "gzip -n -- /u/x/c",
+                Wait::Transfer,
+            ),
             (
                 Step::GitState,
                 "# read-only: git status --porcelain=v2 --branch --untracked-files=normal",

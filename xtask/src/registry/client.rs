@@ -86,14 +86,46 @@ impl Client {
         reference: &str,
         shown: &str,
     ) -> Result<Option<(String, Manifest)>> {
+        let Some(served) = self.manifest_text(gw, endpoint, name, reference, shown)? else {
+            return Ok(None);
+        };
+        let manifest = distribution::parse_manifest(&served.text)
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
+        Ok(Some((served.digest, manifest)))
+    }
+
+    /// The manifest `name` serves under `reference`, as its bytes, with
+    /// its digest and media type; `None` when absent. The digest the
+    /// registry reports must be the digest of the bytes it sent.
+    pub fn manifest_text(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+        name: &str,
+        reference: &str,
+        shown: &str,
+    ) -> Result<Option<Served>> {
         let request = Request::manifest(endpoint, name, reference);
         let Some(r) = self.api_get(gw, endpoint, name, request)? else {
             return Ok(None);
         };
         let digest = manifest_digest(&r, shown)?;
-        let manifest = distribution::parse_manifest(&r.body)
-            .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
-        Ok(Some((digest, manifest)))
+        let computed = crate::support::sha256::digest(r.body.as_bytes());
+        anyhow::ensure!(
+            computed == digest,
+            "{shown}: its registry reported the digest {digest}, but what it sent has the digest {computed}"
+        );
+        let media_type = r
+            .header("content-type")
+            .map_err(|e| anyhow::anyhow!("{shown}: its registry {e}"))?
+            .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+            .filter(|t| !t.is_empty())
+            .with_context(|| format!("{shown}: its registry sent no Content-Type"))?;
+        Ok(Some(Served {
+            digest,
+            media_type,
+            text: r.body,
+        }))
     }
 
     /// The config digest of the index entry `member` (`platform`'s image).
@@ -196,7 +228,7 @@ impl Client {
         match distribution::classify(response) {
             Answer::Found(r) => Ok(Some(r)),
             Answer::Absent => Ok(None),
-            Answer::Refused(status) => Err(self.refused(endpoint, name, status)),
+            Answer::Refused(status) => Err(self.refused(endpoint, name, &Access::Pull, status)),
             Answer::Failed(why) => Err(anyhow::anyhow!(
                 "cannot read {} from {}: {why}",
                 request.what,
@@ -251,9 +283,10 @@ impl Client {
                     String::new()
                 };
                 anyhow::anyhow!(
-                    "cannot reach {} for {}{tries}: {}",
+                    "cannot reach {} for {} ({}){tries}: {}",
                     endpoint.host,
                     request.what,
+                    request.url,
                     t.message
                 )
             })?;
@@ -265,10 +298,10 @@ impl Client {
             }
             if let (Some(why), true) = (reason, attempt > 0) {
                 anyhow::bail!(
-                    "{} answered {why} to {} {attempt} times in a row; try again later (retries: {} in XTASK_REGISTRY_RETRIES)",
+                    "{} answered {why} to {} {} times in a row; try again later (retries: {retries}, XTASK_REGISTRY_RETRIES)",
                     endpoint.host,
                     request.what,
-                    retries
+                    attempt + 1
                 );
             }
             return Ok(response);
@@ -299,7 +332,7 @@ impl Client {
             Challenge::Basic => match credentials {
                 Some(Credentials::Basic { user, secret }) => Ok(Auth::Basic { user, secret }),
                 Some(Credentials::IdentityToken(_)) => Err(identity_token(endpoint)),
-                None => Err(self.refused(endpoint, name, 401)),
+                None => Err(self.refused(endpoint, name, access, 401)),
             },
             Challenge::Bearer(b) => {
                 // A read asks what the challenge names (or pull); a write
@@ -327,7 +360,7 @@ impl Client {
                         .map_err(|e| {
                             anyhow::anyhow!("the token service of {} failed: {e}", endpoint.host)
                         }),
-                    401 | 403 => Err(self.refused(endpoint, name, r.status)),
+                    401 | 403 => Err(self.refused(endpoint, name, access, r.status)),
                     s => Err(anyhow::anyhow!(
                         "the token service of {} answered HTTP {s}",
                         endpoint.host
@@ -339,16 +372,26 @@ impl Client {
 
     /// The one-line refusal: which registry, with or without credentials,
     /// and what to do.
-    fn refused(&self, endpoint: &Endpoint, name: &str, status: u16) -> anyhow::Error {
+    pub(crate) fn refused(
+        &self,
+        endpoint: &Endpoint,
+        name: &str,
+        access: &Access,
+        status: u16,
+    ) -> anyhow::Error {
         let had = matches!(self.credentials.get(&endpoint.host), Some(Some(_)));
         let host = &endpoint.host;
+        let verb = match access {
+            Access::Pull => "read",
+            Access::Push | Access::PushFrom(_) => "push to",
+        };
         if had {
             anyhow::anyhow!(
-                "{host} refused the credentials docker keeps for it (HTTP {status}) to read {name}; log in again with `docker login {host}`"
+                "{host} refused the credentials docker keeps for it (HTTP {status}) to {verb} {name}; log in again with `docker login {host}` as a user who may {verb} it"
             )
         } else {
             anyhow::anyhow!(
-                "{host} needs a login to read {name} (HTTP {status}) and docker keeps no credentials for it; run `docker login {host}`"
+                "{host} needs a login to {verb} {name} (HTTP {status}) and docker keeps no credentials for it; run `docker login {host}`"
             )
         }
     }
@@ -415,9 +458,14 @@ impl Client {
         let step = Step::Registry(Box::new(request.clone()));
         let secret = auth.map(distribution::curl_config);
         let what = || format!("{} ({})", request.what, request.url);
+        let verb = if request.method.writes() {
+            "write"
+        } else {
+            "read"
+        };
         let o = gw
             .step_with_secret(&step, secret)
-            .with_context(|| format!("cannot send the request for {}", what()))?
+            .with_context(|| format!("cannot {verb} {}", what()))?
             .context("registry requests run here only when they are to run")?;
         // A failed transfer (also one cut at the size limit) says curl's
         // own error, not its status line.
@@ -431,6 +479,14 @@ impl Client {
             .map(Ok)
             .map_err(|e| anyhow::anyhow!("cannot read the answer for {}: {e}", what()))
     }
+}
+
+/// A manifest as a registry served it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub digest: String,
+    pub media_type: String,
+    pub text: String,
 }
 
 /// A transfer curl could not complete.

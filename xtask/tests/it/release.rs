@@ -409,16 +409,17 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
 
 /// At the `nth` read of the registry API (curl): first point `reference`
 /// at `other` in the local engine.
-fn curl_that_retags_at_lookup(nth: u32, other: &str, reference: &str) -> TempDir {
+fn docker_that_retags_at_save(other: &str, reference: &str) -> TempDir {
     program_wrapper(
         "retag",
-        "curl",
-        &format!(
-            "n=$(cat \"$DIR/lookups\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/lookups\"\nif [ $n -eq {nth} ]; then docker tag '{other}' '{reference}'; fi"
-        ),
+        "docker",
+        &format!("if [ \"$1\" = save ]; then \"$REAL\" tag '{other}' '{reference}'; fi"),
     )
 }
 
+/// The push publishes the image it checked, by its ID's content: another
+/// process that points the local name at another image as the upload
+/// starts changes nothing in what the registry serves.
 #[test]
 fn push_publishes_only_the_image_it_checked() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-swap", JAMMY) else {
@@ -426,18 +427,33 @@ fn push_publishes_only_the_image_it_checked() {
     };
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
-    // Between the check and the push (at the registry read right before the
-    // write), another process points the reference at another image.
-    let wrapper = curl_that_retags_at_lookup(2, &base, &reference);
+    let checked = docker(&["image", "inspect", "--format", "{{.Id}}", &reference])
+        .trim()
+        .to_string();
+    let wrapper = docker_that_retags_at_save(&base, &reference);
     let run = ws.xtask(&["image", "push", "fix"], Some(wrapper.path()), &[]);
-    run.expect(1);
-    let line = run.error_line();
-    assert!(
-        line.contains(&format!("{reference} now names image")) && line.contains("not the checked"),
-        "{line}"
+    run.expect(0);
+    // The local name moved to the base while the push ran ...
+    let now = docker(&["image", "inspect", "--format", "{{.Id}}", &reference])
+        .trim()
+        .to_string();
+    assert_ne!(now, checked);
+    // ... and the registry serves the checked image, not the base.
+    assert_eq!(
+        registry.config_digest("itwinai", "0.2.2-torch2.6-jammy"),
+        Some(checked.clone())
     );
     assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
-    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    assert!(
+        run.stderr.contains("+ docker save --output ")
+            && run.stderr.contains(&format!(" -- {checked}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        registry.tags("itwinai"),
+        vec!["0.2.2-torch2.6-jammy".to_string()]
+    );
     let _ = docker_ok(&["rmi", &reference, &base]);
 }
 

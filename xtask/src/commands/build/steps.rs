@@ -144,6 +144,7 @@ mod tests {
                     format!("{k} tree unchanged for {reference}")
                 }
                 Item::Check(c) => format!("{k} {c:?}"),
+                Item::Write(w) => format!("{k} {w:?}"),
             })
             .collect()
     }

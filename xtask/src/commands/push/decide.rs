@@ -74,10 +74,9 @@ pub fn check_images<'p>(
             let local = present
                 .next()
                 .ok_or_else(|| anyhow::anyhow!("internal error: fewer local images than names"))?;
-            let staged = match &image.platform {
+            let into = match &image.platform {
                 Some(p) => Some(
-                    r.with_name(&project.catalog.development)
-                        .and_then(|d| d.for_platform(p))
+                    r.for_platform(p)
                         .map_err(|e| invalid(format!("the {p} image of {r}: {e}")))?,
                 ),
                 None => None,
@@ -89,11 +88,11 @@ pub fn check_images<'p>(
                 let id = Arg::slot(crate::plan::arg::Slot::ImageId {
                     reference: (&image.local).into(),
                 });
-                match (&image.platform, staged) {
-                    (Some(p), Some(staged)) => c.parts.push(Part {
+                match (&image.platform, into) {
+                    (Some(p), Some(into)) => c.parts.push(Part {
                         platform: p.clone(),
                         local: image.local.clone(),
-                        staged,
+                        into,
                         id,
                     }),
                     _ => c.id = id,
@@ -123,14 +122,14 @@ pub fn check_images<'p>(
                     )
                 },
             )?;
-            match (&image.platform, staged) {
-                (Some(p), Some(staged)) => {
+            match (&image.platform, into) {
+                (Some(p), Some(into)) => {
                     part_labels.push((p.clone(), local.labels.clone()));
                     c.platforms.push(p.clone());
                     c.parts.push(Part {
                         platform: p.clone(),
                         local: image.local.clone(),
-                        staged,
+                        into,
                         id: Arg::Lit(id),
                     });
                 }

@@ -33,26 +33,13 @@ pub struct Part {
     pub platform: Platform,
     /// Its name in the local engine.
     pub local: Reference,
-    /// Where it is pushed before the index is written: the development
-    /// repository, under the platform-suffixed tag.
-    pub staged: Reference,
+    /// The name its manifest digest is known by in the plan: the
+    /// reference's repository, the tag with the platform's suffix. The
+    /// image is written by digest only: that tag is never written.
+    pub into: Reference,
     /// The checked local image (a placeholder when a dry run plans a
     /// push of an image not built yet).
     pub id: Arg,
-}
-
-impl Part {
-    /// `repository@sha256:…` of its staged image as the registry served it
-    /// back after the push: the index names exactly the checked image,
-    /// whatever the staged tag points at by the time it is written.
-    pub(super) fn staged_digest(&self) -> Arg {
-        Arg::Slot {
-            prefix: format!("{}@", self.staged.repository()),
-            slot: crate::plan::arg::Slot::ManifestDigest {
-                reference: self.staged.clone(),
-            },
-        }
-    }
 }
 
 /// One reference to publish, what was decided and what became of it.

@@ -109,20 +109,12 @@ impl<'p, 'a> Ask<'p, 'a> {
         })
     }
 
-    /// The repositories a push writes to: each reference's, each alias's,
-    /// and the development one a multi-platform release stages into.
-    fn repositories(&self, project: &Project, refs: &[Reference]) -> Result<Vec<String>> {
+    /// The repositories a push writes to: each reference's (its
+    /// platforms' images go there too, by digest) and each alias's.
+    fn repositories(&self, refs: &[Reference]) -> Vec<String> {
         let mut out: Vec<String> = refs.iter().map(Reference::repository).collect();
         out.extend(self.aliases.iter().flatten().map(Reference::repository));
-        for (r, p) in refs.iter().zip(&self.platforms) {
-            if !p.is_empty() {
-                let staged = r
-                    .with_name(&project.catalog.development)
-                    .map_err(|e| invalid(format!("{r}: {e}")))?;
-                out.push(staged.repository());
-            }
-        }
-        Ok(out)
+        out
     }
 }
 
@@ -138,7 +130,6 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         &channel,
         &ask.registry,
     )?;
-    let buildx = exec.buildx()?;
     let (candidates, built_apart) =
         decide::check_images(&mut exec, &project, &ask, &refs, &channel)?;
     let first = decided(
@@ -149,7 +140,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         built_apart.clone(),
         None,
     )?;
-    let steps = steps::plan(&first.items, buildx);
+    let steps = steps::plan(&first.items);
     if args.output.dry_run {
         let failure = exec.execute_partial(&items_of(&steps));
         return report::finish(&exec, first.items, &steps, failure, true, args.output.json);
@@ -168,7 +159,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
             args.output.json,
         );
     }
-    let _lock = lock::acquire(&ask.repositories(&project, &refs)?)?;
+    let _lock = lock::acquire(&ask.repositories(&refs))?;
     let again = decided(
         &mut exec,
         &project,
@@ -177,7 +168,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         built_apart,
         Some(&first),
     )?;
-    let steps_again = steps::plan(&again.items, buildx);
+    let steps_again = steps::plan(&again.items);
     let gate_again = gate_len(&steps_again);
     if let Some(untested) = steps_again[..gate_again]
         .iter()

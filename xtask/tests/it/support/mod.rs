@@ -773,10 +773,27 @@ impl Registry {
 
     /// Status line and headers of a HEAD request (None when nothing answers).
     fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.request("HEAD", path)
+    }
+
+    /// The config digest of the image manifest the registry serves for
+    /// `name:reference` (a GET of the manifest, read as JSON).
+    pub fn config_digest(&self, name: &str, reference: &str) -> Option<String> {
+        let (code, resp) = self.request("GET", &format!("/v2/{name}/manifests/{reference}"))?;
+        if code != 200 {
+            return None;
+        }
+        let body = resp.split_once("\r\n\r\n")?.1;
+        let doc = xtask::support::json::Json::parse(body).ok()?;
+        let digest = doc.get("config")?.get("digest")?.as_str()?;
+        Some(digest.to_string())
+    }
+
+    fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         let req = format!(
-            "HEAD {path} HTTP/1.1\r\nHost: {}\r\n{}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
             self.host(),
             self.auth_header()
         );

@@ -1,0 +1,68 @@
+//! A plan's writes to a registry: the executor carries each out through the
+//! registry client (`engine/publish.rs`), a few requests each; `--dry-run`
+//! prints what each writes and runs none.
+
+use crate::model::platform::Platform;
+use crate::model::reference::Reference;
+use crate::plan::arg::{Arg, Slot};
+
+/// One write to a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// The local image `id`, exactly its content (`docker save` of the ID,
+    /// each layer checked against the config, the config against the ID),
+    /// into the repository of `into` by digest: each blob found there or
+    /// uploaded, then the manifest under its digest; no tag. Its digest
+    /// goes to `ManifestDigest { reference: into }`.
+    Image { id: Arg, into: Reference },
+    /// The manifest (or index) `digest` of the repository of `target`
+    /// under `target`'s tag: the same bytes, so the same digest.
+    Tag { digest: Arg, target: Reference },
+    /// An index of `entries` (each platform's manifest digest, in the
+    /// repository of `target`) under `target`'s tag; its digest goes to
+    /// `IndexDigest { reference: target }`.
+    Index {
+        target: Reference,
+        entries: Vec<(Platform, Arg)>,
+    },
+}
+
+impl Write {
+    /// The digest a write of an image leaves, for the writes after it.
+    pub fn image_digest(into: &Reference) -> Arg {
+        Arg::slot(Slot::ManifestDigest {
+            reference: into.clone(),
+        })
+    }
+
+    /// What it writes, for `--dry-run` and progress.
+    pub fn describe(&self, values: &std::collections::BTreeMap<Slot, String>) -> String {
+        match self {
+            Write::Image { id, into } => format!(
+                "write the image {} into {} by digest: docker save of the ID, each blob the registry lacks uploaded, the manifest by digest",
+                id.resolve(values),
+                into.repository()
+            ),
+            Write::Tag { digest, target } => {
+                format!("write the manifest {} under {target}", digest.resolve(values))
+            }
+            Write::Index { target, entries } => format!(
+                "write the index of {} under {target}",
+                entries
+                    .iter()
+                    .map(|(p, d)| format!("{p} {}", d.resolve(values)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The reference it writes (or writes into), which a failure is
+    /// reported against.
+    pub fn target(&self) -> &Reference {
+        match self {
+            Write::Image { into, .. } => into,
+            Write::Tag { target, .. } | Write::Index { target, .. } => target,
+        }
+    }
+}
