@@ -63,7 +63,12 @@ impl Executor<'_> {
             self.print(&format!("# {}", write.describe(self.gw.values())));
             return Ok(());
         }
-        let done = match write {
+        self.write_one(write)
+            .with_context(|| format!("writing {}", write.target()))
+    }
+
+    fn write_one(&mut self, write: &Write) -> Result<()> {
+        match write {
             Write::Image { id, into } => {
                 let id = self.gw.resolve(id)?;
                 let digest = self.write_image(&id, into)?;
@@ -80,8 +85,7 @@ impl Executor<'_> {
                 self.write_tag(&digest, target)
             }
             Write::Index { target, entries } => self.write_index(target, entries),
-        };
-        done.with_context(|| format!("writing {}", write.target()))
+        }
     }
 
     /// The local image `id` into the repository of `into`, by digest: its

@@ -494,8 +494,13 @@ impl Step {
     pub fn capture(&self) -> Capture {
         // A registry write's answer is read like a read's (its status,
         // Location and digest), never shown as progress.
-        if let Step::Registry(_) = self {
-            return Capture::Bounded(crate::oci::distribution::MAX_BYTES as usize + MIB);
+        match self {
+            Step::Registry(_) => {
+                return Capture::Bounded(crate::oci::distribution::MAX_BYTES as usize + MIB)
+            }
+            // A line per layer, read, not shown.
+            Step::HashFiles { .. } => return Capture::Bounded(4 * MIB),
+            _ => {}
         }
         if !self.read_only() {
             return Capture::Tail(MIB);

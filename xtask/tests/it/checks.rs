@@ -141,7 +141,7 @@ fn push_refuses_a_lying_image() {
         "the codename, and nothing else, is named: {line}"
     );
     assert!(line.contains("nothing pushed"), "{line}");
-    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
     run.expect(1);
@@ -173,7 +173,7 @@ fn push_refuses_a_lying_image() {
             ["torch 2.5.1 is installed, but the tag says torch 2.6"],
             "{args:?}: {line}"
         );
-        assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+        assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
         assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "{args:?}");
     }
     assert!(!docker_ok(&["image", "inspect", &alias]));
@@ -275,7 +275,7 @@ fn allow_dirty_release_is_built_but_never_pushed() {
             line.contains("built from a working tree with uncommitted changes"),
             "{args:?}: {line}"
         );
-        assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
+        assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
         assert_eq!(registry.tags("itwinai"), Vec::<String>::new(), "{args:?}");
     }
     // Nor is the local alias made.
@@ -311,11 +311,10 @@ fn dirty_dev_build_is_tagged_dirty() {
         .expect(0);
     assert_eq!(registry.tags("itwinai-dev"), [tag.as_str()]);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
-    let digest = registry.digest("itwinai-dev", &tag).unwrap();
-    let repo_digests = inspect_format(&dev, "{{json .RepoDigests}}");
-    assert!(
-        repo_digests.contains(&format!("{}/itwinai-dev@{digest}", registry.host())),
-        "the registry serves the local image: {repo_digests}"
+    // The registry serves the local image.
+    assert_eq!(
+        registry.config_digest("itwinai-dev", &tag),
+        Some(image_id(&dev))
     );
 
     // It is never promoted to a release.
@@ -416,14 +415,10 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     let run = ws.xtask(&["image", "push", "fix"], None, &[]);
     run.expect(0);
     assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
-    assert!(run.stderr.contains("+ docker push"), "{}", run.stderr);
+    assert!(run.stderr.contains("+ docker save"), "{}", run.stderr);
     assert_eq!(registry.tags("itwinai"), [TAG]);
-    let digest = registry.digest("itwinai", TAG).unwrap();
-    let repo_digests = inspect_format(&reference, "{{json .RepoDigests}}");
-    assert!(
-        repo_digests.contains(&format!("{}/itwinai@{digest}", registry.host())),
-        "the second build is what was published: {repo_digests}"
-    );
+    // The second build is what was published.
+    assert_eq!(registry.config_digest("itwinai", TAG), Some(id2));
 }
 
 #[test]
@@ -443,15 +438,18 @@ fn push_dry_run_prints_every_step() {
             .collect()
     };
     // `id_word`: the ID as the shell line quotes it.
-    let want = |id: &str, id_word: &str| {
+    // Every write is the registry client's: the image by its ID, then
+    // the manifest under each tag; no docker command writes.
+    let want = |id: &str| {
+        let repository = reference.rsplit_once(':').unwrap().0;
+        let digest = format!("<digest of {reference} as read back>");
         [
             format!("# check that the registry serves nothing under {reference}"),
-            format!("# check that {reference} still names {id}"),
-            format!("docker push -- {reference}"),
+            format!("# write the image {id} into {repository} by digest: docker save of the ID, each blob the registry lacks uploaded, the manifest by digest"),
+            format!("# write the manifest {digest} under {reference}"),
             format!("# check that the registry serves the image {id} under {reference}"),
             format!("# check that the registry serves nothing under {alias}"),
-            format!("docker tag -- {id_word} {alias}"),
-            format!("docker push -- {alias}"),
+            format!("# write the manifest {digest} under {alias}"),
             format!("# check that the registry serves the image {id} under {alias}"),
         ]
     };
@@ -462,10 +460,7 @@ fn push_dry_run_prints_every_step() {
     run.expect(0);
     assert_eq!(
         writes(&run.stdout),
-        want(
-            &format!("<image ID of {reference}>"),
-            &format!("'<image ID of {reference}>'")
-        ),
+        want(&format!("<image ID of {reference}>")),
         "stdout:\n{}",
         run.stdout
     );
@@ -483,12 +478,7 @@ fn push_dry_run_prints_every_step() {
     let run = ws.xtask(push_dry_run, None, &[]);
     run.expect(0);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(
-        writes(&run.stdout),
-        want(&id, &id),
-        "stdout:\n{}",
-        run.stdout
-    );
+    assert_eq!(writes(&run.stdout), want(&id), "stdout:\n{}", run.stdout);
 
     // The registry is read before anything would be written: both tags
     // when deciding, and each again right before its write.
@@ -521,9 +511,11 @@ fn push_dry_run_prints_every_step() {
         "decide, guard, read-back:\n{}",
         run.stdout
     );
-    let push_ref = at(&format!("docker push -- {reference}"));
-    let tag_alias = at(&format!("docker tag -- {id} {alias}"));
-    let push_alias = at(&format!("docker push -- {alias}"));
+    let repository = reference.rsplit_once(':').unwrap().0;
+    let write_ref = at(&format!("# write the image {id} into {repository} by digest: docker save of the ID, each blob the registry lacks uploaded, the manifest by digest"));
+    let digest = format!("<digest of {reference} as read back>");
+    let tag_ref = at(&format!("# write the manifest {digest} under {reference}"));
+    let tag_alias = at(&format!("# write the manifest {digest} under {alias}"));
     let guard_ref = at(&format!(
         "# check that the registry serves nothing under {reference}"
     ));
@@ -538,17 +530,15 @@ fn push_dry_run_prints_every_step() {
         "all decided first:\n{}",
         run.stdout
     );
-    assert!(push_ref < ref_lookups[2] && ref_lookups[2] < guard_alias);
-    assert!(tag_alias < push_alias && push_alias < alias_lookups[2]);
-    assert_eq!(
-        lines[push_ref - 1],
-        format!("# read-only: docker image inspect -- {reference}"),
-        "the local name is checked right before the push"
-    );
+    assert!(ref_lookups[1] < write_ref && write_ref < tag_ref);
+    assert!(tag_ref < ref_lookups[2] && ref_lookups[2] < guard_alias);
+    assert!(alias_lookups[1] < tag_alias && tag_alias < alias_lookups[2]);
 
-    // Nothing changed: no push ran, nothing in the registry, no alias.
-    assert!(!run.stderr.contains("+ docker push"), "{}", run.stderr);
-    assert!(!run.stderr.contains("+ docker tag"), "{}", run.stderr);
+    // Nothing changed: nothing saved or written, nothing in the registry,
+    // no alias.
+    assert!(!run.stderr.contains("+ docker save"), "{}", run.stderr);
+    assert!(!run.stderr.contains("--request PUT"), "{}", run.stderr);
+    assert!(!run.stderr.contains("--request POST"), "{}", run.stderr);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     assert!(!docker_ok(&["image", "inspect", &alias]));
 }

@@ -203,13 +203,16 @@ fn sigint_or_sigterm_during_a_push_exits_130_or_143_and_reports_it_failed() {
             &[
                 ("FAKE_INSPECT_OUTPUT", &inspect),
                 ("FAKE_RUN_OUTPUT", PROBE_OK),
-                ("FAKE_HANG", "push"),
+                ("FAKE_HANG", "save"),
             ],
             signal,
         );
         run.expect(code);
         let line = run.error_line();
-        assert!(line.contains("push stopped: pushing"), "{signal}: {line}");
+        assert!(
+            line.contains(&format!("push stopped: writing {dev}")),
+            "{signal}: {line}"
+        );
         assert!(line.contains("interrupted"), "{signal}: {line}");
         assert!(line.contains(&format!("failed: {dev}")), "{signal}: {line}");
         let doc = xtask::support::json::Json::parse(run.stdout.trim()).unwrap();
@@ -267,13 +270,16 @@ fn a_hanging_push_is_stopped_and_reported() {
         &[
             ("FAKE_INSPECT_OUTPUT", &inspect),
             ("FAKE_RUN_OUTPUT", PROBE_OK),
-            ("FAKE_HANG", "push"),
+            ("FAKE_HANG", "save"),
             ("XTASK_TRANSFER_TIMEOUT_SECS", "1"),
         ],
     );
     run.expect(1);
     let line = run.error_line();
-    assert!(line.contains("push stopped: pushing"), "{line}");
+    assert!(
+        line.contains(&format!("push stopped: writing {dev}")),
+        "{line}"
+    );
     assert!(
         line.contains("did not finish within 1 s and was stopped"),
         "{line}"
@@ -285,7 +291,8 @@ fn a_hanging_push_is_stopped_and_reported() {
         run.stdout
     );
     assert!(start.elapsed() < Duration::from_secs(20));
-    let pid = fake.hang_pid().expect("the push started");
+    // The upload's first step, `docker save` of the checked ID.
+    let pid = fake.hang_pid().expect("the upload started");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
 

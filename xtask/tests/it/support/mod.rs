@@ -541,6 +541,14 @@ pub fn docker_in(config: Option<&Path>, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether a run's echo shows a write to a registry: an upload (its
+/// `docker save`) or a request that writes (POST, PUT).
+pub fn wrote_to_registry(stderr: &str) -> bool {
+    ["+ docker save ", " --request PUT ", " --request POST "]
+        .iter()
+        .any(|w| stderr.contains(w))
+}
+
 /// `docker ARGS`, whether it worked.
 pub fn docker_ok(args: &[&str]) -> bool {
     Command::new("docker")
@@ -993,16 +1001,16 @@ pub fn program_wrapper(label: &str, program: &str, before: &str) -> TempDir {
 
 /// A `docker` first on PATH that runs the real one, but first stops the
 /// process `stop_pid` (the registry, a child of the test) when the `nth`
-/// `docker push` starts, and waits (10 s at most) until it has exited:
+/// upload starts (its `docker save`), and waits (10 s at most) until it has exited:
 /// gone, or a zombie its parent has not reaped, its sockets closed.
-pub fn docker_that_stops_registry_at_push(nth: u32, stop_pid: u32) -> TempDir {
+pub fn docker_that_stops_registry_at_upload(nth: u32, stop_pid: u32) -> TempDir {
     let exited = format!(
         "[ ! -e /proc/{stop_pid} ] || grep -q '^State:[[:space:]]*Z' /proc/{stop_pid}/status"
     );
     docker_wrapper(
         "stop-at-push",
         &format!(
-            "if [ \"$1\" = push ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  \
+            "if [ \"$1\" = save ]; then\n  n=$(cat \"$DIR/pushes\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$DIR/pushes\"\n  \
              if [ $n -eq {nth} ]; then\n    kill {stop_pid}\n    \
              t=0; until {exited} || [ $t -ge 200 ]; do sleep 0.05; t=$((t+1)); done\n  fi\nfi"
         ),
