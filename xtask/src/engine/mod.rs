@@ -1,3 +1,4 @@
+pub mod evidence;
 pub mod executor;
 pub mod publish;
 pub mod run;

@@ -189,6 +189,20 @@ impl Request {
         }
     }
 
+    /// `GET /v2/<name>/referrers/<digest>`: the manifests whose subject
+    /// it is (OCI distribution 1.1; 404 where the registry lacks the API).
+    pub fn referrers(endpoint: &Endpoint, name: &str, digest: &str) -> Request {
+        Request {
+            method: Method::Get,
+            body: Body::Empty,
+            url: format!("{}/v2/{name}/referrers/{digest}", endpoint.base),
+            accept: vec!["application/vnd.oci.image.index.v1+json"],
+            credentials: false,
+            plain_http: endpoint.plain_http,
+            what: format!("the referrers of {}/{name}@{digest}", endpoint.host),
+        }
+    }
+
     /// `HEAD /v2/<name>/blobs/<digest>`: whether the repository has it.
     pub fn blob_exists(endpoint: &Endpoint, name: &str, digest: &str) -> Request {
         Request {

@@ -1,3 +1,4 @@
 pub mod distribution;
+pub mod evidence;
 pub mod manifest;
 pub mod proxy;

@@ -25,6 +25,17 @@ pub enum Write {
         target: Reference,
         entries: Vec<(Platform, Arg)>,
     },
+    /// The record that the flavour's `test` passed on the image `id`,
+    /// written next to its manifest `subject` in the repository of `into`
+    /// (an OCI artifact with that subject), for any runner's gate to read.
+    Evidence {
+        into: Reference,
+        subject: Arg,
+        id: Arg,
+        flavour: String,
+        platform: Option<Platform>,
+        test: crate::project::catalog::Test,
+    },
 }
 
 impl Write {
@@ -46,6 +57,14 @@ impl Write {
             Write::Tag { digest, target } => {
                 format!("write the manifest {} under {target}", digest.resolve(values))
             }
+            Write::Evidence {
+                into, subject, id, ..
+            } => format!(
+                "write the test evidence of {} next to {}@{}",
+                id.resolve(values),
+                into.repository(),
+                subject.resolve(values)
+            ),
             Write::Index { target, entries } => format!(
                 "write the index of {} under {target}",
                 entries
@@ -61,7 +80,7 @@ impl Write {
     /// reported against.
     pub fn target(&self) -> &Reference {
         match self {
-            Write::Image { into, .. } => into,
+            Write::Image { into, .. } | Write::Evidence { into, .. } => into,
             Write::Tag { target, .. } | Write::Index { target, .. } => target,
         }
     }

@@ -117,6 +117,21 @@ impl Client {
         media_type: &str,
         text: &str,
     ) -> Result<String> {
+        self.put_manifest_of(gw, endpoint, name, reference, media_type, text)
+            .map(|(digest, _)| digest)
+    }
+
+    /// [`Client::put_manifest`], and whether the registry said it took the
+    /// manifest's `subject` into its referrers (`OCI-Subject`).
+    pub fn put_manifest_of(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+        name: &str,
+        reference: &str,
+        media_type: &str,
+        text: &str,
+    ) -> Result<(String, bool)> {
         let digest = crate::support::sha256::digest(text.as_bytes());
         let request =
             Request::manifest_put(endpoint, name, reference, media_type, text.to_string());
@@ -124,9 +139,29 @@ impl Client {
         match r.status {
             201 => {
                 confirmed_digest(endpoint, &request, &r, &digest)?;
-                Ok(digest)
+                let subject = matches!(r.header("oci-subject"), Ok(Some(_)));
+                Ok((digest, subject))
             }
             401 | 403 => Err(self.refused(endpoint, name, &Access::Push, r.status)),
+            s => Err(unexpected(endpoint, &request, s, &r)),
+        }
+    }
+
+    /// The referrers API's list for `digest`: `None` where the registry
+    /// has no such API (a 404: a registry with it answers an empty list).
+    pub fn referrers(
+        &mut self,
+        gw: &mut Gateway,
+        endpoint: &Endpoint,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<String>> {
+        let request = Request::referrers(endpoint, name, digest);
+        let r = self.send(gw, endpoint, name, &request, &Access::Pull)?;
+        match r.status {
+            200 => Ok(Some(r.body)),
+            404 => Ok(None),
+            401 | 403 => Err(self.refused(endpoint, name, &Access::Pull, r.status)),
             s => Err(unexpected(endpoint, &request, s, &r)),
         }
     }

@@ -9,6 +9,7 @@ mod checks;
 mod cli;
 mod docker;
 mod docs;
+mod evidence;
 mod faults;
 mod multiplatform;
 mod platforms;

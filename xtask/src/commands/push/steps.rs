@@ -37,6 +37,7 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
                     into: i.reference.clone(),
                 }),
             ));
+            out.extend(evidence(i, &i.id, &i.reference, None).map(|w| (o, w)));
             out.push((
                 o,
                 Item::Write(Write::Tag {
@@ -55,6 +56,7 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
                         into: p.into.clone(),
                     }),
                 ));
+                out.extend(evidence(i, &p.id, &p.into, Some(&p.platform)).map(|w| (o, w)));
                 entries.push((p.platform.clone(), Write::image_digest(&p.into)));
             }
             out.push((
@@ -95,6 +97,21 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
         out.push((o, registry(alias, i.written())));
     }
     out
+}
+
+/// The evidence that the entry's test passed on the image `id` just
+/// written as `into` (none when the flavour declares no test): any runner
+/// that later publishes or promotes it reads it from the registry.
+fn evidence(i: &Entry, id: &Arg, into: &Reference, platform: Option<&Platform>) -> Option<Item> {
+    let test = i.test.as_ref()?;
+    Some(Item::Write(Write::Evidence {
+        into: into.clone(),
+        subject: Write::image_digest(into),
+        id: id.clone(),
+        flavour: i.flavour.clone(),
+        platform: platform.cloned(),
+        test: test.clone(),
+    }))
 }
 
 /// The test gate: a failing test publishes nothing.
@@ -245,7 +262,15 @@ mod tests {
                 format!("Version(0) tested {r}-linux-arm-v7"),
                 format!("Version(0) registry {r}: nothing"),
                 format!("Version(0) {}", image("sha256:1")),
+                format!(
+                    "Version(0) write the test evidence of sha256:1 next to {h}@{}",
+                    digest("linux-amd64")
+                ),
                 format!("Version(0) {}", image("sha256:2")),
+                format!(
+                    "Version(0) write the test evidence of sha256:2 next to {h}@{}",
+                    digest("linux-arm-v7")
+                ),
                 format!(
                     "Version(0) write the index of linux/amd64 {}, linux/arm/v7 {} under {r}",
                     digest("linux-amd64"),

@@ -797,6 +797,12 @@ impl Registry {
         Some(digest.to_string())
     }
 
+    /// The body of a GET of the API path `path` when it answers 200.
+    pub fn body(&self, path: &str) -> Option<String> {
+        let (code, resp) = self.request("GET", path)?;
+        (code == 200).then(|| resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()))?
+    }
+
     fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;

@@ -1,0 +1,173 @@
+//! Test evidence in the registry (`oci/evidence.rs`): written next to a
+//! published image whose test passed, read by the gate of any runner that
+//! publishes or promotes it. Each read is checked: the payload's digest,
+//! its subject, the image ID it names.
+
+use anyhow::{Context, Result};
+
+use crate::engine::executor::Executor;
+use crate::model::reference::Reference;
+use crate::oci::distribution::{Body, Endpoint};
+use crate::oci::evidence::{self, Evidence, Referrer};
+use crate::oci::manifest::Descriptor;
+
+/// The tool, as evidence names it.
+pub fn tool() -> String {
+    format!("xtask {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Now, as evidence records it (UTC).
+pub fn now() -> String {
+    crate::plan::provenance::creation_date(time::OffsetDateTime::now_utc())
+}
+
+impl Executor<'_> {
+    /// Record `evidence` for the manifest `subject` of `repository`'s
+    /// repository: the payload and the empty config uploaded, the artifact
+    /// written by digest, and (where the registry did not take the subject
+    /// in itself) listed under the referrers tag. The artifact's digest.
+    pub(super) fn write_evidence(
+        &mut self,
+        repository: &Reference,
+        subject: &str,
+        evidence: &Evidence,
+    ) -> Result<String> {
+        let endpoint = Endpoint::of_host(repository.registry().host());
+        let name = repository.api_name();
+        let shown = format!("{}@{subject}", repository.repository());
+        let served = self
+            .registry
+            .manifest_text(&mut self.gw, &endpoint, &name, subject, &shown)?
+            .with_context(|| format!("{shown} is not in the registry"))?;
+        let subject_descriptor = Descriptor {
+            media_type: served.media_type,
+            digest: subject.to_string(),
+            size: served.text.len() as u64,
+        };
+        let payload = evidence.payload();
+        let payload_descriptor = Descriptor {
+            media_type: evidence::ARTIFACT_TYPE.to_string(),
+            digest: crate::support::sha256::digest(payload.as_bytes()),
+            size: payload.len() as u64,
+        };
+        let empty = evidence::empty();
+        for (d, text) in [
+            (&empty, evidence::EMPTY.to_string()),
+            (&payload_descriptor, payload),
+        ] {
+            if !self
+                .registry
+                .blob_exists(&mut self.gw, &endpoint, &name, &d.digest)?
+            {
+                let body = Body::Json {
+                    content_type: d.media_type.clone(),
+                    text,
+                };
+                self.registry
+                    .upload_blob(&mut self.gw, &endpoint, &name, &d.digest, &body)?;
+            }
+        }
+        let text = evidence::artifact(&payload_descriptor, &subject_descriptor, &evidence.created);
+        let digest = crate::support::sha256::digest(text.as_bytes());
+        let (_, indexed) = self.registry.put_manifest_of(
+            &mut self.gw,
+            &endpoint,
+            &name,
+            &digest,
+            evidence::OCI_MANIFEST,
+            &text,
+        )?;
+        if !indexed {
+            let added = Referrer {
+                descriptor: Descriptor {
+                    media_type: evidence::OCI_MANIFEST.to_string(),
+                    digest: digest.clone(),
+                    size: text.len() as u64,
+                },
+                artifact_type: Some(evidence::ARTIFACT_TYPE.to_string()),
+            };
+            let tag = evidence::referrers_tag(subject).map_err(anyhow::Error::msg)?;
+            let listed = self.listed_under_tag(&endpoint, &name, &tag, &shown)?;
+            let index = evidence::with_referrer(&listed, &added);
+            self.registry.put_manifest(
+                &mut self.gw,
+                &endpoint,
+                &name,
+                &tag,
+                evidence::OCI_INDEX,
+                &index,
+            )?;
+        }
+        Ok(digest)
+    }
+
+    /// The test results recorded for the manifest `subject` of
+    /// `repository`'s repository (any tool, any test: the caller judges).
+    pub fn read_evidence(
+        &mut self,
+        repository: &Reference,
+        subject: &str,
+    ) -> Result<Vec<Evidence>> {
+        let endpoint = Endpoint::of_host(repository.registry().host());
+        let name = repository.api_name();
+        let shown = format!("{}@{subject}", repository.repository());
+        let listed = match self
+            .registry
+            .referrers(&mut self.gw, &endpoint, &name, subject)?
+        {
+            Some(text) => evidence::parse_referrers(&text)
+                .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?,
+            None => {
+                let tag = evidence::referrers_tag(subject).map_err(anyhow::Error::msg)?;
+                self.listed_under_tag(&endpoint, &name, &tag, &shown)?
+            }
+        };
+        let mut found = Vec::new();
+        for r in listed
+            .iter()
+            .filter(|r| r.artifact_type.as_deref() == Some(evidence::ARTIFACT_TYPE))
+        {
+            let d = &r.descriptor.digest;
+            let Some(artifact) =
+                self.registry
+                    .manifest_text(&mut self.gw, &endpoint, &name, d, &shown)?
+            else {
+                continue;
+            };
+            let payload = evidence::payload_of(&artifact.text)
+                .map_err(|e| anyhow::anyhow!("{shown}: its referrer {d} is {e}"))?;
+            let text = self.registry.config_blob(
+                &mut self.gw,
+                &endpoint,
+                &name,
+                &payload.digest,
+                &shown,
+            )?;
+            anyhow::ensure!(
+                crate::support::sha256::digest(text.as_bytes()) == payload.digest,
+                "{shown}: the test evidence {} is not what its digest names",
+                payload.digest
+            );
+            found.push(Evidence::parse(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?);
+        }
+        Ok(found)
+    }
+
+    /// The referrers listed under the referrers tag (none when absent).
+    fn listed_under_tag(
+        &mut self,
+        endpoint: &Endpoint,
+        name: &str,
+        tag: &str,
+        shown: &str,
+    ) -> Result<Vec<Referrer>> {
+        match self
+            .registry
+            .manifest_text(&mut self.gw, endpoint, name, tag, shown)?
+        {
+            None => Ok(Vec::new()),
+            Some(s) => evidence::parse_referrers(&s.text)
+                .map_err(|e| anyhow::anyhow!("{shown}: its referrers tag {tag} holds {e}")),
+        }
+    }
+}
