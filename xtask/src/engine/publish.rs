@@ -85,25 +85,18 @@ impl Executor<'_> {
                 self.write_tag(&digest, target)
             }
             Write::Index { target, entries } => self.write_index(target, entries),
-            Write::Evidence {
-                into,
-                subject,
-                id,
-                flavour,
-                platform,
-                test,
-            } => {
-                let subject = self.gw.resolve(subject)?;
+            Write::Evidence(e) => {
+                let subject = self.gw.resolve(&e.subject)?;
                 let record = crate::oci::evidence::Evidence {
-                    flavour: flavour.clone(),
-                    image_id: self.gw.resolve(id)?,
-                    platform: platform.clone(),
-                    test: test.key(),
+                    flavour: e.flavour.clone(),
+                    image_id: self.gw.resolve(&e.id)?,
+                    platform: e.platform.clone(),
+                    test: e.test.key(),
                     result: "passed".to_string(),
                     tool: crate::engine::evidence::tool(),
                     created: crate::engine::evidence::now(),
                 };
-                self.write_evidence(into, &subject, &record).map(|_| ())
+                self.write_evidence(&e.into, &subject, &record).map(|_| ())
             }
         }
     }

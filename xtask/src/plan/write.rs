@@ -28,14 +28,18 @@ pub enum Write {
     /// The record that the flavour's `test` passed on the image `id`,
     /// written next to its manifest `subject` in the repository of `into`
     /// (an OCI artifact with that subject), for any runner's gate to read.
-    Evidence {
-        into: Reference,
-        subject: Arg,
-        id: Arg,
-        flavour: String,
-        platform: Option<Platform>,
-        test: crate::project::catalog::Test,
-    },
+    Evidence(Box<Evidence>),
+}
+
+/// What [`Write::Evidence`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub into: Reference,
+    pub subject: Arg,
+    pub id: Arg,
+    pub flavour: String,
+    pub platform: Option<Platform>,
+    pub test: crate::project::catalog::Test,
 }
 
 impl Write {
@@ -57,13 +61,11 @@ impl Write {
             Write::Tag { digest, target } => {
                 format!("write the manifest {} under {target}", digest.resolve(values))
             }
-            Write::Evidence {
-                into, subject, id, ..
-            } => format!(
+            Write::Evidence(e) => format!(
                 "write the test evidence of {} next to {}@{}",
-                id.resolve(values),
-                into.repository(),
-                subject.resolve(values)
+                e.id.resolve(values),
+                e.into.repository(),
+                e.subject.resolve(values)
             ),
             Write::Index { target, entries } => format!(
                 "write the index of {} under {target}",
@@ -80,7 +82,8 @@ impl Write {
     /// reported against.
     pub fn target(&self) -> &Reference {
         match self {
-            Write::Image { into, .. } | Write::Evidence { into, .. } => into,
+            Write::Image { into, .. } => into,
+            Write::Evidence(e) => &e.into,
             Write::Tag { target, .. } | Write::Index { target, .. } => target,
         }
     }

@@ -104,14 +104,16 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
 /// that later publishes or promotes it reads it from the registry.
 fn evidence(i: &Entry, id: &Arg, into: &Reference, platform: Option<&Platform>) -> Option<Item> {
     let test = i.test.as_ref()?;
-    Some(Item::Write(Write::Evidence {
-        into: into.clone(),
-        subject: Write::image_digest(into),
-        id: id.clone(),
-        flavour: i.flavour.clone(),
-        platform: platform.cloned(),
-        test: test.clone(),
-    }))
+    Some(Item::Write(Write::Evidence(Box::new(
+        crate::plan::write::Evidence {
+            into: into.clone(),
+            subject: Write::image_digest(into),
+            id: id.clone(),
+            flavour: i.flavour.clone(),
+            platform: platform.cloned(),
+            test: test.clone(),
+        },
+    ))))
 }
 
 /// The test gate: a failing test publishes nothing.
