@@ -5,6 +5,7 @@ pub mod audit;
 pub mod build;
 pub mod check;
 pub mod list;
+pub mod promote;
 pub mod push;
 pub mod tag;
 pub mod test;

@@ -14,14 +14,13 @@ use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
 use crate::model::version::Version;
-use crate::plan::arg::{Arg, Slot};
-use crate::plan::check::{Check, Item};
+use crate::plan::arg::Arg;
+use crate::plan::check::Item;
 use crate::plan::expectation::{Expectation, Labels};
-use crate::plan::step::{Build, Builder, Source, Step};
+use crate::plan::step::Step;
 use crate::project::catalog::Flavour;
 use crate::project::workspace::Workspace;
 use crate::rules::latest::{self, Current};
-use crate::rules::promotion;
 use crate::support::error::invalid;
 
 /// What the images a tag or promotion works on must show, besides their
@@ -69,91 +68,6 @@ impl Rules<'_> {
             platform: platform.cloned(),
         }
     }
-
-    /// What a promotion's source must show: also its flavour's base.
-    pub fn expect_source(&self, source: &AnyRef, platform: Option<&Platform>) -> Expectation {
-        Expectation {
-            base_name: self.base.clone(),
-            source_of: self.source.clone(),
-            ..self.expect(source, platform, None)
-        }
-    }
-}
-
-/// The promotion of `source` to `target` (one platform's image of it,
-/// named `local`): (when it was not there to check before planning: pull
-/// and check the source), build `FROM` its checked image ID (the classic
-/// builder; buildx builds from the name) with only ref.name relabelled,
-/// then check that the result has the source's layers and labels and
-/// passes every check itself.
-pub fn promotion_plan(
-    source: &AnyRef,
-    checked: bool,
-    target: &Reference,
-    local: &super::Image,
-    rules: &Rules,
-    buildx: bool,
-) -> Vec<Item> {
-    let target_s = target.to_string();
-    let local_s = local.local.to_string();
-    let platform = local.platform.as_ref();
-    let mut items = Vec::new();
-    if !checked {
-        items.push(Item::Run(Step::Pull {
-            image: source.clone(),
-            platform: platform.cloned(),
-            capture: false,
-        }));
-        items.push(Item::Check(Check::Image(Box::new(
-            rules.expect_source(source, platform),
-        ))));
-    }
-    if let Some(test) = &rules.flavour.test {
-        items.push(Item::Check(Check::Tested {
-            flavour: rules.flavour.name.clone(),
-            reference: source.clone(),
-            id: Arg::slot(Slot::ImageId {
-                reference: source.clone(),
-            }),
-            platform: platform.cloned(),
-            test: test.clone(),
-        }));
-    }
-    let (builder, from) = if buildx {
-        (
-            Builder::Buildx { builder: None },
-            Arg::Lit(source.to_string()),
-        )
-    } else {
-        (
-            Builder::Classic,
-            Arg::slot(Slot::ImageId {
-                reference: source.clone(),
-            }),
-        )
-    };
-    items.push(Item::Run(Step::Build(Box::new(Build {
-        builder,
-        platform: platform.cloned(),
-        source: Source::FromImage(from),
-        tag: local_s.clone(),
-        no_cache: false,
-        pull: false,
-        build_args: Vec::new(),
-        labels: vec![(labels::REF_NAME.to_string(), target_s.clone())],
-        becomes: None,
-    }))));
-    items.push(Item::Check(Check::Promotion {
-        source: source.clone(),
-        target: local.local.clone(),
-        ref_name: target.clone(),
-    }));
-    items.push(Item::Check(Check::Image(Box::new(rules.expect(
-        &(&local.local).into(),
-        platform,
-        Some(&target_s),
-    )))));
-    items
 }
 
 pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
@@ -314,8 +228,11 @@ fn move_alias(
     Ok(())
 }
 
-/// `--from SRC`: promote each platform's image of SRC to the target's,
-/// checked before and after.
+/// `--from SRC`: promote the development image SRC, as its registry
+/// serves it, to the flavour's reference in the same registry: gated on its
+/// test evidence, each config relabelled in ref.name alone, every layer
+/// mounted, the manifests (and index) written and read back. Nothing is
+/// pulled or built, and no local name changes.
 fn promote(
     exec: &mut Executor,
     project: &crate::project::workspace::Project,
@@ -325,92 +242,110 @@ fn promote(
     args: &TagArgs,
 ) -> Result<()> {
     let flavour = rules.flavour;
-    let target_s = target.to_string();
     let from = args
         .from
         .as_deref()
         .ok_or_else(|| invalid("--from is required to promote"))?;
-    let source = AnyRef::parse(from).map_err(|e| invalid(format!("--from: {e}")))?;
-    // One promotion per platform: SRC-<os>-<arch> to the target's image of it.
-    let targets = super::images(target, platforms)?;
-    let mut sources = Vec::new();
-    for image in &targets {
-        let src = match &image.platform {
-            None => source.clone(),
-            Some(p) => source
-                .for_platform(p)
-                .map_err(|e| invalid(format!("--from: {e}")))?,
-        };
-        let present = exec.inspect(&[Arg::Lit(src.to_string())])?.pop().flatten();
-        if let Some(info) = present.clone() {
-            // There now: check it before planning, so --dry-run tells too.
-            promotion::check_promotable(&src.to_string(), &info, &project.version)
-                .map_err(anyhow::Error::msg)?;
-            let id = crate::engine::verify::check_inspected(
-                exec,
-                &rules.expect_source(&src, image.platform.as_ref()),
-                info,
-            )?;
-            exec.learn(
-                Slot::ImageId {
-                    reference: src.clone(),
-                },
-                id,
-            );
-        }
-        sources.push((src, present.is_some()));
-    }
-    let buildx = exec.buildx()?;
-    let mut items = Vec::new();
-    for (image, (src, checked)) in targets.iter().zip(&sources) {
-        items.extend(promotion_plan(src, *checked, target, image, rules, buildx));
-    }
-    exec.execute(&items)?;
-    let id_of = |image: &super::Image| {
-        exec.value(&Slot::ImageId {
-            reference: (&image.local).into(),
-        })
-        .cloned()
+    let source = AnyRef::parse(from)
+        .and_then(|r| Reference::from_any(&r))
+        .map_err(|e| {
+            invalid(format!(
+                "--from: {e}; name the development image in its registry"
+            ))
+        })?;
+    let Some(images) = super::promote::gather(exec, &source, platforms)? else {
+        anyhow::bail!(
+            "{source} is not in its registry; push it first (`cargo xtask image push {} --dev`)",
+            flavour.name
+        );
     };
-    if args.output.json {
-        let single = targets.len() == 1 && targets[0].platform.is_none();
-        let platforms = targets
-            .iter()
-            .filter(|i| i.platform.is_some())
-            .map(|i| super::build::platform_row(i.platform.as_ref(), &i.local, None, id_of(i)));
-        let row = crate::support::json::Json::object([
-            ("flavour", crate::support::json::Json::str(&flavour.name)),
-            ("reference", crate::support::json::Json::str(&target_s)),
-            (
-                "source",
-                crate::support::json::Json::str(source.to_string()),
-            ),
-            (
-                "image_id",
-                crate::support::json::Json::opt_str(id_of(&targets[0]).filter(|_| single)),
-            ),
-            (
-                "platforms",
-                crate::support::json::Json::Array(platforms.collect()),
-            ),
-        ]);
-        crate::support::json::emit(&crate::support::json::Json::Array(vec![row]));
+    let seen = exec.registry(target)?;
+    let base = project.base(flavour, None)?.image.to_string();
+    let source_of = rules
+        .source
+        .as_ref()
+        .ok_or_else(|| invalid("a promotion targets the release reference (no --dev)"))?;
+    let version = project.version.to_string();
+    let checks = super::promote::Rules {
+        version: &version,
+        source_of,
+        base: &base,
+    };
+    let planned =
+        super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;
+    if super::promote::already_there(seen.as_ref(), &planned) {
+        crate::support::output::stderr_line(&format!(
+            "{target} is already the promotion of {source}: nothing to write"
+        ));
+        promotion_json(args.output.json, flavour, target, &source, &planned);
+        return Ok(());
     }
+    if let (Some(r), false) = (&seen, args.force) {
+        anyhow::bail!(
+            "{target} is already published with other content ({}); promoting {source} over it needs --force",
+            r.shown()
+        );
+    }
+    let mut items = vec![Item::Check(crate::plan::check::Check::Registry {
+        reference: target.clone(),
+        expect: crate::plan::check::RemoteExpect::seen(seen.as_ref()),
+    })];
+    items.extend(super::promote::plan(
+        &planned,
+        &source,
+        target,
+        &flavour.name,
+        flavour.test.as_ref(),
+    ));
+    exec.execute(&items)?;
+    promotion_json(args.output.json, flavour, target, &source, &planned);
     if !args.output.dry_run {
-        for image in &targets {
-            let id = id_of(image).unwrap_or_default();
-            match &image.platform {
-                None => crate::support::output::stderr_line(&format!(
-                    "promoted {source} to {target_s} ({id}): same layers, ref.name relabelled"
-                )),
-                Some(p) => crate::support::output::stderr_line(&format!(
-                    "promoted {source} ({p}) to {} ({id}): same layers, ref.name {target_s}; `image push` writes the index",
-                    image.local
-                )),
-            }
-        }
+        crate::support::output::stderr_line(&format!(
+            "promoted {source} to {target}: {} image{}, same layers (mounted), ref.name relabelled; no local image",
+            planned.len(),
+            if planned.len() == 1 { "" } else { "s" }
+        ));
     }
     Ok(())
+}
+
+/// `--json` of a promotion: the reference, its source, each image.
+fn promotion_json(
+    json: bool,
+    flavour: &Flavour,
+    target: &Reference,
+    source: &Reference,
+    planned: &[super::promote::Planned],
+) {
+    use crate::support::json::Json;
+    if !json {
+        return;
+    }
+    let single = planned.len() == 1 && planned[0].source.platform.is_none();
+    let platforms = planned
+        .iter()
+        .filter(|p| p.source.platform.is_some())
+        .map(|p| {
+            Json::object([
+                (
+                    "platform",
+                    Json::opt_str(p.source.platform.as_ref().map(ToString::to_string)),
+                ),
+                ("image_id", Json::str(&p.image_id)),
+                ("digest", Json::str(&p.manifest_digest)),
+            ])
+        });
+    let row = Json::object([
+        ("flavour", Json::str(&flavour.name)),
+        ("reference", Json::str(target.to_string())),
+        ("source", Json::str(source.to_string())),
+        (
+            "image_id",
+            Json::opt_str(single.then(|| planned[0].image_id.clone())),
+        ),
+        ("platforms", Json::Array(platforms.collect())),
+    ]);
+    crate::support::json::emit(&Json::Array(vec![row]));
 }
 
 /// `--json` of `image tag --latest`: the alias, what it names, its image.
@@ -424,98 +359,5 @@ fn alias_json(json: bool, flavour: &Flavour, alias: &str, source: &str, id: &str
             ("platforms", crate::support::json::Json::Array(Vec::new())),
         ]);
         crate::support::json::emit(&crate::support::json::Json::Array(vec![row]));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::reference::{Framework, Registry};
-
-    fn flavour() -> Flavour {
-        Flavour {
-            name: "fix".into(),
-            dockerfile: "env-files/fix/Dockerfile".into(),
-            framework: Framework::Torch,
-            framework_version: "2.6".into(),
-            framework_package: "torch".into(),
-            distro: "jammy".into(),
-            jupyterlab: false,
-            variant: None,
-            tag_format: crate::model::tag_format::TagFormat::parse(
-                crate::model::tag_format::DEFAULT,
-            )
-            .unwrap(),
-            test: None,
-            base_image: None,
-            latest: None,
-            build_args: vec![],
-            platforms: vec![],
-        }
-    }
-
-    #[test]
-    fn a_promotion_checks_the_source_builds_from_its_id_and_checks_the_result() {
-        let reg = Registry::parse("127.0.0.1:5000").unwrap();
-        let target = Reference::new(&reg, "itwinai", "0.2.2-torch2.6-jammy").unwrap();
-        let v = Version::parse("0.2.2").unwrap();
-        let f = flavour();
-        let src =
-            &AnyRef::parse("127.0.0.1:5000/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab").unwrap();
-        let rules = Rules {
-            flavour: &f,
-            version: &v,
-            release: true,
-            revision: None,
-            dirty: None,
-            base: Some(AnyRef::parse("u:1").unwrap()),
-            source: None,
-        };
-        let local = crate::commands::Image {
-            platform: None,
-            local: target.clone(),
-        };
-        let items = promotion_plan(src, false, &target, &local, &rules, false);
-        let t = target.to_string();
-        assert_eq!(
-            items,
-            vec![
-                Item::Run(Step::Pull {
-                    image: src.clone(),
-                    platform: None,
-                    capture: false
-                }),
-                Item::Check(Check::Image(Box::new(rules.expect_source(src, None)))),
-                Item::Run(Step::Build(Box::new(Build {
-                    builder: Builder::Classic,
-                    platform: None,
-                    source: Source::FromImage(Arg::slot(Slot::ImageId {
-                        reference: src.clone()
-                    })),
-                    tag: t.clone(),
-                    no_cache: false,
-                    pull: false,
-                    build_args: vec![],
-                    labels: vec![(labels::REF_NAME.into(), t.clone())],
-                    becomes: None,
-                }))),
-                Item::Check(Check::Promotion {
-                    source: src.clone(),
-                    target: target.clone(),
-                    ref_name: target.clone(),
-                }),
-                Item::Check(Check::Image(Box::new(rules.expect(
-                    &(&target).into(),
-                    None,
-                    Some(&t)
-                )))),
-            ]
-        );
-        let with_buildx = promotion_plan(src, true, &target, &local, &rules, true);
-        assert_eq!(with_buildx.len(), 3);
-        let Item::Run(Step::Build(b)) = &with_buildx[0] else {
-            panic!("a source checked before planning is built on at once")
-        };
-        assert_eq!(b.source, Source::FromImage(Arg::Lit(src.to_string())));
     }
 }

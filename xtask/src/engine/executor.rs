@@ -111,6 +111,18 @@ impl<'a> Executor<'a> {
             .manifest(&mut self.gw, endpoint, name, reference, shown)
     }
 
+    /// A manifest as a registry serves it: its bytes, digest and type.
+    pub fn manifest_text(
+        &mut self,
+        endpoint: &crate::oci::distribution::Endpoint,
+        name: &str,
+        reference: &str,
+        shown: &str,
+    ) -> Result<Option<crate::registry::client::Served>> {
+        self.registry
+            .manifest_text(&mut self.gw, endpoint, name, reference, shown)
+    }
+
     /// The config digest of an index entry.
     pub fn member_config(
         &mut self,

@@ -17,10 +17,10 @@ use crate::plan::write::Write;
 
 /// A folder of the tool's cache that holds one upload's files, removed
 /// when dropped.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Scratch> {
+    pub(super) fn new() -> Result<Scratch> {
         let cache = crate::support::cache::dir().ok_or_else(|| {
             crate::support::error::invalid(
                 "cannot name a cache directory for the upload: set HOME or an absolute XDG_CACHE_HOME",
@@ -85,6 +85,16 @@ impl Executor<'_> {
                 self.write_tag(&digest, target)
             }
             Write::Index { target, entries } => self.write_index(target, entries),
+            Write::Promote(p) => {
+                let digest = self.write_promotion(p)?;
+                self.gw.learn(
+                    Slot::ManifestDigest {
+                        reference: p.into.clone(),
+                    },
+                    digest,
+                );
+                Ok(())
+            }
             Write::Evidence(e) => {
                 let subject = self.gw.resolve(&e.subject)?;
                 let record = crate::oci::evidence::Evidence {

@@ -157,6 +157,7 @@ impl Executor<'_> {
                 );
                 Ok(())
             }
+            Check::Evidence(g) => self.check_evidence(g),
             Check::Tested {
                 flavour,
                 reference,

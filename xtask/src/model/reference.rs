@@ -173,6 +173,27 @@ impl From<&Reference> for AnyRef {
     }
 }
 
+impl Reference {
+    /// The reference `r` names, when it is one this tool can write to: a
+    /// registry host, a repository, a tag, no digest.
+    pub fn from_any(r: &AnyRef) -> Result<Reference, String> {
+        let domain = r
+            .domain
+            .as_deref()
+            .ok_or_else(|| format!("'{r}' names no registry host"))?;
+        let tag = r
+            .tag
+            .as_deref()
+            .filter(|_| r.digest.is_none())
+            .ok_or_else(|| format!("'{r}' must name a tag, not a digest"))?;
+        let (namespace, name) = match r.path.rsplit_once('/') {
+            Some((ns, name)) => (format!("{domain}/{ns}"), name),
+            None => (domain.to_string(), r.path.as_str()),
+        };
+        Reference::new(&Registry::parse(&namespace)?, name, tag)
+    }
+}
+
 /// Any reference, as written in a FROM line or on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AnyRef {
@@ -517,6 +538,9 @@ mod tests {
                 "{r}"
             );
             assert_eq!(AnyRef::from(&r).to_string(), r.to_string());
+            if !r.registry().is_local() {
+                assert_eq!(Reference::from_any(&AnyRef::from(&r)).as_ref(), Ok(&r));
+            }
         }
     }
 

@@ -75,6 +75,78 @@ pub fn index(entries: &[(Platform, Descriptor)]) -> Result<String, String> {
     ]))
 }
 
+/// One image's manifest as read: its media type, config and layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageManifest {
+    pub media_type: String,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// Read one image's manifest (Docker schema 2 or OCI); an index or
+/// anything else is an error.
+pub fn parse_image(text: &str) -> Result<ImageManifest, String> {
+    let doc = Json::parse(text).map_err(|e| format!("a manifest that is not JSON ({e})"))?;
+    let media_type = doc
+        .get("mediaType")
+        .and_then(Json::as_str)
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    if media_type != IMAGE_TYPE && media_type != "application/vnd.oci.image.manifest.v1+json" {
+        return Err(format!("a manifest of type {media_type}, not one image's"));
+    }
+    let descriptor = |d: &Json| -> Result<Descriptor, String> {
+        let digest = d
+            .get("digest")
+            .and_then(Json::as_str)
+            .ok_or("a descriptor without a digest")?;
+        crate::support::digest::check_sha256(digest)?;
+        let size = match d.get("size") {
+            Some(Json::Number(n)) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
+            _ => return Err(format!("the descriptor of {digest} has no whole size")),
+        };
+        Ok(Descriptor {
+            media_type: d
+                .get("mediaType")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            digest: digest.to_string(),
+            size,
+        })
+    };
+    let config = descriptor(doc.get("config").ok_or("a manifest without a config")?)?;
+    let layers = doc
+        .get("layers")
+        .and_then(Json::as_array)
+        .ok_or("a manifest without layers")?
+        .iter()
+        .map(descriptor)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ImageManifest {
+        media_type,
+        config,
+        layers,
+    })
+}
+
+/// The manifest of one image of `media_type` (Docker schema 2 or OCI).
+pub fn image_of(
+    media_type: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+) -> Result<String, String> {
+    bounded(Json::object([
+        ("schemaVersion", Json::Number(2.0)),
+        ("mediaType", Json::str(media_type)),
+        ("config", config.json()),
+        (
+            "layers",
+            Json::Array(layers.iter().map(Descriptor::json).collect()),
+        ),
+    ]))
+}
+
 fn bounded(doc: Json) -> Result<String, String> {
     let text = doc.render();
     if text.len() > MAX_MANIFEST {
@@ -159,6 +231,25 @@ mod tests {
             crate::oci::distribution::parse_manifest(&text).unwrap(),
             crate::oci::distribution::Manifest::Image { config: A.into() }
         );
+    }
+
+    #[test]
+    fn an_image_manifest_is_read_back_whole() {
+        let config = d(CONFIG_TYPE, A, 1234);
+        let layers = vec![d(LAYER_TYPE, B, 7), d(LAYER_TYPE, A, 8)];
+        let text = image(&config, &layers).unwrap();
+        assert_eq!(
+            parse_image(&text).unwrap(),
+            ImageManifest {
+                media_type: IMAGE_TYPE.into(),
+                config,
+                layers
+            }
+        );
+        let index =
+            index(&[(Platform::parse("linux/amd64").unwrap(), d(IMAGE_TYPE, A, 1))]).unwrap();
+        assert!(parse_image(&index).is_err());
+        assert!(parse_image(&text.replace("1234", "-1")).is_err());
     }
 
     #[test]

@@ -22,6 +22,14 @@ pub enum RemoteExpect {
 }
 
 impl RemoteExpect {
+    /// Exactly what a read saw: nothing, or that.
+    pub fn seen(seen: Option<&crate::model::remote::Remote>) -> RemoteExpect {
+        match seen {
+            None => RemoteExpect::Absent,
+            Some(r) => RemoteExpect::Seen(r.clone()),
+        }
+    }
+
     /// For messages and `--dry-run`.
     pub fn shown(&self) -> String {
         match self {
@@ -71,6 +79,10 @@ pub enum Check {
         /// What its ref.name must say (the published reference).
         ref_name: Reference,
     },
+    /// The flavour's test passed on an image in the registry, by the
+    /// evidence recorded next to it (any runner's), or this machine's own
+    /// record: the gate of a promotion, which never runs the image.
+    Evidence(Box<EvidenceGate>),
     /// The flavour's test passed on this image ID: recorded before, or run
     /// now (and recorded). Gates every release publish and promotion.
     Tested {
@@ -101,6 +113,13 @@ impl Check {
                 flavour, reference, ..
             } => format!(
                 "check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"
+            ),
+            Check::Evidence(g) => format!(
+                "check that the test of flavour '{}' passed on {}@{} ({}): evidence in the registry, or this machine's record",
+                g.flavour,
+                g.reference.repository(),
+                g.subject,
+                g.image_id
             ),
             Check::Promotion { source, target, .. } => format!(
                 "check that {target} has the layers and labels of {source}, ref.name relabelled"
@@ -142,6 +161,11 @@ impl Check {
                 };
                 vec![Step::Registry(Box::new(request))]
             }
+            Check::Evidence(g) => {
+                let endpoint = Endpoint::of_host(g.reference.registry().host());
+                let request = Request::referrers(&endpoint, &g.reference.api_name(), &g.subject);
+                vec![Step::Registry(Box::new(request))]
+            }
             Check::Tested {
                 id, platform, test, ..
             } => vec![Step::Test {
@@ -162,6 +186,20 @@ impl Check {
             }],
         }
     }
+}
+
+/// What [`Check::Evidence`] requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceGate {
+    pub flavour: String,
+    /// The image's reference (its repository is where the evidence is).
+    pub reference: Reference,
+    /// Its manifest digest: the evidence's subject.
+    pub subject: String,
+    /// Its image ID (config digest): what the test must have run on.
+    pub image_id: String,
+    pub platform: Option<Platform>,
+    pub test: crate::project::catalog::Test,
 }
 
 /// One entry of a plan.

@@ -29,6 +29,29 @@ pub enum Write {
     /// written next to its manifest `subject` in the repository of `into`
     /// (an OCI artifact with that subject), for any runner's gate to read.
     Evidence(Box<Evidence>),
+    /// A promotion in the registry: the blobs of the source image mounted
+    /// from its repository (nothing downloaded or uploaded but the new
+    /// config), the relabelled config uploaded, the manifest written by
+    /// digest and read back. Its digest goes to
+    /// `ManifestDigest { reference: into }`.
+    Promote(Box<Promote>),
+}
+
+/// What [`Write::Promote`] writes, all decided before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promote {
+    /// The source's repository (the development image's reference).
+    pub from: Reference,
+    /// The name the written manifest's digest is known by (in the
+    /// target's repository; never written as a tag).
+    pub into: Reference,
+    /// The blobs mounted from `from`: the layers, and the source's config
+    /// (so that a gate can compare the two configs later).
+    pub mount: Vec<String>,
+    pub config: crate::oci::manifest::Descriptor,
+    pub config_text: String,
+    pub manifest_type: String,
+    pub manifest_text: String,
 }
 
 /// What [`Write::Evidence`] records.
@@ -67,6 +90,15 @@ impl Write {
                 e.into.repository(),
                 e.subject.resolve(values)
             ),
+            Write::Promote(p) => format!(
+                "write {} into {} by digest: {} blobs mounted from {}, the config {} relabelled, the manifest {}",
+                p.into,
+                p.into.repository(),
+                p.mount.len(),
+                p.from.repository(),
+                p.config.digest,
+                crate::support::sha256::digest(p.manifest_text.as_bytes())
+            ),
             Write::Index { target, entries } => format!(
                 "write the index of {} under {target}",
                 entries
@@ -84,6 +116,7 @@ impl Write {
         match self {
             Write::Image { into, .. } => into,
             Write::Evidence(e) => &e.into,
+            Write::Promote(p) => &p.into,
             Write::Tag { target, .. } | Write::Index { target, .. } => target,
         }
     }

@@ -186,7 +186,7 @@ mod tests {
     /// Shaped like what engine 20.10's classic builder writes: the label
     /// in config.Labels, again in container_config.Labels, and in the
     /// LABEL step's text.
-    const CONFIG: &str = r##"{"architecture":"amd64","config":{"Env":["PATH=/bin"],"Labels":{"org.opencontainers.image.ref.name":"r/itwinai-dev:1-abc","org.opencontainers.image.version":"1"}},"container_config":{"Cmd":["/bin/sh","-c","#(nop) ","LABEL org.opencontainers.image.ref.name=r/itwinai-dev:1-abc"],"Labels":{"org.opencontainers.image.ref.name":"r/itwinai-dev:1-abc"}},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]}}"##;
+    const CONFIG: &str = r##"{"architecture":"amd64","config":{"Env":["PATH=/bin"],"Labels":{"org.opencontainers.image.ref.name":"r/itwinai-dev:1-abc","org.opencontainers.image.version":"1"}},"container_config":{"Cmd":["#(nop) ","LABEL org.opencontainers.image.ref.name=r/itwinai-dev:1-abc"],"Labels":{"org.opencontainers.image.ref.name":"r/itwinai-dev:1-abc"}},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]}}"##;
 
     #[test]
     fn a_relabelled_config_differs_in_ref_name_alone() {
@@ -214,7 +214,10 @@ mod tests {
         for (from, to) in cases {
             let bad = out.replacen(from, to, 1);
             assert_ne!(bad, out, "{from}");
-            assert!(relabelled_only(CONFIG, &bad, "r/itwinai:1").is_err(), "{from}");
+            assert!(
+                relabelled_only(CONFIG, &bad, "r/itwinai:1").is_err(),
+                "{from}"
+            );
         }
         assert!(relabelled_only(CONFIG, &out, "r/other:1").is_err());
         assert!(relabel_config(r#"{"config":{"Labels":{}}}"#, "x").is_err());

@@ -3,6 +3,7 @@
 //! rebuild, and a registry that goes away in the middle of a push.
 
 use crate::support::*;
+use xtask::support::json::Json;
 
 /// The catalog of two flavours, fix (alias fix-latest) and other (no
 /// alias), on the registry `host`.
@@ -155,92 +156,181 @@ fn latest_aliases_follow_the_budget() {
     let _ = docker_ok(&["rmi", &base]);
 }
 
+/// A test that runs the image's own python3 and passes.
+const PASSING: &str = r#"["python3", '-c', "import importlib.metadata as m; assert m.version('torch').startswith('2.6')"]"#;
+
+/// The request lines (`METHOD /path`) of a registry's access log.
+fn requests(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter_map(|l| {
+            let quoted = l.split('"').nth(1)?;
+            let mut words = quoted.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.next()?))
+        })
+        .collect()
+}
+
+/// A config blob's JSON without its ref.name label.
+fn config_but_ref_name(text: &str) -> Json {
+    let mut doc = Json::parse(text).unwrap();
+    if let Json::Object(top) = &mut doc {
+        if let Some(Json::Object(config)) = top.get_mut("config") {
+            if let Some(Json::Object(labels)) = config.get_mut("Labels") {
+                labels.remove("org.opencontainers.image.ref.name");
+            }
+        }
+    }
+    doc
+}
+
+/// The promotion of a tested development image that is not in the engine,
+/// on a machine whose cache never saw it: gated on the evidence in the
+/// registry, written in the registry (mounts, one config, the manifest),
+/// no layer read or uploaded, no local image; the release's config is the
+/// development one but for ref.name.
 #[test]
 fn promotion_ships_the_tested_layers() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-promo", JAMMY) else {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-promo", JAMMY, |host| {
+            catalog(host, &format!("test = {PASSING}\n"))
+        })
+    else {
         return;
     };
+    let tag = format!("0.2.2-torch2.6-jammy-{}", &ws.head()[..12]);
+    let dev = format!("{}/itwinai-dev:{tag}", registry.host());
+    let prod = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&dev, &prod, &base]);
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
         .expect(0);
-    let dev = format!(
-        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
-        registry.host(),
-        &ws.head()[..12]
+    // Pushed before its test passed: no evidence, and it says so.
+    let run = ws.xtask(&["image", "push", "fix", "--dev"], None, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("no test evidence is written"),
+        "{}",
+        run.stderr
     );
-    let prod = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
-
-    // The dry run checks the source and shows the promotion whole: the
-    // Dockerfile it reads on stdin names the checked image ID.
+    ws.xtask(&["image", "test", "fix", "--dev"], None, &[])
+        .expect(0);
+    ws.xtask(&["image", "push", "fix", "--dev"], None, &[])
+        .expect(0);
     let dev_id = image_id(&dev);
+    docker(&["rmi", &dev]);
+    // Another machine: a cache of its own, so only the registry can say
+    // that the test passed.
+    let cache = TempDir::new("promo-cache");
+    let elsewhere = [("XDG_CACHE_HOME", cache.path().to_str().unwrap())];
+
     let run = ws.xtask(
         &["image", "tag", "fix", "--from", &dev, "--dry-run"],
         None,
-        &[],
+        &elsewhere,
     );
     run.expect(0);
-    assert_eq!(
-        changes(&run.stdout),
-        [
-            format!(
-                "docker build --force-rm -t {prod} --label org.opencontainers.image.ref.name={prod} -- - <<'EOF'"
-            ),
-            format!("FROM {}", dev_id.trim()),
-            "EOF".to_string(),
-        ]
-    );
     assert!(
-        run.stdout.contains(&format!(
-            "# check that {prod} has the layers and labels of {dev}"
-        )),
-        "{}",
+        changes(&run.stdout).is_empty(),
+        "no command writes:\n{}",
         run.stdout
     );
     assert!(
-        !docker_ok(&["image", "inspect", &prod]),
-        "a dry run builds nothing"
+        run.stdout.contains("evidence in the registry")
+            && run.stdout.contains(" blobs mounted from "),
+        "{}",
+        run.stdout
     );
+    assert_eq!(registry.digest("itwinai", "0.2.2-torch2.6-jammy"), None);
 
-    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    let before = registry.access_log().len();
+    let run = ws.xtask(
+        &["image", "tag", "fix", "--from", &dev, "--json"],
+        None,
+        &elsewhere,
+    );
     run.expect(0);
-    assert_eq!(image_layers(&dev), image_layers(&prod));
-    let prod_labels = labels(&prod);
-    let dev_labels = labels(&dev);
-    let refname = "org.opencontainers.image.ref.name".to_string();
-    assert!(prod_labels.contains(&(refname.clone(), prod.clone())));
-    let others = |l: &[(String, String)]| {
-        l.iter()
-            .filter(|(k, _)| *k != refname)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(others(&prod_labels), others(&dev_labels));
-    // The promoted image is what push publishes.
-    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
-    // Its alias, locally: one `docker tag` of the checked image ID.
-    let prod_id = image_id(&prod);
-    let alias = format!("{}/itwinai:fix-latest", registry.host());
-    let run = ws.xtask(&["image", "tag", "fix", "--latest", "--dry-run"], None, &[]);
-    run.expect(0);
+    assert!(run.stderr.contains("evidence recorded"), "{}", run.stderr);
+    let log = requests(&registry.access_log()[before..]);
+    // Blobs: only configs and the evidence are read; only the new config
+    // and the evidence are uploaded; every layer is mounted.
+    let layers = image_layers_in(&registry, "itwinai-dev", &tag);
+    for l in &layers {
+        assert!(
+            !log.iter()
+                .any(|r| r.starts_with("GET ") && r.contains(l.as_str())),
+            "{l} read: {log:?}"
+        );
+        assert!(
+            log.iter().any(|r| r.starts_with("POST ")
+                && r.contains(&format!("mount={}", l.replace(':', "%3A")))),
+            "{l} not mounted: {log:?}"
+        );
+    }
+    let uploads = log
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/blobs/uploads/"))
+        .count();
+    assert!(
+        uploads <= 3,
+        "the config, the evidence and its empty config at most: {log:?}"
+    );
+    // The release's config differs from the development one in ref.name alone.
+    let release_config = registry
+        .config_digest("itwinai", "0.2.2-torch2.6-jammy")
+        .unwrap();
+    assert_ne!(release_config, dev_id);
+    // No local image: neither the release's name nor its ID, nor the
+    // development image pulled back.
+    for local in [&prod, &release_config, &dev_id, &dev] {
+        assert!(!docker_ok(&["image", "inspect", local]), "{local} is local");
+    }
+    let text = |d: &str| registry.body(&format!("/v2/itwinai/blobs/{d}")).unwrap();
     assert_eq!(
-        changes(&run.stdout),
-        [format!("docker tag -- {} {alias}", prod_id.trim())]
+        config_but_ref_name(&text(&release_config)),
+        config_but_ref_name(&text(&dev_id))
     );
-    assert!(!docker_ok(&["image", "inspect", &alias]));
-    ws.xtask(&["image", "tag", "fix", "--latest"], None, &[])
-        .expect(0);
-    assert_eq!(image_id(&alias), prod_id);
+    assert!(text(&release_config)
+        .contains(&format!("\"org.opencontainers.image.ref.name\":\"{prod}\"")));
 
+    // Again: nothing to write.
+    let before = registry.access_log().len();
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &elsewhere);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("already the promotion"),
+        "{}",
+        run.stderr
+    );
+    assert!(!requests(&registry.access_log()[before..])
+        .iter()
+        .any(|r| r.starts_with("PUT ") || r.starts_with("POST ")));
+
+    // Without evidence (another cache, the referrers tag gone), refused.
     // A source at another version is refused.
     ws.xtask(&["version", "set", "0.2.3"], None, &[]).expect(0);
     ws.commit();
-    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &elsewhere);
     run.expect(1);
     assert!(
         run.error_line().contains("pyproject.toml says 0.2.3"),
         "{}",
         run.stderr
     );
-    let _ = docker_ok(&["rmi", &prod, &dev, &alias, &base]);
+}
+
+/// The layer digests of `name:tag` as its registry lists them.
+fn image_layers_in(registry: &Registry, name: &str, tag: &str) -> Vec<String> {
+    let m = Json::parse(
+        &registry
+            .body(&format!("/v2/{name}/manifests/{tag}"))
+            .unwrap(),
+    )
+    .unwrap();
+    m.get("layers")
+        .and_then(Json::as_array)
+        .unwrap()
+        .iter()
+        .map(|l| l.get("digest").and_then(Json::as_str).unwrap().to_string())
+        .collect()
 }
 
 #[test]

@@ -216,6 +216,7 @@ pub fn decide(
             } else {
                 c.flavour.test.clone()
             },
+            evidence: evidence_of(c, ask.naming.dev),
             status: Status::Skipped,
             digest: None,
             alias_done: false,
@@ -340,4 +341,34 @@ fn decide_alias(
         Err(e) => d.conflicts.push(e),
     }
     Ok(())
+}
+
+/// The test whose pass goes next to a candidate's images: a release's
+/// gate, or for a development tag the flavour's test when this machine
+/// recorded its pass on every image (said when it did not: another runner
+/// then cannot release it).
+fn evidence_of(c: &Candidate, dev: bool) -> Option<crate::project::catalog::Test> {
+    let test = c.flavour.test.clone()?;
+    if !dev {
+        return Some(test);
+    }
+    let ids: Vec<String> = if c.parts.is_empty() {
+        vec![c.id.shown()]
+    } else {
+        c.parts.iter().map(|p| p.id.shown()).collect()
+    };
+    let key = test.key();
+    if ids
+        .iter()
+        .all(|id| crate::support::cache::test_passed(id, &key))
+    {
+        return Some(test);
+    }
+    if !c.unbuilt {
+        crate::support::output::note(&format!(
+            "the test of flavour '{}' is not recorded as passed on {}: no test evidence is written with it, so no runner can promote it until `cargo xtask image test {} --dev` passes and it is pushed again",
+            c.flavour.name, c.reference, c.flavour.name
+        ));
+    }
+    None
 }

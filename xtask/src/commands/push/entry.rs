@@ -66,6 +66,10 @@ pub struct Entry {
     /// The flavour's test, which must have passed on this image before a
     /// release tag or alias is published.
     pub test: Option<crate::project::catalog::Test>,
+    /// The test whose pass is recorded next to each image written: the
+    /// gate's (release tags), or for a development tag the one this
+    /// machine recorded as passed on every image of it.
+    pub evidence: Option<crate::project::catalog::Test>,
     pub status: Status,
     pub digest: Option<String>,
     pub alias_done: bool,
@@ -120,13 +124,6 @@ impl AliasStatus {
 pub enum Owner {
     Version(usize),
     Alias(usize),
-}
-
-pub(super) fn expect_of(seen: &Option<Remote>) -> RemoteExpect {
-    match seen {
-        None => RemoteExpect::Absent,
-        Some(r) => RemoteExpect::Seen(r.clone()),
-    }
 }
 
 impl Entry {

@@ -6,7 +6,7 @@
 //! only (no tag of their own) under one index, an alias is the release's
 //! manifest written under the alias tag. Nothing is pushed by a local name.
 
-use super::entry::{expect_of, Alias, Entry, Owner};
+use super::entry::{Alias, Entry, Owner};
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::plan::arg::Arg;
@@ -27,7 +27,10 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
     for (n, i) in items.iter().enumerate().filter(|(_, i)| i.push) {
         let o = Owner::Version(n);
         if i.guard {
-            out.push((o, registry(&i.reference, expect_of(&i.seen))));
+            out.push((
+                o,
+                registry(&i.reference, RemoteExpect::seen(i.seen.as_ref())),
+            ));
         }
         if i.parts.is_empty() {
             out.push((
@@ -80,7 +83,7 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
             continue;
         };
         let o = Owner::Alias(n);
-        out.push((o, registry(alias, expect_of(seen))));
+        out.push((o, registry(alias, RemoteExpect::seen(seen.as_ref()))));
         // The release's manifest (or index) as the registry served it: read
         // back after this run's push, or when it was read before.
         let digest = match (&i.seen, i.push) {
@@ -103,7 +106,7 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
 /// written as `into` (none when the flavour declares no test): any runner
 /// that later publishes or promotes it reads it from the registry.
 fn evidence(i: &Entry, id: &Arg, into: &Reference, platform: Option<&Platform>) -> Option<Item> {
-    let test = i.test.as_ref()?;
+    let test = i.evidence.as_ref()?;
     Some(Item::Write(Write::Evidence(Box::new(
         crate::plan::write::Evidence {
             into: into.clone(),
@@ -167,6 +170,7 @@ mod tests {
             push,
             guard: true,
             test: None,
+            evidence: None,
             alias: alias.map(|a| Alias {
                 reference: Reference::new(&reg, "itwinai", a).unwrap(),
                 seen: None,
@@ -249,6 +253,7 @@ mod tests {
             entrypoint: false,
             network: crate::project::catalog::TestNetwork::None,
         });
+        e.evidence = e.test.clone();
         let h = "127.0.0.1:5000/itwinai";
         let r = format!("{h}:0.2.2-torch2.6-jammy");
         let index = "an index of exactly linux/amd64 sha256:1, linux/arm/v7 sha256:2";

@@ -720,7 +720,11 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("access.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("\"GET ") || l.contains("\"HEAD ") || l.contains("\"PUT "))
+            .filter(|l| {
+                ["\"GET ", "\"HEAD ", "\"PUT ", "\"POST ", "\"PATCH "]
+                    .iter()
+                    .any(|m| l.contains(m))
+            })
             .map(str::to_string)
             .collect()
     }
