@@ -26,6 +26,10 @@ pub enum Command {
     /// Container images: list, build, test, push, tag, audit
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Release HEAD's version: promote each flavour's tested development
+    /// image in the registry and move its alias forward; resumable
+    #[command(after_help = RELEASE_HELP)]
+    Release(ReleaseArgs),
     /// The project version, [project].version of pyproject.toml
     Version(VersionArgs),
     /// Check the catalog, pyproject.toml, every Dockerfile and the git
@@ -87,6 +91,29 @@ pub enum ImageCommand {
     /// List the production repository's *-latest tags (what CVMFS unpacks) and whether each is declared and current
     #[command(after_help = AUDIT_HELP)]
     Audit(AuditArgs),
+}
+
+const RELEASE_HELP: &str = concat!(
+    "Examples:\n  cargo xtask release --all --dry-run\n  cargo xtask release torch-skinny --json\n\nEach flavour's development image of HEAD (<development>:<release tag>-<HEAD>) must be in the registry with its test evidence; nothing is built, pulled or forced. Run it again after any failure: it writes only what is missing.\n\nExit status: 0 every flavour published or already there; 1 a flavour not released (a row says why); 2 invalid input.\n\n",
+    "Environment:\n  DOCKER_CONFIG                where docker keeps registry credentials (default ~/.docker)\n  XTASK_LOOKUP_TIMEOUT_SECS    limit of each registry request (default 120)\n  XTASK_REGISTRY_RETRIES       retries of a failed registry request (0-10, default 4)"
+);
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Flavours from env-files/images.toml
+    #[arg(value_name = "FLAVOUR")]
+    pub flavours: Vec<String>,
+
+    /// Every flavour in the catalog
+    #[arg(long, conflicts_with = "flavours")]
+    pub all: bool,
+
+    /// Registry instead of the catalog's (host[:port][/namespace])
+    #[arg(long, value_name = "REG")]
+    pub registry: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

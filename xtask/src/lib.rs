@@ -128,6 +128,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Image(ImageCommand::Tag(a)) => a.output.json,
         Command::Image(ImageCommand::Test(a)) => a.output.json,
         Command::Image(ImageCommand::Audit(a)) => a.json,
+        Command::Release(a) => a.output.json,
         Command::Version(_) | Command::Check => false,
     }
 }
@@ -144,6 +145,7 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Tag(args)) => commands::tag::run(&ws, &args),
         Command::Image(ImageCommand::Test(args)) => commands::test::run(&ws, &args),
         Command::Image(ImageCommand::Audit(args)) => commands::audit::run(&ws, &args),
+        Command::Release(args) => commands::release::run(&ws, &args),
         Command::Version(args) => commands::version::run(&ws, &args),
         Command::Check => commands::check::run(&ws),
     }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod list;
 pub mod promote;
 pub mod push;
+pub mod release;
 pub mod tag;
 pub mod test;
 pub mod version;

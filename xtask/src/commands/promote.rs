@@ -17,7 +17,7 @@ use crate::oci::distribution::Endpoint;
 use crate::oci::manifest::{self, Descriptor, ImageManifest};
 use crate::plan::arg::Arg;
 use crate::plan::check::{Check, EvidenceGate, Item, RemoteExpect};
-use crate::plan::write::{Promote, Write};
+use crate::plan::write::{Promote, Vouch, Write};
 
 /// One platform's image of the source, as its registry serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,21 +171,21 @@ fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
             rules.version
         ));
     }
-    rules.source_of.check(label(labels::REF_NAME))?;
     if label(labels::DIRTY) == "true" {
         return Err(
-            "it was built from a tree with uncommitted changes; only a clean build is released"
+            "it was built from a working tree with uncommitted changes; only a clean build is released"
                 .into(),
         );
     }
     if label(labels::BASE_NAME) != rules.base {
         return Err(format!(
-            "its {} is '{}', not the flavour's declared base {}",
+            "label {} is '{}', expected '{}' (the flavour's declared base)",
             labels::BASE_NAME,
             label(labels::BASE_NAME),
             rules.base
         ));
     }
+    rules.source_of.check(label(labels::REF_NAME))?;
     let onbuild = doc
         .get("config")
         .and_then(|c| c.get("OnBuild"))
@@ -242,35 +242,32 @@ pub fn plan(
     flavour: &str,
     test: Option<&crate::project::catalog::Test>,
 ) -> Vec<Item> {
+    let vouch = Vouch::of(test);
     let mut items = Vec::new();
-    if let Some(test) = test {
-        for p in planned {
-            items.push(Item::Check(Check::Evidence(Box::new(EvidenceGate {
-                flavour: flavour.to_string(),
-                reference: source.clone(),
-                subject: p.source.digest.clone(),
-                image_id: p.source.manifest.config.digest.clone(),
-                platform: p.source.platform.clone(),
-                test: test.clone(),
-            }))));
-        }
+    for p in planned {
+        items.push(Item::Check(Check::Evidence(Box::new(EvidenceGate {
+            flavour: flavour.to_string(),
+            reference: source.clone(),
+            subject: p.source.digest.clone(),
+            image_id: p.source.manifest.config.digest.clone(),
+            platform: p.source.platform.clone(),
+            vouch: vouch.clone(),
+        }))));
     }
     for p in planned {
         items.push(Item::Write(Write::Promote(Box::new(p.write.clone()))));
-        if let Some(test) = test {
-            // The tested image's record, next to the promoted manifest
-            // (whose config differs in ref.name alone).
-            items.push(Item::Write(Write::Evidence(Box::new(
-                crate::plan::write::Evidence {
-                    into: p.write.into.clone(),
-                    subject: Write::image_digest(&p.write.into),
-                    id: Arg::Lit(p.source.manifest.config.digest.clone()),
-                    flavour: flavour.to_string(),
-                    platform: p.source.platform.clone(),
-                    test: test.clone(),
-                },
-            ))));
-        }
+        // The source's record, next to the promoted manifest (whose config
+        // differs in ref.name alone).
+        items.push(Item::Write(Write::Evidence(Box::new(
+            crate::plan::write::Evidence {
+                into: p.write.into.clone(),
+                subject: Write::image_digest(&p.write.into),
+                id: Arg::Lit(p.source.manifest.config.digest.clone()),
+                flavour: flavour.to_string(),
+                platform: p.source.platform.clone(),
+                vouch: vouch.clone(),
+            },
+        ))));
     }
     let expect = match planned {
         [one] if one.source.platform.is_none() => {

@@ -153,13 +153,16 @@ impl Executor<'_> {
         Ok(found)
     }
 
-    /// The gate of a promotion: the test passed on the image `g` names,
-    /// by evidence in the registry whose image ID and test are exactly
-    /// these, or by this machine's own record.
+    /// The gate of a promotion: the test passed on the image `g` names (or,
+    /// for a flavour with no test, a push checked it), by evidence in the
+    /// registry whose image ID and test are exactly these, or by this
+    /// machine's own record of the test.
     pub(super) fn check_evidence(&mut self, g: &crate::plan::check::EvidenceGate) -> Result<()> {
-        let key = g.test.key();
+        let key = g.vouch.key();
+        let what = g.vouch.shown();
         let shown = format!("{}@{}", g.reference.repository(), g.subject);
-        if crate::support::cache::test_passed(&g.image_id, &key) {
+        let tested = matches!(g.vouch, crate::plan::write::Vouch::Passed(_));
+        if tested && crate::support::cache::test_passed(&g.image_id, &key) {
             crate::support::output::stderr_line(&format!(
                 "test of flavour '{}' passed on {shown} ({}): recorded on this machine",
                 g.flavour, g.image_id
@@ -169,37 +172,36 @@ impl Executor<'_> {
         let found = self.read_evidence(&g.reference, &g.subject)?;
         let fits = |e: &Evidence| {
             e.image_id == g.image_id
-                && e.result == "passed"
+                && e.result == g.vouch.result()
                 && e.test == key
                 && e.flavour == g.flavour
                 && (g.platform.is_none() || e.platform == g.platform)
         };
-        match found.iter().find(|e| fits(e)) {
-            Some(e) => {
-                crate::support::output::stderr_line(&format!(
-                    "test of flavour '{}' passed on {shown} ({}): evidence recorded {} by {}",
-                    g.flavour, g.image_id, e.created, e.tool
-                ));
-                Ok(())
-            }
-            None => anyhow::bail!(
-                "no evidence that the test of flavour '{}' passed on {shown} ({}){}: run `cargo xtask image test {}` and push it with `cargo xtask image push {} --dev` on any runner; nothing was promoted",
-                g.flavour,
-                g.image_id,
-                if found.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " ({} record{} there name{} another image or test)",
-                        found.len(),
-                        if found.len() == 1 { "" } else { "s" },
-                        if found.len() == 1 { "s" } else { "" }
-                    )
-                },
-                g.flavour,
-                g.flavour
-            ),
+        if let Some(e) = found.iter().find(|e| fits(e)) {
+            crate::support::output::stderr_line(&format!(
+                "{what} of flavour '{}' passed on {shown} ({}): evidence recorded {} by {}",
+                g.flavour, g.image_id, e.created, e.tool
+            ));
+            return Ok(());
         }
+        let others = match found.len() {
+            0 => String::new(),
+            1 => " (1 record there names another image or test)".to_string(),
+            n => format!(" ({n} records there name another image or test)"),
+        };
+        let redo = if tested {
+            format!("run `cargo xtask image test {} --dev` and push it with `cargo xtask image push {} --dev` on any runner", g.flavour, g.flavour)
+        } else {
+            format!(
+                "push it with `cargo xtask image push {} --dev`, which checks it",
+                g.flavour
+            )
+        };
+        anyhow::bail!(
+            "no evidence that the {what} of flavour '{}' passed on {shown} ({}){others}: {redo}; nothing was promoted",
+            g.flavour,
+            g.image_id,
+        )
     }
 
     /// The referrers listed under the referrers tag (none when absent).

@@ -101,8 +101,8 @@ impl Executor<'_> {
                     flavour: e.flavour.clone(),
                     image_id: self.gw.resolve(&e.id)?,
                     platform: e.platform.clone(),
-                    test: e.test.key(),
-                    result: "passed".to_string(),
+                    test: e.vouch.key(),
+                    result: e.vouch.result().to_string(),
                     tool: crate::engine::evidence::tool(),
                     created: crate::engine::evidence::now(),
                 };

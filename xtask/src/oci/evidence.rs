@@ -31,7 +31,8 @@ pub struct Evidence {
     pub platform: Option<Platform>,
     /// The test as its key (`Test::key`): what ran and how.
     pub test: String,
-    /// `passed` (the only result the tool records).
+    /// `passed` (its test passed) or `checked` (no test declared: the push
+    /// that wrote it checked the image); a failure is never recorded.
     pub result: String,
     /// The tool that ran it (`xtask <version>`).
     pub tool: String,

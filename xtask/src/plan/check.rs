@@ -199,7 +199,7 @@ pub struct EvidenceGate {
     /// Its image ID (config digest): what the test must have run on.
     pub image_id: String,
     pub platform: Option<Platform>,
-    pub test: crate::project::catalog::Test,
+    pub vouch: crate::plan::write::Vouch,
 }
 
 /// One entry of a plan.

@@ -62,7 +62,48 @@ pub struct Evidence {
     pub id: Arg,
     pub flavour: String,
     pub platform: Option<Platform>,
-    pub test: crate::project::catalog::Test,
+    pub vouch: Vouch,
+}
+
+/// What an evidence record vouches for: the image passed the checks of
+/// the push that wrote it (a flavour that declares no test), or its test
+/// passed as well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vouch {
+    Checked,
+    Passed(crate::project::catalog::Test),
+}
+
+impl Vouch {
+    /// What the flavour's record must say: its test passed, or (no test
+    /// declared) the image was checked.
+    pub fn of(test: Option<&crate::project::catalog::Test>) -> Vouch {
+        test.map_or(Vouch::Checked, |t| Vouch::Passed(t.clone()))
+    }
+
+    /// The record's `test` (the test's key; empty when none ran).
+    pub fn key(&self) -> String {
+        match self {
+            Vouch::Checked => String::new(),
+            Vouch::Passed(t) => t.key(),
+        }
+    }
+
+    /// The record's `result`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            Vouch::Checked => "checked",
+            Vouch::Passed(_) => "passed",
+        }
+    }
+
+    /// What it vouches for, in words (progress, errors).
+    pub fn shown(&self) -> &'static str {
+        match self {
+            Vouch::Checked => "checks",
+            Vouch::Passed(_) => "test",
+        }
+    }
 }
 
 impl Write {
@@ -85,7 +126,8 @@ impl Write {
                 format!("write the manifest {} under {target}", digest.resolve(values))
             }
             Write::Evidence(e) => format!(
-                "write the test evidence of {} next to {}@{}",
+                "write the {} evidence of {} next to {}@{}",
+                e.vouch.shown(),
                 e.id.resolve(values),
                 e.into.repository(),
                 e.subject.resolve(values)

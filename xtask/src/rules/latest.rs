@@ -57,9 +57,73 @@ pub fn check_move(
     }
 }
 
+/// What `release` does with a flavour's alias (it never forces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseAlias {
+    /// A pre-release is published, its alias is left where it is.
+    PreRelease,
+    /// It already names the release.
+    AlreadyThere,
+    /// It names a newer release: it stays (a hotfix of an older line).
+    Newer(Version),
+    /// Move it to the release.
+    Move,
+    /// It cannot be moved safely: why, in one line.
+    Refused(String),
+}
+
+/// The alias rule of `release` (pure): `here` when the alias already names
+/// the release's manifest; `current` what it names now.
+pub fn release_alias(alias: &str, new: &Version, here: bool, current: &Current) -> ReleaseAlias {
+    if new.is_prerelease() {
+        return ReleaseAlias::PreRelease;
+    }
+    if here {
+        return ReleaseAlias::AlreadyThere;
+    }
+    if let Current::Labelled(Some(label)) = current {
+        if let Ok(old) = Version::parse(label) {
+            if old > *new {
+                return ReleaseAlias::Newer(old);
+            }
+        }
+    }
+    match check_move(alias, new, current, false) {
+        Ok(_) => ReleaseAlias::Move,
+        Err(why) => ReleaseAlias::Refused(why),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_aliases() {
+        let lab = |s: &str| Current::Labelled(Some(s.to_string()));
+        let cases: &[(&str, bool, Current, &str)] = &[
+            ("0.2.2", false, Current::Absent, "Move"),
+            ("0.2.2", false, lab("0.2.1"), "Move"),
+            ("0.2.2", false, lab("0.2.2"), "Move"),
+            ("0.2.2", true, lab("0.2.2"), "AlreadyThere"),
+            ("0.2.2", false, lab("0.3.0"), "Newer(0.3.0)"),
+            ("0.3.0rc1", false, lab("0.2.0"), "PreRelease"),
+            ("0.3.0rc1", true, lab("0.3.0rc1"), "PreRelease"),
+            ("0.2.2", false, Current::Labelled(None), "Refused"),
+            ("0.2.2", false, lab("not-a-version"), "Refused"),
+        ];
+        for (new, here, current, want) in cases {
+            let got = match release_alias("x:t-latest", &v(new), *here, current) {
+                ReleaseAlias::Newer(old) => format!("Newer({old})"),
+                ReleaseAlias::Refused(why) => {
+                    assert!(why.contains("cannot be ruled out"), "{why}");
+                    "Refused".to_string()
+                }
+                other => format!("{other:?}"),
+            };
+            assert_eq!(got, *want, "{new} (here: {here}) over {current:?}");
+        }
+    }
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()

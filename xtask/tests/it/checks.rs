@@ -200,7 +200,8 @@ fn tag_from_refuses_a_lying_source() {
     let _cleanup = Cleanup::new(&[&source, &prod, &noble]);
     hand_built(&registry, &ws, &source, &noble);
 
-    let run = ws.xtask(&["image", "tag", "fix", "--from", &source], None, &[]);
+    // The development push checks it: the lie is found, nothing written.
+    let run = ws.xtask(&["image", "push", "fix", "--dev"], None, &[]);
     run.expect(1);
     let line = run.error_line();
     assert!(line.contains(&source), "{line}");
@@ -209,13 +210,25 @@ fn tag_from_refuses_a_lying_source() {
         ["/etc/os-release says VERSION_CODENAME=noble, but the catalog's distro is 'jammy'"],
         "{line}"
     );
+    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
+
+    // Pushed around the tool, it carries no evidence of a checked, tested
+    // image: the promotion refuses it and writes nothing.
+    docker(&["push", &source]);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &source], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("no evidence that the checks of flavour 'fix' passed")
+            && line.contains("nothing was promoted"),
+        "{line}"
+    );
     assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
     assert!(
         !docker_ok(&["image", "inspect", &prod]),
         "{prod} must not exist"
     );
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
-    assert_eq!(registry.tags("itwinai-dev"), Vec::<String>::new());
 }
 
 #[test]

@@ -12,7 +12,7 @@ const TAG: &str = "0.2.2-torch2.6-jammy";
 
 /// The test evidence the registry lists for the manifest `digest` of
 /// `itwinai`: each payload, as JSON.
-fn evidence_of(registry: &Registry, digest: &str) -> Vec<Json> {
+pub fn evidence_of(registry: &Registry, digest: &str) -> Vec<Json> {
     let tag = digest.replacen(':', "-", 1);
     let Some(index) = registry.body(&format!("/v2/itwinai/manifests/{tag}")) else {
         return Vec::new();
@@ -71,7 +71,7 @@ fn a_push_records_the_test_next_to_the_image() {
     assert_eq!(s("result").as_deref(), Some("passed"));
     assert!(s("test").unwrap().contains("network=none python3"), "{e:?}");
     // The referrers tag is the only tag besides the release's.
-    let mut tags = registry.tags("itwinai");
+    let mut tags = registry.all_tags("itwinai");
     tags.sort();
     assert_eq!(tags, vec![TAG.to_string(), digest.replacen(':', "-", 1)]);
 }

@@ -17,4 +17,5 @@ mod properties;
 mod refusals;
 mod registry;
 mod release;
+mod release_command;
 mod variants;

@@ -573,6 +573,8 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
     let dev = dev.replace(&dev[dev.len() - 12..], &ws.head()[..12]);
     ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
         .expect(0);
+    ws.xtask(&["image", "push", "fix", "--dev"], None, &[])
+        .expect(0);
     let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
     run.expect(1);
     assert!(
@@ -598,6 +600,8 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
     ws.commit();
     ws.xtask(&["image", "build", "other", "--dev"], None, &[])
         .expect(0);
+    ws.xtask(&["image", "push", "other", "--dev"], None, &[])
+        .expect(0);
     let other_dev = format!(
         "{}/itwinai-dev:0.2.2-x-torch2.6-jammy-{}",
         registry.host(),
@@ -617,6 +621,8 @@ fn promotion_refuses_triggers_and_other_flavours_images() {
     // Another flavour's image on the very same base and Dockerfile: its
     // ref.name says what it is.
     ws.xtask(&["image", "build", "twin", "--dev"], None, &[])
+        .expect(0);
+    ws.xtask(&["image", "push", "twin", "--dev"], None, &[])
         .expect(0);
     let twin_dev = format!(
         "{}/itwinai-dev:0.2.2-y-torch2.6-jammy-{}",

@@ -15,6 +15,7 @@ use crate::model::platform::Platform;
 use crate::model::reference::Reference;
 use crate::plan::arg::Arg;
 use crate::plan::expectation::{Expectation, Labels};
+use crate::plan::write::Vouch;
 use crate::project::catalog::{Channel, Flavour};
 use crate::project::workspace::Project;
 use crate::rules::publish::{self, AliasMove, Release};
@@ -347,10 +348,14 @@ fn decide_alias(
 /// gate, or for a development tag the flavour's test when this machine
 /// recorded its pass on every image (said when it did not: another runner
 /// then cannot release it).
-fn evidence_of(c: &Candidate, dev: bool) -> Option<crate::project::catalog::Test> {
-    let test = c.flavour.test.clone()?;
+fn evidence_of(c: &Candidate, dev: bool) -> Option<Vouch> {
+    let Some(test) = c.flavour.test.clone() else {
+        // No test declared: a development image carries the record that
+        // this push checked it, which is what a promotion requires.
+        return dev.then_some(Vouch::Checked);
+    };
     if !dev {
-        return Some(test);
+        return Some(Vouch::Passed(test));
     }
     let ids: Vec<String> = if c.parts.is_empty() {
         vec![c.id.shown()]
@@ -362,7 +367,7 @@ fn evidence_of(c: &Candidate, dev: bool) -> Option<crate::project::catalog::Test
         .iter()
         .all(|id| crate::support::cache::test_passed(id, &key))
     {
-        return Some(test);
+        return Some(Vouch::Passed(test));
     }
     if !c.unbuilt {
         crate::support::output::note(&format!(

@@ -69,7 +69,7 @@ pub struct Entry {
     /// The test whose pass is recorded next to each image written: the
     /// gate's (release tags), or for a development tag the one this
     /// machine recorded as passed on every image of it.
-    pub evidence: Option<crate::project::catalog::Test>,
+    pub evidence: Option<crate::plan::write::Vouch>,
     pub status: Status,
     pub digest: Option<String>,
     pub alias_done: bool,

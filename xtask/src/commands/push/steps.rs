@@ -106,7 +106,7 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
 /// written as `into` (none when the flavour declares no test): any runner
 /// that later publishes or promotes it reads it from the registry.
 fn evidence(i: &Entry, id: &Arg, into: &Reference, platform: Option<&Platform>) -> Option<Item> {
-    let test = i.evidence.as_ref()?;
+    let vouch = i.evidence.as_ref()?;
     Some(Item::Write(Write::Evidence(Box::new(
         crate::plan::write::Evidence {
             into: into.clone(),
@@ -114,7 +114,7 @@ fn evidence(i: &Entry, id: &Arg, into: &Reference, platform: Option<&Platform>) 
             id: id.clone(),
             flavour: i.flavour.clone(),
             platform: platform.cloned(),
-            test: test.clone(),
+            vouch: vouch.clone(),
         },
     ))))
 }
@@ -253,7 +253,7 @@ mod tests {
             entrypoint: false,
             network: crate::project::catalog::TestNetwork::None,
         });
-        e.evidence = e.test.clone();
+        e.evidence = Some(crate::plan::write::Vouch::of(e.test.as_ref()));
         let h = "127.0.0.1:5000/itwinai";
         let r = format!("{h}:0.2.2-torch2.6-jammy");
         let index = "an index of exactly linux/amd64 sha256:1, linux/arm/v7 sha256:2";

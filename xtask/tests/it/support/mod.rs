@@ -756,8 +756,17 @@ impl Registry {
         }
     }
 
-    /// The tags of a repository, from `/v2/<name>/tags/list`.
+    /// The image tags of a repository: `/v2/<name>/tags/list` without the
+    /// referrers-schema tags (`sha256-<hex>`) that hold test evidence where
+    /// the registry has no referrers API (`all_tags` keeps them).
     pub fn tags(&self, name: &str) -> Vec<String> {
+        let mut tags = self.all_tags(name);
+        tags.retain(|t| !is_referrers_tag(t));
+        tags
+    }
+
+    /// Every tag of a repository, from `/v2/<name>/tags/list`, sorted.
+    pub fn all_tags(&self, name: &str) -> Vec<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let req = format!(
             "GET /v2/{name}/tags/list HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\n\r\n",
@@ -1197,4 +1206,14 @@ pub fn every_proxy_variable(url: &str) -> Vec<(&'static str, String)> {
     .into_iter()
     .map(|k| (k, url.to_string()))
     .collect()
+}
+
+/// A tag of the OCI referrers tag schema: `sha256-` and 64 lowercase hex digits.
+pub fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }

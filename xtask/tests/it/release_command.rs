@@ -1,0 +1,238 @@
+//! `cargo xtask release`: HEAD's tested development images promoted in the
+//! registry, aliases moved forward, one row per flavour; a broken flavour
+//! stops no other, and a run again after a partial release writes only
+//! what is missing.
+
+use crate::support::*;
+use xtask::support::json::Json;
+
+/// A test that runs the image's own python3 and passes.
+const PASSING: &str = r#"["python3", '-c', "import importlib.metadata as m; assert m.version('torch').startswith('2.6')"]"#;
+
+const TAG: &str = "0.2.2-torch2.6-jammy";
+const TWIN_TAG: &str = "0.2.2-y-torch2.6-jammy";
+
+/// `fix` with a test, and `twin`: the same Dockerfile under a variant, no
+/// alias.
+fn two_flavours(host: &str) -> String {
+    catalog(host, &format!("test = {PASSING}\n"))
+        + "\n[flavours.twin]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"y\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"
+}
+
+fn rows(run: &Run) -> Vec<Json> {
+    Json::parse(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+        .as_array()
+        .unwrap()
+        .to_vec()
+}
+
+fn field(row: &Json, k: &str) -> Option<String> {
+    row.get(k).and_then(Json::as_str).map(str::to_string)
+}
+
+/// The writes (PUT, POST, PATCH) the registry served since `from` lines.
+fn writes_since(registry: &Registry, from: usize) -> Vec<String> {
+    registry.access_log()[from..]
+        .iter()
+        .filter(|l| {
+            ["\"PUT ", "\"POST ", "\"PATCH "]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_release_promotes_what_another_runner_tested_and_resumes() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-cmd", JAMMY, two_flavours)
+    else {
+        return;
+    };
+    let host = registry.host();
+    let head = ws.head();
+    let dev = |tag: &str| format!("{host}/itwinai-dev:{tag}-{}", &head[..12]);
+    let release = format!("{host}/itwinai:{TAG}");
+    let _cleanup = Cleanup::new(&[&dev(TAG), &dev(TWIN_TAG), &base]);
+
+    // Nothing published yet: each row says what to do, exit 1, no write.
+    let run = ws.xtask(&["release", "--all", "--json"], None, &[]);
+    run.expect(1);
+    let r = rows(&run);
+    assert_eq!(r.len(), 2, "{}", run.stdout);
+    for row in &r {
+        assert_eq!(field(row, "status").as_deref(), Some("failed"), "{row:?}");
+        assert!(
+            field(row, "error")
+                .unwrap()
+                .contains("is not in its registry"),
+            "{row:?}"
+        );
+    }
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
+
+    // Runner A builds, tests and pushes fix's development image; its test
+    // evidence goes with it.
+    for args in [
+        &["image", "build", "fix", "--dev"][..],
+        &["image", "test", "fix", "--dev"],
+        &["image", "push", "fix", "--dev"],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+
+    // Runner B (its own empty cache, no local image needed) releases: fix
+    // is published with its alias; twin, never pushed, fails alone.
+    let elsewhere = TempDir::new("rel-cmd-cache");
+    let env = [("XDG_CACHE_HOME", elsewhere.path().to_str().unwrap())];
+    let dry = ws.xtask(&["release", "--all", "--dry-run"], None, &env);
+    dry.expect(1);
+    assert!(
+        dry.stdout.contains(&format!(
+            "write the manifest <digest of {release} as read back> under {host}/itwinai:fix-latest"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        registry.all_tags("itwinai"),
+        Vec::<String>::new(),
+        "a dry run writes nothing"
+    );
+    let before = registry.access_log().len();
+    let run = ws.xtask(&["release", "--all", "--json"], None, &env);
+    run.expect(1);
+    assert!(
+        !run.stderr.contains("+ docker "),
+        "no engine: {}",
+        run.stderr
+    );
+    let r = rows(&run);
+    assert_eq!(field(&r[0], "flavour").as_deref(), Some("fix"));
+    assert_eq!(
+        field(&r[0], "status").as_deref(),
+        Some("published"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(field(&r[0], "alias_status").as_deref(), Some("published"));
+    assert_eq!(field(&r[1], "flavour").as_deref(), Some("twin"));
+    assert_eq!(field(&r[1], "status").as_deref(), Some("failed"));
+    assert!(
+        run.stderr.contains("test of flavour 'fix' passed on")
+            && run.stderr.contains("evidence recorded"),
+        "the gate read the registry: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("audit: ") && run.stderr.contains("fix-latest is current (0.2.2)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
+    let digest = registry.digest("itwinai", TAG).unwrap();
+    assert_eq!(
+        registry.digest("itwinai", "fix-latest"),
+        Some(digest.clone())
+    );
+    assert_ne!(
+        registry.config_digest("itwinai", TAG),
+        registry.config_digest("itwinai-dev", &dev(TAG)[dev(TAG).rfind(':').unwrap() + 1..]),
+        "ref.name relabelled"
+    );
+    // The promoted image carries the tested image's evidence.
+    let evidence = crate::evidence::evidence_of(&registry, &digest);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(
+        evidence[0].get("result").and_then(Json::as_str),
+        Some("passed")
+    );
+    // No layer was uploaded: mounts, one config, the manifests.
+    let wrote = writes_since(&registry, before);
+    assert!(wrote.iter().all(|l| !l.contains("PATCH")), "{wrote:#?}");
+
+    // twin's image arrives; the release runs again: fix is already there
+    // (nothing written for it), twin is published. Exit 0.
+    ws.xtask(&["image", "build", "twin", "--dev"], None, &[])
+        .expect(0);
+    ws.xtask(&["image", "push", "twin", "--dev"], None, &[])
+        .expect(0);
+    let before = registry.access_log().len();
+    let run = ws.xtask(&["release", "--all", "--json"], None, &env);
+    run.expect(0);
+    let r = rows(&run);
+    assert_eq!(
+        field(&r[0], "status").as_deref(),
+        Some("already there"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        field(&r[0], "alias_status").as_deref(),
+        Some("already there")
+    );
+    assert_eq!(field(&r[1], "status").as_deref(), Some("published"));
+    assert_eq!(field(&r[1], "alias"), None);
+    assert_eq!(registry.tags("itwinai"), [TAG, TWIN_TAG, "fix-latest"]);
+    let wrote = writes_since(&registry, before);
+    assert!(
+        wrote.iter().all(|l| l.contains("itwinai/")
+            && !l.contains(&format!("manifests/{TAG} "))
+            && !l.contains("manifests/fix-latest ")),
+        "fix is not written again: {wrote:#?}"
+    );
+
+    // And once more: everything is there, nothing is written.
+    let before = registry.access_log().len();
+    let run = ws.xtask(&["release", "--all"], None, &env);
+    run.expect(0);
+    assert_eq!(writes_since(&registry, before), Vec::<String>::new());
+    assert!(run.stdout.contains("already there"), "{}", run.stdout);
+}
+
+#[test]
+fn a_pre_release_is_published_without_its_alias() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-pre", JAMMY, |host| {
+            catalog(host, &format!("test = {PASSING}\n"))
+        })
+    else {
+        return;
+    };
+    ws.write("pyproject.toml", &PYPROJECT.replace("0.2.2", "0.3.0rc1"));
+    ws.commit();
+    let host = registry.host();
+    let dev = format!(
+        "{host}/itwinai-dev:0.3.0rc1-torch2.6-jammy-{}",
+        &ws.head()[..12]
+    );
+    let _cleanup = Cleanup::new(&[&dev, &base]);
+    for args in [
+        &["image", "build", "fix", "--dev"][..],
+        &["image", "test", "fix", "--dev"],
+        &["image", "push", "fix", "--dev"],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+    let run = ws.xtask(&["release", "fix", "--json"], None, &[]);
+    run.expect(0);
+    let r = rows(&run);
+    assert_eq!(field(&r[0], "status").as_deref(), Some("published"));
+    assert_eq!(field(&r[0], "alias_status").as_deref(), Some("kept"));
+    assert!(field(&r[0], "alias_reason")
+        .unwrap()
+        .contains("pre-release"));
+    assert_eq!(registry.tags("itwinai"), ["0.3.0rc1-torch2.6-jammy"]);
+
+    // A dirty tree is refused before anything is read.
+    ws.write("notes.txt", "x\n");
+    let run = ws.xtask(&["release", "fix"], None, &[]);
+    run.expect(2);
+    assert!(
+        run.error_line().contains("uncommitted changes"),
+        "{}",
+        run.stderr
+    );
+}
