@@ -650,3 +650,102 @@ fn partial_bases_mixed_builds_wrong_platforms_and_stale_lists_are_caught() {
     let platforms: Vec<String> = entries(&reference).into_iter().map(|(p, _)| p).collect();
     assert_eq!(platforms, [AMD64, ARM64]);
 }
+
+/// Two runners, one platform each (a native arm64 runner beside an amd64
+/// one): the second development push adds its platform to the index the
+/// first wrote, when it is the same build; another build's index is not
+/// replaced by a partial one.
+#[test]
+fn separate_runners_assemble_one_development_index() {
+    let Some((registry, base)) = two_platform_base("mp-runners", ["jammy", "jammy"]) else {
+        return;
+    };
+    let host = registry.host();
+    let local = |r: &str, p: &str| format!("{r}-{}", p.replace('/', "-"));
+    let ws = workspace("mp-runners", &registry, &base.reference);
+    let dev_tag = format!("0.2.2-torch2.6-jammy-{}", &ws.head()[..12]);
+    let dev_ref = format!("{host}/itwinai-dev:{dev_tag}");
+    let _cleanup = Cleanup::new(&[&local(&dev_ref, AMD64), &local(&dev_ref, ARM64)]);
+
+    // Runner A: amd64 only. The index holds amd64.
+    for args in [
+        &["image", "build", "fix", "--dev", "--platform", AMD64][..],
+        &["image", "push", "fix", "--dev", "--platform", AMD64],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+    let first = entries(&dev_ref);
+    assert_eq!(
+        first.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        [AMD64]
+    );
+
+    // Runner B: arm64 of the same commit. The index gains arm64; amd64's
+    // entry is the very manifest runner A wrote.
+    docker(&["rmi", &local(&dev_ref, AMD64)]);
+    for args in [
+        &["image", "build", "fix", "--dev", "--platform", ARM64][..],
+        &["image", "push", "fix", "--dev", "--platform", ARM64],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+    let both = entries(&dev_ref);
+    assert_eq!(
+        both.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        [AMD64, ARM64]
+    );
+    assert_eq!(both[0], first[0], "amd64 kept as written");
+    assert_eq!(
+        registry.tags("itwinai-dev"),
+        [dev_tag.as_str()],
+        "no staging tags"
+    );
+
+    // Pushed again, arm64 replaces only its own entry (here: the same).
+    ws.xtask(
+        &["image", "push", "fix", "--dev", "--platform", ARM64],
+        None,
+        &[],
+    )
+    .expect(0);
+    assert_eq!(entries(&dev_ref), both);
+
+    // Another build under the same tag (a later commit, --tag): refused,
+    // the index is left as it was.
+    let shared = format!("{host}/itwinai-dev:shared");
+    let _shared = Cleanup::new(&[&local(&shared, AMD64), &local(&shared, ARM64)]);
+    let tagged = |p: &str, verb: &str| {
+        ws.xtask(
+            &[
+                "image",
+                verb,
+                "fix",
+                "--dev",
+                "--tag",
+                "shared",
+                "--platform",
+                p,
+            ],
+            None,
+            &[],
+        )
+    };
+    tagged(AMD64, "build").expect(0);
+    tagged(AMD64, "push").expect(0);
+    let before = entries(&shared);
+    ws.write("NOTES", "later\n");
+    ws.commit();
+    tagged(ARM64, "build").expect(0);
+    let run = tagged(ARM64, "push");
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("are not one build: their org.opencontainers.image.revision labels differ")
+            && run
+                .error_line()
+                .contains("holds another build's linux/amd64"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(entries(&shared), before);
+}

@@ -38,6 +38,8 @@ pub struct Candidate<'p> {
     pub platforms: Vec<Platform>,
     /// Not built yet (a dry run only).
     pub unbuilt: bool,
+    /// Each checked part's labels (multi-platform).
+    pub part_labels: Vec<(Platform, BTreeMap<String, String>)>,
 }
 
 /// Check every local image of every selected flavour; the candidates, and
@@ -69,6 +71,7 @@ pub fn check_images<'p>(
             parts: Vec::new(),
             platforms: Vec::new(),
             unbuilt: false,
+            part_labels: Vec::new(),
         };
         let mut part_labels = Vec::new();
         for image in mine {
@@ -148,6 +151,7 @@ pub fn check_images<'p>(
         if let Err(e) = publish::one_build(&r.to_string(), &labelled) {
             conflicts.push(e);
         }
+        c.part_labels = part_labels;
         out.push(c);
     }
     Ok((out, conflicts))
@@ -208,6 +212,7 @@ pub fn decide(
             version: project.version.to_string(),
             id: c.id.clone(),
             parts: c.parts.clone(),
+            keep: Vec::new(),
             seen: None,
             push: true,
             guard: !ask.naming.dev,
@@ -224,6 +229,8 @@ pub fn decide(
         };
         if !ask.naming.dev {
             decide_release(exec, c, &mut item, ask.force, &mut d)?;
+        } else if !c.parts.is_empty() && c.parts.len() < c.flavour.platforms.len() {
+            decide_merge(exec, c, &mut item, &mut d)?;
         }
         if let Some(alias) = &c.alias {
             decide_alias(exec, project, c, alias, &mut item, ask.force, &mut d)?;
@@ -272,6 +279,68 @@ fn decide_release(
         }
         Ok(Release::Overwrite { note }) => d.warnings.push(note),
         Err(e) => d.conflicts.push(e),
+    }
+    Ok(())
+}
+
+/// A development push of some of a flavour's platforms (one runner's):
+/// the index its tag serves keeps the other platforms' images when they
+/// are the same build (revision, version, base digest); a single image or
+/// another build there is refused, never replaced by a partial index.
+fn decide_merge(
+    exec: &mut Executor,
+    c: &Candidate,
+    item: &mut Entry,
+    d: &mut Decision,
+) -> Result<()> {
+    let Some(seen) = exec.registry(&c.reference)? else {
+        return Ok(());
+    };
+    let ours: Vec<&Platform> = c.parts.iter().map(|p| &p.platform).collect();
+    if !seen.is_index() {
+        d.conflicts.push(format!(
+            "{} serves a single image ({}); pushing {} alone would replace it with an index of fewer platforms: push every platform of flavour '{}' together",
+            c.reference,
+            seen.shown(),
+            crate::commands::list(&c.platforms),
+            c.flavour.name
+        ));
+        return Ok(());
+    }
+    let others: Vec<crate::model::remote::Member> = seen
+        .members
+        .iter()
+        .filter(|m| !ours.contains(&&m.platform))
+        .cloned()
+        .collect();
+    let mut theirs = Vec::new();
+    for m in &others {
+        let config = m.config.clone().unwrap_or_default();
+        let labels = exec.read_labels(&c.reference, &config)?;
+        theirs.push((m.platform.clone(), labels));
+    }
+    if c.unbuilt {
+        d.notes.push(format!(
+            "{} lists {}; whether they are this build is decided when it is built",
+            c.reference,
+            seen.shown()
+        ));
+        item.keep = others;
+        return Ok(());
+    }
+    let labelled: Vec<(Platform, &BTreeMap<String, String>)> = c
+        .part_labels
+        .iter()
+        .chain(&theirs)
+        .map(|(p, l)| (p.clone(), l))
+        .collect();
+    match publish::one_build(&c.reference.to_string(), &labelled) {
+        Ok(()) => item.keep = others,
+        Err(e) => d.conflicts.push(format!(
+            "{e} (the index under {} holds another build's {}: push every platform from one checkout, or give this build its own tag)",
+            c.reference,
+            theirs.iter().map(|(p, _)| p.to_string()).collect::<Vec<_>>().join(", ")
+        )),
     }
     Ok(())
 }

@@ -54,6 +54,10 @@ pub struct Entry {
     pub id: Arg,
     /// A multi-platform reference's images, published as one index.
     pub parts: Vec<Part>,
+    /// Images of other platforms the index under a development tag
+    /// already lists for the same build (another runner's): kept in the
+    /// index this push writes.
+    pub keep: Vec<crate::model::remote::Member>,
     /// What the registry served under the reference when it was read
     /// (`None`: nothing, or not read for a development tag).
     pub seen: Option<Remote>,
@@ -127,12 +131,21 @@ pub enum Owner {
 }
 
 impl Entry {
-    /// `(platform, image ID)` of each part.
+    /// `(platform, image ID)` of each part and each image kept, in
+    /// platform order.
     pub fn images(&self) -> Vec<(Platform, String)> {
-        self.parts
+        let mut out: Vec<(Platform, String)> = self
+            .parts
             .iter()
             .map(|p| (p.platform.clone(), p.id.shown()))
-            .collect()
+            .chain(
+                self.keep
+                    .iter()
+                    .map(|m| (m.platform.clone(), m.config.clone().unwrap_or_default())),
+            )
+            .collect();
+        out.sort();
+        out
     }
 
     /// What the registry must serve under its tag (and alias) once written.

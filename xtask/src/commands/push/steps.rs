@@ -62,6 +62,13 @@ pub fn plan(items: &[Entry]) -> Vec<(Owner, Item)> {
                 out.extend(evidence(i, &p.id, &p.into, Some(&p.platform)).map(|w| (o, w)));
                 entries.push((p.platform.clone(), Write::image_digest(&p.into)));
             }
+            // Another runner's platforms of the same build, as listed.
+            entries.extend(
+                i.keep
+                    .iter()
+                    .map(|m| (m.platform.clone(), Arg::Lit(m.digest.clone()))),
+            );
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
             out.push((
                 o,
                 Item::Write(Write::Index {
