@@ -420,8 +420,9 @@ fn a_two_platform_flavour_is_built_checked_tested_published_aliased_and_promoted
         [tag, "0.2.3-torch2.6-jammy", "fix-latest"]
     );
     assert_eq!(
-        registry.digest("itwinai", "fix-latest"),
-        registry.digest("itwinai", tag)
+        entries(&format!("{host}/itwinai:fix-latest")),
+        served,
+        "the alias serves what it served"
     );
 }
 
