@@ -1,10 +1,8 @@
-//! `image tag`: add the declared `-latest` alias to a local production image,
-//! or promote an existing image (typically the tested dev image) to the
-//! flavour's reference without running its Dockerfile again: a `FROM SRC`
-//! build that only relabels `org.opencontainers.image.ref.name`, so the
-//! layers are the tested ones, byte for byte. Both check the image they
-//! build on or tag by its image ID first (`verify.rs`), and a promotion
-//! checks its result too.
+//! `image tag`: add the declared `-latest` alias to a local production image
+//! (checked by its image ID first, `verify.rs`), or promote a development
+//! image in its registry (`promote.rs`): gated on its test evidence, its
+//! configs relabelled in `ref.name` alone, its layers mounted, nothing
+//! pulled or built.
 
 use anyhow::Result;
 
