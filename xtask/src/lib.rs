@@ -31,15 +31,15 @@
 //!   decide, plan, execute, report.
 
 pub mod cli;
-pub mod commands;
-pub mod engine;
+pub(crate) mod commands;
+pub(crate) mod engine;
 pub mod exec;
 pub mod model;
 pub mod oci;
 pub mod plan;
 pub mod project;
-pub mod registry;
-pub mod rules;
+pub(crate) mod registry;
+pub(crate) mod rules;
 pub mod support;
 #[cfg(test)]
 mod tidy;

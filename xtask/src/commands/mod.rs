@@ -1,16 +1,16 @@
 //! One file per subcommand, and what they share: choosing flavours and the
 //! references they go under.
 
-pub mod audit;
-pub mod build;
-pub mod check;
-pub mod list;
-pub mod promote;
-pub mod push;
-pub mod release;
-pub mod tag;
-pub mod test;
-pub mod version;
+pub(crate) mod audit;
+pub(crate) mod build;
+pub(crate) mod check;
+pub(crate) mod list;
+pub(crate) mod promote;
+pub(crate) mod push;
+pub(crate) mod release;
+pub(crate) mod tag;
+pub(crate) mod test;
+pub(crate) mod version;
 
 use anyhow::Result;
 

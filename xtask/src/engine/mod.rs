@@ -1,6 +1,6 @@
-pub mod evidence;
-pub mod executor;
-pub mod promote;
-pub mod publish;
-pub mod run;
-pub mod verify;
+pub(crate) mod evidence;
+pub(crate) mod executor;
+pub(crate) mod promote;
+pub(crate) mod publish;
+pub(crate) mod run;
+pub(crate) mod verify;

@@ -114,7 +114,7 @@ impl Executor<'_> {
 
     fn check(&mut self, check: &Check) -> Result<()> {
         if self.gw.dry_run() {
-            self.print(&format!("# {}", check.describe(self.gw.values())));
+            self.print(&format!("# {}", check.describe()));
             for s in &self.check_steps(check) {
                 self.print(&render_step(s, self.gw.values()));
             }
@@ -145,18 +145,6 @@ impl Executor<'_> {
                 );
             }
             Check::Registry { reference, expect } => self.check_registry(reference, expect),
-            Check::LocalIs { reference, id } => {
-                let want = self.gw.resolve(id)?;
-                let info = self.inspected(check)?.pop().flatten().with_context(|| {
-                    format!("{reference} was removed from the local engine after it was checked")
-                })?;
-                anyhow::ensure!(
-                    info.id == want,
-                    "{reference} now names image {}, not the checked {want}: another process re-tagged it; nothing more is published, run the command again",
-                    info.id
-                );
-                Ok(())
-            }
             Check::Evidence(g) => self.check_evidence(g),
             Check::Tested {
                 flavour,
@@ -174,43 +162,12 @@ impl Executor<'_> {
                 }
                 self.test(flavour, reference, &id, platform.as_ref(), test)
             }
-            Check::Promotion {
-                source,
-                target,
-                ref_name,
-            } => {
-                let found = self.inspected(check)?;
-                let (Some(src), Some(dst)) = (&found[0], &found[1]) else {
-                    anyhow::bail!("{target} or its source {source} is gone from the local engine");
-                };
-                let diffs =
-                    crate::rules::promotion::promotion_differences(src, dst, &ref_name.to_string());
-                if diffs.is_empty() {
-                    return Ok(());
-                }
-                // Never leave an unfaithful image under the target name.
-                self.must(&Step::Untag {
-                    reference: target.clone(),
-                })?;
-                anyhow::bail!(
-                    "{target} is not a faithful promotion of {source}: {}",
-                    diffs.join("; ")
-                );
-            }
         }
     }
 
     /// The steps of `check`, as they will run.
     fn check_steps(&self, check: &Check) -> Vec<Step> {
         check.steps(|endpoint, name| self.registry.has_auth(endpoint, name))
-    }
-
-    /// Run the inspect step of `check` (its first step).
-    fn inspected(&mut self, check: &Check) -> Result<Vec<Option<crate::model::image::ImageInfo>>> {
-        match self.check_steps(check).into_iter().next() {
-            Some(Step::Inspect { images }) => self.inspect(&images),
-            _ => anyhow::bail!("internal: this check inspects no image"),
-        }
     }
 
     fn check_image(&mut self, expect: &crate::plan::expectation::Expectation) -> Result<()> {

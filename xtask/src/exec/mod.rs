@@ -1,5 +1,5 @@
-pub mod coreutils;
+pub(crate) mod coreutils;
 pub mod docker_output;
-pub mod gateway;
-pub mod git;
-pub mod runner;
+pub(crate) mod gateway;
+pub(crate) mod git;
+pub(crate) mod runner;

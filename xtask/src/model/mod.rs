@@ -1,8 +1,8 @@
-pub mod git;
-pub mod image;
-pub mod labels;
+pub(crate) mod git;
+pub(crate) mod image;
+pub(crate) mod labels;
 pub mod platform;
 pub mod reference;
-pub mod remote;
+pub(crate) mod remote;
 pub mod tag_format;
 pub mod version;

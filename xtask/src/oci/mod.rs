@@ -1,4 +1,4 @@
 pub mod distribution;
-pub mod evidence;
-pub mod manifest;
-pub mod proxy;
+pub(crate) mod evidence;
+pub(crate) mod manifest;
+pub(crate) mod proxy;

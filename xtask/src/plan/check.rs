@@ -69,16 +69,6 @@ pub enum Check {
         reference: Reference,
         expect: RemoteExpect,
     },
-    /// A local name still points at the image that was checked.
-    LocalIs { reference: Reference, id: Arg },
-    /// `target` has exactly the layers of `source` and every label of it
-    /// but ref.name, which names `target`.
-    Promotion {
-        source: AnyRef,
-        target: Reference,
-        /// What its ref.name must say (the published reference).
-        ref_name: Reference,
-    },
     /// The flavour's test passed on an image in the registry, by the
     /// evidence recorded next to it (any runner's), or this machine's own
     /// record: the gate of a promotion, which never runs the image.
@@ -96,10 +86,7 @@ pub enum Check {
 
 impl Check {
     /// What the check verifies, as `--dry-run` shows it.
-    pub fn describe(
-        &self,
-        values: &std::collections::BTreeMap<crate::plan::arg::Slot, String>,
-    ) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Check::Image(e) => e.describe(),
             Check::TreeUnchanged { reference, .. } => {
@@ -115,18 +102,13 @@ impl Check {
                 "check that the test of flavour '{flavour}' passed on {reference}: recorded for its image ID, else run now"
             ),
             Check::Evidence(g) => format!(
-                "check that the test of flavour '{}' passed on {}@{} ({}): evidence in the registry, or this machine's record",
+                "check that the {} of flavour '{}' passed on {}@{} ({}): evidence in the registry, or this machine's record",
+                g.vouch.shown(),
                 g.flavour,
                 g.reference.repository(),
                 g.subject,
                 g.image_id
             ),
-            Check::Promotion { source, target, .. } => format!(
-                "check that {target} has the layers and labels of {source}, ref.name relabelled"
-            ),
-            Check::LocalIs { reference, id } => {
-                format!("check that {reference} still names {}", id.resolve(values))
-            }
         }
     }
 
@@ -172,17 +154,6 @@ impl Check {
                 image: id.clone(),
                 platform: platform.clone(),
                 test: test.clone(),
-            }],
-            Check::Promotion { source, target, .. } => vec![Step::Inspect {
-                images: vec![
-                    Arg::slot(Slot::ImageId {
-                        reference: source.clone(),
-                    }),
-                    Arg::Lit(target.to_string()),
-                ],
-            }],
-            Check::LocalIs { reference, .. } => vec![Step::Inspect {
-                images: vec![Arg::Lit(reference.to_string())],
             }],
         }
     }

@@ -1,6 +1,6 @@
-pub mod arg;
-pub mod check;
-pub mod expectation;
-pub mod provenance;
+pub(crate) mod arg;
+pub(crate) mod check;
+pub(crate) mod expectation;
+pub(crate) mod provenance;
 pub mod step;
-pub mod write;
+pub(crate) mod write;

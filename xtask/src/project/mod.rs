@@ -1,5 +1,5 @@
 pub mod catalog;
-pub mod context;
+pub(crate) mod context;
 pub mod dockerfile;
 pub mod pyproject;
-pub mod workspace;
+pub(crate) mod workspace;

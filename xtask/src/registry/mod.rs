@@ -1,2 +1,2 @@
-pub mod client;
-pub mod writer;
+pub(crate) mod client;
+pub(crate) mod writer;

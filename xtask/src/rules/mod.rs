@@ -1,5 +1,5 @@
-pub mod audit;
-pub mod latest;
-pub mod promotion;
-pub mod publish;
-pub mod verify;
+pub(crate) mod audit;
+pub(crate) mod latest;
+pub(crate) mod promotion;
+pub(crate) mod publish;
+pub(crate) mod verify;

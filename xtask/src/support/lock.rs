@@ -16,11 +16,6 @@ use crate::support::error::{invalid, Interrupted};
 /// Held locks; released when dropped (or when the process ends).
 pub struct Held(#[allow(dead_code)] Vec<File>);
 
-/// The lock file of a repository.
-pub fn path(dir: &std::path::Path, repository: &str) -> PathBuf {
-    path_of(dir, "push", repository)
-}
-
 fn path_of(dir: &std::path::Path, kind: &str, key: &str) -> PathBuf {
     let name: String = key
         .chars()

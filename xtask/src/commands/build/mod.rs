@@ -8,8 +8,7 @@ mod steps;
 mod target;
 
 pub use report::platform_row;
-pub use steps::plan;
-pub use target::{digest_slot, staging_name, Options, Target};
+pub use target::{digest_slot, staging_name, Target};
 
 use anyhow::{Context, Result};
 use time::{OffsetDateTime, UtcOffset};

@@ -173,6 +173,7 @@ mod tests {
             version: "0.2.2".into(),
             id: Arg::Lit(format!("sha256:{}", tag.len())),
             parts: vec![],
+            keep: vec![],
             seen: None,
             push,
             guard: true,
