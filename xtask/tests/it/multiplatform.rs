@@ -750,3 +750,42 @@ fn separate_runners_assemble_one_development_index() {
     );
     assert_eq!(entries(&shared), before);
 }
+
+/// `DOCKER_DEFAULT_PLATFORM` chooses nothing: a flavour without
+/// `platforms` is built for the engine's own platform, named explicitly,
+/// and an image of another platform under its name is never pushed.
+#[test]
+fn docker_default_platform_chooses_nothing() {
+    let Some((registry, base)) = two_platform_base("mp-default", ["jammy", "jammy"]) else {
+        return;
+    };
+    let host = registry.host();
+    let ws = Workspace::fixture("mp-default", &host, &base.reference);
+    let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
+    let (_, arm_image) = base.images.iter().find(|(p, _)| p == ARM64).unwrap();
+    let _cleanup = Cleanup::new(&[&reference, arm_image]);
+    let arm = [("DOCKER_DEFAULT_PLATFORM", ARM64)];
+
+    let run = ws.xtask(&["image", "build", "fix"], None, &arm);
+    run.expect(0);
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("+ docker build ") && l.contains(&format!("--platform {AMD64}"))),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(image_platform(&reference), AMD64);
+
+    // An arm64 image under the release's name: push refuses it.
+    docker(&["pull", "-q", "--platform", ARM64, arm_image]);
+    docker(&["tag", arm_image, &reference]);
+    let run = ws.xtask(&["image", "push", "fix"], None, &arm);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "its config says platform {ARM64}, but it must be the {AMD64} image"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+}
