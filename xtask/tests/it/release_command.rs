@@ -236,3 +236,130 @@ fn a_pre_release_is_published_without_its_alias() {
         run.stderr
     );
 }
+
+/// A front for a registry on 127.0.0.1: the first `fail` requests whose
+/// request line starts with `prefix` get `503` (their body read first);
+/// every other connection is relayed to `backend` byte for byte.
+struct FlakyFront {
+    port: u16,
+}
+
+impl FlakyFront {
+    fn start(backend: String, prefix: &str, fail: usize) -> FlakyFront {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let prefix = prefix.to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (backend, prefix, failed) = (backend.clone(), prefix.clone(), failed.clone());
+                std::thread::spawn(move || relay(client, &backend, &prefix, fail, &failed));
+            }
+        });
+        FlakyFront { port }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+fn relay(
+    mut client: std::net::TcpStream,
+    backend: &str,
+    prefix: &str,
+    fail: usize,
+    failed: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 65536];
+    let end = loop {
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    };
+    let text = String::from_utf8_lossy(&head[..end]).to_string();
+    if text.starts_with(prefix) && failed.load(Ordering::SeqCst) < fail {
+        failed.fetch_add(1, Ordering::SeqCst);
+        let length: usize = text
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = head.len() - end;
+        while body < length {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body += n,
+            }
+        }
+        let _ = client.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
+    let Ok(mut up) = std::net::TcpStream::connect(backend) else {
+        return;
+    };
+    if up.write_all(&head).is_err() {
+        return;
+    }
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+    let upward = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+    let _ = upward.join();
+}
+
+/// Two 503s on the write of the release tag: each retried, said in one
+/// line, and the release is published; no answer is read as absence.
+#[test]
+fn a_release_retries_what_the_registry_failed_to_take() {
+    if !engine_available() {
+        return;
+    }
+    let registry = Registry::start_seeded(&seed_storage(BASES));
+    let base = seeded_base(&registry, JAMMY);
+    let front = FlakyFront::start(
+        registry.host(),
+        &format!("PUT /v2/itwinai/manifests/{TAG} "),
+        2,
+    );
+    let host = front.host();
+    let ws = unique_workspace("rel-retry", &base, &catalog(&host, ""));
+    let dev = format!("{host}/itwinai-dev:{TAG}-{}", &ws.head()[..12]);
+    let _cleanup = Cleanup::new(&[&dev, &base]);
+    for args in [
+        &["image", "build", "fix", "--dev"][..],
+        &["image", "push", "fix", "--dev"],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+    let quick = [("XTASK_REGISTRY_BACKOFF_MS", "1")];
+    let run = ws.xtask(&["release", "fix", "--json"], None, &quick);
+    run.expect(0);
+    let retries: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying "))
+        .collect();
+    assert_eq!(retries.len(), 2, "{}", run.stderr);
+    assert!(retries.iter().all(|l| l.contains("503")), "{retries:#?}");
+    assert_eq!(
+        field(&rows(&run)[0], "status").as_deref(),
+        Some("published")
+    );
+    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
+}
