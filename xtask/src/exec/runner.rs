@@ -273,10 +273,11 @@ fn supervise(
     let visible = matches!(capture, Capture::Tail(_));
     let interrupted = || honour_interrupt && crate::support::signals::happened();
     let argv = argv_of(&c);
-    echo(&argv);
+    // Refused after a signal before it is echoed: the echo says what runs.
     if interrupted() {
         return Err(Interrupted.into());
     }
+    echo(&argv);
     c.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

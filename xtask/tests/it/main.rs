@@ -16,4 +16,5 @@ mod properties;
 mod refusals;
 mod registry;
 mod release;
+mod robustness;
 mod variants;

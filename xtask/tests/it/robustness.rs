@@ -1,0 +1,205 @@
+//! What the red-team pass found (issues 17 and 18), each turned into a
+//! test: a signal during a build's check, runs that share a PID (CI jobs
+//! in containers on one engine), a container that could not start, proxy
+//! settings curl and Go read apart, a hand-typed tag that looks like a
+//! default one, `--json` with a usage error, `--root` at a subfolder.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const REG: &str = "127.0.0.1:5999";
+const BASE: &str = "127.0.0.1:5999/base:1";
+
+/// The docker subcommands of the `+ docker …` lines a run echoed.
+fn echoed_docker(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("+ docker "))
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// A `docker` first on PATH that logs each call (its arguments, one line)
+/// in `$DIR/calls`, then runs the real one.
+fn logging_docker(label: &str) -> TempDir {
+    docker_wrapper(label, r#"printf '%s\n' "$*" >> "$DIR/calls""#)
+}
+
+fn logged_calls(dir: &TempDir) -> Vec<String> {
+    std::fs::read_to_string(dir.path().join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The containers the run `pid` named (`xtask-PID-RANDOM-N`).
+fn containers_of(pid: u32) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=xtask-{pid}-"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_what_ran() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rob-sigint", JAMMY) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let repository = format!("{}/itwinai", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    // python3 sleeps as it starts in the image: the in-image probe is long.
+    ws.write("slow.pth", "import time; time.sleep(60)\n");
+    let dockerfile = std::fs::read_to_string(ws.root().join("env-files/fix/Dockerfile")).unwrap();
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &dockerfile.replacen(
+            "COPY pyproject.toml /itwinai/pyproject.toml\n",
+            &format!(
+                "COPY pyproject.toml /itwinai/pyproject.toml\nCOPY slow.pth {DIST_PACKAGES}/slow.pth\n"
+            ),
+            1,
+        ),
+    );
+    ws.commit();
+    let log = logging_docker("rob-sigint-docker");
+    let mut cmd = ws.xtask_command(&["image", "build", "fix"], Some(log.path()));
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while containers_of(pid).is_empty() {
+        assert!(Instant::now() < deadline, "the probe never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.expect(130);
+    let tags = docker(&["images", "--format", "{{.Tag}}", &repository]);
+    assert!(
+        !tags.contains("xtask-build-"),
+        "a staging name was left: {tags}\n{}",
+        run.stderr
+    );
+    assert!(
+        !docker_ok(&["image", "inspect", &reference]),
+        "{reference} names an unchecked image"
+    );
+    assert_eq!(containers_of(pid), Vec::<String>::new(), "{}", run.stderr);
+    // Every docker command echoed ran, in that order; the staging name's
+    // removal among them.
+    let calls = logged_calls(&log);
+    let ran: Vec<String> = calls
+        .iter()
+        .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(echoed_docker(&run.stderr), ran, "{}", run.stderr);
+    assert!(
+        calls.iter().any(|c| c.starts_with(&format!(
+            "image rm --no-prune -- {repository}:xtask-build-{pid}-"
+        ))),
+        "{calls:?}"
+    );
+}
+
+/// `--pid --fork --mount-proc` with a user namespace: the tool runs as
+/// PID 1 of a PID namespace of its own, as in a CI job's container.
+fn in_own_pid_namespace(
+    ws: &Workspace,
+    fake: &FakeDocker,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut cmd = pinned(std::process::Command::new("unshare"), ws.home.path());
+    let path = format!(
+        "{}:{}",
+        fake.bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.env("PATH", path)
+        .args(["--map-root-user", "--pid", "--fork", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(ws.root())
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().unwrap())
+}
+
+/// The word after `flag` in `line`.
+fn word_after<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
+    let at = line.find(flag)? + flag.len();
+    line[at..].split(' ').next()
+}
+
+#[test]
+fn runs_that_share_a_pid_never_share_a_staging_or_container_name() {
+    let ws = Workspace::fixture("rob-pidns", REG, BASE);
+    let dev = format!(
+        "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
+        &ws.head()[..12]
+    );
+    let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
+    let mut staging = Vec::new();
+    let mut containers = Vec::new();
+    for _ in 0..2 {
+        let fake = FakeDocker::new();
+        let run = in_own_pid_namespace(&ws, &fake, &["image", "build", "fix", "--dry-run"], &[]);
+        run.expect(0);
+        let build = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("docker build "))
+            .unwrap_or_else(|| panic!("{}", run.stdout));
+        staging.push(word_after(build, " -t ").unwrap().to_string());
+
+        // A cache of its own: the image's check runs (and names a container).
+        let (fake, cache) = (FakeDocker::new(), TempDir::new("rob-pidns-cache"));
+        let run = in_own_pid_namespace(
+            &ws,
+            &fake,
+            &["image", "push", "fix", "--dev", "--dry-run"],
+            &[
+                ("FAKE_INSPECT_OUTPUT", &inspect),
+                ("FAKE_RUN_OUTPUT", PROBE_OK),
+                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+            ],
+        );
+        run.expect(0);
+        let probe = fake
+            .calls()
+            .into_iter()
+            .find(|c| c.starts_with("run "))
+            .unwrap_or_else(|| panic!("{:?} {}", fake.calls(), run.stderr));
+        containers.push(word_after(&probe, " --name ").unwrap().to_string());
+    }
+    // Both runs were PID 1, and still named apart.
+    for s in &staging {
+        assert!(
+            s.starts_with(&format!("{REG}/itwinai:xtask-build-1-")),
+            "{staging:?}"
+        );
+    }
+    for c in &containers {
+        assert!(c.starts_with("xtask-1-"), "{containers:?}");
+    }
+    assert_ne!(staging[0], staging[1]);
+    assert_ne!(containers[0], containers[1]);
+}
