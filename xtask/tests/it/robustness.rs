@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::*;
+use xtask::support::json::Json;
 
 const REG: &str = "127.0.0.1:5999";
 const BASE: &str = "127.0.0.1:5999/base:1";
@@ -202,4 +203,100 @@ fn runs_that_share_a_pid_never_share_a_staging_or_container_name() {
     }
     assert_ne!(staging[0], staging[1]);
     assert_ne!(containers[0], containers[1]);
+}
+
+/// A `docker` first on PATH that, before a test's `docker run` (its
+/// program given as `--entrypoint=…`), makes a container of the same name
+/// from `image`: the engine refuses the test's container, as it would for
+/// another job's container of that name. Each name made is listed in
+/// `$DIR/made`.
+fn docker_with_a_name_taken(image: &str) -> TempDir {
+    docker_wrapper(
+        "rob-name-taken",
+        &format!(
+            r#"case "$1 $*" in
+  run\ *--entrypoint=*)
+    prev=""; for a in "$@"; do [ "$prev" = --name ] && name="$a"; prev="$a"; done
+    "$REAL" create --name "$name" --entrypoint python3 '{image}' >/dev/null && echo "$name" >> "$DIR/made" ;;
+esac"#
+        ),
+    )
+}
+
+#[test]
+fn a_test_that_could_not_start_is_not_reported_as_failed() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rob-start", JAMMY, |host| {
+            catalog(host, "test = [\"python3\", '-c', \"print('ok')\"]\n")
+        })
+    else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+
+    // Its container's name is taken: docker run exits 125 before the test.
+    let taken = docker_with_a_name_taken(&reference);
+    let run = ws.xtask(&["image", "test", "fix", "--json"], Some(taken.path()), &[]);
+    let made = std::fs::read_to_string(taken.path().join("made")).unwrap_or_default();
+    for name in made.lines() {
+        docker_ok(&["rm", "--force", name]);
+    }
+    assert_eq!(made.lines().count(), 1, "{}", run.stderr);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("flavour 'fix' on {reference}: the test could not start in image sha256:"))
+            && line.contains("`docker run` exited with code 125: Error response from daemon: Conflict. The container name"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("--help") && !line.contains("failed"),
+        "{line}"
+    );
+    let rows = Json::parse(run.stdout.trim()).unwrap();
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row.get("status").and_then(Json::as_str), Some("failed"));
+    assert_eq!(row.get("exit_code"), Some(&Json::Null), "{row:?}");
+    assert!(
+        row.get("error")
+            .and_then(Json::as_str)
+            .is_some_and(|e| e.contains("could not start")),
+        "{row:?}"
+    );
+
+    // No such program in the image: docker exits 127, the test never ran.
+    ws.write(
+        "env-files/images.toml",
+        &catalog(&registry.host(), "test = [\"no-such-program-xtask\"]\n"),
+    );
+    ws.commit();
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("the test could not start")
+            && line.contains("exited with code 127")
+            && line.contains("\"no-such-program-xtask\": executable file not found"),
+        "{line}"
+    );
+
+    // A test that exits 125 itself ran, and failed.
+    ws.write(
+        "env-files/images.toml",
+        &catalog(
+            &registry.host(),
+            "test = [\"python3\", \"-c\", \"import sys; sys.exit(125)\"]\n",
+        ),
+    );
+    ws.commit();
+    let run = ws.xtask(&["image", "test", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("the test of flavour 'fix' failed on {reference}"))
+            && line.contains("exit status 125"),
+        "{line}"
+    );
 }
