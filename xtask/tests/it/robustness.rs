@@ -300,3 +300,35 @@ fn a_test_that_could_not_start_is_not_reported_as_failed() {
         "{line}"
     );
 }
+
+#[test]
+fn a_hand_typed_tag_that_looks_like_a_default_one_is_not_promoted() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("rob-devtag", JAMMY) else {
+        return;
+    };
+    // The default form, but the hex is not HEAD's: `--dev --tag` took it.
+    let other = "0123456789ab";
+    assert!(!ws.head().starts_with(other));
+    let tag = format!("0.2.2-torch2.6-jammy-{other}");
+    let dev = format!("{}/itwinai-dev:{tag}", registry.host());
+    let prod = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&dev, &prod, &base]);
+    ws.xtask(
+        &["image", "build", "fix", "--dev", "--tag", &tag],
+        None,
+        &[],
+    )
+    .expect(0);
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("{other} is not its commit"))
+            && line.contains(&format!(
+                "org.opencontainers.image.revision label is '{}'",
+                ws.head()
+            )),
+        "{line}"
+    );
+    assert!(!docker_ok(&["image", "inspect", &prod]), "{prod} was made");
+}
