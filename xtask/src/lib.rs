@@ -134,7 +134,7 @@ fn wants_json(command: &Command) -> bool {
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     crate::support::process::configure()?;
-    crate::oci::proxy::ProxyEnv::configure()?;
+    crate::oci::proxy::ProxyEnv::configure();
     crate::support::signals::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {

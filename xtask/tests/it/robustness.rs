@@ -332,3 +332,112 @@ fn a_hand_typed_tag_that_looks_like_a_default_one_is_not_promoted() {
     );
     assert!(!docker_ok(&["image", "inspect", &prod]), "{prod} was made");
 }
+
+/// Which of `proxy` and `direct` a failed `image audit` of `ws` reached
+/// with `NO_PROXY` set to `no_proxy` and `HTTPS_PROXY` to `proxy`.
+fn reached(ws: &Workspace, proxy: &Listener, direct: &Listener, no_proxy: &str) -> &'static str {
+    let before = (proxy.received().len(), direct.received().len());
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let env = [
+        ("HTTPS_PROXY", url.as_str()),
+        ("NO_PROXY", no_proxy),
+        ("XTASK_REGISTRY_RETRIES", "0"),
+    ];
+    ws.xtask(&["image", "audit"], None, &env).expect(1);
+    match (
+        proxy.received().len() - before.0,
+        direct.received().len() - before.1,
+    ) {
+        (1, 0) => "proxied",
+        (0, 1) => "direct",
+        other => panic!("NO_PROXY='{no_proxy}': {other:?} connections"),
+    }
+}
+
+#[test]
+fn curl_decides_as_docker_s_client_for_the_registry_host() {
+    // `reg.localhost` is a name (no DNS: curl makes it loopback itself)
+    // that Go's rule does not call loopback; 0.0.0.0 an address. What Go's
+    // httpproxy decides for each (golang.org/x/net/http/httpproxy).
+    let (proxy, direct) = (Listener::start(), Listener::start());
+    let port = direct.port;
+    let named = Workspace::fixture(
+        "rob-proxy-name",
+        &format!("reg.localhost:{port}"),
+        "127.0.0.1:1/base:1",
+    );
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "proxied"),
+        (".reg.localhost".into(), "proxied"),
+        ("*.reg.localhost".into(), "proxied"),
+        ("reg.localhost.".into(), "proxied"),
+        ("reg.localhost:1".into(), "proxied"),
+        ("127.0.0.0/8".into(), "proxied"),
+        ("other.example, ..reg.localhost".into(), "proxied"),
+        ("reg.localhost".into(), "direct"),
+        (" REG.Localhost ".into(), "direct"),
+        (format!("reg.localhost:{port}"), "direct"),
+        ("localhost".into(), "direct"),
+        (".localhost".into(), "direct"),
+        ("other.example, *".into(), "direct"),
+    ];
+    for (no_proxy, want) in &cases {
+        assert_eq!(
+            &reached(&named, &proxy, &direct, no_proxy),
+            want,
+            "NO_PROXY='{no_proxy}'"
+        );
+    }
+    let address = Workspace::fixture(
+        "rob-proxy-ip",
+        &format!("0.0.0.0:{port}"),
+        "127.0.0.1:1/base:1",
+    );
+    let cases: Vec<(String, &str)> = vec![
+        ("0.0.0.0:1".into(), "proxied"),
+        ("0.0.0.1/32".into(), "proxied"),
+        (format!("0.0.0.0:{port}"), "direct"),
+        ("0.0.0.0/8".into(), "direct"),
+        ("::ffff:0.0.0.0".into(), "direct"),
+    ];
+    for (no_proxy, want) in &cases {
+        assert_eq!(
+            &reached(&address, &proxy, &direct, no_proxy),
+            want,
+            "NO_PROXY='{no_proxy}'"
+        );
+    }
+}
+
+#[test]
+fn a_proxy_variable_that_is_not_utf8_stops_only_a_registry_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let registry = Listener::start();
+    let ws = Workspace::fixture(
+        "rob-proxy-utf8",
+        &format!("0.0.0.0:{}", registry.port),
+        "127.0.0.1:1/base:1",
+    );
+    for name in ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"] {
+        let value = std::ffi::OsStr::from_bytes(b"http://p\xff:1");
+        // Commands that read no registry never look at it.
+        for args in [&["version"][..], &["image", "list"], &["check"]] {
+            let mut cmd = ws.xtask_command(args, None);
+            cmd.env(name, value);
+            let run = Run::from(cmd.output().unwrap());
+            assert_eq!(run.code, Some(0), "{name} {args:?}: {}", run.stderr);
+        }
+        let mut cmd = ws.xtask_command(&["image", "audit"], None);
+        cmd.env(name, value);
+        let run = Run::from(cmd.output().unwrap());
+        run.expect(2);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.error_line()
+                .contains(&format!("{name} is not valid UTF-8, and it decides whether reading the registry 0.0.0.0 goes through a proxy")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(registry.received(), Vec::<String>::new());
+}
