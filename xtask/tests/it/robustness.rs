@@ -441,3 +441,86 @@ fn a_proxy_variable_that_is_not_utf8_stops_only_a_registry_read() {
     }
     assert_eq!(registry.received(), Vec::<String>::new());
 }
+
+#[test]
+fn a_usage_error_with_json_is_a_json_document_too() {
+    let ws = Workspace::fixture("rob-json-usage", REG, BASE);
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["image", "list", "--json", "--nope"],
+            "unexpected argument '--nope' found",
+        ),
+        (
+            &["image", "build", "fix", "--json", "--platform"],
+            "a value is required for '--platform <",
+        ),
+        (
+            &["image", "bogus", "--json"],
+            "unrecognized subcommand 'bogus'",
+        ),
+    ];
+    for (args, says) in cases {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        let doc = Json::parse(run.stdout.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", run.stdout));
+        assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+        let error = doc.get("error").and_then(Json::as_str).unwrap_or_default();
+        assert!(
+            error.contains(says) && !error.starts_with("error:"),
+            "{args:?}: {error}"
+        );
+        assert_eq!(doc.get("exit_code"), Some(&Json::Number(2.0)), "{doc:?}");
+    }
+    // Without --json (or with it only after `--`), stdout stays empty.
+    for args in [
+        &["image", "list", "--nope"][..],
+        &["image", "list", "--nope", "--", "--json"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+}
+
+#[test]
+fn root_at_a_subfolder_names_the_project_s_root() {
+    let ws = Workspace::fixture("rob-root", REG, BASE);
+    let root = ws.root().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("docs/deep")).unwrap();
+    for sub in ["env-files", "docs/deep"] {
+        let dir = root.join(sub);
+        let mut cmd = pinned(
+            std::process::Command::new(env!("CARGO_BIN_EXE_xtask")),
+            ws.home.path(),
+        );
+        cmd.arg("--root").arg(&dir).args(["image", "list"]);
+        let run = Run::from(cmd.output().unwrap());
+        run.expect(2);
+        assert_eq!(
+            run.error_line(),
+            format!(
+                "error: --root {}: it holds no env-files/images.toml, it is inside the project at {r}, which does; pass --root {r} (or run from inside the project without --root)",
+                dir.display(),
+                r = root.display()
+            )
+        );
+    }
+    // Outside any project: no directory to suggest, the catalog is missing.
+    let outside = TempDir::new("rob-root-outside");
+    let mut cmd = pinned(
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask")),
+        ws.home.path(),
+    );
+    cmd.arg("--root")
+        .arg(outside.path())
+        .args(["image", "list"]);
+    let run = Run::from(cmd.output().unwrap());
+    run.expect(2);
+    assert!(
+        !run.error_line().contains("inside the project"),
+        "{}",
+        run.stderr
+    );
+}
