@@ -76,7 +76,7 @@ pub fn main_entry() -> ExitCode {
     let local_offset = time::UtcOffset::current_local_offset().ok();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(e, json_given(std::env::args_os().skip(1))),
     };
     let json = wants_json(&cli.command);
     let result = run(cli, local_offset);
@@ -135,7 +135,7 @@ fn wants_json(command: &Command) -> bool {
 
 fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
     crate::support::process::configure()?;
-    crate::oci::proxy::ProxyEnv::configure()?;
+    crate::oci::proxy::ProxyEnv::configure();
     crate::support::signals::install();
     let ws = Workspace::open(cli.root.as_deref())?;
     match cli.command {
@@ -152,25 +152,81 @@ fn run(cli: Cli, local_offset: Option<time::UtcOffset>) -> anyhow::Result<()> {
 }
 
 /// Help and version go to stdout with exit 0; a usage error is clap's
-/// message on stderr (its first line starts with `error:`) with exit 2.
-fn usage_error(e: clap::Error) -> ExitCode {
+/// message on stderr (its first line starts with `error:`) with exit 2,
+/// and with `--json` also the error document on stdout (its first line).
+fn usage_error(e: clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
+    let _ = e.print();
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(error::EXIT_INVALID)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
         _ => {
-            // clap's whole message: what is missing or wrong, the possible
-            // values, a "did you mean", the usage and where help is.
-            let _ = e.print();
+            // clap's whole message went to stderr: what is missing or
+            // wrong, the possible values, a "did you mean", the usage and
+            // where help is.
+            if json {
+                json::emit(&json::Json::object([
+                    ("error", json::Json::str(usage_summary(&e.to_string()))),
+                    (
+                        "exit_code",
+                        json::Json::Number(f64::from(error::EXIT_INVALID)),
+                    ),
+                ]));
+            }
             ExitCode::from(error::EXIT_INVALID)
+        }
+    }
+}
+
+/// Whether the command line (without the program) asks for `--json`: the
+/// flag itself, before any `--`.
+fn json_given(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// The line of clap's message that says what is wrong, without its
+/// `error: ` prefix.
+fn usage_summary(message: &str) -> String {
+    let line = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("the command line is not valid");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_given_by_the_flag_alone_before_a_double_dash() {
+        let cases: [(&[&str], bool); 7] = [
+            (&["image", "list", "--json"], true),
+            (&["image", "build", "--json", "--nope"], true),
+            (&["--json"], true),
+            (&["image", "list"], false),
+            (&["image", "list", "--jsonx", "--json=1"], false),
+            (&["image", "test", "--", "--json"], false),
+            (&[], false),
+        ];
+        for (args, want) in cases {
+            let given = json_given(args.iter().map(std::ffi::OsString::from));
+            assert_eq!(given, want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_usage_error_is_summed_up_by_clap_s_first_line() {
+        let cases = [
+            (
+                "error: unexpected argument '--nope' found\n\n  tip: …\n\nUsage: xtask\n",
+                "unexpected argument '--nope' found",
+            ),
+            ("\nerror: a\nb", "a"),
+            ("plain", "plain"),
+            ("", "the command line is not valid"),
+        ];
+        for (message, want) in cases {
+            assert_eq!(usage_summary(message), want, "{message:?}");
         }
     }
 }

@@ -185,7 +185,12 @@ fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
             rules.base
         ));
     }
-    rules.source_of.check(label(labels::REF_NAME))?;
+    let hex = rules.source_of.check(label(labels::REF_NAME))?;
+    crate::rules::promotion::dev_tag_names_its_commit(
+        label(labels::REF_NAME),
+        hex,
+        label(labels::REVISION),
+    )?;
     let onbuild = doc
         .get("config")
         .and_then(|c| c.get("OnBuild"))

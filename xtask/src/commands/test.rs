@@ -2,7 +2,7 @@
 //! pass by image ID, which `image push` (release tags and aliases) and
 //! `image tag --from` require before they publish or promote.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::TestArgs;
 use crate::engine::executor::Executor;
@@ -140,7 +140,10 @@ fn run_all(
         let outcome = if stopped.is_some() {
             Outcome::NotRun
         } else {
-            match exec.run_test(&info.id, image.platform.as_ref(), test) {
+            let ran = exec
+                .run_test(&info.id, image.platform.as_ref(), test)
+                .with_context(|| format!("flavour '{}' on {}", f.name, image.local));
+            match ran {
                 Ok(None) => Outcome::Planned,
                 Ok(Some(o)) => Outcome::Exited(o.code.unwrap_or(-1)),
                 Err(e) => {

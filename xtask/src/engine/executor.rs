@@ -375,6 +375,9 @@ impl<'a> Executor<'a> {
             if out::is_missing_executable(o.code, &o.stderr) {
                 return Ok((String::new(), Err("there is no python3 in the image (its PATH), so the installed framework cannot be read".into())));
             }
+            if let Some(cause) = out::run_refused(o.code, &o.stderr) {
+                anyhow::bail!("{}", not_started("the python3 probe", id, o.code, &cause));
+            }
             anyhow::bail!("{}", o.failure("docker run (python3 probe)"));
         }
         let inside = out::parse_probe(&o.stdout)
@@ -392,7 +395,10 @@ impl<'a> Executor<'a> {
         platform: Option<&Platform>,
         test: &crate::project::catalog::Test,
     ) -> Result<()> {
-        let Some(out) = self.run_test(id, platform, test)? else {
+        let Some(out) = self
+            .run_test(id, platform, test)
+            .with_context(|| format!("flavour '{flavour}' on {reference}"))?
+        else {
             return Ok(());
         };
         if !out.ok {
@@ -412,8 +418,10 @@ impl<'a> Executor<'a> {
     }
 
     /// Run a test on image `id` (as `platform`): its output (`None` when
-    /// only printed), a pass recorded. An image that could not run for want
-    /// of emulation is an error saying how to enable it, not a failed test.
+    /// only printed), a pass recorded. A test whose container could not
+    /// start (docker refused it: a name in use, no such program; or no
+    /// emulation, said with how to enable it) is an error, not a failed
+    /// test.
     pub fn run_test(
         &mut self,
         id: &str,
@@ -432,11 +440,23 @@ impl<'a> Executor<'a> {
             if let Some(p) = platform.filter(|_| out::is_exec_format_error(&out.stderr)) {
                 anyhow::bail!("{}", emulation_missing(p, id));
             }
+            if let Some(cause) = out::run_refused(out.code, &out.stderr) {
+                anyhow::bail!("{}", not_started("the test", id, out.code, &cause));
+            }
         } else {
             crate::support::cache::store_test_pass(id, &test.key());
         }
         Ok(Some(out))
     }
+}
+
+/// `what` never started in image `id`: docker refused to start its
+/// container, saying `cause`.
+fn not_started(what: &str, id: &str, code: Option<i32>, cause: &str) -> String {
+    format!(
+        "{what} could not start in image {id}: `docker run` exited with code {}: {cause}",
+        code.unwrap_or(-1)
+    )
 }
 
 /// Why a foreign platform's image did not run, and how to make it run.

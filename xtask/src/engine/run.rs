@@ -39,6 +39,8 @@ impl Executor<'_> {
                 break;
             }
         }
+        // A plan that stopped leaves no staging name of its builds.
+        self.gw.remove_staged();
         if counting && !done.is_empty() {
             let secs: f64 = done.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
             crate::support::output::stderr_line(&format!(

@@ -160,6 +160,34 @@ pub fn parse_probe(text: &str) -> Result<Inside, String> {
     Ok(Inside { os_release, dists })
 }
 
+/// Whether a line of a program's stderr only points at its help
+/// (`Run 'docker run --help' for more information`, docker 23 and later;
+/// `See 'docker run --help'.`, docker 20.10 and git) rather than saying
+/// what went wrong.
+pub fn points_at_help(line: &str) -> bool {
+    let l = line.trim();
+    (l.starts_with("Run '") && l.ends_with("' for more information"))
+        || (l.starts_with("See '") && l.ends_with("'."))
+}
+
+/// Why `docker run` could not start the container, when it could not: the
+/// docker CLI exits 125 (the engine refused: a name in use, no such image),
+/// 126 (the program cannot be run) or 127 (no such program) and says why
+/// on a line of its own starting `docker: `. A container's process that
+/// exits with one of those codes prints no such line, so its exit is the
+/// test's own. The cause without `docker: `.
+pub fn run_refused(code: Option<i32>, stderr: &str) -> Option<String> {
+    if !matches!(code, Some(125..=127)) {
+        return None;
+    }
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("docker: "))
+        .map(|cause| cause.trim().to_string())
+        .filter(|cause| !cause.is_empty())
+}
+
 /// Whether a failed `docker run --entrypoint python3` means the image has
 /// no python3 (rather than an engine failure).
 pub fn is_missing_executable(code: Option<i32>, stderr: &str) -> bool {
@@ -260,6 +288,40 @@ mod tests {
         assert_eq!(none.codename(), None);
         assert!(parse_probe("Traceback").is_err());
         assert!(parse_probe(r#"{"dists": {}}"#).is_err());
+    }
+
+    #[test]
+    fn a_container_that_could_not_start_is_told_from_a_failed_one() {
+        // As docker 28 and 20.10 print them (the engine's message, then a
+        // pointer at the help), and a test's own exit with those codes.
+        let conflict = "docker: Error response from daemon: Conflict. The container name \"/xtask-1-0\" is already in use by container \"9ced\". You have to remove (or rename) that container to be able to reuse that name.\n\nRun 'docker run --help' for more information\n";
+        let old = "docker: Error response from daemon: Conflict. The container name \"/xtask-1-0\" is already in use.\nSee 'docker run --help'.\n";
+        let missing = "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\n\nRun 'docker run --help' for more information\n";
+        let cases: [(Option<i32>, &str, Option<&str>); 7] = [
+            (Some(125), conflict, Some("Error response from daemon: Conflict. The container name \"/xtask-1-0\" is already in use by container \"9ced\". You have to remove (or rename) that container to be able to reuse that name.")),
+            (Some(125), old, Some("Error response from daemon: Conflict. The container name \"/xtask-1-0\" is already in use.")),
+            (Some(127), missing, Some("Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown")),
+            // The test itself exited 125, 127: it ran.
+            (Some(125), "Traceback (most recent call last):\nSystemExit: 125\n", None),
+            (Some(127), "sh: 1: pytest: not found\n", None),
+            // Another code is the test's, whatever it printed.
+            (Some(1), conflict, None),
+            (None, conflict, None),
+        ];
+        for (code, stderr, want) in cases {
+            assert_eq!(
+                run_refused(code, stderr).as_deref(),
+                want,
+                "{code:?} {stderr}"
+            );
+        }
+        assert!(points_at_help(
+            "Run 'docker run --help' for more information"
+        ));
+        assert!(points_at_help("See 'docker run --help'."));
+        assert!(points_at_help("See 'git --help'."));
+        assert!(!points_at_help("Error response from daemon: See 'x'"));
+        assert!(!points_at_help("Run the tests again"));
     }
 
     #[test]

@@ -36,15 +36,10 @@ pub struct Output {
 }
 
 impl Output {
-    /// The last non-empty line of stderr: where docker and git say why.
+    /// The line of stderr that says why: the last non-empty one that does
+    /// not merely point at the help (where docker and git say why).
     pub fn stderr_line(&self) -> String {
-        let line = self
-            .stderr
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("");
+        let line = cause_line(&self.stderr).unwrap_or("");
         if line.is_empty() {
             match self.code {
                 Some(c) => format!("exit code {c}, no message"),
@@ -62,12 +57,7 @@ impl Output {
         let how = self.code.map_or("was killed by a signal".to_string(), |c| {
             format!("exited with code {c}")
         });
-        let last = self
-            .stderr
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty());
+        let last = cause_line(&self.stderr);
         if self.shown {
             // Its message is already on the terminal: not twice, unless
             // there is something to add to it (what to do).
@@ -79,6 +69,17 @@ impl Output {
         let why = last.map_or(String::new(), |l| format!(": {}", with_hint(l)));
         format!("`{what}` {how}{why}")
     }
+}
+
+/// The last non-empty line of `stderr` that says why a program failed:
+/// docker ends its messages with a pointer at its help (`Run 'docker run
+/// --help' for more information`), which says nothing of the cause.
+fn cause_line(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !crate::exec::docker_output::points_at_help(l))
 }
 
 /// A docker message, with what to do when it says the engine is not there.
@@ -273,10 +274,11 @@ fn supervise(
     let visible = matches!(capture, Capture::Tail(_));
     let interrupted = || honour_interrupt && crate::support::signals::happened();
     let argv = argv_of(&c);
-    echo(&argv);
+    // Refused after a signal before it is echoed: the echo says what runs.
     if interrupted() {
         return Err(Interrupted.into());
     }
+    echo(&argv);
     c.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -361,6 +363,28 @@ pub fn short_name(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_that_says_why_is_not_a_pointer_at_the_help() {
+        let o = Output {
+            ok: false,
+            code: Some(125),
+            stdout: String::new(),
+            stderr: "docker: Error response from daemon: Conflict. The container name \"/x\" is already in use.\n\nRun 'docker run --help' for more information\n".into(),
+            shown: false,
+        };
+        let cause = "docker: Error response from daemon: Conflict. The container name \"/x\" is already in use.";
+        assert_eq!(o.stderr_line(), cause);
+        assert_eq!(
+            o.failure("docker run"),
+            format!("`docker run` exited with code 125: {cause}")
+        );
+        let only_help = Output {
+            stderr: "See 'docker run --help'.\n".into(),
+            ..o
+        };
+        assert_eq!(only_help.stderr_line(), "exit code 125, no message");
+    }
 
     #[test]
     fn engine_hint() {

@@ -53,6 +53,20 @@ impl std::fmt::Debug for ProxyEnv {
 }
 
 static CURRENT: OnceLock<ProxyEnv> = OnceLock::new();
+/// The first of the variables Go reads for https that is not UTF-8.
+static NOT_UTF8: OnceLock<Option<&'static str>> = OnceLock::new();
+
+/// The refusal of a read of `host` when `name` is not UTF-8.
+fn not_utf8(name: &str, host: &str) -> String {
+    let what = if name.eq_ignore_ascii_case("no_proxy") {
+        "a comma-separated list of hosts"
+    } else {
+        "a proxy URL"
+    };
+    format!(
+        "{name} is not valid UTF-8, and it decides whether reading the registry {host} goes through a proxy; set it to {what}, or unset it"
+    )
+}
 
 impl ProxyEnv {
     /// The settings `get` (a variable's value) describes.
@@ -68,18 +82,27 @@ impl ProxyEnv {
         }
     }
 
-    /// Read the settings of this process (before anything runs): a value
-    /// that is not UTF-8 is invalid input.
-    pub fn configure() -> anyhow::Result<()> {
-        for name in ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"] {
-            if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(name) {
-                return Err(crate::support::error::invalid(format!(
-                    "{name} is not valid UTF-8; set it to a proxy URL (or a list of hosts for NO_PROXY), or unset it"
-                )));
-            }
-        }
+    /// Read the settings of this process (before anything runs). A value
+    /// that is not UTF-8 is kept as the reason a registry read is refused
+    /// ([`ProxyEnv::for_url`]): a command that reads no registry never
+    /// looks at it.
+    pub fn configure() {
+        let bad = ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"]
+            .into_iter()
+            .find(|name| matches!(std::env::var(name), Err(std::env::VarError::NotUnicode(_))));
+        let _ = NOT_UTF8.set(bad);
         let _ = CURRENT.set(ProxyEnv::from_lookup(|n| std::env::var(n).ok()));
-        Ok(())
+    }
+
+    /// This process's settings for a request of `url`: invalid input when
+    /// a variable that decides its proxy is not UTF-8 (its value cannot be
+    /// told to curl as docker's client reads it), for every registry alike.
+    pub fn for_url(url: &str) -> anyhow::Result<&'static ProxyEnv> {
+        if let Some(name) = NOT_UTF8.get().copied().flatten() {
+            let host = url_parts(url).map_or_else(|| url.to_string(), |(_, h, _)| h);
+            return Err(crate::support::error::invalid(not_utf8(name, &host)));
+        }
+        Ok(ProxyEnv::current())
     }
 
     /// This process's settings (read by [`ProxyEnv::configure`]).
@@ -248,25 +271,68 @@ fn in_block(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     as_u128(ip) & mask == as_u128(net) & mask
 }
 
-/// The `no_proxy` curl gets with a proxy: Go's list as curl reads it
-/// (`*.domain` as `.domain`), and the loopback hosts Go never proxies. It
-/// only decides for redirects (blob storage); the request itself was
-/// decided by [`proxy_for`].
-fn curl_no_proxy(list: Option<&str>) -> String {
-    let mut out = vec!["localhost".to_string(), "127.0.0.0/8".into(), "::1".into()];
-    for entry in list.unwrap_or("").split(',').map(str::trim) {
-        if entry.is_empty() {
-            continue;
-        }
-        out.push(
-            entry
-                .strip_prefix('*')
-                .filter(|e| e.starts_with('.'))
-                .unwrap_or(entry)
-                .to_string(),
-        );
+/// The `no_proxy` curl gets with a proxy for a request to `host` (which
+/// Go proxies): the loopback hosts Go never proxies and each of Go's
+/// entries, in the form curl 7.88 reads the same way, less any entry curl
+/// would read as naming `host`. curl reads `name` and `.name` alike (the
+/// name and its subdomains), `*.name` and `name:port` as names no host
+/// has, splits at spaces and reads a trailing dot away; Go reads `.name`
+/// and `*.name` as the subdomains only, `localhost` alone as loopback,
+/// `name:port` on that port only, and `name.` as no host of a URL. So a
+/// subdomains-only entry reaches curl as `.name`, an entry with a port, a
+/// trailing or doubled dot, or anything but a host name's characters does
+/// not reach curl, and for `host` curl decides as Go did ([`proxy_for`]);
+/// for redirects (blob storage) it may proxy where Go would not.
+fn curl_no_proxy(list: Option<&str>, host: &str) -> String {
+    let go = list
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|entry| curl_entry(&entry.trim().to_ascii_lowercase()));
+    ["localhost".to_string(), "127.0.0.0/8".into(), "::1".into()]
+        .into_iter()
+        .chain(go)
+        .filter(|entry| !curl_names(entry, host))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One of Go's `NO_PROXY` entries (trimmed, lower case) as curl must get
+/// it, or none (see [`curl_no_proxy`]).
+fn curl_entry(entry: &str) -> Option<String> {
+    if cidr(entry).is_some() {
+        return Some(entry.to_string());
     }
-    out.join(",")
+    if let Some(ip) = ip_of(entry) {
+        return Some(ip.to_string());
+    }
+    let (subdomains_only, name) = match entry.strip_prefix("*.").or(entry.strip_prefix('.')) {
+        Some(name) => (true, name),
+        None => (false, entry),
+    };
+    let host_name = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    match (host_name, subdomains_only) {
+        (false, _) => None,
+        (true, false) => Some(name.to_string()),
+        (true, true) => Some(format!(".{name}")),
+    }
+}
+
+/// Whether curl 7.88 reads the name entry `entry` (as [`curl_entry`] gives
+/// it) as naming `host`: the name (its leading dot away) or a subdomain.
+/// An address or a block never names a host name, and Go's entries name
+/// an address `host` as curl reads them.
+fn curl_names(entry: &str, host: &str) -> bool {
+    if cidr(entry).is_some() || ip_of(entry).is_some() {
+        return false;
+    }
+    let name = entry.strip_prefix('.').unwrap_or(entry);
+    host == name || host.ends_with(&format!(".{name}"))
 }
 
 /// curl's environment for a request of `url`: none of the variables curl
@@ -277,11 +343,11 @@ pub fn curl_env(url: &str, env: &ProxyEnv) -> Vec<EnvChange> {
         .iter()
         .map(|v| EnvChange::Remove(v.to_string()))
         .collect();
-    if let Some(proxy) = proxy_for(url, env) {
+    if let Some((proxy, (_, host, _))) = proxy_for(url, env).zip(url_parts(url)) {
         out.push(EnvChange::Set("https_proxy".into(), proxy));
         out.push(EnvChange::Set(
             "no_proxy".into(),
-            curl_no_proxy(env.no_proxy.as_deref()),
+            curl_no_proxy(env.no_proxy.as_deref(), &host),
         ));
     }
     out
@@ -392,6 +458,32 @@ mod tests {
             ("https://[fd00::1]:5000/v2/", with("[fd00::1]:5000"), None),
             ("https://[fd00::1]/v2/", with("fd00::1"), None),
             ("https://ghcr.io/v2/", with(":443, ,"), Some(p)),
+            // Go's httpproxy edges: `*` anywhere in the list; a trailing or
+            // doubled dot names no host of a URL; `*` without a dot is a
+            // name; an empty port is any port; brackets without a port, a
+            // block of a name, `*:port` name nothing; a domain entry is
+            // compared with an address host's text too.
+            ("https://reg.example/v2/", with("x.example, *"), None),
+            ("https://reg.example/v2/", with("reg.example."), Some(p)),
+            ("https://a.reg.example/v2/", with("reg.example."), Some(p)),
+            ("https://reg.example/v2/", with("..reg.example"), Some(p)),
+            ("https://a.reg.example/v2/", with("..reg.example"), Some(p)),
+            ("https://reg.example/v2/", with("*reg.example"), Some(p)),
+            ("https://reg.example/v2/", with("reg.example:"), None),
+            (
+                "https://reg.example:5000/v2/",
+                with(" REG.Example:5000 "),
+                None,
+            ),
+            ("https://[fd00::1]/v2/", with("[fd00::1]"), Some(p)),
+            ("https://reg.example/v2/", with("reg.example/8"), Some(p)),
+            ("https://reg.example/v2/", with("*:443"), Some(p)),
+            ("https://10.1.2.3/v2/", with("2.3"), None),
+            ("https://[::ffff:10.1.2.3]/v2/", with("10.0.0.0/8"), None),
+            ("https://10.1.2.3/v2/", with("::ffff:10.1.2.3"), None),
+            // Go's loopback is `localhost` itself, not its subdomains.
+            ("https://reg.localhost/v2/", with(""), Some(p)),
+            ("https://reg.localhost/v2/", with("localhost"), None),
         ];
         for (url, e, want) in cases {
             assert_eq!(proxy_for(url, &e).as_deref(), want, "{url} {e:?}");
@@ -434,5 +526,58 @@ mod tests {
         assert!(never_proxied("http://127.0.0.1:5000/v2/"));
         assert!(never_proxied("https://localhost:5000/token"));
         assert!(!never_proxied("https://ghcr.io/token"));
+    }
+
+    #[test]
+    fn curl_gets_go_s_entries_as_it_reads_them_and_none_that_names_the_host() {
+        let b = |rest: &str| format!("localhost,127.0.0.0/8,::1{rest}");
+        // (NO_PROXY, the host Go proxies, curl's no_proxy)
+        let cases: [(&str, &str, String); 14] = [
+            ("", "ghcr.io", b("")),
+            // Subdomains only: curl's `.name` also names `name` itself.
+            (".reg.example", "ghcr.io", b(",.reg.example")),
+            (".reg.example", "reg.example", b("")),
+            ("*.reg.example", "reg.example", b("")),
+            ("*.corp.example", "ghcr.io", b(",.corp.example")),
+            // curl reads a trailing dot away and ignores a port.
+            ("reg.example.", "reg.example", b("")),
+            ("reg.example:443, reg.example:", "reg.example", b("")),
+            // Names curl would split or read otherwise.
+            (
+                "a b.example, ..x.example, *x, [fd00::1], x/8",
+                "ghcr.io",
+                b(""),
+            ),
+            (" Corp.Example ", "ghcr.io", b(",corp.example")),
+            (
+                "10.1.2.3, 10.0.0.0/8, ::FFFF:10.1.2.4, FD00:0::1",
+                "ghcr.io",
+                b(",10.1.2.3,10.0.0.0/8,10.1.2.4,fd00::1"),
+            ),
+            // `localhost` in curl names its subdomains, Go's loopback not.
+            ("", "reg.localhost", "127.0.0.0/8,::1".into()),
+            (
+                "localhost.x",
+                "reg.localhost",
+                "127.0.0.0/8,::1,localhost.x".into(),
+            ),
+            ("", "localhostx.example", b("")),
+            ("x.example", "a.x.example.org", b(",x.example")),
+        ];
+        for (list, host, want) in cases {
+            assert_eq!(curl_no_proxy(Some(list), host), want, "{list:?} {host}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_variable_that_is_not_utf8_is_named() {
+        let line = not_utf8("no_proxy", "ghcr.io");
+        assert!(line.starts_with("no_proxy is not valid UTF-8"), "{line}");
+        assert!(
+            line.contains("registry ghcr.io") && line.contains("list of hosts"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+        assert!(not_utf8("HTTPS_PROXY", "x").contains("a proxy URL"));
     }
 }

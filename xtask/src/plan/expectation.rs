@@ -182,19 +182,20 @@ pub struct DevelopmentOf {
 }
 
 impl DevelopmentOf {
-    /// Why `ref_name` (the source's label) is not such an image, if it is not.
-    pub fn check(&self, ref_name: &str) -> Result<(), String> {
+    /// The hex digits of `ref_name` (the source's label), or why it is not
+    /// such an image. Whether they are the image's commit is
+    /// `rules::promotion::dev_tag_names_its_commit`.
+    pub fn check<'r>(&self, ref_name: &'r str) -> Result<&'r str, String> {
         let tag = ref_name
             .strip_prefix(&self.repository)
             .and_then(|rest| rest.strip_prefix(':'))
             .and_then(|tag| tag.strip_prefix(&self.release_tag))
             .and_then(|rest| rest.strip_prefix('-'));
         let hex = tag.map(|t| t.strip_suffix("-dirty").unwrap_or(t));
-        let ok = hex.is_some_and(|h| {
+        if let Some(h) = hex.filter(|h| {
             h.len() == self.hash_len && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
-        if ok {
-            return Ok(());
+        }) {
+            return Ok(h);
         }
         let shown = if ref_name.is_empty() {
             "missing"
@@ -254,6 +255,9 @@ mod tests {
         for (ref_name, ok) in cases {
             let got = shape.check(&ref_name);
             assert_eq!(got.is_ok(), ok, "{ref_name}: {got:?}");
+            if let Ok(hex) = got {
+                assert_eq!(hex, "0123456789ab", "{ref_name}");
+            }
             if let Err(why) = got {
                 assert!(
                     why.contains("not a development image of flavour 'beta' at version 0.3.0"),

@@ -583,6 +583,19 @@ impl Step {
         matches!(self, Step::Probe { .. } | Step::Test { .. })
     }
 
+    /// The name a build makes that only this run uses (its staging name:
+    /// a build whose image `becomes` another name once checked), which the
+    /// executor removes on every exit unless a step of the plan did.
+    pub fn staging_name(&self) -> Option<Reference> {
+        let Step::Build(b) = self else {
+            return None;
+        };
+        // In the repository of the name it becomes, under a tag of its own.
+        let (_, tag) = b.tag.rsplit_once(':')?;
+        let staging = b.becomes.as_ref()?.with_tag(tag).ok()?;
+        (staging.to_string() == b.tag).then_some(staging)
+    }
+
     /// What the command reads on stdin.
     pub fn stdin(&self) -> Option<Arg> {
         match self {

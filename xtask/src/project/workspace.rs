@@ -60,6 +60,9 @@ impl Workspace {
                 root.display()
             )));
         }
+        if let Some(why) = not_a_root(&root) {
+            return Err(invalid(why));
+        }
         let sh = Shell::new().context("cannot set up the command runner")?;
         sh.change_dir(&root);
         Ok(Workspace { root, sh })
@@ -204,6 +207,27 @@ pub fn find_project(start: &Path) -> Result<PathBuf> {
                 catalog::FILE
             ))
         })
+}
+
+/// Why `root` (given as `--root`, canonical) is not a project's root when
+/// it is a folder inside one: the directory above it that holds the
+/// catalog is named and suggested. Elsewhere, reading the catalog says
+/// what is missing.
+fn not_a_root(root: &Path) -> Option<String> {
+    if root.join(catalog::FILE).is_file() {
+        return None;
+    }
+    let project = root
+        .ancestors()
+        .skip(1)
+        .find(|dir| dir.join(catalog::FILE).is_file())?;
+    Some(format!(
+        "--root {}: it holds no {}, it is inside the project at {}, which does; pass --root {} (or run from inside the project without --root)",
+        root.display(),
+        catalog::FILE,
+        project.display(),
+        project.display()
+    ))
 }
 
 /// `file:line: message (flavour 'name')`, invalid input.

@@ -455,6 +455,7 @@ impl Client {
             Some(_) => request.clone().with_credentials(),
             None => request.clone(),
         };
+        crate::oci::proxy::ProxyEnv::for_url(&request.url)?;
         let step = Step::Registry(Box::new(request.clone()));
         let secret = auth.map(distribution::curl_config);
         let what = || format!("{} ({})", request.what, request.url);

@@ -68,6 +68,27 @@ pub fn relabelled_only(source: &str, promoted: &str, ref_name: &str) -> Result<(
     Ok(())
 }
 
+/// Why a development image whose `ref_name` label has the default form
+/// (`…-<hex>[-dirty]`, `hex` its digits) is not what that tag says, if it
+/// is not: its hex digits must begin its `revision` label, the commit it
+/// was built from. `--dev --tag` may name any tag, a default-looking one
+/// too; such an image is not the commit its tag names and is not promoted.
+pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Result<(), String> {
+    if !hex.is_empty() && revision.starts_with(hex) {
+        return Ok(());
+    }
+    let shown = if revision.is_empty() {
+        "missing".to_string()
+    } else {
+        format!("'{revision}'")
+    };
+    Err(format!(
+        "its {} label is '{ref_name}', but {hex} is not its commit: its {} label is {shown}; a tag given by hand that looks like a default one is not promoted, build and push the commit with `--dev` and its default tag",
+        labels::REF_NAME,
+        labels::REVISION
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +131,32 @@ mod tests {
         }
         assert!(relabelled_only(CONFIG, &out, "r/other:1").is_err());
         assert!(relabel_config(r#"{"config":{"Labels":{}}}"#, "x").is_err());
+    }
+
+    #[test]
+    fn a_default_looking_dev_tag_must_name_the_image_s_commit() {
+        let commit = format!("0123456789ab{}", "c".repeat(28));
+        let r = "r.io/ns/itwinai-dev:0.3.0-beta-torch2.6-noble-";
+        // (hex of the tag, revision label, promotable)
+        let cases: [(&str, &str, bool); 7] = [
+            ("0123456789ab", &commit, true),
+            ("0123456789", &commit, true),
+            // The hex is another commit's, or only its end matches.
+            ("aaaaaaaaaaaa", &commit, false),
+            ("cccccccccccc", &commit, false),
+            // No revision label, a shorter one, or a different case.
+            ("0123456789ab", "", false),
+            ("0123456789ab", "0123456789a", false),
+            ("0123456789ab", "0123456789AB", false),
+        ];
+        for (hex, revision, ok) in cases {
+            let got = dev_tag_names_its_commit(&format!("{r}{hex}"), hex, revision);
+            assert_eq!(got.is_ok(), ok, "{hex} {revision}: {got:?}");
+            if let Err(why) = got {
+                assert!(why.contains(&format!("{hex} is not its commit")), "{why}");
+                assert!(why.contains(labels::REVISION), "{why}");
+            }
+        }
+        assert!(dev_tag_names_its_commit("x", "", &commit).is_err());
     }
 }

@@ -65,12 +65,14 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
         out.push(platform_mismatch(&f.image, p));
     }
     let label = |k: &str| f.image.labels.get(k).map(String::as_str);
-    if let Some(Err(why)) = e
-        .source_of
-        .as_ref()
-        .map(|s| s.check(label(labels::REF_NAME).unwrap_or("")))
-    {
-        out.push(why);
+    if let Some(shape) = e.source_of.as_ref() {
+        let ref_name = label(labels::REF_NAME).unwrap_or("");
+        let revision = label(labels::REVISION).unwrap_or("");
+        if let Err(why) = shape.check(ref_name).and_then(|hex| {
+            crate::rules::promotion::dev_tag_names_its_commit(ref_name, hex, revision)
+        }) {
+            out.push(why);
+        }
     }
     labels_differ(e, values, f, &mut out);
     if e.release && label(labels::DIRTY) == Some("true") {

@@ -132,6 +132,37 @@ pub fn configure() -> Result<()> {
     Ok(())
 }
 
+/// What tells this run's names (staging tags, container names) from any
+/// other run's on an engine it may share: its PID and a random part, since
+/// the PID alone repeats across PID namespaces (CI jobs in containers that
+/// share one engine all run the tool as PID 1). `<pid>-<12 hex digits>`,
+/// the same for the whole run.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+        format!("{}-{}", std::process::id(), random_part(&uuid))
+    })
+}
+
+/// 12 hex digits: those of the kernel's random `uuid` when it has them,
+/// else std's randomly seeded hasher over the time and the PID.
+fn random_part(uuid: &str) -> String {
+    let hex: String = uuid.chars().filter(char::is_ascii_hexdigit).collect();
+    if hex.len() >= 12 {
+        return hex[hex.len() - 12..].to_ascii_lowercase();
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
 /// The limit of a wait class and the setting that raises it.
 pub fn limit_of(wait: Wait) -> Option<(Duration, &'static str)> {
     let (lookup, transfer) = *LIMITS.get_or_init(|| {
@@ -172,6 +203,31 @@ mod tests {
             let err = parse_retries(r, b).unwrap_err();
             assert_eq!(crate::support::error::exit_code(&err), 2, "{r:?} {b:?}");
         }
+    }
+
+    #[test]
+    fn a_run_id_is_the_pid_and_a_random_part() {
+        let pid = std::process::id();
+        let id = run_id();
+        let (p, random) = id.split_once('-').unwrap();
+        assert_eq!(p, pid.to_string());
+        assert_eq!(random.len(), 12, "{id}");
+        assert!(
+            random
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{id}"
+        );
+        assert_eq!(run_id(), id, "one id for the whole run");
+        // The kernel's UUID's last 12 hex digits; without one, the hasher:
+        // two draws of one process (same PID) differ.
+        assert_eq!(
+            random_part("1b4e28ba-2fa1-11d2-883f-0016D3CCA427\n"),
+            "0016d3cca427"
+        );
+        let (a, b) = (random_part(""), random_part("not a uuid"));
+        assert_eq!((a.len(), b.len()), (12, 12));
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -55,15 +55,15 @@ fn list_shows_references_and_aliases() {
     assert_eq!(run.stdout.trim(), want);
 }
 
-/// The staging name the build of `reference` goes under (the PID of the
-/// run written `PID`, as [`normalized`] writes it).
+/// The staging name the build of `reference` goes under (the PID and the
+/// random part of the run written `PID-HEX`, as [`normalized`] writes them).
 fn staging(reference: &str) -> String {
     let repository = reference.rsplit_once(':').unwrap().0;
-    format!("{repository}:xtask-build-PID-0")
+    format!("{repository}:xtask-build-PID-HEX-0")
 }
 
 /// A dry run's listing with what differs from run to run written out:
-/// the PID in temporary names, the home's cache folder.
+/// the PID and random part in temporary names, the home's cache folder.
 fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
     let cache = format!("{}/.cache/itwinai-xtask", ws.home.path().display());
     stdout
@@ -81,7 +81,7 @@ fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
                         .unwrap_or(rest.len());
                     out.push_str("PID");
                     rest = &rest[end..];
-                    if mark != "xtask-build-" {
+                    {
                         let end = rest[1..]
                             .find(|c: char| !c.is_ascii_hexdigit())
                             .map_or(rest.len(), |e| e + 1);

@@ -18,4 +18,5 @@ mod refusals;
 mod registry;
 mod release;
 mod release_command;
+mod robustness;
 mod variants;

@@ -47,7 +47,7 @@ fn s<'a>(row: &'a Json, key: &str) -> &'a str {
 }
 
 /// The lines of stderr that echo the test step, without the container
-/// name the executor gives each run (`--name xtask-PID-N`).
+/// name the executor gives each run (`--name xtask-PID-RANDOM-N`).
 fn test_runs(stderr: &str) -> Vec<String> {
     stderr
         .lines()
@@ -477,7 +477,7 @@ fn dev_tags_use_dev_hash_length() {
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 }
 
-/// The containers whose name the tool gave for run `pid` (`xtask-PID-N`).
+/// The containers whose name the tool gave for run `pid` (`xtask-PID-RANDOM-N`).
 fn containers_of(pid: u32) -> Vec<String> {
     docker(&[
         "ps",

@@ -82,9 +82,13 @@ impl Target {
 }
 
 /// The name an image is built under before its checks pass: in its own
-/// repository, a tag only this process makes (`xtask-build-<pid>-<n>`).
+/// repository, a tag only this run makes (`xtask-build-<pid>-<random>-<n>`,
+/// [`run_id`](crate::support::process::run_id)).
 pub fn staging_name(local: &Reference, n: usize) -> Result<Reference> {
     local
-        .with_tag(&format!("xtask-build-{}-{n}", std::process::id()))
+        .with_tag(&format!(
+            "xtask-build-{}-{n}",
+            crate::support::process::run_id()
+        ))
         .map_err(|e| invalid(format!("{local}: {e}")))
 }

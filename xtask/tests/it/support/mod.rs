@@ -16,7 +16,7 @@ mod engine;
 mod python;
 pub mod workflow;
 pub use engine::{seeded_base, unique_workspace, EngineTest, BASES, JAMMY, NOBLE, OLD_TORCH};
-pub use python::{copy_tree, make_base, python_image, seed_storage};
+pub use python::{copy_tree, make_base, python_image, seed_storage, DIST_PACKAGES};
 pub use python::{
     fixture_platform, make_base_with_platform, make_multi_platform_base,
     make_multi_platform_base_with, native_platform, python_image_for, MultiPlatformBase,
