@@ -158,10 +158,7 @@ impl<'a> Executor<'a> {
         let why = if o.ok {
             let own = crate::support::atomic::own_temp_files(&self.root());
             match git::parse_state(&o.stdout, &own) {
-                Ok(state) => {
-                    let flagged = self.must(&Step::GitFlagged)?.unwrap_or_default();
-                    return Ok(state.with_flagged(&git::parse_flagged(&flagged)));
-                }
+                Ok(state) => return Ok(state),
                 Err(e) => e,
             }
         } else if o.stderr.contains("dubious ownership") {
