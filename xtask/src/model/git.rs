@@ -27,12 +27,60 @@ impl GitState {
             .join("\n")
     }
 
-    /// What makes the tree dirty, in a few words.
-    pub fn dirt(&self) -> String {
-        let lines = self.status.lines().count();
-        let untracked = self.status.lines().filter(|l| l.starts_with("? ")).count();
-        format!("{} changed, {untracked} untracked", lines - untracked)
+    /// With the tracked files flagged skip-worktree or assume-unchanged
+    /// (their paths as shown) as changes: `git status` does not look at
+    /// them, so their working-tree files may hold anything.
+    pub fn with_flagged(mut self, flagged: &[String]) -> GitState {
+        for f in flagged {
+            if !self.status.is_empty() {
+                self.status.push('\n');
+            }
+            self.status.push_str(&format!("{FLAGGED}{f}"));
+        }
+        self
     }
+
+    /// What makes the tree dirty, in a few words (one line, however many
+    /// files: a sparse checkout flags thousands).
+    pub fn dirt(&self) -> String {
+        let lines: Vec<&str> = self.status.lines().collect();
+        let flagged: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(FLAGGED))
+            .map(str::to_string)
+            .collect();
+        let untracked = lines.iter().filter(|l| l.starts_with("? ")).count();
+        let changed = lines.len() - untracked - flagged.len();
+        let mut out = format!("{changed} changed, {untracked} untracked");
+        if !flagged.is_empty() {
+            out.push_str(&format!(
+                ", and {} tracked file{} git status does not look at, flagged skip-worktree or assume-unchanged ({}); `git sparse-checkout disable` ends a sparse checkout, `git update-index --no-skip-worktree --no-assume-unchanged -- PATH` clears a file's flags",
+                flagged.len(),
+                if flagged.len() == 1 { "" } else { "s" },
+                capped(&flagged)
+            ));
+        }
+        out
+    }
+}
+
+/// How a flagged file's line starts in [`GitState::status`].
+const FLAGGED: &str = "flagged ";
+
+/// The first few of `items`, then how many more: for one-line messages
+/// about lists that may be thousands long.
+pub fn capped(items: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut out = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        out.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    out
 }
 
 /// 40 lowercase hex digits.
@@ -175,5 +223,28 @@ mod tests {
         };
         assert!(only_untracked.dirty());
         assert_eq!(only_untracked.tracked_status(), "");
+    }
+
+    #[test]
+    fn flagged_files_make_the_tree_dirty_in_one_short_line() {
+        let clean = GitState {
+            head: "a".repeat(40),
+            status: String::new(),
+        };
+        let many: Vec<String> = (1..=5000).map(|i| format!("data/f{i}")).collect();
+        let sparse = clean.clone().with_flagged(&many);
+        assert!(sparse.dirty());
+        // Flagged files are tracked: they count for a clean build too.
+        assert_eq!(sparse.tracked_status(), sparse.status);
+        let dirt = sparse.dirt();
+        assert!(
+            dirt.starts_with("0 changed, 0 untracked, and 5000 tracked files")
+                && dirt.contains("(data/f1, data/f2, data/f3 and 4997 more)")
+                && dirt.contains("git sparse-checkout disable"),
+            "{dirt}"
+        );
+        assert!(dirt.len() < 400, "{}", dirt.len());
+        assert!(!clean.with_flagged(&[]).dirty());
+        assert_eq!(capped(&many[..2]), "data/f1, data/f2");
     }
 }

@@ -134,7 +134,7 @@ impl Check {
                     dists: e.dists(),
                 },
             ],
-            Check::TreeUnchanged { .. } => vec![Step::GitState],
+            Check::TreeUnchanged { .. } => vec![Step::GitState, Step::GitTracked],
             Check::Registry { reference, .. } => {
                 let endpoint = Endpoint::of_host(reference.registry().host());
                 let name = reference.api_name();

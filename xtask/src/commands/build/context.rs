@@ -66,7 +66,6 @@ pub fn build_context(
     let prefix = project_prefix(exec)?;
     let listed = exec.must(&Step::GitTracked)?.unwrap_or_default();
     let index = context::parse_index(&listed).map_err(anyhow::Error::msg)?;
-    note_flagged(&index, tree.dirty());
     if !exec.dry_run() {
         let folder = context::root(&cache);
         std::fs::create_dir_all(&folder).map_err(|e| io_error("make the folder of", &folder, e))?;
@@ -283,8 +282,9 @@ fn verify(exec: &mut Executor, dir: &Path, listing: &[Entry]) -> Result<Vec<Stri
     Ok(differences)
 }
 
-/// A dirty build's context: the working tree's tracked files as they are,
-/// and those git is told not to look at as the index holds them.
+/// A dirty build's context: the working tree's tracked files as they are;
+/// a file flagged skip-worktree that the working tree does not hold (a
+/// sparse checkout's files outside it) as the index holds it.
 fn dirty_context(
     exec: &mut Executor,
     root: &Path,
@@ -292,7 +292,13 @@ fn dirty_context(
     index: &[Entry],
 ) -> Result<BuildContext> {
     let dir = context::fresh(cache, "dirty");
-    let (flagged, plain): (Vec<&Entry>, Vec<&Entry>) = index.iter().partition(|e| e.flagged);
+    let absent = |e: &Entry| {
+        std::fs::symlink_metadata(root.join(e.rel()))
+            .is_err_and(|err| err.kind() == std::io::ErrorKind::NotFound)
+    };
+    let (flagged, plain): (Vec<&Entry>, Vec<&Entry>) =
+        index.iter().partition(|e| e.flagged && absent(e));
+    note_flagged(&flagged);
     if exec.dry_run() {
         if !flagged.is_empty() {
             write_from_blobs(exec, cache, flagged, &dir)?;
@@ -345,9 +351,6 @@ fn check_texts(
     if !made.ready {
         return Ok(());
     }
-    let clear = |file: &str| {
-        format!("`git update-index --no-skip-worktree --no-assume-unchanged -- {file}`")
-    };
     for (file, text) in project.texts(flavours) {
         let dockerfile = file != pyproject::FILE && file != catalog::FILE;
         if !clean && !dockerfile {
@@ -359,12 +362,10 @@ fn check_texts(
                 "{file} is not tracked by git, so it is not in the build context and docker could not build the Dockerfile the tool checked; `git add {file}` and build again"
             ),
             _ if clean => format!(
-                "{file} of the working tree, which the tool read and checked, is not the commit's, though git status shows no change to it (flagged skip-worktree or assume-unchanged, or written through a filter), so a clean build would be shaped by content in no commit; clear the flags ({}), then restore or commit it",
-                clear(file)
+                "{file} of the working tree, which the tool read and checked, is not the commit's bytes though git status shows no change to it (a clean/smudge filter, an end-of-line conversion or a `git replace` makes git see them as equal), so the build would not be what was checked; remove the filter or conversion for it (.gitattributes, .git/info/attributes, git config), check it out again and build again"
             ),
             _ => format!(
-                "{file} in the build context is not the file the tool read and checked (flagged skip-worktree or assume-unchanged, so taken as the index holds it, or changed meanwhile), so docker would build another Dockerfile; clear the flags ({}) and build again",
-                clear(file)
+                "{file} in the build context is not the file the tool read and checked (it changed while the context was copied), so docker would build another Dockerfile; build again from a quiet tree"
             ),
         };
         return Err(invalid(why));
@@ -372,23 +373,18 @@ fn check_texts(
     Ok(())
 }
 
-/// One line about the files git is told not to look at, which never
-/// enter from the working tree.
-fn note_flagged(index: &[Entry], dirty: bool) {
-    let flagged: Vec<String> = index
-        .iter()
-        .filter(|e| e.flagged)
-        .map(Entry::shown)
-        .collect();
+/// One line about the flagged files the working tree does not hold,
+/// which a dirty build takes as the index holds them.
+fn note_flagged(flagged: &[&Entry]) {
     if flagged.is_empty() {
         return;
     }
-    let (n, s) = (flagged.len(), if flagged.len() == 1 { "" } else { "s" });
+    let shown: Vec<String> = flagged.iter().map(|e| e.shown()).collect();
+    let (n, s) = (shown.len(), if shown.len() == 1 { "" } else { "s" });
     note(&format!(
-        "{n} tracked file{s} flagged skip-worktree (as a sparse checkout flags the files outside it) or assume-unchanged, which git status does not look at ({}): the build takes {} {}, never from the working tree",
-        capped(&flagged),
-        if n == 1 { "it" } else { "them" },
-        if dirty { "as the index holds them" } else { "from the commit" }
+        "{n} tracked file{s} flagged skip-worktree (as a sparse checkout flags the files outside it) missing from the working tree ({}): the build context holds {} as the index does",
+        capped(&shown),
+        if n == 1 { "it" } else { "them" }
     ));
 }
 

@@ -32,6 +32,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub use crate::model::git::capped;
 use crate::model::git::{shown_path, unquote_path};
 
 /// What a tree entry is, from its git mode.
@@ -182,22 +183,6 @@ pub fn normalized(rel: &str) -> Vec<u8> {
         .collect::<Vec<_>>()
         .join("/")
         .into_bytes()
-}
-
-/// The first few of `items`, then how many more: for one-line messages
-/// about lists that may be thousands long.
-pub fn capped(items: &[String]) -> String {
-    const SHOWN: usize = 3;
-    let mut out = items
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        out.push_str(&format!(" and {} more", items.len() - SHOWN));
-    }
-    out
 }
 
 /// The paths `git check-attr --stdin filter` says have a filter, with its
