@@ -20,19 +20,23 @@ fn copy_all(ws: &Workspace) {
     ws.write("env-files/fix/Dockerfile", &format!("{text}COPY . /app\n"));
 }
 
-/// What `code` prints, run by python3 inside `image` (no network).
+/// What `code` prints, run by python3 inside `image` (no network; the
+/// program on stdin).
 fn in_image(image: &str, code: &str) -> String {
-    docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "python3",
-        image,
-        "-c",
+    docker_with_input(
+        &[
+            "run",
+            "--rm",
+            "--interactive",
+            "--network",
+            "none",
+            "--entrypoint",
+            "python3",
+            image,
+            "-",
+        ],
         code,
-    ])
+    )
     .trim()
     .to_string()
 }
