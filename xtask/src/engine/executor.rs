@@ -162,7 +162,8 @@ impl<'a> Executor<'a> {
         self.registry.read_tags(&mut self.gw, reference, page)
     }
 
-    /// HEAD and the tree status.
+    /// HEAD and the tree status, the tracked files flagged skip-worktree
+    /// or assume-unchanged (which git status does not look at) included.
     pub fn git_state(&mut self) -> Result<GitState> {
         let o = self
             .step(&Step::GitState)?
@@ -171,8 +172,15 @@ impl<'a> Executor<'a> {
             let own = crate::support::atomic::own_temp_files(&self.root());
             match git::parse_state(&o.stdout, &own) {
                 Ok(state) => {
-                    let flagged = self.must(&Step::GitFlagged)?.unwrap_or_default();
-                    return Ok(state.with_flagged(&git::parse_flagged(&flagged)));
+                    let listed = self.must(&Step::GitTracked)?.unwrap_or_default();
+                    let index = crate::project::context::parse_index(&listed)
+                        .map_err(anyhow::Error::msg)?;
+                    let flagged: Vec<String> = index
+                        .iter()
+                        .filter(|e| e.flagged)
+                        .map(crate::project::context::Entry::shown)
+                        .collect();
+                    return Ok(state.with_flagged(&flagged));
                 }
                 Err(e) => e,
             }

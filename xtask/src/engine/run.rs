@@ -127,11 +127,17 @@ impl Executor<'_> {
             Check::TreeUnchanged {
                 head,
                 status,
+                untracked,
                 reference,
                 name,
             } => {
                 let now = self.git_state()?;
-                if now.head == *head && now.status == *status {
+                let now_status = if *untracked {
+                    now.status.clone()
+                } else {
+                    now.tracked_status()
+                };
+                if now.head == *head && now_status == *status {
                     return Ok(());
                 }
                 let what = if now.head != *head {

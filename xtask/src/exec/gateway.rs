@@ -121,12 +121,17 @@ impl<'a> Gateway<'a> {
                 .map(|a| self.resolve(&a).map(|t| t + "\n"))
                 .transpose()?,
         };
-        let result = runner::run(
-            self.command(step, &argv),
-            step.wait(),
-            stdin,
-            step.capture(),
-        );
+        let command = self.command(step, &argv);
+        let result = match step.stdout_file() {
+            // Created here, never an existing file or link of that name.
+            Some(file) => std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(file)
+                .map_err(|e| anyhow::anyhow!("cannot create {file}: {e}"))
+                .and_then(|out| runner::run_into(command, step.wait(), stdin, step.capture(), out)),
+            None => runner::run(command, step.wait(), stdin, step.capture()),
+        };
         if let (Err(_), Some(name)) = (&result, self.values.get(&Slot::Container)) {
             // Stopped (signal or timeout): the docker client is gone, its
             // container may not be.

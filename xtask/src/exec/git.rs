@@ -34,19 +34,6 @@ pub fn parse_state(text: &str, own: &[String]) -> Result<GitState, String> {
     })
 }
 
-/// The tracked files `git status` does not look at: flagged skip-worktree
-/// (`S`) or assume-unchanged (a lowercase tag), from `git ls-files -v -z`.
-/// Their content may be anything, so a tree holding one is not clean.
-pub fn parse_flagged(text: &str) -> Vec<String> {
-    text.split('\0')
-        .filter_map(|entry| {
-            let (tag, path) = entry.split_once(' ')?;
-            let flagged = tag == "S" || tag.chars().all(|c| c.is_ascii_lowercase());
-            (flagged && !tag.is_empty()).then(|| format!("{tag} {path}"))
-        })
-        .collect()
-}
-
 /// The error for a failed or empty `git status`, naming what to do.
 pub fn state_error(root: &std::path::Path, why: &str) -> anyhow::Error {
     if why.contains("not a git repository") {
@@ -94,36 +81,6 @@ mod tests {
             assert!(parse_state(&text(other), &own).unwrap().dirty(), "{other}");
             assert!(parse_state(&text(other), &[]).unwrap().dirty(), "{other}");
         }
-    }
-
-    #[test]
-    fn files_git_status_does_not_look_at_make_the_tree_dirty() {
-        // `git ls-files -v -z`: H tracked, S skip-worktree, lowercase
-        // assume-unchanged (h, and s for both).
-        let text = "H a.txt\0S env-files/secret.env\0h pyproject.toml\0s both\0M merged\0H with space.txt\0";
-        let flagged = parse_flagged(text);
-        assert_eq!(
-            flagged,
-            ["S env-files/secret.env", "h pyproject.toml", "s both"]
-        );
-        let head = "a".repeat(40);
-        let clean = parse_state(&format!("# branch.oid {head}\n"), &[]).unwrap();
-        assert!(!clean.dirty());
-        let state = clean.with_flagged(&flagged);
-        assert!(state.dirty());
-        assert!(
-            state
-                .dirt()
-                .starts_with("0 changed or untracked, and 3 tracked files"),
-            "{}",
-            state.dirt()
-        );
-        assert!(
-            state.dirt().contains("env-files/secret.env"),
-            "{}",
-            state.dirt()
-        );
-        assert!(parse_flagged("H a\0H b\0").is_empty());
     }
 
     #[test]

@@ -255,13 +255,32 @@ fn size(bytes: usize) -> String {
 /// one is passed on to our stderr as it comes: stdout stays free for
 /// `--json`).
 pub fn run(c: Command, wait: Wait, stdin: Option<String>, capture: Capture) -> Result<Output> {
-    supervise(c, wait, stdin, capture, true)
+    supervise(c, wait, stdin, capture, None, true)
+}
+
+/// As [`run`], with the command's stdout written to `stdout` (binary,
+/// as large as it gets) instead of kept; its `Output::stdout` is empty.
+pub fn run_into(
+    c: Command,
+    wait: Wait,
+    stdin: Option<String>,
+    capture: Capture,
+    stdout: std::fs::File,
+) -> Result<Output> {
+    supervise(c, wait, stdin, capture, Some(stdout), true)
 }
 
 /// Run a clean-up command (removing a container) even after SIGINT or
 /// SIGTERM: it must not be stopped by the very signal it cleans up after.
 pub fn run_cleanup(c: Command) -> Result<Output> {
-    supervise(c, Wait::Lookup, None, Capture::Bounded(1024 * 1024), false)
+    supervise(
+        c,
+        Wait::Lookup,
+        None,
+        Capture::Bounded(1024 * 1024),
+        None,
+        false,
+    )
 }
 
 fn supervise(
@@ -269,6 +288,7 @@ fn supervise(
     wait: Wait,
     stdin: Option<String>,
     capture: Capture,
+    stdout_to: Option<std::fs::File>,
     honour_interrupt: bool,
 ) -> Result<Output> {
     let visible = matches!(capture, Capture::Tail(_));
@@ -284,7 +304,7 @@ fn supervise(
     } else {
         Stdio::null()
     })
-    .stdout(Stdio::piped())
+    .stdout(stdout_to.map_or_else(Stdio::piped, Stdio::from))
     .stderr(Stdio::piped());
     let mut child: Child = c.spawn().map_err(|e| spawn_error(&argv[0], e))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {

@@ -59,6 +59,10 @@ pub enum Check {
     TreeUnchanged {
         head: String,
         status: String,
+        /// Whether untracked files count: not for a clean build, whose
+        /// context is the commit, so that a file made meanwhile beside it
+        /// changes nothing that was built.
+        untracked: bool,
         reference: Reference,
         name: Reference,
     },
@@ -131,7 +135,7 @@ impl Check {
                     dists: e.dists(),
                 },
             ],
-            Check::TreeUnchanged { .. } => vec![Step::GitState, Step::GitFlagged],
+            Check::TreeUnchanged { .. } => vec![Step::GitState, Step::GitTracked],
             Check::Registry { reference, .. } => {
                 let endpoint = Endpoint::of_host(reference.registry().host());
                 let name = reference.api_name();

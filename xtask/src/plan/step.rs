@@ -55,7 +55,7 @@ pub struct Build {
 
 /// Variables that make git describe another repository, work tree or
 /// index than the one it runs in.
-const GIT_LOCATION_ENV: [&str; 9] = [
+const GIT_LOCATION_ENV: [&str; 10] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
@@ -65,6 +65,7 @@ const GIT_LOCATION_ENV: [&str; 9] = [
     "GIT_NAMESPACE",
     "GIT_CONFIG_PARAMETERS",
     "GIT_PREFIX",
+    "GIT_REPLACE_REF_BASE",
 ];
 
 /// One external command.
@@ -72,23 +73,41 @@ const GIT_LOCATION_ENV: [&str; 9] = [
 pub enum Step {
     /// HEAD and the working tree's status in one call.
     GitState,
-    /// The tracked files flagged skip-worktree or assume-unchanged, which
-    /// `git status` does not look at (`git ls-files -v -z`).
-    GitFlagged,
-    /// The tracked files of the working tree (`git ls-files --stage -z`):
-    /// what a dirty development build's context holds.
+    /// Where the project is in its repository (`git rev-parse
+    /// --show-prefix`): empty at its top, else `folder/`.
+    GitPrefix,
+    /// The tracked files under the project with their flags, modes and
+    /// blobs (`git ls-files --stage -v`, paths quoted): what a dirty
+    /// development build's context holds, and which files `git status`
+    /// does not look at (skip-worktree, assume-unchanged).
     GitTracked,
-    /// An index of our own (`index`, never the repository's) holding
-    /// `commit`'s tree: `git read-tree` with `GIT_INDEX_FILE`.
-    ContextIndex {
-        commit: String,
-        index: String,
+    /// Every file of `tree` (`<commit>` or `<commit>:<folder>`) with its
+    /// mode and blob (`git ls-tree -r --full-tree`, paths quoted): what a
+    /// clean build's context holds.
+    ContextList {
+        tree: String,
     },
-    /// The files of that index written into `dir` as a checkout writes them
-    /// (`git checkout-index --all --prefix=DIR/`).
-    ContextCheckout {
-        index: String,
-        dir: String,
+    /// The bytes of these blobs as git stores them, no filter or
+    /// conversion applied (`git cat-file --batch --buffer`, the ids on
+    /// stdin), written to `file`: what a context's files are written from.
+    ContextBlobs {
+        objects: Vec<String>,
+        file: String,
+    },
+    /// The bytes of these blobs (symbolic links' targets), read.
+    ContextLinks {
+        objects: Vec<String>,
+    },
+    /// The blob id of each file's bytes as they are, no filter applied
+    /// (`git hash-object --no-filters --stdin-paths`, quoted paths on
+    /// stdin; nothing written): what a context is verified with.
+    ContextHash {
+        paths: Vec<Vec<u8>>,
+    },
+    /// The `filter` attribute of each path (`git check-attr --stdin`): the
+    /// files a checkout would write through a filter (LFS's pointers).
+    ContextAttrs {
+        paths: Vec<Vec<u8>>,
     },
     /// Write the local image `image` (its ID: exactly that content) to
     /// `file` as `docker save` archives it: the config and each layer
@@ -242,10 +261,19 @@ impl Step {
                 "--branch",
                 "--untracked-files=normal",
             ]),
-            Step::GitFlagged => lits(["git", "ls-files", "-v", "-z"]),
-            Step::GitTracked => lits(["git", "ls-files", "--stage", "-z"]),
-            // The commit is 40 hex digits (read from git): never an option.
-            Step::ContextIndex { commit, .. } => lits(["git", "read-tree", commit]),
+            Step::GitPrefix => lits(["git", "rev-parse", "--show-prefix"]),
+            Step::GitTracked => lits(["git", "ls-files", "--stage", "-v"]),
+            // The tree starts with the commit's 40 hex digits (read from
+            // git): never an option.
+            Step::ContextList { tree } => {
+                lits(["git", "ls-tree", "-r", "--full-tree", tree.as_str()])
+            }
+            Step::ContextBlobs { .. } => lits(["git", "cat-file", "--batch", "--buffer"]),
+            Step::ContextLinks { .. } => lits(["git", "cat-file", "--batch"]),
+            Step::ContextHash { .. } => {
+                lits(["git", "hash-object", "--no-filters", "--stdin-paths"])
+            }
+            Step::ContextAttrs { .. } => lits(["git", "check-attr", "--stdin", "filter"]),
             Step::Save { image, file } => {
                 let mut a = lits(["docker", "save", "--output", file.as_str(), "--"]);
                 a.push(image.clone());
@@ -264,13 +292,6 @@ impl Step {
                 a.extend(lits(files.iter().map(String::as_str)));
                 a
             }
-            Step::ContextCheckout { dir, .. } => lits([
-                "git".to_string(),
-                "checkout-index".into(),
-                "--all".into(),
-                "--force".into(),
-                format!("--prefix={dir}/"),
-            ]),
             Step::GitIsCommit { rev } => lits([
                 "git".to_string(),
                 "rev-parse".into(),
@@ -443,7 +464,9 @@ impl Step {
             | Step::Save { .. }
             | Step::Unpack { .. }
             | Step::HashFiles { .. }
-            | Step::Compress { .. } => Wait::Transfer,
+            | Step::Compress { .. }
+            | Step::ContextBlobs { .. }
+            | Step::ContextHash { .. } => Wait::Transfer,
             // A layer's upload takes as long as a push.
             Step::Registry(r) if matches!(r.body, crate::oci::distribution::Body::File(_)) => {
                 Wait::Transfer
@@ -454,29 +477,35 @@ impl Step {
     }
 
     /// How its command's environment differs from ours: git describes the
-    /// workspace's repository whatever the environment points it at, takes
-    /// no lock and runs no fsmonitor hook (and a context step uses an index
-    /// of our own); docker takes no platform from the environment (each
+    /// workspace's repository whatever the environment points it at, reads
+    /// its objects as they are (no `git replace`), takes no lock, runs no
+    /// fsmonitor hook and quotes every path it prints that is not plain
+    /// ASCII; docker takes no platform from the environment (each
     /// image's is named in its step); curl sees exactly the proxy docker's
     /// client would use (`proxy.rs`), or none.
     pub fn env(&self, proxies: &crate::oci::proxy::ProxyEnv) -> Vec<EnvChange> {
         let set = |k: &str, v: &str| EnvChange::Set(k.to_string(), v.to_string());
         match self {
             Step::GitState
-            | Step::GitFlagged
+            | Step::GitPrefix
             | Step::GitTracked
             | Step::GitIsCommit { .. }
-            | Step::ContextIndex { .. }
-            | Step::ContextCheckout { .. } => GIT_LOCATION_ENV
+            | Step::ContextList { .. }
+            | Step::ContextBlobs { .. }
+            | Step::ContextLinks { .. }
+            | Step::ContextHash { .. }
+            | Step::ContextAttrs { .. } => GIT_LOCATION_ENV
                 .iter()
                 .map(|v| EnvChange::Remove(v.to_string()))
                 .chain([
+                    set("GIT_NO_REPLACE_OBJECTS", "1"),
                     set("GIT_OPTIONAL_LOCKS", "0"),
-                    set("GIT_CONFIG_COUNT", "1"),
+                    set("GIT_CONFIG_COUNT", "2"),
                     set("GIT_CONFIG_KEY_0", "core.fsmonitor"),
                     set("GIT_CONFIG_VALUE_0", "false"),
+                    set("GIT_CONFIG_KEY_1", "core.quotePath"),
+                    set("GIT_CONFIG_VALUE_1", "true"),
                 ])
-                .chain(self.git_index().map(|i| set("GIT_INDEX_FILE", i)))
                 .collect(),
             Step::Registry(r) => crate::oci::proxy::curl_env(&r.url, proxies),
             Step::CredentialHelper { .. } => Vec::new(),
@@ -507,7 +536,12 @@ impl Step {
         }
         Capture::Bounded(match self {
             Step::Registry(_) => crate::oci::distribution::MAX_BYTES as usize + MIB,
-            Step::GitState | Step::GitFlagged | Step::GitTracked => 64 * MIB,
+            Step::GitState
+            | Step::GitTracked
+            | Step::ContextList { .. }
+            | Step::ContextLinks { .. }
+            | Step::ContextHash { .. }
+            | Step::ContextAttrs { .. } => 64 * MIB,
             Step::Inspect { .. } => 16 * MIB,
             _ => 4 * MIB,
         })
@@ -531,17 +565,20 @@ impl Step {
             | Step::ManifestAnnotate { .. }
             | Step::ManifestPush { .. }
             | Step::ImagetoolsCreate { .. }
-            | Step::ContextIndex { .. }
-            | Step::ContextCheckout { .. }
+            | Step::ContextBlobs { .. }
             | Step::Save { .. }
             | Step::Unpack { .. }
             | Step::Compress { .. } => true,
             // The probe's container is removed as it ends (`--rm`), and
             // a test's too.
             Step::GitState
-            | Step::GitFlagged
+            | Step::GitPrefix
             | Step::GitTracked
             | Step::GitIsCommit { .. }
+            | Step::ContextList { .. }
+            | Step::ContextLinks { .. }
+            | Step::ContextHash { .. }
+            | Step::ContextAttrs { .. }
             | Step::BuildxProbe
             | Step::EnginePlatform
             | Step::Inspect { .. }
@@ -568,13 +605,26 @@ impl Step {
             )
     }
 
-    /// The index file of our own a git step reads or writes instead of the
-    /// repository's (`GIT_INDEX_FILE`).
-    pub fn git_index(&self) -> Option<&str> {
+    /// The file its stdout is written to, instead of being kept (the
+    /// blobs a context is written from: binary, as large as the tree).
+    pub fn stdout_file(&self) -> Option<&str> {
         match self {
-            Step::ContextIndex { index, .. } | Step::ContextCheckout { index, .. } => Some(index),
+            Step::ContextBlobs { file, .. } => Some(file),
             _ => None,
         }
+    }
+
+    /// Its stdin as `--dry-run` shows it, when that is a list too long to
+    /// print (object ids, the paths of a context).
+    fn stdin_shown(&self) -> Option<String> {
+        let (n, what) = match self {
+            Step::ContextBlobs { objects, .. } | Step::ContextLinks { objects } => {
+                (objects.len(), "blob ids")
+            }
+            Step::ContextHash { paths } | Step::ContextAttrs { paths } => (paths.len(), "paths"),
+            _ => return None,
+        };
+        Some(format!("<{n} {what}, one a line>"))
     }
 
     /// Whether it runs a container (the probe, a test), which the executor
@@ -600,6 +650,14 @@ impl Step {
     pub fn stdin(&self) -> Option<Arg> {
         match self {
             Step::CredentialHelper { server, .. } => Some(lit(server)),
+            Step::ContextBlobs { objects, .. } | Step::ContextLinks { objects } => {
+                Some(lit(objects.join("\n")))
+            }
+            Step::ContextHash { paths } | Step::ContextAttrs { paths } => Some(lit(paths
+                .iter()
+                .map(|p| crate::model::git::quote_path(p))
+                .collect::<Vec<_>>()
+                .join("\n"))),
             Step::Build(b) => match &b.source {
                 Source::FromImage(image) => Some(image.prefixed("FROM ")),
                 Source::Context { .. } => None,
@@ -612,10 +670,21 @@ impl Step {
     pub fn purpose(&self) -> String {
         match self {
             Step::GitState => "reading HEAD and the tree status".into(),
-            Step::GitFlagged => "listing files git status does not look at".into(),
+            Step::GitPrefix => "finding the project's folder in its repository".into(),
             Step::GitTracked => "listing the tracked files".into(),
-            Step::ContextIndex { commit, .. } => format!("reading the tree of {commit}"),
-            Step::ContextCheckout { dir, .. } => format!("writing the build context {dir}"),
+            Step::ContextList { tree } => format!("listing the files of {tree}"),
+            Step::ContextBlobs { file, objects } => {
+                format!("reading {} blobs into {file}", objects.len())
+            }
+            Step::ContextLinks { objects } => {
+                format!("reading the targets of {} symbolic links", objects.len())
+            }
+            Step::ContextHash { paths } => {
+                format!("hashing the {} files of the build context", paths.len())
+            }
+            Step::ContextAttrs { paths } => {
+                format!("reading the filter attribute of {} files", paths.len())
+            }
             Step::Save { image, .. } => format!("saving the image {}", image.shown()),
             Step::Unpack { file, .. } => format!("unpacking {file}"),
             Step::HashFiles { files } => format!("hashing {} files", files.len()),
@@ -721,11 +790,11 @@ impl Build {
 pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
     let argv: Vec<String> = step.argv().iter().map(|a| a.resolve(values)).collect();
     let mut line = shell_line(&argv);
-    if let Some(index) = step.git_index() {
-        line = format!("GIT_INDEX_FILE={} {line}", shell_quote(index));
+    if let Some(file) = step.stdout_file() {
+        line = format!("{line} >{}", shell_quote(file));
     }
     if let Some(stdin) = step.stdin() {
-        let text = stdin.resolve(values);
+        let text = step.stdin_shown().unwrap_or_else(|| stdin.resolve(values));
         line = format!(
             "{line} <<'EOF'\n{}\nEOF",
             text.replace(|c: char| c.is_control(), "?")
@@ -771,15 +840,23 @@ pub(crate) fn one_of_each() -> Vec<Step> {
     };
     let steps = vec![
         Step::GitState,
-        Step::GitFlagged,
+        Step::GitPrefix,
         Step::GitTracked,
-        Step::ContextIndex {
-            commit: "a".repeat(40),
-            index: "/c/.i".into(),
+        Step::ContextList {
+            tree: "a".repeat(40),
         },
-        Step::ContextCheckout {
-            index: "/c/.i".into(),
-            dir: "/c/d".into(),
+        Step::ContextBlobs {
+            objects: vec!["b".repeat(40)],
+            file: "/c/.blobs".into(),
+        },
+        Step::ContextLinks {
+            objects: vec!["b".repeat(40)],
+        },
+        Step::ContextHash {
+            paths: vec![b"/c/d/a".to_vec()],
+        },
+        Step::ContextAttrs {
+            paths: vec![b"a".to_vec()],
         },
         Step::Save {
             image: id.clone(),
@@ -861,10 +938,13 @@ pub(crate) fn one_of_each() -> Vec<Step> {
     for s in &steps {
         match s {
             Step::GitState
-            | Step::GitFlagged
+            | Step::GitPrefix
             | Step::GitTracked
-            | Step::ContextIndex { .. }
-            | Step::ContextCheckout { .. }
+            | Step::ContextList { .. }
+            | Step::ContextBlobs { .. }
+            | Step::ContextLinks { .. }
+            | Step::ContextHash { .. }
+            | Step::ContextAttrs { .. }
             | Step::Save { .. }
             | Step::Unpack { .. }
             | Step::HashFiles { .. }
@@ -904,8 +984,7 @@ mod tests {
     #[test]
     fn every_step_that_changes_state_is_a_write() {
         let writes = [
-            "git read-tree",
-            "git checkout-index",
+            "git cat-file --batch --buffer",
             "docker save",
             "tar",
             "gzip",
@@ -925,7 +1004,9 @@ mod tests {
         for s in &steps {
             let argv: Vec<String> = s.argv().iter().map(Arg::shown).collect();
             let line = argv.join(" ");
-            let write = writes.iter().any(|w| line.starts_with(&format!("{w} ")))
+            let write = writes
+                .iter()
+                .any(|w| line == *w || line.starts_with(&format!("{w} ")))
                 || (line.starts_with("curl ")
                     && (line.contains(" --request POST ") || line.contains(" --request PUT ")));
             assert_eq!(s.changes_state(), write, "{line}");
@@ -1200,17 +1281,20 @@ mod tests {
             push.env(&proxies),
             [EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".into())]
         );
-        // A context step writes through an index of our own.
-        let index = Step::ContextIndex {
-            commit: "a".repeat(40),
-            index: "/c/.i".into(),
+        // git reads the objects as they are: no `git replace` ref, no
+        // index or object folder of the environment's; paths quoted.
+        for step in one_of_each().iter().filter(|s| s.argv()[0] == lit("git")) {
+            let env = step.env(&proxies);
+            assert_eq!(env, git, "{step:?}");
+            for want in [
+                EnvChange::Set("GIT_NO_REPLACE_OBJECTS".into(), "1".into()),
+                EnvChange::Remove("GIT_INDEX_FILE".into()),
+                EnvChange::Remove("GIT_REPLACE_REF_BASE".into()),
+                EnvChange::Set("GIT_CONFIG_KEY_1".into(), "core.quotePath".into()),
+            ] {
+                assert!(env.contains(&want), "{want:?}");
+            }
         }
-        .env(&proxies);
-        assert!(index.contains(&EnvChange::Remove("GIT_INDEX_FILE".into())));
-        assert_eq!(
-            index.last(),
-            Some(&EnvChange::Set("GIT_INDEX_FILE".into(), "/c/.i".into()))
-        );
         // What is kept: a read's output whole, up to its cap; a step that
         // changes something shows its output and keeps a tail.
         let cases = [

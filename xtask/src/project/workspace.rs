@@ -29,6 +29,8 @@ pub struct Project {
     dockerfiles: BTreeMap<String, String>,
     /// The first problem of each flavour whose Dockerfile cannot be used.
     broken: BTreeMap<String, String>,
+    /// pyproject.toml and the catalog as they were read.
+    texts: Vec<(&'static str, String)>,
 }
 
 impl Workspace {
@@ -123,10 +125,12 @@ impl Workspace {
     /// project), and each flavour's (kept in the project too).
     pub fn load_all(&self) -> (Option<Project>, Vec<anyhow::Error>) {
         let mut p = catalog::Problems::default();
-        let version = p.keep(
-            self.read(pyproject::FILE)
-                .and_then(|text| pyproject::read_version(&text)),
-        );
+        let mut texts = Vec::new();
+        let version = p.keep(self.read(pyproject::FILE).and_then(|text| {
+            let version = pyproject::read_version(&text);
+            texts.push((pyproject::FILE, text));
+            version
+        }));
         let catalog = match self.read(catalog::FILE) {
             Err(e) => {
                 p.push(e);
@@ -135,6 +139,7 @@ impl Workspace {
             Ok(text) => {
                 let (catalog, problems) = Catalog::parse_all(&text);
                 p.0.extend(problems);
+                texts.push((catalog::FILE, text));
                 catalog
             }
         };
@@ -151,6 +156,7 @@ impl Workspace {
             catalog,
             dockerfiles: BTreeMap::new(),
             broken: BTreeMap::new(),
+            texts,
         };
         for f in &project.catalog.flavours {
             let read = self.read(&f.dockerfile).map_err(|e| {
@@ -267,6 +273,19 @@ impl Project {
     pub fn check_provenance(&self, flavour: &Flavour) -> Result<()> {
         dockerfile::check_provenance(self.dockerfile(flavour)?, &labels::FROM_ARGS)
             .map_err(|e| dockerfile_error(&flavour.dockerfile, &flavour.name, &e))
+    }
+
+    /// The files of the working tree that shape a build of `flavours`, each
+    /// with the text read and checked: pyproject.toml, the catalog, and
+    /// each flavour's Dockerfile (relative paths).
+    pub fn texts<'a>(&'a self, flavours: &[&'a Flavour]) -> Vec<(&'a str, &'a str)> {
+        let mut out: Vec<(&str, &str)> = self.texts.iter().map(|(f, t)| (*f, t.as_str())).collect();
+        for f in flavours {
+            if let Ok(text) = self.dockerfile(f) {
+                out.push((f.dockerfile.as_str(), text));
+            }
+        }
+        out
     }
 
     /// The line of the first heredoc in the flavour's Dockerfile, if any.

@@ -70,7 +70,7 @@ fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
         .lines()
         .map(|l| {
             let mut l = l.replace(&cache, "<cache>");
-            for mark in ["xtask-build-", "/.new-", "/.index-"] {
+            for mark in ["xtask-build-", "/.new-", "/.blobs-", "/.dirty-"] {
                 let mut out = String::new();
                 let mut rest = l.as_str();
                 while let Some(at) = rest.find(mark) {
@@ -116,20 +116,25 @@ const GIT_STATE: &str = "# read-only: git status --porcelain=v2 --branch --untra
 fn expected_start() -> Vec<String> {
     vec![
         GIT_STATE.to_string(),
-        "# read-only: git ls-files -v -z".to_string(),
+        "# read-only: git ls-files --stage -v".to_string(),
         "# read-only: docker version --format '{{.Server.Os}}/{{.Server.Arch}}'".to_string(),
         "# read-only: docker buildx version".to_string(),
     ]
 }
 
-/// The steps that write a commit's context (a dry run only shows them).
+/// The steps that list a commit's files and write its context (a dry run
+/// only shows the writing): from the blobs, no checkout.
 fn expected_context(ws: &Workspace) -> Vec<String> {
-    let index = "<cache>/contexts/.index-PID-HEX";
     vec![
-        format!("GIT_INDEX_FILE={index} git read-tree {}", ws.head()),
-        format!(
-            "GIT_INDEX_FILE={index} git checkout-index --all --force --prefix=<cache>/contexts/.new-PID-HEX/"
-        ),
+        "# read-only: git rev-parse --show-prefix".to_string(),
+        "# read-only: git ls-files --stage -v".to_string(),
+        format!("# read-only: git ls-tree -r --full-tree {}", ws.head()),
+        "# read-only: git check-attr --stdin filter <<'EOF'".to_string(),
+        "<3 paths, one a line>".to_string(),
+        "EOF".to_string(),
+        "git cat-file --batch --buffer ><cache>/contexts/.blobs-PID-HEX <<'EOF'".to_string(),
+        "<3 blob ids, one a line>".to_string(),
+        "EOF".to_string(),
     ]
 }
 
@@ -140,7 +145,7 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
     vec![
         format!("# check that HEAD and the tree did not change while {staging} was built"),
         GIT_STATE.to_string(),
-        "# read-only: git ls-files -v -z".to_string(),
+        "# read-only: git ls-files --stage -v".to_string(),
         format!("# check {staging}: a linux/amd64 image (run as linux/amd64), its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
         format!("# read-only: docker image inspect -- {staging} {base_digest}"),
         format!(

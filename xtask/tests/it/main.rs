@@ -7,6 +7,7 @@ mod support;
 
 mod checks;
 mod cli;
+mod context_integrity;
 mod docker;
 mod docs;
 mod evidence;

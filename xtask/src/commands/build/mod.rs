@@ -45,7 +45,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let targets = targets(&mut exec, &project, &ask, &tree)?;
     let opts = decide::options(&mut exec, &project, &ask)?;
     decide::bases(&mut exec, &targets, &opts)?;
-    let context = context::build_context(&mut exec, &ws.root, &tree)?;
+    let context = context::build_context(&mut exec, &ws.root, &tree, &project, &ask.flavours)?;
     let items = steps::plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
     let plain: Vec<Item> = items.iter().map(|(_, i)| i.clone()).collect();
     let failure = exec.execute_partial(&plain);

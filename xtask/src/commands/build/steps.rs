@@ -58,7 +58,14 @@ pub fn plan(
         }))));
         add(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
-            status: tree.status.clone(),
+            // A clean build's context is the commit: an untracked file
+            // made meanwhile changes nothing it built.
+            status: if tree.dirty() {
+                tree.status.clone()
+            } else {
+                tree.tracked_status()
+            },
+            untracked: tree.dirty(),
             reference: t.staging.clone(),
             name: t.local.clone(),
         }));
