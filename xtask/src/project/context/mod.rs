@@ -22,10 +22,8 @@ mod store;
 mod verify;
 mod write;
 
-pub use store::{
-    fresh, is_leftover, key, make_locked, of_key, open_locked, prune, root, take_over,
-};
-pub use verify::{compare_hashes, compare_links, survey, Survey};
+pub use store::{fresh, key, make_locked, of_key, open_locked, prune, root, take_over};
+pub use verify::{compare_hashes, compare_links, survey};
 pub use write::{copy_tracked, write_blobs, Writer};
 
 use std::ffi::OsStr;
