@@ -35,21 +35,6 @@ fn logged_calls(dir: &TempDir) -> Vec<String> {
         .collect()
 }
 
-/// The containers the run `pid` named (`xtask-PID-RANDOM-N`).
-fn containers_of(pid: u32) -> Vec<String> {
-    docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name=xtask-{pid}-"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 #[test]
 fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_what_ran() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("rob-sigint", JAMMY) else {

@@ -477,21 +477,6 @@ fn dev_tags_use_dev_hash_length() {
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 }
 
-/// The containers whose name the tool gave for run `pid` (`xtask-PID-RANDOM-N`).
-fn containers_of(pid: u32) -> Vec<String> {
-    docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name=xtask-{pid}-"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 #[test]
 fn a_stopped_test_leaves_no_container() {
     let sleeping = r#"["python3", '-c', "import time; time.sleep(60)"]"#;

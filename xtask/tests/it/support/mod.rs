@@ -1217,3 +1217,18 @@ pub fn is_referrers_tag(tag: &str) -> bool {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
+
+/// The containers whose name the tool gave for run `pid` (`xtask-PID-RANDOM-N`).
+pub fn containers_of(pid: u32) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=xtask-{pid}-"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
