@@ -276,21 +276,6 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| anyhow::anyhow!(missing()))
     }
 
-    /// Forget a manifest list the docker CLI keeps under `target` (one an
-    /// interrupted run or a user left), which `docker manifest create`
-    /// would otherwise refuse to replace. None there is the usual case.
-    pub(super) fn forget_manifest_list(&mut self, target: &Reference) -> Result<()> {
-        let step = Step::ManifestForget {
-            target: target.clone(),
-        };
-        if let Some(o) = self.step(&step)? {
-            if !o.ok && !o.stderr.to_ascii_lowercase().contains("no such manifest") {
-                anyhow::bail!("{}", o.failure(&format!("docker manifest rm {target}")));
-            }
-        }
-        Ok(())
-    }
-
     /// The version label of what `reference` serves: one image's, or an
     /// index's, whose images must all carry the same (`Ok(Err(why))` when
     /// they do not). Reads the config blobs from the registry: no layer,

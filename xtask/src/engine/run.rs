@@ -67,23 +67,9 @@ impl Executor<'_> {
     }
 
     fn run(&mut self, step: &Step) -> Result<()> {
-        if let Step::ManifestForget { target } = step {
-            return self.forget_manifest_list(target);
-        }
         let Some(stdout) = self.must(step)? else {
             return Ok(());
         };
-        if let Step::ManifestPush { target } = step {
-            let digest = out::manifest_push_digest(&stdout).ok_or_else(|| {
-                anyhow::anyhow!("docker manifest push of {target} printed no digest")
-            })?;
-            self.gw.learn(
-                Slot::IndexDigest {
-                    reference: target.clone(),
-                },
-                digest,
-            );
-        }
         if let Step::Pull {
             image,
             capture: true,
@@ -227,12 +213,7 @@ fn milestone(item: &Item) -> Option<String> {
             if !step.read_only()
                 && !matches!(
                     step,
-                    Step::Tag { .. }
-                        | Step::Untag { .. }
-                        | Step::ManifestForget { .. }
-                        | Step::RemoveContainer { .. }
-                        | Step::ManifestCreate { .. }
-                        | Step::ManifestAnnotate { .. }
+                    Step::Tag { .. } | Step::Untag { .. } | Step::RemoveContainer { .. }
                 ) =>
         {
             Some(step.purpose())

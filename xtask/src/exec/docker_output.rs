@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::image::{ImageInfo, Inside};
-use crate::model::reference::{check_repo_digest, check_sha256, AnyRef};
+use crate::model::reference::{check_repo_digest, AnyRef};
 use crate::support::json::Json;
 
 /// The config keys that decide how an image runs ([`ImageInfo::behaviour`]).
@@ -122,24 +122,10 @@ pub fn pull_digest(image: &AnyRef, pull_output: &str) -> Result<Option<String>, 
     Ok(Some(repo_digest))
 }
 
-/// The manifest digest `docker push` reports (`…: digest: sha256:… size: N`).
-pub fn pushed_digest(push_output: &str) -> Option<String> {
-    push_output.lines().rev().find_map(|l| {
-        let d = l.split("digest: ").nth(1)?.split_whitespace().next()?;
-        check_sha256(d).ok().map(|()| d.to_string())
-    })
-}
-
 /// Whether a container failed because its binaries are for another
 /// machine and no emulator is registered for them.
 pub fn is_exec_format_error(stderr: &str) -> bool {
     stderr.to_ascii_lowercase().contains("exec format error")
-}
-
-/// The index digest `docker manifest push` prints as its last line.
-pub fn manifest_push_digest(stdout: &str) -> Option<String> {
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?.trim();
-    check_sha256(last).ok().map(|()| last.to_string())
 }
 
 /// Parse the probe's one JSON line.
@@ -257,14 +243,6 @@ mod tests {
         assert!(infos[1].labels.is_empty());
         assert!(parse_inspect("garbage").is_err());
         assert!(parse_inspect("[{}]").is_err());
-    }
-
-    #[test]
-    fn reads_the_digest_from_push_output() {
-        let out = format!("The push refers to repository [r]\n5f70bf18a086: Pushed\n1: digest: sha256:{HEX} size: 527\n");
-        assert_eq!(pushed_digest(&out), Some(format!("sha256:{HEX}")));
-        assert_eq!(pushed_digest("1: digest: sha256:abc size: 1\n"), None);
-        assert_eq!(pushed_digest(""), None);
     }
 
     #[test]

@@ -324,6 +324,9 @@ fn supervise(
     let start = Instant::now();
     let deadline = limit_of(wait);
     let overflowed = || overflow.load(std::sync::atomic::Ordering::SeqCst);
+    // Polled from 1 ms, doubling up to 20 ms: a quick git or docker read
+    // (most steps take 2-10 ms) is not held to a fixed 20 ms tick.
+    let mut nap = Duration::from_millis(1);
     let status = loop {
         // Before its exit status: a child whose pipe we stopped reading
         // may end on its own (SIGPIPE), with only part of its output read.
@@ -351,7 +354,8 @@ fn supervise(
                 );
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();

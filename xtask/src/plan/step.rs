@@ -172,9 +172,6 @@ pub enum Step {
         source: Arg,
         target: Reference,
     },
-    Push {
-        reference: Reference,
-    },
     /// Remove a container a stopped step left (`docker rm -f`).
     RemoveContainer {
         name: String,
@@ -193,36 +190,6 @@ pub enum Step {
     CredentialHelper {
         helper: String,
         server: String,
-    },
-    /// Forget a manifest list the docker CLI kept from an earlier run
-    /// (`docker manifest rm`; absent is fine). It deletes from the CLI's
-    /// own store, so a dry run does not run it.
-    ManifestForget {
-        target: Reference,
-    },
-    /// Start a manifest list for `target` from images in its registry
-    /// (kept by the docker CLI until pushed).
-    /// Each source is `repository@sha256:…`: the images exactly as checked
-    /// and read back, whatever their tags point at by now.
-    ManifestCreate {
-        target: Reference,
-        sources: Vec<Arg>,
-    },
-    /// Set an entry's platform (a variant the config does not carry).
-    ManifestAnnotate {
-        target: Reference,
-        source: Arg,
-        platform: Platform,
-    },
-    /// Write the manifest list as the index under `target` (its digest
-    /// goes to an `IndexDigest` slot) and forget the local copy.
-    ManifestPush {
-        target: Reference,
-    },
-    /// Write an index from images already in the registry (buildx).
-    ImagetoolsCreate {
-        target: Reference,
-        sources: Vec<Arg>,
     },
 }
 
@@ -374,12 +341,6 @@ impl Step {
                 a.push(lit(target.to_string()));
                 a
             }
-            Step::Push { reference } => lits([
-                "docker".to_string(),
-                "push".into(),
-                "--".into(),
-                reference.to_string(),
-            ]),
             Step::RemoveContainer { name } => lits(["docker", "rm", "--force", "--", name]),
             Step::Untag { reference } => lits([
                 "docker".to_string(),
@@ -389,78 +350,12 @@ impl Step {
                 "--".into(),
                 reference.to_string(),
             ]),
-            Step::ManifestForget { target } => lits([
-                "docker".to_string(),
-                "manifest".into(),
-                "rm".into(),
-                "--".into(),
-                target.to_string(),
-            ]),
-            Step::ManifestCreate { target, sources } => {
-                let mut a = lits(["docker", "manifest", "create"]);
-                if target.registry().is_loopback() {
-                    a.push(lit("--insecure"));
-                }
-                a.push(lit("--"));
-                a.push(lit(target.to_string()));
-                a.extend(sources.iter().cloned());
-                a
-            }
-            Step::ManifestAnnotate {
-                target,
-                source,
-                platform,
-            } => {
-                let mut a = lits([
-                    "docker",
-                    "manifest",
-                    "annotate",
-                    "--os",
-                    &platform.os,
-                    "--arch",
-                    &platform.arch,
-                ]);
-                if let Some(v) = &platform.variant {
-                    a.extend(lits(["--variant", v]));
-                }
-                a.extend(lits(["--".to_string(), target.to_string()]));
-                a.push(source.clone());
-                a
-            }
-            Step::ManifestPush { target } => {
-                let mut a = lits(["docker", "manifest", "push"]);
-                if target.registry().is_loopback() {
-                    a.push(lit("--insecure"));
-                }
-                a.extend(lits([
-                    "--purge".to_string(),
-                    "--".into(),
-                    target.to_string(),
-                ]));
-                a
-            }
-            Step::ImagetoolsCreate { target, sources } => {
-                let mut a = lits([
-                    "docker".to_string(),
-                    "buildx".into(),
-                    "imagetools".into(),
-                    "create".into(),
-                    "--tag".into(),
-                    target.to_string(),
-                    "--".into(),
-                ]);
-                a.extend(sources.iter().cloned());
-                a
-            }
         }
     }
 
     pub fn wait(&self) -> Wait {
         match self {
             Step::Pull { .. }
-            | Step::Push { .. }
-            | Step::ManifestPush { .. }
-            | Step::ImagetoolsCreate { .. }
             | Step::Save { .. }
             | Step::Unpack { .. }
             | Step::HashFiles { .. }
@@ -557,14 +452,8 @@ impl Step {
             Step::Pull { .. }
             | Step::Build(_)
             | Step::Tag { .. }
-            | Step::Push { .. }
             | Step::Untag { .. }
             | Step::RemoveContainer { .. }
-            | Step::ManifestForget { .. }
-            | Step::ManifestCreate { .. }
-            | Step::ManifestAnnotate { .. }
-            | Step::ManifestPush { .. }
-            | Step::ImagetoolsCreate { .. }
             | Step::ContextBlobs { .. }
             | Step::Save { .. }
             | Step::Unpack { .. }
@@ -719,21 +608,11 @@ impl Step {
             Step::Test { .. } => "running the flavour's test inside the image".into(),
             Step::RemoveContainer { name } => format!("removing the stopped container {name}"),
             Step::Tag { target, .. } => format!("pointing {target}"),
-            Step::Push { reference } => format!("pushing {reference}"),
             Step::Untag { reference } => format!("removing {reference}"),
             Step::Registry(r) if r.method.writes() => format!("writing {}", r.what),
             Step::Registry(r) => format!("reading {}", r.what),
             Step::CredentialHelper { helper, server } => {
                 format!("asking docker-credential-{helper} for the credentials of {server}")
-            }
-            Step::ManifestForget { target } => {
-                format!("forgetting a manifest list of {target} left by an earlier run")
-            }
-            Step::ManifestCreate { target, .. } | Step::ManifestAnnotate { target, .. } => {
-                format!("making the index of {target}")
-            }
-            Step::ManifestPush { target } | Step::ImagetoolsCreate { target, .. } => {
-                format!("writing the index {target}")
             }
         }
     }
@@ -902,7 +781,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             source: id.clone(),
             target: r("2"),
         },
-        Step::Push { reference: r("1") },
         Step::RemoveContainer { name: "c".into() },
         Step::Untag { reference: r("1") },
         Step::Registry(Box::new(crate::oci::distribution::Request::manifest(
@@ -918,21 +796,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         Step::CredentialHelper {
             helper: "pass".into(),
             server: "h".into(),
-        },
-        Step::ManifestForget { target: r("1") },
-        Step::ManifestCreate {
-            target: r("1"),
-            sources: vec![id.clone()],
-        },
-        Step::ManifestAnnotate {
-            target: r("1"),
-            source: id.clone(),
-            platform: Platform::parse("linux/arm/v7").unwrap(),
-        },
-        Step::ManifestPush { target: r("1") },
-        Step::ImagetoolsCreate {
-            target: r("1"),
-            sources: vec![id],
         },
     ];
     for s in &steps {
@@ -958,16 +821,10 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Probe { .. }
             | Step::Test { .. }
             | Step::Tag { .. }
-            | Step::Push { .. }
             | Step::RemoveContainer { .. }
             | Step::Untag { .. }
             | Step::Registry(_)
-            | Step::CredentialHelper { .. }
-            | Step::ManifestForget { .. }
-            | Step::ManifestCreate { .. }
-            | Step::ManifestAnnotate { .. }
-            | Step::ManifestPush { .. }
-            | Step::ImagetoolsCreate { .. } => {}
+            | Step::CredentialHelper { .. } => {}
         }
     }
     steps
@@ -991,14 +848,8 @@ mod tests {
             "docker pull",
             "docker build",
             "docker tag",
-            "docker push",
             "docker rm",
             "docker image rm",
-            "docker manifest rm",
-            "docker manifest create",
-            "docker manifest annotate",
-            "docker manifest push",
-            "docker buildx imagetools create",
         ];
         let steps = one_of_each();
         for s in &steps {
@@ -1139,53 +990,6 @@ mod tests {
                 Wait::Transfer,
             ),
             (
-                Step::ManifestForget {
-                    target: rf("127.0.0.1:5000/r:1"),
-                },
-                "docker manifest rm -- 127.0.0.1:5000/r:1",
-                Wait::Lookup,
-            ),
-            (
-                Step::ManifestCreate {
-                    target: rf("127.0.0.1:5000/r:1"),
-                    sources: vec![
-                        Arg::Slot {
-                            prefix: "127.0.0.1:5000/d@".into(),
-                            slot: Slot::ManifestDigest {
-                                reference: rf("127.0.0.1:5000/d:1-linux-amd64"),
-                            },
-                        },
-                        Arg::Lit("127.0.0.1:5000/r@sha256:0".into()),
-                    ],
-                },
-                "docker manifest create --insecure -- 127.0.0.1:5000/r:1 '127.0.0.1:5000/d@<digest of 127.0.0.1:5000/d:1-linux-amd64 as read back>' 127.0.0.1:5000/r@sha256:0",
-                Wait::Lookup,
-            ),
-            (
-                Step::ManifestAnnotate {
-                    target: rf("ghcr.io/r:1"),
-                    source: Arg::Lit("ghcr.io/d@sha256:1".into()),
-                    platform: Platform::parse("linux/arm/v7").unwrap(),
-                },
-                "docker manifest annotate --os linux --arch arm --variant v7 -- ghcr.io/r:1 ghcr.io/d@sha256:1",
-                Wait::Lookup,
-            ),
-            (
-                Step::ManifestPush {
-                    target: rf("ghcr.io/r:1"),
-                },
-                "docker manifest push --purge -- ghcr.io/r:1",
-                Wait::Transfer,
-            ),
-            (
-                Step::ImagetoolsCreate {
-                    target: rf("ghcr.io/r:1"),
-                    sources: vec![Arg::Lit("ghcr.io/d@sha256:1".into())],
-                },
-                "docker buildx imagetools create --tag ghcr.io/r:1 -- ghcr.io/d@sha256:1",
-                Wait::Transfer,
-            ),
-            (
                 Step::Inspect {
                     images: vec![Arg::Lit("r:1".into()), id.clone()],
                 },
@@ -1199,13 +1003,6 @@ mod tests {
                 },
                 "docker tag -- '<image ID of r:1>' r:latest",
                 Wait::Lookup,
-            ),
-            (
-                Step::Push {
-                    reference: rf("h.io/r:1"),
-                },
-                "docker push -- h.io/r:1",
-                Wait::Transfer,
             ),
             (
                 Step::Untag {
@@ -1274,11 +1071,12 @@ mod tests {
             .any(|a| a.shown().contains("pw")));
         // docker takes no platform from the environment: each image's is
         // named in its step.
-        let push = Step::Push {
-            reference: rf("h.io/r:1"),
+        let tag = Step::Tag {
+            source: Arg::Lit("sha256:1".into()),
+            target: rf("h.io/r:1"),
         };
         assert_eq!(
-            push.env(&proxies),
+            tag.env(&proxies),
             [EnvChange::Remove("DOCKER_DEFAULT_PLATFORM".into())]
         );
         // git reads the objects as they are: no `git replace` ref, no
@@ -1302,7 +1100,7 @@ mod tests {
             (Step::GitState, Capture::Bounded(64 * MIB)),
             (Step::Inspect { images: vec![] }, Capture::Bounded(16 * MIB)),
             (Step::BuildxProbe, Capture::Bounded(4 * MIB)),
-            (push, Capture::Tail(MIB)),
+            (tag, Capture::Tail(MIB)),
         ];
         for (step, want) in cases {
             assert_eq!(step.capture(), want, "{step:?}");
