@@ -35,6 +35,10 @@ pub struct Executor<'a> {
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
+    /// The buildx probe and the engine's platform, started early
+    /// ([`Executor::start_probes`]).
+    pending_buildx: Option<crate::exec::gateway::Pending>,
+    pending_platform: Option<crate::exec::gateway::Pending>,
 }
 
 impl<'a> Executor<'a> {
@@ -45,6 +49,21 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
+            pending_buildx: None,
+            pending_platform: None,
+        }
+    }
+
+    /// Start the buildx probe and (when `platform`) the engine's platform
+    /// now, beside the git reads: two `docker` starts that would otherwise
+    /// run one after the other. Each is taken where it is asked for; a dry
+    /// run asks in order, as it lists.
+    pub fn start_probes(&mut self, platform: bool) {
+        if self.buildx.is_none() && self.pending_buildx.is_none() {
+            self.pending_buildx = self.gw.start(Step::BuildxProbe);
+        }
+        if platform && self.engine_platform.is_none() && self.pending_platform.is_none() {
+            self.pending_platform = self.gw.start(Step::EnginePlatform);
         }
     }
 
@@ -207,9 +226,12 @@ impl<'a> Executor<'a> {
         if let Some(b) = self.buildx {
             return Ok(b);
         }
-        let o = self
-            .step(&Step::BuildxProbe)?
-            .context("the buildx probe always runs")?;
+        let o = match self.pending_buildx.take() {
+            Some(p) => self.gw.finish(p, false)?,
+            None => self
+                .step(&Step::BuildxProbe)?
+                .context("the buildx probe always runs")?,
+        };
         self.buildx = Some(o.ok);
         Ok(o.ok)
     }
@@ -220,9 +242,12 @@ impl<'a> Executor<'a> {
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }
-        let text = self
-            .must(&Step::EnginePlatform)?
-            .context("the platform probe always runs")?;
+        let text = match self.pending_platform.take() {
+            Some(p) => self.gw.finish(p, true)?.stdout,
+            None => self
+                .must(&Step::EnginePlatform)?
+                .context("the platform probe always runs")?,
+        };
         let p = Platform::parse(text.trim()).map_err(|e| {
             anyhow::anyhow!(
                 "`docker version` names the engine's platform {:?}: {e}",
@@ -489,4 +514,17 @@ pub struct BaseServed {
     pub repo_digest: String,
     /// An index's platforms; None for a single image.
     pub platforms: Option<Vec<crate::model::platform::Platform>>,
+}
+
+impl Drop for Executor<'_> {
+    /// A probe started early and never asked for (the command stopped
+    /// first) is waited for: no child outlives the command.
+    fn drop(&mut self) {
+        for p in [self.pending_buildx.take(), self.pending_platform.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = self.gw.finish(p, false);
+        }
+    }
 }

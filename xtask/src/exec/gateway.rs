@@ -189,6 +189,46 @@ impl<'a> Gateway<'a> {
         Ok(a.resolve(&self.values))
     }
 
+    /// Start `step` now, on a thread of its own, to be taken with
+    /// [`Gateway::finish`]: a read-only step whose argv is known, with no
+    /// stdin, no container and no output file, in a run that is not a dry
+    /// run (a dry run lists its steps in order, so it runs them in order).
+    /// `None`: it cannot be started early; run it as usual.
+    pub fn start(&self, step: Step) -> Option<Pending> {
+        if self.dry_run
+            || !step.read_only()
+            || step.runs_container()
+            || step.stdin().is_some()
+            || step.stdout_file().is_some()
+        {
+            return None;
+        }
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| self.resolve(a))
+            .collect::<Result<_>>()
+            .ok()?;
+        let command = self.command(&step, &argv);
+        let (wait, capture) = (step.wait(), step.capture());
+        let handle = std::thread::spawn(move || runner::run(command, wait, None, capture));
+        Some(Pending {
+            name: runner::short_name(&argv),
+            handle,
+        })
+    }
+
+    /// What a started step printed; as [`Gateway::must`] when `must`.
+    pub fn finish(&mut self, p: Pending, must: bool) -> Result<Output> {
+        let o = p.handle.join().map_err(|_| {
+            anyhow::anyhow!("internal error: the thread of `{}` panicked", p.name)
+        })??;
+        if must && !o.ok {
+            anyhow::bail!("{}", o.failure(&p.name));
+        }
+        Ok(o)
+    }
+
     /// Run a step that must succeed; its stdout (`None` when only printed).
     pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
         let argv: Vec<String> = step
@@ -202,6 +242,12 @@ impl<'a> Gateway<'a> {
             Some(o) => anyhow::bail!("{}", o.failure(&runner::short_name(&argv))),
         }
     }
+}
+
+/// A read-only step running on its own thread ([`Gateway::start`]).
+pub struct Pending {
+    name: String,
+    handle: std::thread::JoinHandle<Result<Output>>,
 }
 
 impl Drop for Gateway<'_> {

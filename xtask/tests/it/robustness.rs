@@ -21,6 +21,16 @@ fn echoed_docker(stderr: &str) -> Vec<String> {
         .collect()
 }
 
+/// The start-up probes (`docker version`, `docker buildx version`), sorted,
+/// and the other calls in their order.
+fn split_probes(calls: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let (mut probes, rest): (Vec<String>, Vec<String>) = calls
+        .into_iter()
+        .partition(|c| c.starts_with("version ") || c == "buildx version");
+    probes.sort();
+    (probes, rest)
+}
+
 /// A `docker` first on PATH that logs each call (its arguments, one line)
 /// in `$DIR/calls`, then runs the real one.
 fn logging_docker(label: &str) -> TempDir {
@@ -86,14 +96,19 @@ fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_wha
         "{reference} names an unchecked image"
     );
     assert_eq!(containers_of(pid), Vec::<String>::new(), "{}", run.stderr);
-    // Every docker command echoed ran, in that order; the staging name's
-    // removal among them.
+    // Every docker command echoed ran, in that order (the two start-up
+    // probes run side by side, so between them in either order); the
+    // staging name's removal among them.
     let calls = logged_calls(&log);
     let ran: Vec<String> = calls
         .iter()
         .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(echoed_docker(&run.stderr), ran, "{}", run.stderr);
+    let (echoed_probes, echoed) = split_probes(echoed_docker(&run.stderr));
+    let (ran_probes, ran) = split_probes(ran);
+    assert_eq!(echoed, ran, "{}", run.stderr);
+    assert_eq!(echoed_probes, ran_probes, "{}", run.stderr);
+    assert_eq!(echoed_probes.len(), 2, "{}", run.stderr);
     assert!(
         calls.iter().any(|c| c.starts_with(&format!(
             "image rm --no-prune -- {repository}:xtask-build-{pid}-"

@@ -120,6 +120,9 @@ fn created(local_offset: Option<UtcOffset>) -> Result<String> {
 
 /// HEAD and the tree; a release build refuses a tree with changes.
 fn tree(exec: &mut Executor, ask: &Ask) -> Result<GitState> {
+    // The builder and the engine's platform are asked for next; their
+    // probes run while git reads the tree.
+    exec.start_probes(ask.platforms.iter().any(Vec::is_empty));
     let tree = exec.git_state()?;
     if tree.dirty() {
         if !ask.args.select.naming.dev && !ask.args.allow_dirty {
