@@ -16,12 +16,12 @@ use crate::support::json::Json;
 type Newest = std::collections::BTreeMap<String, crate::model::version::Version>;
 
 /// One `*-latest` tag as read and judged.
-struct Row {
+pub(super) struct Row {
     reference: Reference,
     digest: Option<String>,
-    version: Option<String>,
+    pub(super) version: Option<String>,
     judged: audit::Judged,
-    finding: Option<String>,
+    pub(super) finding: Option<String>,
 }
 
 pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
@@ -39,9 +39,7 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     // The production repository (the tag is only a placeholder).
     let repository = Reference::new(&registry, &catalog.production, "latest")
         .map_err(|e| invalid(format!("{}: {e}", crate::project::catalog::FILE)))?;
-    let page =
-        crate::oci::distribution::page_size(std::env::var("XTASK_TAGS_PAGE_SIZE").ok().as_deref())
-            .map_err(invalid)?;
+    let page = page_size()?;
     let mut exec = Executor::new(&ws.sh, false, args.json);
     let tags = exec.read_tags(&repository, page)?;
     let newest = audit::newest_releases(catalog, &tags);
@@ -93,8 +91,14 @@ pub fn run(ws: &Workspace, args: &AuditArgs) -> Result<()> {
     Ok(())
 }
 
+/// How many tags a page of the tag list asks for (XTASK_TAGS_PAGE_SIZE).
+pub(super) fn page_size() -> Result<u32> {
+    crate::oci::distribution::page_size(std::env::var("XTASK_TAGS_PAGE_SIZE").ok().as_deref())
+        .map_err(invalid)
+}
+
 /// Read one listed tag and judge it; None when it is gone meanwhile.
-fn read_one(
+pub(super) fn read_one(
     exec: &mut Executor,
     catalog: &crate::project::catalog::Catalog,
     repository: &Reference,

@@ -31,7 +31,7 @@ use crate::support::error::invalid;
 /// whose Dockerfile has a problem refuses the command; `--all` leaves such
 /// flavours out, one warning each, and works on the others.
 pub fn select<'c>(project: &'c Project, sel: &Selection) -> Result<Vec<&'c Flavour>> {
-    let mut flavours = named(&project.catalog, sel)?;
+    let mut flavours = named(&project.catalog, &sel.flavours, sel.all)?;
     if sel.all {
         flavours.retain(|f| match project.problem(f) {
             None => true,
@@ -53,18 +53,20 @@ pub fn select<'c>(project: &'c Project, sel: &Selection) -> Result<Vec<&'c Flavo
     Ok(flavours)
 }
 
-fn named<'c>(catalog: &'c Catalog, sel: &Selection) -> Result<Vec<&'c Flavour>> {
-    if sel.all {
+/// The flavours named (each once, in the order given), or all of them;
+/// an unknown name is refused.
+pub fn named<'c>(catalog: &'c Catalog, names: &[String], all: bool) -> Result<Vec<&'c Flavour>> {
+    if all {
         return Ok(catalog.flavours.iter().collect());
     }
-    if sel.flavours.is_empty() {
+    if names.is_empty() {
         return Err(invalid(format!(
             "name the flavours to work on, or pass --all; flavours: {}",
             catalog.flavour_names()
         )));
     }
     let mut out: Vec<&Flavour> = Vec::new();
-    for name in &sel.flavours {
+    for name in names {
         let f = catalog.flavour(name)?;
         if !out.iter().any(|o| o.name == f.name) {
             out.push(f);

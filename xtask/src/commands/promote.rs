@@ -64,9 +64,7 @@ pub fn gather(
     let mut images = Vec::new();
     for (platform, digest) in wanted {
         let shown = format!("{}@{digest}", source.repository());
-        let text = exec
-            .manifest_text(&endpoint, &name, &digest, &shown)?
-            .with_context(|| format!("{shown} is listed but not served"))?;
+        let text = exec.served_manifest(source, &digest, "is listed but not served")?;
         let manifest = manifest::parse_image(&text.text)
             .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
         let config_text = exec.config_blob(&endpoint, &name, &manifest.config.digest, &shown)?;
@@ -95,13 +93,48 @@ pub struct Planned {
 }
 
 /// What the source must show, besides its test evidence.
-pub struct Rules<'a> {
-    pub version: &'a str,
+pub struct Rules {
+    pub version: String,
     /// The source must be a development image of the flavour at this
     /// version.
-    pub source_of: &'a crate::plan::expectation::DevelopmentOf,
+    pub source_of: crate::plan::expectation::DevelopmentOf,
     /// The flavour's declared base (`base.name`).
-    pub base: &'a str,
+    pub base: String,
+}
+
+impl Rules {
+    /// A promotion of flavour `f` at the project's version, its source a
+    /// development image in the repository of `development`.
+    pub fn of(
+        project: &crate::project::workspace::Project,
+        f: &crate::project::catalog::Flavour,
+        development: &Reference,
+    ) -> Result<Rules> {
+        Ok(Rules {
+            version: project.version.to_string(),
+            source_of: crate::plan::expectation::DevelopmentOf {
+                flavour: f.name.clone(),
+                version: project.version.to_string(),
+                repository: development.repository(),
+                release_tag: f.production_tag(&project.version),
+                hash_len: project.catalog.dev_hash_length,
+            },
+            base: project.base(f, None)?.image.to_string(),
+        })
+    }
+}
+
+/// What the registry serves under the release once the promotion is
+/// written: each platform's promoted image (or the one image).
+pub fn expect_of(planned: &[Planned]) -> RemoteExpect {
+    match planned {
+        [one] if one.source.platform.is_none() => RemoteExpect::Image(one.image_id.clone()),
+        many => RemoteExpect::Index(
+            many.iter()
+                .filter_map(|p| Some((p.source.platform.clone()?, p.image_id.clone())))
+                .collect(),
+        ),
+    }
 }
 
 /// Decide the promotion of `images` (of `source`) to `target`: each config
@@ -274,35 +307,25 @@ pub fn plan(
             },
         ))));
     }
-    let expect = match planned {
-        [one] if one.source.platform.is_none() => {
-            items.push(Item::Write(Write::Tag {
-                digest: Write::image_digest(&one.write.into),
-                target: target.clone(),
-            }));
-            RemoteExpect::Image(one.image_id.clone())
-        }
-        many => {
-            items.push(Item::Write(Write::Index {
-                target: target.clone(),
-                entries: many
-                    .iter()
-                    .filter_map(|p| {
-                        let platform = p.source.platform.clone()?;
-                        Some((platform, Write::image_digest(&p.write.into)))
-                    })
-                    .collect(),
-            }));
-            RemoteExpect::Index(
-                many.iter()
-                    .filter_map(|p| Some((p.source.platform.clone()?, p.image_id.clone())))
-                    .collect(),
-            )
-        }
-    };
+    items.push(Item::Write(match planned {
+        [one] if one.source.platform.is_none() => Write::Tag {
+            digest: Write::image_digest(&one.write.into),
+            target: target.clone(),
+        },
+        many => Write::Index {
+            target: target.clone(),
+            entries: many
+                .iter()
+                .filter_map(|p| {
+                    let platform = p.source.platform.clone()?;
+                    Some((platform, Write::image_digest(&p.write.into)))
+                })
+                .collect(),
+        },
+    }));
     items.push(Item::Check(Check::Registry {
         reference: target.clone(),
-        expect,
+        expect: expect_of(planned),
     }));
     items
 }

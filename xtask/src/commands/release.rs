@@ -66,7 +66,7 @@ struct Row {
 
 pub fn run(ws: &Workspace, args: &ReleaseArgs) -> Result<()> {
     let project = ws.load()?;
-    let flavours = select(&project, args)?;
+    let flavours = super::named(&project.catalog, &args.flavours, args.all)?;
     let registry = match &args.registry {
         Some(r) => Registry::parse(r).map_err(|e| invalid(format!("--registry: {e}")))?,
         None => project.catalog.registry.clone(),
@@ -128,22 +128,6 @@ pub fn run(ws: &Workspace, args: &ReleaseArgs) -> Result<()> {
     Ok(())
 }
 
-/// The flavours asked for, each checked to exist (exit 2 otherwise).
-fn select<'p>(project: &'p Project, args: &ReleaseArgs) -> Result<Vec<&'p Flavour>> {
-    if args.all {
-        return Ok(project.catalog.flavours.iter().collect());
-    }
-    if args.flavours.is_empty() {
-        return Err(invalid(
-            "release needs flavours or --all (see `cargo xtask image list`)",
-        ));
-    }
-    args.flavours
-        .iter()
-        .map(|n| project.catalog.flavour(n))
-        .collect()
-}
-
 /// Gather, decide, plan and execute one flavour's release; `row` says how
 /// far it got.
 fn release_one(
@@ -172,19 +156,7 @@ fn release_one(
             n = f.name
         );
     };
-    let base = project.base(f, None)?.image.to_string();
-    let source_of = crate::plan::expectation::DevelopmentOf {
-        flavour: f.name.clone(),
-        version: version.to_string(),
-        repository: source.repository(),
-        release_tag: f.production_tag(version),
-        hash_len: catalog.dev_hash_length,
-    };
-    let rules = super::promote::Rules {
-        version: &version.to_string(),
-        source_of: &source_of,
-        base: &base,
-    };
+    let rules = super::promote::Rules::of(project, f, &source)?;
     let planned =
         super::promote::decide(&images, &source, &target, &rules).map_err(anyhow::Error::msg)?;
     let seen = exec.registry(&target)?;
@@ -282,14 +254,7 @@ fn alias_items(
         Some(d) => Arg::Lit(d),
         None => Write::image_digest(target),
     };
-    let expect = match planned {
-        [one] if one.source.platform.is_none() => RemoteExpect::Image(one.image_id.clone()),
-        many => RemoteExpect::Index(
-            many.iter()
-                .filter_map(|p| Some((p.source.platform.clone()?, p.image_id.clone())))
-                .collect(),
-        ),
-    };
+    let expect = super::promote::expect_of(planned);
     let writes = vec![
         Item::Check(Check::Registry {
             reference: alias.clone(),
@@ -374,13 +339,19 @@ fn report(rows: &[Row], dry_run: bool, json: bool) {
     for line in super::text_table(&lines) {
         crate::support::output::stdout_line(&line);
     }
+    // Why, a line each (it may quote what the registry sent: never raw).
+    let said = crate::support::output::printable;
     for r in rows {
         if let Some(why) = r.status.why() {
-            crate::support::output::stderr_line(&format!("{}: {why}", r.flavour));
+            crate::support::output::stderr_line(&format!("{}: {}", r.flavour, said(why)));
         }
         if let Some((alias, s)) = &r.alias {
             if let Some(why) = s.why() {
-                crate::support::output::stderr_line(&format!("{}: {alias}: {why}", r.flavour));
+                crate::support::output::stderr_line(&format!(
+                    "{}: {alias}: {}",
+                    r.flavour,
+                    said(why)
+                ));
             }
         }
     }
@@ -398,28 +369,28 @@ fn audit_touched(exec: &mut Executor, project: &Project, rows: &[Row]) -> Result
     let Some(first) = touched.first() else {
         return Ok(());
     };
-    let page = crate::oci::distribution::page_size(None).map_err(invalid)?;
+    let page = super::audit::page_size()?;
     let tags = exec.read_tags(first, page)?;
     let newest = crate::rules::audit::newest_releases(&project.catalog, &tags);
     let mut findings = Vec::new();
     for alias in touched {
-        let Some(remote) = exec.registry(alias)? else {
-            findings.push(format!("{alias} is not served after the release"));
-            continue;
-        };
-        let label = exec.remote_version(alias, &remote)?;
-        let judged = crate::rules::audit::judge(&project.catalog, alias.tag(), &label, &newest);
-        let version = label.ok().flatten();
-        match crate::rules::audit::finding(&alias.to_string(), &judged, version.as_deref()) {
-            Some(f) => findings.push(f),
-            None => crate::support::output::stderr_line(&format!(
-                "audit: {alias} is current ({})",
-                version.unwrap_or_default()
-            )),
+        match super::audit::read_one(exec, &project.catalog, alias, alias.tag(), &newest)? {
+            None => findings.push(format!("{alias} is not served after the release")),
+            Some(row) => match row.finding {
+                Some(f) => findings.push(f),
+                None => crate::support::output::stderr_line(&format!(
+                    "audit: {alias} is current ({})",
+                    crate::support::output::printable(&row.version.unwrap_or_default())
+                )),
+            },
         }
     }
     for f in &findings {
-        crate::support::output::stderr_line(&format!("finding: {f}"));
+        // A version label is the registry's text: never shown raw.
+        crate::support::output::stderr_line(&format!(
+            "finding: {}",
+            crate::support::output::printable(f)
+        ));
     }
     anyhow::ensure!(
         findings.is_empty(),

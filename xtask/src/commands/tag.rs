@@ -33,11 +33,6 @@ pub struct Rules<'a> {
     pub revision: Option<String>,
     /// Whether they must carry the dirty label (a default development tag).
     pub dirty: Option<bool>,
-    /// The base the flavour is built on: a promotion's source must name it.
-    pub base: Option<AnyRef>,
-    /// What a promotion's source must be: a development image of the
-    /// flavour at this version.
-    pub source: Option<crate::plan::expectation::DevelopmentOf>,
 }
 
 impl Rules<'_> {
@@ -77,7 +72,7 @@ pub fn run(ws: &Workspace, args: &TagArgs) -> Result<()> {
         project
             .catalog
             .reference(ask.flavour, &project.version, &channel, &ask.registry)?;
-    let rules = rules(&project, ask.flavour, &channel, &target, args)?;
+    let rules = rules(&project, ask.flavour, &channel, args);
     match ask.alias {
         Some(alias) => move_alias(&mut exec, &project, &rules, &target, alias, args),
         None => promote(&mut exec, &project, &rules, &target, &ask.platforms, args),
@@ -153,28 +148,15 @@ fn rules<'a>(
     project: &'a crate::project::workspace::Project,
     flavour: &'a Flavour,
     channel: &crate::project::catalog::Channel,
-    target: &Reference,
     args: &TagArgs,
-) -> Result<Rules<'a>> {
-    let catalog = &project.catalog;
-    Ok(Rules {
+) -> Rules<'a> {
+    Rules {
         flavour,
         version: &project.version,
         release: !args.naming.dev,
         revision: super::required_revision(channel),
         dirty: super::required_dirty(channel),
-        base: Some(project.base(flavour, None)?.image),
-        source: Some(crate::plan::expectation::DevelopmentOf {
-            flavour: flavour.name.clone(),
-            version: project.version.to_string(),
-            repository: target
-                .with_name(&catalog.development)
-                .map_err(|e| invalid(format!("{target}: {e}")))?
-                .repository(),
-            release_tag: flavour.production_tag(&project.version),
-            hash_len: catalog.dev_hash_length,
-        }),
-    })
+    }
 }
 
 /// `--latest`: point the declared alias at the checked local release
@@ -258,17 +240,10 @@ fn promote(
         );
     };
     let seen = exec.registry(target)?;
-    let base = project.base(flavour, None)?.image.to_string();
-    let source_of = rules
-        .source
-        .as_ref()
-        .ok_or_else(|| invalid("a promotion targets the release reference (no --dev)"))?;
-    let version = project.version.to_string();
-    let checks = super::promote::Rules {
-        version: &version,
-        source_of,
-        base: &base,
-    };
+    let development = target
+        .with_name(&project.catalog.development)
+        .map_err(|e| invalid(format!("{target}: {e}")))?;
+    let checks = super::promote::Rules::of(project, flavour, &development)?;
     let planned =
         super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;
     if super::promote::already_there(seen.as_ref(), &planned) {

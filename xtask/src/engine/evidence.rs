@@ -3,7 +3,7 @@
 //! publishes or promotes it. Each read is checked: the payload's digest,
 //! its subject, the image ID it names.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::engine::executor::Executor;
 use crate::model::reference::Reference;
@@ -35,10 +35,7 @@ impl Executor<'_> {
         let endpoint = Endpoint::of_host(repository.registry().host());
         let name = repository.api_name();
         let shown = format!("{}@{subject}", repository.repository());
-        let served = self
-            .registry
-            .manifest_text(&mut self.gw, &endpoint, &name, subject, &shown)?
-            .with_context(|| format!("{shown} is not in the registry"))?;
+        let served = self.served_manifest(repository, subject, "is not in the registry")?;
         let subject_descriptor = Descriptor {
             media_type: served.media_type,
             digest: subject.to_string(),

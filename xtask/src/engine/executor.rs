@@ -130,16 +130,25 @@ impl<'a> Executor<'a> {
             .manifest(&mut self.gw, endpoint, name, reference, shown)
     }
 
-    /// A manifest as a registry serves it: its bytes, digest and type.
-    pub fn manifest_text(
+    /// The manifest `digest` of `repository`'s repository, as served;
+    /// absent is an error, `missing` its words (`is not in the registry`).
+    pub fn served_manifest(
         &mut self,
-        endpoint: &crate::oci::distribution::Endpoint,
-        name: &str,
-        reference: &str,
-        shown: &str,
-    ) -> Result<Option<crate::registry::client::Served>> {
+        repository: &Reference,
+        digest: &str,
+        missing: &str,
+    ) -> Result<crate::registry::client::Served> {
+        let endpoint = crate::oci::distribution::Endpoint::of_host(repository.registry().host());
+        let shown = format!("{}@{digest}", repository.repository());
         self.registry
-            .manifest_text(&mut self.gw, endpoint, name, reference, shown)
+            .manifest_text(
+                &mut self.gw,
+                &endpoint,
+                &repository.api_name(),
+                digest,
+                &shown,
+            )?
+            .with_context(|| format!("{shown} {missing}"))
     }
 
     /// The config digest of an index entry.
@@ -199,7 +208,9 @@ impl<'a> Executor<'a> {
                         .filter(|e| e.flagged)
                         .map(crate::project::context::Entry::shown)
                         .collect();
-                    return Ok(state.with_flagged(&flagged));
+                    let mut state = state.with_flagged(&flagged);
+                    state.index = Some(listed);
+                    return Ok(state);
                 }
                 Err(e) => e,
             }

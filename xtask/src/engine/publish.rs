@@ -272,11 +272,7 @@ impl Executor<'_> {
     fn write_tag(&mut self, digest: &str, target: &Reference) -> Result<()> {
         let endpoint = Endpoint::of_host(target.registry().host());
         let name = target.api_name();
-        let shown = format!("{}@{digest}", target.repository());
-        let served = self
-            .registry
-            .manifest_text(&mut self.gw, &endpoint, &name, digest, &shown)?
-            .with_context(|| format!("{shown} is not in the registry"))?;
+        let served = self.served_manifest(target, digest, "is not in the registry")?;
         let written = self.registry.put_manifest(
             &mut self.gw,
             &endpoint,
@@ -304,11 +300,11 @@ impl Executor<'_> {
         let mut listed = Vec::new();
         for (platform, digest) in entries {
             let digest = self.gw.resolve(digest)?;
-            let shown = format!("{}@{digest}", target.repository());
-            let served = self
-                .registry
-                .manifest_text(&mut self.gw, &endpoint, &name, &digest, &shown)?
-                .with_context(|| format!("{shown} ({platform}) is not in the registry"))?;
+            let served = self.served_manifest(
+                target,
+                &digest,
+                &format!("({platform}) is not in the registry"),
+            )?;
             listed.push((
                 platform.clone(),
                 Descriptor {

@@ -31,6 +31,7 @@ pub fn parse_state(text: &str, own: &[String]) -> Result<GitState, String> {
     Ok(GitState {
         head,
         status: status.join("\n"),
+        index: None,
     })
 }
 
@@ -99,7 +100,8 @@ mod tests {
             parse_state(&clean, &[]).unwrap(),
             GitState {
                 head: h.clone(),
-                status: String::new()
+                status: String::new(),
+                index: None,
             }
         );
         let dirty = format!("# branch.oid {h}\n# branch.head (detached)\n1 .M N... 100644 100644 100644 x y pyproject.toml\n? new.txt\n");

@@ -9,6 +9,10 @@ pub struct GitState {
     /// The status lines (uncommitted changes, untracked files), as git
     /// printed them; empty for a clean tree.
     pub status: String,
+    /// The index as `git ls-files --stage -v` printed it when the state
+    /// was read (`None`: not read), so that the build context lists it
+    /// from the same reading.
+    pub index: Option<String>,
 }
 
 impl GitState {
@@ -211,6 +215,7 @@ mod tests {
         let s = GitState {
             head: "a".repeat(40),
             status: "1 .M N... 100644 100644 100644 x y a.txt\n? notes.txt".into(),
+            index: None,
         };
         assert_eq!(
             s.tracked_status(),
@@ -220,6 +225,7 @@ mod tests {
         let only_untracked = GitState {
             head: s.head.clone(),
             status: "? notes.txt".into(),
+            index: None,
         };
         assert!(only_untracked.dirty());
         assert_eq!(only_untracked.tracked_status(), "");
@@ -230,6 +236,7 @@ mod tests {
         let clean = GitState {
             head: "a".repeat(40),
             status: String::new(),
+            index: None,
         };
         let many: Vec<String> = (1..=5000).map(|i| format!("data/f{i}")).collect();
         let sparse = clean.clone().with_flagged(&many);

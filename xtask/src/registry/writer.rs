@@ -12,6 +12,34 @@ use crate::oci::distribution::{self, Access, Body, Endpoint, Request, Response};
 use crate::registry::client::Client;
 
 impl Client {
+    /// The error of an answer a write did not expect: a refusal (401,
+    /// 403: what to do about the login), else the status and the
+    /// registry's error codes.
+    fn failed(
+        &self,
+        endpoint: &Endpoint,
+        name: &str,
+        access: &Access,
+        request: &Request,
+        r: &Response,
+    ) -> anyhow::Error {
+        if matches!(r.status, 401 | 403) {
+            return self.refused(endpoint, name, access, r.status);
+        }
+        let codes = r.error_codes();
+        anyhow::anyhow!(
+            "{} answered HTTP {} to {}{}",
+            endpoint.host,
+            r.status,
+            request.what,
+            if codes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", codes.join(", "))
+            }
+        )
+    }
+
     /// Whether `name` holds the blob `digest` (a HEAD: 200 yes, 404 no).
     pub fn blob_exists(
         &mut self,
@@ -25,8 +53,7 @@ impl Client {
         match r.status {
             200 => Ok(true),
             404 => Ok(false),
-            401 | 403 => Err(self.refused(endpoint, name, &Access::Push, r.status)),
-            s => Err(unexpected(endpoint, &request, s, &r)),
+            _ => Err(self.failed(endpoint, name, &Access::Push, &request, &r)),
         }
     }
 
@@ -51,8 +78,7 @@ impl Client {
                 Ok(true)
             }
             202 => Ok(false),
-            401 | 403 => Err(self.refused(endpoint, name, &access, r.status)),
-            s => Err(unexpected(endpoint, &request, s, &r)),
+            _ => Err(self.failed(endpoint, name, &access, &request, &r)),
         }
     }
 
@@ -73,8 +99,7 @@ impl Client {
             let r = self.send(gw, endpoint, name, &start, &Access::Push)?;
             match r.status {
                 202 => {}
-                401 | 403 => return Err(self.refused(endpoint, name, &Access::Push, r.status)),
-                s => return Err(unexpected(endpoint, &start, s, &r)),
+                _ => return Err(self.failed(endpoint, name, &Access::Push, &start, &r)),
             }
             let location = r
                 .header("location")
@@ -95,8 +120,7 @@ impl Client {
                 404 if round == 0 && r.error_codes().iter().any(|c| c == "BLOB_UPLOAD_UNKNOWN") => {
                     continue
                 }
-                401 | 403 => return Err(self.refused(endpoint, name, &Access::Push, r.status)),
-                s => return Err(unexpected(endpoint, &put, s, &r)),
+                _ => return Err(self.failed(endpoint, name, &Access::Push, &put, &r)),
             }
         }
         anyhow::bail!(
@@ -142,8 +166,7 @@ impl Client {
                 let subject = matches!(r.header("oci-subject"), Ok(Some(_)));
                 Ok((digest, subject))
             }
-            401 | 403 => Err(self.refused(endpoint, name, &Access::Push, r.status)),
-            s => Err(unexpected(endpoint, &request, s, &r)),
+            _ => Err(self.failed(endpoint, name, &Access::Push, &request, &r)),
         }
     }
 
@@ -161,8 +184,7 @@ impl Client {
         match r.status {
             200 => Ok(Some(r.body)),
             404 => Ok(None),
-            401 | 403 => Err(self.refused(endpoint, name, &Access::Pull, r.status)),
-            s => Err(unexpected(endpoint, &request, s, &r)),
+            _ => Err(self.failed(endpoint, name, &Access::Pull, &request, &r)),
         }
     }
 }
@@ -185,18 +207,4 @@ fn confirmed_digest(
         ),
         Err(e) => anyhow::bail!("{}: {e}", endpoint.host),
     }
-}
-
-fn unexpected(endpoint: &Endpoint, request: &Request, status: u16, r: &Response) -> anyhow::Error {
-    let codes = r.error_codes();
-    anyhow::anyhow!(
-        "{} answered HTTP {status} to {}{}",
-        endpoint.host,
-        request.what,
-        if codes.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", codes.join(", "))
-        }
-    )
 }

@@ -340,6 +340,7 @@ fn dirty_dev_build_is_tagged_dirty() {
         run.stderr
     );
     assert!(!docker_ok(&["image", "inspect", &prod]));
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 }
 
 #[test]

@@ -123,11 +123,11 @@ fn expected_start() -> Vec<String> {
 }
 
 /// The steps that list a commit's files and write its context (a dry run
-/// only shows the writing): from the blobs, no checkout.
+/// only shows the writing): from the blobs, no checkout; the index as
+/// listed with the git state (not listed again).
 fn expected_context(ws: &Workspace) -> Vec<String> {
     vec![
         "# read-only: git rev-parse --show-prefix".to_string(),
-        "# read-only: git ls-files --stage -v".to_string(),
         format!("# read-only: git ls-tree -r --full-tree {}", ws.head()),
         "# read-only: git check-attr --stdin filter <<'EOF'".to_string(),
         "<3 paths, one a line>".to_string(),

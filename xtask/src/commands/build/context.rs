@@ -64,7 +64,11 @@ pub fn build_context(
         invalid("cannot name a cache directory for the build context: set HOME or an absolute XDG_CACHE_HOME")
     })?;
     let prefix = project_prefix(exec)?;
-    let listed = exec.must(&Step::GitTracked)?.unwrap_or_default();
+    // The index as read with the tree's state, not listed again.
+    let listed = match &tree.index {
+        Some(listed) => listed.clone(),
+        None => exec.must(&Step::GitTracked)?.unwrap_or_default(),
+    };
     let index = context::parse_index(&listed).map_err(anyhow::Error::msg)?;
     if !exec.dry_run() {
         let folder = context::root(&cache);

@@ -135,6 +135,7 @@ mod tests {
         GitState {
             head: "c".repeat(40),
             status: String::new(),
+            index: None,
         }
     }
 

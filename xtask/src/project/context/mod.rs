@@ -109,33 +109,45 @@ fn check_oid(oid: &str, line: &str) -> Result<(), String> {
     }
 }
 
+/// One line of a git listing, `<fields> <mode> <object>…\t<path>`:
+/// its fields (split at spaces, `want` of them) and its entry (`mode`
+/// and `oid` the positions of those fields), not flagged.
+fn listed<'l>(
+    line: &'l str,
+    program: &str,
+    want: usize,
+    (mode, oid): (usize, usize),
+) -> Result<(Vec<&'l str>, Entry), String> {
+    let (meta, path) = line
+        .split_once('\t')
+        .ok_or_else(|| format!("{program} printed {line:?}"))?;
+    let fields: Vec<&str> = meta.split(' ').collect();
+    if fields.len() != want {
+        return Err(format!("{program} printed {line:?}"));
+    }
+    let kind = u32::from_str_radix(fields[mode], 8)
+        .ok()
+        .and_then(Kind::of_mode)
+        .ok_or_else(|| format!("{program} printed the mode of {line:?}"))?;
+    check_oid(fields[oid], line)?;
+    let path = unquote_path(path)?;
+    check_path(&path, line)?;
+    let entry = Entry {
+        kind,
+        oid: fields[oid].to_string(),
+        path,
+        flagged: false,
+    };
+    Ok((fields, entry))
+}
+
 /// Parse `git ls-tree -r --full-tree` (paths quoted):
 /// `<mode> <type> <object>\t<path>` a line.
 pub fn parse_tree(text: &str) -> Result<Vec<Entry>, String> {
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let (meta, path) = line
-            .split_once('\t')
-            .ok_or_else(|| format!("git ls-tree printed {line:?}"))?;
-        let fields: Vec<&str> = meta.split(' ').collect();
-        let [mode, _type, oid] = fields[..] else {
-            return Err(format!("git ls-tree printed {line:?}"));
-        };
-        let kind = u32::from_str_radix(mode, 8)
-            .ok()
-            .and_then(Kind::of_mode)
-            .ok_or_else(|| format!("git ls-tree printed the mode of {line:?}"))?;
-        check_oid(oid, line)?;
-        let path = unquote_path(path)?;
-        check_path(&path, line)?;
-        out.push(Entry {
-            kind,
-            oid: oid.to_string(),
-            path,
-            flagged: false,
-        });
-    }
-    Ok(out)
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| listed(line, "git ls-tree", 3, (0, 2)).map(|(_, e)| e))
+        .collect()
 }
 
 /// Parse `git ls-files --stage -v` (paths quoted):
@@ -145,31 +157,14 @@ pub fn parse_tree(text: &str) -> Result<Vec<Entry>, String> {
 pub fn parse_index(text: &str) -> Result<Vec<Entry>, String> {
     let mut out: Vec<Entry> = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
-        let (meta, path) = line
-            .split_once('\t')
-            .ok_or_else(|| format!("git ls-files printed {line:?}"))?;
-        let fields: Vec<&str> = meta.split(' ').collect();
-        let [tag, mode, oid, _stage] = fields[..] else {
-            return Err(format!("git ls-files printed {line:?}"));
-        };
-        let kind = u32::from_str_radix(mode, 8)
-            .ok()
-            .and_then(Kind::of_mode)
-            .ok_or_else(|| format!("git ls-files printed the mode of {line:?}"))?;
-        check_oid(oid, line)?;
-        let path = unquote_path(path)?;
-        check_path(&path, line)?;
-        if out.last().is_some_and(|e| e.path == path) {
+        let (fields, mut entry) = listed(line, "git ls-files", 4, (1, 2))?;
+        if out.last().is_some_and(|e| e.path == entry.path) {
             continue;
         }
-        let flagged =
+        let tag = fields[0];
+        entry.flagged =
             tag == "S" || (!tag.is_empty() && tag.bytes().all(|b| b.is_ascii_lowercase()));
-        out.push(Entry {
-            kind,
-            oid: oid.to_string(),
-            path,
-            flagged,
-        });
+        out.push(entry);
     }
     Ok(out)
 }
