@@ -103,10 +103,22 @@ impl Quickstart {
         if TcpStream::connect(host).is_ok() {
             found.push(format!("something answering on {host}"));
         }
+        // The names the quickstart makes on its registry (its base, the
+        // demo's release, alias and staging names): another test that
+        // later gets the same free port makes other names under it.
         let names = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let ours = [
+            "base:",
+            "itwinai:0.1.0-",
+            "itwinai:demo-latest",
+            "itwinai:xtask-build-",
+        ];
         let mine: Vec<&str> = names
             .lines()
-            .filter(|n| n.starts_with(&format!("{host}/")))
+            .filter(|n| {
+                n.strip_prefix(&format!("{host}/"))
+                    .is_some_and(|rest| ours.iter().any(|o| rest.starts_with(o)))
+            })
             .collect();
         found.extend(mine.iter().map(|n| format!("image {n}")));
         let made = [
