@@ -57,7 +57,6 @@ impl Rules<'_> {
             source_of: None,
             dirty: self.dirty,
             built: None,
-            becomes: None,
             platform: platform.cloned(),
         }
     }

@@ -39,8 +39,6 @@ impl Executor<'_> {
                 break;
             }
         }
-        // A plan that stopped leaves no staging name of its builds.
-        self.gw.remove_staged();
         if counting && !done.is_empty() {
             let secs: f64 = done.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
             crate::support::output::stderr_line(&format!(
@@ -67,7 +65,19 @@ impl Executor<'_> {
     }
 
     fn run(&mut self, step: &Step) -> Result<()> {
-        let Some(stdout) = self.must(step)? else {
+        let ran = self.must(step);
+        if let Step::Build(b) = step {
+            // The image it built, unnamed: known by the ID docker wrote.
+            if let Some(id) = built_id(&b.iidfile, matches!(ran, Ok(Some(_))))? {
+                self.gw.learn(
+                    Slot::Built {
+                        name: b.name.clone(),
+                    },
+                    id,
+                );
+            }
+        }
+        let Some(stdout) = ran? else {
             return Ok(());
         };
         if let Step::Pull {
@@ -114,7 +124,6 @@ impl Executor<'_> {
                 head,
                 status,
                 untracked,
-                reference,
                 name,
             } => {
                 let now = self.git_state()?;
@@ -131,11 +140,8 @@ impl Executor<'_> {
                 } else {
                     "the working tree changed".to_string()
                 };
-                self.must(&Step::Untag {
-                    reference: reference.clone(),
-                })?;
                 anyhow::bail!(
-                    "{what} while {name} was built, so its labels would not describe it; it was not named {name} (its build {reference} was removed); build again from a quiet tree"
+                    "{what} while {name} was built, so its labels would not describe it; it was not named {name} (the image built keeps no name); build again from a quiet tree"
                 );
             }
             Check::Registry { reference, expect } => self.check_registry(reference, expect),
@@ -165,20 +171,17 @@ impl Executor<'_> {
     }
 
     fn check_image(&mut self, expect: &crate::plan::expectation::Expectation) -> Result<()> {
-        let checked = crate::engine::verify::check(self, expect);
-        if let (Err(_), Some(reference)) = (&checked, &expect.built) {
-            // Just built by this plan: an image that lies keeps no name.
-            let _ = self.must(&Step::Untag {
-                reference: reference.clone(),
-            });
+        let id = crate::engine::verify::check(self, expect)?;
+        // A build's image is known by the ID it wrote (`Slot::Built`); its
+        // name still holds the previous image until the plan moves it.
+        if expect.built.is_none() {
+            self.gw.learn(
+                Slot::ImageId {
+                    reference: expect.image.clone(),
+                },
+                id,
+            );
         }
-        let id = checked?;
-        self.gw.learn(
-            Slot::ImageId {
-                reference: expect.image.clone(),
-            },
-            id,
-        );
         Ok(())
     }
 
@@ -211,19 +214,11 @@ fn milestone(item: &Item) -> Option<String> {
     match item {
         Item::Run(step)
             if !step.read_only()
-                && !matches!(
-                    step,
-                    Step::Tag { .. } | Step::Untag { .. } | Step::RemoveContainer { .. }
-                ) =>
+                && !matches!(step, Step::Tag { .. } | Step::RemoveContainer { .. }) =>
         {
             Some(step.purpose())
         }
-        Item::Check(Check::Image(e)) => Some(format!(
-            "checking {}",
-            e.becomes
-                .as_ref()
-                .map_or_else(|| e.image.to_string(), ToString::to_string)
-        )),
+        Item::Check(Check::Image(e)) => Some(format!("checking {}", e.image)),
         Item::Check(Check::Tested {
             flavour, reference, ..
         }) => Some(format!("testing {reference} (flavour '{flavour}')")),
@@ -232,4 +227,22 @@ fn milestone(item: &Item) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The image ID a build wrote into `file` (removed here, whatever it
+/// holds): `None` when the build did not run (a dry run) or failed.
+fn built_id(file: &str, ran: bool) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(file);
+    let _ = std::fs::remove_file(file);
+    if !ran {
+        return Ok(None);
+    }
+    let text = text.map_err(|e| {
+        anyhow::anyhow!("docker build finished but wrote no image ID into {file}: {e}")
+    })?;
+    let id = text.trim();
+    crate::model::reference::check_sha256(id).map_err(|e| {
+        anyhow::anyhow!("docker build wrote {id:?} into {file} where its image ID belongs: {e}")
+    })?;
+    Ok(Some(id.to_string()))
 }

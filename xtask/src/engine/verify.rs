@@ -15,11 +15,12 @@ use crate::plan::expectation::{Expectation, Labels};
 use crate::rules::verify::{differences, platform_mismatch, Facts};
 use crate::support::cache;
 
-/// Check the image `e.image` names now; its image ID when it passes.
+/// Check the image `e.image` names now (a build's: the image it wrote the
+/// ID of); its image ID when it passes.
 /// The image and, when its digest is already known, its base are
 /// inspected in one call.
 pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
-    let mut images = vec![Arg::Lit(e.image.to_string())];
+    let mut images = vec![e.subject()];
     let known_base = e.passed_base_digest(exec.values());
     if let Some(b) = &known_base {
         images.push(Arg::Lit(b.clone()));
@@ -28,7 +29,14 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
     let info = found
         .next()
         .flatten()
-        .ok_or_else(|| anyhow::anyhow!("{} is not in the local engine", e.shown()))?;
+        .ok_or_else(|| match &e.built {
+            Some(_) => anyhow::anyhow!(
+                "{} ({}, the ID docker build wrote) is not in the local engine: an image prune may have removed it, or buildx wrote a digest this engine does not know images by (some buildx versions with the containerd image store); build again, or update buildx",
+                e.shown(),
+                e.subject().resolve(exec.values())
+            ),
+            None => anyhow::anyhow!("{} is not in the local engine", e.shown()),
+        })?;
     let base = found.next().flatten();
     check_with(exec, e, info, base)
 }

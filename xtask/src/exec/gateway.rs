@@ -5,13 +5,12 @@
 //! can still be made; without it each is echoed to stderr and run, in the
 //! environment the step derives, bounded as its wait class says.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use xshell::Shell;
 
 use crate::exec::runner::{self, Output};
-use crate::model::reference::Reference;
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::step::{render_step, Step};
 use crate::support::process::EnvChange;
@@ -23,11 +22,6 @@ pub struct Gateway<'a> {
     json: bool,
     /// Values learnt by the steps so far.
     values: BTreeMap<Slot, String>,
-    /// Staging names a build of this run may have made and no step has
-    /// removed yet ([`Step::staging_name`]): removed by
-    /// [`Gateway::remove_staged`], and when the gateway is dropped, on
-    /// every exit (a failure, a signal).
-    staged: BTreeSet<Reference>,
 }
 
 impl<'a> Gateway<'a> {
@@ -37,7 +31,6 @@ impl<'a> Gateway<'a> {
             dry_run,
             json,
             values: BTreeMap::new(),
-            staged: BTreeSet::new(),
         }
     }
 
@@ -106,9 +99,6 @@ impl<'a> Gateway<'a> {
             );
             self.values.insert(Slot::Container, name);
         }
-        if let Some(name) = step.staging_name() {
-            self.staged.insert(name);
-        }
         let argv: Vec<String> = step
             .argv()
             .iter()
@@ -141,28 +131,7 @@ impl<'a> Gateway<'a> {
         }
         // A name serves one run: a later listing shows the placeholder.
         self.values.remove(&Slot::Container);
-        match (&result, step) {
-            // A failed build tags nothing (docker tags only a finished one).
-            (Ok(o), Step::Build(_)) if !o.ok => {
-                step.staging_name().map(|n| self.staged.remove(&n));
-            }
-            (Ok(o), Step::Untag { reference }) if o.ok => {
-                self.staged.remove(reference);
-            }
-            _ => {}
-        }
         result.map(Some)
-    }
-
-    /// Remove every staging name a build of this run made that the plan
-    /// did not remove (it stopped: a failure, a signal, a timeout), even
-    /// after a signal: an unchecked image keeps no name in the repository.
-    pub fn remove_staged(&mut self) {
-        for reference in std::mem::take(&mut self.staged) {
-            let rm = Step::Untag { reference };
-            let argv: Vec<String> = rm.argv().iter().map(|a| a.resolve(&self.values)).collect();
-            let _ = runner::run_cleanup(self.command(&rm, &argv));
-        }
     }
 
     /// The command of `step` (its argv resolved), in the environment the
@@ -248,12 +217,4 @@ impl<'a> Gateway<'a> {
 pub struct Pending {
     name: String,
     handle: std::thread::JoinHandle<Result<Output>>,
-}
-
-impl Drop for Gateway<'_> {
-    /// The last chance to remove a staging name: on every way out of a
-    /// command, its error included.
-    fn drop(&mut self) {
-        self.remove_staged();
-    }
 }

@@ -10,8 +10,11 @@ use crate::model::reference::{AnyRef, Reference};
 pub enum Slot {
     /// The `repository@sha256:…` digest of a base image once pulled.
     BaseDigest { image: AnyRef },
-    /// The image ID (`sha256:…`) of a reference once built or checked.
+    /// The image ID (`sha256:…`) of a reference once checked.
     ImageId { reference: AnyRef },
+    /// The image ID (`sha256:…`) a build wrote (`--iidfile`) of the image
+    /// that takes `name` once checked: unnamed until then.
+    Built { name: Reference },
     /// The digest (`sha256:…`) of the index `docker manifest push` wrote.
     IndexDigest { reference: Reference },
     /// The manifest digest (`sha256:…`) a registry served under a
@@ -30,6 +33,7 @@ impl Slot {
                 format!("<BASE_IMG_DIGEST of {image}, known after the pull>")
             }
             Slot::ImageId { reference } => format!("<image ID of {reference}>"),
+            Slot::Built { name } => format!("<image ID built for {name}>"),
             Slot::IndexDigest { reference } => format!("<index digest of {reference}>"),
             Slot::ManifestDigest { reference } => format!("<digest of {reference} as read back>"),
             Slot::Container => "<container name>".to_string(),

@@ -4,7 +4,7 @@
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
 use crate::oci::distribution::{Endpoint, Request};
-use crate::plan::arg::{Arg, Slot};
+use crate::plan::arg::Arg;
 use crate::plan::expectation::Expectation;
 use crate::plan::step::Step;
 
@@ -63,7 +63,6 @@ pub enum Check {
         /// context is the commit, so that a file made meanwhile beside it
         /// changes nothing that was built.
         untracked: bool,
-        reference: Reference,
         name: Reference,
     },
     /// The registry serves `expect` under `reference`: right before a
@@ -84,7 +83,7 @@ pub enum Check {
         reference: AnyRef,
         id: Arg,
         platform: Option<Platform>,
-        test: crate::project::catalog::Test,
+        test: Box<crate::project::catalog::Test>,
     },
 }
 
@@ -93,8 +92,8 @@ impl Check {
     pub fn describe(&self) -> String {
         match self {
             Check::Image(e) => e.describe(),
-            Check::TreeUnchanged { reference, .. } => {
-                format!("check that HEAD and the tree did not change while {reference} was built")
+            Check::TreeUnchanged { name, .. } => {
+                format!("check that HEAD and the tree did not change while {name} was built")
             }
             Check::Registry { reference, expect } => format!(
                 "check that the registry serves {} under {reference}",
@@ -125,12 +124,10 @@ impl Check {
         match self {
             Check::Image(e) => vec![
                 Step::Inspect {
-                    images: vec![Arg::Lit(e.image.to_string()), e.base_shown()],
+                    images: vec![e.subject(), e.base_shown()],
                 },
                 Step::Probe {
-                    image: Arg::slot(Slot::ImageId {
-                        reference: e.image.clone(),
-                    }),
+                    image: e.checked_id(),
                     platform: e.platform.clone(),
                     dists: e.dists(),
                 },
@@ -157,7 +154,7 @@ impl Check {
             } => vec![Step::Test {
                 image: id.clone(),
                 platform: platform.clone(),
-                test: test.clone(),
+                test: (**test).clone(),
             }],
         }
     }

@@ -23,7 +23,8 @@ pub enum Labels {
 /// What one image must show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
-    /// The local name to check.
+    /// The local name to check; for a build, the name its image takes
+    /// once checked.
     pub image: AnyRef,
     /// What its ref.name label must hold; None for a promotion's source.
     pub ref_name: Option<String>,
@@ -47,12 +48,10 @@ pub struct Expectation {
     /// Whether it must carry the dirty label: a default development tag
     /// says `-dirty` exactly when it does.
     pub dirty: Option<bool>,
-    /// Built by this very plan under this name: removed when it fails, so
-    /// an image that lies keeps no name.
+    /// Built by this very plan for this name: the image checked is the
+    /// one the build wrote the ID of ([`Slot::Built`]), which has no name
+    /// until it passes.
     pub built: Option<crate::model::reference::Reference>,
-    /// The name the image takes once it passes (a build's local name; it
-    /// is checked under its staging name `image`), for messages.
-    pub becomes: Option<crate::model::reference::Reference>,
     /// The one platform of a multi-platform reference this image is: its
     /// config must say so, it runs as that platform (under emulation when
     /// foreign), and its base layers are that platform's of the base.
@@ -64,11 +63,30 @@ pub const ITWINAI_DIST: &str = "itwinai";
 
 impl Expectation {
     /// The image as messages name it: `image`, or, for a build, the name it
-    /// takes and the one it was built under.
+    /// takes and the image built for it.
     pub fn shown(&self) -> String {
-        match &self.becomes {
-            Some(name) => format!("{name} (built as {})", self.image),
+        match &self.built {
+            Some(name) => format!("{name}, as built"),
             None => self.image.to_string(),
+        }
+    }
+
+    /// What `docker image inspect` is given: the name, or, for a build,
+    /// the ID it wrote.
+    pub fn subject(&self) -> Arg {
+        match &self.built {
+            Some(name) => Arg::slot(Slot::Built { name: name.clone() }),
+            None => Arg::Lit(self.image.to_string()),
+        }
+    }
+
+    /// The image ID the check binds everything after the inspection to.
+    pub fn checked_id(&self) -> Arg {
+        match &self.built {
+            Some(name) => Arg::slot(Slot::Built { name: name.clone() }),
+            None => Arg::slot(Slot::ImageId {
+                reference: self.image.clone(),
+            }),
         }
     }
 

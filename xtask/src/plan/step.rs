@@ -24,33 +24,28 @@ pub enum Builder {
     Buildx { builder: Option<String> },
 }
 
-/// Where a build's Dockerfile comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A Dockerfile of the project, with a context folder holding exactly
-    /// the files of the commit (`context.rs`): `dir` absolute,
-    /// `dockerfile` relative to it.
-    Context { dir: String, dockerfile: String },
-    /// `FROM <image>` on stdin, with no context (a promotion).
-    FromImage(Arg),
-}
-
-/// One `docker build`.
+/// One `docker build` of a Dockerfile of the project, with a context
+/// folder holding exactly the files of the commit (`context.rs`). The
+/// image is built with no name: docker writes its ID into `iidfile`
+/// ([`Slot::Built`]), and it takes `name` only once it passed its checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Build {
     pub builder: Builder,
     /// `--platform`: the one platform this build makes (None: the engine's).
     pub platform: Option<Platform>,
-    pub source: Source,
-    pub tag: String,
+    /// The context folder, absolute.
+    pub dir: String,
+    /// The Dockerfile, relative to `dir`.
+    pub dockerfile: String,
+    /// A new file of the tool's cache, only this run's (`--iidfile`).
+    pub iidfile: String,
+    /// The name the image takes once checked.
+    pub name: Reference,
     pub no_cache: bool,
     pub pull: bool,
     pub build_args: Vec<(String, Arg)>,
-    /// `--label` values the tool adds itself (the dirty-tree label, a promotion's ref.name).
+    /// `--label` values the tool adds itself (the dirty-tree label).
     pub labels: Vec<(String, String)>,
-    /// The name the image takes once checked, when `tag` is only where it
-    /// is built (for messages).
-    pub becomes: Option<Reference>,
 }
 
 /// Variables that make git describe another repository, work tree or
@@ -175,10 +170,6 @@ pub enum Step {
     /// Remove a container a stopped step left (`docker rm -f`).
     RemoveContainer {
         name: String,
-    },
-    /// Remove a name the tool made (after a failed check).
-    Untag {
-        reference: Reference,
     },
     /// One request to the registry API with curl: a read (a manifest, a
     /// config blob, a tag list page, a token, whether a blob is there) or a
@@ -342,14 +333,6 @@ impl Step {
                 a
             }
             Step::RemoveContainer { name } => lits(["docker", "rm", "--force", "--", name]),
-            Step::Untag { reference } => lits([
-                "docker".to_string(),
-                "image".into(),
-                "rm".into(),
-                "--no-prune".into(),
-                "--".into(),
-                reference.to_string(),
-            ]),
         }
     }
 
@@ -452,7 +435,6 @@ impl Step {
             Step::Pull { .. }
             | Step::Build(_)
             | Step::Tag { .. }
-            | Step::Untag { .. }
             | Step::RemoveContainer { .. }
             | Step::ContextBlobs { .. }
             | Step::Save { .. }
@@ -522,19 +504,6 @@ impl Step {
         matches!(self, Step::Probe { .. } | Step::Test { .. })
     }
 
-    /// The name a build makes that only this run uses (its staging name:
-    /// a build whose image `becomes` another name once checked), which the
-    /// executor removes on every exit unless a step of the plan did.
-    pub fn staging_name(&self) -> Option<Reference> {
-        let Step::Build(b) = self else {
-            return None;
-        };
-        // In the repository of the name it becomes, under a tag of its own.
-        let (_, tag) = b.tag.rsplit_once(':')?;
-        let staging = b.becomes.as_ref()?.with_tag(tag).ok()?;
-        (staging.to_string() == b.tag).then_some(staging)
-    }
-
     /// What the command reads on stdin.
     pub fn stdin(&self) -> Option<Arg> {
         match self {
@@ -547,10 +516,6 @@ impl Step {
                 .map(|p| crate::model::git::quote_path(p))
                 .collect::<Vec<_>>()
                 .join("\n"))),
-            Step::Build(b) => match &b.source {
-                Source::FromImage(image) => Some(image.prefixed("FROM ")),
-                Source::Context { .. } => None,
-            },
             _ => None,
         }
     }
@@ -592,15 +557,7 @@ impl Step {
             Step::Pull {
                 image, platform, ..
             } => format!("pulling {image}{}", for_platform(platform)),
-            Step::Build(b) => match &b.source {
-                Source::Context { .. } => {
-                    format!(
-                        "building {}",
-                        b.becomes.as_ref().map_or(b.tag.clone(), |n| n.to_string())
-                    )
-                }
-                Source::FromImage(_) => format!("promoting to {}", b.tag),
-            },
+            Step::Build(b) => format!("building {}", b.name),
             Step::Inspect { .. } => "inspecting local images".into(),
             Step::Probe { .. } => {
                 "reading os-release and installed versions inside the image".into()
@@ -608,7 +565,6 @@ impl Step {
             Step::Test { .. } => "running the flavour's test inside the image".into(),
             Step::RemoveContainer { name } => format!("removing the stopped container {name}"),
             Step::Tag { target, .. } => format!("pointing {target}"),
-            Step::Untag { reference } => format!("removing {reference}"),
             Step::Registry(r) if r.method.writes() => format!("writing {}", r.what),
             Step::Registry(r) => format!("reading {}", r.what),
             Step::CredentialHelper { helper, server } => {
@@ -643,10 +599,12 @@ impl Build {
         if self.pull {
             a.push(lit("--pull"));
         }
-        if let Source::Context { dir, dockerfile } = &self.source {
-            a.extend(lits(["-f".to_string(), format!("{dir}/{dockerfile}")]));
-        }
-        a.extend(lits(["-t", &self.tag]));
+        a.extend(lits([
+            "-f".to_string(),
+            format!("{}/{}", self.dir, self.dockerfile),
+            "--iidfile".to_string(),
+            self.iidfile.clone(),
+        ]));
         for (k, v) in &self.build_args {
             a.push(lit("--build-arg"));
             a.push(v.prefixed(&format!("{k}=")));
@@ -656,10 +614,7 @@ impl Build {
             a.push(lit(format!("{k}={v}")));
         }
         a.push(lit("--"));
-        a.push(lit(match &self.source {
-            Source::Context { dir, .. } => dir.as_str(),
-            Source::FromImage(_) => "-",
-        }));
+        a.push(lit(&self.dir));
         a
     }
 }
@@ -706,16 +661,14 @@ pub(crate) fn one_of_each() -> Vec<Step> {
     let build = Build {
         builder: Builder::Classic,
         platform: None,
-        source: Source::Context {
-            dir: "/c".into(),
-            dockerfile: "D".into(),
-        },
-        tag: "h.io/r:1".into(),
+        dir: "/c".into(),
+        dockerfile: "D".into(),
+        iidfile: "/c/.iid".into(),
+        name: r("1"),
         no_cache: false,
         pull: false,
         build_args: vec![],
         labels: vec![],
-        becomes: None,
     };
     let steps = vec![
         Step::GitState,
@@ -782,7 +735,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             target: r("2"),
         },
         Step::RemoveContainer { name: "c".into() },
-        Step::Untag { reference: r("1") },
         Step::Registry(Box::new(crate::oci::distribution::Request::manifest(
             &endpoint, "r", "1",
         ))),
@@ -822,7 +774,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Test { .. }
             | Step::Tag { .. }
             | Step::RemoveContainer { .. }
-            | Step::Untag { .. }
             | Step::Registry(_)
             | Step::CredentialHelper { .. } => {}
         }
@@ -849,7 +800,6 @@ mod tests {
             "docker build",
             "docker tag",
             "docker rm",
-            "docker image rm",
         ];
         let steps = one_of_each();
         for s in &steps {
@@ -1002,13 +952,6 @@ mod tests {
                     target: rf("r:latest"),
                 },
                 "docker tag -- '<image ID of r:1>' r:latest",
-                Wait::Lookup,
-            ),
-            (
-                Step::Untag {
-                    reference: rf("h.io/r:1"),
-                },
-                "docker image rm --no-prune -- h.io/r:1",
                 Wait::Lookup,
             ),
             (
@@ -1216,27 +1159,5 @@ mod tests {
             let named = step.argv().contains(&Arg::slot(Slot::Container));
             assert_eq!(named, step.runs_container(), "{step:?}");
         }
-    }
-
-    #[test]
-    fn a_promotion_passes_its_dockerfile_on_stdin() {
-        let step = Step::Build(Box::new(Build {
-            builder: Builder::Classic,
-            platform: None,
-            source: Source::FromImage(Arg::slot(Slot::ImageId {
-                reference: crate::model::reference::AnyRef::parse("dev:1").unwrap(),
-            })),
-            tag: "prod:1".into(),
-            no_cache: false,
-            pull: false,
-            build_args: vec![],
-            labels: vec![("org.opencontainers.image.ref.name".into(), "prod:1".into())],
-            becomes: None,
-        }));
-        assert_eq!(
-            line(&step),
-            "docker build --force-rm -t prod:1 --label org.opencontainers.image.ref.name=prod:1 -- - <<'EOF'\nFROM <image ID of dev:1>\nEOF"
-        );
-        assert_eq!(step.wait(), Wait::Unbounded);
     }
 }

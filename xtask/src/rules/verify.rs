@@ -248,7 +248,6 @@ mod tests {
             source_of: None,
             dirty: None,
             built: None,
-            becomes: None,
             platform: None,
         }
     }

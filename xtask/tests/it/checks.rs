@@ -383,11 +383,12 @@ fn a_tree_changed_during_the_build_fails_and_removes_the_tag() {
         good,
         "{reference} still names the good image"
     );
-    // The build itself keeps no name.
-    let repository = reference.rsplit_once(':').unwrap().0;
-    assert!(
-        !docker(&["images", "--format", "{{.Tag}}", repository]).contains("xtask-build-"),
-        "a staging name was left"
+    // The build itself got no name: the repository holds only the good one.
+    let (repository, tag) = reference.rsplit_once(':').unwrap();
+    assert_eq!(
+        docker(&["images", "--format", "{{.Tag}}", repository]).trim(),
+        tag,
+        "a name other than {reference} in {repository}"
     );
 }
 
@@ -414,7 +415,7 @@ fn a_rebuild_that_changes_only_labels_runs_no_container() {
     assert!(!run.stderr.contains("+ docker run"), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains(&format!("checked {reference} (built as ")),
+            .contains(&format!("checked {reference}, as built (")),
         "{}",
         run.stderr
     );

@@ -55,12 +55,9 @@ fn list_shows_references_and_aliases() {
     assert_eq!(run.stdout.trim(), want);
 }
 
-/// The staging name the build of `reference` goes under (the PID and the
-/// random part of the run written `PID-HEX`, as [`normalized`] writes them).
-fn staging(reference: &str) -> String {
-    let repository = reference.rsplit_once(':').unwrap().0;
-    format!("{repository}:xtask-build-PID-HEX-0")
-}
+/// The file the build writes its image's ID into (the PID and the random
+/// part written `PID-HEX`, as [`normalized`] writes them).
+const IIDFILE: &str = "<cache>/contexts/.iid-PID-HEX";
 
 /// A dry run's listing with what differs from run to run written out:
 /// the PID and random part in temporary names, the home's cache folder.
@@ -70,7 +67,7 @@ fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
         .lines()
         .map(|l| {
             let mut l = l.replace(&cache, "<cache>");
-            for mark in ["xtask-build-", "/.new-", "/.blobs-", "/.dirty-"] {
+            for mark in ["/.new-", "/.blobs-", "/.dirty-", "/.iid-"] {
                 let mut out = String::new();
                 let mut rest = l.as_str();
                 while let Some(at) = rest.find(mark) {
@@ -100,23 +97,28 @@ fn normalized(stdout: &str, ws: &Workspace) -> Vec<String> {
 fn expected_build_line(ws: &Workspace, reference: &str, digest: &str) -> String {
     let context = format!("<cache>/contexts/{}", ws.head());
     format!(
-        "{{BUILD}} --platform linux/amd64 -f {context}/env-files/fix/Dockerfile -t {staging} --build-arg COMMIT_HASH={head} \
+        "{{BUILD}} --platform linux/amd64 -f {context}/env-files/fix/Dockerfile --iidfile {IIDFILE} --build-arg COMMIT_HASH={head} \
          --build-arg BASE_IMG_NAME={BASE} --build-arg {digest} --build-arg ITWINAI_VERSION=0.2.2 \
          --build-arg CREATION_DATE={CREATION_DATE} --build-arg IMAGE_FULL_NAME={reference} \
          --build-arg FRAMEWORK_VERSION=2.6 -- {context}",
         head = ws.head(),
-        staging = staging(reference)
     )
 }
 
 const GIT_STATE: &str = "# read-only: git status --porcelain=v2 --branch --untracked-files=normal";
 
-/// The lines a dry run prints before its first build: the git state, the
-/// engine's platform, the buildx probe.
+/// The lines a dry run prints first: the git state.
 fn expected_start() -> Vec<String> {
     vec![
         GIT_STATE.to_string(),
         "# read-only: git ls-files --stage -v".to_string(),
+    ]
+}
+
+/// The engine's platform, the buildx probe: listed after the context (a
+/// run starts them with the git state and takes them there).
+fn expected_probes() -> Vec<String> {
+    vec![
         "# read-only: docker version --format '{{.Server.Os}}/{{.Server.Arch}}'".to_string(),
         "# read-only: docker buildx version".to_string(),
     ]
@@ -141,19 +143,17 @@ fn expected_context(ws: &Workspace) -> Vec<String> {
 /// The lines `--dry-run` prints for the checks after building `reference`,
 /// and the move of its name to the checked image.
 fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
-    let staging = staging(reference);
     vec![
-        format!("# check that HEAD and the tree did not change while {staging} was built"),
+        format!("# check that HEAD and the tree did not change while {reference} was built"),
         GIT_STATE.to_string(),
         "# read-only: git ls-files --stage -v".to_string(),
-        format!("# check {staging}: a linux/amd64 image (run as linux/amd64), its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
-        format!("# read-only: docker image inspect -- {staging} {base_digest}"),
+        format!("# check {reference}: a linux/amd64 image (run as linux/amd64), its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
+        format!("# read-only: docker image inspect -- '<image ID built for {reference}>' {base_digest}"),
         format!(
-            "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID of {staging}>' -c {} torch itwinai",
+            "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID built for {reference}>' -c {} torch itwinai",
             xtask::support::shell::shell_quote(xtask::plan::step::PROBE_SCRIPT)
         ),
-        format!("docker tag -- '<image ID of {staging}>' {reference}"),
-        format!("docker image rm --no-prune -- {staging}"),
+        format!("docker tag -- '<image ID built for {reference}>' {reference}"),
     ]
 }
 
@@ -173,6 +173,7 @@ fn dry_run_without_buildx_pulls_then_builds() {
         .replace("{BUILD}", "docker build --force-rm");
     let mut want = expected_start();
     want.extend(expected_context(&ws));
+    want.extend(expected_probes());
     want.push(format!("docker pull --platform linux/amd64 -- {BASE}"));
     want.push(build);
     want.extend(expected_checks(reference, &format!("'{placeholder}'")));
@@ -232,7 +233,7 @@ fn a_dry_run_goes_on_past_an_unreachable_base_registry_a_build_does_not() {
             "{}",
             run.stdout
         );
-        // Built under its staging name, then named once checked.
+        // Built with no name, then named once checked.
         assert!(
             run.stdout.lines().any(|l| l.starts_with("docker tag -- ")
                 && l.ends_with(&format!(" {reference}-linux-{p}"))),

@@ -104,15 +104,10 @@ impl Quickstart {
             found.push(format!("something answering on {host}"));
         }
         // The names the quickstart makes on its registry (its base, the
-        // demo's release, alias and staging names): another test that
-        // later gets the same free port makes other names under it.
+        // demo's release and alias): another test that later gets the
+        // same free port makes other names under it.
         let names = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-        let ours = [
-            "base:",
-            "itwinai:0.1.0-",
-            "itwinai:demo-latest",
-            "itwinai:xtask-build-",
-        ];
+        let ours = ["base:", "itwinai:0.1.0-", "itwinai:demo-latest"];
         let mine: Vec<&str> = names
             .lines()
             .filter(|n| {

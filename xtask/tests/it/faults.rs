@@ -249,16 +249,9 @@ fn sigint_during_a_build_stops_it_and_exits_130() {
         !std::path::Path::new(&format!("/proc/{hung}")).exists(),
         "the build child was not stopped"
     );
-    // Nothing after it but the removal of its staging name, which the
-    // engine may have tagged as the client was stopped.
+    // Nothing after it: the image it may have made has no name to remove.
     let after = calls_after(&fake.calls(), "build --force-rm");
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert!(
-        after[0].starts_with(&format!(
-            "image rm --no-prune -- {REG}/itwinai:xtask-build-"
-        )),
-        "{after:?}"
-    );
+    assert_eq!(after, Vec::<String>::new());
 }
 
 #[test]

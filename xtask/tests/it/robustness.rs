@@ -46,7 +46,7 @@ fn logged_calls(dir: &TempDir) -> Vec<String> {
 }
 
 #[test]
-fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_what_ran() {
+fn sigint_during_the_check_of_a_build_leaves_no_name_and_echoes_only_what_ran() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("rob-sigint", JAMMY) else {
         return;
     };
@@ -86,9 +86,10 @@ fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_wha
     let run = Run::from(child.wait_with_output().unwrap());
     run.expect(130);
     let tags = docker(&["images", "--format", "{{.Tag}}", &repository]);
-    assert!(
-        !tags.contains("xtask-build-"),
-        "a staging name was left: {tags}\n{}",
+    assert_eq!(
+        tags.trim(),
+        "",
+        "the unchecked image got a name\n{}",
         run.stderr
     );
     assert!(
@@ -97,8 +98,8 @@ fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_wha
     );
     assert_eq!(containers_of(pid), Vec::<String>::new(), "{}", run.stderr);
     // Every docker command echoed ran, in that order (the two start-up
-    // probes run side by side, so between them in either order); the
-    // staging name's removal among them.
+    // probes run side by side, so between them in either order); none
+    // named the image.
     let calls = logged_calls(&log);
     let ran: Vec<String> = calls
         .iter()
@@ -109,12 +110,16 @@ fn sigint_during_the_check_of_a_build_leaves_no_staging_name_and_echoes_only_wha
     assert_eq!(echoed, ran, "{}", run.stderr);
     assert_eq!(echoed_probes, ran_probes, "{}", run.stderr);
     assert_eq!(echoed_probes.len(), 2, "{}", run.stderr);
-    assert!(
-        calls.iter().any(|c| c.starts_with(&format!(
-            "image rm --no-prune -- {repository}:xtask-build-{pid}-"
-        ))),
-        "{calls:?}"
-    );
+    assert!(calls.iter().any(|c| c.starts_with("build ")), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("tag ")), "{calls:?}");
+    // The file the build wrote its image's ID into went with the run.
+    let contexts = ws.home.path().join(".cache/itwinai-xtask/contexts");
+    let left: Vec<String> = std::fs::read_dir(&contexts)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".iid-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
 }
 
 /// `--pid --fork --mount-proc` with a user namespace: the tool runs as
@@ -151,14 +156,14 @@ fn word_after<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn runs_that_share_a_pid_never_share_a_staging_or_container_name() {
+fn runs_that_share_a_pid_never_share_an_image_id_file_or_container_name() {
     let ws = Workspace::fixture("rob-pidns", REG, BASE);
     let dev = format!(
         "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
         &ws.head()[..12]
     );
     let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
-    let mut staging = Vec::new();
+    let mut iidfiles = Vec::new();
     let mut containers = Vec::new();
     for _ in 0..2 {
         let fake = FakeDocker::new();
@@ -169,7 +174,7 @@ fn runs_that_share_a_pid_never_share_a_staging_or_container_name() {
             .lines()
             .find(|l| l.starts_with("docker build "))
             .unwrap_or_else(|| panic!("{}", run.stdout));
-        staging.push(word_after(build, " -t ").unwrap().to_string());
+        iidfiles.push(word_after(build, " --iidfile ").unwrap().to_string());
 
         // A cache of its own: the image's check runs (and names a container).
         let (fake, cache) = (FakeDocker::new(), TempDir::new("rob-pidns-cache"));
@@ -192,16 +197,13 @@ fn runs_that_share_a_pid_never_share_a_staging_or_container_name() {
         containers.push(word_after(&probe, " --name ").unwrap().to_string());
     }
     // Both runs were PID 1, and still named apart.
-    for s in &staging {
-        assert!(
-            s.starts_with(&format!("{REG}/itwinai:xtask-build-1-")),
-            "{staging:?}"
-        );
+    for f in &iidfiles {
+        assert!(f.contains("/contexts/.iid-1-"), "{iidfiles:?}");
     }
     for c in &containers {
         assert!(c.starts_with("xtask-1-"), "{containers:?}");
     }
-    assert_ne!(staging[0], staging[1]);
+    assert_ne!(iidfiles[0], iidfiles[1]);
     assert_ne!(containers[0], containers[1]);
 }
 

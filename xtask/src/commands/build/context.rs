@@ -91,6 +91,15 @@ pub fn build_context(
     Ok(made)
 }
 
+/// A new file under the contexts folder, for docker to write a built
+/// image's ID into (`--iidfile`); a stopped run's is pruned as a leftover.
+pub fn iid_file() -> Result<String> {
+    let cache = crate::support::cache::dir().ok_or_else(|| {
+        invalid("cannot name a cache directory for the build's image ID file: set HOME or an absolute XDG_CACHE_HOME")
+    })?;
+    Ok(context::fresh(&cache, "iid").to_string_lossy().into_owned())
+}
+
 /// Where the project is in its repository: `` at its top, else
 /// `folder/` (a project in a folder of a larger repository).
 fn project_prefix(exec: &mut Executor) -> Result<String> {

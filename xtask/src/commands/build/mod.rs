@@ -8,7 +8,7 @@ mod steps;
 mod target;
 
 pub use report::platform_row;
-pub use target::{digest_slot, staging_name, Target};
+pub use target::{digest_slot, Target};
 
 use anyhow::{Context, Result};
 use time::{OffsetDateTime, UtcOffset};
@@ -42,10 +42,12 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     let ask = ask(&project, args, local_offset)?;
     let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let tree = tree(&mut exec, &ask)?;
+    // The context's git reads run while the engine is asked for its
+    // platform and for buildx (started by `tree`), before either is taken.
+    let context = context::build_context(&mut exec, &ws.root, &tree, &project, &ask.flavours)?;
     let targets = targets(&mut exec, &project, &ask, &tree)?;
     let opts = decide::options(&mut exec, &project, &ask)?;
     decide::bases(&mut exec, &targets, &opts)?;
-    let context = context::build_context(&mut exec, &ws.root, &tree, &project, &ask.flavours)?;
     let items = steps::plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
     let plain: Vec<Item> = items.iter().map(|(_, i)| i.clone()).collect();
     let failure = exec.execute_partial(&plain);
@@ -171,15 +173,14 @@ fn targets(
                 .clone()
                 .or_else(|| native.clone())
                 .context("internal error: no platform to build for")?;
-            let staging = staging_name(&image.local, targets.len())?;
             targets.push(Target {
                 flavour: f.name.clone(),
                 dockerfile: f.dockerfile.clone(),
                 reference: reference.clone(),
                 platform: image.platform,
                 built_for,
-                staging,
                 local: image.local,
+                iidfile: context::iid_file()?,
                 distro: f.distro.clone(),
                 framework: f.framework_expect(),
                 provenance: Provenance {

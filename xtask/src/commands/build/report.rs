@@ -52,11 +52,13 @@ pub fn report(
         Progress::NotRun => Status::NotBuilt,
     };
     let error = failure.map(|(_, e)| e.context("image build"));
-    // The checked image of each target (recorded under its staging name),
-    // once its local name moved to it.
-    let id_of = |t: &Target| {
-        exec.value(&Slot::ImageId {
-            reference: (&t.staging).into(),
+    // The image of each target whose local name moved to it (checked).
+    let id_of = |k: usize, t: &Target| {
+        if status_of(k) != Status::Built {
+            return None;
+        }
+        exec.value(&Slot::Built {
+            name: t.local.clone(),
         })
         .cloned()
     };
@@ -79,8 +81,8 @@ pub fn report(
         return Err(e);
     }
     if !ask.args.output.dry_run {
-        for t in targets {
-            if let Some(id) = id_of(t) {
+        for (k, t) in targets.iter().enumerate() {
+            if let Some(id) = id_of(k, t) {
                 crate::support::output::stderr_line(&match &t.platform {
                     None => format!("built {} ({id})", t.reference),
                     Some(p) => format!("built {} for {p} as {} ({id})", t.reference, t.local),
@@ -97,10 +99,10 @@ fn flavour_row(
     exec: &Executor,
     mine: &[(usize, &Target)],
     status_of: &dyn Fn(usize) -> Status,
-    id_of: &dyn Fn(&Target) -> Option<String>,
+    id_of: &dyn Fn(usize, &Target) -> Option<String>,
     error: Option<&anyhow::Error>,
 ) -> Option<Json> {
-    let &(_, first) = mine.first()?;
+    let &(first_k, first) = mine.first()?;
     let status = mine
         .iter()
         .map(|(k, _)| status_of(*k))
@@ -117,7 +119,10 @@ fn flavour_row(
         ("flavour", Json::str(&first.flavour)),
         ("reference", Json::str(first.reference.to_string())),
         ("build_args", Json::object(build_args)),
-        ("image_id", Json::opt_str(id_of(first).filter(|_| single))),
+        (
+            "image_id",
+            Json::opt_str(id_of(first_k, first).filter(|_| single)),
+        ),
         ("status", Json::str(status.as_str())),
         (
             "error",
@@ -128,7 +133,7 @@ fn flavour_row(
             Json::Array(
                 mine.iter()
                     .filter(|(_, t)| t.platform.is_some())
-                    .map(|(_, t)| platform_row(t.platform.as_ref(), &t.local, None, id_of(t)))
+                    .map(|(k, t)| platform_row(t.platform.as_ref(), &t.local, None, id_of(*k, t)))
                     .collect(),
             ),
         ),

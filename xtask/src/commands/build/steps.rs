@@ -1,11 +1,11 @@
 //! The steps of a build: per image, the base's pull (classic builder), the
-//! build under its staging name, the checks, and the move of its name.
+//! build of an unnamed image, the checks, and the move of its name.
 
 use crate::model::git::GitState;
 use crate::model::labels;
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::check::{Check, Item};
-use crate::plan::step::{Build, Builder, Source, Step};
+use crate::plan::step::{Build, Builder, Step};
 
 use super::target::{Options, Target};
 
@@ -16,10 +16,10 @@ use super::target::{Options, Target};
 /// so the pull decides the platform; its digest (the index digest of a
 /// multi-platform base) is kept, and every pull of a base must find the
 /// same. With buildx the digests were looked up (no layer download) before
-/// planning and the build pulls by itself. Each image is built under its
-/// staging name; then the tree must be as it was, and the image must pass
-/// every check, its platform included; only then does its local name move
-/// to the checked image ID, and the staging name goes.
+/// planning and the build pulls by itself. Each image is built with no name
+/// (docker writes its ID into the target's `iidfile`); then the tree must
+/// be as it was, and the image must pass every check, its platform
+/// included; only then does its local name move to the checked image ID.
 pub fn plan(
     targets: &[Target],
     opts: &Options,
@@ -39,11 +39,10 @@ pub fn plan(
         add(Item::Run(Step::Build(Box::new(Build {
             builder: opts.builder.clone(),
             platform: Some(t.built_for.clone()),
-            source: Source::Context {
-                dir: context.to_string(),
-                dockerfile: t.dockerfile.clone(),
-            },
-            tag: t.staging.to_string(),
+            dir: context.to_string(),
+            dockerfile: t.dockerfile.clone(),
+            iidfile: t.iidfile.clone(),
+            name: t.local.clone(),
             no_cache: opts.no_cache,
             pull: opts.pull,
             build_args: t.provenance.build_args(&t.extra_args),
@@ -54,7 +53,6 @@ pub fn plan(
             } else {
                 Vec::new()
             },
-            becomes: Some(t.local.clone()),
         }))));
         add(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
@@ -66,18 +64,14 @@ pub fn plan(
                 tree.tracked_status()
             },
             untracked: tree.dirty(),
-            reference: t.staging.clone(),
             name: t.local.clone(),
         }));
         add(Item::Check(Check::Image(Box::new(t.expectation()))));
         add(Item::Run(Step::Tag {
-            source: Arg::slot(Slot::ImageId {
-                reference: (&t.staging).into(),
+            source: Arg::slot(Slot::Built {
+                name: t.local.clone(),
             }),
             target: t.local.clone(),
-        }));
-        add(Item::Run(Step::Untag {
-            reference: t.staging.clone(),
         }));
     }
     items
@@ -105,9 +99,7 @@ mod tests {
             flavour: flavour.into(),
             dockerfile: format!("env-files/{flavour}/Dockerfile"),
             local: reference.clone(),
-            staging: reference
-                .with_tag(&format!("xtask-build-{flavour}"))
-                .unwrap(),
+            iidfile: format!("/cache/.iid-{flavour}"),
             platform: None,
             built_for: Platform::parse("linux/amd64").unwrap(),
             reference,
@@ -148,8 +140,8 @@ mod tests {
                     crate::plan::step::render_step(s, &BTreeMap::new())
                 ),
                 Item::Check(Check::Image(e)) => format!("{k} check {}", e.image),
-                Item::Check(Check::TreeUnchanged { reference, .. }) => {
-                    format!("{k} tree unchanged for {reference}")
+                Item::Check(Check::TreeUnchanged { name, .. }) => {
+                    format!("{k} tree unchanged for {name}")
                 }
                 Item::Check(c) => format!("{k} {c:?}"),
                 Item::Write(w) => format!("{k} {w:?}"),
@@ -168,7 +160,7 @@ mod tests {
         let items = plan(&targets, &opts, &tree(), "/ctx");
         let build = |f: &str| {
             format!(
-            "docker build --force-rm --platform linux/amd64 -f /ctx/env-files/{f}/Dockerfile -t ghcr.io/intertwin-eu/itwinai:xtask-build-{f} \
+            "docker build --force-rm --platform linux/amd64 -f /ctx/env-files/{f}/Dockerfile --iidfile /cache/.iid-{f} \
              --build-arg COMMIT_HASH={c} --build-arg BASE_IMG_NAME=u:22.04 \
              --build-arg 'BASE_IMG_DIGEST=<BASE_IMG_DIGEST of u:22.04, known after the pull>' \
              --build-arg ITWINAI_VERSION=0.2.2 --build-arg CREATION_DATE=2026-11-24T12:05:09+00:00 \
@@ -178,16 +170,14 @@ mod tests {
         )
         };
         let r = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:0.2.2-{f}2.4-jammy");
-        let staged = |f: &str| format!("ghcr.io/intertwin-eu/itwinai:xtask-build-{f}");
         let steps = |k: usize, f: &str| {
             vec![
                 format!("{k} docker pull --platform linux/amd64 -- u:22.04"),
                 format!("{k} {}", build(f)),
-                format!("{k} tree unchanged for {}", staged(f)),
-                format!("{k} check {}", staged(f)),
+                format!("{k} tree unchanged for {}", r(f)),
+                format!("{k} check {}", r(f)),
                 // Named only once its checks passed.
-                format!("{k} docker tag -- '<image ID of {}>' {}", staged(f), r(f)),
-                format!("{k} docker image rm --no-prune -- {}", staged(f)),
+                format!("{k} docker tag -- '<image ID built for {}>' {}", r(f), r(f)),
             ]
         };
         let mut want = steps(0, "torch");
@@ -250,7 +240,7 @@ mod tests {
             .for_platform(t.platform.as_ref().unwrap())
             .unwrap();
         let items = plan(&[t.clone()], &opts, &tree(), "/ctx");
-        assert_eq!(items.len(), 5);
+        assert_eq!(items.len(), 4);
         let Item::Run(step) = &items[0].1 else {
             panic!("a build first")
         };
@@ -274,20 +264,17 @@ mod tests {
                 "--pull",
                 "-f",
                 "/ctx/env-files/torch/Dockerfile",
-                "-t"
+                "--iidfile"
             ]
         );
-        assert_eq!(argv[13], "ghcr.io/intertwin-eu/itwinai:xtask-build-torch");
+        assert_eq!(argv[13], "/cache/.iid-torch");
         assert_eq!(argv[argv.len() - 2..], ["--", "/ctx"]);
         // The checked image takes its platform's local name.
         assert_eq!(
             items[3].1,
             Item::Run(Step::Tag {
-                source: Arg::slot(Slot::ImageId {
-                    reference: crate::model::reference::AnyRef::parse(
-                        "ghcr.io/intertwin-eu/itwinai:xtask-build-torch"
-                    )
-                    .unwrap()
+                source: Arg::slot(Slot::Built {
+                    name: t.local.clone()
                 }),
                 target: t.local.clone(),
             })

@@ -1,8 +1,6 @@
 //! What one image of a build is: its names, the platform it is built for,
 //! every value it records, and what it must show once built.
 
-use anyhow::Result;
-
 use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::model::reference::Reference;
@@ -10,7 +8,6 @@ use crate::plan::arg::{Arg, Slot};
 use crate::plan::expectation::{Expectation, Labels};
 use crate::plan::provenance::Provenance;
 use crate::plan::step::Builder;
-use crate::support::error::invalid;
 
 /// One image to build, with every value it records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +23,13 @@ pub struct Target {
     /// engine's own, named explicitly whatever DOCKER_DEFAULT_PLATFORM says.
     pub built_for: Platform,
     /// Its name in the local engine: the reference, or one platform's name.
+    /// It is built with no name and `local` moves to it only once it passed
+    /// every check, so a build that fails them leaves the previous image's
+    /// name where it was.
     pub local: Reference,
-    /// The name it is built under, which only this run makes: `local`
-    /// moves to the image only once it passed every check, so a build that
-    /// fails them leaves the previous image's name where it was.
-    pub staging: Reference,
+    /// The new file of the tool's cache docker writes the built image's
+    /// ID into (`--iidfile`).
+    pub iidfile: String,
     pub distro: String,
     pub framework: crate::model::image::Framework,
     pub provenance: Provenance,
@@ -63,7 +62,7 @@ impl Target {
             labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
         }
         Expectation {
-            image: (&self.staging).into(),
+            image: (&self.local).into(),
             ref_name: Some(self.reference.to_string()),
             version: self.provenance.itwinai_version.clone(),
             labels: Labels::Exact(labels),
@@ -74,21 +73,8 @@ impl Target {
             base_name: None,
             source_of: None,
             dirty: None,
-            built: Some(self.staging.clone()),
-            becomes: Some(self.local.clone()),
+            built: Some(self.local.clone()),
             platform: Some(self.built_for.clone()),
         }
     }
-}
-
-/// The name an image is built under before its checks pass: in its own
-/// repository, a tag only this run makes (`xtask-build-<pid>-<random>-<n>`,
-/// [`run_id`](crate::support::process::run_id)).
-pub fn staging_name(local: &Reference, n: usize) -> Result<Reference> {
-    local
-        .with_tag(&format!(
-            "xtask-build-{}-{n}",
-            crate::support::process::run_id()
-        ))
-        .map_err(|e| invalid(format!("{local}: {e}")))
 }

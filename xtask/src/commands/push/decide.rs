@@ -180,7 +180,6 @@ fn expectation(
         source_of: None,
         dirty: crate::commands::required_dirty(channel),
         built: None,
-        becomes: None,
         platform: platform.cloned(),
     }
 }

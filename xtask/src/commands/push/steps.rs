@@ -140,7 +140,7 @@ fn test_gate(items: &[Entry]) -> Vec<(Owner, Item)> {
                 reference: reference.into(),
                 id: id.clone(),
                 platform: platform.cloned(),
-                test: test.clone(),
+                test: Box::new(test.clone()),
             })
         };
         if i.parts.is_empty() {

@@ -44,7 +44,7 @@ fn is_key(name: &str) -> bool {
 /// written, the blobs it is written from, a dirty build's copy, one being
 /// removed), or made in an earlier version (`.index-*`).
 pub fn is_leftover(name: &str) -> bool {
-    [".new-", ".blobs-", ".dirty-", ".old-", ".index-"]
+    [".new-", ".blobs-", ".dirty-", ".old-", ".index-", ".iid-"]
         .iter()
         .any(|p| name.starts_with(p))
 }

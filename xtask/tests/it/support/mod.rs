@@ -955,8 +955,8 @@ pub fn labels(image: &str) -> Vec<(String, String)> {
 /// earlier run whose registry had the same port would fake a result) and
 /// again when dropped, also when the test fails: each name, and every image
 /// labelled `ref.name=<name>`, which also finds an image a later build moved
-/// the name away from and what a build left when the tool removed its tag
-/// (`rm --no-prune`). The names carry the test's own registry port, so no
+/// the name away from and the unnamed image of a build whose checks failed.
+/// The names carry the test's own registry port, so no
 /// running test's images match.
 pub struct Cleanup(pub Vec<String>);
 
