@@ -350,7 +350,7 @@ fn ci_runner(ws: &Workspace, host: &str) -> (workflow::Runner, TempDir) {
         workflow: parsed,
         workspace: ws.root().to_path_buf(),
         path_first: bin.path().to_path_buf(),
-        registry: host.to_string(),
+        registry: Some(host.to_string()),
     };
     (runner, bin)
 }
