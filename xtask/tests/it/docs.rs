@@ -13,6 +13,7 @@ use std::process::Command;
 
 use crate::support::workflow;
 use crate::support::*;
+use xtask::support::json::Json;
 
 /// The repository's own file `rel`.
 fn repo_file(rel: &str) -> PathBuf {
@@ -291,10 +292,11 @@ impl Drop for ForgetImages {
     }
 }
 
-/// The workflow of docs/ci.md, run step by step on a fixture checkout. A
-/// fake `cargo build` puts this build's binary (a wrapper naming the
-/// checkout as --root) where the workflow expects the one it builds.
-fn ci_runner(ws: &Workspace, host: &str) -> (workflow::Runner, TempDir) {
+/// The workflow of docs/ci.md after `marker`, run step by step on a
+/// fixture checkout. A fake `cargo build` puts this build's binary (a
+/// wrapper naming the checkout as --root) where the workflow expects the
+/// one it builds.
+fn ci_runner(ws: &Workspace, host: &str, marker: &str) -> (workflow::Runner, TempDir) {
     let bin = TempDir::new("ci-cargo");
     let wrapper = bin.path().join("xtask");
     std::fs::write(
@@ -317,7 +319,7 @@ fn ci_runner(ws: &Workspace, host: &str) -> (workflow::Runner, TempDir) {
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let yaml = doc_block("docs/ci.md", "<!-- ci-workflow -->", "```yaml");
+    let yaml = doc_block("docs/ci.md", marker, "```yaml");
     let parsed = workflow::parse(&yaml);
     // The reader saw every step the text has: each `run:` and `uses:`.
     for key in ["run", "uses"] {
@@ -345,7 +347,7 @@ fn ci_runner(ws: &Workspace, host: &str) -> (workflow::Runner, TempDir) {
         workflow: parsed,
         workspace: ws.root().to_path_buf(),
         path_first: bin.path().to_path_buf(),
-        registry: host.to_string(),
+        registry: Some(host.to_string()),
     };
     (runner, bin)
 }
@@ -375,7 +377,7 @@ fn the_ci_example_publishes_tested_development_images_on_release() {
     let _forget = ForgetImages(host.clone());
     ws.write(".gitignore", "/target\n");
     ws.commit();
-    let (ci, _bin) = ci_runner(&ws, &host);
+    let (ci, _bin) = ci_runner(&ws, &host, "<!-- ci-workflow -->");
     let ok = |run: &workflow::WorkflowRun| assert!(run.ok, "{}", run.log);
 
     // A push to main: development images of that commit, nothing released.
@@ -452,4 +454,218 @@ fn the_ci_example_publishes_tested_development_images_on_release() {
         ]
     );
     assert_eq!(registry.digest("itwinai", "fix-latest"), release);
+}
+
+const AMD64: &str = "linux/amd64";
+const ARM64: &str = "linux/arm64";
+
+/// One entry of an index as its registry serves it: its platform, its
+/// manifest digest, its layers, its config (JSON).
+struct Entry {
+    platform: String,
+    digest: String,
+    layers: Vec<String>,
+    config: Json,
+}
+
+impl Entry {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.config
+            .get("config")
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.get(key))
+            .and_then(Json::as_str)
+    }
+}
+
+/// The entries of the index `name:tag`, read through the registry API
+/// (the index, then each entry's manifest and config blob); panics when the
+/// tag serves no index.
+fn served_index(registry: &Registry, name: &str, tag: &str) -> Vec<Entry> {
+    assert_eq!(
+        registry.media_type(name, tag).as_deref(),
+        Some(MANIFEST_LIST),
+        "{name}:{tag} is an index"
+    );
+    let body = |path: String| {
+        let text = registry
+            .body(&path)
+            .unwrap_or_else(|| panic!("{path}: not served"));
+        Json::parse(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let index = body(format!("/v2/{name}/manifests/{tag}"));
+    let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).unwrap().to_string();
+    let mut entries: Vec<Entry> = index
+        .get("manifests")
+        .and_then(Json::as_array)
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = m.get("platform").unwrap();
+            let digest = s(m, "digest");
+            let manifest = body(format!("/v2/{name}/manifests/{digest}"));
+            let config = s(manifest.get("config").unwrap(), "digest");
+            Entry {
+                platform: format!("{}/{}", s(p, "os"), s(p, "architecture")),
+                layers: manifest
+                    .get("layers")
+                    .and_then(Json::as_array)
+                    .unwrap()
+                    .iter()
+                    .map(|l| s(l, "digest"))
+                    .collect(),
+                config: body(format!("/v2/{name}/blobs/{config}")),
+                digest,
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| a.platform.cmp(&b.platform));
+    entries
+}
+
+/// The log of each run of `job` in the log of a workflow run: from its
+/// `== job JOB on …` line (which shows its runner and matrix entry) to the
+/// next job's.
+fn job_logs<'a>(log: &'a str, job: &str) -> Vec<&'a str> {
+    let head = format!("{job} on ");
+    log.split("== job ")
+        .filter(|part| part.starts_with(&head))
+        .collect()
+}
+
+/// The platform of each `docker build` in `log`.
+fn builds(log: &str) -> Vec<&'static str> {
+    log.lines()
+        .filter(|l| l.starts_with("+ docker build "))
+        .map(|l| {
+            [AMD64, ARM64]
+                .into_iter()
+                .find(|p| l.contains(&format!(" --platform {p} ")))
+                .unwrap_or("?")
+        })
+        .collect()
+}
+
+/// A registry serving a base for linux/amd64 and linux/arm64 (jammy, torch
+/// and tensorflow), and a checkout of two flavours built on it: `fix`
+/// declared for both platforms, `bare` without `platforms`.
+fn native_arm64_fixture() -> Option<(Registry, MultiPlatformBase, Workspace)> {
+    if !itwinai_repository() || !engine_available() || !emulation_available(ARM64) {
+        return None;
+    }
+    let registry = Registry::start();
+    let host = registry.host();
+    let base = make_multi_platform_base_with(
+        &registry,
+        &format!("ci-arm64-base-{}", std::process::id()),
+        &[("torch", "2.6.0"), ("tensorflow", "2.16.1")],
+        &[(AMD64, "jammy"), (ARM64, "jammy")],
+    );
+    let alias = "latest = \"fix-latest\"\n";
+    let both = format!("{alias}platforms = [\"{AMD64}\", \"{ARM64}\"]\n");
+    let catalog = two_flavours(&host).replacen(alias, &both, 1);
+    let ws = unique_workspace("ci-arm64", &base.reference, &catalog);
+    ws.write(".gitignore", "/target\n");
+    ws.commit();
+    Some((registry, base, ws))
+}
+
+/// The native-arm64 workflow of docs/ci.md, its `run:` steps in order (the
+/// arm64 runner stood in for by QEMU, see `workflow::stand_in`): a push
+/// builds, tests and pushes amd64 in the `images` jobs, then arm64 in
+/// `images-arm64` (for `fix` alone), and the development tag serves one
+/// index of both platforms of that commit, no per-platform tag; its release
+/// promotes both platforms, and the arm64 job does not run for it.
+#[test]
+fn the_native_arm64_ci_example_assembles_one_index_and_releases_both_platforms() {
+    let Some((registry, base, ws)) = native_arm64_fixture() else {
+        return;
+    };
+    let host = registry.host();
+    let _forget = ForgetImages(host.clone());
+    let (ci, _bin) = ci_runner(&ws, &host, "<!-- ci-workflow-native-arm64 -->");
+    let head = ws.head();
+
+    let run = ci.run(&workflow::Event::Push);
+    assert!(run.ok, "{}", run.log);
+    let dev = [
+        format!("0.2.2-tf2.16-jammy-{}", &head[..12]),
+        format!("0.2.2-torch2.6-jammy-{}", &head[..12]),
+    ];
+    assert_eq!(registry.tags("itwinai-dev"), dev, "no per-platform tag");
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    // amd64 on the amd64 runner for both flavours, then arm64 on the arm64
+    // runner for `fix` alone.
+    let images = job_logs(&run.log, "images");
+    let arm64 = job_logs(&run.log, "images-arm64");
+    assert_eq!(images.len(), 2, "{}", run.log);
+    assert_eq!(arm64.len(), 1, "{}", run.log);
+    assert!(
+        arm64[0]
+            .starts_with("images-arm64 on ubuntu-24.04-arm (linux/arm64) [(\"flavour\", \"fix\")]"),
+        "{}",
+        arm64[0]
+    );
+    for (log, want) in [(images[0], AMD64), (images[1], AMD64), (arm64[0], ARM64)] {
+        assert_eq!(builds(log), [want], "{log}");
+    }
+    // One index of both platforms, one build: this commit on that base.
+    let index = served_index(&registry, "itwinai-dev", &dev[1]);
+    let platforms: Vec<&str> = index.iter().map(|e| e.platform.as_str()).collect();
+    assert_eq!(platforms, [AMD64, ARM64]);
+    let base_digest = format!(
+        "{host}/ci-arm64-base-{}@{}",
+        std::process::id(),
+        base.digest
+    );
+    for e in &index {
+        let arch = e.config.get("architecture").and_then(Json::as_str);
+        assert_eq!(arch, e.platform.strip_prefix("linux/"), "{}", e.digest);
+        assert_eq!(
+            e.label("org.opencontainers.image.revision"),
+            Some(head.as_str())
+        );
+        assert_eq!(
+            e.label("org.opencontainers.image.base.digest"),
+            Some(base_digest.as_str())
+        );
+    }
+    assert_ne!(
+        registry.media_type("itwinai-dev", &dev[0]).as_deref(),
+        Some(MANIFEST_LIST),
+        "bare is one image"
+    );
+
+    // Its release: both platforms promoted from that index; no arm64 job.
+    let run = ci.run(&workflow::Event::Release("v0.2.2".into()));
+    assert!(run.ok, "{}", run.log);
+    assert!(
+        run.log
+            .contains("== job images-arm64: skipped (if: github.event_name == 'push')"),
+        "{}",
+        run.log
+    );
+    assert_eq!(
+        registry.tags("itwinai"),
+        ["0.2.2-tf2.16-jammy", "0.2.2-torch2.6-jammy", "fix-latest"]
+    );
+    let release = served_index(&registry, "itwinai", "0.2.2-torch2.6-jammy");
+    let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
+    assert_eq!(release.len(), index.len());
+    for (r, d) in release.iter().zip(&index) {
+        assert_eq!(r.platform, d.platform);
+        assert_eq!(r.layers, d.layers, "{}: the development layers", r.platform);
+        assert_eq!(
+            r.label("org.opencontainers.image.ref.name"),
+            Some(reference.as_str())
+        );
+        assert_eq!(
+            r.label("org.opencontainers.image.revision"),
+            Some(head.as_str())
+        );
+    }
+    assert_eq!(
+        registry.digest("itwinai", "fix-latest"),
+        registry.digest("itwinai", "0.2.2-torch2.6-jammy")
+    );
 }

@@ -5,14 +5,16 @@
 //! machine" (its own HOME, no local image under the registry's names).
 //! `uses:` steps only make sense on GitHub: they are listed, not run, and
 //! must be known ones. `${{ … }}` is evaluated where GitHub evaluates it
-//! (`env:`, `if:`, job `outputs:`, the matrix) from a small context, and is
-//! refused inside a `run:` script.
+//! (`env:`, step and job `if:`, job `outputs:`, the matrix) from a small
+//! context, and is refused inside a `run:` script. A job runs once every
+//! job it `needs:` passed; `runs-on:` must name a runner this machine
+//! stands in for ([`stand_in`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{forget_local_images, pinned, TempDir};
+use super::{emulation_available, forget_local_images, pinned, TempDir};
 
 /// A node of the YAML subset.
 #[derive(Debug, Clone)]
@@ -231,12 +233,12 @@ pub struct WorkflowRun {
 
 /// Runs a workflow's jobs on the checkout `workspace`, with `path_first`
 /// (a fake `cargo`) before PATH; `registry` is the host whose local image
-/// names a fresh machine would not have.
+/// names a fresh machine would not have (None: jobs that make no image).
 pub struct Runner {
     pub workflow: Node,
     pub workspace: PathBuf,
     pub path_first: PathBuf,
-    pub registry: String,
+    pub registry: Option<String>,
 }
 
 /// One job's values: the matrix entry, the outputs of earlier jobs.
@@ -304,27 +306,78 @@ impl JobContext<'_> {
     }
 }
 
+/// The jobs a job `needs:`: none, one name, or a flow (`[a, b]`) or
+/// block list of names.
+pub fn needs(job: &Node) -> Vec<String> {
+    let names = match job.get("needs") {
+        None => return Vec::new(),
+        Some(Node::List(items)) => items.iter().map(|n| n.str().to_string()).collect(),
+        Some(Node::Str(s)) => match s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            Some(flow) => flow.split(',').map(|n| unquote(n.trim())).collect(),
+            None => vec![s.clone()],
+        },
+        Some(other) => panic!("needs: {other:?}: not understood by the test"),
+    };
+    assert!(
+        names.iter().all(|n| !n.is_empty() && !n.contains(' ')),
+        "needs: {names:?}: not understood by the test"
+    );
+    names
+}
+
+/// The platform whose programs a job on the GitHub-hosted runner `label`
+/// runs natively, and which this machine runs for it. The arm64 runner is
+/// stood in for by this machine's amd64 engine with arm64 under QEMU
+/// binfmt_misc emulation (as the multi-platform tests run it): what a job
+/// there does is the same commands, only slower.
+pub fn stand_in(label: &str) -> &'static str {
+    match label {
+        "ubuntu-24.04" => "linux/amd64",
+        "ubuntu-24.04-arm" => "linux/arm64",
+        _ => panic!("runs-on: {label}: not a runner the test stands in for"),
+    }
+}
+
 impl Runner {
     /// Every job in file order (a job's `needs` must come before it); a job
-    /// whose `needs` failed is skipped, as GitHub does.
+    /// whose `needs` failed or was skipped, or whose `if:` does not hold, is
+    /// skipped, as GitHub does.
     pub fn run(&self, event: &Event) -> WorkflowRun {
         let mut log = String::new();
         let mut ok = true;
         let mut done: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for (name, job) in self.workflow.get("jobs").expect("jobs:").entries() {
-            if let Some(need) = job.get("needs") {
-                match done.iter().find(|(n, _)| n == need.str()) {
-                    Some(_) => {}
-                    None => {
-                        log.push_str(&format!("== job {name}: skipped ({} failed)\n", need.str()));
-                        continue;
-                    }
+            let needs = needs(job);
+            if let Some(missing) = needs.iter().find(|n| !done.iter().any(|(d, _)| d == *n)) {
+                log.push_str(&format!(
+                    "== job {name}: skipped ({missing} did not pass)\n"
+                ));
+                continue;
+            }
+            let ctx = JobContext {
+                event,
+                matrix: Vec::new(),
+                needs: &done,
+                steps: Vec::new(),
+            };
+            if let Some(cond) = job.get("if") {
+                if !ctx.condition(cond.str()) {
+                    log.push_str(&format!("== job {name}: skipped (if: {})\n", cond.str()));
+                    continue;
                 }
             }
+            let runs_on = job.get("runs-on").expect("runs-on:").str();
+            let platform = stand_in(runs_on);
+            assert!(
+                emulation_available(platform),
+                "{name}: runs-on {runs_on}: this machine cannot run {platform} programs"
+            );
             let mut outputs = Vec::new();
             let mut job_ok = true;
-            for matrix in self.matrix(job, event, &done) {
-                log.push_str(&format!("== job {name} {matrix:?}\n"));
+            for matrix in self.matrix(job, &needs, event, &done) {
+                log.push_str(&format!(
+                    "== job {name} on {runs_on} ({platform}) {matrix:?}\n"
+                ));
                 match self.job(job, event, matrix, &done, &mut log) {
                     Some(out) => outputs = out,
                     None => job_ok = false,
@@ -343,6 +396,7 @@ impl Runner {
     fn matrix(
         &self,
         job: &Node,
+        needs: &[String],
         event: &Event,
         done: &[(String, Vec<(String, String)>)],
     ) -> Vec<Vec<(String, String)>> {
@@ -359,6 +413,11 @@ impl Runner {
             .and_then(|r| r.strip_suffix(") }}"))
             .unwrap_or_else(|| panic!("include: {include}: not understood by the test"));
         let (need, key) = inner.split_once(".outputs.").unwrap();
+        // GitHub gives a job the outputs of the jobs it needs, no others.
+        assert!(
+            needs.iter().any(|n| n == need),
+            "include: {include}: {need} is not among the job's needs {needs:?}"
+        );
         let ctx = JobContext {
             event,
             matrix: Vec::new(),
@@ -391,7 +450,9 @@ impl Runner {
         done: &[(String, Vec<(String, String)>)],
         log: &mut String,
     ) -> Option<Vec<(String, String)>> {
-        forget_local_images(&format!("{}/", self.registry));
+        if let Some(registry) = &self.registry {
+            forget_local_images(&format!("{registry}/"));
+        }
         let home = TempDir::new("runner-home");
         let mut ctx = JobContext {
             event,
@@ -506,5 +567,104 @@ fn json_value(v: &xtask::support::json::Json) -> String {
         Json::Bool(b) => b.to_string(),
         Json::Null => String::new(),
         other => other.render(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_reads_a_name_a_flow_list_and_a_block_list() {
+        let jobs = parse(
+            "none:\n  runs-on: x\none:\n  needs: a\nflow:\n  needs: [a, 'b']\n\
+             block:\n  needs:\n    - a\n    - b\n",
+        );
+        let of = |job: &str| needs(jobs.get(job).unwrap());
+        assert_eq!(of("none"), Vec::<String>::new());
+        assert_eq!(of("one"), ["a"]);
+        assert_eq!(of("flow"), ["a", "b"]);
+        assert_eq!(of("block"), ["a", "b"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not understood by the test")]
+    fn needs_refuses_what_it_cannot_read() {
+        needs(&parse("needs: [a b]\n"));
+    }
+
+    #[test]
+    fn the_runners_stood_in_for_are_amd64_and_arm64() {
+        assert_eq!(stand_in("ubuntu-24.04"), "linux/amd64");
+        assert_eq!(stand_in("ubuntu-24.04-arm"), "linux/arm64");
+    }
+
+    #[test]
+    #[should_panic(expected = "runs-on: windows-latest: not a runner the test stands in for")]
+    fn another_runner_is_refused() {
+        stand_in("windows-latest");
+    }
+
+    /// Jobs of `echo` steps on an amd64 runner (no image, no engine):
+    /// which run, which are skipped, and the matrix one reads from the
+    /// outputs of a job it needs.
+    #[test]
+    fn jobs_run_after_what_they_need_and_when_their_if_holds() {
+        let yaml = "jobs:\n\
+            \x20 list:\n    runs-on: ubuntu-24.04\n    outputs:\n      m: ${{ steps.s.outputs.m }}\n\
+            \x20   steps:\n      - id: s\n        run: echo 'm=[{\"n\":\"x\"},{\"n\":\"y\"}]' >> \"$GITHUB_OUTPUT\"\n\
+            \x20 each:\n    needs: [list]\n    runs-on: ubuntu-24.04\n    strategy:\n      matrix:\n\
+            \x20       include: ${{ fromJSON(needs.list.outputs.m) }}\n    steps:\n\
+            \x20     - env:\n          N: ${{ matrix.n }}\n        run: echo \"each $N\"\n\
+            \x20 pushed:\n    needs: [list, each]\n    if: github.event_name == 'push'\n\
+            \x20   runs-on: ubuntu-24.04\n    steps:\n      - run: echo pushed; false\n\
+            \x20 after:\n    needs: pushed\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo after\n";
+        let dir = TempDir::new("workflow-unit");
+        let runner = Runner {
+            workflow: parse(yaml),
+            workspace: dir.path().to_path_buf(),
+            path_first: dir.path().to_path_buf(),
+            registry: None,
+        };
+        let run = runner.run(&Event::Push);
+        assert!(!run.ok, "{}", run.log);
+        for line in [
+            "== job each on ubuntu-24.04 (linux/amd64) [(\"n\", \"x\")]",
+            "each x\n",
+            "each y\n",
+            "pushed\n",
+            "== job after: skipped (pushed did not pass)",
+        ] {
+            assert!(run.log.contains(line), "{line:?} in {}", run.log);
+        }
+        let run = runner.run(&Event::Release("v1".into()));
+        assert!(run.ok, "{}", run.log);
+        for line in [
+            "== job pushed: skipped (if: github.event_name == 'push')",
+            "== job after: skipped (pushed did not pass)",
+        ] {
+            assert!(run.log.contains(line), "{line:?} in {}", run.log);
+        }
+        assert!(!run.log.contains("pushed\n"), "{}", run.log);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "include: ${{ fromJSON(needs.list.outputs.m) }}: list is not among the job's needs [\"other\"]"
+    )]
+    fn a_matrix_reads_only_the_jobs_it_needs() {
+        let yaml = "jobs:\n\
+            \x20 list:\n    runs-on: ubuntu-24.04\n    outputs:\n      m: '[]'\n    steps:\n      - run: 'true'\n\
+            \x20 other:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: 'true'\n\
+            \x20 each:\n    needs: other\n    runs-on: ubuntu-24.04\n    strategy:\n      matrix:\n\
+            \x20       include: ${{ fromJSON(needs.list.outputs.m) }}\n    steps:\n      - run: 'true'\n";
+        let dir = TempDir::new("workflow-unit");
+        let runner = Runner {
+            workflow: parse(yaml),
+            workspace: dir.path().to_path_buf(),
+            path_first: dir.path().to_path_buf(),
+            registry: None,
+        };
+        runner.run(&Event::Push);
     }
 }
