@@ -265,6 +265,17 @@ impl JobContext<'_> {
         if let Some(key) = expr.strip_prefix("steps.") {
             return lookup(&self.steps, key);
         }
+        if let Some((job, key)) = expr
+            .strip_prefix("needs.")
+            .and_then(|r| r.split_once(".outputs."))
+        {
+            let outputs = self
+                .needs
+                .iter()
+                .find(|(n, _)| n == job)
+                .unwrap_or_else(|| panic!("${{{{ {expr} }}}}: {job} has not run"));
+            return lookup(&outputs.1, key);
+        }
         match expr {
             "github.event_name" => self.event.name().to_string(),
             "github.actor" => "fixture-actor".to_string(),
@@ -291,7 +302,8 @@ impl JobContext<'_> {
         out
     }
 
-    /// Whether a step's `if:` holds: only `github.event_name == '…'`.
+    /// Whether an `if:` holds: comparisons (`A == 'v'`, `A != 'v'`) of
+    /// values of the context, joined by `&&`.
     fn condition(&self, cond: &str) -> bool {
         let cond = cond.trim();
         let cond = cond
@@ -299,10 +311,15 @@ impl JobContext<'_> {
             .and_then(|c| c.strip_suffix("}}"))
             .unwrap_or(cond)
             .trim();
-        let (lhs, rhs) = cond
-            .split_once(" == ")
-            .unwrap_or_else(|| panic!("if: {cond}: not understood by the test"));
-        self.eval(lhs.trim()) == unquote(rhs.trim())
+        cond.split(" && ").all(|part| {
+            if let Some((lhs, rhs)) = part.split_once(" == ") {
+                self.eval(lhs.trim()) == unquote(rhs.trim())
+            } else if let Some((lhs, rhs)) = part.split_once(" != ") {
+                self.eval(lhs.trim()) != unquote(rhs.trim())
+            } else {
+                panic!("if: {cond}: not understood by the test")
+            }
+        })
     }
 }
 
@@ -646,6 +663,40 @@ mod tests {
             assert!(run.log.contains(line), "{line:?} in {}", run.log);
         }
         assert!(!run.log.contains("pushed\n"), "{}", run.log);
+    }
+
+    /// A job whose matrix would be empty is skipped by its `if:` (GitHub
+    /// refuses a job with an empty matrix).
+    #[test]
+    fn an_if_reads_the_outputs_of_jobs_run_before() {
+        let dir = TempDir::new("workflow-unit");
+        let run = |m: &str| {
+            let yaml = format!(
+                "jobs:\n\
+                \x20 list:\n    runs-on: ubuntu-24.04\n    outputs:\n      m: '{m}'\n\
+                \x20   steps:\n      - run: 'true'\n\
+                \x20 each:\n    needs: list\n    if: github.event_name == 'push' && needs.list.outputs.m != '[]'\n\
+                \x20   runs-on: ubuntu-24.04\n    strategy:\n      matrix:\n\
+                \x20       include: ${{{{ fromJSON(needs.list.outputs.m) }}}}\n    steps:\n\
+                \x20     - env:\n          N: ${{{{ matrix.n }}}}\n        run: echo \"each $N\"\n"
+            );
+            let runner = Runner {
+                workflow: parse(&yaml),
+                workspace: dir.path().to_path_buf(),
+                path_first: dir.path().to_path_buf(),
+                registry: None,
+            };
+            runner.run(&Event::Push)
+        };
+        let skipped = run("[]");
+        assert!(skipped.ok, "{}", skipped.log);
+        assert!(
+            skipped.log.contains("== job each: skipped (if: "),
+            "{}",
+            skipped.log
+        );
+        let ran = run("[{\"n\":\"x\"}]");
+        assert!(ran.ok && ran.log.contains("each x\n"), "{}", ran.log);
     }
 
     #[test]
