@@ -322,13 +322,19 @@ pub fn build_command(sel: &Naming, flavours: &[&Flavour]) -> String {
 /// Text columns, a header row first: every cell but the last of a row
 /// padded to its column's widest, with two spaces between columns.
 pub fn text_table<const N: usize>(rows: &[[String; N]]) -> Vec<String> {
-    let widths: Vec<usize> = (0..N)
+    // The work is in one non-generic function, not compiled once per N.
+    let rows: Vec<&[String]> = rows.iter().map(|r| r.as_slice()).collect();
+    table_of(&rows, N)
+}
+
+fn table_of(rows: &[&[String]], n: usize) -> Vec<String> {
+    let widths: Vec<usize> = (0..n)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     rows.iter()
         .map(|r| {
-            let cells: Vec<String> = (0..N)
-                .map(|i| format!("{:w$}", r[i], w = if i + 1 == N { 0 } else { widths[i] }))
+            let cells: Vec<String> = (0..n)
+                .map(|i| format!("{:w$}", r[i], w = if i + 1 == n { 0 } else { widths[i] }))
                 .collect();
             cells.join("  ").trim_end().to_string()
         })

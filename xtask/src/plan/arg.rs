@@ -99,5 +99,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
-    items.into_iter().map(|s| Arg::Lit(s.into())).collect()
+    // A plain loop: an iterator chain here was compiled once per call site.
+    let mut out = Vec::new();
+    for s in items {
+        out.push(Arg::Lit(s.into()));
+    }
+    out
 }

@@ -58,7 +58,13 @@ impl Json {
     }
 
     pub fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Json)>) -> Json {
-        Json::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        // A thin generic shim: the map is built once, not per call site
+        // (BTreeMap's collect sorts, which compiled per iterator type).
+        Json::object_of(&mut pairs.into_iter().map(|(k, v)| (k.into(), v)))
+    }
+
+    fn object_of(pairs: &mut dyn Iterator<Item = (String, Json)>) -> Json {
+        Json::Object(pairs.collect())
     }
 
     pub fn opt_str(s: Option<impl Into<String>>) -> Json {
