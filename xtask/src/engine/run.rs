@@ -246,3 +246,42 @@ fn built_id(file: &str, ran: bool) -> Result<Option<String>> {
     })?;
     Ok(Some(id.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::built_id;
+
+    #[test]
+    fn the_id_a_build_wrote_is_read_checked_and_its_file_removed() {
+        let dir = std::env::temp_dir().join(format!("xtask-iid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".iid-test");
+        let file_str = file.to_str().unwrap();
+        let id = format!("sha256:{}", "ab".repeat(32));
+        let cases: [(Option<String>, bool, Result<Option<String>, &str>); 5] = [
+            (Some(format!("{id}\n")), true, Ok(Some(id.clone()))),
+            // A dry run or a failed build: nothing read, the file still goes.
+            (Some(id.clone()), false, Ok(None)),
+            (None, false, Ok(None)),
+            (None, true, Err("wrote no image ID")),
+            (
+                Some("sha256:short".into()),
+                true,
+                Err("where its image ID belongs"),
+            ),
+        ];
+        for (written, ran, want) in cases {
+            if let Some(text) = &written {
+                std::fs::write(&file, text).unwrap();
+            }
+            let got = built_id(file_str, ran);
+            match (&got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(*g, w),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{e}"),
+                _ => panic!("{written:?} {ran}: {got:?}"),
+            }
+            assert!(!file.exists(), "{written:?} {ran}: the file was left");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
