@@ -258,7 +258,10 @@ mod tests {
         let file = dir.join(".iid-test");
         let file_str = file.to_str().unwrap();
         let id = format!("sha256:{}", "ab".repeat(32));
-        let cases: [(Option<String>, bool, Result<Option<String>, &str>); 5] = [
+        /// What the file holds (none: absent), whether the build ran, and
+        /// the ID read or a part of the error.
+        type Case<'a> = (Option<String>, bool, Result<Option<String>, &'a str>);
+        let cases: [Case; 5] = [
             (Some(format!("{id}\n")), true, Ok(Some(id.clone()))),
             // A dry run or a failed build: nothing read, the file still goes.
             (Some(id.clone()), false, Ok(None)),
