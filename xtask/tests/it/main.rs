@@ -12,6 +12,7 @@ mod docker;
 mod docs;
 mod evidence;
 mod faults;
+mod image_id_file;
 mod multiplatform;
 mod platforms;
 mod properties;

@@ -93,11 +93,37 @@ pub fn build_context(
 
 /// A new file under the contexts folder, for docker to write a built
 /// image's ID into (`--iidfile`); a stopped run's is pruned as a leftover.
-pub fn iid_file() -> Result<String> {
+/// Unless a dry run, the folder is proved writable first: docker writes
+/// the file only once the image is built, so a folder it cannot write in
+/// (a kept context, read-only) would fail the build only at its end.
+pub fn iid_file(dry_run: bool) -> Result<String> {
     let cache = crate::support::cache::dir().ok_or_else(|| {
         invalid("cannot name a cache directory for the build's image ID file: set HOME or an absolute XDG_CACHE_HOME")
     })?;
-    Ok(context::fresh(&cache, "iid").to_string_lossy().into_owned())
+    let file = context::fresh(&cache, "iid");
+    if !dry_run {
+        writable(&file)?;
+    }
+    Ok(file.to_string_lossy().into_owned())
+}
+
+/// Whether a new file can be made at `file` (made, then removed).
+fn writable(file: &Path) -> Result<()> {
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file);
+    if made.is_ok() {
+        let _ = std::fs::remove_file(file);
+    }
+    made.map(drop).map_err(|e| {
+        let folder = file.parent().unwrap_or(file);
+        anyhow::anyhow!(
+            "cannot make {}, where docker build is to write the new image's ID: {e}; make {} writable (or set XDG_CACHE_HOME to a folder that is) and build again",
+            file.display(),
+            folder.display()
+        )
+    })
 }
 
 /// Where the project is in its repository: `` at its top, else
@@ -446,4 +472,32 @@ fn note_filters(exec: &mut Executor, listing: &[Entry]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writable;
+
+    #[test]
+    fn the_image_id_file_s_folder_is_proved_writable_and_left_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("xtask-iid-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".iid-probe");
+        writable(&file).unwrap();
+        assert!(!file.exists(), "the probe's file was left");
+        // A name taken (by whatever made it) is refused and left alone.
+        std::fs::write(&file, "theirs").unwrap();
+        let e = writable(&file).unwrap_err().to_string();
+        assert!(e.contains("where docker build is to write"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "theirs");
+        // A folder that cannot hold it: one line naming the folder.
+        let missing = dir.join("gone").join(".iid-probe");
+        let e = writable(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("make {} writable", dir.join("gone").display())),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -180,7 +180,7 @@ fn targets(
                 platform: image.platform,
                 built_for,
                 local: image.local,
-                iidfile: context::iid_file()?,
+                iidfile: context::iid_file(exec.dry_run())?,
                 distro: f.distro.clone(),
                 framework: f.framework_expect(),
                 provenance: Provenance {

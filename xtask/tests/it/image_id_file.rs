@@ -1,0 +1,75 @@
+//! The file `image build` has docker write the new image's ID into
+//! (`--iidfile`, under the cache's contexts folder): a folder it cannot
+//! write in stops the build before docker builds anything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// `dir` made unwritable for this process until dropped: `chattr +i` as
+/// root (whom file modes do not stop), else mode 0555.
+struct Unwritable(PathBuf, bool);
+
+impl Unwritable {
+    fn new(dir: &Path) -> Unwritable {
+        let id = Command::new("id").arg("-u").output().unwrap();
+        let root = String::from_utf8_lossy(&id.stdout).trim() == "0";
+        let ok = if root {
+            Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .unwrap()
+                .success()
+        } else {
+            Command::new("chmod")
+                .arg("0555")
+                .arg(dir)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(ok, "cannot make {} unwritable", dir.display());
+        Unwritable(dir.to_path_buf(), root)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let (program, arg) = if self.1 {
+            ("chattr", "-i")
+        } else {
+            ("chmod", "0755")
+        };
+        let _ = Command::new(program).arg(arg).arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_contexts_folder_docker_cannot_write_the_image_id_in_stops_the_build_before_it_runs() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("iid-ro", JAMMY) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let before = image_id(&reference);
+    // The commit's context is kept: the next build writes nothing else
+    // there, and without the probe docker would build the whole image
+    // before failing to write its ID.
+    let contexts = ws.home.path().join(".cache/itwinai-xtask/contexts");
+    let _ro = Unwritable::new(&contexts);
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!("make {} writable", contexts.display())),
+        "{line}"
+    );
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
+    assert_eq!(image_id(&reference), before);
+    // A dry run writes nothing, so it is not stopped.
+    ws.xtask(&["image", "build", "fix", "--dry-run"], None, &[])
+        .expect(0);
+}
