@@ -47,6 +47,17 @@ pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) ->
     check_with(exec, e, info, None)
 }
 
+/// A failed check's line: for a build, which image (its ID: it has no
+/// name) and that its name stays where it was.
+fn untrue(e: &Expectation, id: &str, what: &str) -> anyhow::Error {
+    match &e.built {
+        Some(name) => anyhow::anyhow!(
+            "the image built for {name} ({id}, left unnamed: {name} was not moved to it) does not tell the truth: {what}"
+        ),
+        None => anyhow::anyhow!("{} does not tell the truth: {what}", e.shown()),
+    }
+}
+
 fn check_with(
     exec: &mut Executor,
     e: &Expectation,
@@ -55,11 +66,7 @@ fn check_with(
 ) -> Result<String> {
     // An image of another platform would not even run as this one.
     if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
-        anyhow::bail!(
-            "{} does not tell the truth: {}",
-            e.shown(),
-            platform_mismatch(&info, p)
-        );
+        return Err(untrue(e, &info.id, &platform_mismatch(&info, p)));
     }
     let fp = e.fingerprint(exec.values(), &exec.root());
     if cache::passed(&info.id, &fp) {
@@ -116,11 +123,7 @@ fn check_with(
         diffs = differences(e, exec.values(), &facts);
     }
     if !diffs.is_empty() {
-        anyhow::bail!(
-            "{} does not tell the truth: {}",
-            e.shown(),
-            diffs.join("; ")
-        );
+        return Err(untrue(e, &facts.image.id, &diffs.join("; ")));
     }
     cache::store_pass(&facts.image.id, &fp);
     crate::support::output::stderr_line(&format!(

@@ -250,6 +250,20 @@ fn build_names_both_framework_versions() {
         "{line}"
     );
     assert!(run.stderr.contains("+ docker build "), "{}", run.stderr);
+    // The line names the image that failed by its ID (it has no name),
+    // and says the name was not moved to it.
+    let reference = release(&registry);
+    let filter = format!("label=org.opencontainers.image.ref.name={reference}");
+    let built = docker(&["images", "-q", "--no-trunc", "--filter", &filter]);
+    let built = built.trim();
+    assert!(built.starts_with("sha256:"), "{built:?}");
+    assert!(
+        line.contains(&format!(
+            "the image built for {reference} ({built}, left unnamed: {reference} was not moved to it)"
+        )),
+        "{line}"
+    );
+    assert!(!docker_ok(&["image", "inspect", &reference]));
 }
 
 #[test]
