@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::engine::executor::Executor;
 use crate::exec::docker_output as out;
-use crate::plan::arg::Slot;
+use crate::plan::arg::{Arg, Slot};
 use crate::plan::check::{Check, Item};
 use crate::plan::step::{render_step, Step};
 
@@ -77,7 +77,7 @@ impl Executor<'_> {
                 );
             }
         }
-        let Some(stdout) = ran? else {
+        let Some(stdout) = ran.map_err(|e| self.after_check(step, e))? else {
             return Ok(());
         };
         if let Step::Pull {
@@ -108,6 +108,25 @@ impl Executor<'_> {
             self.gw.learn(slot, digest);
         }
         Ok(())
+    }
+
+    /// A failed move of a build's name to the image it checked: which
+    /// image, and that the name did not move (the image, unnamed, may
+    /// have gone with an image prune since its check).
+    fn after_check(&self, step: &Step, e: anyhow::Error) -> anyhow::Error {
+        let Step::Tag {
+            source: Arg::Slot { slot, .. },
+            target,
+        } = step
+        else {
+            return e;
+        };
+        match (slot, self.gw.value(slot)) {
+            (Slot::Built { .. }, Some(id)) => e.context(format!(
+                "{id} passed its checks but could not be named {target}, which still names what it did before (an image prune may have removed the unnamed image since its check); build again"
+            )),
+            _ => e,
+        }
     }
 
     fn check(&mut self, check: &Check) -> Result<()> {

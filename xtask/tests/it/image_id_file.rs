@@ -1,6 +1,7 @@
 //! The file `image build` has docker write the new image's ID into
 //! (`--iidfile`, under the cache's contexts folder): a folder it cannot
-//! write in stops the build before docker builds anything.
+//! write in stops the build before docker builds anything; an image gone
+//! between its check and its naming leaves the name where it was, and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,4 +73,42 @@ fn a_contexts_folder_docker_cannot_write_the_image_id_in_stops_the_build_before_
     // A dry run writes nothing, so it is not stopped.
     ws.xtask(&["image", "build", "fix", "--dry-run"], None, &[])
         .expect(0);
+}
+
+#[test]
+fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("iid-pruned", JAMMY) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let before = image_id(&reference);
+    let pyproject = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+    ws.write("pyproject.toml", &format!("{pyproject}# changed\n"));
+    ws.commit();
+    // As `docker image prune` would, right before the name moves: the
+    // checked image (`docker tag -- <ID> <name>`) has no name to keep it.
+    let pruning = docker_wrapper(
+        "iid-pruned-docker",
+        r#"[ "$1" = tag ] && "$REAL" image rm "$3" >&2"#,
+    );
+    let run = ws.xtask(
+        &["image", "build", "fix", "--json"],
+        Some(pruning.path()),
+        &[],
+    );
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains(&format!(
+            "passed its checks but could not be named {reference}, which still names what it did before"
+        )) && line.contains("build again"),
+        "{line}"
+    );
+    assert_eq!(image_id(&reference), before);
+    let rows = xtask::support::json::Json::parse(&run.stdout).unwrap();
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row.get("status").and_then(|s| s.as_str()), Some("failed"));
+    assert_eq!(row.get("image_id"), Some(&xtask::support::json::Json::Null));
 }
