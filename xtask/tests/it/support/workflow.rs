@@ -441,9 +441,9 @@ impl Runner {
             needs: done,
             steps: Vec::new(),
         };
-        let outputs = &ctx.needs.iter().find(|(n, _)| n == need).unwrap().1;
-        let text = &outputs.iter().find(|(k, _)| k == key).unwrap().1;
-        let doc = xtask::support::json::Json::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let text = ctx.eval(&format!("needs.{need}.outputs.{key}"));
+        let doc =
+            xtask::support::json::Json::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let entries = doc.as_array().unwrap_or_else(|| panic!("{text}"));
         assert!(!entries.is_empty(), "an empty matrix: {text}");
         entries
@@ -622,6 +622,17 @@ mod tests {
         stand_in("windows-latest");
     }
 
+    /// A runner of `yaml` in `dir`, for jobs that need no image, engine or
+    /// registry.
+    fn echo_runner(yaml: &str, dir: &TempDir) -> Runner {
+        Runner {
+            workflow: parse(yaml),
+            workspace: dir.path().to_path_buf(),
+            path_first: dir.path().to_path_buf(),
+            registry: None,
+        }
+    }
+
     /// Jobs of `echo` steps on an amd64 runner (no image, no engine):
     /// which run, which are skipped, and the matrix one reads from the
     /// outputs of a job it needs.
@@ -637,12 +648,7 @@ mod tests {
             \x20   runs-on: ubuntu-24.04\n    steps:\n      - run: echo pushed; false\n\
             \x20 after:\n    needs: pushed\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo after\n";
         let dir = TempDir::new("workflow-unit");
-        let runner = Runner {
-            workflow: parse(yaml),
-            workspace: dir.path().to_path_buf(),
-            path_first: dir.path().to_path_buf(),
-            registry: None,
-        };
+        let runner = echo_runner(yaml, &dir);
         let run = runner.run(&Event::Push);
         assert!(!run.ok, "{}", run.log);
         for line in [
@@ -680,13 +686,7 @@ mod tests {
                 \x20       include: ${{{{ fromJSON(needs.list.outputs.m) }}}}\n    steps:\n\
                 \x20     - env:\n          N: ${{{{ matrix.n }}}}\n        run: echo \"each $N\"\n"
             );
-            let runner = Runner {
-                workflow: parse(&yaml),
-                workspace: dir.path().to_path_buf(),
-                path_first: dir.path().to_path_buf(),
-                registry: None,
-            };
-            runner.run(&Event::Push)
+            echo_runner(&yaml, &dir).run(&Event::Push)
         };
         let skipped = run("[]");
         assert!(skipped.ok, "{}", skipped.log);
@@ -710,12 +710,7 @@ mod tests {
             \x20 each:\n    needs: other\n    runs-on: ubuntu-24.04\n    strategy:\n      matrix:\n\
             \x20       include: ${{ fromJSON(needs.list.outputs.m) }}\n    steps:\n      - run: 'true'\n";
         let dir = TempDir::new("workflow-unit");
-        let runner = Runner {
-            workflow: parse(yaml),
-            workspace: dir.path().to_path_buf(),
-            path_first: dir.path().to_path_buf(),
-            registry: None,
-        };
+        let runner = echo_runner(yaml, &dir);
         runner.run(&Event::Push);
     }
 }
