@@ -73,6 +73,9 @@ pub fn build_context(
     if !exec.dry_run() {
         let folder = context::root(&cache);
         std::fs::create_dir_all(&folder).map_err(|e| io_error("make the folder of", &folder, e))?;
+        // Docker writes each image's ID there only once it is built: a
+        // folder it cannot write in would fail a build only at its end.
+        writable(&context::fresh(&cache, "iid"))?;
     }
     let (made, files) = if tree.dirty() {
         (dirty_context(exec, root, &cache, &index)?, index)
@@ -91,20 +94,17 @@ pub fn build_context(
     Ok(made)
 }
 
-/// A new file under the contexts folder, for docker to write a built
-/// image's ID into (`--iidfile`); a stopped run's is pruned as a leftover.
-/// Unless a dry run, the folder is proved writable first: docker writes
-/// the file only once the image is built, so a folder it cannot write in
-/// (a kept context, read-only) would fail the build only at its end.
-pub fn iid_file(dry_run: bool) -> Result<String> {
-    let cache = crate::support::cache::dir().ok_or_else(|| {
-        invalid("cannot name a cache directory for the build's image ID file: set HOME or an absolute XDG_CACHE_HOME")
-    })?;
-    let file = context::fresh(&cache, "iid");
-    if !dry_run {
-        writable(&file)?;
+impl BuildContext {
+    /// A new file beside the context, in the contexts folder (which holds
+    /// every context, kept or fresh, and was proved writable), for docker
+    /// to write a built image's ID into (`--iidfile`); a stopped run's is
+    /// pruned as a leftover.
+    pub fn iid_file(&self) -> String {
+        let folder = self.dir.parent().unwrap_or(&self.dir);
+        context::fresh_in(folder, "iid")
+            .to_string_lossy()
+            .into_owned()
     }
-    Ok(file.to_string_lossy().into_owned())
 }
 
 /// Whether a new file can be made at `file` (made, then removed).

@@ -45,7 +45,7 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     // The context's git reads run while the engine is asked for its
     // platform and for buildx (started by `tree`), before either is taken.
     let context = context::build_context(&mut exec, &ws.root, &tree, &project, &ask.flavours)?;
-    let targets = targets(&mut exec, &project, &ask, &tree)?;
+    let targets = targets(&mut exec, &project, &ask, &tree, &context)?;
     let opts = decide::options(&mut exec, &project, &ask)?;
     decide::bases(&mut exec, &targets, &opts)?;
     let items = steps::plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
@@ -149,6 +149,7 @@ fn targets(
     project: &Project,
     ask: &Ask,
     tree: &GitState,
+    context: &context::BuildContext,
 ) -> Result<Vec<Target>> {
     let naming = &ask.args.select.naming;
     let channel = super::channel(naming, || Ok(tree.clone()))?;
@@ -180,7 +181,7 @@ fn targets(
                 platform: image.platform,
                 built_for,
                 local: image.local,
-                iidfile: context::iid_file(exec.dry_run())?,
+                iidfile: context.iid_file(),
                 distro: f.distro.clone(),
                 framework: f.framework_expect(),
                 provenance: Provenance {

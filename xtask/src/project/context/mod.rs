@@ -22,7 +22,7 @@ mod store;
 mod verify;
 mod write;
 
-pub use store::{fresh, key, make_locked, of_key, open_locked, prune, root, take_over};
+pub use store::{fresh, fresh_in, key, make_locked, of_key, open_locked, prune, root, take_over};
 pub use verify::{compare_hashes, compare_links, survey};
 pub use write::{copy_tracked, write_blobs, Writer};
 

@@ -52,10 +52,15 @@ pub fn is_leftover(name: &str) -> bool {
 /// A new name under the contexts folder that no other process uses:
 /// `.<what>-<pid>-<random hex>`.
 pub fn fresh(cache: &Path, what: &str) -> PathBuf {
+    fresh_in(&root(cache), what)
+}
+
+/// [`fresh`], given the contexts folder itself.
+pub fn fresh_in(folder: &Path, what: &str) -> PathBuf {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
-    root(cache).join(format!(
+    folder.join(format!(
         ".{what}-{}-{:016x}",
         std::process::id(),
         h.finish()
