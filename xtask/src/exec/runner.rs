@@ -16,6 +16,7 @@
 
 use std::io::{self, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -193,14 +194,17 @@ const STDERR: u8 = 2;
 /// Read a pipe to its end on a thread, in chunks of [`CHUNK`] bytes, as
 /// `capture` says: a bounded stream that passes its cap sets `overflow` to
 /// `stream` and stops reading (the child is then stopped); a shown one is
-/// passed on to our stderr as it comes.
+/// passed on to our stderr as it comes. `closed` hears when it stops
+/// reading: a child's pipes close as it exits, so that is when to look.
 fn pump<R: Read + Send + 'static>(
     pipe: Option<R>,
     capture: Capture,
     stream: u8,
     overflow: Overflow,
+    closed: mpsc::Sender<()>,
 ) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
+        let _closed = Closed(closed);
         let mut kept = Kept::new(capture);
         if let Some(mut pipe) = pipe {
             let mut chunk = vec![0u8; CHUNK];
@@ -224,6 +228,47 @@ fn pump<R: Read + Send + 'static>(
         show(&rest);
         text
     })
+}
+
+/// Says "closed" when dropped: at the end of a pump, however it ends.
+struct Closed(mpsc::Sender<()>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// How long to wait before looking at a child again: from 1 ms, doubling
+/// up to 20 ms while its pipes are open (a quick git or docker read is not
+/// held to a fixed tick, a long build is not polled hot); once both are
+/// closed it is exiting, so from 0.1 ms again.
+struct Nap {
+    next: Duration,
+    open: u8,
+}
+
+impl Nap {
+    fn new() -> Nap {
+        Nap {
+            next: Duration::from_millis(1),
+            open: 2,
+        }
+    }
+
+    /// Wait for the next look: the nap's length, or less when a pipe closes.
+    fn take(&mut self, closed: &mpsc::Receiver<()>) {
+        let nap = self.next;
+        self.next = (nap * 2).min(Duration::from_millis(20));
+        if self.open == 0 {
+            std::thread::sleep(nap);
+        } else if closed.recv_timeout(nap).is_ok() {
+            self.open -= 1;
+            if self.open == 0 {
+                self.next = Duration::from_micros(100);
+            }
+        }
+    }
 }
 
 /// The one line for a child stopped for printing too much on `stream`.
@@ -316,17 +361,28 @@ fn supervise(
         });
     }
     let overflow = Overflow::default();
-    let out = pump(child.stdout.take(), capture, STDOUT, overflow.clone());
-    let err = pump(child.stderr.take(), capture, STDERR, overflow.clone());
+    let (closed_tx, closed) = mpsc::channel();
+    let out = pump(
+        child.stdout.take(),
+        capture,
+        STDOUT,
+        overflow.clone(),
+        closed_tx.clone(),
+    );
+    let err = pump(
+        child.stderr.take(),
+        capture,
+        STDERR,
+        overflow.clone(),
+        closed_tx,
+    );
     // The child is reaped only here, by try_wait or after kill, so it is
     // never signalled once its PID could belong to another process
     // (std's Child::kill does nothing to a child already reaped).
     let start = Instant::now();
     let deadline = limit_of(wait);
     let overflowed = || overflow.load(std::sync::atomic::Ordering::SeqCst);
-    // Polled from 1 ms, doubling up to 20 ms: a quick git or docker read
-    // (most steps take 2-10 ms) is not held to a fixed 20 ms tick.
-    let mut nap = Duration::from_millis(1);
+    let mut nap = Nap::new();
     let status = loop {
         // Before its exit status: a child whose pipe we stopped reading
         // may end on its own (SIGPIPE), with only part of its output read.
@@ -354,8 +410,7 @@ fn supervise(
                 );
             }
         }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(20));
+        nap.take(&closed);
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
@@ -387,6 +442,25 @@ pub fn short_name(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_is_looked_at_again_at_once_when_its_pipes_close() {
+        let (tx, rx) = mpsc::channel();
+        let mut nap = Nap::new();
+        // Open pipes, nothing heard: the naps double, up to 20 ms.
+        for want in [2, 4, 8, 16, 20, 20] {
+            nap.take(&rx);
+            assert_eq!(nap.next, Duration::from_millis(want));
+        }
+        tx.send(()).unwrap();
+        nap.take(&rx);
+        assert_eq!((nap.open, nap.next), (1, Duration::from_millis(20)));
+        tx.send(()).unwrap();
+        nap.take(&rx);
+        assert_eq!((nap.open, nap.next), (0, Duration::from_micros(100)));
+        nap.take(&rx);
+        assert_eq!(nap.next, Duration::from_micros(200));
+    }
 
     #[test]
     fn the_line_that_says_why_is_not_a_pointer_at_the_help() {
