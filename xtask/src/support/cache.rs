@@ -15,7 +15,7 @@
 //! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Past this size a cache file is started afresh.
 const MAX_BYTES: u64 = 4 << 20;
@@ -66,32 +66,56 @@ fn is_cache_text(bytes: &[u8]) -> bool {
         })
 }
 
-fn store(file: &str, key: &str, value: &str) {
-    if key.contains(['\t', '\n']) || value.contains('\n') {
-        return;
+/// How much of a cache file's end [`store`] reads to see whether it holds
+/// this tool's lines: some 20 lines, not the whole file (read and checked
+/// character by character on every store).
+const TAIL: u64 = 16 << 10;
+
+/// The whole lines in the last `max` bytes of the file at `path`.
+fn tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let from = f.metadata()?.len().saturating_sub(max);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    if from > 0 {
+        // It starts inside a line: from the next one on.
+        let cut = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |at| at + 1);
+        bytes.drain(..cut);
     }
-    let Some(dir) = dir() else { return };
+    Ok(bytes)
+}
+
+fn store(file: &str, key: &str, value: &str) {
+    if let Some(dir) = dir() {
+        let _ = store_at(&dir, file, key, value);
+    }
+}
+
+/// Append `key<TAB>value` to `dir/file`: a file past [`MAX_BYTES`], or
+/// one whose end is not this tool's lines (garbled, or written by
+/// something else), is started afresh rather than grown.
+fn store_at(dir: &Path, file: &str, key: &str, value: &str) -> std::io::Result<()> {
+    if key.contains(['\t', '\n']) || value.contains('\n') {
+        return Ok(());
+    }
     let path = dir.join(file);
-    let _ = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES);
-        // A file that is not this tool's lines (garbled, or written by
-        // something else) is started afresh rather than grown.
-        let garbled = !too_big
-            && match std::fs::read(&path) {
-                Ok(bytes) => !is_cache_text(&bytes),
-                Err(_) => false,
-            };
-        let reset = too_big || garbled;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(!reset)
-            .write(true)
-            .truncate(reset)
-            .open(&path)?;
-        // One write of one line: appends of concurrent runs do not interleave.
-        f.write_all(format!("{key}\t{value}\n").as_bytes())
-    })();
+    std::fs::create_dir_all(dir)?;
+    let too_big = std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES);
+    let garbled = !too_big && tail(&path, TAIL).is_ok_and(|end| !is_cache_text(&end));
+    let reset = too_big || garbled;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(!reset)
+        .write(true)
+        .truncate(reset)
+        .open(&path)?;
+    // One write of one line: appends of concurrent runs do not interleave.
+    f.write_all(format!("{key}\t{value}\n").as_bytes())
 }
 
 /// Layers, the config that shapes a process inside (environment, working
@@ -182,5 +206,52 @@ mod tests {
         ] {
             assert!(!is_cache_text(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_check_before_an_append_reads_whole_lines_of_the_end_only() {
+        let dir = std::env::temp_dir().join(format!("xtask-cache-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let line = format!("sha256:{}\tok\n", "a".repeat(64));
+        // Short: all of it.
+        std::fs::write(&path, line.repeat(3)).unwrap();
+        assert_eq!(tail(&path, TAIL).unwrap(), line.repeat(3).into_bytes());
+        // Long, garbage first: the lines of its end, the first cut one left out.
+        let mut long = "\u{1b} garbage \u{0}\n".repeat(10_000);
+        long.push_str(&line.repeat(1000));
+        std::fs::write(&path, &long).unwrap();
+        let end = tail(&path, TAIL).unwrap();
+        assert!(end.len() as u64 <= TAIL && end.len() as u64 > TAIL - line.len() as u64);
+        assert!(long.as_bytes().ends_with(&end));
+        assert!(end.starts_with(b"sha256:") && is_cache_text(&end));
+        // Garbage at its end is seen.
+        long.push_str("\u{1b}[31m not a cache line\n");
+        std::fs::write(&path, &long).unwrap();
+        assert!(!is_cache_text(&tail(&path, TAIL).unwrap()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_store_appends_unless_the_file_is_full_or_ends_in_what_is_not_its_lines() {
+        let dir = std::env::temp_dir().join(format!("xtask-cache-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = format!("sha256:{}\tok\n", "a".repeat(64));
+        let mut long = "\u{1b} garbage \u{0}\n".repeat(10_000);
+        long.push_str(&line.repeat(1000));
+        std::fs::write(dir.join("v"), &long).unwrap();
+        store_at(&dir, "v", "k", "v").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("v")).unwrap(),
+            format!("{long}k\tv\n")
+        );
+        std::fs::write(dir.join("v"), format!("{long}\u{1b} not a line\n")).unwrap();
+        store_at(&dir, "v", "k", "v").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "k\tv\n");
+        let full = line.repeat((MAX_BYTES as usize / line.len()) + 1);
+        std::fs::write(dir.join("v"), &full).unwrap();
+        store_at(&dir, "v", "k", "v").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "k\tv\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
