@@ -35,10 +35,9 @@ pub struct Executor<'a> {
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
-    /// The buildx probe and the engine's platform, started early
-    /// ([`Executor::start_probes`]).
-    pending_buildx: Option<crate::exec::gateway::Pending>,
-    pending_platform: Option<crate::exec::gateway::Pending>,
+    /// Read-only steps started early ([`Executor::prefetch`]), each taken
+    /// by the first run of an equal step.
+    early: Vec<(Step, crate::exec::gateway::Pending)>,
 }
 
 impl<'a> Executor<'a> {
@@ -49,22 +48,41 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
-            pending_buildx: None,
-            pending_platform: None,
+            early: Vec::new(),
         }
     }
 
     /// Start the buildx probe and (when `platform`) the engine's platform
     /// now, beside the git reads: two `docker` starts that would otherwise
-    /// run one after the other. Each is taken where it is asked for; a dry
-    /// run asks in order, as it lists.
+    /// run one after the other.
     pub fn start_probes(&mut self, platform: bool) {
-        if self.buildx.is_none() && self.pending_buildx.is_none() {
-            self.pending_buildx = self.gw.start(Step::BuildxProbe);
+        if self.buildx.is_none() {
+            self.prefetch(Step::BuildxProbe);
         }
-        if platform && self.engine_platform.is_none() && self.pending_platform.is_none() {
-            self.pending_platform = self.gw.start(Step::EnginePlatform);
+        if platform && self.engine_platform.is_none() {
+            self.prefetch(Step::EnginePlatform);
         }
+    }
+
+    /// Start a read-only step now, on a thread of its own, when a later
+    /// run of it would otherwise wait for the steps before it: that run
+    /// takes its output (echoed when it started). A dry run lists its
+    /// steps in order, so it starts none early; nor is a step with a
+    /// container or an output file started early (the gateway says which).
+    pub fn prefetch(&mut self, step: Step) {
+        if self.early.iter().any(|(s, _)| *s == step) {
+            return;
+        }
+        if let Some(p) = self.gw.start(step.clone()) {
+            self.early.push((step, p));
+        }
+    }
+
+    /// The output of `step` when it was started early.
+    fn take_early(&mut self, step: &Step, must: bool) -> Option<Result<Output>> {
+        let at = self.early.iter().position(|(s, _)| s == step)?;
+        let (_, p) = self.early.remove(at);
+        Some(self.gw.finish(p, must))
     }
 
     pub fn dry_run(&self) -> bool {
@@ -83,12 +101,18 @@ impl<'a> Executor<'a> {
 
     /// Run (or, a dry run, print) one step.
     pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
-        self.gw.step(step)
+        match self.take_early(step, false) {
+            Some(o) => o.map(Some),
+            None => self.gw.step(step),
+        }
     }
 
     /// Run a step that must succeed; its stdout (`None` when only printed).
     pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
-        self.gw.must(step)
+        match self.take_early(step, true) {
+            Some(o) => o.map(|o| Some(o.stdout)),
+            None => self.gw.must(step),
+        }
     }
 
     /// The value a step learnt, when it is known.
@@ -243,12 +267,9 @@ impl<'a> Executor<'a> {
         if let Some(b) = self.buildx {
             return Ok(b);
         }
-        let o = match self.pending_buildx.take() {
-            Some(p) => self.gw.finish(p, false)?,
-            None => self
-                .step(&Step::BuildxProbe)?
-                .context("the buildx probe always runs")?,
-        };
+        let o = self
+            .step(&Step::BuildxProbe)?
+            .context("the buildx probe always runs")?;
         self.buildx = Some(o.ok);
         Ok(o.ok)
     }
@@ -259,12 +280,9 @@ impl<'a> Executor<'a> {
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }
-        let text = match self.pending_platform.take() {
-            Some(p) => self.gw.finish(p, true)?.stdout,
-            None => self
-                .must(&Step::EnginePlatform)?
-                .context("the platform probe always runs")?,
-        };
+        let text = self
+            .must(&Step::EnginePlatform)?
+            .context("the platform probe always runs")?;
         let p = Platform::parse(text.trim()).map_err(|e| {
             anyhow::anyhow!(
                 "`docker version` names the engine's platform {:?}: {e}",
@@ -534,13 +552,10 @@ pub struct BaseServed {
 }
 
 impl Drop for Executor<'_> {
-    /// A probe started early and never asked for (the command stopped
+    /// A step started early and never asked for (the command stopped
     /// first) is waited for: no child outlives the command.
     fn drop(&mut self) {
-        for p in [self.pending_buildx.take(), self.pending_platform.take()]
-            .into_iter()
-            .flatten()
-        {
+        for (_, p) in std::mem::take(&mut self.early) {
             let _ = self.gw.finish(p, false);
         }
     }

@@ -159,15 +159,14 @@ impl<'a> Gateway<'a> {
     }
 
     /// Start `step` now, on a thread of its own, to be taken with
-    /// [`Gateway::finish`]: a read-only step whose argv is known, with no
-    /// stdin, no container and no output file, in a run that is not a dry
+    /// [`Gateway::finish`]: a read-only step whose argv and stdin are known,
+    /// with no container and no output file, in a run that is not a dry
     /// run (a dry run lists its steps in order, so it runs them in order).
     /// `None`: it cannot be started early; run it as usual.
     pub fn start(&self, step: Step) -> Option<Pending> {
         if self.dry_run
             || !step.read_only()
             || step.runs_container()
-            || step.stdin().is_some()
             || step.stdout_file().is_some()
         {
             return None;
@@ -178,9 +177,13 @@ impl<'a> Gateway<'a> {
             .map(|a| self.resolve(a))
             .collect::<Result<_>>()
             .ok()?;
+        let stdin = match step.stdin() {
+            Some(a) => Some(self.resolve(&a).ok()? + "\n"),
+            None => None,
+        };
         let command = self.command(&step, &argv);
         let (wait, capture) = (step.wait(), step.capture());
-        let handle = std::thread::spawn(move || runner::run(command, wait, None, capture));
+        let handle = std::thread::spawn(move || runner::run(command, wait, stdin, capture));
         Some(Pending {
             name: runner::short_name(&argv),
             handle,

@@ -126,16 +126,17 @@ fn expected_probes() -> Vec<String> {
 
 /// The steps that list a commit's files and write its context (a dry run
 /// only shows the writing): from the blobs, no checkout; the index as
-/// listed with the git state (not listed again).
+/// listed with the git state (not listed again). The filter attributes are
+/// listed where a run takes them, after the context (it starts them before).
 fn expected_context(ws: &Workspace) -> Vec<String> {
     vec![
         "# read-only: git rev-parse --show-prefix".to_string(),
         format!("# read-only: git ls-tree -r --full-tree {}", ws.head()),
-        "# read-only: git check-attr --stdin filter <<'EOF'".to_string(),
-        "<3 paths, one a line>".to_string(),
-        "EOF".to_string(),
         "git cat-file --batch --buffer ><cache>/contexts/.blobs-PID-HEX <<'EOF'".to_string(),
         "<3 blob ids, one a line>".to_string(),
+        "EOF".to_string(),
+        "# read-only: git check-attr --stdin filter <<'EOF'".to_string(),
+        "<3 paths, one a line>".to_string(),
         "EOF".to_string(),
     ]
 }

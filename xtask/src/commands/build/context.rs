@@ -82,9 +82,15 @@ pub fn build_context(
     } else {
         let listing = list_commit(exec, &tree.head, &prefix)?;
         check_tracked(project, flavours, &listing)?;
-        note_filters(exec, &listing)?;
+        // git reads the filter attributes while the context is verified.
+        let attrs = filter_attrs(&listing);
+        if let Some(step) = &attrs {
+            exec.prefetch(step.clone());
+        }
         let key = context::key(&tree.head, &prefix);
-        (clean_context(exec, &cache, &key, &listing)?, listing)
+        let made = clean_context(exec, &cache, &key, &listing)?;
+        note_filters(exec, attrs)?;
+        (made, listing)
     };
     note_submodules(&files);
     check_texts(project, flavours, &made, !tree.dirty())?;
@@ -444,20 +450,24 @@ fn note_submodules(files: &[Entry]) {
     }
 }
 
-/// One line about the files a checkout writes through a filter (LFS): a
-/// clean build's context holds what the commit stores, their pointers.
-fn note_filters(exec: &mut Executor, listing: &[Entry]) -> Result<()> {
+/// The read of git's `filter` attribute of the commit's files (none for
+/// a commit without files).
+fn filter_attrs(listing: &[Entry]) -> Option<Step> {
     let paths: Vec<Vec<u8>> = listing
         .iter()
         .filter(|e| e.kind != Kind::Submodule)
         .map(|e| e.path.clone())
         .collect();
-    if paths.is_empty() {
+    (!paths.is_empty()).then_some(Step::ContextAttrs { paths })
+}
+
+/// One line about the files a checkout writes through a filter (LFS): a
+/// clean build's context holds what the commit stores, their pointers.
+fn note_filters(exec: &mut Executor, attrs: Option<Step>) -> Result<()> {
+    let Some(step) = attrs else {
         return Ok(());
-    }
-    let printed = exec
-        .must(&Step::ContextAttrs { paths })?
-        .unwrap_or_default();
+    };
+    let printed = exec.must(&step)?.unwrap_or_default();
     let filtered: Vec<String> = context::parse_filters(&printed)
         .map_err(anyhow::Error::msg)?
         .into_iter()

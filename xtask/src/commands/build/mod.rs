@@ -22,6 +22,7 @@ use crate::model::reference::{AnyRef, Registry};
 use crate::plan::arg::Arg;
 use crate::plan::check::Item;
 use crate::plan::provenance::{creation_date, creation_time, Provenance};
+use crate::plan::step::Step;
 use crate::project::catalog::Flavour;
 use crate::project::workspace::{Project, Workspace};
 use crate::support::error::invalid;
@@ -122,9 +123,10 @@ fn created(local_offset: Option<UtcOffset>) -> Result<String> {
 
 /// HEAD and the tree; a release build refuses a tree with changes.
 fn tree(exec: &mut Executor, ask: &Ask) -> Result<GitState> {
-    // The builder and the engine's platform are asked for next; their
-    // probes run while git reads the tree.
+    // The builder and the engine's platform are asked for next, and where
+    // the project is in its repository: these run while git reads the tree.
     exec.start_probes(ask.platforms.iter().any(Vec::is_empty));
+    exec.prefetch(Step::GitPrefix);
     let tree = exec.git_state()?;
     if tree.dirty() {
         if !ask.args.select.naming.dev && !ask.args.allow_dirty {
