@@ -540,6 +540,32 @@ mod tests {
         }
         assert!(writes >= 9, "{writes}");
     }
+
+    /// A read-only step started early is taken by the first run of an
+    /// equal step, once; a write, or any step of a dry run, is not started
+    /// early (it runs where the plan has it).
+    #[test]
+    fn only_read_only_steps_start_early_and_each_is_taken_once() {
+        let sh = Shell::new().unwrap();
+        let mut exec = Executor::new(&sh, false, true);
+        for step in crate::plan::step::one_of_each()
+            .into_iter()
+            .filter(Step::changes_state)
+        {
+            exec.prefetch(step);
+        }
+        assert!(exec.early.is_empty());
+        exec.prefetch(Step::GitPrefix);
+        exec.prefetch(Step::GitPrefix);
+        assert_eq!(exec.early.len(), 1);
+        let _ = exec.step(&Step::GitIsCommit { rev: "HEAD".into() });
+        assert_eq!(exec.early.len(), 1, "another step took it");
+        assert!(exec.step(&Step::GitPrefix).unwrap().is_some());
+        assert!(exec.early.is_empty());
+        let mut dry = Executor::new(&sh, true, true);
+        dry.prefetch(Step::GitPrefix);
+        assert!(dry.early.is_empty());
+    }
 }
 
 /// What a base image's registry serves under its name.
