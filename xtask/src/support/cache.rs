@@ -42,7 +42,15 @@ fn is_digest_list(items: &[String]) -> bool {
 }
 
 fn lookup(file: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(dir()?.join(file)).ok()?;
+    lookup_at(&dir()?, file, key)
+}
+
+/// The value of the last line of `dir/file` with `key`.
+fn lookup_at(dir: &Path, file: &str, key: &str) -> Option<String> {
+    // Lossy: a stray byte in an old line (an append checks only the end of
+    // a file) must not hide every other line.
+    let bytes = std::fs::read(dir.join(file)).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
     text.lines().rev().find_map(|l| {
         let (k, v) = l.split_once('\t')?;
         (k == key).then(|| v.to_string())
@@ -80,11 +88,12 @@ fn tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)?;
     if from > 0 {
-        // It starts inside a line: from the next one on.
+        // It starts inside a line: from the next one on (no line end at
+        // all: kept whole, and not the tool's lines).
         let cut = bytes
             .iter()
             .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |at| at + 1);
+            .map_or(0, |at| at + 1);
         bytes.drain(..cut);
     }
     Ok(bytes)
@@ -246,6 +255,19 @@ mod tests {
             format!("{long}k\tv\n")
         );
         std::fs::write(dir.join("v"), format!("{long}\u{1b} not a line\n")).unwrap();
+        store_at(&dir, "v", "k", "v").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "k\tv\n");
+        // A stray byte in an old line hides nothing else.
+        std::fs::write(
+            dir.join("v"),
+            [&b"k\t\xff\n"[..], b"k\tv1\nj\tw\n"].concat(),
+        )
+        .unwrap();
+        assert_eq!(lookup_at(&dir, "v", "k").as_deref(), Some("v1"));
+        assert_eq!(lookup_at(&dir, "v", "j").as_deref(), Some("w"));
+        assert_eq!(lookup_at(&dir, "v", "i"), None);
+        // A long run with no line end at all at its end: not its lines.
+        std::fs::write(dir.join("v"), format!("{long}{}", "x".repeat(40_000))).unwrap();
         store_at(&dir, "v", "k", "v").unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "k\tv\n");
         let full = line.repeat((MAX_BYTES as usize / line.len()) + 1);
