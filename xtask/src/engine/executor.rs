@@ -218,8 +218,17 @@ impl<'a> Executor<'a> {
     /// or assume-unchanged (which git status does not look at) included.
     pub fn git_state(&mut self) -> Result<GitState> {
         // The index is listed while git status runs (not in a dry run,
-        // which lists its steps in order).
-        let tracked = self.gw.start(Step::GitTracked);
+        // which lists its steps in order); when git status fails it is
+        // waited for here, so no later read takes this one's listing.
+        self.prefetch(Step::GitTracked);
+        let state = self.read_git_state();
+        if state.is_err() {
+            let _ = self.take_early(&Step::GitTracked, false);
+        }
+        state
+    }
+
+    fn read_git_state(&mut self) -> Result<GitState> {
         let o = self
             .step(&Step::GitState)?
             .context("git status always runs")?;
@@ -227,10 +236,7 @@ impl<'a> Executor<'a> {
             let own = crate::support::atomic::own_temp_files(&self.root());
             match git::parse_state(&o.stdout, &own) {
                 Ok(state) => {
-                    let listed = match tracked {
-                        Some(p) => self.gw.finish(p, true)?.stdout,
-                        None => self.must(&Step::GitTracked)?.unwrap_or_default(),
-                    };
+                    let listed = self.must(&Step::GitTracked)?.unwrap_or_default();
                     let index = crate::project::context::parse_index(&listed)
                         .map_err(anyhow::Error::msg)?;
                     let flagged: Vec<String> = index
