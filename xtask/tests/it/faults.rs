@@ -578,36 +578,27 @@ fn json_commands_print_one_document_on_every_exit() {
 #[test]
 fn a_git_read_started_beside_a_failing_git_status_does_not_outlive_the_command() {
     let ws = fixture("git-status-fails");
-    let dir = TempDir::new("fake-git-status-fails");
-    let path = std::env::var("PATH").unwrap();
-    let git = std::env::split_paths(&path)
-        .map(|d| d.join("git"))
-        .find(|p| p.is_file())
-        .unwrap();
-    let marker = dir.path().join("ls-files-done");
     // git status fails at once; git ls-files, started beside it, takes a
     // second and then leaves a mark; every other read is the real git's.
-    let script = format!(
-        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in\n  status) echo 'fatal: status failed here' >&2; exit 128 ;;\n  ls-files) sleep 1; : > '{}'; exec '{}' \"$@\" ;;\nesac; done\nexec '{}' \"$@\"\n",
-        marker.display(),
-        git.display(),
-        git.display()
+    let dir = program_wrapper(
+        "fake-git-status-fails",
+        "git",
+        "for a in \"$@\"; do case \"$a\" in\n  status) echo 'fatal: status failed here' >&2; exit 128 ;;\n  ls-files) sleep 1; : > \"$DIR/ls-files-done\" ;;\nesac; done",
     );
-    let docker =
-        "#!/bin/sh\ncase \"$1\" in\n  version) echo linux/amd64 ;;\n  *) exit 1 ;;\nesac\n";
-    for (name, text) in [("git", script.as_str()), ("docker", docker)] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, text).unwrap();
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    }
+    let docker = dir.path().join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo linux/amd64 ;;\n  *) exit 1 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let run = ws.xtask(&["image", "build", "fix"], Some(dir.path()), &[]);
     run.expect(1);
     assert!(run.stderr.contains("status failed here"), "{}", run.stderr);
     // Looked at as soon as the command is gone: the read it started has
     // finished, not left running on its own.
     assert!(
-        marker.exists(),
+        dir.path().join("ls-files-done").exists(),
         "git ls-files was still running after the command ended"
     );
 }
