@@ -272,9 +272,8 @@ mod tests {
 
     #[test]
     fn the_id_a_build_wrote_is_read_checked_and_its_file_removed() {
-        let dir = std::env::temp_dir().join(format!("xtask-iid-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(".iid-test");
+        let scratch = crate::support::scratch::Scratch::new("iid");
+        let file = scratch.path().join(".iid-test");
         let file_str = file.to_str().unwrap();
         let id = format!("sha256:{}", "ab".repeat(32));
         /// What the file holds (none: absent), whether the build ran, and
@@ -304,6 +303,5 @@ mod tests {
             }
             assert!(!file.exists(), "{written:?} {ran}: the file was left");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -219,9 +219,8 @@ mod tests {
 
     #[test]
     fn the_check_before_an_append_reads_whole_lines_of_the_end_only() {
-        let dir = std::env::temp_dir().join(format!("xtask-cache-tail-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("f");
+        let scratch = crate::support::scratch::Scratch::new("cache-tail");
+        let path = scratch.path().join("f");
         let line = format!("sha256:{}\tok\n", "a".repeat(64));
         // Short: all of it.
         std::fs::write(&path, line.repeat(3)).unwrap();
@@ -238,13 +237,12 @@ mod tests {
         long.push_str("\u{1b}[31m not a cache line\n");
         std::fs::write(&path, &long).unwrap();
         assert!(!is_cache_text(&tail(&path, TAIL).unwrap()));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_store_appends_unless_the_file_is_full_or_ends_in_what_is_not_its_lines() {
-        let dir = std::env::temp_dir().join(format!("xtask-cache-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::support::scratch::Scratch::new("cache-store");
+        let dir = scratch.path().to_path_buf();
         let line = format!("sha256:{}\tok\n", "a".repeat(64));
         let mut long = "\u{1b} garbage \u{0}\n".repeat(10_000);
         long.push_str(&line.repeat(1000));
@@ -274,6 +272,5 @@ mod tests {
         std::fs::write(dir.join("v"), &full).unwrap();
         store_at(&dir, "v", "k", "v").unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "k\tv\n");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

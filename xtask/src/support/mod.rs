@@ -6,6 +6,8 @@ pub mod json;
 pub(crate) mod lock;
 pub mod output;
 pub(crate) mod process;
+#[cfg(test)]
+pub(crate) mod scratch;
 pub mod sha256;
 pub mod shell;
 pub(crate) mod signals;

@@ -490,8 +490,8 @@ mod tests {
 
     #[test]
     fn the_image_id_file_s_folder_is_proved_writable_and_left_as_it_was() {
-        let dir = std::env::temp_dir().join(format!("xtask-iid-probe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::support::scratch::Scratch::new("iid-probe");
+        let dir = scratch.path();
         let file = dir.join(".iid-probe");
         writable(&file).unwrap();
         assert!(!file.exists(), "the probe's file was left");
@@ -508,6 +508,5 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

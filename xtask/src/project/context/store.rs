@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn prune_never_takes_a_context_a_build_holds() {
-        let cache = std::env::temp_dir().join(format!("xtask-prune-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&cache);
+        let scratch = crate::support::scratch::Scratch::new("prune");
+        let cache = scratch.path().to_path_buf();
         std::fs::create_dir_all(root(&cache)).unwrap();
         let at = |i: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + i);
         let mut held = Vec::new();
@@ -229,6 +229,5 @@ mod tests {
             prune(&cache, 3, now),
             [of_key(&cache, &format!("{:040}", 0))]
         );
-        let _ = std::fs::remove_dir_all(&cache);
     }
 }

@@ -217,9 +217,8 @@ mod tests {
 
     #[test]
     fn a_walk_finds_every_difference_but_content() {
-        let dir = std::env::temp_dir().join(format!("xtask-survey-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::support::scratch::Scratch::new("survey");
+        let dir = scratch.path().to_path_buf();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let entries = [
             entry(Kind::File { executable: false }, b"a/b.txt"),
@@ -277,7 +276,6 @@ mod tests {
             ["\"caf\\351\": other content"]
         );
         assert!(compare_hashes(&files, &dir, "").is_err());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
