@@ -100,6 +100,9 @@ pub struct Rules {
     pub source_of: crate::plan::expectation::DevelopmentOf,
     /// The flavour's declared base (`base.name`).
     pub base: String,
+    /// The commit the source must be built from (`revision`), when the
+    /// promotion claims one: a release is HEAD's.
+    pub commit: Option<String>,
 }
 
 impl Rules {
@@ -120,6 +123,20 @@ impl Rules {
                 hash_len: project.catalog.dev_hash_length,
             },
             base: project.base(f, None)?.image.to_string(),
+            commit: None,
+        })
+    }
+
+    /// As [`Rules::of`], the source required to be built from `commit`.
+    pub fn of_commit(
+        project: &crate::project::workspace::Project,
+        f: &crate::project::catalog::Flavour,
+        development: &Reference,
+        commit: &str,
+    ) -> Result<Rules> {
+        Ok(Rules {
+            commit: Some(commit.to_string()),
+            ..Rules::of(project, f, development)?
         })
     }
 }
@@ -224,6 +241,9 @@ fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
         hex,
         label(labels::REVISION),
     )?;
+    if let Some(commit) = &rules.commit {
+        crate::rules::promotion::built_from(label(labels::REVISION), commit)?;
+    }
     let onbuild = doc
         .get("config")
         .and_then(|c| c.get("OnBuild"))

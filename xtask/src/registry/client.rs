@@ -115,6 +115,12 @@ impl Client {
             computed == digest,
             "{shown}: its registry reported the digest {digest}, but what it sent has the digest {computed}"
         );
+        // Asked by digest, the content must be that digest: a registry (or
+        // a proxy) that answers with another manifest and that manifest's
+        // own digest is caught here, not trusted.
+        if reference.starts_with("sha256:") {
+            content_is(shown, "manifest", reference, &computed)?;
+        }
         let media_type = r
             .header("content-type")
             .map_err(|e| anyhow::anyhow!("{shown}: its registry {e}"))?
@@ -161,6 +167,8 @@ impl Client {
         let r = self
             .api_get(gw, endpoint, name, Request::blob(endpoint, name, config))?
             .with_context(|| format!("{shown}: its registry does not serve its config {config}"))?;
+        let computed = crate::support::sha256::digest(r.body.as_bytes());
+        content_is(shown, "config", config, &computed)?;
         Ok(r.body)
     }
 
@@ -518,6 +526,16 @@ fn identity_token(endpoint: &Endpoint) -> anyhow::Error {
         "docker keeps an identity token for {0}, which this tool cannot exchange yet; log in with a user and a password or access token (`docker login {0}`)",
         endpoint.host
     )
+}
+
+/// What was asked for by digest is what came: content addressing is the
+/// only thing that binds a registry's answer to the request.
+fn content_is(shown: &str, what: &str, asked: &str, computed: &str) -> Result<()> {
+    anyhow::ensure!(
+        asked == computed,
+        "{shown}: asked for the {what} {asked}, its registry sent content whose digest is {computed}; the registry (or a proxy in front of it) serves something else under that digest: nothing read from it is trusted"
+    );
+    Ok(())
 }
 
 /// The digest the registry reports for a manifest it served.

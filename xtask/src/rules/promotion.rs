@@ -89,6 +89,24 @@ pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Re
     ))
 }
 
+/// A release is HEAD's commit: the image found under HEAD's development
+/// tag must have been built from it (`revision`), whatever tag it sits
+/// under (a registry-side copy of another commit's image is not HEAD's).
+pub fn built_from(revision: &str, commit: &str) -> Result<(), String> {
+    if revision == commit {
+        return Ok(());
+    }
+    let shown = if revision.is_empty() {
+        "missing".to_string()
+    } else {
+        format!("'{revision}'")
+    };
+    Err(format!(
+        "its {} label is {shown}, not HEAD's commit {commit}: what sits under HEAD's development tag was built from another commit; build, test and push HEAD (`--dev`) and release again",
+        labels::REVISION
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +176,24 @@ mod tests {
             }
         }
         assert!(dev_tag_names_its_commit("x", "", &commit).is_err());
+    }
+
+    #[test]
+    fn a_release_source_is_built_from_head() {
+        let head = "0123456789abcdef0123456789abcdef01234567";
+        let cases = [
+            (head, true),
+            ("0123456789abcdef0123456789abcdef01234568", false),
+            ("0123456789ab", false),
+            ("0123456789ABCDEF0123456789ABCDEF01234567", false),
+            ("", false),
+        ];
+        for (revision, ok) in cases {
+            let got = built_from(revision, head);
+            assert_eq!(got.is_ok(), ok, "{revision}: {got:?}");
+            if let Err(why) = got {
+                assert!(why.contains(&format!("not HEAD's commit {head}")), "{why}");
+            }
+        }
     }
 }

@@ -237,11 +237,18 @@ fn a_pre_release_is_published_without_its_alias() {
     );
 }
 
+/// A request line that starts with the first string gets the second
+/// replaced by the third before it is relayed: another resource answers.
+type Rewrite = std::sync::Arc<std::sync::Mutex<Option<(String, String, String)>>>;
+
 /// A front for a registry on 127.0.0.1: the first `fail` requests whose
 /// request line starts with `prefix` get `503` (their body read first);
-/// every other connection is relayed to `backend` byte for byte.
+/// every other connection is relayed to `backend` byte for byte, but for
+/// the rewrite set by [`FlakyFront::rewrite`] (first request of a
+/// connection only: each curl the tool runs is one).
 struct FlakyFront {
     port: u16,
+    rewrite: Rewrite,
 }
 
 impl FlakyFront {
@@ -249,18 +256,29 @@ impl FlakyFront {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let rewrite = Rewrite::default();
         let prefix = prefix.to_string();
+        let shared = rewrite.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (backend, prefix, failed) = (backend.clone(), prefix.clone(), failed.clone());
-                std::thread::spawn(move || relay(client, &backend, &prefix, fail, &failed));
+                let rewrite = shared.lock().unwrap().clone();
+                std::thread::spawn(move || {
+                    relay(client, &backend, &prefix, fail, &failed, rewrite.as_ref())
+                });
             }
         });
-        FlakyFront { port }
+        FlakyFront { port, rewrite }
     }
 
     fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// From now on, a request line starting with `line` has `from`
+    /// replaced by `to`.
+    fn rewrite(&self, line: &str, from: &str, to: &str) {
+        *self.rewrite.lock().unwrap() = Some((line.into(), from.into(), to.into()));
     }
 }
 
@@ -270,6 +288,7 @@ fn relay(
     prefix: &str,
     fail: usize,
     failed: &std::sync::atomic::AtomicUsize,
+    rewrite: Option<&(String, String, String)>,
 ) {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
@@ -306,6 +325,11 @@ fn relay(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
         return;
+    }
+    if let Some((_, from, to)) = rewrite.filter(|(line, ..)| text.starts_with(line.as_str())) {
+        let mut changed = text.replacen(from.as_str(), to, 1).into_bytes();
+        changed.extend_from_slice(&head[end..]);
+        head = changed;
     }
     let Ok(mut up) = std::net::TcpStream::connect(backend) else {
         return;
@@ -362,4 +386,98 @@ fn a_release_retries_what_the_registry_failed_to_take() {
         Some("published")
     );
     assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
+}
+
+/// Build, test and push `fix --dev` at HEAD; its development tag.
+fn pushed_dev(ws: &Workspace) -> String {
+    for args in [
+        &["image", "build", "fix", "--dev"][..],
+        &["image", "test", "fix", "--dev"],
+        &["image", "push", "fix", "--dev"],
+    ] {
+        ws.xtask(args, None, &[]).expect(0);
+    }
+    format!("{TAG}-{}", &ws.head()[..12])
+}
+
+/// Another commit's tested development image, copied registry-side under
+/// HEAD's development tag (as `crane copy` or a CI step that reuses the
+/// last build would), is not HEAD's release: refused, nothing written.
+#[test]
+fn a_release_refuses_another_commits_image_under_heads_tag() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with("rel-other", JAMMY, |h| {
+        catalog(h, &format!("test = {PASSING}\n"))
+    }) else {
+        return;
+    };
+    let host = registry.host();
+    let old = pushed_dev(&ws);
+    let _cleanup = Cleanup::new(&[&format!("{host}/itwinai-dev:{old}"), &base]);
+    ws.write("notes.txt", "the fix\n");
+    ws.commit();
+    let head = ws.head();
+    let now = format!("{TAG}-{}", &head[..12]);
+    let manifest = registry
+        .body(&format!("/v2/itwinai-dev/manifests/{old}"))
+        .unwrap();
+    let media = registry.media_type("itwinai-dev", &old).unwrap();
+    assert_eq!(
+        registry.put_manifest("itwinai-dev", &now, &media, &manifest),
+        201
+    );
+
+    let run = ws.xtask(&["release", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(&format!("not HEAD's commit {head}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
+}
+
+/// A registry (or a proxy before it) that answers a manifest asked for by
+/// digest with another manifest, under that other manifest's own digest,
+/// is caught: the release of HEAD is refused, not made of the other image.
+#[test]
+fn a_manifest_read_by_digest_must_have_that_digest() {
+    if !engine_available() {
+        return;
+    }
+    let registry = Registry::start_seeded(&seed_storage(BASES));
+    let base = seeded_base(&registry, JAMMY);
+    let front = FlakyFront::start(registry.host(), "", 0);
+    let host = front.host();
+    let ws = unique_workspace(
+        "rel-lie",
+        &base,
+        &catalog(&host, &format!("test = {PASSING}\n")),
+    );
+    let old = pushed_dev(&ws);
+    ws.write("notes.txt", "the fix\n");
+    ws.commit();
+    let now = pushed_dev(&ws);
+    let _cleanup = Cleanup::new(&[
+        &format!("{host}/itwinai-dev:{old}"),
+        &format!("{host}/itwinai-dev:{now}"),
+        &base,
+    ]);
+    let old_digest = registry.digest("itwinai-dev", &old).unwrap();
+    let now_digest = registry.digest("itwinai-dev", &now).unwrap();
+    front.rewrite(
+        &format!("GET /v2/itwinai-dev/manifests/{now_digest} "),
+        &now_digest,
+        &old_digest,
+    );
+
+    let run = ws.xtask(&["release", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "asked for the manifest {now_digest}, its registry sent content whose digest is {old_digest}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
 }

@@ -816,13 +816,35 @@ impl Registry {
         (code == 200).then(|| resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()))?
     }
 
+    /// Write `body` as the manifest `name:reference` (media type
+    /// `content_type`) straight into the registry, as a registry-side copy
+    /// (crane copy, a CI step reusing a build) would; the HTTP status.
+    pub fn put_manifest(&self, name: &str, reference: &str, content_type: &str, body: &str) -> u16 {
+        let path = format!("/v2/{name}/manifests/{reference}");
+        self.request_with("PUT", &path, Some((content_type, body)))
+            .map_or(0, |(code, _)| code)
+    }
+
     fn request(&self, method: &str, path: &str) -> Option<(u16, String)> {
+        self.request_with(method, path, None)
+    }
+
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+    ) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let sent = body.map_or(String::new(), |(t, b)| {
+            format!("Content-Type: {t}\r\nContent-Length: {}\r\n", b.len())
+        });
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}{sent}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json\r\nConnection: close\r\n\r\n{}",
             self.host(),
-            self.auth_header()
+            self.auth_header(),
+            body.map_or("", |(_, b)| b)
         );
         s.write_all(req.as_bytes()).ok()?;
         let mut resp = String::new();
