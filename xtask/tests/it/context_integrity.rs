@@ -555,3 +555,37 @@ fn modes_do_not_follow_the_umask() {
     );
     assert_eq!(modes, "0o644 0o755 0o755 0o755");
 }
+
+/// A dirty development build copies the tracked files of the working tree,
+/// never a file reached through a folder that is now a symbolic link: the
+/// file outside the repository it points at stays out of the image.
+#[test]
+fn a_dirty_build_follows_no_folder_link_out_of_the_repository() {
+    let Some(EngineTest {
+        registry,
+        base: _,
+        ws,
+    }) = EngineTest::start("ctx-link", JAMMY)
+    else {
+        return;
+    };
+    copy_all(&ws);
+    ws.write("secrets/config.txt", "in the repository\n");
+    ws.write("secrets/kept.txt", "kept\n");
+    ws.commit();
+    let outside = TempDir::new("ctx-link-outside");
+    std::fs::write(outside.path().join("config.txt"), "OUTSIDE\n").unwrap();
+    std::fs::remove_dir_all(ws.root().join("secrets")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), ws.root().join("secrets")).unwrap();
+    let dirty = format!(
+        "{}/itwinai-dev:0.2.2-torch2.6-jammy-{}-dirty",
+        registry.host(),
+        &ws.head()[..12]
+    );
+    let _cleanup = Cleanup::new(&[&dirty]);
+    ws.xtask(&["image", "build", "fix", "--dev"], None, &[])
+        .expect(0);
+    let names = app_names(&dirty);
+    assert!(!names.contains("secrets"), "{names}");
+    assert!(names.contains("pyproject.toml"), "{names}");
+}

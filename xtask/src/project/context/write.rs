@@ -147,10 +147,16 @@ pub fn write_blobs(blobs: &mut impl BufRead, entries: &[&Entry], w: &mut Writer)
 /// Copy `entries` from the working tree `root` as they are now: regular
 /// files with their executable bit, symbolic links as links, a submodule
 /// as an empty folder. A file missing from the working tree, or replaced
-/// there by something else (git status says so), is not copied.
+/// there by something else (git status says so), is not copied; nor is
+/// one whose folder is now a symbolic link (git tracks no file through a
+/// link: what is there is some other file, maybe outside the repository).
 pub fn copy_tracked(root: &Path, entries: &[&Entry], w: &mut Writer) -> io::Result<()> {
     let missing = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let mut folders = Folders::default();
     for e in entries {
+        if !folders.real(root, e.rel())? {
+            continue;
+        }
         let from = root.join(e.rel());
         match e.kind {
             Kind::Submodule => w.folder(e.rel())?,
@@ -171,4 +177,36 @@ pub fn copy_tracked(root: &Path, entries: &[&Entry], w: &mut Writer) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// Folders of the working tree known to be real folders (not links).
+#[derive(Default)]
+struct Folders {
+    real: HashSet<PathBuf>,
+}
+
+impl Folders {
+    /// Whether every folder on the way from `root` to `rel` is a real
+    /// folder, none of them a symbolic link or missing.
+    fn real(&mut self, root: &Path, rel: &Path) -> io::Result<bool> {
+        let mut at = PathBuf::new();
+        let Some(parent) = rel.parent() else {
+            return Ok(true);
+        };
+        for part in parent.components() {
+            at.push(part);
+            if self.real.contains(&at) {
+                continue;
+            }
+            match std::fs::symlink_metadata(root.join(&at)) {
+                Ok(m) if m.is_dir() => {
+                    self.real.insert(at.clone());
+                }
+                Ok(_) => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
 }
