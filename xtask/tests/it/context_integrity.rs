@@ -589,3 +589,67 @@ fn a_dirty_build_follows_no_folder_link_out_of_the_repository() {
     assert!(!names.contains("secrets"), "{names}");
     assert!(names.contains("pyproject.toml"), "{names}");
 }
+
+/// A Dockerfile or pyproject.toml committed as a symbolic link (here to an
+/// ignored file of the working tree) is refused before anything is built,
+/// clean or dirty: the file it points at is in no commit.
+#[test]
+fn a_dockerfile_or_pyproject_committed_as_a_link_is_refused() {
+    let Some(EngineTest {
+        registry,
+        base: _,
+        ws,
+    }) = EngineTest::start("ctx-flink", JAMMY)
+    else {
+        return;
+    };
+    let _ = registry.host();
+    let dockerfile = ws.root().join("env-files/fix/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    ws.write(".gitignore", "local.*\n");
+    ws.write(
+        "env-files/fix/local.Dockerfile",
+        &format!("{text}COPY pyproject.toml /INJECTED\n"),
+    );
+    std::fs::remove_file(&dockerfile).unwrap();
+    std::os::unix::fs::symlink(
+        ws.root().join("env-files/fix/local.Dockerfile"),
+        &dockerfile,
+    )
+    .unwrap();
+    ws.commit();
+    for (args, dirty) in [
+        (&["image", "build", "fix"][..], false),
+        (&["image", "build", "fix", "--dev"], false),
+        (&["image", "build", "fix", "--dev"], true),
+    ] {
+        if dirty {
+            ws.write("notes.txt", "not committed\n");
+        }
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert!(
+            run.error_line()
+                .contains("env-files/fix/Dockerfile is a symbolic link in git"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
+        assert!(!run.stderr.contains("+ git cat-file"), "{}", run.stderr);
+    }
+    std::fs::remove_file(ws.root().join("notes.txt")).unwrap();
+    std::fs::remove_file(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, &text).unwrap();
+    let pyproject = ws.root().join("pyproject.toml");
+    std::fs::rename(&pyproject, ws.root().join("local.pyproject.toml")).unwrap();
+    std::os::unix::fs::symlink(ws.root().join("local.pyproject.toml"), &pyproject).unwrap();
+    ws.commit();
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(2);
+    assert!(
+        run.error_line()
+            .contains("pyproject.toml is a symbolic link in git"),
+        "{}",
+        run.stderr
+    );
+}

@@ -78,10 +78,12 @@ pub fn build_context(
         writable(&context::fresh(&cache, "iid"))?;
     }
     let (made, files) = if tree.dirty() {
+        check_regular(project, flavours, &index)?;
         (dirty_context(exec, root, &cache, &index)?, index)
     } else {
         let listing = list_commit(exec, &tree.head, &prefix)?;
         check_tracked(project, flavours, &listing)?;
+        check_regular(project, flavours, &listing)?;
         // git reads the filter attributes while the context is verified.
         let attrs = filter_attrs(&listing);
         if let Some(step) = &attrs {
@@ -380,6 +382,28 @@ fn check_tracked(project: &Project, flavours: &[&Flavour], listing: &[Entry]) ->
                 "{file} is not tracked by git (it is ignored or untracked), so a clean build would be shaped by a file that is in no commit; `git add {file}` (with -f if it is ignored), commit it and build again"
             )));
         }
+    }
+    Ok(())
+}
+
+/// The files the tool reads and docker builds from (Dockerfiles,
+/// pyproject.toml, the catalog) are files in git, not symbolic links: a
+/// link (to an ignored file, or out of the repository) would have both read
+/// a file that is in no commit, and the context's own copy would agree.
+fn check_regular(project: &Project, flavours: &[&Flavour], files: &[Entry]) -> Result<()> {
+    for (file, _) in project.texts(flavours) {
+        let path = context::normalized(file);
+        let Some(e) = files.iter().find(|e| e.path == path) else {
+            continue;
+        };
+        let what = match e.kind {
+            Kind::File { .. } => continue,
+            Kind::Link => "a symbolic link",
+            Kind::Submodule => "a submodule",
+        };
+        return Err(invalid(format!(
+            "{file} is {what} in git, so the tool and docker would read whatever it points at, which no commit holds; commit the file itself in its place and build again"
+        )));
     }
     Ok(())
 }
