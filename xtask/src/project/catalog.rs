@@ -216,6 +216,45 @@ impl Catalog {
     }
 
     /// The reference a flavour is built, tagged and pushed under.
+    /// `--tag` names any tag but one shaped like a default development
+    /// tag (any flavour's, at this version) of a commit other than HEAD,
+    /// or of the other cleanliness: such a tag promises its commit, and
+    /// test systems pull it on that promise.
+    fn no_default_of_another(
+        &self,
+        tag: &str,
+        version: &Version,
+        head: &str,
+        dirty: bool,
+    ) -> Result<()> {
+        for f in &self.flavours {
+            let Some(rest) = tag
+                .strip_prefix(&f.production_tag(version))
+                .and_then(|r| r.strip_prefix('-'))
+            else {
+                continue;
+            };
+            let (hex, says_dirty) = rest
+                .strip_suffix("-dirty")
+                .map_or((rest, false), |h| (h, true));
+            let hexadecimal = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if hex.len() != self.dev_hash_length || !hexadecimal {
+                continue;
+            }
+            if head.starts_with(hex) && says_dirty == dirty {
+                continue;
+            }
+            let short = head.get(..self.dev_hash_length).unwrap_or(head);
+            let now = if dirty { "-dirty" } else { "" };
+            return Err(invalid(format!(
+                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{}, but this is HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape",
+                f.name,
+                if says_dirty { " with uncommitted changes" } else { "" }
+            )));
+        }
+        Ok(())
+    }
+
     pub fn reference(
         &self,
         flavour: &Flavour,
@@ -240,7 +279,14 @@ impl Catalog {
                 }
                 (&self.production, production_tag)
             }
-            Channel::Dev { tag: Some(tag), .. } => (&self.development, tag.clone()),
+            Channel::Dev {
+                tag: Some(tag),
+                head,
+                dirty,
+            } => {
+                self.no_default_of_another(tag, version, head, *dirty)?;
+                (&self.development, tag.clone())
+            }
             Channel::Dev {
                 head,
                 tag: None,
@@ -1396,6 +1442,43 @@ jupyterlab = true
             .unwrap(),
             "ghcr.io/intertwin-eu/itwinai-dev:mine"
         );
+        // A hand-given tag shaped like a default development tag must be
+        // HEAD's, clean or dirty as the tree is (any flavour's shape).
+        let short = &head[..12];
+        let other = "fedcba987654";
+        let dev_tag = |tag: String, dirty: bool| {
+            r(
+                torch,
+                &Channel::Dev {
+                    head: head.clone(),
+                    tag: Some(tag),
+                    dirty,
+                },
+            )
+        };
+        let cases = [
+            (format!("0.2.2-torch2.4-jammy-{short}"), false, true),
+            (format!("0.2.2-torch2.4-jammy-{short}-dirty"), true, true),
+            (format!("0.2.2-torch2.4-jammy-{short}-dirty"), false, false),
+            (format!("0.2.2-torch2.4-jammy-{short}"), true, false),
+            (format!("0.2.2-torch2.4-jammy-{other}"), false, false),
+            (format!("jlab-0.2.2-torch2.4-jammy-{other}"), false, false),
+            (format!("0.2.2-torch2.4-jammy-{other}0"), false, true),
+            (
+                format!("0.2.2-torch2.4-jammy-{}", other.to_uppercase()),
+                false,
+                true,
+            ),
+            (format!("0.2.1-torch2.4-jammy-{other}"), false, true),
+            (format!("0.2.2-torch2.4-jammy-{other}-mine"), false, true),
+        ];
+        for (tag, dirty, ok) in cases {
+            let got = dev_tag(tag.clone(), dirty);
+            assert_eq!(got.is_ok(), ok, "{tag} dirty={dirty}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.to_string().contains("has the shape of flavour"), "{e}");
+            }
+        }
         for bad in ["x-latest", "-x", "a b", &"a".repeat(129)] {
             assert!(
                 r(
