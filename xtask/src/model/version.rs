@@ -289,6 +289,15 @@ pub fn normalize(s: &str) -> Option<String> {
         }
         t[start..*i].parse().ok()
     };
+    // A number left out is 0 (`1.0rc` is `1.0rc0`); one written must be
+    // read whole, never dropped for that 0.
+    let implicit = |i: &mut usize| -> Option<u64> {
+        if b.get(*i).is_some_and(u8::is_ascii_digit) {
+            num(i)
+        } else {
+            Some(0)
+        }
+    };
     let sep = |i: &mut usize| {
         if *i < b.len() && matches!(b[*i], b'-' | b'_' | b'.') {
             *i += 1;
@@ -330,7 +339,7 @@ pub fn normalize(s: &str) -> Option<String> {
                 _ => "rc",
             };
             sep(&mut i);
-            let n = num(&mut i).unwrap_or(0);
+            let n = implicit(&mut i)?;
             out.push_str(&format!("{kind}{n}"));
         }
         None => i = save,
@@ -344,7 +353,7 @@ pub fn normalize(s: &str) -> Option<String> {
         sep(&mut i);
         if word(&mut i, &["post", "rev", "r"]).is_some() {
             sep(&mut i);
-            out.push_str(&format!(".post{}", num(&mut i).unwrap_or(0)));
+            out.push_str(&format!(".post{}", implicit(&mut i)?));
         } else {
             i = save;
         }
@@ -355,7 +364,7 @@ pub fn normalize(s: &str) -> Option<String> {
     if t[i..].starts_with("dev") {
         i += 3;
         sep(&mut i);
-        out.push_str(&format!(".dev{}", num(&mut i).unwrap_or(0)));
+        out.push_str(&format!(".dev{}", implicit(&mut i)?));
     } else {
         i = save;
     }
@@ -456,6 +465,14 @@ mod tests {
             ("one", None),
             ("1.0.0-", None),
             ("1.0.0 rc1", None),
+            // A number too long to read is never dropped for an implicit 0.
+            ("0.2.2.post99999999999999999999", None),
+            ("0.2.2rc0000000000000000000001", None),
+            ("0.2.2.dev0000000000000000000001", None),
+            (
+                "0.2.2.RC999999999999999999",
+                Some("0.2.2rc999999999999999999"),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input).as_deref(), want, "{input}");
