@@ -503,13 +503,14 @@ impl PagingRegistry {
     }
 }
 
-/// A fake digest of `what`: `sha256:` and 64 hex digits.
-fn fake_digest(what: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in what.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("sha256:{}", format!("{h:016x}").repeat(4))
+/// The config blob of an image at `version` (its labels only).
+fn config_of(version: &str) -> String {
+    format!(r#"{{"config":{{"Labels":{{"org.opencontainers.image.version":"{version}"}}}}}}"#)
+}
+
+/// Its digest: the sha256 of its bytes, as the tool checks what it reads.
+fn config_digest(version: &str) -> String {
+    xtask::support::sha256::digest(config_of(version).as_bytes())
 }
 
 fn answer(path: &str, tags: &[String], versions: &[(String, String)]) -> (String, String, String) {
@@ -559,7 +560,7 @@ fn answer(path: &str, tags: &[String], versions: &[(String, String)]) -> (String
         };
         let body = format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{}"}},"layers":[]}}"#,
-            fake_digest(version)
+            config_digest(version)
         );
         // The digest of the bytes sent, as a registry reports it.
         return (
@@ -572,16 +573,10 @@ fn answer(path: &str, tags: &[String], versions: &[(String, String)]) -> (String
         );
     }
     if let Some(digest) = path.strip_prefix("/v2/itwinai/blobs/") {
-        let Some((_, version)) = versions.iter().find(|(_, v)| fake_digest(v) == digest) else {
+        let Some((_, version)) = versions.iter().find(|(_, v)| config_digest(v) == digest) else {
             return unknown("BLOB_UNKNOWN");
         };
-        return (
-            "200 OK".into(),
-            String::new(),
-            format!(
-                r#"{{"config":{{"Labels":{{"org.opencontainers.image.version":"{version}"}}}}}}"#
-            ),
-        );
+        return ("200 OK".into(), String::new(), config_of(version));
     }
     unknown("NAME_UNKNOWN")
 }
@@ -993,7 +988,7 @@ fn endless_registry() -> u16 {
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
-                    fake_digest("endless")
+                    format!("sha256:{}", "e".repeat(64))
                 );
                 let chunk = format!("10000\r\n{}\r\n", "{".repeat(0x10000));
                 for _ in 0..(512 * 16) {
