@@ -12,7 +12,7 @@ use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::plan::arg::Arg;
 use crate::plan::expectation::{Expectation, Labels};
-use crate::rules::verify::{differences, platform_mismatch, Facts};
+use crate::rules::verify::{differences, not_built_clean_here, platform_mismatch, Facts};
 use crate::support::cache;
 
 /// Check the image `e.image` names now (a build's: the image it wrote the
@@ -41,6 +41,27 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
     check_with(exec, e, info, base)
 }
 
+/// [`check_facts`]; then a clean build that passed is recorded as this
+/// tool's, and an image for a release tag or alias that tells the truth
+/// must be one (after the facts, so a lying image is told what it lies
+/// about; outside the verdict cache, so no earlier pass skips it).
+fn check_with(
+    exec: &mut Executor,
+    e: &Expectation,
+    info: ImageInfo,
+    base: Option<ImageInfo>,
+) -> Result<String> {
+    let labels = info.labels.clone();
+    let id = check_facts(exec, e, info, base)?;
+    if e.is_clean_build() {
+        cache::store_built_clean(&id);
+    }
+    if let Some(why) = not_built_clean_here(e.release, &labels, cache::built_clean(&id)) {
+        anyhow::bail!("{} ({id}) tells the truth, but {why}", e.shown());
+    }
+    Ok(id)
+}
+
 /// [`check`], for an image the caller has just inspected: everything after
 /// is bound to `info.id`.
 pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
@@ -58,7 +79,7 @@ fn untrue(e: &Expectation, id: &str, what: &str) -> anyhow::Error {
     }
 }
 
-fn check_with(
+fn check_facts(
     exec: &mut Executor,
     e: &Expectation,
     info: ImageInfo,

@@ -62,6 +62,13 @@ pub struct Expectation {
 pub const ITWINAI_DIST: &str = "itwinai";
 
 impl Expectation {
+    /// A build of a clean tree (its image carries no dirty label): what
+    /// passes is recorded as this tool's clean build.
+    pub fn is_clean_build(&self) -> bool {
+        self.built.is_some()
+            && matches!(&self.labels, Labels::Exact(l) if !l.iter().any(|(k, _)| k == labels::DIRTY))
+    }
+
     /// The image as messages name it: `image`, or, for a build, the name it
     /// takes and the image built for it.
     pub fn shown(&self) -> String {

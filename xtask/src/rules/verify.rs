@@ -36,6 +36,21 @@ pub struct Facts {
     pub inside: Result<Inside, String>,
 }
 
+/// Why an image may not go under a release tag or alias for want of a
+/// clean build by this tool: its labels say clean (no dirty label), but a
+/// `docker build` of a working tree by hand says that too. `None` when it
+/// may; an image labelled dirty is refused by [`differences`] instead.
+pub fn not_built_clean_here(
+    release: bool,
+    labels: &BTreeMap<String, String>,
+    built_clean: bool,
+) -> Option<String> {
+    let dirty = labels.get(labels::DIRTY).map(String::as_str) == Some("true");
+    (release && !dirty && !built_clean).then(|| {
+        "this tool did not build it from a clean commit on this machine (its cache lists the image IDs it built from a commit's files and checked; a `docker build` of a working tree carries no dirty label either), and only such an image goes under a release tag or alias; build it with `cargo xtask image build` here and push again".to_string()
+    })
+}
+
 /// Why an image is not the `p` image it is named as.
 pub fn platform_mismatch(image: &ImageInfo, p: &Platform) -> String {
     format!(
@@ -216,6 +231,33 @@ fn inside_differs(e: &Expectation, inside: &Inside, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_release_needs_a_clean_build_of_this_tool() {
+        let with = |v: Option<&str>| -> BTreeMap<String, String> {
+            v.map(|v| (labels::DIRTY.to_string(), v.to_string()))
+                .into_iter()
+                .collect()
+        };
+        // (release, dirty label, built clean here, refused for want of it)
+        let cases = [
+            (true, None, true, false),
+            (true, None, false, true),
+            (true, Some("false"), false, true),
+            (true, Some("true"), false, false),
+            (true, Some("true"), true, false),
+            (false, None, false, false),
+            (false, Some("false"), false, false),
+        ];
+        for (release, dirty, built, refused) in cases {
+            let got = not_built_clean_here(release, &with(dirty), built);
+            assert_eq!(
+                got.is_some(),
+                refused,
+                "{release} {dirty:?} {built}: {got:?}"
+            );
+        }
+    }
     use crate::model::image::Framework;
     use crate::plan::arg::Arg;
 

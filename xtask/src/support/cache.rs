@@ -13,6 +13,11 @@
 //! - `verdicts-v1`: image IDs that passed a given expectation. An image ID is
 //!   the digest of its config, labels included.
 //! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
+//! - `built-v1`: image IDs this tool built from a clean commit's context and
+//!   checked. Unlike the others this one decides: `image push` publishes
+//!   under a release tag or alias only an image listed here (a `docker
+//!   build` of the working tree by hand carries no dirty label either), so
+//!   a lost file only asks for the build again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -189,6 +194,21 @@ pub fn store_test_pass(id: &str, test: &str) {
         store(TESTS, &key, "passed");
     }
 }
+
+/// Whether this tool built image `id` from a clean commit's context (and
+/// its checks passed), on this machine with this cache.
+pub fn built_clean(id: &str) -> bool {
+    crate::support::digest::check_sha256(id).is_ok()
+        && lookup(BUILT, id).as_deref() == Some("clean")
+}
+
+pub fn store_built_clean(id: &str) {
+    if crate::support::digest::check_sha256(id).is_ok() && !built_clean(id) {
+        store(BUILT, id, "clean");
+    }
+}
+
+const BUILT: &str = "built-v1";
 
 /// Passes by image ID and test: v2 keys say how the test ran (through the
 /// entrypoint or not, with which network), which v1 keys did not.

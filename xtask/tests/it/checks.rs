@@ -593,13 +593,20 @@ fn a_config_only_change_is_probed_again() {
     };
 
     // Truthful: python3 finds torch 2.6.0. Checked (dry run: nothing is
-    // pushed), which caches what the probe read for these layers.
+    // pushed), which caches what the probe read for these layers; refused
+    // only because the tool did not build it (a release needs that).
     hand_built_with(&registry, &ws, &reference, &base, &old, "");
     assert_eq!(torch(&reference), "2.6.0");
     let layers_truthful = image_layers(&reference);
     let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
-    run.expect(0);
+    run.expect(1);
     assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
+    assert!(
+        run.error_line()
+            .contains("tells the truth, but this tool did not build it from a clean commit"),
+        "{}",
+        run.stderr
+    );
 
     // The same layers, one ENV more (no layer): python3 now finds 2.5.1.
     hand_built_with(
@@ -675,4 +682,49 @@ fn a_promoted_dev_tag_names_the_image_s_own_commit() {
             run.stderr
         );
     }
+}
+
+/// A `docker build` by hand with every provenance value right (the old
+/// recipe) tells the truth by every label, though what it copied is the
+/// working tree's (an untracked file here): not a release nor an alias.
+/// The tool's own build of the commit is, on the same machine.
+#[test]
+fn a_release_push_takes_only_the_tools_own_clean_build() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-foreign", JAMMY) else {
+        return;
+    };
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    hand_built_with(
+        &registry,
+        &ws,
+        &reference,
+        &base,
+        &[("secret.txt", "UNTRACKED\n")],
+        "",
+    );
+    for args in [
+        &["image", "push", "fix"][..],
+        &["image", "push", "fix", "--latest"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(1);
+        assert!(
+            run.error_line().contains(
+                "tells the truth, but this tool did not build it from a clean commit on this machine"
+            ),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
+    }
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+        .expect(0);
+    assert_eq!(
+        registry.tags("itwinai"),
+        ["0.2.2-torch2.6-jammy", "fix-latest"]
+    );
 }
