@@ -444,12 +444,15 @@ fn concurrent_latest_pushes_never_move_an_alias_backwards() {
     let new = unique_workspace("rel-conc-new", &base, &catalog(&registry.host(), ""));
     new.xtask(&["version", "set", "0.3.0"], None, &[]).expect(0);
     new.commit();
-    old.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    new.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-
-    // One cache directory, so both runs see the same lock.
+    // One cache directory, so both runs see the same lock (and the pushes
+    // find the builds recorded there).
     let cache = TempDir::new("conc-cache");
     let cache_env = cache.path().to_str().unwrap().to_string();
+    let shared = [("XDG_CACHE_HOME", cache_env.as_str())];
+    old.xtask(&["image", "build", "fix"], None, &shared)
+        .expect(0);
+    new.xtask(&["image", "build", "fix"], None, &shared)
+        .expect(0);
     let marker = cache.path().join("old-is-pushing");
     let go = cache.path().join("old-may-push");
     let slow = docker_that_holds_its_push(&marker, &go);
