@@ -58,6 +58,7 @@ impl Rules<'_> {
             dirty: self.dirty,
             built: None,
             platform: platform.cloned(),
+            commits_on_base: None,
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::model::labels;
 use crate::model::platform::Platform;
 use crate::plan::arg::Arg;
 use crate::plan::expectation::{Expectation, Labels};
-use crate::rules::verify::{differences, not_built_clean_here, platform_mismatch, Facts};
+use crate::plan::step::Step;
+use crate::rules::verify::{
+    built_on_base, differences, not_built_clean_here, platform_mismatch, Facts,
+};
 use crate::support::cache;
 
 /// Check the image `e.image` names now (a build's: the image it wrote the
@@ -20,6 +23,13 @@ use crate::support::cache;
 /// The image and, when its digest is already known, its base are
 /// inspected in one call.
 pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
+    // The history is read beside the inspect: both only read.
+    let history = e
+        .commits_on_base
+        .map(|_| Step::History { image: e.subject() });
+    if let Some(h) = &history {
+        exec.prefetch(h.clone());
+    }
     let mut images = vec![e.subject()];
     let known_base = e.passed_base_digest(exec.values());
     if let Some(b) = &known_base {
@@ -38,7 +48,14 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
             None => anyhow::anyhow!("{} is not in the local engine", e.shown()),
         })?;
     let base = found.next().flatten();
-    check_with(exec, e, info, base)
+    let history = match &history {
+        Some(step) => Some(
+            exec.must(step)?
+                .context("the history of an image just inspected")?,
+        ),
+        None => None,
+    };
+    check_with(exec, e, info, base, history.as_deref())
 }
 
 /// [`check_facts`]; then a clean build that passed is recorded as this
@@ -50,9 +67,10 @@ fn check_with(
     e: &Expectation,
     info: ImageInfo,
     base: Option<ImageInfo>,
+    history: Option<&str>,
 ) -> Result<String> {
     let labels = info.labels.clone();
-    let id = check_facts(exec, e, info, base)?;
+    let id = check_facts(exec, e, info, base, history)?;
     if e.is_clean_build() {
         cache::store_built_clean(&id);
     }
@@ -65,7 +83,7 @@ fn check_with(
 /// [`check`], for an image the caller has just inspected: everything after
 /// is bound to `info.id`.
 pub fn check_inspected(exec: &mut Executor, e: &Expectation, info: ImageInfo) -> Result<String> {
-    check_with(exec, e, info, None)
+    check_with(exec, e, info, None, None)
 }
 
 /// A failed check's line: for a build, which image (its ID: it has no
@@ -84,10 +102,24 @@ fn check_facts(
     e: &Expectation,
     info: ImageInfo,
     base: Option<ImageInfo>,
+    history: Option<&str>,
 ) -> Result<String> {
     // An image of another platform would not even run as this one.
     if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
         return Err(untrue(e, &info.id, &platform_mismatch(&info, p)));
+    }
+    let mut base = Some(base);
+    let mut bases = None;
+    if let (Some(rows), Some(commits)) = (history, e.commits_on_base) {
+        let found = base_images(exec, e, &info, base.take().flatten())?;
+        let rows: Vec<&str> = rows.lines().map(str::trim).collect();
+        let candidates: Vec<(&str, usize)> =
+            found.iter().map(|b| (b.id.as_str(), b.triggers)).collect();
+        let shown = e.base_shown().resolve(exec.values());
+        if let Err(why) = built_on_base(&rows, commits, &candidates, &shown) {
+            return Err(untrue(e, &info.id, &why));
+        }
+        bases = Some(found);
     }
     let fp = e.fingerprint(exec.values(), &exec.root());
     if cache::passed(&info.id, &fp) {
@@ -98,20 +130,11 @@ fn check_facts(
         ));
         return Ok(info.id);
     }
-    let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
-    let base_layers = match (base, e.base_digest(&info, exec.values())) {
-        (Some(b), _) => vec![b.layers],
-        (None, Some(d)) => {
-            // The base's image of the platform this image is (or was
-            // meant to be) built for.
-            let platform = e
-                .platform
-                .clone()
-                .or_else(|| Platform::parse(&info.platform_shown()).ok());
-            base_layers(exec, &d, platform.as_ref())?
-        }
-        (None, None) => Vec::new(),
+    let bases = match bases {
+        Some(b) => b,
+        None => base_images(exec, e, &info, base.take().flatten())?,
     };
+    let base_layers = bases.into_iter().map(|b| b.layers).collect();
     let revision_is_commit = match e.labels {
         Labels::Exact(_) => None,
         Labels::Recorded => {
@@ -176,16 +199,59 @@ fn probe(
 /// engine when it has that image, else from its registry's API (the
 /// manifest and the config blob: no layer is read and nothing is pulled,
 /// so a dry run changes nothing in the engine either).
-fn base_layers(
+/// A base image the checked one may be built on: its ID (the local
+/// image's, or its config's digest as a registry serves it: what a pull
+/// makes the ID), layers and ONBUILD triggers.
+struct BaseImage {
+    id: String,
+    layers: Vec<String>,
+    triggers: usize,
+}
+
+impl BaseImage {
+    fn local(info: ImageInfo) -> BaseImage {
+        BaseImage {
+            id: info.id,
+            layers: info.layers,
+            triggers: info.onbuild.len(),
+        }
+    }
+}
+
+/// The images of the base `info` records (or `base`, inspected with it),
+/// of the platform it is (or was meant to be) built for.
+fn base_images(
+    exec: &mut Executor,
+    e: &Expectation,
+    info: &ImageInfo,
+    base: Option<ImageInfo>,
+) -> Result<Vec<BaseImage>> {
+    let base = base.filter(|b| e.platform.as_ref().is_none_or(|p| b.is_platform(p)));
+    Ok(match (base, e.base_digest(info, exec.values())) {
+        (Some(b), _) => vec![BaseImage::local(b)],
+        (None, Some(d)) => {
+            let platform = e
+                .platform
+                .clone()
+                .or_else(|| Platform::parse(&info.platform_shown()).ok());
+            recorded_base(exec, &d, platform.as_ref())?
+        }
+        (None, None) => Vec::new(),
+    })
+}
+
+/// The base `digest_ref` names, of `platform`: the local image when the
+/// engine holds it, else as its registry serves it (no pull).
+fn recorded_base(
     exec: &mut Executor,
     digest_ref: &str,
     platform: Option<&Platform>,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<BaseImage>> {
     let arg = Arg::Lit(digest_ref.into());
     let fits = |info: &ImageInfo| platform.is_none_or(|p| info.is_platform(p));
     if let Some(Some(info)) = exec.inspect(std::slice::from_ref(&arg))?.pop() {
         if fits(&info) {
-            return Ok(vec![info.layers]);
+            return Ok(vec![BaseImage::local(info)]);
         }
     }
     let base = crate::model::reference::AnyRef::parse(digest_ref)
@@ -223,13 +289,15 @@ fn base_layers(
             configs
         }
     };
-    let mut layers = Vec::new();
+    let mut images = Vec::new();
     for config in configs {
         let body = exec.config_blob(&endpoint, &name, &config, digest_ref)?;
-        layers.push(
-            crate::oci::distribution::config_diff_ids(&body)
-                .map_err(|e| anyhow::anyhow!("{digest_ref}: its registry served {e}"))?,
-        );
+        let served = |e: String| anyhow::anyhow!("{digest_ref}: its registry served {e}");
+        images.push(BaseImage {
+            layers: crate::oci::distribution::config_diff_ids(&body).map_err(served)?,
+            triggers: crate::oci::distribution::config_triggers(&body).map_err(served)?,
+            id: config,
+        });
     }
-    Ok(layers)
+    Ok(images)
 }

@@ -1124,6 +1124,16 @@ pub fn config_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+/// How many ONBUILD triggers an image config holds (`config.OnBuild`).
+pub fn config_triggers(body: &str) -> Result<usize, String> {
+    let doc = Json::parse(body).map_err(|e| format!("an image config that is not JSON ({e})"))?;
+    match doc.get("config").and_then(|c| c.get("OnBuild")) {
+        None | Some(Json::Null) => Ok(0),
+        Some(Json::Array(a)) => Ok(a.len()),
+        Some(_) => Err("an image config whose OnBuild is not a list".into()),
+    }
+}
+
 /// The layers of an image config blob, as the engine lists them
 /// (`rootfs.diff_ids`, `RootFS.Layers` of `docker image inspect`).
 pub fn config_diff_ids(body: &str) -> Result<Vec<String>, String> {

@@ -122,16 +122,20 @@ impl Check {
     /// credentials an earlier read of that repository needed.
     pub fn steps(&self, with_credentials: impl Fn(&Endpoint, &str) -> bool) -> Vec<Step> {
         match self {
-            Check::Image(e) => vec![
-                Step::Inspect {
+            Check::Image(e) => {
+                let mut steps = vec![Step::Inspect {
                     images: vec![e.subject(), e.base_shown()],
-                },
-                Step::Probe {
+                }];
+                if e.commits_on_base.is_some() {
+                    steps.push(Step::History { image: e.subject() });
+                }
+                steps.push(Step::Probe {
                     image: e.checked_id(),
                     platform: e.platform.clone(),
                     dists: e.dists(),
-                },
-            ],
+                });
+                steps
+            }
             Check::TreeUnchanged { .. } => vec![Step::GitState, Step::GitTracked],
             Check::Registry { reference, .. } => {
                 let endpoint = Endpoint::of_host(reference.registry().host());

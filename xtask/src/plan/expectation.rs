@@ -56,6 +56,11 @@ pub struct Expectation {
     /// config must say so, it runs as that platform (under emulation when
     /// foreign), and its base layers are that platform's of the base.
     pub platform: Option<Platform>,
+    /// Built by the classic builder, which takes its base by a local name
+    /// another process may move meanwhile: its history must reach the
+    /// base image (by the digest pulled) after exactly this many commits
+    /// (plus the base's own ONBUILD triggers).
+    pub commits_on_base: Option<usize>,
 }
 
 /// Distributions the probe is asked about.

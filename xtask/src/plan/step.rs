@@ -147,6 +147,12 @@ pub enum Step {
     Inspect {
         images: Vec<Arg>,
     },
+    /// The image IDs of an image's history, newest first (`docker history
+    /// --quiet`; `<missing>` where the engine holds no image for a row):
+    /// the classic builder's chain of commits down to the image it built on.
+    History {
+        image: Arg,
+    },
     /// Run the image's python3 (and nothing else of it) to read
     /// /etc/os-release and the versions of installed distributions.
     Probe {
@@ -277,6 +283,11 @@ impl Step {
             Step::Inspect { images } => {
                 let mut a = lits(["docker", "image", "inspect", "--"]);
                 a.extend(images.iter().cloned());
+                a
+            }
+            Step::History { image } => {
+                let mut a = lits(["docker", "history", "--no-trunc", "--quiet", "--"]);
+                a.push(image.clone());
                 a
             }
             Step::Probe {
@@ -453,6 +464,7 @@ impl Step {
             | Step::BuildxProbe
             | Step::EnginePlatform
             | Step::Inspect { .. }
+            | Step::History { .. }
             | Step::Probe { .. }
             | Step::Test { .. }
             | Step::HashFiles { .. }
@@ -559,6 +571,7 @@ impl Step {
             } => format!("pulling {image}{}", for_platform(platform)),
             Step::Build(b) => format!("building {}", b.name),
             Step::Inspect { .. } => "inspecting local images".into(),
+            Step::History { .. } => "reading the image's history".into(),
             Step::Probe { .. } => {
                 "reading os-release and installed versions inside the image".into()
             }
@@ -716,6 +729,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         Step::Inspect {
             images: vec![id.clone()],
         },
+        Step::History { image: id.clone() },
         Step::Probe {
             image: id.clone(),
             platform: None,
@@ -770,6 +784,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Pull { .. }
             | Step::Build(_)
             | Step::Inspect { .. }
+            | Step::History { .. }
             | Step::Probe { .. }
             | Step::Test { .. }
             | Step::Tag { .. }
@@ -944,6 +959,11 @@ mod tests {
                     images: vec![Arg::Lit("r:1".into()), id.clone()],
                 },
                 "# read-only: docker image inspect -- r:1 '<image ID of r:1>'",
+                Wait::Lookup,
+            ),
+            (
+                Step::History { image: id.clone() },
+                "# read-only: docker history --no-trunc --quiet -- '<image ID of r:1>'",
                 Wait::Lookup,
             ),
             (

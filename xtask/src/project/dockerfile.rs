@@ -76,6 +76,12 @@ pub struct FinalBase {
     pub uses_base_arg: bool,
     /// 1-based line of the FROM that names the image.
     pub line: usize,
+    /// How many instructions the classic builder commits on top of that
+    /// image, along the stages from its FROM to the final one (each
+    /// instruction but FROM commits one image; an ONBUILD of a stage used
+    /// as a later FROM runs there too). Not counted: the base image's own
+    /// ONBUILD triggers, and `docker build --label` (one more commit).
+    pub steps: usize,
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
@@ -163,6 +169,10 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
     let mut bases: Vec<FinalBase> = Vec::new();
     let mut named: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut last: Option<usize> = None;
+    // Commits of the current stage's chain, and of its ONBUILD lines; each
+    // named stage's at its end.
+    let (mut steps, mut onbuild, mut stage) = (0usize, 0usize, None::<String>);
+    let mut ended: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for ins in &lexed.instructions {
         match ins.keyword.as_str() {
             "ARG" if last.is_none() => {
@@ -184,6 +194,15 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                         format!("FROM '{raw}' expands to '{image}', whose {c:?} no image reference or stage name has"),
                     ));
                 }
+                if let Some(done) = stage.take() {
+                    ended.insert(done, (steps, onbuild));
+                }
+                // On an earlier stage, its commits and then its triggers.
+                (steps, onbuild) = (0, 0);
+                if let Some((s, o)) = ended.get(&image.to_ascii_lowercase()) {
+                    steps = s + o;
+                }
+                stage.clone_from(&name);
                 // An earlier stage of that name: its base is this stage's base.
                 let index = match named.get(&image.to_ascii_lowercase()) {
                     Some(&(earlier, _)) => earlier,
@@ -192,6 +211,7 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                             image,
                             uses_base_arg,
                             line: ins.line,
+                            steps: 0,
                         });
                         bases.len() - 1
                     }
@@ -202,12 +222,16 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                 last = Some(index);
             }
             _ if last.is_none() => return Err(before_from(ins)),
-            _ => {}
+            keyword => {
+                steps += 1;
+                onbuild += usize::from(keyword == "ONBUILD");
+            }
         }
     }
-    let base = last
+    let mut base = last
         .and_then(|i| bases.into_iter().nth(i))
         .ok_or_else(no_from)?;
+    base.steps = steps;
     if base.image == "scratch" {
         return Err(at(
             base.line,
@@ -799,6 +823,31 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(image(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn counts_the_commits_on_the_base_along_the_final_chain() {
+        let cases = [
+            ("FROM a\n", 0),
+            ("ARG X=1\nFROM a\nARG X\nLABEL l=1\nCOPY f /f\n", 3),
+            // A stage on another image starts again.
+            ("FROM a\nRUN x\nRUN y\nFROM b\nCOPY f /f\n", 1),
+            // A stage on an earlier one goes on from its commits.
+            ("FROM a AS one\nENV A=b\nWORKDIR /w\nFROM one\nLABEL l=1\n", 3),
+            ("FROM a AS one\nRUN x\nFROM one AS two\nRUN y\nFROM TWO\nRUN z\n", 3),
+            // A stage in between on another image does not count.
+            ("FROM a AS one\nRUN x\nFROM b AS two\nRUN y\nRUN y\nFROM one\nRUN z\n", 2),
+            // An ONBUILD commits where it is, and runs again on the stage built on it.
+            ("FROM a AS one\nONBUILD RUN x\nFROM one\nRUN z\n", 3),
+            ("FROM a\nONBUILD RUN x\n", 1),
+            (
+                "FROM a\nEXPOSE 1\nUSER u\nCMD [\"x\"]\nENTRYPOINT [\"x\"]\nVOLUME /v\nSTOPSIGNAL 9\nHEALTHCHECK NONE\nSHELL [\"/bin/sh\", \"-c\"]\nADD f /f\nMAINTAINER m\n",
+                10,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(base(text).unwrap().steps, want, "{text:?}");
         }
     }
 

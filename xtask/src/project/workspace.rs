@@ -353,6 +353,7 @@ impl Project {
             image: parsed,
             uses_base_arg: base.uses_base_arg,
             line: base.line,
+            steps: base.steps,
         })
     }
 }
@@ -365,4 +366,7 @@ pub struct Base {
     pub uses_base_arg: bool,
     /// 1-based line of the FROM that names it.
     pub line: usize,
+    /// The instructions the classic builder commits on it
+    /// (`dockerfile::FinalBase::steps`).
+    pub steps: usize,
 }

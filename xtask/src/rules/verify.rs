@@ -36,6 +36,46 @@ pub struct Facts {
     pub inside: Result<Inside, String>,
 }
 
+/// Whether the classic builder built the image whose history is `rows`
+/// (image IDs, newest first) on the base image it pulled: one of `bases`
+/// (each image's ID and how many ONBUILD triggers it runs; the base's
+/// image of the platform built). After the `commits` the Dockerfile makes
+/// and those triggers, the history must reach exactly that image.
+/// Anything else: the base's local name pointed elsewhere when the build
+/// took it (another process retagged or pulled it meanwhile).
+pub fn built_on_base(
+    rows: &[&str],
+    commits: usize,
+    bases: &[(&str, usize)],
+    shown: &str,
+) -> Result<(), String> {
+    let Some(first) = bases.first() else {
+        return Err(format!(
+            "its base {shown} could not be found, so what it was built on cannot be told; build again"
+        ));
+    };
+    if bases
+        .iter()
+        .any(|(id, triggers)| rows.get(commits + triggers) == Some(id))
+    {
+        return Ok(());
+    }
+    let found = rows
+        .get(commits + first.1)
+        .map_or("no image of its history", |r| {
+            if *r == "<missing>" {
+                "an image this engine no longer holds"
+            } else {
+                r
+            }
+        });
+    let ids: Vec<&str> = bases.iter().map(|(id, _)| *id).collect();
+    Err(format!(
+        "the engine built it on {found}, not on the base pulled as {shown} ({}): that local name was moved to another image while it was built (another build, pull or tag on this engine); build again",
+        ids.join(", ")
+    ))
+}
+
 /// Why an image may not go under a release tag or alias for want of a
 /// clean build by this tool: its labels say clean (no dirty label), but a
 /// `docker build` of a working tree by hand says that too. `None` when it
@@ -233,6 +273,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_history_reaches_the_pulled_base_after_exactly_the_dockerfile_s_commits() {
+        let rows = ["sha256:c2", "sha256:c1", "sha256:base", "<missing>"];
+        let evil = [
+            "sha256:c2",
+            "sha256:c1",
+            "sha256:evil",
+            "sha256:base",
+            "<missing>",
+        ];
+        type Bases<'a> = &'a [(&'a str, usize)];
+        let base: Bases = &[("sha256:base", 0)];
+        let cases: [(&[&str], usize, Bases, Option<&str>); 8] = [
+            (&rows, 2, base, None),
+            // Its ONBUILD triggers are commits too.
+            (&rows, 1, &[("sha256:base", 1)], None),
+            // Any of the base's images of the platform (local, or as served).
+            (&rows, 2, &[("sha256:other", 0), ("sha256:base", 0)], None),
+            // One layer more between the build and the base.
+            (&evil, 2, base, Some("built it on sha256:evil")),
+            (&rows, 1, base, Some("built it on sha256:c1")),
+            (&rows, 3, base, Some("an image this engine no longer holds")),
+            (&rows, 9, base, Some("no image of its history")),
+            (&rows, 2, &[], Some("could not be found")),
+        ];
+        for (rows, commits, base, want) in cases {
+            let got = built_on_base(rows, commits, base, "b@sha256:d");
+            match want {
+                None => assert_eq!(got, Ok(()), "{rows:?} {commits} {base:?}"),
+                Some(w) => {
+                    let why = got.unwrap_err();
+                    assert!(why.contains(w), "{why}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_release_needs_a_clean_build_of_this_tool() {
         let with = |v: Option<&str>| -> BTreeMap<String, String> {
             v.map(|v| (labels::DIRTY.to_string(), v.to_string()))
@@ -291,6 +368,7 @@ mod tests {
             dirty: None,
             built: None,
             platform: None,
+            commits_on_base: None,
         }
     }
 

@@ -728,3 +728,50 @@ fn a_release_push_takes_only_the_tools_own_clean_build() {
         ["0.2.2-torch2.6-jammy", "fix-latest"]
     );
 }
+
+/// The classic builder takes the base by its local name, which another
+/// process on the engine may move between the tool's pull and the build
+/// (here a docker that retags it to the base plus one layer right as the
+/// build starts): the check sees the engine built on another image, the
+/// built image gets no name, and nothing is published.
+#[test]
+fn a_base_retagged_during_the_build_is_caught() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-retag", JAMMY) else {
+        return;
+    };
+    let reference = release(&registry);
+    let evil = format!("{}/evil-base:1", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &evil, &base]);
+    let dir = TempDir::new("chk-retag-evil");
+    std::fs::write(dir.path().join("evil"), "pwned\n").unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY evil /evil\n"),
+    )
+    .unwrap();
+    docker(&["build", "-q", "-t", &evil, dir.path().to_str().unwrap()]);
+    let retag = docker_wrapper(
+        "chk-retag-docker",
+        &format!("if [ \"$1\" = build ]; then \"$REAL\" tag '{evil}' '{base}'; fi"),
+    );
+    let run = ws.xtask(&["image", "build", "fix"], Some(retag.path()), &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains(&format!("built it on {}", image_id(&evil))),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.error_line().contains("not on the base pulled as"),
+        "{}",
+        run.stderr
+    );
+    assert!(!docker_ok(&["image", "inspect", &reference]), "no name");
+    // The base back as the registry has it: the build passes, and only it
+    // is published.
+    docker(&["pull", "-q", &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    assert_eq!(registry.tags("itwinai"), [TAG]);
+}

@@ -150,6 +150,7 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
         "# read-only: git ls-files --stage -v".to_string(),
         format!("# check {reference}: a linux/amd64 image (run as linux/amd64), its labels, VERSION_CODENAME=jammy in /etc/os-release, torch 2.6 (and itwinai 0.2.2, if installed) inside, built on its recorded base"),
         format!("# read-only: docker image inspect -- '<image ID built for {reference}>' {base_digest}"),
+        format!("# read-only: docker history --no-trunc --quiet -- '<image ID built for {reference}>'"),
         format!(
             "# read-only: docker run --rm --name '<container name>' --platform linux/amd64 --network none --pull never --entrypoint python3 -- '<image ID built for {reference}>' -c {} torch itwinai",
             xtask::support::shell::shell_quote(xtask::plan::step::PROBE_SCRIPT)

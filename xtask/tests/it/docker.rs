@@ -584,6 +584,23 @@ const DF_CORPUS: &[DfCase] = &[
         "FROM @A@\nONBUILD COPY <<EOF /x\nFROM @B@\nEOF\n",
         Refused("'<<' in an ONBUILD", '-'),
     ),
+    // What the classic builder commits on the base (the check after a
+    // build counts those commits back to the base image).
+    df(
+        "every instruction that commits without running",
+        "FROM @A@\nEXPOSE 1\nUSER u\nCMD [\"x\"]\nENTRYPOINT [\"x\"]\nVOLUME /v\nSTOPSIGNAL 9\nHEALTHCHECK NONE\nSHELL [\"/bin/sh\", \"-c\"]\nADD f /f\nMAINTAINER m\nWORKDIR /w\nENV E=1\n",
+        Base('a', 2),
+    ),
+    df(
+        "ONBUILD triggers of a stage run on the stage built on it",
+        "FROM @A@ AS one\nONBUILD LABEL t=1\nONBUILD ADD f /g\nFROM one\nCOPY f /h\n",
+        Base('a', 2),
+    ),
+    df(
+        "a stage on another image in between",
+        "FROM @A@ AS one\nADD f /f\nFROM @B@ AS two\nADD f /g\nFROM one\nCOPY f /h\n",
+        Base('a', 2),
+    ),
 ];
 
 /// A local image's layer diff IDs.
@@ -712,6 +729,16 @@ impl Corpus {
                     on,
                     Some((want, own)),
                     "{what}: the engine's base and own layers"
+                );
+                // The commits the tool counts on the base are the engine's:
+                // its history reaches the base image after exactly those.
+                let history = docker(&["history", "--no-trunc", "--quiet", &id]);
+                let rows: Vec<&str> = history.lines().collect();
+                assert_eq!(
+                    rows.get(base.steps).copied(),
+                    Some(image_id(&base.image).as_str()),
+                    "{what}: {} commits on the base, history {rows:?}",
+                    base.steps
                 );
                 return true;
             }

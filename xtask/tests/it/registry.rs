@@ -987,8 +987,8 @@ fn endless_registry() -> u16 {
                 }
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
-                    format!("sha256:{}", "e".repeat(64))
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: sha256:{}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    "e".repeat(64)
                 );
                 let chunk = format!("10000\r\n{}\r\n", "{".repeat(0x10000));
                 for _ in 0..(512 * 16) {

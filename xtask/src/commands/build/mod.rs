@@ -196,6 +196,7 @@ fn targets(
                 },
                 extra_args: project.build_args(f),
                 dirty: tree.dirty(),
+                steps: base.steps,
             });
         }
     }

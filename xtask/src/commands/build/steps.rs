@@ -66,7 +66,9 @@ pub fn plan(
             untracked: tree.dirty(),
             name: t.local.clone(),
         }));
-        add(Item::Check(Check::Image(Box::new(t.expectation()))));
+        add(Item::Check(Check::Image(Box::new(
+            t.expectation(&opts.builder),
+        ))));
         add(Item::Run(Step::Tag {
             source: Arg::slot(Slot::Built {
                 name: t.local.clone(),
@@ -120,6 +122,7 @@ mod tests {
             },
             extra_args: vec![("EXTRA".into(), "v".into())],
             dirty: false,
+            steps: 3,
         }
     }
 
@@ -193,7 +196,9 @@ mod tests {
         );
         assert_eq!(
             items[3].1,
-            Item::Check(Check::Image(Box::new(targets[0].expectation())))
+            Item::Check(Check::Image(Box::new(
+                targets[0].expectation(&Builder::Classic)
+            )))
         );
     }
 
@@ -201,7 +206,15 @@ mod tests {
     fn the_check_after_a_build_expects_exactly_what_was_passed() {
         let mut t = target("torch", "u:22.04");
         t.dirty = true;
-        let e = t.expectation();
+        let e = t.expectation(&Builder::Classic);
+        // The dirty label is one more commit on the base, for the classic
+        // builder only (BuildKit resolves the base by digest itself).
+        assert_eq!(e.commits_on_base, Some(4));
+        let buildx = Builder::Buildx { builder: None };
+        assert_eq!(t.expectation(&buildx).commits_on_base, None);
+        t.dirty = false;
+        assert_eq!(t.expectation(&Builder::Classic).commits_on_base, Some(3));
+        t.dirty = true;
         let Labels::Exact(labels) = &e.labels else {
             panic!("a build's check is exact")
         };

@@ -36,6 +36,9 @@ pub struct Target {
     pub extra_args: Vec<(String, String)>,
     /// Built from a tree with uncommitted changes (recorded as a label).
     pub dirty: bool,
+    /// The instructions its Dockerfile commits on the base, along the
+    /// final stage's chain.
+    pub steps: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +58,9 @@ pub fn digest_slot(base: &AnyRef) -> Slot {
 }
 
 impl Target {
-    /// What the built image must show: exactly the values passed.
-    pub fn expectation(&self) -> Expectation {
+    /// What the built image must show: exactly the values passed; built
+    /// by the classic builder, on exactly the base pulled.
+    pub fn expectation(&self, builder: &Builder) -> Expectation {
         let mut labels = self.provenance.labels();
         if self.dirty {
             labels.push((labels::DIRTY.to_string(), Arg::Lit("true".into())));
@@ -75,6 +79,9 @@ impl Target {
             dirty: None,
             built: Some(self.local.clone()),
             platform: Some(self.built_for.clone()),
+            // The dirty label is one more commit (`docker build --label`).
+            commits_on_base: (*builder == Builder::Classic)
+                .then_some(self.steps + usize::from(self.dirty)),
         }
     }
 }

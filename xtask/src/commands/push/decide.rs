@@ -181,6 +181,7 @@ fn expectation(
         dirty: crate::commands::required_dirty(channel),
         built: None,
         platform: platform.cloned(),
+        commits_on_base: None,
     }
 }
 
