@@ -244,6 +244,7 @@ fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
     if let Some(commit) = &rules.commit {
         crate::rules::promotion::built_from(label(labels::REVISION), commit)?;
     }
+    crate::rules::promotion::layers_match(&image.config_text, image.manifest.layers.len())?;
     let onbuild = doc
         .get("config")
         .and_then(|c| c.get("OnBuild"))

@@ -133,6 +133,15 @@ impl Executor<'_> {
             };
             let payload = evidence::payload_of(&artifact.text)
                 .map_err(|e| anyhow::anyhow!("{shown}: its referrer {d} is {e}"))?;
+            // Listed for this image, it must say so itself: a referrers
+            // list (or the tag that stands in for one, which anyone who
+            // may push can write) is not the artifact's word.
+            let about = evidence::subject_of(&artifact.text);
+            anyhow::ensure!(
+                about.as_deref() == Some(subject),
+                "{shown}: its referrer {d} is the test evidence of {}, not of this image, though its registry lists it here; nothing it says is taken",
+                about.as_deref().unwrap_or("no image")
+            );
             let text = self.registry.config_blob(
                 &mut self.gw,
                 &endpoint,

@@ -198,6 +198,13 @@ pub fn with_referrer(existing: &[Referrer], added: &Referrer) -> String {
 
 /// The payload descriptor of an artifact manifest: its one layer, when it
 /// is a test result.
+/// The digest of the manifest an artifact names as its `subject`.
+pub fn subject_of(manifest: &str) -> Option<String> {
+    let doc = Json::parse(manifest).ok()?;
+    let digest = doc.get("subject")?.get("digest")?.as_str()?;
+    Some(digest.to_string())
+}
+
 pub fn payload_of(manifest: &str) -> Result<Descriptor, String> {
     let doc = Json::parse(manifest).map_err(|e| format!("an artifact that is not JSON ({e})"))?;
     if doc.get("artifactType").and_then(Json::as_str) != Some(ARTIFACT_TYPE) {
@@ -281,6 +288,8 @@ mod tests {
             Some(A)
         );
         assert_eq!(payload_of(&text).unwrap(), payload);
+        assert_eq!(subject_of(&text).as_deref(), Some(A));
+        assert_eq!(subject_of(&text.replace("\"subject\"", "\"other\"")), None);
         assert_eq!(
             empty().digest,
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"

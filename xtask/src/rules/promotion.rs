@@ -89,6 +89,20 @@ pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Re
     ))
 }
 
+/// A manifest and its config list the same number of layers (docker
+/// refuses to pull an image whose do not: a promotion would publish a
+/// release nobody can pull).
+pub fn layers_match(config_text: &str, manifest_layers: usize) -> Result<(), String> {
+    let diff_ids = crate::oci::distribution::config_diff_ids(config_text)?;
+    if diff_ids.len() == manifest_layers {
+        return Ok(());
+    }
+    Err(format!(
+        "its manifest lists {manifest_layers} layers but its config {}: docker would refuse to pull it",
+        diff_ids.len()
+    ))
+}
+
 /// A release is HEAD's commit: the image found under HEAD's development
 /// tag must have been built from it (`revision`), whatever tag it sits
 /// under (a registry-side copy of another commit's image is not HEAD's).
@@ -176,6 +190,25 @@ mod tests {
             }
         }
         assert!(dev_tag_names_its_commit("x", "", &commit).is_err());
+    }
+
+    #[test]
+    fn a_manifest_and_its_config_list_as_many_layers() {
+        let config = |n: usize| {
+            let ids: Vec<String> = (0..n)
+                .map(|i| format!("\"sha256:{}\"", format!("{i:x}").repeat(64)))
+                .collect();
+            format!(
+                r#"{{"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+                ids.join(",")
+            )
+        };
+        assert_eq!(layers_match(&config(2), 2), Ok(()));
+        assert_eq!(layers_match(&config(0), 0), Ok(()));
+        let why = layers_match(&config(2), 3).unwrap_err();
+        assert!(why.contains("lists 3 layers but its config 2"), "{why}");
+        assert!(layers_match(&config(1), 0).is_err());
+        assert!(layers_match("not json", 0).is_err());
     }
 
     #[test]

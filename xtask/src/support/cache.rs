@@ -29,7 +29,19 @@ const MAX_BYTES: u64 = 4 << 20;
 pub fn dir() -> Option<PathBuf> {
     let xdg = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
+        .filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = xdg.as_ref().filter(|p| p.is_relative()) {
+        // Once a run: the XDG spec says to ignore it, but quietly using
+        // another folder would surprise whoever set it.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            crate::support::output::warn(&format!(
+                "XDG_CACHE_HOME={} is not an absolute path, which the XDG spec says to ignore: the cache is under $HOME/.cache instead; set an absolute path to use that folder",
+                p.display()
+            ));
+        });
+    }
+    let xdg = xdg.filter(|p| p.is_absolute());
     let base = xdg.or_else(|| {
         std::env::var_os("HOME")
             .map(PathBuf::from)

@@ -1071,3 +1071,24 @@ fn the_tool_copied_into_another_repository_passes_its_tests() {
     assert!(stdout.contains("\"flavour\":\"legacy\""), "{stdout}");
     assert!(stdout.contains("\"problem\":null"), "{stdout}");
 }
+
+/// A relative XDG_CACHE_HOME is ignored as the XDG spec says, and said so
+/// once: the cache goes under $HOME/.cache, not under the relative folder.
+#[test]
+fn a_relative_cache_home_is_ignored_and_said_so_once() {
+    let ws = fixture("rel-cache");
+    let fake = FakeDocker::new();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[("XDG_CACHE_HOME", "rel-cache-dir")],
+    );
+    run.expect(0);
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: XDG_CACHE_HOME=rel-cache-dir is not an absolute path"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert!(!ws.root().join("rel-cache-dir").exists());
+}
