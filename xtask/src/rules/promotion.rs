@@ -77,16 +77,21 @@ pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Re
     if !hex.is_empty() && revision.starts_with(hex) {
         return Ok(());
     }
-    let shown = if revision.is_empty() {
-        "missing".to_string()
-    } else {
-        format!("'{revision}'")
-    };
+    let shown = label_shown(revision);
     Err(format!(
         "its {} label is '{ref_name}', but {hex} is not its commit: its {} label is {shown}; a tag given by hand that looks like a default one is not promoted, build and push the commit with `--dev` and its default tag",
         labels::REF_NAME,
         labels::REVISION
     ))
+}
+
+/// A label's value for a message: quoted, or `missing`.
+fn label_shown(value: &str) -> String {
+    if value.is_empty() {
+        "missing".to_string()
+    } else {
+        format!("'{value}'")
+    }
 }
 
 /// A manifest and its config list the same number of layers (docker
@@ -110,11 +115,7 @@ pub fn built_from(revision: &str, commit: &str) -> Result<(), String> {
     if revision == commit {
         return Ok(());
     }
-    let shown = if revision.is_empty() {
-        "missing".to_string()
-    } else {
-        format!("'{revision}'")
-    };
+    let shown = label_shown(revision);
     Err(format!(
         "its {} label is {shown}, not HEAD's commit {commit}: what sits under HEAD's development tag was built from another commit; build, test and push HEAD (`--dev`) and release again",
         labels::REVISION
