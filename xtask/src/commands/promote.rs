@@ -165,7 +165,8 @@ pub fn decide(
     let mut out = Vec::new();
     for image in images {
         let shown = format!("{source} ({})", image.digest);
-        source_problems(image, rules).map_err(|e| format!("refusing to promote {shown}: {e}"))?;
+        source_problems(image, rules, source)
+            .map_err(|e| format!("refusing to promote {shown}: {e}"))?;
         let config_text =
             crate::rules::promotion::relabel_config(&image.config_text, &target.to_string())
                 .map_err(|e| format!("refusing to promote {shown}: {e}"))?;
@@ -208,7 +209,7 @@ pub fn decide(
 
 /// Why a source image cannot be promoted: its labels, its triggers, its
 /// platform (pure, from its config).
-fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
+fn source_problems(image: &SourceImage, rules: &Rules, source: &Reference) -> Result<(), String> {
     let doc = crate::support::json::Json::parse(&image.config_text)
         .map_err(|e| format!("its config is not JSON ({e})"))?;
     let labels = crate::oci::distribution::config_labels(&image.config_text)?;
@@ -243,6 +244,12 @@ fn source_problems(image: &SourceImage, rules: &Rules) -> Result<(), String> {
     )?;
     if let Some(commit) = &rules.commit {
         crate::rules::promotion::built_from(label(labels::REVISION), commit)?;
+    }
+    // Read under a default development tag, it must be that tag's commit,
+    // whatever its own ref.name says (a registry-side copy keeps it).
+    let read_as = source.to_string();
+    if let Ok(hex) = rules.source_of.check(&read_as) {
+        crate::rules::promotion::tag_names_its_commit(&read_as, hex, label(labels::REVISION))?;
     }
     crate::rules::promotion::layers_match(&image.config_text, image.manifest.layers.len())?;
     let onbuild = doc

@@ -243,7 +243,11 @@ fn promote(
     let development = target
         .with_name(&project.catalog.development)
         .map_err(|e| invalid(format!("{target}: {e}")))?;
-    let checks = super::promote::Rules::of(project, flavour, &development)?;
+    // Into a default development tag: HEAD's build only, as that tag says.
+    let checks = super::promote::Rules {
+        commit: rules.revision.clone(),
+        ..super::promote::Rules::of(project, flavour, &development)?
+    };
     let planned =
         super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;
     if super::promote::already_there(seen.as_ref(), &planned) {

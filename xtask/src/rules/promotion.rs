@@ -85,6 +85,20 @@ pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Re
     ))
 }
 
+/// An image read under a tag of the default development form (`hex` its
+/// digits) is that commit's build, whatever tag it was copied to or from:
+/// its `revision` begins with `hex`.
+pub fn tag_names_its_commit(read_as: &str, hex: &str, revision: &str) -> Result<(), String> {
+    if !hex.is_empty() && revision.starts_with(hex) {
+        return Ok(());
+    }
+    Err(format!(
+        "it is read as {read_as}, a tag that names commit {hex}, but its {} label is {}: it is another commit's image copied under that tag; promote that commit's own development tag, or build, test and push this one (`--dev`)",
+        labels::REVISION,
+        label_shown(revision)
+    ))
+}
+
 /// A label's value for a message: quoted, or `missing`.
 fn label_shown(value: &str) -> String {
     if value.is_empty() {
@@ -210,6 +224,21 @@ mod tests {
         assert!(why.contains("lists 3 layers but its config 2"), "{why}");
         assert!(layers_match(&config(1), 0).is_err());
         assert!(layers_match("not json", 0).is_err());
+    }
+
+    #[test]
+    fn a_source_read_under_a_default_tag_is_that_commit_s() {
+        let hex = "0123456789ab";
+        let r = format!("r/itwinai-dev:0.2.2-torch2.6-jammy-{hex}");
+        assert_eq!(tag_names_its_commit(&r, hex, &format!("{hex}cdef")), Ok(()));
+        for revision in ["fedcba9876543210", "", "0123456789AB"] {
+            let why = tag_names_its_commit(&r, hex, revision).unwrap_err();
+            assert!(
+                why.contains(&format!("a tag that names commit {hex}")),
+                "{why}"
+            );
+        }
+        assert!(tag_names_its_commit(&r, "", "x").is_err());
     }
 
     #[test]

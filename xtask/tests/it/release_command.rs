@@ -433,7 +433,39 @@ fn a_release_refuses_another_commits_image_under_heads_tag() {
         "{}",
         run.stderr
     );
+    // Promoted by hand from HEAD's development tag: refused too, that tag
+    // names HEAD's commit.
+    let copied = format!("{host}/itwinai-dev:{now}");
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &copied], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains(&format!("a tag that names commit {}", &head[..12])),
+        "{}",
+        run.stderr
+    );
     assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
+    // Nor does the old commit's image go under HEAD's default development
+    // tag by a development promotion.
+    let run = ws.xtask(
+        &[
+            "image",
+            "tag",
+            "fix",
+            "--dev",
+            "--from",
+            &format!("{host}/itwinai-dev:{old}"),
+        ],
+        None,
+        &[],
+    );
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains(&format!("not HEAD's commit {head}")),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A registry (or a proxy before it) that answers a manifest asked for by
