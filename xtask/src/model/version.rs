@@ -279,15 +279,22 @@ pub fn normalize(s: &str) -> Option<String> {
     let t = t.strip_prefix('v').unwrap_or(&t);
     let b = t.as_bytes();
     let mut i = 0;
+    // Leading zeros are a spelling (`01` is `1`): only the digits after
+    // them count against the 18 a number may have.
     let num = |i: &mut usize| -> Option<u64> {
         let start = *i;
         while *i < b.len() && b[*i].is_ascii_digit() {
             *i += 1;
         }
-        if *i == start || *i - start > 18 {
+        let digits = t[start..*i].trim_start_matches('0');
+        if *i == start || digits.len() > 18 {
             return None;
         }
-        t[start..*i].parse().ok()
+        if digits.is_empty() {
+            Some(0)
+        } else {
+            digits.parse().ok()
+        }
     };
     // A number left out is 0 (`1.0rc` is `1.0rc0`); one written must be
     // read whole, never dropped for that 0.
@@ -467,8 +474,12 @@ mod tests {
             ("1.0.0 rc1", None),
             // A number too long to read is never dropped for an implicit 0.
             ("0.2.2.post99999999999999999999", None),
-            ("0.2.2rc0000000000000000000001", None),
-            ("0.2.2.dev0000000000000000000001", None),
+            // Leading zeros are a spelling, however many.
+            ("0.2.2rc0000000000000000000001", Some("0.2.2rc1")),
+            ("0.2.2.dev0000000000000000000001", Some("0.2.2.dev1")),
+            ("0.2.2rc-0000000000000000000001", Some("0.2.2rc1")),
+            ("0.2.2.post0000000000000000000000", Some("0.2.2.post0")),
+            ("0.2.2rc1000000000000000000000", None),
             (
                 "0.2.2.RC999999999999999999",
                 Some("0.2.2rc999999999999999999"),

@@ -54,6 +54,14 @@ pub fn built_on_base(
             "its base {shown} could not be found, so what it was built on cannot be told; build again"
         ));
     };
+    // An image built on the base in the meantime (its triggers run there,
+    // with any context) sits exactly where the triggers' commits would:
+    // the history cannot tell them apart.
+    if let Some((_, n)) = bases.iter().find(|(_, n)| *n > 0) {
+        return Err(format!(
+            "its base {shown} has {n} ONBUILD trigger(s), and the classic builder takes the base by a name another process may move: an image built on the base in between would pass for the triggers' own commits; build with buildx (BuildKit takes the base by digest), or on a base without triggers"
+        ));
+    }
     if bases
         .iter()
         .any(|(id, triggers)| rows.get(commits + triggers) == Some(id))
@@ -71,7 +79,7 @@ pub fn built_on_base(
         });
     let ids: Vec<&str> = bases.iter().map(|(id, _)| *id).collect();
     Err(format!(
-        "the engine built it on {found}, not on the base pulled as {shown} ({}): that local name was moved to another image while it was built (another build, pull or tag on this engine); build again",
+        "the engine built it on {found}, not on the base pulled as {shown} ({}): that local name was moved to another image while it was built (another build, pull or tag on this engine, or, with --pull, the registry's tag moved since the tool's pull); build again",
         ids.join(", ")
     ))
 }
@@ -87,7 +95,7 @@ pub fn not_built_clean_here(
 ) -> Option<String> {
     let dirty = labels.get(labels::DIRTY).map(String::as_str) == Some("true");
     (release && !dirty && !built_clean).then(|| {
-        "this tool did not build it from a clean commit on this machine (its cache lists the image IDs it built from a commit's files and checked; a `docker build` of a working tree carries no dirty label either), and only such an image goes under a release tag or alias; build it with `cargo xtask image build` here and push again".to_string()
+        "this tool's cache holds no record that it built this image from a clean commit (it lists the image IDs it built from a commit's files and checked; a `docker build` of a working tree carries no dirty label either), and only such an image goes under a release tag or alias; build it with `cargo xtask image build` using the same cache (XDG_CACHE_HOME or HOME as this run has them; a cached build is quick) and run this again".to_string()
     })
 }
 
@@ -286,8 +294,14 @@ mod tests {
         let base: Bases = &[("sha256:base", 0)];
         let cases: [(&[&str], usize, Bases, Option<&str>); 8] = [
             (&rows, 2, base, None),
-            // Its ONBUILD triggers are commits too.
-            (&rows, 1, &[("sha256:base", 1)], None),
+            // A base with ONBUILD triggers cannot be told from an image
+            // built on it meanwhile.
+            (
+                &rows,
+                1,
+                &[("sha256:base", 1)],
+                Some("has 1 ONBUILD trigger(s)"),
+            ),
             // Any of the base's images of the platform (local, or as served).
             (&rows, 2, &[("sha256:other", 0), ("sha256:base", 0)], None),
             // One layer more between the build and the base.

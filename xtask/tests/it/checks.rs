@@ -603,7 +603,7 @@ fn a_config_only_change_is_probed_again() {
     assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
     assert!(
         run.error_line()
-            .contains("tells the truth, but this tool did not build it from a clean commit"),
+            .contains("tells the truth, but this tool's cache holds no record that it built this image from a clean commit"),
         "{}",
         run.stderr
     );
@@ -712,7 +712,7 @@ fn a_release_push_takes_only_the_tools_own_clean_build() {
         run.expect(1);
         assert!(
             run.error_line().contains(
-                "tells the truth, but this tool did not build it from a clean commit on this machine"
+                "tells the truth, but this tool's cache holds no record that it built this image from a clean commit"
             ),
             "{args:?}: {}",
             run.stderr
@@ -774,4 +774,36 @@ fn a_base_retagged_during_the_build_is_caught() {
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
     assert_eq!(registry.tags("itwinai"), [TAG]);
+}
+
+/// A base with ONBUILD triggers: under the classic builder an image built
+/// on it meanwhile (its triggers run there) would pass for the triggers'
+/// own commits, so the build is refused and its image gets no name.
+#[test]
+fn a_classic_build_on_a_base_with_onbuild_triggers_is_refused() {
+    let Some(EngineTest {
+        registry,
+        base,
+        ws: _,
+    }) = EngineTest::start("chk-onb", JAMMY)
+    else {
+        return;
+    };
+    let onb = format!("{}/onb-base:1", registry.host());
+    let reference = release(&registry);
+    let _cleanup = Cleanup::new(&[&onb, &reference, &base]);
+    docker_with_input(
+        &["build", "-q", "-t", &onb, "-"],
+        &format!("FROM {base}\nONBUILD LABEL t=1\n"),
+    );
+    docker(&["push", "-q", &onb]);
+    let ws = unique_workspace("chk-onb", &onb, &catalog(&registry.host(), ""));
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("has 1 ONBUILD trigger(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!docker_ok(&["image", "inspect", &reference]), "no name");
 }

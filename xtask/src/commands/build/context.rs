@@ -402,7 +402,7 @@ fn check_regular(project: &Project, flavours: &[&Flavour], files: &[Entry]) -> R
             Kind::Submodule => "a submodule",
         };
         return Err(invalid(format!(
-            "{file} is {what} in git, so the tool and docker would read whatever it points at, which no commit holds; commit the file itself in its place and build again"
+            "{file} is {what} in git; the tool reads the file itself, never through a link (which may point at a file no commit holds, even outside the repository); commit the file itself in its place (a copy of what it points at) and build again"
         )));
     }
     Ok(())
