@@ -161,20 +161,16 @@ impl Executor<'_> {
 
     /// The gate of a promotion: the test passed on the image `g` names (or,
     /// for a flavour with no test, a push checked it), by evidence in the
-    /// registry whose image ID and test are exactly these, or by this
-    /// machine's own record of the test.
+    /// registry bound to its manifest whose image ID and test are exactly
+    /// these.
     pub(super) fn check_evidence(&mut self, g: &crate::plan::check::EvidenceGate) -> Result<()> {
         let key = g.vouch.key();
         let what = g.vouch.shown();
         let shown = format!("{}@{}", g.reference.repository(), g.subject);
         let tested = matches!(g.vouch, crate::plan::write::Vouch::Passed(_));
-        if tested && crate::support::cache::test_passed(&g.image_id, &key) {
-            crate::support::output::stderr_line(&format!(
-                "test of flavour '{}' passed on {shown} ({}): recorded on this machine",
-                g.flavour, g.image_id
-            ));
-            return Ok(());
-        }
+        // Only the registry's evidence: it names this manifest as its
+        // subject, while this machine's record names only the image ID
+        // (its config), which a manifest with other layers shares.
         let found = self.read_evidence(&g.reference, &g.subject)?;
         let fits = |e: &Evidence| {
             e.image_id == g.image_id

@@ -513,3 +513,46 @@ fn a_manifest_read_by_digest_must_have_that_digest() {
     );
     assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
 }
+
+/// A development manifest rewritten in the registry with the tested config
+/// but other layers (as many) is not released, though this machine ran the
+/// test on that config: the evidence names the manifest that was pushed.
+#[test]
+fn a_manifest_rewritten_with_other_layers_is_not_released() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-layers", JAMMY, |h| {
+            catalog(h, &format!("test = {PASSING}\n"))
+        })
+    else {
+        return;
+    };
+    let tag = pushed_dev(&ws);
+    let _cleanup = Cleanup::new(&[&format!("{}/itwinai-dev:{tag}", registry.host()), &base]);
+    let path = format!("/v2/itwinai-dev/manifests/{tag}");
+    let manifest = registry.body(&path).unwrap();
+    let doc = Json::parse(&manifest).unwrap();
+    let layers: Vec<String> = doc
+        .get("layers")
+        .and_then(Json::as_array)
+        .unwrap()
+        .iter()
+        .map(|l| l.get("digest").and_then(Json::as_str).unwrap().to_string())
+        .collect();
+    assert!(layers.len() >= 2, "{manifest}");
+    let tampered = manifest.replacen(&layers[1], &layers[0], 1);
+    let media = registry.media_type("itwinai-dev", &tag).unwrap();
+    assert_eq!(
+        registry.put_manifest("itwinai-dev", &tag, &media, &tampered),
+        201
+    );
+
+    let run = ws.xtask(&["release", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.stderr
+            .contains("no evidence that the test of flavour 'fix' passed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
+}
