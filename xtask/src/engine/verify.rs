@@ -74,7 +74,7 @@ fn check_with(
     if e.is_clean_build() {
         cache::store_built_clean(&id);
     }
-    if let Some(why) = not_built_clean_here(e.release, &labels, cache::built_clean(&id)) {
+    if let Some(why) = not_built_clean_here(e.needs_own_build(), &labels, cache::built_clean(&id)) {
         anyhow::bail!("{} ({id}) tells the truth, but {why}", e.shown());
     }
     Ok(id)

@@ -67,6 +67,13 @@ pub struct Expectation {
 pub const ITWINAI_DIST: &str = "itwinai";
 
 impl Expectation {
+    /// Published where only this tool's own clean build may go: a release
+    /// tag or alias, or HEAD's default development tag of a clean tree
+    /// (what `release` promotes).
+    pub fn needs_own_build(&self) -> bool {
+        self.release || (self.revision.is_some() && self.dirty == Some(false))
+    }
+
     /// A build of a clean tree (its image carries no dirty label): what
     /// passes is recorded as this tool's clean build.
     pub fn is_clean_build(&self) -> bool {

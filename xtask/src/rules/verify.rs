@@ -84,8 +84,9 @@ pub fn built_on_base(
     ))
 }
 
-/// Why an image may not go under a release tag or alias for want of a
-/// clean build by this tool: its labels say clean (no dirty label), but a
+/// Why an image may not go under a release tag, an alias or HEAD's
+/// default development tag (`own_build_only`) for want of a clean build by
+/// this tool: its labels say clean (no dirty label), but a
 /// `docker build` of a working tree by hand says that too. `None` when it
 /// may; an image labelled dirty is refused by [`differences`] instead.
 pub fn not_built_clean_here(
@@ -95,7 +96,7 @@ pub fn not_built_clean_here(
 ) -> Option<String> {
     let dirty = labels.get(labels::DIRTY).map(String::as_str) == Some("true");
     (release && !dirty && !built_clean).then(|| {
-        "this tool's cache holds no record that it built this image from a clean commit (it lists the image IDs it built from a commit's files and checked; a `docker build` of a working tree carries no dirty label either), and only such an image goes under a release tag or alias; build it with `cargo xtask image build` using the same cache (XDG_CACHE_HOME or HOME as this run has them; a cached build is quick) and run this again".to_string()
+        "this tool's cache holds no record that it built this image from a clean commit (it lists the image IDs it built from a commit's files and checked; a `docker build` of a working tree carries no dirty label either), and only such an image goes under a release tag, an alias, or HEAD's default development tag (which `release` promotes); build it with `cargo xtask image build` using the same cache (XDG_CACHE_HOME or HOME as this run has them; a cached build is quick) and run this again".to_string()
     })
 }
 

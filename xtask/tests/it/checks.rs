@@ -720,6 +720,26 @@ fn a_release_push_takes_only_the_tools_own_clean_build() {
         assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
     }
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    // Nor under HEAD's default development tag, which `release` promotes.
+    let dev = format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &ws.head()[..12]);
+    let _dev = Cleanup::new(&[&dev]);
+    hand_built_with(
+        &registry,
+        &ws,
+        &dev,
+        &base,
+        &[("secret.txt", "UNTRACKED\n")],
+        "",
+    );
+    let run = ws.xtask(&["image", "push", "fix", "--dev"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("tells the truth, but this tool's cache holds no record"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai-dev"), Vec::<String>::new());
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
     ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
         .expect(0);

@@ -191,6 +191,7 @@ fn runs_that_share_a_pid_never_share_an_image_id_file_or_container_name() {
 
         // A cache of its own: the image's check runs (and names a container).
         let (fake, cache) = (FakeDocker::new(), TempDir::new("rob-pidns-cache"));
+        recorded_as_built(cache.path(), TRUTHFUL_ID);
         let run = in_own_pid_namespace(
             &ws,
             &fake,

@@ -346,7 +346,27 @@ pub const PROBE_OK: &str = r#"{"os_release": "ID=ubuntu\nVERSION_CODENAME=jammy\
 /// `docker image inspect` output (for `FAKE_INSPECT_OUTPUT`) of an image that
 /// tells the truth about `reference` built in `ws` on `base` (its base's
 /// digest is `<base repository>@sha256:<hex>`; base and image share layers).
+/// The image ID [`truthful_inspect`] reports.
+pub const TRUTHFUL_ID: &str =
+    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+/// Record `id` in the tool's cache under `cache_home` (what XDG_CACHE_HOME
+/// names) as its own clean build, as `image build` does once it passed.
+pub fn recorded_as_built(cache_home: &Path, id: &str) {
+    let cache = cache_home.join("itwinai-xtask");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut built = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cache.join("built-v1"))
+        .unwrap();
+    writeln!(built, "{id}\tclean").unwrap();
+}
+
 pub fn truthful_inspect(ws: &Workspace, reference: &str, base: &str, hex: &str) -> String {
+    // As the tool's own clean build of it would, its cache records the
+    // image (what a push under HEAD's default development tag requires).
+    recorded_as_built(&ws.home.path().join(".cache"), TRUTHFUL_ID);
     let base_repo = base.rsplit_once(':').map_or(base, |(r, _)| r);
     format!(
         r#"[{{"Id":"sha256:{id}","RepoDigests":["{base_repo}@sha256:{hex}"],"Os":"linux","Architecture":"amd64","Config":{{"Labels":{{"org.opencontainers.image.ref.name":"{reference}","org.opencontainers.image.version":"0.2.2","org.opencontainers.image.revision":"{head}","org.opencontainers.image.created":"{CREATION_DATE}","org.opencontainers.image.base.name":"{base}","org.opencontainers.image.base.digest":"{base_repo}@sha256:{hex}"}}}},"RootFS":{{"Layers":["sha256:{hex}"]}}}}]"#,
