@@ -59,9 +59,10 @@ pub fn check(exec: &mut Executor, e: &Expectation) -> Result<String> {
 }
 
 /// [`check_facts`]; then a clean build that passed is recorded as this
-/// tool's, and an image for a release tag or alias that tells the truth
-/// must be one (after the facts, so a lying image is told what it lies
-/// about; outside the verdict cache, so no earlier pass skips it).
+/// tool's, and an image that tells the truth must be one where only such
+/// an image may go ([`Expectation::needs_own_build`]; after the facts, so
+/// a lying image is told what it lies about; outside the verdict cache,
+/// so no earlier pass skips it).
 fn check_with(
     exec: &mut Executor,
     e: &Expectation,
@@ -194,11 +195,6 @@ fn probe(
     Ok(inside)
 }
 
-/// The layer lists of the base `digest_ref` (`repository@sha256:…`), of
-/// `platform` when given (a multi-platform base's entry for it): from the
-/// engine when it has that image, else from its registry's API (the
-/// manifest and the config blob: no layer is read and nothing is pulled,
-/// so a dry run changes nothing in the engine either).
 /// A base image the checked one may be built on: its ID (the local
 /// image's, or its config's digest as a registry serves it: what a pull
 /// makes the ID), layers and ONBUILD triggers.
@@ -240,8 +236,11 @@ fn base_images(
     })
 }
 
-/// The base `digest_ref` names, of `platform`: the local image when the
-/// engine holds it, else as its registry serves it (no pull).
+/// The images of the base `digest_ref` (`repository@sha256:…`), of
+/// `platform` when given (a multi-platform base's entry for it): from the
+/// engine when it has that image, else from its registry's API (the
+/// manifest and the config blob: no layer is read and nothing is pulled,
+/// so a dry run changes nothing in the engine either).
 fn recorded_base(
     exec: &mut Executor,
     digest_ref: &str,
