@@ -67,11 +67,8 @@ pub fn gather(
         let text = exec.served_manifest(source, &digest, "is listed but not served")?;
         let manifest = manifest::parse_image(&text.text)
             .map_err(|e| anyhow::anyhow!("{shown}: its registry served {e}"))?;
+        // The registry client holds it to its digest.
         let config_text = exec.config_blob(&endpoint, &name, &manifest.config.digest, &shown)?;
-        anyhow::ensure!(
-            crate::support::sha256::digest(config_text.as_bytes()) == manifest.config.digest,
-            "{shown}: its config is not what its digest names"
-        );
         images.push(SourceImage {
             platform,
             digest,
@@ -107,11 +104,13 @@ pub struct Rules {
 
 impl Rules {
     /// A promotion of flavour `f` at the project's version, its source a
-    /// development image in the repository of `development`.
+    /// development image in the repository of `development`, built from
+    /// `commit` when the promotion claims one.
     pub fn of(
         project: &crate::project::workspace::Project,
         f: &crate::project::catalog::Flavour,
         development: &Reference,
+        commit: Option<&str>,
     ) -> Result<Rules> {
         Ok(Rules {
             version: project.version.to_string(),
@@ -123,20 +122,7 @@ impl Rules {
                 hash_len: project.catalog.dev_hash_length,
             },
             base: project.base(f, None)?.image.to_string(),
-            commit: None,
-        })
-    }
-
-    /// As [`Rules::of`], the source required to be built from `commit`.
-    pub fn of_commit(
-        project: &crate::project::workspace::Project,
-        f: &crate::project::catalog::Flavour,
-        development: &Reference,
-        commit: &str,
-    ) -> Result<Rules> {
-        Ok(Rules {
-            commit: Some(commit.to_string()),
-            ..Rules::of(project, f, development)?
+            commit: commit.map(str::to_string),
         })
     }
 }
@@ -236,20 +222,18 @@ fn source_problems(image: &SourceImage, rules: &Rules, source: &Reference) -> Re
             rules.base
         ));
     }
+    use crate::rules::promotion::{dev_tag_names_its_commit, TagSeen};
+    let revision = label(labels::REVISION);
     let hex = rules.source_of.check(label(labels::REF_NAME))?;
-    crate::rules::promotion::dev_tag_names_its_commit(
-        label(labels::REF_NAME),
-        hex,
-        label(labels::REVISION),
-    )?;
+    dev_tag_names_its_commit(TagSeen::Label(label(labels::REF_NAME)), hex, revision)?;
     if let Some(commit) = &rules.commit {
-        crate::rules::promotion::built_from(label(labels::REVISION), commit)?;
+        crate::rules::promotion::built_from(revision, commit)?;
     }
     // Read under a default development tag, it must be that tag's commit,
     // whatever its own ref.name says (a registry-side copy keeps it).
     let read_as = source.to_string();
     if let Ok(hex) = rules.source_of.check(&read_as) {
-        crate::rules::promotion::tag_names_its_commit(&read_as, hex, label(labels::REVISION))?;
+        dev_tag_names_its_commit(TagSeen::ReadAs(&read_as), hex, revision)?;
     }
     crate::rules::promotion::layers_match(&image.config_text, image.manifest.layers.len())?;
     let onbuild = doc

@@ -156,7 +156,7 @@ fn release_one(
             n = f.name
         );
     };
-    let rules = super::promote::Rules::of_commit(project, f, &source, head)?;
+    let rules = super::promote::Rules::of(project, f, &source, Some(head))?;
     let planned =
         super::promote::decide(&images, &source, &target, &rules).map_err(anyhow::Error::msg)?;
     let seen = exec.registry(&target)?;

@@ -244,10 +244,8 @@ fn promote(
         .with_name(&project.catalog.development)
         .map_err(|e| invalid(format!("{target}: {e}")))?;
     // Into a default development tag: HEAD's build only, as that tag says.
-    let checks = super::promote::Rules {
-        commit: rules.revision.clone(),
-        ..super::promote::Rules::of(project, flavour, &development)?
-    };
+    let checks =
+        super::promote::Rules::of(project, flavour, &development, rules.revision.as_deref())?;
     let planned =
         super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;
     if super::promote::already_there(seen.as_ref(), &planned) {

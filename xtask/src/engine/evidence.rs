@@ -142,6 +142,7 @@ impl Executor<'_> {
                 "{shown}: its referrer {d} is the test evidence of {}, not of this image, though its registry lists it here; nothing it says is taken",
                 about.as_deref().unwrap_or("no image")
             );
+            // Held to its digest by the registry client.
             let text = self.registry.config_blob(
                 &mut self.gw,
                 &endpoint,
@@ -149,11 +150,6 @@ impl Executor<'_> {
                 &payload.digest,
                 &shown,
             )?;
-            anyhow::ensure!(
-                crate::support::sha256::digest(text.as_bytes()) == payload.digest,
-                "{shown}: the test evidence {} is not what its digest names",
-                payload.digest
-            );
             found.push(Evidence::parse(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?);
         }
         Ok(found)

@@ -75,7 +75,9 @@ fn check_with(
     if e.is_clean_build() {
         cache::store_built_clean(&id);
     }
-    if let Some(why) = not_built_clean_here(e.needs_own_build(), &labels, cache::built_clean(&id)) {
+    // The cache is read only where its record decides.
+    let own = e.needs_own_build();
+    if let Some(why) = not_built_clean_here(own, &labels, own && cache::built_clean(&id)) {
         anyhow::bail!("{} ({id}) tells the truth, but {why}", e.shown());
     }
     Ok(id)
@@ -109,10 +111,10 @@ fn check_facts(
     if let Some(p) = e.platform.as_ref().filter(|p| !info.is_platform(p)) {
         return Err(untrue(e, &info.id, &platform_mismatch(&info, p)));
     }
-    let mut base = Some(base);
+    let mut base = base;
     let mut bases = None;
     if let (Some(rows), Some(commits)) = (history, e.commits_on_base) {
-        let found = base_images(exec, e, &info, base.take().flatten())?;
+        let found = base_images(exec, e, &info, base.take())?;
         let rows: Vec<&str> = rows.lines().map(str::trim).collect();
         let candidates: Vec<(&str, usize)> =
             found.iter().map(|b| (b.id.as_str(), b.triggers)).collect();
@@ -133,7 +135,7 @@ fn check_facts(
     }
     let bases = match bases {
         Some(b) => b,
-        None => base_images(exec, e, &info, base.take().flatten())?,
+        None => base_images(exec, e, &info, base)?,
     };
     let base_layers = bases.into_iter().map(|b| b.layers).collect();
     let revision_is_commit = match e.labels {

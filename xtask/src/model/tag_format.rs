@@ -391,9 +391,50 @@ pub fn cross_collision(a: &Pattern, b: &Pattern) -> Option<(String, String)> {
     found.filter(|(v, w)| a.render(v) == b.render(w))
 }
 
+/// The commit digits and the `-dirty` mark of a development tag of the
+/// default form, `<release tag>-<hash_len lowercase hex digits>[-dirty]`;
+/// `None` for any other tag.
+pub fn default_dev_commit<'t>(
+    tag: &'t str,
+    release_tag: &str,
+    hash_len: usize,
+) -> Option<(&'t str, bool)> {
+    let rest = tag.strip_prefix(release_tag)?.strip_prefix('-')?;
+    let (hex, dirty) = rest
+        .strip_suffix("-dirty")
+        .map_or((rest, false), |h| (h, true));
+    let digits = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (hex.len() == hash_len && digits).then_some((hex, dirty))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_development_tag_names_its_commit() {
+        let r = "0.2.2-torch2.6-jammy";
+        let cases = [
+            (
+                "0.2.2-torch2.6-jammy-0123456789ab",
+                Some(("0123456789ab", false)),
+            ),
+            (
+                "0.2.2-torch2.6-jammy-0123456789ab-dirty",
+                Some(("0123456789ab", true)),
+            ),
+            ("0.2.2-torch2.6-jammy-0123456789AB", None),
+            ("0.2.2-torch2.6-jammy-0123456789a", None),
+            ("0.2.2-torch2.6-jammy-0123456789abc", None),
+            ("0.2.2-torch2.6-jammy-0123456789ab-DIRTY", None),
+            ("0.2.2-torch2.6-jammy0123456789ab", None),
+            ("jlab-0.2.2-torch2.6-jammy-0123456789ab", None),
+            ("0.2.2-torch2.6-jammy", None),
+        ];
+        for (tag, want) in cases {
+            assert_eq!(default_dev_commit(tag, r, 12), want, "{tag}");
+        }
+    }
 
     fn values<'a>(variant: Option<&'a str>, jupyterlab: bool) -> Values<'a> {
         Values {

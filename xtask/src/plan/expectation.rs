@@ -59,7 +59,7 @@ pub struct Expectation {
     /// Built by the classic builder, which takes its base by a local name
     /// another process may move meanwhile: its history must reach the
     /// base image (by the digest pulled) after exactly this many commits
-    /// (plus the base's own ONBUILD triggers).
+    /// (a base with ONBUILD triggers is refused: `rules::verify::built_on_base`).
     pub commits_on_base: Option<usize>,
 }
 
@@ -223,16 +223,14 @@ impl DevelopmentOf {
     /// such an image. Whether they are the image's commit is
     /// `rules::promotion::dev_tag_names_its_commit`.
     pub fn check<'r>(&self, ref_name: &'r str) -> Result<&'r str, String> {
-        let tag = ref_name
+        let commit = ref_name
             .strip_prefix(&self.repository)
             .and_then(|rest| rest.strip_prefix(':'))
-            .and_then(|tag| tag.strip_prefix(&self.release_tag))
-            .and_then(|rest| rest.strip_prefix('-'));
-        let hex = tag.map(|t| t.strip_suffix("-dirty").unwrap_or(t));
-        if let Some(h) = hex.filter(|h| {
-            h.len() == self.hash_len && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        }) {
-            return Ok(h);
+            .and_then(|tag| {
+                crate::model::tag_format::default_dev_commit(tag, &self.release_tag, self.hash_len)
+            });
+        if let Some((hex, _)) = commit {
+            return Ok(hex);
         }
         let shown = if ref_name.is_empty() {
             "missing"

@@ -215,7 +215,6 @@ impl Catalog {
         names.join(", ")
     }
 
-    /// The reference a flavour is built, tagged and pushed under.
     /// `--tag` names any tag but one shaped like a default development
     /// tag (any flavour's, at this version) of a commit other than HEAD,
     /// or of the other cleanliness: such a tag promises its commit, and
@@ -228,19 +227,14 @@ impl Catalog {
         dirty: bool,
     ) -> Result<()> {
         for f in &self.flavours {
-            let Some(rest) = tag
-                .strip_prefix(&f.production_tag(version))
-                .and_then(|r| r.strip_prefix('-'))
-            else {
+            let release_tag = f.production_tag(version);
+            let Some((hex, says_dirty)) = crate::model::tag_format::default_dev_commit(
+                tag,
+                &release_tag,
+                self.dev_hash_length,
+            ) else {
                 continue;
             };
-            let (hex, says_dirty) = rest
-                .strip_suffix("-dirty")
-                .map_or((rest, false), |h| (h, true));
-            let hexadecimal = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-            if hex.len() != self.dev_hash_length || !hexadecimal {
-                continue;
-            }
             if head.starts_with(hex) && says_dirty == dirty {
                 continue;
             }
@@ -255,6 +249,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// The reference a flavour is built, tagged and pushed under.
     pub fn reference(
         &self,
         flavour: &Flavour,

@@ -68,32 +68,37 @@ pub fn relabelled_only(source: &str, promoted: &str, ref_name: &str) -> Result<(
     Ok(())
 }
 
-/// Why a development image whose `ref_name` label has the default form
-/// (`…-<hex>[-dirty]`, `hex` its digits) is not what that tag says, if it
-/// is not: its hex digits must begin its `revision` label, the commit it
-/// was built from. `--dev --tag` may name any tag, a default-looking one
-/// too; such an image is not the commit its tag names and is not promoted.
-pub fn dev_tag_names_its_commit(ref_name: &str, hex: &str, revision: &str) -> Result<(), String> {
-    if !hex.is_empty() && revision.starts_with(hex) {
-        return Ok(());
-    }
-    let shown = label_shown(revision);
-    Err(format!(
-        "its {} label is '{ref_name}', but {hex} is not its commit: its {} label is {shown}; a tag given by hand that looks like a default one is not promoted, build and push the commit with `--dev` and its default tag",
-        labels::REF_NAME,
-        labels::REVISION
-    ))
+/// Where an image shows a development tag of the default form.
+#[derive(Debug, Clone, Copy)]
+pub enum TagSeen<'a> {
+    /// Its own `ref.name` label.
+    Label(&'a str),
+    /// The reference it was read under (a registry-side copy keeps its
+    /// label but not its tag).
+    ReadAs(&'a str),
 }
 
-/// An image read under a tag of the default development form (`hex` its
-/// digits) is that commit's build, whatever tag it was copied to or from:
-/// its `revision` begins with `hex`.
-pub fn tag_names_its_commit(read_as: &str, hex: &str, revision: &str) -> Result<(), String> {
+/// Why an image with a development tag of the default form (`hex` its
+/// digits) is not what that tag says, if it is not: its hex digits must
+/// begin its `revision` label, the commit it was built from. A tag given by
+/// hand, or a copy of another commit's image under that tag, is not that
+/// commit's build and is not promoted.
+pub fn dev_tag_names_its_commit(seen: TagSeen, hex: &str, revision: &str) -> Result<(), String> {
     if !hex.is_empty() && revision.starts_with(hex) {
         return Ok(());
     }
+    let (seen, what) = match seen {
+        TagSeen::Label(r) => (
+            format!("its {} label is '{r}'", labels::REF_NAME),
+            "a tag given by hand that looks like a default one is not promoted, build and push the commit with `--dev` and its default tag",
+        ),
+        TagSeen::ReadAs(r) => (
+            format!("it is read as {r}, a tag that names commit {hex}"),
+            "it is another commit's image copied under that tag; promote that commit's own development tag, or build, test and push this one (`--dev`)",
+        ),
+    };
     Err(format!(
-        "it is read as {read_as}, a tag that names commit {hex}, but its {} label is {}: it is another commit's image copied under that tag; promote that commit's own development tag, or build, test and push this one (`--dev`)",
+        "{seen}, but {hex} is not its commit: its {} label is {}; {what}",
         labels::REVISION,
         label_shown(revision)
     ))
@@ -197,14 +202,14 @@ mod tests {
             ("0123456789ab", "0123456789AB", false),
         ];
         for (hex, revision, ok) in cases {
-            let got = dev_tag_names_its_commit(&format!("{r}{hex}"), hex, revision);
+            let got = dev_tag_names_its_commit(TagSeen::Label(&format!("{r}{hex}")), hex, revision);
             assert_eq!(got.is_ok(), ok, "{hex} {revision}: {got:?}");
             if let Err(why) = got {
                 assert!(why.contains(&format!("{hex} is not its commit")), "{why}");
                 assert!(why.contains(labels::REVISION), "{why}");
             }
         }
-        assert!(dev_tag_names_its_commit("x", "", &commit).is_err());
+        assert!(dev_tag_names_its_commit(TagSeen::Label("x"), "", &commit).is_err());
     }
 
     #[test]
@@ -230,15 +235,18 @@ mod tests {
     fn a_source_read_under_a_default_tag_is_that_commit_s() {
         let hex = "0123456789ab";
         let r = format!("r/itwinai-dev:0.2.2-torch2.6-jammy-{hex}");
-        assert_eq!(tag_names_its_commit(&r, hex, &format!("{hex}cdef")), Ok(()));
+        assert_eq!(
+            dev_tag_names_its_commit(TagSeen::ReadAs(&r), hex, &format!("{hex}cdef")),
+            Ok(())
+        );
         for revision in ["fedcba9876543210", "", "0123456789AB"] {
-            let why = tag_names_its_commit(&r, hex, revision).unwrap_err();
+            let why = dev_tag_names_its_commit(TagSeen::ReadAs(&r), hex, revision).unwrap_err();
             assert!(
                 why.contains(&format!("a tag that names commit {hex}")),
                 "{why}"
             );
         }
-        assert!(tag_names_its_commit(&r, "", "x").is_err());
+        assert!(dev_tag_names_its_commit(TagSeen::ReadAs(&r), "", "x").is_err());
     }
 
     #[test]

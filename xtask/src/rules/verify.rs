@@ -38,22 +38,22 @@ pub struct Facts {
 
 /// Whether the classic builder built the image whose history is `rows`
 /// (image IDs, newest first) on the base image it pulled: one of `bases`
-/// (each image's ID and how many ONBUILD triggers it runs; the base's
-/// image of the platform built). After the `commits` the Dockerfile makes
-/// and those triggers, the history must reach exactly that image.
-/// Anything else: the base's local name pointed elsewhere when the build
-/// took it (another process retagged or pulled it meanwhile).
+/// (each image's ID and how many ONBUILD triggers it holds; the base's
+/// image of the platform built). After the `commits` the Dockerfile makes,
+/// the history must reach exactly that image. Anything else: the base's
+/// local name pointed elsewhere when the build took it (another process
+/// retagged or pulled it meanwhile). A base with triggers is refused.
 pub fn built_on_base(
     rows: &[&str],
     commits: usize,
     bases: &[(&str, usize)],
     shown: &str,
 ) -> Result<(), String> {
-    let Some(first) = bases.first() else {
+    if bases.is_empty() {
         return Err(format!(
             "its base {shown} could not be found, so what it was built on cannot be told; build again"
         ));
-    };
+    }
     // An image built on the base in the meantime (its triggers run there,
     // with any context) sits exactly where the triggers' commits would:
     // the history cannot tell them apart.
@@ -62,21 +62,16 @@ pub fn built_on_base(
             "its base {shown} has {n} ONBUILD trigger(s), and the classic builder takes the base by a name another process may move: an image built on the base in between would pass for the triggers' own commits; build with buildx (BuildKit takes the base by digest), or on a base without triggers"
         ));
     }
-    if bases
-        .iter()
-        .any(|(id, triggers)| rows.get(commits + triggers) == Some(id))
-    {
+    if bases.iter().any(|(id, _)| rows.get(commits) == Some(id)) {
         return Ok(());
     }
-    let found = rows
-        .get(commits + first.1)
-        .map_or("no image of its history", |r| {
-            if *r == "<missing>" {
-                "an image this engine no longer holds"
-            } else {
-                r
-            }
-        });
+    let found = rows.get(commits).map_or("no image of its history", |r| {
+        if *r == "<missing>" {
+            "an image this engine no longer holds"
+        } else {
+            r
+        }
+    });
     let ids: Vec<&str> = bases.iter().map(|(id, _)| *id).collect();
     Err(format!(
         "the engine built it on {found}, not on the base pulled as {shown} ({}): that local name was moved to another image while it was built (another build, pull or tag on this engine, or, with --pull, the registry's tag moved since the tool's pull); build again",
@@ -133,7 +128,8 @@ pub fn differences(e: &Expectation, values: &BTreeMap<Slot, String>, f: &Facts) 
         let ref_name = label(labels::REF_NAME).unwrap_or("");
         let revision = label(labels::REVISION).unwrap_or("");
         if let Err(why) = shape.check(ref_name).and_then(|hex| {
-            crate::rules::promotion::dev_tag_names_its_commit(ref_name, hex, revision)
+            use crate::rules::promotion::{dev_tag_names_its_commit, TagSeen};
+            dev_tag_names_its_commit(TagSeen::Label(ref_name), hex, revision)
         }) {
             out.push(why);
         }

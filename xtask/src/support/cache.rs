@@ -15,9 +15,10 @@
 //! - `tests-v2`: image IDs on which a flavour's test (its argv, how it ran) passed.
 //! - `built-v1`: image IDs this tool built from a clean commit's context and
 //!   checked. Unlike the others this one decides: `image push` publishes
-//!   under a release tag or alias only an image listed here (a `docker
-//!   build` of the working tree by hand carries no dirty label either), so
-//!   a lost file only asks for the build again.
+//!   under a release tag, an alias or HEAD's clean default development tag
+//!   only an image listed here (a `docker build` of the working tree by
+//!   hand carries no dirty label either), so a lost file only asks for the
+//!   build again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

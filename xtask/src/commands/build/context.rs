@@ -78,12 +78,11 @@ pub fn build_context(
         writable(&context::fresh(&cache, "iid"))?;
     }
     let (made, files) = if tree.dirty() {
-        check_regular(project, flavours, &index)?;
+        check_tracked(project, flavours, &index, false)?;
         (dirty_context(exec, root, &cache, &index)?, index)
     } else {
         let listing = list_commit(exec, &tree.head, &prefix)?;
-        check_tracked(project, flavours, &listing)?;
-        check_regular(project, flavours, &listing)?;
+        check_tracked(project, flavours, &listing, true)?;
         // git reads the filter attributes while the context is verified.
         let attrs = filter_attrs(&listing);
         if let Some(step) = &attrs {
@@ -372,34 +371,27 @@ fn dirty_context(
     Ok(made)
 }
 
-/// A clean build's files read from the working tree must be the commit's:
-/// each must be tracked.
-fn check_tracked(project: &Project, flavours: &[&Flavour], listing: &[Entry]) -> Result<()> {
-    for (file, _) in project.texts(flavours) {
-        let path = context::normalized(file);
-        if !listing.iter().any(|e| e.path == path) {
-            return Err(invalid(format!(
-                "{file} is not tracked by git (it is ignored or untracked), so a clean build would be shaped by a file that is in no commit; `git add {file}` (with -f if it is ignored), commit it and build again"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The files the tool reads and docker builds from (Dockerfiles,
-/// pyproject.toml, the catalog) are files in git, not symbolic links: a
-/// link (to an ignored file, or out of the repository) would have both read
-/// a file that is in no commit, and the context's own copy would agree.
-fn check_regular(project: &Project, flavours: &[&Flavour], files: &[Entry]) -> Result<()> {
+/// pyproject.toml, the catalog), as `files` (the commit's, or the index's)
+/// lists them: for a clean build each must be tracked (else a file in no
+/// commit would shape it), and none may be a symbolic link (a link, to an
+/// ignored file or out of the repository, would have both read a file in
+/// no commit, and the context's own copy of the link would agree).
+fn check_tracked(
+    project: &Project,
+    flavours: &[&Flavour],
+    files: &[Entry],
+    clean: bool,
+) -> Result<()> {
     for (file, _) in project.texts(flavours) {
         let path = context::normalized(file);
-        let Some(e) = files.iter().find(|e| e.path == path) else {
-            continue;
-        };
-        let what = match e.kind {
-            Kind::File { .. } => continue,
-            Kind::Link => "a symbolic link",
-            Kind::Submodule => "a submodule",
+        let what = match files.iter().find(|e| e.path == path).map(|e| &e.kind) {
+            None if clean => return Err(invalid(format!(
+                "{file} is not tracked by git (it is ignored or untracked), so a clean build would be shaped by a file that is in no commit; `git add {file}` (with -f if it is ignored), commit it and build again"
+            ))),
+            None | Some(Kind::File { .. }) => continue,
+            Some(Kind::Link) => "a symbolic link",
+            Some(Kind::Submodule) => "a submodule",
         };
         return Err(invalid(format!(
             "{file} is {what} in git; the tool reads the file itself, never through a link (which may point at a file no commit holds, even outside the repository); commit the file itself in its place (a copy of what it points at) and build again"
