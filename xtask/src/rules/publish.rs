@@ -121,6 +121,27 @@ pub fn decide_alias(
     latest::check_move(alias, new, &current, force).map(|note| AliasMove::Move { note })
 }
 
+/// A release tag is first written only from HEAD's build: a build of an
+/// earlier commit at the same version (a fix committed but not built yet)
+/// would otherwise go out as the release. An alias may still move to a
+/// release published earlier from another commit (it is not written then).
+pub fn written_from_head(
+    reference: &str,
+    revision: Option<&str>,
+    head: &str,
+    rebuild: &str,
+) -> Result<(), String> {
+    match revision {
+        Some(r) if r == head => Ok(()),
+        Some(r) => Err(format!(
+            "{reference} would be published from commit {r} (its revision label), but HEAD is {head}: a release is published from the commit it is built at; build it at HEAD with `{rebuild}`, or check out {r} to publish that build"
+        )),
+        None => Err(format!(
+            "{reference}: the image carries no revision label, so it cannot be shown to be HEAD's ({head}) build; build it with `{rebuild}`"
+        )),
+    }
+}
+
 /// Whether what the registry serves under `reference` is what a plan
 /// expects; the message says what differs.
 pub fn check_expect(
@@ -191,6 +212,31 @@ mod tests {
                 }
                 (Err(e), Err(w)) => assert!(e.contains(w), "{e}"),
                 (got, want) => panic!("{remote:?} force={force}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_release_is_first_written_from_heads_build() {
+        let head = "c".repeat(40);
+        let older = "d".repeat(40);
+        let cases: Vec<(Option<&str>, Result<(), &str>)> = vec![
+            (Some(head.as_str()), Ok(())),
+            (
+                Some(older.as_str()),
+                Err("would be published from commit dddd"),
+            ),
+            (None, Err("carries no revision label")),
+        ];
+        for (revision, want) in cases {
+            let got = written_from_head("h/r:1", revision, &head, "cargo xtask image build a");
+            match (&got, want) {
+                (Ok(()), Ok(())) => {}
+                (Err(e), Err(w)) => {
+                    assert!(e.contains(w), "{e}");
+                    assert!(e.contains("cargo xtask image build a"), "{e}");
+                }
+                _ => panic!("{revision:?}: {got:?}, wanted {want:?}"),
             }
         }
     }

@@ -749,6 +749,46 @@ fn a_release_push_takes_only_the_tools_own_clean_build() {
     );
 }
 
+/// A release tag is first written only from HEAD's build: a fix committed
+/// after the build (same version) is not published as the release by an
+/// old build. An alias may still move later to a release that build
+/// already published.
+#[test]
+fn a_release_is_first_published_from_heads_build_only() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-head", JAMMY) else {
+        return;
+    };
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let built_at = ws.head();
+    ws.write("NOTES.md", "a fix, committed after the build\n");
+    ws.commit();
+    let run = ws.xtask(&["image", "push", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains(&format!(
+            "would be published from commit {built_at} (its revision label), but HEAD is {}",
+            ws.head()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    // Published from its own commit, its alias may follow from a later one.
+    ws.git(&["checkout", "-q", &built_at]);
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    ws.git(&["checkout", "-q", "-"]);
+    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+        .expect(0);
+    assert_eq!(
+        registry.tags("itwinai"),
+        ["0.2.2-torch2.6-jammy", "fix-latest"]
+    );
+}
+
 /// The classic builder takes the base by its local name, which another
 /// process on the engine may move between the tool's pull and the build
 /// (here a docker that retags it to the base plus one layer right as the

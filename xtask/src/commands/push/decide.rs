@@ -40,6 +40,8 @@ pub struct Candidate<'p> {
     pub unbuilt: bool,
     /// Each checked part's labels (multi-platform).
     pub part_labels: Vec<(Platform, BTreeMap<String, String>)>,
+    /// The commit its revision label names (the parts are one build).
+    pub revision: Option<String>,
 }
 
 /// Check every local image of every selected flavour; the candidates, and
@@ -72,6 +74,7 @@ pub fn check_images<'p>(
             platforms: Vec::new(),
             unbuilt: false,
             part_labels: Vec::new(),
+            revision: None,
         };
         let mut part_labels = Vec::new();
         for image in mine {
@@ -126,6 +129,7 @@ pub fn check_images<'p>(
                     )
                 },
             )?;
+            c.revision = local.labels.get(crate::model::labels::REVISION).cloned();
             match (&image.platform, into) {
                 (Some(p), Some(into)) => {
                     part_labels.push((p.clone(), local.labels.clone()));
@@ -203,6 +207,7 @@ pub fn decide(
     project: &Project,
     candidates: &[Candidate],
     ask: &Ask,
+    head: Option<&str>,
 ) -> Result<Decision> {
     let mut d = Decision::default();
     for c in candidates {
@@ -228,7 +233,7 @@ pub fn decide(
             alias_done: false,
         };
         if !ask.naming.dev {
-            decide_release(exec, c, &mut item, ask.force, &mut d)?;
+            decide_release(exec, c, &mut item, ask, head, &mut d)?;
         } else if !c.parts.is_empty() && c.parts.len() < c.flavour.platforms.len() {
             decide_merge(exec, c, &mut item, &mut d)?;
         }
@@ -246,9 +251,11 @@ fn decide_release(
     exec: &mut Executor,
     c: &Candidate,
     item: &mut Entry,
-    force: bool,
+    ask: &Ask,
+    head: Option<&str>,
     d: &mut Decision,
 ) -> Result<()> {
+    let force = ask.force;
     let reference = c.reference.to_string();
     item.seen = exec.registry(&c.reference)?;
     let same = item.seen.as_ref().is_some_and(|s| {
@@ -269,6 +276,18 @@ fn decide_release(
         Ok(Release::Push)
     } else {
         publish::decide_release(&reference, item.seen.as_ref(), same, force)
+    };
+    // Written now (not already there): only HEAD's build.
+    let writes = matches!(decided, Ok(Release::Push | Release::Overwrite { .. }));
+    let decided = match head {
+        Some(head) if writes && !c.unbuilt => publish::written_from_head(
+            &reference,
+            c.revision.as_deref(),
+            head,
+            &crate::commands::build_command(ask.naming, &[c.flavour]),
+        )
+        .and(decided),
+        _ => decided,
     };
     match decided {
         Ok(Release::Push) => {}

@@ -23,7 +23,7 @@ use crate::engine::executor::Executor;
 use crate::model::platform::Platform;
 use crate::model::reference::{Reference, Registry};
 use crate::plan::check::{Check, Item};
-use crate::project::catalog::Flavour;
+use crate::project::catalog::{Channel, Flavour};
 use crate::project::workspace::{Project, Workspace};
 use crate::support::error::invalid;
 use crate::support::lock;
@@ -123,6 +123,11 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let ask = Ask::new(&project, args)?;
     let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(ask.naming, || exec.git_state())?;
+    // A release tag is written only from HEAD's build.
+    let head = match &channel {
+        Channel::Production => Some(exec.git_state()?.head),
+        Channel::Dev { .. } => None,
+    };
     let refs = super::references(
         &project.catalog,
         &ask.flavours,
@@ -138,6 +143,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         &candidates,
         &ask,
         built_apart.clone(),
+        head.as_deref(),
         None,
     )?;
     let steps = steps::plan(&first.items);
@@ -166,6 +172,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         &candidates,
         &ask,
         built_apart,
+        head.as_deref(),
         Some(&first),
     )?;
     let steps_again = steps::plan(&again.items);
@@ -200,9 +207,10 @@ fn decided(
     candidates: &[decide::Candidate],
     ask: &Ask,
     built_apart: Vec<String>,
+    head: Option<&str>,
     before: Option<&decide::Decision>,
 ) -> Result<decide::Decision> {
-    let mut d = decide::decide(exec, project, candidates, ask)?;
+    let mut d = decide::decide(exec, project, candidates, ask, head)?;
     d.conflicts.splice(0..0, built_apart);
     if !d.conflicts.is_empty() {
         anyhow::bail!("nothing pushed: {}", d.conflicts.join("; "));
