@@ -46,6 +46,11 @@ pub struct Build {
     pub build_args: Vec<(String, Arg)>,
     /// `--label` values the tool adds itself (the dirty-tree label).
     pub labels: Vec<(String, String)>,
+    /// buildx only: the base as its FROM names it, and its digest as looked
+    /// up before the build (`repository@sha256:…`). The build takes the
+    /// base by that digest (`--build-context NAME=docker-image://…`), so a
+    /// tag moved after the lookup cannot change what is built on.
+    pub pin: Option<(AnyRef, Arg)>,
 }
 
 /// Variables that make git describe another repository, work tree or
@@ -626,6 +631,10 @@ impl Build {
             a.push(lit("--label"));
             a.push(lit(format!("{k}={v}")));
         }
+        if let Some((name, digest)) = &self.pin {
+            a.push(lit("--build-context"));
+            a.push(digest.prefixed(&format!("{name}=docker-image://")));
+        }
         a.push(lit("--"));
         a.push(lit(&self.dir));
         a
@@ -682,6 +691,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         pull: false,
         build_args: vec![],
         labels: vec![],
+        pin: None,
     };
     let steps = vec![
         Step::GitState,

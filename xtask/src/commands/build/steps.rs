@@ -53,6 +53,14 @@ pub fn plan(
             } else {
                 Vec::new()
             },
+            // The classic builder's base is the image just pulled, which
+            // its history check proves.
+            pin: (opts.builder != Builder::Classic).then(|| {
+                (
+                    t.provenance.base_img_name.clone(),
+                    t.provenance.base_img_digest.clone(),
+                )
+            }),
         }))));
         add(Item::Check(Check::TreeUnchanged {
             head: tree.head.clone(),
@@ -301,10 +309,19 @@ mod tests {
             digest_slot(&crate::model::reference::AnyRef::parse("u:22.04").unwrap()),
             "u@sha256:ab".to_string(),
         );
-        assert!(step
-            .argv()
-            .iter()
-            .any(|a| a.resolve(&values) == "BASE_IMG_DIGEST=u@sha256:ab"));
+        let resolved: Vec<String> = step.argv().iter().map(|a| a.resolve(&values)).collect();
+        assert!(resolved.iter().any(|a| a == "BASE_IMG_DIGEST=u@sha256:ab"));
+        // The base is taken by the digest looked up, whatever its tag
+        // names by the time the build starts.
+        assert_eq!(
+            resolved[resolved.len() - 4..],
+            [
+                "--build-context",
+                "u:22.04=docker-image://u@sha256:ab",
+                "--",
+                "/ctx"
+            ]
+        );
     }
 
     #[test]
