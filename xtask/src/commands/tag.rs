@@ -243,9 +243,14 @@ fn promote(
     let development = target
         .with_name(&project.catalog.development)
         .map_err(|e| invalid(format!("{target}: {e}")))?;
-    // Into a default development tag: HEAD's build only, as that tag says.
-    let checks =
-        super::promote::Rules::of(project, flavour, &development, rules.revision.as_deref())?;
+    // Into a default development tag: HEAD's build only, as that tag says;
+    // into a release: HEAD's build only, as `release` and `image push` do.
+    let commit = match (&rules.revision, rules.release) {
+        (Some(c), _) => Some(c.clone()),
+        (None, true) => Some(exec.git_state()?.head),
+        (None, false) => None,
+    };
+    let checks = super::promote::Rules::of(project, flavour, &development, commit.as_deref())?;
     let planned =
         super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;
     if super::promote::already_there(seen.as_ref(), &planned) {

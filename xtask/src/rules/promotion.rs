@@ -136,7 +136,7 @@ pub fn built_from(revision: &str, commit: &str) -> Result<(), String> {
     }
     let shown = label_shown(revision);
     Err(format!(
-        "its {} label is {shown}, not HEAD's commit {commit}: what sits under HEAD's development tag was built from another commit; build, test and push HEAD (`--dev`) and release again",
+        "its {} label is {shown}, not HEAD's commit {commit}: a release is HEAD's build, whatever tag the image was read under; build, test and push HEAD (`--dev`) and promote that",
         labels::REVISION
     ))
 }

@@ -789,6 +789,40 @@ fn a_release_is_first_published_from_heads_build_only() {
     );
 }
 
+/// A promotion into a release is HEAD's build too: an older commit's
+/// tested development image (a fix committed since, same version) is not
+/// published as the release by `image tag --from`; at its own commit it is.
+#[test]
+fn a_promotion_into_a_release_takes_heads_build_only() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-promote-head", JAMMY)
+    else {
+        return;
+    };
+    let prod = release(&registry);
+    let built_at = ws.head();
+    let dev = format!("{}/itwinai-dev:{TAG}-{}", registry.host(), &built_at[..12]);
+    let _cleanup = Cleanup::new(&[&dev, &prod, &base]);
+    for verb in ["build", "push"] {
+        ws.xtask(&["image", verb, "fix", "--dev"], None, &[])
+            .expect(0);
+    }
+    ws.write("NOTES.md", "a fix, committed after the development push\n");
+    ws.commit();
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains(&format!("not HEAD's commit {}", ws.head())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
+    ws.git(&["checkout", "-q", &built_at]);
+    ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[])
+        .expect(0);
+    assert_eq!(registry.tags("itwinai"), [prod.rsplit(':').next().unwrap()]);
+}
+
 /// The classic builder takes the base by its local name, which another
 /// process on the engine may move between the tool's pull and the build
 /// (here a docker that retags it to the base plus one layer right as the

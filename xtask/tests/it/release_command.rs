@@ -433,14 +433,14 @@ fn a_release_refuses_another_commits_image_under_heads_tag() {
         "{}",
         run.stderr
     );
-    // Promoted by hand from HEAD's development tag: refused too, that tag
-    // names HEAD's commit.
+    // Promoted by hand from HEAD's development tag: refused too, a release
+    // is HEAD's build.
     let copied = format!("{host}/itwinai-dev:{now}");
     let run = ws.xtask(&["image", "tag", "fix", "--from", &copied], None, &[]);
     run.expect(1);
     assert!(
         run.error_line()
-            .contains(&format!("a tag that names commit {}", &head[..12])),
+            .contains(&format!("not HEAD's commit {head}")),
         "{}",
         run.stderr
     );
@@ -466,6 +466,29 @@ fn a_release_refuses_another_commits_image_under_heads_tag() {
         "{}",
         run.stderr
     );
+    // HEAD's own build read under the old commit's default tag: refused as
+    // well, that tag names another commit than the image's.
+    assert_eq!(pushed_dev(&ws), now);
+    let _heads = Cleanup::new(&[&format!("{host}/itwinai-dev:{now}")]);
+    let manifest = registry
+        .body(&format!("/v2/itwinai-dev/manifests/{now}"))
+        .unwrap();
+    let media = registry.media_type("itwinai-dev", &now).unwrap();
+    assert_eq!(
+        registry.put_manifest("itwinai-dev", &old, &media, &manifest),
+        201
+    );
+    let stale = format!("{host}/itwinai-dev:{old}");
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &stale], None, &[]);
+    run.expect(1);
+    let old_hex = old.rsplit('-').next().unwrap();
+    assert!(
+        run.error_line()
+            .contains(&format!("a tag that names commit {old_hex}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
 }
 
 /// A registry (or a proxy before it) that answers a manifest asked for by
