@@ -82,6 +82,8 @@ pub struct FinalBase {
     /// as a later FROM runs there too). Not counted: the base image's own
     /// ONBUILD triggers, and `docker build --label` (one more commit).
     pub steps: usize,
+    /// Every stage name (`FROM … AS name`), lowercased.
+    pub stages: Vec<String>,
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
@@ -212,6 +214,7 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
                             uses_base_arg,
                             line: ins.line,
                             steps: 0,
+                            stages: Vec::new(),
                         });
                         bases.len() - 1
                     }
@@ -232,6 +235,7 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
         .and_then(|i| bases.into_iter().nth(i))
         .ok_or_else(no_from)?;
     base.steps = steps;
+    base.stages = named.into_keys().collect();
     if base.image == "scratch" {
         return Err(at(
             base.line,
@@ -239,6 +243,76 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
         ));
     }
     Ok(base)
+}
+
+/// The values the tool passes besides `BASE_IMG_NAME` (known only at build
+/// time), each with two samples: a base that reads one of them would
+/// differ between the samples.
+const PASSED_AT_BUILD: [(&str, [&str; 2]); 5] = [
+    (
+        "CREATION_DATE",
+        ["2001-01-01T00:00:00+00:00", "2002-02-02T00:00:00+00:00"],
+    ),
+    ("ITWINAI_VERSION", ["1.0.0", "2.0.0"]),
+    (
+        "COMMIT_HASH",
+        [
+            "0000000000000000000000000000000000000001",
+            "0000000000000000000000000000000000000002",
+        ],
+    ),
+    ("IMAGE_FULL_NAME", ["a.test/x:1", "b.test/y:2"]),
+    (
+        "BASE_IMG_DIGEST",
+        ["a.test/x@sha256:1", "b.test/y@sha256:2"],
+    ),
+];
+
+/// The base resolved as docker resolves it when the build is given
+/// `--build-arg BASE_IMG_NAME=<recorded>` and the other provenance values:
+/// it must be `recorded` again. A FROM that reads `BASE_IMG_NAME` inside a
+/// longer word (`${BASE_IMG_NAME}-slim`, or through another ARG's default)
+/// would be expanded a second time into another image, and one that reads
+/// another provenance ARG depends on a value known only at build time.
+pub fn check_recorded_base(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    recorded: &str,
+) -> Result<(), Error> {
+    let resolve = |sample: usize, only: Option<&str>| {
+        let mut args = build_args.clone();
+        args.insert(BASE_ARG.to_string(), recorded.to_string());
+        for (name, values) in PASSED_AT_BUILD {
+            let k = if only.is_none_or(|o| o == name) {
+                sample
+            } else {
+                0
+            };
+            args.insert(name.to_string(), values[k].to_string());
+        }
+        final_base(text, &args)
+    };
+    let first = resolve(0, None)?;
+    let second = resolve(1, None)?;
+    if first.image != second.image {
+        let read = PASSED_AT_BUILD
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| resolve(1, Some(name)).map(|b| b.image) != Ok(first.image.clone()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(at(
+            first.line,
+            format!("the final base depends on {read}, which the tool passes only at build time, so the base it records could not be the one built on; name the base without it"),
+        ));
+    }
+    if first.image != recorded {
+        return Err(at(
+            first.line,
+            format!("the final FROM resolves to {recorded}, but docker is given --build-arg {BASE_ARG}={recorded} (what base.name records) and would then build FROM {}; put the whole base image in {BASE_ARG} and write FROM ${{{BASE_ARG}}}", first.image),
+        ));
+    }
+    Ok(())
 }
 
 /// A stage name Docker accepts: `[a-z][a-z0-9-_.]*` once lowercased.
@@ -787,6 +861,56 @@ fn undefined(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recorded_base_is_what_docker_resolves_when_given_it() {
+        let cases: &[(&str, &str, Result<(), &str>)] = &[
+            (
+                "ARG BASE_IMG_NAME=x/b:1\nFROM ${BASE_IMG_NAME}\n",
+                "x/b:1",
+                Ok(()),
+            ),
+            (
+                "ARG BASE_IMG_NAME=x/b:1\nFROM $BASE_IMG_NAME AS s\nFROM s\n",
+                "x/b:1",
+                Ok(()),
+            ),
+            ("FROM x/b:1\n", "x/b:1", Ok(())),
+            (
+                "ARG BASE_IMG_NAME=x/b:1\nFROM ${BASE_IMG_NAME}-slim\n",
+                "x/b:1-slim",
+                Err("would then build FROM x/b:1-slim-slim"),
+            ),
+            (
+                "ARG BASE_IMG_NAME=x/b\nFROM ${BASE_IMG_NAME}:1\n",
+                "x/b:1",
+                Err("would then build FROM x/b:1:1"),
+            ),
+            (
+                "ARG BASE_IMG_NAME=x/b\nARG T=${BASE_IMG_NAME}:1\nFROM ${T}\n",
+                "x/b:1",
+                Err("would then build FROM x/b:1:1"),
+            ),
+            (
+                "ARG ITWINAI_VERSION=1\nFROM x/b:${ITWINAI_VERSION}\n",
+                "x/b:1",
+                Err("depends on ITWINAI_VERSION,"),
+            ),
+            (
+                "ARG COMMIT_HASH=c\nARG CREATION_DATE=d\nFROM x/b:${COMMIT_HASH}${CREATION_DATE}\n",
+                "x/b:cd",
+                Err("depends on CREATION_DATE, COMMIT_HASH,"),
+            ),
+        ];
+        for (text, recorded, want) in cases {
+            let got = check_recorded_base(text, &BTreeMap::new(), recorded);
+            match (&got, want) {
+                (Ok(()), Ok(())) => {}
+                (Err(e), Err(w)) => assert!(e.message.contains(w), "{text:?}: {}", e.message),
+                _ => panic!("{text:?}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
 
     fn base(text: &str) -> Result<FinalBase, Error> {
         final_base(text, &BTreeMap::new())

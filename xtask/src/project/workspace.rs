@@ -349,6 +349,14 @@ impl Project {
                 base.line, flavour.name
             )));
         }
+        dockerfile::check_recorded_base(text, &args, &parsed.to_string())
+            .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
+        if let Some(stage) = stage_named_as(&parsed, &base.stages) {
+            return Err(invalid(format!(
+                "{file}: stage '{stage}' has the name of the base image {parsed}; BuildKit takes the base, pinned by its digest under that name, in place of the stage (its instructions would not run), so rename the stage (flavour '{}')",
+                flavour.name
+            )));
+        }
         Ok(Base {
             image: parsed,
             uses_base_arg: base.uses_base_arg,
@@ -356,6 +364,19 @@ impl Project {
             steps: base.steps,
         })
     }
+}
+
+/// The stage whose name is the base's as BuildKit keys a named context
+/// (Docker Hub's familiar name, `:latest` left out): a build pinned by
+/// `--build-context NAME=…` would take the base in that stage's place. Only
+/// a Docker Hub library image without another tag or a digest can be
+/// spelt as a stage name (which holds no `/`, `:` or `@`).
+fn stage_named_as<'s>(base: &AnyRef, stages: &'s [String]) -> Option<&'s str> {
+    if base.digest.is_some() || base.tag.as_deref().is_some_and(|t| t != "latest") {
+        return None;
+    }
+    let name = base.familiar_repository();
+    stages.iter().find(|s| **s == name).map(String::as_str)
 }
 
 /// The base a flavour's final image is built on, parsed once.
@@ -369,4 +390,31 @@ pub struct Base {
     /// The instructions the classic builder commits on it
     /// (`dockerfile::FinalBase::steps`).
     pub steps: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_may_not_be_named_as_the_base_buildkit_would_pin() {
+        let stages = vec!["ubuntu".to_string(), "build".to_string()];
+        let cases = [
+            ("ubuntu", Some("ubuntu")),
+            ("ubuntu:latest", Some("ubuntu")),
+            ("docker.io/library/ubuntu", Some("ubuntu")),
+            ("ubuntu:22.04", None),
+            (
+                "ubuntu@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                None,
+            ),
+            ("ghcr.io/ubuntu", None),
+            ("user/ubuntu", None),
+            ("debian", None),
+        ];
+        for (base, want) in cases {
+            let base = AnyRef::parse(base).unwrap();
+            assert_eq!(stage_named_as(&base, &stages), want, "{base}");
+        }
+    }
 }
