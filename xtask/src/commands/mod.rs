@@ -253,8 +253,18 @@ pub fn local_images(
         .map(|(r, _)| r.to_string())
         .collect();
     if !missing.is_empty() {
+        // A registry-side promotion leaves nothing local: its alias moves
+        // with `release`, not with a local build pushed.
+        let promoted = if sel.dev {
+            String::new()
+        } else {
+            format!(
+                " (a release promoted in the registry, by `image tag --from` or `release`, is not local: `cargo xtask release {}` moves its alias)",
+                flavour_names(flavours)
+            )
+        };
         anyhow::bail!(
-            "not in the local engine: {}; build first with `{}`",
+            "not in the local engine: {}; build first with `{}`{promoted}",
             missing.join(", "),
             build_command(sel, flavours)
         );
@@ -292,6 +302,15 @@ fn inspect_locals(exec: &mut Executor, refs: &[Reference]) -> Result<Vec<Option<
     }
     let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
     exec.inspect(&names)
+}
+
+/// The selected flavours' names, space-separated, for a command line.
+fn flavour_names(flavours: &[&Flavour]) -> String {
+    flavours
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The `cargo xtask image build …` command that makes what a selection names.

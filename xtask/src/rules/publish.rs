@@ -39,7 +39,7 @@ pub fn decide_release(
             ),
         }),
         Some(r) => Err(format!(
-            "{reference} is already published with other content ({}); a release is never overwritten without --force",
+            "{reference} is already published with other content ({}); a release is never overwritten without --force (one promoted in the registry, by `image tag --from` or `release`, is not this local build: `cargo xtask release` moves its alias)",
             r.shown()
         )),
     }

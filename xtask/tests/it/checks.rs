@@ -821,6 +821,18 @@ fn a_promotion_into_a_release_takes_heads_build_only() {
     ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[])
         .expect(0);
     assert_eq!(registry.tags("itwinai"), [prod.rsplit(':').next().unwrap()]);
+    // Promoted in the registry, the release is not local: a push of its
+    // alias says how the alias moves instead.
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains("`cargo xtask release fix` moves its alias"),
+        "{}",
+        run.stderr
+    );
+    ws.xtask(&["release", "fix"], None, &[]).expect(0);
+    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
 }
 
 /// The classic builder takes the base by its local name, which another
