@@ -245,10 +245,22 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
     Ok(base)
 }
 
-/// The values the tool passes besides `BASE_IMG_NAME` (known only at build
-/// time), each with two samples: a base that reads one of them would
-/// differ between the samples.
-const PASSED_AT_BUILD: [(&str, [&str; 2]); 5] = [
+/// The ARGs BuildKit sets itself for each build (its platforms).
+const PLATFORM_ARGS: [&str; 8] = [
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
+
+/// The values set only at build time besides `BASE_IMG_NAME` (what the
+/// tool passes, and BuildKit's platform ARGs), each with two samples: a
+/// base that reads one of them would differ between the samples.
+const PASSED_AT_BUILD: [(&str, [&str; 2]); 13] = [
     (
         "CREATION_DATE",
         ["2001-01-01T00:00:00+00:00", "2002-02-02T00:00:00+00:00"],
@@ -266,6 +278,14 @@ const PASSED_AT_BUILD: [(&str, [&str; 2]); 5] = [
         "BASE_IMG_DIGEST",
         ["a.test/x@sha256:1", "b.test/y@sha256:2"],
     ),
+    ("TARGETPLATFORM", ["linux/amd64", "linux/arm64"]),
+    ("TARGETOS", ["linux", "windows"]),
+    ("TARGETARCH", ["amd64", "arm64"]),
+    ("TARGETVARIANT", ["v7", "v8"]),
+    ("BUILDPLATFORM", ["linux/amd64", "linux/arm64"]),
+    ("BUILDOS", ["linux", "windows"]),
+    ("BUILDARCH", ["amd64", "arm64"]),
+    ("BUILDVARIANT", ["v7", "v8"]),
 ];
 
 /// The base resolved as docker resolves it when the build is given
@@ -303,7 +323,7 @@ pub fn check_recorded_base(
             .join(", ");
         return Err(at(
             first.line,
-            format!("the final base depends on {read}, which the tool passes only at build time, so the base it records could not be the one built on; name the base without it"),
+            format!("the final base depends on {read}, set only at build time, so the base recorded before the build could not be the one built on; name the base without it"),
         ));
     }
     if first.image != recorded {
@@ -853,6 +873,11 @@ fn check_var_name(name: &str, s: &str) -> Result<(), String> {
 }
 
 fn undefined(name: &str) -> String {
+    if PLATFORM_ARGS.contains(&name) {
+        return format!(
+            "${name} is set by BuildKit per platform at build time, so the base recorded before the build could not be the one built on; name the base without it (a multi-platform base is an index: one name serves every platform)"
+        );
+    }
     format!(
         "${name} has no value: declare ARG {name}=<default> before the first FROM, or pass it as a build arg"
     )
@@ -900,6 +925,11 @@ mod tests {
                 "ARG COMMIT_HASH=c\nARG CREATION_DATE=d\nFROM x/b:${COMMIT_HASH}${CREATION_DATE}\n",
                 "x/b:cd",
                 Err("depends on CREATION_DATE, COMMIT_HASH,"),
+            ),
+            (
+                "ARG TARGETARCH=amd64\nFROM x/b:${TARGETARCH}\n",
+                "x/b:amd64",
+                Err("depends on TARGETARCH,"),
             ),
         ];
         for (text, recorded, want) in cases {
@@ -1047,6 +1077,11 @@ mod tests {
             ("FROM $NOPE\n", Some(1), "$NOPE has no value"),
             ("ARG B\nFROM ${B}\n", Some(2), "$B has no value"),
             ("FROM a\nARG B=x\nFROM ${B}\n", Some(3), "$B has no value"),
+            (
+                "FROM x/b:$TARGETARCH\n",
+                Some(1),
+                "$TARGETARCH is set by BuildKit per platform",
+            ),
             (
                 "FROM scratch\n",
                 Some(1),
