@@ -259,7 +259,7 @@ pub fn local_images(
             String::new()
         } else {
             format!(
-                " (a release promoted in the registry, by `image tag --from` or `release`, is not local: `cargo xtask release {}` moves its alias)",
+                " (a release promoted in the registry, by `image tag --from` or `release`, is not local: `cargo xtask release {}` at the commit it was built from moves its alias)",
                 flavour_names(flavours)
             )
         };
@@ -302,6 +302,26 @@ fn inspect_locals(exec: &mut Executor, refs: &[Reference]) -> Result<Vec<Option<
     }
     let names: Vec<Arg> = refs.iter().map(|r| Arg::Lit(r.to_string())).collect();
     exec.inspect(&names)
+}
+
+/// A release is immutable: one with some of its flavour's platforms
+/// missing could never get them without `--force`, so `--platform`
+/// narrows development pushes and promotions only.
+pub fn release_serves_all(
+    f: &Flavour,
+    platforms: &[Platform],
+    sel: &Naming,
+    force: bool,
+) -> Result<()> {
+    if sel.dev || force || platforms.len() >= f.platforms.len() {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "--platform narrows development pushes and promotions only: a release of flavour '{}' serves every platform it declares ({}); drop --platform, or pass --force to publish {} alone",
+        f.name,
+        list(&f.platforms),
+        list(platforms)
+    )))
 }
 
 /// The selected flavours' names, space-separated, for a command line.

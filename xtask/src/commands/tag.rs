@@ -116,6 +116,9 @@ fn ask<'p>(project: &'p crate::project::workspace::Project, args: &TagArgs) -> R
             flavour.name
         )));
     }
+    if from.is_some() {
+        super::release_serves_all(flavour, &platforms, &args.naming, args.force)?;
+    }
     if let (Some(r), false) = (&from, platforms.is_empty()) {
         if r.tag.is_none() || r.digest.is_some() {
             return Err(invalid(format!(

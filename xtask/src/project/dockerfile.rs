@@ -298,6 +298,7 @@ pub fn check_recorded_base(
     text: &str,
     build_args: &BTreeMap<String, String>,
     recorded: &str,
+    as_read: &FinalBase,
 ) -> Result<(), Error> {
     let resolve = |sample: usize, only: Option<&str>| {
         let mut args = build_args.clone();
@@ -312,13 +313,16 @@ pub fn check_recorded_base(
         }
         final_base(text, &args)
     };
+    // The image, and the way to it: the FROM that names it and the
+    // commits on it along the stages.
+    let path = |b: &FinalBase| (b.image.clone(), b.line, b.steps);
     let first = resolve(0, None)?;
     let second = resolve(1, None)?;
-    if first.image != second.image {
+    if path(&first) != path(&second) {
         let read = PASSED_AT_BUILD
             .iter()
             .map(|(name, _)| *name)
-            .filter(|name| resolve(1, Some(name)).map(|b| b.image) != Ok(first.image.clone()))
+            .filter(|name| resolve(1, Some(name)).map(|b| path(&b)) != Ok(path(&first)))
             .collect::<Vec<_>>()
             .join(", ");
         return Err(at(
@@ -330,6 +334,12 @@ pub fn check_recorded_base(
         return Err(at(
             first.line,
             format!("the final FROM resolves to {recorded}, but docker is given --build-arg {BASE_ARG}={recorded} (what base.name records) and would then build FROM {}; put the whole base image in {BASE_ARG} and write FROM ${{{BASE_ARG}}}", first.image),
+        ));
+    }
+    if (first.line, first.steps) != (as_read.line, as_read.steps) {
+        return Err(at(
+            first.line,
+            format!("the final stage reaches {recorded} through the stage whose FROM is line {} ({BASE_ARG}'s value names a stage), but docker, given --build-arg {BASE_ARG}={recorded} (what base.name records), would build on it here directly and skip that stage; name the base image itself in {BASE_ARG}", as_read.line),
         ));
     }
     Ok(())
@@ -927,13 +937,19 @@ mod tests {
                 Err("depends on CREATION_DATE, COMMIT_HASH,"),
             ),
             (
+                "ARG BASE_IMG_NAME=hardened\nFROM x/b:1 AS hardened\nRUN harden\nFROM ${BASE_IMG_NAME}\n",
+                "x/b:1",
+                Err("through the stage whose FROM is line 2"),
+            ),
+            (
                 "ARG TARGETARCH=amd64\nFROM x/b:${TARGETARCH}\n",
                 "x/b:amd64",
                 Err("depends on TARGETARCH,"),
             ),
         ];
         for (text, recorded, want) in cases {
-            let got = check_recorded_base(text, &BTreeMap::new(), recorded);
+            let as_read = final_base(text, &BTreeMap::new()).unwrap();
+            let got = check_recorded_base(text, &BTreeMap::new(), recorded, &as_read);
             match (&got, want) {
                 (Ok(()), Ok(())) => {}
                 (Err(e), Err(w)) => assert!(e.message.contains(w), "{text:?}: {}", e.message),

@@ -330,9 +330,11 @@ impl Project {
         let base = dockerfile::final_base(text, &args)
             .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
         if let Some(v) = value {
-            if !base.uses_base_arg {
+            // The override must be what the final stage is built on, not
+            // merely mentioned (`${BASE_IMG_NAME:+other}` mentions it).
+            if !base.uses_base_arg || base.image != v {
                 return Err(invalid(format!(
-                    "{override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}) without ${{{BASE_ARG}}}, so the base.name label would lie; write FROM ${{{BASE_ARG}}} in it or drop the override (flavour '{}')",
+                    "{override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}), not FROM ${{{BASE_ARG}}} itself, so the base.name label would lie; write FROM ${{{BASE_ARG}}} in it or drop the override (flavour '{}')",
                     base.image, base.line, flavour.name
                 )));
             }
@@ -349,7 +351,7 @@ impl Project {
                 base.line, flavour.name
             )));
         }
-        dockerfile::check_recorded_base(text, &args, &parsed.to_string())
+        dockerfile::check_recorded_base(text, &args, &parsed.to_string(), &base)
             .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
         if let Some(stage) = stage_named_as(&parsed, &base.stages) {
             return Err(invalid(format!(

@@ -39,7 +39,7 @@ pub fn decide_release(
             ),
         }),
         Some(r) => Err(format!(
-            "{reference} is already published with other content ({}); a release is never overwritten without --force (one promoted in the registry, by `image tag --from` or `release`, is not this local build: `cargo xtask release` moves its alias)",
+            "{reference} is already published with other content ({}); a release is never overwritten without --force (to move its alias to what is published: `cargo xtask release` at the commit it was built from, for a release promoted in the registry; `docker pull {reference}` and push again, for one this machine built and pushed)",
             r.shown()
         )),
     }

@@ -827,11 +827,44 @@ fn a_promotion_into_a_release_takes_heads_build_only() {
     run.expect(1);
     assert!(
         run.error_line()
-            .contains("`cargo xtask release fix` moves its alias"),
+            .contains("`cargo xtask release fix` at the commit it was built from moves its alias"),
         "{}",
         run.stderr
     );
     ws.xtask(&["release", "fix"], None, &[]).expect(0);
+    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
+}
+
+/// The alias may follow a release published earlier after a rebuild made
+/// the local image another one (a new CREATION_DATE): no-clobber refuses
+/// the push, and its advice, a pull of what is published, works.
+#[test]
+fn an_alias_follows_a_published_release_after_a_rebuild_as_the_refusal_advises() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("chk-alias-after", JAMMY)
+    else {
+        return;
+    };
+    let reference = release(&registry);
+    let alias = format!("{}/itwinai:fix-latest", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &alias, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
+    let published = image_id(&reference);
+    ws.xtask(&["image", "build", "fix", "--no-cache"], None, &[])
+        .expect(0);
+    assert_ne!(image_id(&reference), published);
+    let run = ws.xtask(&["image", "push", "fix", "--latest"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.error_line()
+            .contains(&format!("`docker pull {reference}` and push again")),
+        "{}",
+        run.stderr
+    );
+    assert!(docker_ok(&["pull", "-q", &reference]));
+    assert_eq!(image_id(&reference), published);
+    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+        .expect(0);
     assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
 }
 

@@ -491,6 +491,46 @@ fn a_release_refuses_another_commits_image_under_heads_tag() {
     assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
 }
 
+/// A fix committed while a release push runs its test gate (HEAD moves
+/// to another commit at the same version) stops the push: it decides
+/// again under its lock with HEAD read again, and the build is no longer
+/// HEAD's.
+#[test]
+fn head_moved_during_a_release_push_s_test_publishes_nothing() {
+    let Some(EngineTest { registry, base, ws }) =
+        EngineTest::start_with("rel-head-moves", JAMMY, |h| {
+            catalog(h, &format!("test = {PASSING}\n"))
+        })
+    else {
+        return;
+    };
+    let prod = format!("{}/itwinai:{TAG}", registry.host());
+    let _cleanup = Cleanup::new(&[&prod, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let built_at = ws.head();
+    let wrapper = docker_wrapper(
+        "commit-at-test",
+        &format!(
+            "if [ \"$1\" = run ] && [ ! -e \"$DIR/done\" ]; then\n  touch \"$DIR/done\"\n  \
+             git -C '{}' -c user.name=t -c user.email=t@example.invalid commit -q --allow-empty -m 'a fix, committed during the test'\nfi",
+            ws.root().display()
+        ),
+    );
+    let run = ws.xtask(&["image", "push", "fix"], Some(wrapper.path()), &[]);
+    assert!(wrapper.path().join("done").exists(), "the test ran");
+    run.expect(1);
+    assert_ne!(ws.head(), built_at);
+    assert!(
+        run.error_line().contains(&format!(
+            "would be published from commit {built_at} (its revision label), but HEAD is {}",
+            ws.head()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
+}
+
 /// A registry (or a proxy before it) that answers a manifest asked for by
 /// digest with another manifest, under that other manifest's own digest,
 /// is caught: the release of HEAD is refused, not made of the other image.

@@ -48,19 +48,8 @@ impl<'p, 'a> Ask<'p, 'a> {
         let naming = &sel.naming;
         let flavours = super::select(project, sel)?;
         let platforms = super::chosen_platforms(&flavours, naming)?;
-        if !naming.dev && !args.force {
-            // A release is immutable: one with some platforms missing could
-            // never get them without --force.
-            for (f, p) in flavours.iter().zip(&platforms) {
-                if p.len() < f.platforms.len() {
-                    return Err(invalid(format!(
-                        "--platform narrows development pushes only: a release of flavour '{}' serves every platform it declares ({}); drop --platform, or pass --force to publish {} alone",
-                        f.name,
-                        super::list(&f.platforms),
-                        super::list(p)
-                    )));
-                }
-            }
+        for (f, p) in flavours.iter().zip(&platforms) {
+            super::release_serves_all(f, p, naming, args.force)?;
         }
         if args.latest && naming.dev {
             return Err(invalid(
@@ -166,6 +155,12 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         );
     }
     let _lock = lock::acquire(&ask.repositories(&refs))?;
+    // HEAD again: a fix committed while the tests ran makes the build
+    // another commit's.
+    let head = match &channel {
+        Channel::Production => Some(exec.git_state()?.head),
+        Channel::Dev { .. } => None,
+    };
     let again = decided(
         &mut exec,
         &project,
