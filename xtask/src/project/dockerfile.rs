@@ -186,6 +186,12 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
             "FROM" => {
                 let (raw, name) = split_from(ins)?;
                 let uses_base_arg = mentions_var(raw, BASE_ARG);
+                if let Some(proxy) = PROXY_ARGS.iter().find(|p| mentions_var(raw, p)) {
+                    return Err(at(
+                        ins.line,
+                        format!("FROM reads ${proxy}, one of Docker's predefined proxy ARGs, which the docker CLI may set from ~/.docker/config.json without any ARG line, so the base recorded before the build could differ from the one built on; name the base without it"),
+                    ));
+                }
                 let image = expand(raw, &globals, &mut budget).map_err(|e| at(ins.line, e))?;
                 if image.is_empty() {
                     return Err(at(ins.line, format!("FROM '{raw}' expands to nothing")));
@@ -244,6 +250,21 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<F
     }
     Ok(base)
 }
+
+/// Docker's predefined ARGs: usable without an ARG line, and set by the
+/// docker CLI from its config's `proxies`.
+const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// The ARGs BuildKit sets itself for each build (its platforms).
 const PLATFORM_ARGS: [&str; 8] = [
@@ -1093,6 +1114,11 @@ mod tests {
             ("FROM $NOPE\n", Some(1), "$NOPE has no value"),
             ("ARG B\nFROM ${B}\n", Some(2), "$B has no value"),
             ("FROM a\nARG B=x\nFROM ${B}\n", Some(3), "$B has no value"),
+            (
+                "FROM ${HTTP_PROXY:-x/b:1}\n",
+                Some(1),
+                "FROM reads $HTTP_PROXY, one of Docker's predefined proxy ARGs",
+            ),
             (
                 "FROM x/b:$TARGETARCH\n",
                 Some(1),
