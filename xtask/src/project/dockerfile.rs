@@ -84,6 +84,10 @@ pub struct FinalBase {
     pub steps: usize,
     /// Every stage name (`FROM … AS name`), lowercased.
     pub stages: Vec<String>,
+    /// Every FROM of the file: its line and the image or stage it names
+    /// after substitution (None: it reads a platform ARG BuildKit sets,
+    /// off the final stage's chain).
+    pub froms: Vec<(usize, Option<String>)>,
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
@@ -165,90 +169,164 @@ fn name_stage(
 pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<FinalBase, Error> {
     let lexed = lex(text)?;
     let mut budget = expansion_budget(text);
-    let mut globals = Vars::new();
-    // Each distinct base once; a stage name maps to its stage's base, so an
-    // alias of an alias is still one lookup.
-    let mut bases: Vec<FinalBase> = Vec::new();
-    let mut named: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut last: Option<usize> = None;
-    // Commits of the current stage's chain, and of its ONBUILD lines; each
-    // named stage's at its end.
-    let (mut steps, mut onbuild, mut stage) = (0usize, 0usize, None::<String>);
-    let mut ended: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    // Docker's predefined proxy ARGs need no ARG line: passed, they are
+    // there for every FROM.
+    let mut globals: Vars = PROXY_ARGS
+        .iter()
+        .filter_map(|p| Some((p.to_string(), Var::Set(build_args.get(*p)?.clone()))))
+        .collect();
+    let mut walk = Walk::default();
     for ins in &lexed.instructions {
         match ins.keyword.as_str() {
-            "ARG" if last.is_none() => {
+            "ARG" if walk.last.is_none() => {
                 let declared = global_arg(ins, lexed.escape, build_args, &globals, &mut budget)?;
                 for (name, value) in declared {
                     globals.insert(name, value.map_err(|e| at(ins.line, e))?);
                 }
             }
-            "FROM" => {
-                let (raw, name) = split_from(ins)?;
-                let uses_base_arg = mentions_var(raw, BASE_ARG);
-                if let Some(proxy) = PROXY_ARGS.iter().find(|p| mentions_var(raw, p)) {
-                    return Err(at(
-                        ins.line,
-                        format!("FROM reads ${proxy}, one of Docker's predefined proxy ARGs, which the docker CLI may set from ~/.docker/config.json without any ARG line, so the base recorded before the build could differ from the one built on; name the base without it"),
-                    ));
-                }
-                let image = expand(raw, &globals, &mut budget).map_err(|e| at(ins.line, e))?;
-                if image.is_empty() {
-                    return Err(at(ins.line, format!("FROM '{raw}' expands to nothing")));
-                }
-                if let Some(c) = image.chars().find(|c| !c.is_ascii_graphic()) {
-                    return Err(at(
-                        ins.line,
-                        format!("FROM '{raw}' expands to '{image}', whose {c:?} no image reference or stage name has"),
-                    ));
-                }
-                if let Some(done) = stage.take() {
-                    ended.insert(done, (steps, onbuild));
-                }
-                // On an earlier stage, its commits and then its triggers.
-                (steps, onbuild) = (0, 0);
-                if let Some((s, o)) = ended.get(&image.to_ascii_lowercase()) {
-                    steps = s + o;
-                }
-                stage.clone_from(&name);
-                // An earlier stage of that name: its base is this stage's base.
-                let index = match named.get(&image.to_ascii_lowercase()) {
-                    Some(&(earlier, _)) => earlier,
-                    None => {
-                        bases.push(FinalBase {
-                            image,
-                            uses_base_arg,
-                            line: ins.line,
-                            steps: 0,
-                            stages: Vec::new(),
-                        });
-                        bases.len() - 1
-                    }
-                };
-                if let Some(name) = name {
-                    name_stage(&mut named, name, index, ins.line)?;
-                }
-                last = Some(index);
-            }
-            _ if last.is_none() => return Err(before_from(ins)),
+            "FROM" => walk.from(ins, &globals, &mut budget)?,
+            _ if walk.last.is_none() => return Err(before_from(ins)),
             keyword => {
-                steps += 1;
-                onbuild += usize::from(keyword == "ONBUILD");
+                walk.steps += 1;
+                walk.onbuild += usize::from(keyword == "ONBUILD");
             }
         }
     }
-    let mut base = last
-        .and_then(|i| bases.into_iter().nth(i))
-        .ok_or_else(no_from)?;
-    base.steps = steps;
-    base.stages = named.into_keys().collect();
-    if base.image == "scratch" {
-        return Err(at(
-            base.line,
-            "the final stage is built FROM scratch; there is no base image to record",
-        ));
+    walk.finish()
+}
+
+/// The stages read so far, for [`final_base`].
+#[derive(Default)]
+struct Walk {
+    /// Each distinct base once; a stage name maps to its stage's base, so
+    /// an alias of an alias is still one lookup.
+    bases: Vec<FinalBase>,
+    /// Stage name: its base's index and the line of its FROM.
+    named: BTreeMap<String, (usize, usize)>,
+    /// The current stage's base.
+    last: Option<usize>,
+    /// Commits of the current stage's chain, and of its ONBUILD lines.
+    steps: usize,
+    onbuild: usize,
+    /// The current stage's name; each named stage's commits at its end.
+    stage: Option<String>,
+    ended: BTreeMap<String, (usize, usize)>,
+    /// Bases whose FROM reads a platform ARG BuildKit sets (a per-platform
+    /// builder stage): an error only if the final stage is built on one.
+    unresolved: BTreeMap<usize, Error>,
+    froms: Vec<(usize, Option<String>)>,
+}
+
+impl Walk {
+    fn from(&mut self, ins: &Instruction, globals: &Vars, budget: &mut usize) -> Result<(), Error> {
+        let (raw, name) = split_from(ins)?;
+        let uses_base_arg = mentions_var(raw, BASE_ARG);
+        if let Some(proxy) = PROXY_ARGS.iter().find(|p| mentions_var(raw, p)) {
+            return Err(at(
+                ins.line,
+                format!("FROM reads ${proxy}, one of Docker's predefined proxy ARGs, which the docker CLI may set from ~/.docker/config.json without any ARG line, so the base recorded before the build could differ from the one built on; name the base without it"),
+            ));
+        }
+        let image = match expand(raw, globals, budget) {
+            Ok(image) => image,
+            Err(e) if reads_platform_arg(raw, globals) => {
+                self.froms.push((ins.line, None));
+                let index = self.new_base(String::new(), uses_base_arg, ins.line, &name, None);
+                self.unresolved.insert(index, at(ins.line, e));
+                return self.name(name, index, ins.line);
+            }
+            Err(e) => return Err(at(ins.line, e)),
+        };
+        self.froms.push((ins.line, Some(image.clone())));
+        if image.is_empty() {
+            return Err(at(ins.line, format!("FROM '{raw}' expands to nothing")));
+        }
+        if let Some(c) = image.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(at(
+                ins.line,
+                format!("FROM '{raw}' expands to '{image}', whose {c:?} no image reference or stage name has"),
+            ));
+        }
+        let lower = image.to_ascii_lowercase();
+        // On an earlier stage, its commits and then its triggers; its base
+        // is this stage's base.
+        let index = match self.named.get(&lower) {
+            Some(&(earlier, _)) => {
+                self.next_stage(&name, Some(&lower));
+                earlier
+            }
+            None => self.new_base(image, uses_base_arg, ins.line, &name, Some(&lower)),
+        };
+        self.name(name, index, ins.line)
     }
-    Ok(base)
+
+    /// Close the current stage and start one named `name` on `image`
+    /// (lowercased): on an ended stage, its commits and then its triggers.
+    fn next_stage(&mut self, name: &Option<String>, image: Option<&str>) {
+        if let Some(done) = self.stage.take() {
+            self.ended.insert(done, (self.steps, self.onbuild));
+        }
+        let on = image.and_then(|i| self.ended.get(i));
+        (self.steps, self.onbuild) = (on.map_or(0, |(s, o)| s + o), 0);
+        self.stage.clone_from(name);
+    }
+
+    /// A stage on a base not seen before: its index.
+    fn new_base(
+        &mut self,
+        image: String,
+        uses_base_arg: bool,
+        line: usize,
+        name: &Option<String>,
+        image_lower: Option<&str>,
+    ) -> usize {
+        self.next_stage(name, image_lower);
+        self.bases.push(FinalBase {
+            image,
+            uses_base_arg,
+            line,
+            steps: 0,
+            stages: Vec::new(),
+            froms: Vec::new(),
+        });
+        self.bases.len() - 1
+    }
+
+    fn name(&mut self, name: Option<String>, index: usize, line: usize) -> Result<(), Error> {
+        if let Some(name) = name {
+            name_stage(&mut self.named, name, index, line)?;
+        }
+        self.last = Some(index);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<FinalBase, Error> {
+        if let Some(e) = self.last.and_then(|i| self.unresolved.remove(&i)) {
+            return Err(e);
+        }
+        let mut base = self
+            .last
+            .and_then(|i| self.bases.into_iter().nth(i))
+            .ok_or_else(no_from)?;
+        base.steps = self.steps;
+        base.stages = self.named.into_keys().collect();
+        base.froms = self.froms;
+        if base.image == "scratch" {
+            return Err(at(
+                base.line,
+                "the final stage is built FROM scratch; there is no base image to record",
+            ));
+        }
+        Ok(base)
+    }
+}
+
+/// Whether `raw` reads a platform ARG that has no value here (BuildKit
+/// sets it per platform at build time).
+fn reads_platform_arg(raw: &str, globals: &Vars) -> bool {
+    PLATFORM_ARGS
+        .iter()
+        .any(|p| mentions_var(raw, p) && !matches!(globals.get(*p), Some(Var::Set(_))))
 }
 
 /// Docker's predefined ARGs: usable without an ARG line, and set by the
@@ -279,9 +357,10 @@ const PLATFORM_ARGS: [&str; 8] = [
 ];
 
 /// The values set only at build time besides `BASE_IMG_NAME` (what the
-/// tool passes, and BuildKit's platform ARGs), each with two samples: a
+/// tool passes, BuildKit's platform ARGs, the proxies the docker CLI may
+/// pass from its config), each with two samples: a
 /// base that reads one of them would differ between the samples.
-const PASSED_AT_BUILD: [(&str, [&str; 2]); 13] = [
+const PASSED_AT_BUILD: [(&str, [&str; 2]); 23] = [
     (
         "CREATION_DATE",
         ["2001-01-01T00:00:00+00:00", "2002-02-02T00:00:00+00:00"],
@@ -307,6 +386,16 @@ const PASSED_AT_BUILD: [(&str, [&str; 2]); 13] = [
     ("BUILDOS", ["linux", "windows"]),
     ("BUILDARCH", ["amd64", "arm64"]),
     ("BUILDVARIANT", ["v7", "v8"]),
+    ("HTTP_PROXY", ["http://a.test:1", "http://b.test:2"]),
+    ("http_proxy", ["http://a.test:1", "http://b.test:2"]),
+    ("HTTPS_PROXY", ["http://a.test:1", "http://b.test:2"]),
+    ("https_proxy", ["http://a.test:1", "http://b.test:2"]),
+    ("FTP_PROXY", ["http://a.test:1", "http://b.test:2"]),
+    ("ftp_proxy", ["http://a.test:1", "http://b.test:2"]),
+    ("NO_PROXY", ["a.test", "b.test"]),
+    ("no_proxy", ["a.test", "b.test"]),
+    ("ALL_PROXY", ["http://a.test:1", "http://b.test:2"]),
+    ("all_proxy", ["http://a.test:1", "http://b.test:2"]),
 ];
 
 /// The base resolved as docker resolves it when the build is given
@@ -321,9 +410,11 @@ pub fn check_recorded_base(
     recorded: &str,
     as_read: &FinalBase,
 ) -> Result<(), Error> {
-    let resolve = |sample: usize, only: Option<&str>| {
+    let resolve_with = |base: bool, sample: usize, only: Option<&str>| {
         let mut args = build_args.clone();
-        args.insert(BASE_ARG.to_string(), recorded.to_string());
+        if base {
+            args.insert(BASE_ARG.to_string(), recorded.to_string());
+        }
         for (name, values) in PASSED_AT_BUILD {
             let k = if only.is_none_or(|o| o == name) {
                 sample
@@ -334,6 +425,7 @@ pub fn check_recorded_base(
         }
         final_base(text, &args)
     };
+    let resolve = |sample: usize, only: Option<&str>| resolve_with(true, sample, only);
     // The image, and the way to it: the FROM that names it and the
     // commits on it along the stages.
     let path = |b: &FinalBase| (b.image.clone(), b.line, b.steps);
@@ -361,6 +453,23 @@ pub fn check_recorded_base(
         return Err(at(
             first.line,
             format!("the final stage reaches {recorded} through the stage whose FROM is line {} ({BASE_ARG}'s value names a stage), but docker, given --build-arg {BASE_ARG}={recorded} (what base.name records), would build on it here directly and skip that stage; name the base image itself in {BASE_ARG}", as_read.line),
+        ));
+    }
+    // Every other stage too: the value the build gives BASE_IMG_NAME (for
+    // the final stage's label) must not rebase a stage that reads it.
+    let read = resolve_with(false, 0, None)?;
+    let moved = read
+        .froms
+        .iter()
+        .zip(&first.froms)
+        // The final base's own FROM was compared above (as docker is
+        // given its name).
+        .find(|(a, b)| a.0 != first.line && a != b);
+    if let Some(((line, before), (_, after))) = moved {
+        let shown = |i: &Option<String>| i.clone().unwrap_or_else(|| "?".into());
+        return Err(at(
+            *line,
+            format!("this FROM reads {BASE_ARG}, which the build sets to the final base {recorded} (its base.name label), so this stage would be built FROM {} instead of {}; give this stage's base an ARG of its own", shown(after), shown(before)),
         ));
     }
     Ok(())
@@ -963,6 +1072,26 @@ mod tests {
                 Err("through the stage whose FROM is line 2"),
             ),
             (
+                "ARG BASE_IMG_NAME=x/devel:1\nFROM ${BASE_IMG_NAME} AS builder\nRUN make\nFROM x/b:1\n",
+                "x/b:1",
+                Err("this FROM reads BASE_IMG_NAME, which the build sets to the final base x/b:1 (its base.name label), so this stage would be built FROM x/b:1 instead of x/devel:1"),
+            ),
+            (
+                "ARG BASE_IMG_NAME=x/b:1\nFROM ${BASE_IMG_NAME} AS base\nFROM base AS builder\nFROM base\n",
+                "x/b:1",
+                Ok(()),
+            ),
+            (
+                "FROM x/b-amd64:1 AS build-amd64\nFROM x/b-arm64:1 AS build-arm64\nFROM build-${TARGETARCH} AS build\nFROM x/b:1\nCOPY --from=build /a /a\n",
+                "x/b:1",
+                Ok(()),
+            ),
+            (
+                "ARG IMG=${HTTP_PROXY:-x/b:1}\nFROM ${IMG}\n",
+                "x/b:1",
+                Err("depends on HTTP_PROXY,"),
+            ),
+            (
                 "ARG TARGETARCH=amd64\nFROM x/b:${TARGETARCH}\n",
                 "x/b:amd64",
                 Err("depends on TARGETARCH,"),
@@ -1122,6 +1251,11 @@ mod tests {
             (
                 "FROM x/b:$TARGETARCH\n",
                 Some(1),
+                "$TARGETARCH is set by BuildKit per platform",
+            ),
+            (
+                "FROM x/b-amd64:1 AS build-amd64\nFROM build-${TARGETARCH} AS build\nFROM build\n",
+                Some(2),
                 "$TARGETARCH is set by BuildKit per platform",
             ),
             (
