@@ -741,12 +741,7 @@ fn a_release_push_takes_only_the_tools_own_clean_build() {
     );
     assert_eq!(registry.all_tags("itwinai-dev"), Vec::<String>::new());
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
-        .expect(0);
-    assert_eq!(
-        registry.tags("itwinai"),
-        ["0.2.2-torch2.6-jammy", "fix-latest"]
-    );
+    push_latest(&ws, &registry);
 }
 
 /// A release tag is first written only from HEAD's build: a fix committed
@@ -766,27 +761,14 @@ fn a_release_is_first_published_from_heads_build_only() {
     ws.write("NOTES.md", "a fix, committed after the build\n");
     ws.commit();
     let run = ws.xtask(&["image", "push", "fix"], None, &[]);
-    run.expect(1);
-    assert!(
-        run.error_line().contains(&format!(
-            "would be published from commit {built_at} (its revision label), but HEAD is {}",
-            ws.head()
-        )),
-        "{}",
-        run.stderr
-    );
+    run.refused_as_not_heads(&built_at, &ws.head());
     assert!(!wrote_to_registry(&run.stderr), "{}", run.stderr);
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
     // Published from its own commit, its alias may follow from a later one.
     ws.git(&["checkout", "-q", &built_at]);
     ws.xtask(&["image", "push", "fix"], None, &[]).expect(0);
     ws.git(&["checkout", "-q", "-"]);
-    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
-        .expect(0);
-    assert_eq!(
-        registry.tags("itwinai"),
-        ["0.2.2-torch2.6-jammy", "fix-latest"]
-    );
+    push_latest(&ws, &registry);
 }
 
 /// A promotion into a release is HEAD's build too: an older commit's
@@ -863,9 +845,7 @@ fn an_alias_follows_a_published_release_after_a_rebuild_as_the_refusal_advises()
     );
     assert!(docker_ok(&["pull", "-q", &reference]));
     assert_eq!(image_id(&reference), published);
-    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
-        .expect(0);
-    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
+    push_latest(&ws, &registry);
 }
 
 /// The classic builder takes the base by its local name, which another
@@ -945,4 +925,12 @@ fn a_classic_build_on_a_base_with_onbuild_triggers_is_refused() {
         run.stderr
     );
     assert!(!docker_ok(&["image", "inspect", &reference]), "no name");
+}
+
+/// `image push fix --latest` passes, and the registry holds the release
+/// and its alias.
+fn push_latest(ws: &Workspace, registry: &Registry) {
+    ws.xtask(&["image", "push", "fix", "--latest"], None, &[])
+        .expect(0);
+    assert_eq!(registry.tags("itwinai"), [TAG, "fix-latest"]);
 }

@@ -246,6 +246,20 @@ impl Run {
         self
     }
 
+    /// Exit 1, refused because the image a release tag would first be
+    /// written from is `built_at`'s build, not HEAD's (`head`).
+    #[track_caller]
+    pub fn refused_as_not_heads(&self, built_at: &str, head: &str) {
+        self.expect(1);
+        assert!(
+            self.error_line().contains(&format!(
+                "would be published from commit {built_at} (its revision label), but HEAD is {head}"
+            )),
+            "{}",
+            self.stderr
+        );
+    }
+
     /// The `error: …` line; asserts there is exactly one and no panic.
     #[track_caller]
     pub fn error_line(&self) -> String {
