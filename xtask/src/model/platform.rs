@@ -10,6 +10,22 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+impl Platform {
+    /// BuildKit's TARGET* ARGs for a build for this platform (the variant
+    /// empty when there is none, as BuildKit sets it).
+    pub fn target_args(&self) -> Vec<(String, String)> {
+        vec![
+            ("TARGETPLATFORM".into(), self.to_string()),
+            ("TARGETOS".into(), self.os.clone()),
+            ("TARGETARCH".into(), self.arch.clone()),
+            (
+                "TARGETVARIANT".into(),
+                self.variant.clone().unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
 fn is_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32

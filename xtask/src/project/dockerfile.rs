@@ -321,6 +321,16 @@ impl Walk {
     }
 }
 
+/// Whether the Dockerfile reads BuildKit's TARGET* ARGs anywhere (a
+/// per-platform stage, a RUN): the classic builder does not set them, so
+/// the tool passes them (`Platform::target_args`).
+pub fn reads_target_args(text: &str) -> bool {
+    PLATFORM_ARGS
+        .iter()
+        .filter(|p| p.starts_with("TARGET"))
+        .any(|p| mentions_var(text, p))
+}
+
 /// Whether `raw` reads a platform ARG that has no value here (BuildKit
 /// sets it per platform at build time).
 fn reads_platform_arg(raw: &str, globals: &Vars) -> bool {
@@ -1015,7 +1025,7 @@ fn check_var_name(name: &str, s: &str) -> Result<(), String> {
 fn undefined(name: &str) -> String {
     if PLATFORM_ARGS.contains(&name) {
         return format!(
-            "${name} is set by BuildKit per platform at build time, so the base recorded before the build could not be the one built on; name the base without it (a multi-platform base is an index: one name serves every platform)"
+            "${name} is set by BuildKit per platform at build time, while the final stage's base and the commits on it are read before the build, so they must not depend on it: keep per-platform stages off the final stage's chain (copy from them with COPY --from), and name a multi-platform base as one index"
         );
     }
     format!(

@@ -332,7 +332,7 @@ impl Project {
         if let Some(v) = value {
             // The override must be what the final stage is built on, not
             // merely mentioned (`${BASE_IMG_NAME:+other}` mentions it).
-            if !base.uses_base_arg || base.image != v {
+            if base.image != v {
                 return Err(invalid(format!(
                     "{override_from} '{v}' is ignored by {file}, whose final image is built FROM {} (line {}), not FROM ${{{BASE_ARG}}} itself, so the base.name label would lie; write FROM ${{{BASE_ARG}}} in it or drop the override (flavour '{}')",
                     base.image, base.line, flavour.name
@@ -364,6 +364,7 @@ impl Project {
             uses_base_arg: base.uses_base_arg,
             line: base.line,
             steps: base.steps,
+            target_args: dockerfile::reads_target_args(text),
         })
     }
 }
@@ -392,6 +393,9 @@ pub struct Base {
     /// The instructions the classic builder commits on it
     /// (`dockerfile::FinalBase::steps`).
     pub steps: usize,
+    /// Its Dockerfile reads BuildKit's TARGET* ARGs, which the classic
+    /// builder does not set.
+    pub target_args: bool,
 }
 
 #[cfg(test)]

@@ -253,6 +253,45 @@ fn the_build_context_is_the_commit() {
     let _ = base;
 }
 
+/// A per-platform builder stage picked by `${TARGETARCH}`, its default
+/// another platform's: the classic builder sets no TARGET* ARG, so the tool
+/// passes them for the platform it builds, as BuildKit would, and the
+/// image holds its own platform's stage.
+#[test]
+fn a_per_platform_stage_is_the_built_platform_s_under_the_classic_builder() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-targetarch", JAMMY) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference]);
+    let dockerfile = std::fs::read_to_string(ws.root().join("env-files/fix/Dockerfile")).unwrap();
+    let native = docker(&["version", "--format", "{{.Server.Arch}}"]);
+    let other = if native.trim() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    ws.write("arch/amd64", "amd64\n");
+    ws.write("arch/arm64", "arm64\n");
+    // Its global ARGs first, then the stages, then its own FROM on.
+    let at = dockerfile.find("\nFROM ").unwrap() + 1;
+    let (globals, rest) = dockerfile.split_at(at);
+    ws.write(
+        "env-files/fix/Dockerfile",
+        &format!(
+            "{globals}ARG TARGETARCH={other}\nFROM scratch AS build-amd64\nCOPY arch/amd64 /arch/stage\nFROM scratch AS build-arm64\nCOPY arch/arm64 /arch/stage\nFROM build-${{TARGETARCH}} AS build\n{rest}COPY --from=build /arch /arch\n"
+        ),
+    );
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let inside = files_in(&reference, "/arch");
+    assert_eq!(
+        inside.get("stage").map(String::as_str),
+        Some(format!("{}\n", native.trim()).as_str())
+    );
+    let _ = base;
+}
+
 /// What the engine corpus expects of one Dockerfile.
 #[derive(Clone, Copy)]
 enum Want {

@@ -197,6 +197,7 @@ fn targets(
                 extra_args: project.build_args(f),
                 dirty: tree.dirty(),
                 steps: base.steps,
+                target_args: base.target_args,
             });
         }
     }

@@ -45,7 +45,7 @@ pub fn plan(
             name: t.local.clone(),
             no_cache: opts.no_cache,
             pull: opts.pull,
-            build_args: t.provenance.build_args(&t.extra_args),
+            build_args: build_args(t, &opts.builder),
             // Only when dirty: a `--label` costs the classic builder an
             // extra commit (measured 50 to 100 ms on a cached build).
             labels: if t.dirty {
@@ -85,6 +85,18 @@ pub fn plan(
         }));
     }
     items
+}
+
+/// What the build is given: the provenance values and the catalog's build
+/// args, and for a classic build of a Dockerfile that reads them, the
+/// TARGET* ARGs BuildKit would set (the classic builder sets none: a
+/// per-platform stage would otherwise take its default on every platform).
+fn build_args(t: &Target, builder: &Builder) -> Vec<(String, Arg)> {
+    let mut extra = t.extra_args.clone();
+    if t.target_args && *builder == Builder::Classic {
+        extra.extend(t.built_for.target_args());
+    }
+    t.provenance.build_args(&extra)
 }
 
 #[cfg(test)]
@@ -131,6 +143,7 @@ mod tests {
             extra_args: vec![("EXTRA".into(), "v".into())],
             dirty: false,
             steps: 3,
+            target_args: false,
         }
     }
 
@@ -322,6 +335,49 @@ mod tests {
                 "/ctx"
             ]
         );
+    }
+
+    #[test]
+    fn a_classic_build_is_given_the_target_args_its_dockerfile_reads() {
+        let argv = |builder: Builder, target_args: bool| {
+            let mut t = target("torch", "u:22.04");
+            t.platform = Some(Platform::parse("linux/arm64").unwrap());
+            t.built_for = Platform::parse("linux/arm64").unwrap();
+            t.target_args = target_args;
+            let opts = Options {
+                builder,
+                no_cache: false,
+                pull: false,
+            };
+            let items = plan(&[t], &opts, &tree(), "/ctx");
+            let step = items
+                .iter()
+                .find_map(|(_, i)| match i {
+                    Item::Run(s @ Step::Build(_)) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            let args: Vec<String> = step
+                .argv()
+                .iter()
+                .map(|a| a.resolve(&BTreeMap::new()))
+                .filter(|a| a.starts_with("TARGET"))
+                .collect();
+            args
+        };
+        assert_eq!(
+            argv(Builder::Classic, true),
+            [
+                "TARGETPLATFORM=linux/arm64",
+                "TARGETOS=linux",
+                "TARGETARCH=arm64",
+                "TARGETVARIANT="
+            ]
+        );
+        // BuildKit sets them itself; a Dockerfile that does not read them
+        // gets none (the classic builder warns of unused build args).
+        assert!(argv(Builder::Buildx { builder: None }, true).is_empty());
+        assert!(argv(Builder::Classic, false).is_empty());
     }
 
     #[test]

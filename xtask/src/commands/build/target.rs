@@ -39,6 +39,9 @@ pub struct Target {
     /// The instructions its Dockerfile commits on the base, along the
     /// final stage's chain.
     pub steps: usize,
+    /// Its Dockerfile reads BuildKit's TARGET* ARGs: a classic build is
+    /// given them for `built_for`, as BuildKit sets them.
+    pub target_args: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
