@@ -933,6 +933,28 @@ fn mentions_var(s: &str, name: &str) -> bool {
 /// value copied is paid for from `budget`; running out is an error. `s`
 /// holds no quote or escape character (FROM refuses them; a default with
 /// them is [`Var::Unsure`]), so `$` is the only special character.
+/// Where the `}` that closes a `${` is in `body` (what follows the `${`),
+/// past any `${…}` nested in a default (`${A:-${B}}`), as Docker's lexer
+/// reads it.
+fn matching_brace(body: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn expand(s: &str, vars: &Vars, budget: &mut usize) -> Result<String, String> {
     let lookup = |name: &str| {
         match vars.get(name) {
@@ -949,9 +971,7 @@ fn expand(s: &str, vars: &Vars, budget: &mut usize) -> Result<String, String> {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unterminated '${{' in '{s}'"))?;
+            let end = matching_brace(body).ok_or_else(|| format!("unterminated '${{' in '{s}'"))?;
             let inner = &body[..end];
             rest = &body[end + 1..];
             let (name, op) = match inner.find(':') {
@@ -1140,6 +1160,13 @@ mod tests {
             ("ARG R=ghcr.io\nARG B=${R}/x:1\nFROM ${B}\n", "ghcr.io/x:1"),
             ("ARG B\nFROM ${B:-debian:12}\n", "debian:12"),
             ("ARG B=x\nFROM img${B:+-suffix}\n", "img-suffix"),
+            // A default that is itself a substitution, as Docker reads it.
+            ("ARG B\nARG C=debian:12\nFROM ${B:-${C}}\n", "debian:12"),
+            (
+                "ARG B=ubuntu:22.04\nARG C=debian:12\nFROM ${B:-${C}}\n",
+                "ubuntu:22.04",
+            ),
+            ("ARG B=x\nARG C=-y\nFROM img${B:+${C}}:1\n", "img-y:1"),
             (
                 "FROM ubuntu:22.04 AS builder\nRUN make\nFROM builder\n",
                 "ubuntu:22.04",

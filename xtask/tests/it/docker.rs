@@ -567,6 +567,16 @@ const DF_CORPUS: &[DfCase] = &[
         Base('a', 0),
     ),
     df(
+        "a default that is itself a substitution",
+        "ARG IMG\nARG DEF=@A@\nFROM ${IMG:-${DEF}}\n",
+        Base('a', 0),
+    ),
+    df(
+        "a nested default not taken",
+        "ARG IMG=@B@\nARG DEF=@A@\nFROM ${IMG:-${DEF}}\n",
+        Base('b', 0),
+    ),
+    df(
         "a double-quoted default",
         "ARG IMG=\"@A@\"\nFROM $IMG\n",
         Base('a', 0),
