@@ -44,9 +44,15 @@ impl Platform {
         Platform::parse_exact(s).map(Platform::normalized)
     }
 
+    /// As containerd normalizes: `arm64/v8` is `arm64`, and a bare `arm`
+    /// is `arm/v7` (what `docker pull --platform linux/arm` takes, and
+    /// what BuildKit sets TARGETVARIANT to).
     fn normalized(mut self) -> Platform {
         if self.arch == "arm64" && self.variant.as_deref() == Some("v8") {
             self.variant = None;
+        }
+        if self.arch == "arm" && self.variant.is_none() {
+            self.variant = Some("v7".into());
         }
         self
     }
@@ -92,7 +98,8 @@ impl Platform {
     }
 
     /// Whether an image config's `os`, `architecture` and `variant` are this
-    /// platform (an absent variant in the config matches none declared).
+    /// platform, both normalized (an absent variant matches none declared,
+    /// but a bare arm is arm/v7).
     pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
         let seen = Platform {
             os: os.to_string(),
@@ -136,6 +143,19 @@ mod tests {
         assert!(Platform::parse_list("linux/arm64,linux/arm64/v8")
             .unwrap_err()
             .contains("twice"));
+        // A bare arm is arm/v7, as docker pull takes it; so BuildKit's
+        // TARGETVARIANT for it is v7.
+        let arm = Platform::parse("linux/arm").unwrap();
+        assert_eq!(arm, Platform::parse("linux/arm/v7").unwrap());
+        assert_eq!(
+            arm.target_args(),
+            [
+                ("TARGETPLATFORM".to_string(), "linux/arm/v7".to_string()),
+                ("TARGETOS".into(), "linux".into()),
+                ("TARGETARCH".into(), "arm".into()),
+                ("TARGETVARIANT".into(), "v7".into()),
+            ]
+        );
         for bad in [
             "linux",
             "linux/",
@@ -162,7 +182,10 @@ mod tests {
         assert!(!arm.matches("linux", "amd64", None));
         assert!(arm.matches("linux", "arm64", Some("v8")));
         assert!(!arm.matches("linux", "arm64", Some("v9")));
+        // A config's bare arm is arm/v7, as containerd normalizes it; v6 is
+        // another platform.
         let arm7 = Platform::parse("linux/arm/v7").unwrap();
-        assert!(!arm7.matches("linux", "arm", None));
+        assert!(arm7.matches("linux", "arm", None));
+        assert!(!arm7.matches("linux", "arm", Some("v6")));
     }
 }

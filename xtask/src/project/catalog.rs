@@ -52,10 +52,13 @@ const FLAVOUR_KEYS: &[&str] = &[
 /// Dockerfile, so that what it installs is what the tag says.
 pub const FRAMEWORK_ARG: &str = "FRAMEWORK_VERSION";
 
-/// Build args the tool computes itself (provenance and FRAMEWORK_VERSION);
-/// a catalog may not set them.
+/// Build args the tool computes itself (provenance and FRAMEWORK_VERSION)
+/// or the builder sets per platform (TARGET*, BUILD*); a catalog may not
+/// set them.
 pub fn is_reserved_arg(name: &str) -> bool {
-    name == FRAMEWORK_ARG || crate::model::labels::PROVENANCE_ARGS.contains(&name)
+    name == FRAMEWORK_ARG
+        || crate::model::labels::PROVENANCE_ARGS.contains(&name)
+        || crate::project::dockerfile::PLATFORM_ARGS.contains(&name)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1228,7 +1231,7 @@ fn check_arg_name(name: &str) -> Result<(), String> {
     }
     if is_reserved_arg(name) {
         return Err(format!(
-            "'{name}' is computed by the tool and cannot be set here{}",
+            "'{name}' is computed by the tool (or set by the builder per platform) and cannot be set here{}",
             if name == "BASE_IMG_NAME" {
                 " (use 'base-image')"
             } else {

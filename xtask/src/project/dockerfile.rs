@@ -325,10 +325,40 @@ impl Walk {
 /// per-platform stage, a RUN): the classic builder does not set them, so
 /// the tool passes them (`Platform::target_args`).
 pub fn reads_target_args(text: &str) -> bool {
+    // The instructions as Docker joins them (a continuation may split a
+    // name), and any ARG that declares one (a RUN reads it from its
+    // environment then).
+    let Ok(lexed) = lex(text) else {
+        return false;
+    };
     PLATFORM_ARGS
         .iter()
         .filter(|p| p.starts_with("TARGET"))
-        .any(|p| mentions_var(text, p))
+        .any(|p| {
+            declares_arg(text, p) || lexed.instructions.iter().any(|i| mentions_var(&i.args, p))
+        })
+}
+
+/// A FROM the classic builder cannot resolve as BuildKit does: one that
+/// reads a BUILD* platform ARG (the tool passes none), or a TARGET* one no
+/// ARG before the first FROM declares (the classic builder applies a
+/// build arg to a FROM only through such an ARG). Its line and the ARG.
+pub fn classic_unset_platform_arg(text: &str) -> Option<(usize, &'static str)> {
+    let lexed = lex(text).ok()?;
+    let globals = stages(text).ok()?.globals;
+    lexed
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "FROM")
+        .find_map(|i| {
+            PLATFORM_ARGS
+                .iter()
+                .find(|p| {
+                    mentions_var(&i.args, p)
+                        && (p.starts_with("BUILD") || !globals.contains_key(**p))
+                })
+                .map(|p| (i.line, *p))
+        })
 }
 
 /// Whether `raw` reads a platform ARG that has no value here (BuildKit
@@ -355,7 +385,7 @@ const PROXY_ARGS: [&str; 10] = [
 ];
 
 /// The ARGs BuildKit sets itself for each build (its platforms).
-const PLATFORM_ARGS: [&str; 8] = [
+pub const PLATFORM_ARGS: [&str; 8] = [
     "TARGETPLATFORM",
     "TARGETOS",
     "TARGETARCH",
@@ -1056,6 +1086,46 @@ fn undefined(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_classic_builder_needs_to_be_given_platform_args() {
+        let reads = [
+            ("FROM a\nRUN echo $TARGETARCH\n", true),
+            // Declared in a stage, read by a program from its environment.
+            ("FROM a\nARG TARGETARCH=amd64\nRUN ./install.sh\n", true),
+            // Split by a continuation: Docker joins the lines first.
+            ("FROM a\nRUN echo ${TARGET\\\nARCH}\n", true),
+            ("FROM a\n# TARGETARCH in a comment\nRUN true\n", false),
+            ("FROM a\nRUN echo $BUILDARCH\n", false),
+        ];
+        for (text, want) in reads {
+            assert_eq!(reads_target_args(text), want, "{text:?}");
+        }
+        let unset = [
+            ("FROM b-${TARGETARCH:-amd64}\n", Some((1, "TARGETARCH"))),
+            (
+                "ARG TARGETARCH=amd64\nFROM b-${TARGETARCH} AS b\nFROM x\n",
+                None,
+            ),
+            ("ARG TARGETARCH\nFROM b-$TARGETARCH\n", None),
+            (
+                "FROM x AS s\nFROM --platform=$BUILDPLATFORM b\n",
+                Some((2, "BUILDPLATFORM")),
+            ),
+            (
+                "ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM b\n",
+                Some((2, "BUILDPLATFORM")),
+            ),
+            (
+                "FROM --platform=$TARGETPLATFORM b\n",
+                Some((1, "TARGETPLATFORM")),
+            ),
+            ("FROM b\nRUN echo $TARGETARCH\n", None),
+        ];
+        for (text, want) in unset {
+            assert_eq!(classic_unset_platform_arg(text), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn the_recorded_base_is_what_docker_resolves_when_given_it() {

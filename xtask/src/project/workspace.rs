@@ -289,6 +289,14 @@ impl Project {
     }
 
     /// The line of the first heredoc in the flavour's Dockerfile, if any.
+    /// A FROM of the flavour's Dockerfile the classic builder cannot
+    /// resolve as BuildKit does (`dockerfile::classic_unset_platform_arg`).
+    pub fn classic_platform_arg(&self, flavour: &Flavour) -> Option<(usize, &'static str)> {
+        self.dockerfile(flavour)
+            .ok()
+            .and_then(dockerfile::classic_unset_platform_arg)
+    }
+
     pub fn heredoc_line(&self, flavour: &Flavour) -> Option<usize> {
         self.dockerfile(flavour)
             .ok()
