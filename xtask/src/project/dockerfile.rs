@@ -167,11 +167,20 @@ fn name_stage(
 /// with `--build-arg`; they override the defaults of declared global ARGs.
 /// Errors name the line.
 pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Result<FinalBase, Error> {
+    resolve(text, build_args, &PROXY_ARGS)
+}
+
+/// [`final_base`], with `automatic` the ARGs there for every FROM without
+/// an ARG line when passed: Docker's proxies; for BuildKit, its platform
+/// ARGs too.
+fn resolve(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    automatic: &[&str],
+) -> Result<FinalBase, Error> {
     let lexed = lex(text)?;
     let mut budget = expansion_budget(text);
-    // Docker's predefined proxy ARGs need no ARG line: passed, they are
-    // there for every FROM.
-    let mut globals: Vars = PROXY_ARGS
+    let mut globals: Vars = automatic
         .iter()
         .filter_map(|p| Some((p.to_string(), Var::Set(build_args.get(*p)?.clone()))))
         .collect();
@@ -339,26 +348,54 @@ pub fn reads_target_args(text: &str) -> bool {
         })
 }
 
-/// A FROM the classic builder cannot resolve as BuildKit does: one that
-/// reads a BUILD* platform ARG (the tool passes none), or a TARGET* one no
-/// ARG before the first FROM declares (the classic builder applies a
-/// build arg to a FROM only through such an ARG). Its line and the ARG.
-pub fn classic_unset_platform_arg(text: &str) -> Option<(usize, &'static str)> {
+/// A FROM the classic builder reads otherwise than BuildKit: its line and
+/// why. The classic builder sets no platform ARG; the tool passes the
+/// TARGET* ones (`Platform::target_args`), which it applies only where an
+/// ARG declares them, in order. So each FROM is resolved both ways, for
+/// amd64 and arm64, and must come out the same; and a FROM whose text
+/// reads a BUILD* ARG (its `--platform` flag too) is one the tool cannot
+/// give.
+pub fn classic_reads_otherwise(text: &str) -> Option<(usize, String)> {
     let lexed = lex(text).ok()?;
-    let globals = stages(text).ok()?.globals;
-    lexed
+    if let Some((line, arg)) = lexed
         .instructions
         .iter()
         .filter(|i| i.keyword == "FROM")
         .find_map(|i| {
             PLATFORM_ARGS
                 .iter()
-                .find(|p| {
-                    mentions_var(&i.args, p)
-                        && (p.starts_with("BUILD") || !globals.contains_key(**p))
-                })
+                .find(|p| p.starts_with("BUILD") && mentions_var(&i.args, p))
                 .map(|p| (i.line, *p))
         })
+    {
+        return Some((line, format!("FROM reads ${arg}, which BuildKit sets per platform but the classic builder (no buildx here) leaves empty in a FROM; install the buildx plugin")));
+    }
+    // The build machine as the target too: on an amd64 and an arm64 engine.
+    for target in ["linux/amd64", "linux/arm64"] {
+        let target = crate::model::platform::Platform::parse(target).ok()?;
+        let passed: BTreeMap<String, String> = target.target_args().into_iter().collect();
+        let mut set = passed.clone();
+        set.extend(
+            passed
+                .iter()
+                .map(|(k, v)| (k.replacen("TARGET", "BUILD", 1), v.clone())),
+        );
+        let mut automatic: Vec<&str> = PROXY_ARGS.to_vec();
+        automatic.extend(PLATFORM_ARGS);
+        let classic = resolve(text, &passed, &PROXY_ARGS).map(|b| b.froms);
+        let buildkit = resolve(text, &set, &automatic).map(|b| b.froms);
+        let (Ok(classic), Ok(buildkit)) = (classic, buildkit) else {
+            continue;
+        };
+        if let Some(((line, c), (_, b))) = classic.iter().zip(&buildkit).find(|(c, b)| c != b) {
+            let shown = |i: &Option<String>| {
+                i.clone()
+                    .unwrap_or_else(|| "nothing (an empty platform ARG)".into())
+            };
+            return Some((*line, format!("this FROM names {} under BuildKit for {target} but {} under the classic builder (no buildx here), which sets no platform ARG and applies the TARGET* ones the tool passes only where an ARG declares them before they are read; install the buildx plugin, or declare `ARG TARGETARCH` (or the one read) before the first ARG or FROM that reads it", shown(b), shown(c))));
+        }
+    }
+    None
 }
 
 /// Whether `raw` reads a platform ARG that has no value here (BuildKit
@@ -1101,29 +1138,30 @@ mod tests {
         for (text, want) in reads {
             assert_eq!(reads_target_args(text), want, "{text:?}");
         }
-        let unset = [
-            ("FROM b-${TARGETARCH:-amd64}\n", Some((1, "TARGETARCH"))),
-            (
-                "ARG TARGETARCH=amd64\nFROM b-${TARGETARCH} AS b\nFROM x\n",
-                None,
-            ),
+        let otherwise: &[(&str, Option<(usize, &str)>)] = &[
+            ("FROM b-${TARGETARCH:-amd64}\n", Some((1, "names b-arm64 under BuildKit for linux/arm64 but b-amd64 under the classic builder"))),
+            ("FROM b-$TARGETARCH AS b\nFROM x\n", Some((1, "names b-amd64 under BuildKit for linux/amd64 but nothing (an empty platform ARG)"))),
+            ("ARG TARGETARCH=amd64\nFROM b-${TARGETARCH} AS b\nFROM x\n", None),
             ("ARG TARGETARCH\nFROM b-$TARGETARCH\n", None),
-            (
-                "FROM x AS s\nFROM --platform=$BUILDPLATFORM b\n",
-                Some((2, "BUILDPLATFORM")),
-            ),
-            (
-                "ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM b\n",
-                Some((2, "BUILDPLATFORM")),
-            ),
-            (
-                "FROM --platform=$TARGETPLATFORM b\n",
-                Some((1, "TARGETPLATFORM")),
-            ),
+            // Through another ARG's default, or declared only after it.
+            ("ARG A=${TARGETARCH:-amd64}\nFROM b-${A} AS b\nFROM x\n", Some((2, "b-arm64 under BuildKit"))),
+            ("ARG A=${TARGETARCH:-amd64}\nARG TARGETARCH\nFROM b-${A} AS b\nFROM x\n", Some((3, "b-arm64 under BuildKit"))),
+            ("ARG TARGETARCH\nARG A=${TARGETARCH:-amd64}\nFROM b-${A} AS b\nFROM x\n", None),
+            ("ARG A=${BUILDARCH:-amd64}\nFROM b-${A} AS b\nFROM x\n", Some((2, "b-arm64 under BuildKit"))),
+            ("FROM x AS s\nFROM --platform=$BUILDPLATFORM b\n", Some((2, "FROM reads $BUILDPLATFORM"))),
+            ("ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM b\n", Some((2, "FROM reads $BUILDPLATFORM"))),
             ("FROM b\nRUN echo $TARGETARCH\n", None),
         ];
-        for (text, want) in unset {
-            assert_eq!(classic_unset_platform_arg(text), want, "{text:?}");
+        for (text, want) in otherwise {
+            let got = classic_reads_otherwise(text);
+            match (&got, want) {
+                (None, None) => {}
+                (Some((line, why)), Some((l, w))) => {
+                    assert_eq!(line, l, "{text:?}: {why}");
+                    assert!(why.contains(w), "{text:?}: {why}");
+                }
+                _ => panic!("{text:?}: {got:?}, wanted {want:?}"),
+            }
         }
     }
 

@@ -289,12 +289,12 @@ impl Project {
     }
 
     /// The line of the first heredoc in the flavour's Dockerfile, if any.
-    /// A FROM of the flavour's Dockerfile the classic builder cannot
-    /// resolve as BuildKit does (`dockerfile::classic_unset_platform_arg`).
-    pub fn classic_platform_arg(&self, flavour: &Flavour) -> Option<(usize, &'static str)> {
+    /// A FROM of the flavour's Dockerfile the classic builder reads
+    /// otherwise than BuildKit (`dockerfile::classic_reads_otherwise`).
+    pub fn classic_platform_arg(&self, flavour: &Flavour) -> Option<(usize, String)> {
         self.dockerfile(flavour)
             .ok()
-            .and_then(dockerfile::classic_unset_platform_arg)
+            .and_then(dockerfile::classic_reads_otherwise)
     }
 
     pub fn heredoc_line(&self, flavour: &Flavour) -> Option<usize> {

@@ -33,13 +33,10 @@ pub fn options(exec: &mut Executor, project: &Project, ask: &Ask) -> Result<Opti
                     f.dockerfile, f.name
                 )));
             }
-            if let Some((line, arg)) = project.classic_platform_arg(f) {
+            if let Some((line, why)) = project.classic_platform_arg(f) {
                 return Err(invalid(format!(
-                    "{}:{line}: FROM reads ${arg}, which BuildKit sets per platform but the classic builder (no buildx here) leaves empty in a FROM{}; install the buildx plugin{} (flavour '{}')",
-                    f.dockerfile,
-                    if arg.starts_with("TARGET") { " unless an ARG before the first FROM declares it" } else { "" },
-                    if arg.starts_with("TARGET") { format!(", or declare `ARG {arg}` before the first FROM (the tool passes it for the platform built)") } else { String::new() },
-                    f.name
+                    "{}:{line}: {why} (flavour '{}')",
+                    f.dockerfile, f.name
                 )));
             }
         }
