@@ -370,6 +370,7 @@ pub fn classic_reads_otherwise(text: &str) -> Option<(usize, String)> {
     {
         return Some((line, format!("FROM reads ${arg}, which BuildKit sets per platform but the classic builder (no buildx here) leaves empty in a FROM; install the buildx plugin")));
     }
+    let automatic: Vec<&str> = PROXY_ARGS.iter().chain(&PLATFORM_ARGS).copied().collect();
     // The build machine as the target too: on an amd64 and an arm64 engine.
     for target in ["linux/amd64", "linux/arm64"] {
         let target = crate::model::platform::Platform::parse(target).ok()?;
@@ -380,8 +381,6 @@ pub fn classic_reads_otherwise(text: &str) -> Option<(usize, String)> {
                 .iter()
                 .map(|(k, v)| (k.replacen("TARGET", "BUILD", 1), v.clone())),
         );
-        let mut automatic: Vec<&str> = PROXY_ARGS.to_vec();
-        automatic.extend(PLATFORM_ARGS);
         let classic = resolve(text, &passed, &PROXY_ARGS).map(|b| b.froms);
         let buildkit = resolve(text, &set, &automatic).map(|b| b.froms);
         let (Ok(classic), Ok(buildkit)) = (classic, buildkit) else {
@@ -433,47 +432,23 @@ pub const PLATFORM_ARGS: [&str; 8] = [
     "BUILDVARIANT",
 ];
 
-/// The values set only at build time besides `BASE_IMG_NAME` (what the
-/// tool passes, BuildKit's platform ARGs, the proxies the docker CLI may
-/// pass from its config), each with two samples: a
-/// base that reads one of them would differ between the samples.
-const PASSED_AT_BUILD: [(&str, [&str; 2]); 23] = [
-    (
-        "CREATION_DATE",
-        ["2001-01-01T00:00:00+00:00", "2002-02-02T00:00:00+00:00"],
-    ),
-    ("ITWINAI_VERSION", ["1.0.0", "2.0.0"]),
-    (
-        "COMMIT_HASH",
-        [
-            "0000000000000000000000000000000000000001",
-            "0000000000000000000000000000000000000002",
-        ],
-    ),
-    ("IMAGE_FULL_NAME", ["a.test/x:1", "b.test/y:2"]),
-    (
-        "BASE_IMG_DIGEST",
-        ["a.test/x@sha256:1", "b.test/y@sha256:2"],
-    ),
-    ("TARGETPLATFORM", ["linux/amd64", "linux/arm64"]),
-    ("TARGETOS", ["linux", "windows"]),
-    ("TARGETARCH", ["amd64", "arm64"]),
-    ("TARGETVARIANT", ["v7", "v8"]),
-    ("BUILDPLATFORM", ["linux/amd64", "linux/arm64"]),
-    ("BUILDOS", ["linux", "windows"]),
-    ("BUILDARCH", ["amd64", "arm64"]),
-    ("BUILDVARIANT", ["v7", "v8"]),
-    ("HTTP_PROXY", ["http://a.test:1", "http://b.test:2"]),
-    ("http_proxy", ["http://a.test:1", "http://b.test:2"]),
-    ("HTTPS_PROXY", ["http://a.test:1", "http://b.test:2"]),
-    ("https_proxy", ["http://a.test:1", "http://b.test:2"]),
-    ("FTP_PROXY", ["http://a.test:1", "http://b.test:2"]),
-    ("ftp_proxy", ["http://a.test:1", "http://b.test:2"]),
-    ("NO_PROXY", ["a.test", "b.test"]),
-    ("no_proxy", ["a.test", "b.test"]),
-    ("ALL_PROXY", ["http://a.test:1", "http://b.test:2"]),
-    ("all_proxy", ["http://a.test:1", "http://b.test:2"]),
-];
+/// The ARGs set only at build time besides `BASE_IMG_NAME`: what the tool
+/// passes, BuildKit's platform ARGs, the proxies the docker CLI may pass
+/// from its config.
+fn passed_at_build() -> impl Iterator<Item = &'static str> {
+    crate::model::labels::FROM_ARGS
+        .iter()
+        .map(|(_, arg)| *arg)
+        .filter(|arg| *arg != BASE_ARG)
+        .chain(PLATFORM_ARGS)
+        .chain(PROXY_ARGS)
+}
+
+/// Sample `k` (0 or 1) of a value set at build time: a base that reads it
+/// differs between the two.
+fn sample(name: &str, k: usize) -> String {
+    format!("{}-{k}", name.to_ascii_lowercase())
+}
 
 /// The base resolved as docker resolves it when the build is given
 /// `--build-arg BASE_IMG_NAME=<recorded>` and the other provenance values:
@@ -487,18 +462,18 @@ pub fn check_recorded_base(
     recorded: &str,
     as_read: &FinalBase,
 ) -> Result<(), Error> {
-    let resolve_with = |base: bool, sample: usize, only: Option<&str>| {
+    let resolve_with = |base: bool, sample_k: usize, only: Option<&str>| {
         let mut args = build_args.clone();
         if base {
             args.insert(BASE_ARG.to_string(), recorded.to_string());
         }
-        for (name, values) in PASSED_AT_BUILD {
+        for name in passed_at_build() {
             let k = if only.is_none_or(|o| o == name) {
-                sample
+                sample_k
             } else {
                 0
             };
-            args.insert(name.to_string(), values[k].to_string());
+            args.insert(name.to_string(), sample(name, k));
         }
         final_base(text, &args)
     };
@@ -509,9 +484,7 @@ pub fn check_recorded_base(
     let first = resolve(0, None)?;
     let second = resolve(1, None)?;
     if path(&first) != path(&second) {
-        let read = PASSED_AT_BUILD
-            .iter()
-            .map(|(name, _)| *name)
+        let read = passed_at_build()
             .filter(|name| resolve(1, Some(name)).map(|b| path(&b)) != Ok(path(&first)))
             .collect::<Vec<_>>()
             .join(", ");

@@ -19,6 +19,11 @@ fn two_flavours(host: &str) -> String {
         + "\n[flavours.twin]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"y\"\ntag-format = \"{version}-{variant}-{framework}{framework-version}-{distro}\"\n"
 }
 
+/// An engine test whose flavour `fix` declares a passing test.
+fn tested(label: &str) -> Option<EngineTest> {
+    EngineTest::start_with(label, JAMMY, |h| catalog(h, &format!("test = {PASSING}\n")))
+}
+
 fn rows(run: &Run) -> Vec<Json> {
     Json::parse(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
@@ -405,9 +410,7 @@ fn pushed_dev(ws: &Workspace) -> String {
 /// last build would), is not HEAD's release: refused, nothing written.
 #[test]
 fn a_release_refuses_another_commits_image_under_heads_tag() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with("rel-other", JAMMY, |h| {
-        catalog(h, &format!("test = {PASSING}\n"))
-    }) else {
+    let Some(EngineTest { registry, base, ws }) = tested("rel-other") else {
         return;
     };
     let host = registry.host();
@@ -497,11 +500,7 @@ fn a_release_refuses_another_commits_image_under_heads_tag() {
 /// HEAD's.
 #[test]
 fn head_moved_during_a_release_push_s_test_publishes_nothing() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start_with("rel-head-moves", JAMMY, |h| {
-            catalog(h, &format!("test = {PASSING}\n"))
-        })
-    else {
+    let Some(EngineTest { registry, base, ws }) = tested("rel-head-moves") else {
         return;
     };
     let prod = format!("{}/itwinai:{TAG}", registry.host());
@@ -574,11 +573,7 @@ fn a_manifest_read_by_digest_must_have_that_digest() {
 /// test on that config: the evidence names the manifest that was pushed.
 #[test]
 fn a_manifest_rewritten_with_other_layers_is_not_released() {
-    let Some(EngineTest { registry, base, ws }) =
-        EngineTest::start_with("rel-layers", JAMMY, |h| {
-            catalog(h, &format!("test = {PASSING}\n"))
-        })
-    else {
+    let Some(EngineTest { registry, base, ws }) = tested("rel-layers") else {
         return;
     };
     let tag = pushed_dev(&ws);

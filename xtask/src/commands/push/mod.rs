@@ -112,11 +112,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let ask = Ask::new(&project, args)?;
     let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(ask.naming, || exec.git_state())?;
-    // A release tag is written only from HEAD's build.
-    let head = match &channel {
-        Channel::Production => Some(exec.git_state()?.head),
-        Channel::Dev { .. } => None,
-    };
+    let head = release_head(&mut exec, &channel)?;
     let refs = super::references(
         &project.catalog,
         &ask.flavours,
@@ -157,10 +153,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let _lock = lock::acquire(&ask.repositories(&refs))?;
     // HEAD again: a fix committed while the tests ran makes the build
     // another commit's.
-    let head = match &channel {
-        Channel::Production => Some(exec.git_state()?.head),
-        Channel::Dev { .. } => None,
-    };
+    let head = release_head(&mut exec, &channel)?;
     let again = decided(
         &mut exec,
         &project,
@@ -192,6 +185,15 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
         false,
         args.output.json,
     )
+}
+
+/// HEAD, for a release push: a release tag is written only from HEAD's
+/// build (`publish::written_from_head`).
+fn release_head(exec: &mut Executor, channel: &Channel) -> Result<Option<String>> {
+    Ok(match channel {
+        Channel::Production => Some(exec.git_state()?.head),
+        Channel::Dev { .. } => None,
+    })
 }
 
 /// Decide, refusing the whole push on any conflict; the warnings and notes
