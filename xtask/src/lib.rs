@@ -24,7 +24,8 @@
 //! - `rules`: pure decisions (verification, publishing, aliases,
 //!   promotion, the audit);
 //! - `exec`: running one program (the runner, the gateway every step
-//!   goes through, the parsers of what docker and git print);
+//!   goes through, the engine's API over its socket for the steps the
+//!   engine answers itself, the parsers of what docker and git print);
 //! - `registry`: the registry client, with the run's authentication;
 //! - `engine`: running plans and checks, gathering an image's facts;
 //! - `cli`, `commands`: the command line and each command, as gather,

@@ -289,12 +289,8 @@ impl<'a> Executor<'a> {
         let text = self
             .must(&Step::EnginePlatform)?
             .context("the platform probe always runs")?;
-        let p = Platform::parse(text.trim()).map_err(|e| {
-            anyhow::anyhow!(
-                "`docker version` names the engine's platform {:?}: {e}",
-                text.trim()
-            )
-        })?;
+        let p = Platform::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("the engine names its platform {:?}: {e}", text.trim()))?;
         self.engine_platform = Some(p.clone());
         Ok(p)
     }

@@ -8,7 +8,7 @@ use crate::engine::executor::Executor;
 use crate::exec::docker_output as out;
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::check::{Check, Item};
-use crate::plan::step::{render_step, Step};
+use crate::plan::step::Step;
 
 impl Executor<'_> {
     /// Run (or print) a plan; a failure stops it. On a failure, also which
@@ -133,7 +133,7 @@ impl Executor<'_> {
         if self.gw.dry_run() {
             self.print(&format!("# {}", check.describe()));
             for s in &self.check_steps(check) {
-                self.print(&render_step(s, self.gw.values()));
+                self.print(&self.gw.rendered(s));
             }
             return Ok(());
         }

@@ -10,9 +10,13 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use xshell::Shell;
 
+use std::path::{Path, PathBuf};
+
+use crate::exec::engine_api;
 use crate::exec::runner::{self, Output};
 use crate::plan::arg::{Arg, Slot};
-use crate::plan::step::{render_step, Step};
+use crate::plan::engine_call::ApiCall;
+use crate::plan::step::{render_api_step, render_step, Step};
 use crate::support::process::EnvChange;
 
 pub struct Gateway<'a> {
@@ -22,6 +26,9 @@ pub struct Gateway<'a> {
     json: bool,
     /// Values learnt by the steps so far.
     values: BTreeMap<Slot, String>,
+    /// The engine's unix socket, when the docker CLI talks to the engine
+    /// through it: the steps the engine answers itself are sent there.
+    engine: Option<PathBuf>,
 }
 
 impl<'a> Gateway<'a> {
@@ -31,6 +38,37 @@ impl<'a> Gateway<'a> {
             dry_run,
             json,
             values: BTreeMap::new(),
+            engine: crate::exec::engine_api::socket_from_env(),
+        }
+    }
+
+    /// The engine API call a step is sent as, when the engine is reached
+    /// through its socket.
+    fn api_call(&self, step: &Step) -> Option<ApiCall> {
+        self.engine.as_ref().and_then(|_| step.api_call())
+    }
+
+    /// The step as `--dry-run` prints it.
+    pub fn rendered(&self, step: &Step) -> String {
+        match self.api_call(step) {
+            Some(call) => render_api_step(step, &call, &self.values),
+            None => render_step(step, &self.values),
+        }
+    }
+
+    /// The words that name the step in a message (`docker tag`, `engine
+    /// API: POST /images/…/tag…`).
+    fn name_of(&self, step: &Step) -> String {
+        match self.api_call(step) {
+            Some(call) => call.render(&self.values),
+            None => {
+                let argv: Vec<String> = step
+                    .argv()
+                    .iter()
+                    .map(|a| a.resolve(&self.values))
+                    .collect();
+                runner::short_name(&argv)
+            }
         }
     }
 
@@ -82,10 +120,13 @@ impl<'a> Gateway<'a> {
         secret: Option<String>,
     ) -> Result<Option<Output>> {
         if self.dry_run {
-            self.print(&render_step(step, &self.values));
+            self.print(&self.rendered(step));
             if !step.read_only() {
                 return Ok(None);
             }
+        }
+        if let (Some(socket), Some(call)) = (&self.engine, step.api_call()) {
+            return self.send(socket, step, &call).map(Some);
         }
         // A step that runs a container names it, to remove it if stopped:
         // a name no other run uses, on this engine or one it shares.
@@ -134,6 +175,17 @@ impl<'a> Gateway<'a> {
         result.map(Some)
     }
 
+    /// A step the engine answers itself, sent to its socket: every value
+    /// it names must be known.
+    fn send(&self, socket: &Path, step: &Step, call: &ApiCall) -> Result<Output> {
+        for a in step.argv() {
+            self.resolve(&a)?;
+        }
+        let requests = call.requests(&self.values);
+        let shown = call.render(&self.values);
+        engine_api::perform(socket, call, &requests, &shown, step.wait(), step.capture())
+    }
+
     /// The command of `step` (its argv resolved), in the environment the
     /// step derives.
     fn command(&self, step: &Step, argv: &[String]) -> std::process::Command {
@@ -171,6 +223,21 @@ impl<'a> Gateway<'a> {
         {
             return None;
         }
+        if let (Some(socket), Some(call)) = (&self.engine, step.api_call()) {
+            for a in step.argv() {
+                self.resolve(&a).ok()?;
+            }
+            let requests = call.requests(&self.values);
+            let shown = call.render(&self.values);
+            let (socket, wait, capture) = (socket.clone(), step.wait(), step.capture());
+            let handle = std::thread::spawn(move || {
+                engine_api::perform(&socket, &call, &requests, &shown, wait, capture)
+            });
+            return Some(Pending {
+                name: self.name_of(&step),
+                handle,
+            });
+        }
         let argv: Vec<String> = step
             .argv()
             .iter()
@@ -203,15 +270,11 @@ impl<'a> Gateway<'a> {
 
     /// Run a step that must succeed; its stdout (`None` when only printed).
     pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
-        let argv: Vec<String> = step
-            .argv()
-            .iter()
-            .map(|a| a.resolve(&self.values))
-            .collect();
+        let name = self.name_of(step);
         match self.step(step)? {
             None => Ok(None),
             Some(o) if o.ok => Ok(Some(o.stdout)),
-            Some(o) => anyhow::bail!("{}", o.failure(&runner::short_name(&argv))),
+            Some(o) => anyhow::bail!("{}", o.failure(&name)),
         }
     }
 }

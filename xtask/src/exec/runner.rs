@@ -34,6 +34,9 @@ pub struct Output {
     pub stderr: String,
     /// Its output was passed on to our stderr as it came.
     pub shown: bool,
+    /// An engine API request's answer, put as the docker CLI prints it
+    /// (`exec/engine_api.rs`): no program ran, so no exit code to name.
+    pub answered: bool,
 }
 
 impl Output {
@@ -55,9 +58,11 @@ impl Output {
 impl Output {
     /// `` `docker push` exited with code 1: <its last stderr line> ``.
     pub fn failure(&self, what: &str) -> String {
-        let how = self.code.map_or("was killed by a signal".to_string(), |c| {
-            format!("exited with code {c}")
-        });
+        let how = match self.code {
+            _ if self.answered => "failed".to_string(),
+            Some(c) => format!("exited with code {c}"),
+            None => "was killed by a signal".to_string(),
+        };
         let last = cause_line(&self.stderr);
         if self.shown {
             // Its message is already on the terminal: not twice, unless
@@ -426,6 +431,7 @@ fn supervise(
         stdout,
         stderr,
         shown: visible,
+        answered: false,
     })
 }
 
@@ -470,6 +476,7 @@ mod tests {
             stdout: String::new(),
             stderr: "docker: Error response from daemon: Conflict. The container name \"/x\" is already in use.\n\nRun 'docker run --help' for more information\n".into(),
             shown: false,
+            answered: false,
         };
         let cause = "docker: Error response from daemon: Conflict. The container name \"/x\" is already in use.";
         assert_eq!(o.stderr_line(), cause);
@@ -482,6 +489,16 @@ mod tests {
             ..o
         };
         assert_eq!(only_help.stderr_line(), "exit code 125, no message");
+        // An engine API request ran no program: it failed, with no exit code.
+        let answered = Output {
+            stderr: "Error response from daemon: No such image: x\n".into(),
+            answered: true,
+            ..only_help
+        };
+        assert_eq!(
+            answered.failure("engine API: GET /images/x/json"),
+            "`engine API: GET /images/x/json` failed: Error response from daemon: No such image: x"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use crate::model::platform::Platform;
 use crate::model::reference::{AnyRef, Reference};
 use crate::plan::arg::{lit, lits, Arg, Slot};
+use crate::plan::engine_call::ApiCall;
 use crate::support::process::{Capture, EnvChange, Wait, MIB};
 use crate::support::shell::{shell_line, shell_quote};
 
@@ -352,6 +353,23 @@ impl Step {
         }
     }
 
+    /// The engine API request that does what its docker command does, for
+    /// the steps the engine answers itself (sent instead of the command
+    /// when the engine is reached through its unix socket).
+    pub fn api_call(&self) -> Option<ApiCall> {
+        match self {
+            Step::EnginePlatform => Some(ApiCall::Version),
+            Step::Inspect { images } => Some(ApiCall::Inspect(images.clone())),
+            Step::History { image } => Some(ApiCall::History(image.clone())),
+            Step::Tag { source, target } => Some(ApiCall::Tag {
+                source: source.clone(),
+                repo: AnyRef::from(target).familiar_repository(),
+                tag: target.tag().to_string(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn wait(&self) -> Wait {
         match self {
             Step::Pull { .. }
@@ -656,6 +674,17 @@ pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
             text.replace(|c: char| c.is_control(), "?")
         );
     }
+    marked(step, line)
+}
+
+/// A step the engine's API answers, as `--dry-run` prints it: its
+/// requests (`engine API: GET /version`).
+pub fn render_api_step(step: &Step, call: &ApiCall, values: &BTreeMap<Slot, String>) -> String {
+    marked(step, call.render(values))
+}
+
+/// `# read-only:` in front of a step that changes nothing.
+fn marked(step: &Step, line: String) -> String {
     if step.read_only() {
         format!("# read-only: {line}")
     } else {

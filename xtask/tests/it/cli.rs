@@ -159,6 +159,29 @@ fn expected_checks(reference: &str, base_digest: &str) -> Vec<String> {
     ]
 }
 
+/// The fixture's reference.
+const CLASSIC_REFERENCE: &str = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
+
+/// What a dry run shows for the base's digest before the pull.
+fn base_placeholder() -> String {
+    format!("<BASE_IMG_DIGEST of {BASE}, known after the pull>")
+}
+
+/// What `image build fix --dry-run` lists for the fixture without buildx,
+/// every docker step run by the docker CLI.
+fn expected_classic_listing(ws: &Workspace, reference: &str) -> Vec<String> {
+    let placeholder = base_placeholder();
+    let build = expected_build_line(ws, reference, &format!("'BASE_IMG_DIGEST={placeholder}'"))
+        .replace("{BUILD}", "docker build --force-rm");
+    let mut want = expected_start();
+    want.extend(expected_context(ws));
+    want.extend(expected_probes());
+    want.push(format!("docker pull --platform linux/amd64 -- {BASE}"));
+    want.push(build);
+    want.extend(expected_checks(reference, &format!("'{placeholder}'")));
+    want
+}
+
 #[test]
 fn dry_run_without_buildx_pulls_then_builds() {
     let ws = fixture("dry-classic");
@@ -169,17 +192,10 @@ fn dry_run_without_buildx_pulls_then_builds() {
         &[],
     );
     run.expect(0);
-    let reference = "127.0.0.1:5999/itwinai:0.2.2-torch2.6-jammy";
-    let placeholder = format!("<BASE_IMG_DIGEST of {BASE}, known after the pull>");
-    let build = expected_build_line(&ws, reference, &format!("'BASE_IMG_DIGEST={placeholder}'"))
-        .replace("{BUILD}", "docker build --force-rm");
-    let mut want = expected_start();
-    want.extend(expected_context(&ws));
-    want.extend(expected_probes());
-    want.push(format!("docker pull --platform linux/amd64 -- {BASE}"));
-    want.push(build);
-    want.extend(expected_checks(reference, &format!("'{placeholder}'")));
-    assert_eq!(normalized(&run.stdout, &ws), want);
+    assert_eq!(
+        normalized(&run.stdout, &ws),
+        expected_classic_listing(&ws, CLASSIC_REFERENCE)
+    );
     // Only read-only lookups ran: nothing was pulled or built.
     assert_eq!(
         fake.calls(),
@@ -200,6 +216,49 @@ fn dry_run_without_buildx_pulls_then_builds() {
         "{}",
         run.stderr
     );
+}
+
+/// [`expected_probes`] and [`expected_checks`] as a run that reaches the
+/// engine through its socket lists them: the engine's platform, the
+/// inspect, the history and the tag as the API requests sent instead.
+fn through_the_engine_api(lines: Vec<String>, reference: &str, base: &str) -> Vec<String> {
+    let id = format!("<image ID built for {reference}>");
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    lines
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("# read-only: docker version ") {
+                "# read-only: engine API: GET /version".to_string()
+            } else if l.starts_with("# read-only: docker image inspect -- ") {
+                format!("# read-only: engine API: GET /images/{id}/json, GET /images/{base}/json")
+            } else if l.starts_with("# read-only: docker history ") {
+                format!("# read-only: engine API: GET /images/{id}/history")
+            } else if l.starts_with("docker tag -- ") {
+                format!("engine API: POST /images/{id}/tag?repo={repo}&tag={tag}")
+            } else {
+                l
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_dry_run_lists_the_engine_api_requests_a_run_sends() {
+    if !engine_available() {
+        return;
+    }
+    let ws = fixture("dry-api");
+    let run = ws.xtask(&["image", "build", "fix", "--dry-run"], None, &[]);
+    run.expect(0);
+    let want = through_the_engine_api(
+        expected_classic_listing(&ws, CLASSIC_REFERENCE),
+        CLASSIC_REFERENCE,
+        &base_placeholder(),
+    );
+    assert_eq!(normalized(&run.stdout, &ws), want);
+    // The platform was asked for, and echoed as the request it is.
+    run.asked_the_engine_api_for_its_platform();
+    assert!(!run.stderr.contains("+ docker version"), "{}", run.stderr);
 }
 
 #[test]

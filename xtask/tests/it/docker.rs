@@ -84,6 +84,58 @@ fn build_records_true_provenance() {
 }
 
 #[test]
+fn a_context_other_than_default_takes_every_docker_step_through_the_cli() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-cli-context", JAMMY)
+    else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    // The docker CLI resolves the context; the tool reads no endpoint but
+    // the default one, so it asks the CLI for everything.
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        None,
+        &cli_context(&ws, "xtask-e2e-cli"),
+    );
+    run.expect(0);
+    for echoed in [
+        "+ docker version --format ",
+        "+ docker image inspect -- ",
+        "+ docker history --no-trunc --quiet -- ",
+        "+ docker tag -- ",
+    ] {
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(echoed)),
+            "{echoed}\n{}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("engine API"), "{}", run.stderr);
+    let built = image_id(&reference);
+    // The same build through the engine's socket asks it directly, and
+    // names the same image.
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(0);
+    for echoed in [
+        "+ docker version",
+        "+ docker image inspect",
+        "+ docker history",
+        "+ docker tag",
+    ] {
+        assert!(!run.stderr.contains(echoed), "{echoed}\n{}", run.stderr);
+    }
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("+ engine API: POST /images/sha256:")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(image_id(&reference), built);
+}
+
+#[test]
 fn build_refuses_images_that_would_lie() {
     // The catalog says jammy; the base is noble.
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-distro", NOBLE) else {

@@ -602,3 +602,80 @@ fn a_git_read_started_beside_a_failing_git_status_does_not_outlive_the_command()
         "git ls-files was still running after the command ended"
     );
 }
+
+/// A unix socket that accepts each connection and never answers, holding
+/// it open: an engine that hangs.
+struct SilentEngine {
+    dir: TempDir,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentEngine {
+    fn start() -> SilentEngine {
+        let dir = TempDir::new("silent-engine");
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("s.sock")).unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        SilentEngine { dir, accepted }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("s.sock").display())
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn an_engine_socket_that_never_answers_is_left_at_the_limit_or_on_sigint() {
+    let ws = fixture("silent-engine");
+    let silent = SilentEngine::start();
+    let host = silent.host();
+    let start = Instant::now();
+    let run = ws.xtask(
+        &["image", "build", "fix"],
+        None,
+        &[("DOCKER_HOST", &host), ("XTASK_LOOKUP_TIMEOUT_SECS", "1")],
+    );
+    let took = start.elapsed();
+    run.expect(1);
+    let line = run.error_line();
+    assert!(
+        line.contains("the engine did not answer `GET /version` within 1 s")
+            && line.contains("XTASK_LOOKUP_TIMEOUT_SECS"),
+        "{line}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(!run.stderr.contains("+ docker pull"), "{}", run.stderr);
+    // SIGINT while the request waits: 130, without waiting for the limit.
+    let mut cmd = ws.xtask_command(&["image", "build", "fix"], None);
+    cmd.env("DOCKER_HOST", &host)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let before = silent.accepted();
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while silent.accepted() == before {
+        assert!(Instant::now() < deadline, "the request never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let signalled = Instant::now();
+    let run = Run::from(child.wait_with_output().unwrap());
+    run.expect(130);
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    assert!(!run.stderr.contains("+ docker pull"), "{}", run.stderr);
+}

@@ -83,32 +83,62 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &base]);
     ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
-    let before = image_id(&reference);
-    let pyproject = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
-    ws.write("pyproject.toml", &format!("{pyproject}# changed\n"));
-    ws.commit();
     // As `docker image prune` would, right before the name moves: the
-    // checked image (`docker tag -- <ID> <name>`) has no name to keep it.
+    // checked image has no name to keep it. Through the engine's API (its
+    // socket, behind a proxy that removes the image as the tag request
+    // comes), then through the docker CLI (a context of its own, where a
+    // wrapper removes it as `docker tag -- <ID> <name>` starts).
+    let proxy = EngineProxy::start("iid-pruned-proxy", "/tag?", |line| {
+        let id = line
+            .split("/images/")
+            .nth(1)
+            .and_then(|r| r.split("/tag?").next());
+        docker(&["image", "rm", id.unwrap()]);
+    });
+    let host = proxy.host();
     let pruning = docker_wrapper(
         "iid-pruned-docker",
         r#"[ "$1" = tag ] && "$REAL" image rm "$3" >&2"#,
     );
-    let run = ws.xtask(
-        &["image", "build", "fix", "--json"],
-        Some(pruning.path()),
-        &[],
-    );
-    run.expect(1);
-    let line = run.error_line();
-    assert!(
-        line.contains(&format!(
-            "passed its checks but could not be named {reference}, which still names what it did before"
-        )) && line.contains("build again"),
-        "{line}"
-    );
-    assert_eq!(image_id(&reference), before);
-    let rows = xtask::support::json::Json::parse(&run.stdout).unwrap();
-    let row = &rows.as_array().unwrap()[0];
-    assert_eq!(row.get("status").and_then(|s| s.as_str()), Some("failed"));
-    assert_eq!(row.get("image_id"), Some(&xtask::support::json::Json::Null));
+    let cli = cli_context(&ws, "xtask-iid-cli");
+    for (path, env, tag) in [
+        (
+            None,
+            vec![("DOCKER_HOST", host.as_str())],
+            "+ engine API: POST /images/",
+        ),
+        (Some(pruning.path()), cli.to_vec(), "+ docker tag -- "),
+    ] {
+        let before = image_id(&reference);
+        let pyproject = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
+        ws.write("pyproject.toml", &format!("{pyproject}# changed\n"));
+        ws.commit();
+        let run = ws.xtask(&["image", "build", "fix", "--json"], path, &env);
+        run.expect(1);
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(tag)),
+            "{}",
+            run.stderr
+        );
+        let line = run.error_line();
+        assert!(
+            line.contains(&format!(
+                "passed its checks but could not be named {reference}, which still names what it did before"
+            )) && line.contains("build again"),
+            "{line}"
+        );
+        assert_eq!(image_id(&reference), before);
+        let rows = xtask::support::json::Json::parse(&run.stdout).unwrap();
+        let row = &rows.as_array().unwrap()[0];
+        assert_eq!(row.get("status").and_then(|s| s.as_str()), Some("failed"));
+        assert_eq!(row.get("image_id"), Some(&xtask::support::json::Json::Null));
+    }
+    // The tool's engine requests went to the socket DOCKER_HOST names.
+    let seen = proxy.seen();
+    for request in ["GET /version ", "/history ", "/tag?"] {
+        assert!(
+            seen.iter().any(|l| l.contains(request)),
+            "{request}: {seen:?}"
+        );
+    }
 }

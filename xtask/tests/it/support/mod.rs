@@ -186,6 +186,9 @@ impl Workspace {
             Some(p) => format!("{}:{path}", p.display()),
             None => path,
         };
+        if path_first.is_some_and(|p| p.join(FAKE_MARK).exists()) {
+            cmd.env("DOCKER_CONTEXT", FAKE_CONTEXT);
+        }
         cmd.env("PATH", path)
             .arg("--root")
             .arg(self.root())
@@ -234,6 +237,19 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// The run asked the engine's API (its socket) for the engine's
+    /// platform, and echoed the request.
+    #[track_caller]
+    pub fn asked_the_engine_api_for_its_platform(&self) {
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l == "+ engine API: GET /version"),
+            "{}",
+            self.stderr
+        );
+    }
+
     #[track_caller]
     pub fn expect(&self, code: i32) -> &Run {
         assert_eq!(
@@ -287,6 +303,14 @@ pub const READ_ONLY_PROBES: [&str; 2] = [
     "version --format {{.Server.Os}}/{{.Server.Arch}}",
 ];
 
+/// The file that marks a [`FakeDocker`]'s folder.
+const FAKE_MARK: &str = "fake-docker";
+
+/// The context a run with a [`FakeDocker`] first on PATH names: one the
+/// docker CLI alone resolves, so the tool sends every docker step to the
+/// CLI (the fake), never to the engine's socket.
+pub const FAKE_CONTEXT: &str = "xtask-test-fake";
+
 /// A fake `docker` first on PATH that records each call (one line of
 /// arguments) in `calls.log` and answers from environment variables.
 pub struct FakeDocker {
@@ -327,6 +351,7 @@ exit 97
         let path = dir.path().join("docker");
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join(FAKE_MARK), "").unwrap();
         FakeDocker { dir }
     }
 
@@ -1048,6 +1073,25 @@ impl Drop for Cleanup {
     }
 }
 
+/// The environment that names `context`, a docker context made in `ws`'s
+/// docker config that points at the engine's default socket: the docker
+/// CLI reaches the same engine, and the tool, which reads no context but
+/// `default`, runs every docker step through the CLI (where a
+/// [`docker_wrapper`] sees it).
+pub fn cli_context(ws: &Workspace, context: &'static str) -> [(&'static str, &'static str); 1] {
+    docker_in(
+        Some(&ws.home.path().join(".docker")),
+        &[
+            "context",
+            "create",
+            context,
+            "--docker",
+            "host=unix:///var/run/docker.sock",
+        ],
+    );
+    [("DOCKER_CONTEXT", context)]
+}
+
 /// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
 /// the real docker and `$DIR` a scratch folder) and then the real one.
 pub fn docker_wrapper(label: &str, before: &str) -> TempDir {
@@ -1287,4 +1331,67 @@ pub fn containers_of(pid: u32) -> Vec<String> {
     .lines()
     .map(str::to_string)
     .collect()
+}
+
+/// A unix socket in front of the engine's: every connection is passed on
+/// to `/var/run/docker.sock` byte for byte, after its first request line
+/// is recorded; a connection whose first line contains `at` runs `before`
+/// (with that line) first. Pointed at with `DOCKER_HOST=unix://…`, it
+/// shows which requests reached the engine, and puts a fault right before
+/// one of them.
+pub struct EngineProxy {
+    pub dir: TempDir,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl EngineProxy {
+    pub fn start(label: &str, at: &'static str, before: fn(&str)) -> EngineProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let dir = TempDir::new(label);
+        let listener = UnixListener::bind(dir.path().join("engine.sock")).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    let line = String::from_utf8_lossy(&head).trim_end().to_string();
+                    log.lock().unwrap().push(line.clone());
+                    if line.contains(at) {
+                        before(&line);
+                    }
+                    let Ok(mut engine) = UnixStream::connect("/var/run/docker.sock") else {
+                        return;
+                    };
+                    let _ = engine.write_all(&head);
+                    let (mut up_from, mut up_to) =
+                        (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut up_from, &mut up_to);
+                        let _ = up_to.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut engine, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        EngineProxy { dir, seen }
+    }
+
+    /// `DOCKER_HOST` pointing at the proxy.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("engine.sock").display())
+    }
+
+    /// The first request line of each connection so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
 }

@@ -1,0 +1,498 @@
+//! The engine's own API over its unix socket, for the steps it answers
+//! itself (`plan/engine_call.rs`): the request the docker CLI would send,
+//! without a docker process. Used only where the docker CLI talks to that
+//! same socket ([`socket_for`]); elsewhere (a TCP or SSH host, a context
+//! other than `default`) each step runs the docker CLI as before.
+//!
+//! Each answer is given back as the docker CLI prints it ([`answer`]), so
+//! one parser reads both, and a failure reads as the CLI's would (`Error
+//! response from daemon: …`, `Cannot connect to the Docker daemon …`). The
+//! wait is the step's, sliced so that SIGINT and SIGTERM stop it.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::exec::runner::Output;
+use crate::plan::engine_call::{ApiCall, Request};
+use crate::support::error::Interrupted;
+use crate::support::json::Json;
+use crate::support::process::{limit_of, Capture, Wait};
+
+/// Where the engine listens when nothing names another host.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// The socket the docker CLI talks to, from what it reads in the order it
+/// reads them: DOCKER_HOST, then DOCKER_CONTEXT, then the config file's
+/// `currentContext`. `None` (run the docker CLI) for a host that is not
+/// `unix://` and for any context but `default`, whose endpoint only the
+/// CLI reads.
+pub fn socket_for(
+    host: Option<&str>,
+    context: Option<&str>,
+    current: Option<&str>,
+) -> Option<PathBuf> {
+    fn set(v: Option<&str>) -> Option<&str> {
+        v.filter(|v| !v.is_empty())
+    }
+    if let Some(host) = set(host) {
+        let path = Path::new(host.strip_prefix("unix://")?);
+        return path.is_absolute().then(|| path.to_path_buf());
+    }
+    match set(context).or(set(current)) {
+        None | Some("default") => Some(PathBuf::from(DEFAULT_SOCKET)),
+        Some(_) => None,
+    }
+}
+
+/// [`socket_for`] this process's environment and docker's config file. A
+/// variable that is not UTF-8, or a config file that cannot be read as
+/// JSON, leaves the choice to the docker CLI.
+pub fn socket_from_env() -> Option<PathBuf> {
+    let var = |k: &str| match std::env::var(k) {
+        Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(()),
+    };
+    let (host, context) = (var("DOCKER_HOST").ok()?, var("DOCKER_CONTEXT").ok()?);
+    let current = match (&host, &context) {
+        (None, None) => current_context().ok()?,
+        _ => None,
+    };
+    socket_for(host.as_deref(), context.as_deref(), current.as_deref())
+}
+
+/// The config file's `currentContext`; `Err` when it is there but cannot
+/// be read.
+fn current_context() -> Result<Option<String>, ()> {
+    let Some(file) = crate::support::docker_config::file() else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let config = Json::parse(&text).map_err(|_| ())?;
+    Ok(config
+        .get("currentContext")
+        .and_then(Json::as_str)
+        .map(str::to_string))
+}
+
+/// Send `requests` (the call's, every value known) and give back what the
+/// docker CLI prints for the call: echoed first as the CLI's argv would be.
+pub fn perform(
+    socket: &Path,
+    call: &ApiCall,
+    requests: &[Request],
+    shown: &str,
+    wait: Wait,
+    capture: Capture,
+) -> Result<Output> {
+    let interrupted = crate::support::signals::happened;
+    if interrupted() {
+        return Err(Interrupted.into());
+    }
+    crate::support::output::stderr_line(&format!("+ {shown}"));
+    let cap = match capture {
+        Capture::Bounded(n) | Capture::Tail(n) => n,
+    };
+    let mut answers = Vec::new();
+    for r in requests {
+        match exchange(socket, r, wait, cap)? {
+            Ok(a) => answers.push(a),
+            Err(why) => return Ok(failed(why)),
+        }
+    }
+    Ok(answer(call, requests, &answers))
+}
+
+/// How long a read waits before the signals and the limit are looked at.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// One request on a connection of its own (`Connection: close`): the
+/// status and body, or (inner `Err`) why the engine could not be reached
+/// or answered nothing an HTTP client can read. Stopped by a signal, past
+/// the wait's limit, or past `cap` bytes: an error.
+fn exchange(
+    socket: &Path,
+    r: &Request,
+    wait: Wait,
+    cap: usize,
+) -> Result<std::result::Result<(u16, Vec<u8>), String>> {
+    let at = format!("unix://{}", socket.display());
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Err(format!(
+                "Cannot connect to the Docker daemon at {at}. Is the docker daemon running? ({e})"
+            )))
+        }
+    };
+    let head = format!(
+        "{} {} HTTP/1.1\r\nHost: docker\r\nUser-Agent: xtask\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        r.method, r.target
+    );
+    let limit = limit_of(wait);
+    let start = Instant::now();
+    stream.set_write_timeout(Some(limit.map_or(SLICE * 600, |(d, _)| d)))?;
+    if let Err(e) = stream.write_all(head.as_bytes()) {
+        return Ok(Err(format!(
+            "the engine at {at} did not take the request: {e}"
+        )));
+    }
+    stream.set_read_timeout(Some(SLICE))?;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        if crate::support::signals::happened() {
+            return Err(Interrupted.into());
+        }
+        if let Some((max, env)) = limit.filter(|(max, _)| start.elapsed() >= *max) {
+            anyhow::bail!(
+                "the engine did not answer `{} {}` within {} s and it was stopped; raise {env} if it needs longer",
+                r.method,
+                r.target,
+                max.as_secs()
+            );
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if is_retry(&e) => continue,
+            Err(e) => return Ok(Err(format!("the engine at {at} broke off its answer: {e}"))),
+        }
+        // Headers and chunk sizes on top of the body the step keeps.
+        anyhow::ensure!(
+            got.len() <= cap + 64 * 1024,
+            "the engine's answer to `{} {}` is larger than {} MiB, the most this tool keeps of it",
+            r.method,
+            r.target,
+            cap / (1024 * 1024)
+        );
+    }
+    Ok(parse_response(&got).map_err(|e| format!("the engine at {at} answered {e}")))
+}
+
+fn is_retry(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
+}
+
+/// A command that failed as the docker CLI does, with `why` on stderr.
+fn failed(why: String) -> Output {
+    Output {
+        ok: false,
+        code: Some(1),
+        stdout: String::new(),
+        stderr: why + "\n",
+        shown: false,
+        answered: true,
+    }
+}
+
+/// What the docker CLI prints for `call`, from the engine's answers to its
+/// requests: `os/arch` for the version; the found images as one JSON array
+/// (failing, with `No such image` on stderr, when one is absent); the
+/// history's image IDs a line each; nothing for a tag.
+pub fn answer(call: &ApiCall, requests: &[Request], answers: &[(u16, Vec<u8>)]) -> Output {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for (r, (status, body)) in requests.iter().zip(answers) {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let wanted = if r.method == "POST" { 201 } else { 200 };
+        if *status == wanted {
+            found.push(text);
+        } else {
+            errors.push(format!(
+                "Error response from daemon: {}",
+                message(*status, &text)
+            ));
+        }
+    }
+    let stdout = match call {
+        ApiCall::Version => found.iter().map(|t| version_line(t)).collect(),
+        ApiCall::Inspect(_) => Ok(format!("[{}]\n", found.join(","))),
+        ApiCall::History(_) => found.iter().map(|t| history_lines(t)).collect(),
+        ApiCall::Tag { .. } => Ok(String::new()),
+    };
+    let stdout = match stdout {
+        Ok(s) => s,
+        Err(e) => return failed(format!("the engine answered {e}")),
+    };
+    Output {
+        ok: errors.is_empty(),
+        code: Some(if errors.is_empty() { 0 } else { 1 }),
+        stdout,
+        stderr: errors.iter().map(|e| format!("{e}\n")).collect(),
+        shown: false,
+        answered: true,
+    }
+}
+
+/// The `message` of an error answer, else its text (shortened).
+fn message(status: u16, text: &str) -> String {
+    let from_json = Json::parse(text.trim())
+        .ok()
+        .and_then(|j| j.get("message").and_then(Json::as_str).map(str::to_string));
+    from_json.unwrap_or_else(|| {
+        let short: String = text.trim().chars().take(200).collect();
+        format!("status {status}: {short}")
+    })
+}
+
+/// `docker version --format '{{.Server.Os}}/{{.Server.Arch}}'`.
+fn version_line(text: &str) -> Result<String, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("a version that is not JSON ({e})"))?;
+    let field = |k: &str| v.get(k).and_then(Json::as_str).unwrap_or("");
+    Ok(format!("{}/{}\n", field("Os"), field("Arch")))
+}
+
+/// `docker history --no-trunc --quiet`: each row's image ID (`<missing>`
+/// where the engine holds no image for it), newest first.
+fn history_lines(text: &str) -> Result<String, String> {
+    let v = Json::parse(text.trim()).map_err(|e| format!("a history that is not JSON ({e})"))?;
+    let rows = v.as_array().ok_or("a history that is not a JSON array")?;
+    rows.iter()
+        .map(|row| {
+            row.get("Id")
+                .and_then(Json::as_str)
+                .map(|id| format!("{id}\n"))
+                .ok_or_else(|| "a history row without an Id".to_string())
+        })
+        .collect()
+}
+
+/// An HTTP/1.1 response read to its end: the status and the body (whole,
+/// of `Content-Length` bytes, or put together from its chunks).
+pub fn parse_response(bytes: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let end = find(bytes, b"\r\n\r\n").ok_or("no complete HTTP header")?;
+    let head = std::str::from_utf8(&bytes[..end]).map_err(|_| "a header that is not UTF-8")?;
+    let rest = &bytes[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut words = status_line.splitn(3, ' ');
+    let status = match (words.next(), words.next()) {
+        (Some("HTTP/1.0" | "HTTP/1.1"), Some(code))
+            if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            code.parse::<u16>()
+                .map_err(|_| "a status that is not a number")?
+        }
+        _ => {
+            return Err(format!(
+                "a status line that is not HTTP/1.x: {status_line:?}"
+            ))
+        }
+    };
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or("a header line without ':'")?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| "a Content-Length that is not a number")?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        }
+    }
+    let body = if chunked {
+        dechunk(rest)?
+    } else if let Some(n) = length {
+        rest.get(..n)
+            .ok_or("a body shorter than its Content-Length")?
+            .to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok((status, body))
+}
+
+/// A chunked body put together; it must end with its last (empty) chunk.
+fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let eol = find(rest, b"\r\n").ok_or("a chunk without its size line")?;
+        let size_text =
+            std::str::from_utf8(&rest[..eol]).map_err(|_| "a chunk size that is not text")?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| "a chunk size that is not hex")?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        let data = rest.get(..size).ok_or("a chunk shorter than its size")?;
+        body.extend_from_slice(data);
+        rest = rest
+            .get(size..)
+            .and_then(|r| r.strip_prefix(b"\r\n"))
+            .ok_or("a chunk not ended by CRLF")?;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::arg::lit;
+
+    #[test]
+    fn the_socket_is_the_one_the_docker_cli_talks_to() {
+        let default = Some(PathBuf::from(DEFAULT_SOCKET));
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<PathBuf>,
+        );
+        let cases: [Case; 11] = [
+            (None, None, None, default.clone()),
+            (Some(""), Some(""), Some(""), default.clone()),
+            (
+                Some("unix:///run/user/1000/docker.sock"),
+                None,
+                None,
+                Some("/run/user/1000/docker.sock".into()),
+            ),
+            // DOCKER_HOST wins over any context, as in the CLI.
+            (
+                Some("unix:///s.sock"),
+                Some("remote"),
+                Some("other"),
+                Some("/s.sock".into()),
+            ),
+            (Some("tcp://10.0.0.1:2376"), None, None, None),
+            (Some("ssh://me@host"), None, None, None),
+            (Some("unix://relative.sock"), None, None, None),
+            (
+                None,
+                Some("default"),
+                Some("desktop-linux"),
+                default.clone(),
+            ),
+            (None, Some("remote"), None, None),
+            (None, None, Some("desktop-linux"), None),
+            (None, None, Some("default"), default),
+        ];
+        for (host, context, current, want) in cases {
+            assert_eq!(
+                socket_for(host, context, current),
+                want,
+                "{host:?} {context:?} {current:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn responses_are_read_whole() {
+        let ok = |b: &[u8]| parse_response(b).unwrap();
+        assert_eq!(
+            ok(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
+            (200, b"{}".to_vec())
+        );
+        assert_eq!(
+            ok(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+            (201, vec![])
+        );
+        assert_eq!(
+            ok(b"HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"x\"}\n"),
+            (404, b"{\"message\":\"x\"}\n".to_vec())
+        );
+        assert_eq!(
+            ok(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n1\r\nd\r\n0\r\n\r\n"),
+            (200, b"abcd".to_vec())
+        );
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc\r\n0\r\n\r\n",
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n",
+        ] {
+            assert!(
+                parse_response(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn answers_read_as_the_docker_cli_prints_them() {
+        let no = std::collections::BTreeMap::new();
+        let run = |call: ApiCall, answers: &[(u16, &str)]| {
+            let answers: Vec<(u16, Vec<u8>)> = answers
+                .iter()
+                .map(|(s, b)| (*s, b.as_bytes().to_vec()))
+                .collect();
+            let o = answer(&call, &call.requests(&no), &answers);
+            (o.ok, o.stdout, o.stderr)
+        };
+        let ok = |s: &str| (true, s.to_string(), String::new());
+        assert_eq!(
+            run(
+                ApiCall::Version,
+                &[(200, r#"{"Os":"linux","Arch":"arm64"}"#)]
+            ),
+            ok("linux/arm64\n")
+        );
+        assert_eq!(
+            run(
+                ApiCall::Inspect(vec![lit("a"), lit("b")]),
+                &[(200, "{\"Id\":\"1\"}\n"), (200, "{\"Id\":\"2\"}\n")]
+            ),
+            ok("[{\"Id\":\"1\"}\n,{\"Id\":\"2\"}\n]\n")
+        );
+        assert_eq!(
+            run(
+                ApiCall::Inspect(vec![lit("a"), lit("b")]),
+                &[
+                    (200, "{\"Id\":\"1\"}"),
+                    (404, r#"{"message":"No such image: b"}"#)
+                ]
+            ),
+            (
+                false,
+                "[{\"Id\":\"1\"}]\n".to_string(),
+                "Error response from daemon: No such image: b\n".to_string()
+            )
+        );
+        assert_eq!(
+            run(
+                ApiCall::History(lit("a")),
+                &[(200, r#"[{"Id":"sha256:2","Size":0},{"Id":"<missing>"}]"#)]
+            ),
+            ok("sha256:2\n<missing>\n")
+        );
+        let tag = ApiCall::Tag {
+            source: lit("a"),
+            repo: "r".into(),
+            tag: "1".into(),
+        };
+        assert_eq!(run(tag.clone(), &[(201, "")]), ok(""));
+        assert_eq!(
+            run(tag, &[(500, "oops")]),
+            (
+                false,
+                String::new(),
+                "Error response from daemon: status 500: oops\n".to_string()
+            )
+        );
+        let (good, _, why) = run(ApiCall::History(lit("a")), &[(200, r#"{"Id":"x"}"#)]);
+        assert!(!good && why.contains("not a JSON array"), "{why}");
+    }
+}
