@@ -48,9 +48,10 @@ pub fn socket_for(
     }
 }
 
-/// [`socket_for`] this process's environment and docker's config file. A
-/// variable that is not UTF-8, or a config file that cannot be read as
-/// JSON, leaves the choice to the docker CLI.
+/// [`socket_for`] this process's environment and docker's config file,
+/// when that path is a socket. A variable that is not UTF-8, a config file
+/// that cannot be read as JSON, or no socket there (no engine, or a docker
+/// CLI that needs none, as podman's) leaves every step to the docker CLI.
 pub fn socket_from_env() -> Option<PathBuf> {
     let var = |k: &str| match std::env::var(k) {
         Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
@@ -62,7 +63,10 @@ pub fn socket_from_env() -> Option<PathBuf> {
         (None, None) => current_context().ok()?,
         _ => None,
     };
-    socket_for(host.as_deref(), context.as_deref(), current.as_deref())
+    let socket = socket_for(host.as_deref(), context.as_deref(), current.as_deref())?;
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket());
+    is_socket.then_some(socket)
 }
 
 /// The config file's `currentContext`; `Err` when it is there but cannot

@@ -44,6 +44,20 @@ fn engine_not_running_says_how_to_fix_it() {
         "{line}"
     );
     assert!(line.contains("DOCKER_HOST"), "{line}");
+    // No socket there: the docker CLI is asked (and says what it misses),
+    // not the engine's API; nor where the path is a plain file.
+    assert!(line.contains("`docker version` exited"), "{line}");
+    let dir = TempDir::new("not-a-socket");
+    std::fs::write(dir.path().join("docker.sock"), "").unwrap();
+    let file = format!("unix://{}", dir.path().join("docker.sock").display());
+    let run = ws.xtask(&["image", "build", "fix"], None, &[("DOCKER_HOST", &file)]);
+    run.expect(1);
+    assert!(
+        run.error_line().contains("`docker version` exited"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("engine API"), "{}", run.stderr);
 }
 
 #[test]
