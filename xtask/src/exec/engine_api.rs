@@ -282,7 +282,9 @@ pub fn parse_response(bytes: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let mut words = status_line.splitn(3, ' ');
     let status = match (words.next(), words.next()) {
         (Some("HTTP/1.0" | "HTTP/1.1"), Some(code))
-            if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
+            if code.len() == 3
+                && code.bytes().all(|b| b.is_ascii_digit())
+                && (b'1'..=b'5').contains(&code.as_bytes()[0]) =>
         {
             code.parse::<u16>()
                 .map_err(|_| "a status that is not a number")?
@@ -425,6 +427,8 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc\r\n0\r\n\r\n",
             b"HTTP/2 200\r\n\r\n",
             b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.0 000 OK\r\n\r\n",
+            b"HTTP/1.1 600 X\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n",
         ] {
             assert!(
