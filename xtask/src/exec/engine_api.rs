@@ -164,12 +164,13 @@ fn exchange(
                 max.as_secs()
             );
         }
-        match stream.read(&mut chunk) {
+        let n = match stream.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Ok(n) => n,
             Err(e) if is_retry(&e) => continue,
             Err(e) => return Ok(Err(format!("the engine at {at} broke off its answer: {e}"))),
-        }
+        };
+        got.extend_from_slice(&chunk[..n]);
         // Headers and chunk sizes on top of the body the step keeps.
         anyhow::ensure!(
             got.len() <= cap + 64 * 1024,
@@ -178,6 +179,11 @@ fn exchange(
             r.target,
             cap / (1024 * 1024)
         );
+        // Done once the answer is whole, whether or not the engine (or a
+        // proxy before it) closes the connection as asked.
+        if is_whole(&got) {
+            break;
+        }
     }
     Ok(parse_response(&got).map_err(|e| format!("the engine at {at} answered {e}")))
 }
@@ -269,6 +275,28 @@ fn history_lines(text: &str) -> Result<String, String> {
                 .ok_or_else(|| "a history row without an Id".to_string())
         })
         .collect()
+}
+
+/// Whether `got` holds a whole response by its own framing: all of its
+/// Content-Length, or its chunks up to the last (empty) one. One framed
+/// by the end of the connection is whole only there.
+fn is_whole(got: &[u8]) -> bool {
+    let Some(end) = find(got, b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    if header("transfer-encoding:").is_some_and(|v| v == "chunked") {
+        return got.ends_with(b"0\r\n\r\n") && parse_response(got).is_ok();
+    }
+    match header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) => got.len() >= end + 4 + n,
+        None => false,
+    }
 }
 
 /// An HTTP/1.1 response read to its end: the status and the body (whole,
@@ -436,6 +464,33 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn a_response_is_whole_by_its_own_framing() {
+        let cases: [(&[u8], bool); 7] = [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", true),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{", false),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", false),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n",
+                false,
+            ),
+            // A chunk whose data ends like the last chunk is not the end.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab0\r\n\r\n",
+                false,
+            ),
+            // Framed by the connection's end: only that ends it.
+            (b"HTTP/1.0 200 OK\r\n\r\n{}", false),
+        ];
+        for (got, whole) in cases {
+            assert_eq!(is_whole(got), whole, "{}", String::from_utf8_lossy(got));
         }
     }
 

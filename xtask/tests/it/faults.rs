@@ -617,8 +617,9 @@ fn a_git_read_started_beside_a_failing_git_status_does_not_outlive_the_command()
     );
 }
 
-/// A unix socket that accepts each connection and never answers, holding
-/// it open: an engine that hangs.
+/// A unix socket that accepts each connection, reads its request's head,
+/// writes `answer` (none: it never answers) and holds the connection open:
+/// an engine that hangs, or one that ignores `Connection: close`.
 struct SilentEngine {
     dir: TempDir,
     accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -626,15 +627,28 @@ struct SilentEngine {
 
 impl SilentEngine {
     fn start() -> SilentEngine {
+        SilentEngine::answering(None)
+    }
+
+    fn answering(answer: Option<&'static [u8]>) -> SilentEngine {
+        use std::io::{Read, Write};
         let dir = TempDir::new("silent-engine");
         let listener = std::os::unix::net::UnixListener::bind(dir.path().join("s.sock")).unwrap();
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = accepted.clone();
         std::thread::spawn(move || {
             let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                held.push(stream);
+            for mut stream in listener.incoming().flatten() {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Some(answer) = answer {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    let _ = stream.write_all(answer);
+                }
+                held.push(stream);
             }
         });
         SilentEngine { dir, accepted }
@@ -692,4 +706,43 @@ fn an_engine_socket_that_never_answers_is_left_at_the_limit_or_on_sigint() {
     run.expect(130);
     assert!(signalled.elapsed() < Duration::from_secs(10));
     assert!(!run.stderr.contains("+ docker pull"), "{}", run.stderr);
+}
+
+#[test]
+fn an_engine_answer_is_taken_by_its_length_even_if_the_connection_stays_open() {
+    let ws = fixture("open-engine");
+    // Every request answered with an arm64 engine's version, by its
+    // Content-Length or in chunks, the connection left open.
+    let version = r#"{"Os":"linux","Arch":"arm64"}"#;
+    let (a, b) = version.split_at(12);
+    let sized = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{version}",
+        version.len()
+    );
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    for answer in [sized, chunked] {
+        let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
+        let engine = SilentEngine::answering(Some(answer));
+        let run = ws.xtask(
+            &["image", "build", "fix", "--dry-run"],
+            None,
+            &[
+                ("DOCKER_HOST", &engine.host()),
+                ("XTASK_LOOKUP_TIMEOUT_SECS", "5"),
+            ],
+        );
+        run.expect(0);
+        run.asked_the_engine_api_for_its_platform();
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l == format!("docker pull --platform linux/arm64 -- {BASE}")),
+            "{}",
+            run.stdout
+        );
+    }
 }
