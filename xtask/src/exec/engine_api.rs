@@ -87,32 +87,37 @@ fn current_context() -> Result<Option<String>, ()> {
         .map(str::to_string))
 }
 
-/// Send `requests` (the call's, every value known) and give back what the
-/// docker CLI prints for the call: echoed first as the CLI's argv would be.
-pub fn perform(
-    socket: &Path,
-    call: &ApiCall,
-    requests: &[Request],
-    shown: &str,
-    wait: Wait,
-    capture: Capture,
-) -> Result<Output> {
-    let interrupted = crate::support::signals::happened;
-    if interrupted() {
-        return Err(Interrupted.into());
-    }
-    crate::support::output::stderr_line(&format!("+ {shown}"));
-    let cap = match capture {
-        Capture::Bounded(n) | Capture::Tail(n) => n,
-    };
-    let mut answers = Vec::new();
-    for r in requests {
-        match exchange(socket, r, wait, cap)? {
-            Ok(a) => answers.push(a),
-            Err(why) => return Ok(failed(why)),
+/// A step the engine answers, ready to send: its requests with every
+/// value known, and how they are shown, waited for and kept.
+pub struct Sending {
+    pub socket: PathBuf,
+    pub call: ApiCall,
+    pub requests: Vec<Request>,
+    pub shown: String,
+    pub wait: Wait,
+    pub capture: Capture,
+}
+
+impl Sending {
+    /// Send the requests and give back what the docker CLI prints for the
+    /// call; echoed first (`+ engine API: …`).
+    pub fn perform(&self) -> Result<Output> {
+        if crate::support::signals::happened() {
+            return Err(Interrupted.into());
         }
+        crate::support::output::stderr_line(&format!("+ {}", self.shown));
+        let cap = match self.capture {
+            Capture::Bounded(n) | Capture::Tail(n) => n,
+        };
+        let mut answers = Vec::new();
+        for r in &self.requests {
+            match exchange(&self.socket, r, self.wait, cap)? {
+                Ok(a) => answers.push(a),
+                Err(why) => return Ok(failed(why)),
+            }
+        }
+        Ok(answer(&self.call, &self.requests, &answers))
     }
-    Ok(answer(call, requests, &answers))
 }
 
 /// How long a read waits before the signals and the limit are looked at.

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use xshell::Shell;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::exec::engine_api;
+use crate::exec::engine_api::Sending;
 use crate::exec::runner::{self, Output};
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::engine_call::ApiCall;
@@ -125,8 +125,8 @@ impl<'a> Gateway<'a> {
                 return Ok(None);
             }
         }
-        if let (Some(socket), Some(call)) = (&self.engine, step.api_call()) {
-            return self.send(socket, step, &call).map(Some);
+        if let Some(sending) = self.to_engine(step) {
+            return sending?.perform().map(Some);
         }
         // A step that runs a container names it, to remove it if stopped:
         // a name no other run uses, on this engine or one it shares.
@@ -175,15 +175,23 @@ impl<'a> Gateway<'a> {
         result.map(Some)
     }
 
-    /// A step the engine answers itself, sent to its socket: every value
-    /// it names must be known.
-    fn send(&self, socket: &Path, step: &Step, call: &ApiCall) -> Result<Output> {
-        for a in step.argv() {
-            self.resolve(&a)?;
-        }
-        let requests = call.requests(&self.values);
-        let shown = call.render(&self.values);
-        engine_api::perform(socket, call, &requests, &shown, step.wait(), step.capture())
+    /// A step the engine answers itself, ready to send to its socket
+    /// (`None`: it runs the docker CLI); an error when a value it names is
+    /// not known yet.
+    fn to_engine(&self, step: &Step) -> Option<Result<Sending>> {
+        let (socket, call) = (self.engine.as_ref()?, step.api_call()?);
+        let known = step
+            .argv()
+            .iter()
+            .try_for_each(|a| self.resolve(a).map(drop));
+        Some(known.map(|()| Sending {
+            socket: socket.clone(),
+            requests: call.requests(&self.values),
+            shown: call.render(&self.values),
+            call,
+            wait: step.wait(),
+            capture: step.capture(),
+        }))
     }
 
     /// The command of `step` (its argv resolved), in the environment the
@@ -223,19 +231,11 @@ impl<'a> Gateway<'a> {
         {
             return None;
         }
-        if let (Some(socket), Some(call)) = (&self.engine, step.api_call()) {
-            for a in step.argv() {
-                self.resolve(&a).ok()?;
-            }
-            let requests = call.requests(&self.values);
-            let shown = call.render(&self.values);
-            let (socket, wait, capture) = (socket.clone(), step.wait(), step.capture());
-            let handle = std::thread::spawn(move || {
-                engine_api::perform(&socket, &call, &requests, &shown, wait, capture)
-            });
+        if let Some(sending) = self.to_engine(&step) {
+            let sending = sending.ok()?;
             return Some(Pending {
                 name: self.name_of(&step),
-                handle,
+                handle: std::thread::spawn(move || sending.perform()),
             });
         }
         let argv: Vec<String> = step
