@@ -35,6 +35,9 @@ pub struct Executor<'a> {
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
+    /// What is asked about the engine (its route, its platform), started
+    /// early ([`Executor::start_probes`]).
+    engine_probe: Option<crate::exec::gateway::PendingEngine>,
     /// Read-only steps started early ([`Executor::prefetch`]), each taken
     /// by the first run of an equal step.
     early: Vec<(Step, crate::exec::gateway::Pending)>,
@@ -48,20 +51,41 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
+            engine_probe: None,
             early: Vec::new(),
         }
     }
 
-    /// Start the buildx probe and (when `platform`) the engine's platform
-    /// now, beside the git reads: two `docker` starts that would otherwise
-    /// run one after the other.
+    /// Start the buildx probe and the question of which engine docker
+    /// talks to now, beside the git reads: two `docker` starts that would
+    /// otherwise run one after the other (the engine's platform is then
+    /// one request to its socket, where it has one).
     pub fn start_probes(&mut self, platform: bool) {
         if self.buildx.is_none() {
             self.prefetch(Step::BuildxProbe);
         }
-        if platform && self.engine_platform.is_none() {
-            self.prefetch(Step::EnginePlatform);
+        if self.engine_probe.is_none() {
+            self.engine_probe = self
+                .gw
+                .start_engine(platform && self.engine_platform.is_none());
         }
+    }
+
+    /// Before a step the engine may answer itself: take what was asked
+    /// about the engine early, and decide with it how the engine is
+    /// reached (else the gateway asks when the step runs); keep the
+    /// engine's platform when it came with it.
+    pub(super) fn feed_engine(&mut self, step: &Step) -> Result<()> {
+        if step.api_call().is_none() || self.gw.engine_known() {
+            return Ok(());
+        }
+        let Some(probe) = self.engine_probe.take() else {
+            return Ok(());
+        };
+        if let Some(version) = self.gw.finish_engine(probe)?.filter(|o| o.ok) {
+            self.engine_platform = Platform::parse(version.stdout.trim()).ok();
+        }
+        Ok(())
     }
 
     /// Start a read-only step now, on a thread of its own, when a later
@@ -70,7 +94,7 @@ impl<'a> Executor<'a> {
     /// steps in order, so it starts none early; nor is a step with a
     /// container or an output file started early (the gateway says which).
     pub fn prefetch(&mut self, step: Step) {
-        if self.early.iter().any(|(s, _)| *s == step) {
+        if self.early.iter().any(|(s, _)| *s == step) || self.feed_engine(&step).is_err() {
             return;
         }
         if let Some(p) = self.gw.start(step.clone()) {
@@ -101,6 +125,7 @@ impl<'a> Executor<'a> {
 
     /// Run (or, a dry run, print) one step.
     pub fn step(&mut self, step: &Step) -> Result<Option<Output>> {
+        self.feed_engine(step)?;
         match self.take_early(step, false) {
             Some(o) => o.map(Some),
             None => self.gw.step(step),
@@ -109,6 +134,7 @@ impl<'a> Executor<'a> {
 
     /// Run a step that must succeed; its stdout (`None` when only printed).
     pub fn must(&mut self, step: &Step) -> Result<Option<String>> {
+        self.feed_engine(step)?;
         match self.take_early(step, true) {
             Some(o) => o.map(|o| Some(o.stdout)),
             None => self.gw.must(step),
@@ -283,6 +309,7 @@ impl<'a> Executor<'a> {
     /// The engine's own platform (asked once): what a flavour without
     /// `platforms` is built for and checked against.
     pub fn engine_platform(&mut self) -> Result<Platform> {
+        self.feed_engine(&Step::EnginePlatform)?;
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }

@@ -133,7 +133,9 @@ impl Executor<'_> {
         if self.gw.dry_run() {
             self.print(&format!("# {}", check.describe()));
             for s in &self.check_steps(check) {
-                self.print(&self.gw.rendered(s));
+                self.feed_engine(s)?;
+                let line = self.gw.rendered(s)?;
+                self.print(&line);
             }
             return Ok(());
         }

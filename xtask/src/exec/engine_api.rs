@@ -1,13 +1,17 @@
 //! The engine's own API over its unix socket, for the steps it answers
-//! itself (`plan/engine_call.rs`): the request the docker CLI would send,
-//! without a docker process. Used only where the docker CLI talks to that
-//! same socket ([`socket_for`]); elsewhere (a TCP or SSH host, a context
-//! other than `default`) each step runs the docker CLI as before.
+//! itself (`plan/engine_call.rs`): the requests the docker CLI would send,
+//! without a docker process. The docker CLI says which engine it talks to
+//! (`docker context inspect`, read once: it alone resolves DOCKER_HOST,
+//! contexts, its config file and whatever a wrapper sets); only when that
+//! is a unix socket whose engine answers `/_ping` with its API version
+//! ([`route`]) are these steps sent there, under that version. Otherwise
+//! (TCP, SSH, a socket this user cannot open) every step runs the docker
+//! CLI as before.
 //!
 //! Each answer is given back as the docker CLI prints it ([`answer`]), so
 //! one parser reads both, and a failure reads as the CLI's would (`Error
-//! response from daemon: …`, `Cannot connect to the Docker daemon …`). The
-//! wait is the step's, sliced so that SIGINT and SIGTERM stop it.
+//! response from daemon: …`). The wait is the step's, sliced so that
+//! SIGINT and SIGTERM stop it.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -22,69 +26,56 @@ use crate::support::error::Interrupted;
 use crate::support::json::Json;
 use crate::support::process::{limit_of, Capture, Wait};
 
-/// Where the engine listens when nothing names another host.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+/// The socket in what `docker context inspect --format '{{json
+/// .Endpoints.docker.Host}}'` printed: a `unix://` host with an absolute
+/// path; `None` for any other host.
+pub fn socket_of(printed: &str) -> Option<PathBuf> {
+    let host = Json::parse(printed.trim()).ok()?;
+    let path = Path::new(host.as_str()?.strip_prefix("unix://")?);
+    path.is_absolute().then(|| path.to_path_buf())
+}
 
-/// The socket the docker CLI talks to, from what it reads in the order it
-/// reads them: DOCKER_HOST, then DOCKER_CONTEXT, then the config file's
-/// `currentContext`. `None` (run the docker CLI) for a host that is not
-/// `unix://` and for any context but `default`, whose endpoint only the
-/// CLI reads.
-pub fn socket_for(
-    host: Option<&str>,
-    context: Option<&str>,
-    current: Option<&str>,
-) -> Option<PathBuf> {
-    fn set(v: Option<&str>) -> Option<&str> {
-        v.filter(|v| !v.is_empty())
-    }
-    if let Some(host) = set(host) {
-        let path = Path::new(host.strip_prefix("unix://")?);
-        return path.is_absolute().then(|| path.to_path_buf());
-    }
-    match set(context).or(set(current)) {
-        None | Some("default") => Some(PathBuf::from(DEFAULT_SOCKET)),
-        Some(_) => None,
+/// An engine reached on its socket, and the API version it speaks (what
+/// every request names, as the docker CLI's do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub socket: PathBuf,
+    pub version: String,
+}
+
+/// The request that finds an engine's API version.
+pub fn ping() -> Request {
+    Request {
+        method: "GET",
+        target: "/_ping".into(),
     }
 }
 
-/// [`socket_for`] this process's environment and docker's config file,
-/// when that path is a socket. A variable that is not UTF-8, a config file
-/// that cannot be read as JSON, or no socket there (no engine, or a docker
-/// CLI that needs none, as podman's) leaves every step to the docker CLI.
-pub fn socket_from_env() -> Option<PathBuf> {
-    let var = |k: &str| match std::env::var(k) {
-        Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(()),
-    };
-    let (host, context) = (var("DOCKER_HOST").ok()?, var("DOCKER_CONTEXT").ok()?);
-    let current = match (&host, &context) {
-        (None, None) => current_context().ok()?,
-        _ => None,
-    };
-    let socket = socket_for(host.as_deref(), context.as_deref(), current.as_deref())?;
-    use std::os::unix::fs::FileTypeExt;
-    let is_socket = std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket());
-    is_socket.then_some(socket)
-}
-
-/// The config file's `currentContext`; `Err` when it is there but cannot
-/// be read.
-fn current_context() -> Result<Option<String>, ()> {
-    let Some(file) = crate::support::docker_config::file() else {
+/// The engine at `socket`, when it answers [`ping`] with its API version
+/// (`Api-Version: 1.41`). `Ok(None)` when nothing there answers so (no
+/// engine, or one this user may not reach): the docker CLI then runs every
+/// step. Stopped by a signal, or an engine that takes the request and does
+/// not answer within the lookup limit: an error (the CLI would wait too).
+pub fn route(socket: &Path, shown: &str) -> Result<Option<Route>> {
+    if crate::support::signals::happened() {
+        return Err(Interrupted.into());
+    }
+    crate::support::output::stderr_line(&format!("+ {shown}"));
+    let Ok(answer) = exchange(socket, &ping(), Wait::Lookup, 64 * 1024)? else {
         return Ok(None);
     };
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    let config = Json::parse(&text).map_err(|_| ())?;
-    Ok(config
-        .get("currentContext")
-        .and_then(Json::as_str)
-        .map(str::to_string))
+    Ok(api_version(&answer).map(|version| Route {
+        socket: socket.to_path_buf(),
+        version,
+    }))
+}
+
+/// The `Api-Version` of a `200` answer: digits, a dot, digits.
+pub fn api_version(r: &Response) -> Option<String> {
+    let v = r.header("api-version").filter(|_| r.status == 200)?;
+    let (major, minor) = v.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(major) && digits(minor)).then(|| v.to_string())
 }
 
 /// A step the engine answers, ready to send: its requests with every
@@ -112,7 +103,7 @@ impl Sending {
         let mut answers = Vec::new();
         for r in &self.requests {
             match exchange(&self.socket, r, self.wait, cap)? {
-                Ok(a) => answers.push(a),
+                Ok(a) => answers.push((a.status, a.body)),
                 Err(why) => return Ok(failed(why)),
             }
         }
@@ -132,7 +123,7 @@ fn exchange(
     r: &Request,
     wait: Wait,
     cap: usize,
-) -> Result<std::result::Result<(u16, Vec<u8>), String>> {
+) -> Result<std::result::Result<Response, String>> {
     let at = format!("unix://{}", socket.display());
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
@@ -304,9 +295,29 @@ fn is_whole(got: &[u8]) -> bool {
     }
 }
 
-/// An HTTP/1.1 response read to its end: the status and the body (whole,
-/// of `Content-Length` bytes, or put together from its chunks).
-pub fn parse_response(bytes: &[u8]) -> Result<(u16, Vec<u8>), String> {
+/// An HTTP/1.x response: its status, headers (names lowercased, values
+/// trimmed) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP/1.x response read to its end: the status, the headers and the
+/// body (whole, of `Content-Length` bytes, or put together from its
+/// chunks).
+pub fn parse_response(bytes: &[u8]) -> Result<Response, String> {
     let end = find(bytes, b"\r\n\r\n").ok_or("no complete HTTP header")?;
     let head = std::str::from_utf8(&bytes[..end]).map_err(|_| "a header that is not UTF-8")?;
     let rest = &bytes[end + 4..];
@@ -328,21 +339,25 @@ pub fn parse_response(bytes: &[u8]) -> Result<(u16, Vec<u8>), String> {
             ))
         }
     };
-    let mut length = None;
-    let mut chunked = false;
+    let mut headers = Vec::new();
     for line in lines {
         let (name, value) = line.split_once(':').ok_or("a header line without ':'")?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| "a Content-Length that is not a number")?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case("chunked");
-        }
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
+    let found = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked = found("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let length = match found("content-length") {
+        Some(v) => Some(
+            v.parse::<usize>()
+                .map_err(|_| "a Content-Length that is not a number")?,
+        ),
+        None => None,
+    };
     let body = if chunked {
         dechunk(rest)?
     } else if let Some(n) = length {
@@ -352,7 +367,11 @@ pub fn parse_response(bytes: &[u8]) -> Result<(u16, Vec<u8>), String> {
     } else {
         rest.to_vec()
     };
-    Ok((status, body))
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A chunked body put together; it must end with its last (empty) chunk.
@@ -388,55 +407,65 @@ mod tests {
     use crate::plan::arg::lit;
 
     #[test]
-    fn the_socket_is_the_one_the_docker_cli_talks_to() {
-        let default = Some(PathBuf::from(DEFAULT_SOCKET));
-        type Case<'a> = (
-            Option<&'a str>,
-            Option<&'a str>,
-            Option<&'a str>,
-            Option<PathBuf>,
-        );
-        let cases: [Case; 11] = [
-            (None, None, None, default.clone()),
-            (Some(""), Some(""), Some(""), default.clone()),
+    fn the_socket_is_the_one_the_docker_cli_names() {
+        let cases: [(&str, Option<&str>); 9] = [
             (
-                Some("unix:///run/user/1000/docker.sock"),
-                None,
-                None,
-                Some("/run/user/1000/docker.sock".into()),
+                "\"unix:///var/run/docker.sock\"\n",
+                Some("/var/run/docker.sock"),
             ),
-            // DOCKER_HOST wins over any context, as in the CLI.
             (
-                Some("unix:///s.sock"),
-                Some("remote"),
-                Some("other"),
-                Some("/s.sock".into()),
+                "\"unix:///run/user/1000/docker.sock\"",
+                Some("/run/user/1000/docker.sock"),
             ),
-            (Some("tcp://10.0.0.1:2376"), None, None, None),
-            (Some("ssh://me@host"), None, None, None),
-            (Some("unix://relative.sock"), None, None, None),
-            (
-                None,
-                Some("default"),
-                Some("desktop-linux"),
-                default.clone(),
-            ),
-            (None, Some("remote"), None, None),
-            (None, None, Some("desktop-linux"), None),
-            (None, None, Some("default"), default),
+            ("\"unix:///a b/\\u0022.sock\"", Some("/a b/\".sock")),
+            ("\"tcp://10.0.0.1:2376\"", None),
+            ("\"ssh://me@host\"", None),
+            ("\"unix://relative.sock\"", None),
+            ("\"npipe:////./pipe/docker_engine\"", None),
+            ("unix:///not/json.sock", None),
+            ("", None),
         ];
-        for (host, context, current, want) in cases {
-            assert_eq!(
-                socket_for(host, context, current),
-                want,
-                "{host:?} {context:?} {current:?}"
-            );
+        for (printed, want) in cases {
+            assert_eq!(socket_of(printed), want.map(PathBuf::from), "{printed:?}");
         }
     }
 
     #[test]
+    fn the_api_version_is_the_pings() {
+        let r = |status: u16, v: &str| Response {
+            status,
+            headers: vec![("api-version".into(), v.into())],
+            body: b"OK".to_vec(),
+        };
+        assert_eq!(api_version(&r(200, "1.41")), Some("1.41".into()));
+        for (status, v) in [
+            (200, "1.41/x"),
+            (200, "1."),
+            (200, ".41"),
+            (200, ""),
+            (500, "1.41"),
+            (200, "1.41 "),
+        ] {
+            assert_eq!(api_version(&r(status, v)), None, "{status} {v:?}");
+        }
+        let none = Response {
+            headers: Vec::new(),
+            ..r(200, "")
+        };
+        assert_eq!(api_version(&none), None);
+    }
+
+    #[test]
     fn responses_are_read_whole() {
-        let ok = |b: &[u8]| parse_response(b).unwrap();
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nApi-Version:  1.41 \r\nContent-Length: 2\r\n\r\nOK",
+        )
+        .unwrap();
+        assert_eq!(r.header("api-version"), Some("1.41"));
+        let ok = |b: &[u8]| {
+            let r = parse_response(b).unwrap();
+            (r.status, r.body)
+        };
         assert_eq!(
             ok(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
             (200, b"{}".to_vec())
@@ -507,7 +536,7 @@ mod tests {
                 .iter()
                 .map(|(s, b)| (*s, b.as_bytes().to_vec()))
                 .collect();
-            let o = answer(&call, &call.requests(&no), &answers);
+            let o = answer(&call, &call.requests(&no, "1.41"), &answers);
             (o.ok, o.stdout, o.stderr)
         };
         let ok = |s: &str| (true, s.to_string(), String::new());

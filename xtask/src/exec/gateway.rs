@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use xshell::Shell;
 
-use std::path::PathBuf;
-
-use crate::exec::engine_api::Sending;
+use crate::exec::engine_api::{self, Route, Sending};
 use crate::exec::runner::{self, Output};
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::engine_call::ApiCall;
@@ -26,9 +24,18 @@ pub struct Gateway<'a> {
     json: bool,
     /// Values learnt by the steps so far.
     values: BTreeMap<Slot, String>,
-    /// The engine's unix socket, when the docker CLI talks to the engine
-    /// through it: the steps the engine answers itself are sent there.
-    engine: Option<PathBuf>,
+    /// How the steps the engine answers itself reach it.
+    engine: EngineRoute,
+}
+
+/// How the steps the engine answers itself (`Step::api_call`) reach it.
+enum EngineRoute {
+    /// Not asked yet: the docker CLI is asked at the first such step.
+    Unknown,
+    /// Through the docker CLI, as every other step.
+    Cli,
+    /// To the socket of the engine the docker CLI talks to.
+    Api(Route),
 }
 
 impl<'a> Gateway<'a> {
@@ -38,29 +45,109 @@ impl<'a> Gateway<'a> {
             dry_run,
             json,
             values: BTreeMap::new(),
-            engine: crate::exec::engine_api::socket_from_env(),
+            engine: EngineRoute::Unknown,
         }
     }
 
-    /// The engine API call a step is sent as, when the engine is reached
-    /// through its socket.
-    fn api_call(&self, step: &Step) -> Option<ApiCall> {
-        self.engine.as_ref().and_then(|_| step.api_call())
+    /// Whether it is known how the engine is reached.
+    pub fn engine_known(&self) -> bool {
+        !matches!(self.engine, EngineRoute::Unknown)
+    }
+
+    /// Decide how the engine is reached from what `docker context inspect`
+    /// printed (`Step::EngineEndpoint`; a failure: through the CLI): a
+    /// unix socket whose engine answers its ping is asked directly.
+    pub fn decide_engine(&mut self, endpoint: Option<Output>) -> Result<()> {
+        if self.dry_run && endpoint.as_ref().is_some_and(|o| socket_in(o).is_some()) {
+            self.print(&format!("# read-only: {}", ping_shown()));
+        }
+        self.engine = routed(endpoint.as_ref())?.map_or(EngineRoute::Cli, EngineRoute::Api);
+        Ok(())
+    }
+
+    /// `docker context inspect`, then (on a socket) the engine's ping and,
+    /// when `platform`, its version, on a thread of their own: what a
+    /// build asks before its first build step, beside its git reads. Not
+    /// in a dry run, which lists its steps in order.
+    pub fn start_engine(&self, platform: bool) -> Option<PendingEngine> {
+        if self.dry_run || self.engine_known() {
+            return None;
+        }
+        let step = Step::EngineEndpoint;
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&self.values))
+            .collect();
+        let command = self.command(&step, &argv);
+        let (wait, capture) = (step.wait(), step.capture());
+        let version = Step::EnginePlatform;
+        let (version_wait, version_capture) = (version.wait(), version.capture());
+        let handle = std::thread::spawn(move || {
+            let endpoint = runner::run(command, wait, None, capture)?;
+            let route = routed(Some(&endpoint))?;
+            let version = match (&route, platform) {
+                (Some(route), true) => Some(
+                    Sending {
+                        socket: route.socket.clone(),
+                        requests: ApiCall::Version.requests(&BTreeMap::new(), &route.version),
+                        shown: ApiCall::Version.render(&BTreeMap::new(), &route.version),
+                        call: ApiCall::Version,
+                        wait: version_wait,
+                        capture: version_capture,
+                    }
+                    .perform()?,
+                ),
+                _ => None,
+            };
+            Ok((route, version))
+        });
+        Some(PendingEngine { handle })
+    }
+
+    /// How the engine is reached, from [`Gateway::start_engine`]; the
+    /// answer to `Step::EnginePlatform` when it was asked.
+    pub fn finish_engine(&mut self, p: PendingEngine) -> Result<Option<Output>> {
+        let (route, version) = p.handle.join().map_err(|_| {
+            anyhow::anyhow!("internal error: the thread asking for the engine panicked")
+        })??;
+        self.engine = route.map_or(EngineRoute::Cli, EngineRoute::Api);
+        Ok(version)
+    }
+
+    /// Ask the docker CLI which engine it talks to, before the first step
+    /// the engine may answer itself.
+    fn ensure_engine(&mut self, step: &Step) -> Result<()> {
+        if !self.engine_known() && step.api_call().is_some() {
+            let endpoint = self.step(&Step::EngineEndpoint)?;
+            self.decide_engine(endpoint)?;
+        }
+        Ok(())
+    }
+
+    /// The engine API call a step is sent as, and where, when the engine
+    /// is reached through its socket.
+    fn api_call(&self, step: &Step) -> Option<(ApiCall, &Route)> {
+        match &self.engine {
+            EngineRoute::Api(route) => step.api_call().map(|c| (c, route)),
+            EngineRoute::Unknown | EngineRoute::Cli => None,
+        }
     }
 
     /// The step as `--dry-run` prints it.
-    pub fn rendered(&self, step: &Step) -> String {
-        match self.api_call(step) {
-            Some(call) => render_api_step(step, &call, &self.values),
+    pub fn rendered(&mut self, step: &Step) -> Result<String> {
+        self.ensure_engine(step)?;
+        Ok(match self.api_call(step) {
+            Some((call, route)) => render_api_step(step, &call, &self.values, &route.version),
             None => render_step(step, &self.values),
-        }
+        })
     }
 
     /// The words that name the step in a message (`docker tag`, `engine
-    /// API: POST /images/…/tag…`).
+    /// API: POST /v1.41/images/…/tag…`).
     fn name_of(&self, step: &Step) -> String {
         match self.api_call(step) {
-            Some(call) => call.render(&self.values),
+            Some((call, route)) => call.render(&self.values, &route.version),
             None => {
                 let argv: Vec<String> = step
                     .argv()
@@ -120,11 +207,13 @@ impl<'a> Gateway<'a> {
         secret: Option<String>,
     ) -> Result<Option<Output>> {
         if self.dry_run {
-            self.print(&self.rendered(step));
+            let line = self.rendered(step)?;
+            self.print(&line);
             if !step.read_only() {
                 return Ok(None);
             }
         }
+        self.ensure_engine(step)?;
         if let Some(sending) = self.to_engine(step) {
             return sending?.perform().map(Some);
         }
@@ -179,15 +268,15 @@ impl<'a> Gateway<'a> {
     /// (`None`: it runs the docker CLI); an error when a value it names is
     /// not known yet.
     fn to_engine(&self, step: &Step) -> Option<Result<Sending>> {
-        let (socket, call) = (self.engine.as_ref()?, step.api_call()?);
+        let (call, route) = self.api_call(step)?;
         let known = step
             .argv()
             .iter()
             .try_for_each(|a| self.resolve(a).map(drop));
         Some(known.map(|()| Sending {
-            socket: socket.clone(),
-            requests: call.requests(&self.values),
-            shown: call.render(&self.values),
+            socket: route.socket.clone(),
+            requests: call.requests(&self.values, &route.version),
+            shown: call.render(&self.values, &route.version),
             call,
             wait: step.wait(),
             capture: step.capture(),
@@ -224,10 +313,13 @@ impl<'a> Gateway<'a> {
     /// run (a dry run lists its steps in order, so it runs them in order).
     /// `None`: it cannot be started early; run it as usual.
     pub fn start(&self, step: Step) -> Option<Pending> {
+        // One the engine may answer waits until it is known how the
+        // engine is reached.
         if self.dry_run
             || !step.read_only()
             || step.runs_container()
             || step.stdout_file().is_some()
+            || (!self.engine_known() && step.api_call().is_some())
         {
             return None;
         }
@@ -277,6 +369,36 @@ impl<'a> Gateway<'a> {
             Some(o) => anyhow::bail!("{}", o.failure(&name)),
         }
     }
+}
+
+/// The socket named by what `docker context inspect` printed, when it
+/// succeeded.
+fn socket_in(endpoint: &Output) -> Option<std::path::PathBuf> {
+    endpoint
+        .ok
+        .then(|| engine_api::socket_of(&endpoint.stdout))
+        .flatten()
+}
+
+/// How the engine's ping is echoed and listed.
+fn ping_shown() -> String {
+    let ping = engine_api::ping();
+    format!("engine API: {} {}", ping.method, ping.target)
+}
+
+/// The route to the engine the docker CLI named: its socket, when the
+/// engine there answers its ping; else none (the CLI runs every step).
+fn routed(endpoint: Option<&Output>) -> Result<Option<Route>> {
+    match endpoint.and_then(socket_in) {
+        Some(socket) => engine_api::route(&socket, &ping_shown()),
+        None => Ok(None),
+    }
+}
+
+/// The questions about the engine running on their own thread
+/// ([`Gateway::start_engine`]).
+pub struct PendingEngine {
+    handle: std::thread::JoinHandle<Result<(Option<Route>, Option<Output>)>>,
 }
 
 /// A read-only step running on its own thread ([`Gateway::start`]).

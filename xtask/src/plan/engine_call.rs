@@ -35,11 +35,12 @@ pub struct Request {
 }
 
 impl ApiCall {
-    /// Its requests, the values known so far put in.
-    pub fn requests(&self, values: &BTreeMap<Slot, String>) -> Vec<Request> {
+    /// Its requests under the engine's API `version` (`/v1.41/…`, as the
+    /// docker CLI sends them), the values known so far put in.
+    pub fn requests(&self, values: &BTreeMap<Slot, String>, version: &str) -> Vec<Request> {
         let get = |target: String| Request {
             method: "GET",
-            target,
+            target: format!("/v{version}{target}"),
         };
         // A value not known yet (a dry run's listing) shows its placeholder;
         // the gateway sends nothing before every value is known.
@@ -57,7 +58,7 @@ impl ApiCall {
             ApiCall::Tag { source, repo, tag } => vec![Request {
                 method: "POST",
                 target: format!(
-                    "/images/{}/tag?repo={}&tag={}",
+                    "/v{version}/images/{}/tag?repo={}&tag={}",
                     image(source),
                     encode(repo),
                     encode(tag)
@@ -66,10 +67,10 @@ impl ApiCall {
         }
     }
 
-    /// What `--dry-run` and the echo show: `engine API: GET /version`.
-    pub fn render(&self, values: &BTreeMap<Slot, String>) -> String {
+    /// What `--dry-run` and the echo show: `engine API: GET /v1.41/version`.
+    pub fn render(&self, values: &BTreeMap<Slot, String>, version: &str) -> String {
         let requests: Vec<String> = self
-            .requests(values)
+            .requests(values, version)
             .iter()
             .map(|r| format!("{} {}", r.method, r.target))
             .collect();
@@ -141,9 +142,13 @@ mod tests {
         ];
         for (call, want) in cases {
             let got: Vec<(&str, String)> = call
-                .requests(&values)
+                .requests(&values, "1.41")
                 .into_iter()
                 .map(|r| (r.method, r.target))
+                .collect();
+            let want: Vec<(&str, String)> = want
+                .into_iter()
+                .map(|(m, t)| (m, format!("/v1.41{t}")))
                 .collect();
             assert_eq!(got, want, "{call:?}");
         }
@@ -160,13 +165,16 @@ mod tests {
         let slot = Slot::Built { name };
         let call = ApiCall::History(Arg::slot(slot.clone()));
         assert_eq!(
-            call.render(&BTreeMap::new()),
-            format!("engine API: GET /images/{}/history", slot.placeholder())
+            call.render(&BTreeMap::new(), "1.41"),
+            format!(
+                "engine API: GET /v1.41/images/{}/history",
+                slot.placeholder()
+            )
         );
         let values = BTreeMap::from([(slot, "sha256:ab".to_string())]);
         assert_eq!(
-            call.render(&values),
-            "engine API: GET /images/sha256:ab/history"
+            call.render(&values, "1.44"),
+            "engine API: GET /v1.44/images/sha256:ab/history"
         );
     }
 }

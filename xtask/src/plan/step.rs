@@ -137,6 +137,10 @@ pub enum Step {
     },
     /// Whether the buildx plugin is there.
     BuildxProbe,
+    /// The engine the docker CLI talks to, as it resolves it (DOCKER_HOST,
+    /// a context, its config file): where the steps the engine answers
+    /// itself may be sent (`exec/engine_api.rs`).
+    EngineEndpoint,
     /// The engine's own platform (`os/arch` of the daemon): what an image
     /// of a flavour without `platforms` is built for, whatever
     /// `DOCKER_DEFAULT_PLATFORM` says.
@@ -271,6 +275,13 @@ impl Step {
                 format!("{rev}^{{commit}}"),
             ]),
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
+            Step::EngineEndpoint => lits([
+                "docker",
+                "context",
+                "inspect",
+                "--format",
+                "{{json .Endpoints.docker.Host}}",
+            ]),
             Step::EnginePlatform => lits([
                 "docker",
                 "version",
@@ -485,6 +496,7 @@ impl Step {
             | Step::ContextHash { .. }
             | Step::ContextAttrs { .. }
             | Step::BuildxProbe
+            | Step::EngineEndpoint
             | Step::EnginePlatform
             | Step::Inspect { .. }
             | Step::History { .. }
@@ -580,6 +592,7 @@ impl Step {
             Step::Compress { files } => format!("compressing {} layers", files.len()),
             Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
             Step::BuildxProbe => "looking for docker buildx".into(),
+            Step::EngineEndpoint => "asking docker which engine it talks to".into(),
             Step::EnginePlatform => "asking the engine for its platform".into(),
             Step::Pull {
                 image,
@@ -678,9 +691,14 @@ pub fn render_step(step: &Step, values: &BTreeMap<Slot, String>) -> String {
 }
 
 /// A step the engine's API answers, as `--dry-run` prints it: its
-/// requests (`engine API: GET /version`).
-pub fn render_api_step(step: &Step, call: &ApiCall, values: &BTreeMap<Slot, String>) -> String {
-    marked(step, call.render(values))
+/// requests (`engine API: GET /v1.41/version`).
+pub fn render_api_step(
+    step: &Step,
+    call: &ApiCall,
+    values: &BTreeMap<Slot, String>,
+    version: &str,
+) -> String {
+    marked(step, call.render(values, version))
 }
 
 /// `# read-only:` in front of a step that changes nothing.
@@ -758,6 +776,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         },
         Step::GitIsCommit { rev: "a".into() },
         Step::BuildxProbe,
+        Step::EngineEndpoint,
         Step::EnginePlatform,
         Step::Pull {
             image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
@@ -819,6 +838,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Compress { .. }
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
+            | Step::EngineEndpoint
             | Step::EnginePlatform
             | Step::Pull { .. }
             | Step::Build(_)
@@ -973,6 +993,11 @@ mod tests {
             (
                 Step::GitIsCommit { rev: "ab".into() },
                 "# read-only: git rev-parse --verify --quiet --end-of-options 'ab^{commit}'",
+                Wait::Lookup,
+            ),
+            (
+                Step::EngineEndpoint,
+                "# read-only: docker context inspect --format '{{json .Endpoints.docker.Host}}'",
                 Wait::Lookup,
             ),
             (

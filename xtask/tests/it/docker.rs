@@ -84,20 +84,17 @@ fn build_records_true_provenance() {
 }
 
 #[test]
-fn a_context_other_than_default_takes_every_docker_step_through_the_cli() {
-    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-cli-context", JAMMY)
+fn the_engine_docker_names_is_asked_on_its_socket_else_through_the_cli() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-engine-route", JAMMY)
     else {
         return;
     };
     let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
     let _cleanup = Cleanup::new(&[&reference, &base]);
-    // The docker CLI resolves the context; the tool reads no endpoint but
-    // the default one, so it asks the CLI for everything.
-    let run = ws.xtask(
-        &["image", "build", "fix"],
-        None,
-        &cli_context(&ws, "xtask-e2e-cli"),
-    );
+    // A docker that names an engine not on a socket (SSH, TCP): every
+    // step runs the docker CLI.
+    let elsewhere = docker_wrapper("e2e-no-socket", NO_SOCKET);
+    let run = ws.xtask(&["image", "build", "fix"], Some(elsewhere.path()), &[]);
     run.expect(0);
     for echoed in [
         "+ docker version --format ",
@@ -113,8 +110,7 @@ fn a_context_other_than_default_takes_every_docker_step_through_the_cli() {
     }
     assert!(!run.stderr.contains("engine API"), "{}", run.stderr);
     let built = image_id(&reference);
-    // The same build through the engine's socket asks it directly, and
-    // names the same image.
+    // The engine on its socket is asked directly, and the same image named.
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(0);
     for echoed in [
@@ -128,10 +124,45 @@ fn a_context_other_than_default_takes_every_docker_step_through_the_cli() {
     assert!(
         run.stderr
             .lines()
-            .any(|l| l.starts_with("+ engine API: POST /images/sha256:")),
+            .any(|l| l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")),
         "{}",
         run.stderr
     );
+    assert_eq!(image_id(&reference), built);
+    // The socket is the one docker itself resolves: here a context made
+    // current in docker's config under the key as docker also reads it
+    // (`CurrentContext`), which points at a proxy in front of the engine.
+    let proxy = EngineProxy::start("e2e-context-proxy", "\u{0}", |_| {});
+    let config = ws.home.path().join(".docker");
+    let host = format!("host={}", proxy.host());
+    docker_in(
+        Some(&config),
+        &["context", "create", "xtask-proxy", "--docker", &host],
+    );
+    docker_in(Some(&config), &["context", "use", "xtask-proxy"]);
+    let file = config.join("config.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"currentContext\""), "{text}");
+    std::fs::write(
+        &file,
+        text.replace("\"currentContext\"", "\"CurrentContext\""),
+    )
+    .unwrap();
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(0);
+    let seen = proxy.seen();
+    for request in [
+        "GET /_ping ",
+        "/version HTTP",
+        "/history HTTP",
+        "/tag?",
+        "POST /v",
+    ] {
+        assert!(
+            seen.iter().any(|l| l.contains(request)),
+            "{request}: {seen:?}"
+        );
+    }
     assert_eq!(image_id(&reference), built);
 }
 

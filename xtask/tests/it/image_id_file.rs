@@ -86,8 +86,9 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     // As `docker image prune` would, right before the name moves: the
     // checked image has no name to keep it. Through the engine's API (its
     // socket, behind a proxy that removes the image as the tag request
-    // comes), then through the docker CLI (a context of its own, where a
-    // wrapper removes it as `docker tag -- <ID> <name>` starts).
+    // comes), then through the docker CLI (one that names an engine the
+    // tool cannot reach on a socket; a wrapper removes the image as
+    // `docker tag -- <ID> <name>` starts).
     let proxy = EngineProxy::start("iid-pruned-proxy", "/tag?", |line| {
         let id = line
             .split("/images/")
@@ -98,16 +99,15 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     let host = proxy.host();
     let pruning = docker_wrapper(
         "iid-pruned-docker",
-        r#"[ "$1" = tag ] && "$REAL" image rm "$3" >&2"#,
+        &format!("{NO_SOCKET}\n[ \"$1\" = tag ] && \"$REAL\" image rm \"$3\" >&2"),
     );
-    let cli = cli_context(&ws, "xtask-iid-cli");
     for (path, env, tag) in [
         (
             None,
             vec![("DOCKER_HOST", host.as_str())],
-            "+ engine API: POST /images/",
+            "+ engine API: POST /v",
         ),
-        (Some(pruning.path()), cli.to_vec(), "+ docker tag -- "),
+        (Some(pruning.path()), vec![], "+ docker tag -- "),
     ] {
         let before = image_id(&reference);
         let pyproject = std::fs::read_to_string(ws.root().join("pyproject.toml")).unwrap();
@@ -135,7 +135,7 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     }
     // The tool's engine requests went to the socket DOCKER_HOST names.
     let seen = proxy.seen();
-    for request in ["GET /version ", "/history ", "/tag?"] {
+    for request in ["GET /_ping ", "/version HTTP", "/history HTTP", "/tag?"] {
         assert!(
             seen.iter().any(|l| l.contains(request)),
             "{request}: {seen:?}"

@@ -186,9 +186,6 @@ impl Workspace {
             Some(p) => format!("{}:{path}", p.display()),
             None => path,
         };
-        if path_first.is_some_and(|p| p.join(FAKE_MARK).exists()) {
-            cmd.env("DOCKER_CONTEXT", FAKE_CONTEXT);
-        }
         cmd.env("PATH", path)
             .arg("--root")
             .arg(self.root())
@@ -244,7 +241,7 @@ impl Run {
         assert!(
             self.stderr
                 .lines()
-                .any(|l| l == "+ engine API: GET /version"),
+                .any(|l| l.starts_with("+ engine API: GET /v") && l.ends_with("/version")),
             "{}",
             self.stderr
         );
@@ -298,18 +295,11 @@ impl Run {
 
 /// The read-only docker calls any command may make before it refuses (as
 /// a fake docker records them): the buildx probe and the engine's platform.
-pub const READ_ONLY_PROBES: [&str; 2] = [
+pub const READ_ONLY_PROBES: [&str; 3] = [
     "buildx version",
+    "context inspect --format {{json .Endpoints.docker.Host}}",
     "version --format {{.Server.Os}}/{{.Server.Arch}}",
 ];
-
-/// The file that marks a [`FakeDocker`]'s folder.
-const FAKE_MARK: &str = "fake-docker";
-
-/// The context a run with a [`FakeDocker`] first on PATH names: one the
-/// docker CLI alone resolves, so the tool sends every docker step to the
-/// CLI (the fake), never to the engine's socket.
-pub const FAKE_CONTEXT: &str = "xtask-test-fake";
 
 /// A fake `docker` first on PATH that records each call (one line of
 /// arguments) in `calls.log` and answers from environment variables.
@@ -330,6 +320,8 @@ sub="$1"
 if [ -n "$FAKE_HANG" ] && [ "$sub" = "$FAKE_HANG" ]; then echo $$ > '{dir}/hang.pid'; exec sleep 60; fi
 if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake docker: $sub failed" >&2; exit "${{FAKE_FAIL#*:}}"; fi
 case "$sub" in
+  context)
+    echo '"tcp://fake-docker.invalid:2375"'; exit 0 ;;
   version)
     echo "${{FAKE_PLATFORM:-linux/amd64}}"; exit 0 ;;
   buildx-version)
@@ -351,7 +343,6 @@ exit 97
         let path = dir.path().join("docker");
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(dir.path().join(FAKE_MARK), "").unwrap();
         FakeDocker { dir }
     }
 
@@ -1073,24 +1064,12 @@ impl Drop for Cleanup {
     }
 }
 
-/// The environment that names `context`, a docker context made in `ws`'s
-/// docker config that points at the engine's default socket: the docker
-/// CLI reaches the same engine, and the tool, which reads no context but
-/// `default`, runs every docker step through the CLI (where a
-/// [`docker_wrapper`] sees it).
-pub fn cli_context(ws: &Workspace, context: &'static str) -> [(&'static str, &'static str); 1] {
-    docker_in(
-        Some(&ws.home.path().join(".docker")),
-        &[
-            "context",
-            "create",
-            context,
-            "--docker",
-            "host=unix:///var/run/docker.sock",
-        ],
-    );
-    [("DOCKER_CONTEXT", context)]
-}
+/// The shell text of a [`docker_wrapper`] whose docker names an engine the
+/// tool cannot reach on a socket (as for an SSH or TCP host): the tool
+/// then runs every docker step through the CLI, which reaches the real
+/// engine.
+pub const NO_SOCKET: &str =
+    r#"[ "$1" = context ] && [ "$2" = inspect ] && { echo '"ssh://elsewhere.invalid"'; exit 0; }"#;
 
 /// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
 /// the real docker and `$DIR` a scratch folder) and then the real one.
