@@ -82,8 +82,11 @@ impl<'a> Executor<'a> {
         let Some(probe) = self.engine_probe.take() else {
             return Ok(());
         };
-        if let Some(version) = self.gw.finish_engine(probe)?.filter(|o| o.ok) {
-            self.engine_platform = Platform::parse(version.stdout.trim()).ok();
+        // The platform's answer is taken by its step as one started early:
+        // read as a run's, its failure reported as a run's.
+        if let Some(version) = self.gw.finish_engine(probe)? {
+            let done = self.gw.finished(&Step::EnginePlatform, version);
+            self.early.push((Step::EnginePlatform, done));
         }
         Ok(())
     }
@@ -309,7 +312,6 @@ impl<'a> Executor<'a> {
     /// The engine's own platform (asked once): what a flavour without
     /// `platforms` is built for and checked against.
     pub fn engine_platform(&mut self) -> Result<Platform> {
-        self.feed_engine(&Step::EnginePlatform)?;
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }
@@ -612,6 +614,9 @@ impl Drop for Executor<'_> {
     fn drop(&mut self) {
         for (_, p) in std::mem::take(&mut self.early) {
             let _ = self.gw.finish(p, false);
+        }
+        if let Some(p) = self.engine_probe.take() {
+            let _ = self.gw.finish_engine(p);
         }
     }
 }

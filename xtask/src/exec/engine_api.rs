@@ -2,11 +2,12 @@
 //! itself (`plan/engine_call.rs`): the requests the docker CLI would send,
 //! without a docker process. The docker CLI says which engine it talks to
 //! (`docker context inspect`, read once: it alone resolves DOCKER_HOST,
-//! contexts, its config file and whatever a wrapper sets); only when that
-//! is a unix socket whose engine answers `/_ping` with its API version
-//! ([`route`]) are these steps sent there, under that version. Otherwise
-//! (TCP, SSH, a socket this user cannot open) every step runs the docker
-//! CLI as before.
+//! contexts, its config file and whatever a wrapper sets) and that
+//! engine's ID (`docker info`); only when the engine is a unix socket
+//! whose engine answers `/_ping` with its API version and `/info` with
+//! that ID ([`route`]) are these steps sent there, under that version.
+//! Otherwise (TCP, SSH, a socket this user cannot open, another engine)
+//! every step runs the docker CLI as before.
 //!
 //! Each answer is given back as the docker CLI prints it ([`answer`]), so
 //! one parser reads both, and a failure reads as the CLI's would (`Error
@@ -51,20 +52,71 @@ pub fn ping() -> Request {
     }
 }
 
-/// The engine at `socket`, when it answers [`ping`] with its API version
-/// (`Api-Version: 1.41`). `Ok(None)` when nothing there answers so (no
-/// engine, or one this user may not reach): the docker CLI then runs every
-/// step. Stopped by a signal, or an engine that takes the request and does
-/// not answer within the lookup limit: an error (the CLI would wait too).
-pub fn route(socket: &Path, shown: &str) -> Result<Option<Route>> {
-    if crate::support::signals::happened() {
-        return Err(Interrupted.into());
+/// The request that reads the engine's identity (`ID` of `/info`).
+pub fn info(version: &str) -> Request {
+    Request {
+        method: "GET",
+        target: format!("/v{version}/info"),
     }
-    crate::support::output::stderr_line(&format!("+ {shown}"));
-    let Ok(answer) = exchange(socket, &ping(), Wait::Lookup, 64 * 1024)? else {
+}
+
+/// What `docker info --format '{{json .ID}}'` printed: the engine's ID.
+pub fn engine_id_of(printed: &str) -> Option<String> {
+    let id = Json::parse(printed.trim()).ok()?;
+    Some(id.as_str()?.to_string()).filter(|id| !id.is_empty())
+}
+
+/// The API version every request names: DOCKER_API_VERSION when set (the
+/// docker CLI then uses exactly that), else the one the engine's ping
+/// gave. `None` (run the CLI) for a setting that is not a version.
+pub fn chosen_version(pinged: String, pinned: Option<&str>) -> Option<String> {
+    match pinned.filter(|p| !p.is_empty()) {
+        None => Some(pinged),
+        Some(p) => is_version(p).then(|| p.to_string()),
+    }
+}
+
+/// Digits, a dot, digits (`1.41`).
+fn is_version(v: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+    v.split_once('.')
+        .is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+/// The engine at `socket`, when it answers [`ping`] with its API version
+/// (`Api-Version: 1.41`) and its `/info` names the engine the docker CLI
+/// names (`cli_id`: a socket path the CLI printed may be another
+/// machine's or namespace's, as a `docker` that runs docker elsewhere
+/// prints). `Ok(None)` otherwise (no engine there, one this user may not
+/// reach, another engine): the docker CLI then runs every step. Stopped
+/// by a signal, or an engine that takes a request and does not answer
+/// within the lookup limit: an error (the CLI would wait too). Each
+/// request is echoed (`shown` names them).
+pub fn route(
+    socket: &Path,
+    cli_id: &str,
+    shown: &dyn Fn(&Request) -> String,
+) -> Result<Option<Route>> {
+    let ask = |r: &Request| -> Result<Option<Response>> {
+        if crate::support::signals::happened() {
+            return Err(Interrupted.into());
+        }
+        crate::support::output::stderr_line(&format!("+ {}", shown(r)));
+        Ok(exchange(socket, r, Wait::Lookup, 4 * 1024 * 1024)?.ok())
+    };
+    let Some(pinged) = ask(&ping())?.as_ref().and_then(api_version) else {
         return Ok(None);
     };
-    Ok(api_version(&answer).map(|version| Route {
+    let pinned = std::env::var("DOCKER_API_VERSION").ok();
+    let Some(version) = chosen_version(pinged, pinned.as_deref()) else {
+        return Ok(None);
+    };
+    let same = ask(&info(&version))?
+        .filter(|r| r.status == 200)
+        .and_then(|r| Json::parse(String::from_utf8_lossy(&r.body).trim()).ok())
+        .and_then(|j| j.get("ID").and_then(Json::as_str).map(str::to_string))
+        .is_some_and(|id| id == cli_id);
+    Ok(same.then(|| Route {
         socket: socket.to_path_buf(),
         version,
     }))
@@ -73,9 +125,7 @@ pub fn route(socket: &Path, shown: &str) -> Result<Option<Route>> {
 /// The `Api-Version` of a `200` answer: digits, a dot, digits.
 pub fn api_version(r: &Response) -> Option<String> {
     let v = r.header("api-version").filter(|_| r.status == 200)?;
-    let (major, minor) = v.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(major) && digits(minor)).then(|| v.to_string())
+    is_version(v).then(|| v.to_string())
 }
 
 /// A step the engine answers, ready to send: its requests with every
@@ -247,7 +297,11 @@ fn message(status: u16, text: &str) -> String {
         .and_then(|j| j.get("message").and_then(Json::as_str).map(str::to_string));
     from_json.unwrap_or_else(|| {
         let short: String = text.trim().chars().take(200).collect();
-        format!("status {status}: {short}")
+        if short.is_empty() {
+            format!("status {status}")
+        } else {
+            short
+        }
     })
 }
 
@@ -431,6 +485,21 @@ mod tests {
     }
 
     #[test]
+    fn the_version_is_the_pings_unless_docker_api_version_pins_one() {
+        let v = |pinned: Option<&str>| chosen_version("1.41".into(), pinned);
+        assert_eq!(v(None), Some("1.41".into()));
+        assert_eq!(v(Some("")), Some("1.41".into()));
+        assert_eq!(v(Some("1.40")), Some("1.40".into()));
+        for bad in ["1", "v1.40", "1.40/x", "latest", "1.40 "] {
+            assert_eq!(v(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(engine_id_of("\"MXJA:BCQV\"\n"), Some("MXJA:BCQV".into()));
+        for bad in ["\"\"", "MXJA", "", "null"] {
+            assert_eq!(engine_id_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_api_version_is_the_pings() {
         let r = |status: u16, v: &str| Response {
             status,
@@ -586,7 +655,7 @@ mod tests {
             (
                 false,
                 String::new(),
-                "Error response from daemon: status 500: oops\n".to_string()
+                "Error response from daemon: oops\n".to_string()
             )
         );
         let (good, _, why) = run(ApiCall::History(lit("a")), &[(200, r#"{"Id":"x"}"#)]);

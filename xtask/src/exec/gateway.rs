@@ -13,7 +13,7 @@ use xshell::Shell;
 use crate::exec::engine_api::{self, Route, Sending};
 use crate::exec::runner::{self, Output};
 use crate::plan::arg::{Arg, Slot};
-use crate::plan::engine_call::ApiCall;
+use crate::plan::engine_call::{ApiCall, Request};
 use crate::plan::step::{render_api_step, render_step, Step};
 use crate::support::process::EnvChange;
 
@@ -54,38 +54,58 @@ impl<'a> Gateway<'a> {
         !matches!(self.engine, EngineRoute::Unknown)
     }
 
-    /// Decide how the engine is reached from what `docker context inspect`
-    /// printed (`Step::EngineEndpoint`; a failure: through the CLI): a
-    /// unix socket whose engine answers its ping is asked directly.
-    pub fn decide_engine(&mut self, endpoint: Option<Output>) -> Result<()> {
-        if self.dry_run && endpoint.as_ref().is_some_and(|o| socket_in(o).is_some()) {
-            self.print(&format!("# read-only: {}", ping_shown()));
-        }
-        self.engine = routed(endpoint.as_ref())?.map_or(EngineRoute::Cli, EngineRoute::Api);
+    /// Decide how the engine is reached from what docker printed for
+    /// `Step::EngineEndpoint` and `Step::EngineId` (a failure: through the
+    /// CLI): a unix socket whose engine answers its ping and has that ID
+    /// is asked directly.
+    pub fn decide_engine(&mut self, endpoint: Option<Output>, id: Option<Output>) -> Result<()> {
+        let dry_run = self.dry_run;
+        let json = self.json;
+        let listed = move |r: &Request| {
+            let line = shown(r);
+            if dry_run {
+                let listing = format!("# read-only: {line}");
+                if json {
+                    crate::support::output::stderr_line(&listing);
+                } else {
+                    crate::support::output::stdout_line(&listing);
+                }
+            }
+            line
+        };
+        self.engine = routed(endpoint.as_ref(), id.as_ref(), &listed)?
+            .map_or(EngineRoute::Cli, EngineRoute::Api);
         Ok(())
     }
 
-    /// `docker context inspect`, then (on a socket) the engine's ping and,
-    /// when `platform`, its version, on a thread of their own: what a
-    /// build asks before its first build step, beside its git reads. Not
-    /// in a dry run, which lists its steps in order.
+    /// `docker context inspect` and `docker info` side by side, then (on a
+    /// socket) the engine's ping, its ID and, when `platform`, its version,
+    /// on threads of their own: what a build asks before its first build
+    /// step, beside its git reads. Not in a dry run, which lists its steps
+    /// in order.
     pub fn start_engine(&self, platform: bool) -> Option<PendingEngine> {
         if self.dry_run || self.engine_known() {
             return None;
         }
-        let step = Step::EngineEndpoint;
-        let argv: Vec<String> = step
-            .argv()
-            .iter()
-            .map(|a| a.resolve(&self.values))
-            .collect();
-        let command = self.command(&step, &argv);
-        let (wait, capture) = (step.wait(), step.capture());
+        let prepared = |step: Step| {
+            let argv: Vec<String> = step
+                .argv()
+                .iter()
+                .map(|a| a.resolve(&self.values))
+                .collect();
+            (self.command(&step, &argv), step.wait(), step.capture())
+        };
+        let (endpoint, endpoint_wait, endpoint_capture) = prepared(Step::EngineEndpoint);
+        let (id, id_wait, id_capture) = prepared(Step::EngineId);
         let version = Step::EnginePlatform;
         let (version_wait, version_capture) = (version.wait(), version.capture());
         let handle = std::thread::spawn(move || {
-            let endpoint = runner::run(command, wait, None, capture)?;
-            let route = routed(Some(&endpoint))?;
+            let id = std::thread::spawn(move || runner::run(id, id_wait, None, id_capture));
+            let endpoint = runner::run(endpoint, endpoint_wait, None, endpoint_capture);
+            let id = id.join().map_err(|_| {
+                anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
+            })?;
+            let route = routed(Some(&endpoint?), Some(&id?), &shown)?;
             let version = match (&route, platform) {
                 (Some(route), true) => Some(
                     Sending {
@@ -120,9 +140,23 @@ impl<'a> Gateway<'a> {
     fn ensure_engine(&mut self, step: &Step) -> Result<()> {
         if !self.engine_known() && step.api_call().is_some() {
             let endpoint = self.step(&Step::EngineEndpoint)?;
-            self.decide_engine(endpoint)?;
+            // Its ID only matters for an engine on a socket.
+            let id = match endpoint.as_ref().and_then(socket_in) {
+                Some(_) => self.step(&Step::EngineId)?,
+                None => None,
+            };
+            self.decide_engine(endpoint, id)?;
         }
         Ok(())
+    }
+
+    /// A step's output known already, to be taken as if it had been
+    /// started early.
+    pub fn finished(&self, step: &Step, o: Output) -> Pending {
+        Pending {
+            name: self.name_of(step),
+            handle: std::thread::spawn(move || Ok(o)),
+        }
     }
 
     /// The engine API call a step is sent as, and where, when the engine
@@ -380,18 +414,26 @@ fn socket_in(endpoint: &Output) -> Option<std::path::PathBuf> {
         .flatten()
 }
 
-/// How the engine's ping is echoed and listed.
-fn ping_shown() -> String {
-    let ping = engine_api::ping();
-    format!("engine API: {} {}", ping.method, ping.target)
+/// How an engine request outside a step (the ping, the ID) is echoed and
+/// listed.
+fn shown(r: &Request) -> String {
+    format!("engine API: {} {}", r.method, r.target)
 }
 
 /// The route to the engine the docker CLI named: its socket, when the
-/// engine there answers its ping; else none (the CLI runs every step).
-fn routed(endpoint: Option<&Output>) -> Result<Option<Route>> {
-    match endpoint.and_then(socket_in) {
-        Some(socket) => engine_api::route(&socket, &ping_shown()),
-        None => Ok(None),
+/// engine there answers its ping and has the ID docker printed; else none
+/// (the CLI runs every step).
+fn routed(
+    endpoint: Option<&Output>,
+    id: Option<&Output>,
+    shown: &dyn Fn(&Request) -> String,
+) -> Result<Option<Route>> {
+    let id = id
+        .filter(|o| o.ok)
+        .and_then(|o| engine_api::engine_id_of(&o.stdout));
+    match (endpoint.and_then(socket_in), id) {
+        (Some(socket), Some(id)) => engine_api::route(&socket, &id, shown),
+        _ => Ok(None),
     }
 }
 

@@ -141,6 +141,9 @@ pub enum Step {
     /// a context, its config file): where the steps the engine answers
     /// itself may be sent (`exec/engine_api.rs`).
     EngineEndpoint,
+    /// The ID of the engine the docker CLI talks to: a socket is asked
+    /// directly only when its engine has that ID.
+    EngineId,
     /// The engine's own platform (`os/arch` of the daemon): what an image
     /// of a flavour without `platforms` is built for, whatever
     /// `DOCKER_DEFAULT_PLATFORM` says.
@@ -282,6 +285,7 @@ impl Step {
                 "--format",
                 "{{json .Endpoints.docker.Host}}",
             ]),
+            Step::EngineId => lits(["docker", "info", "--format", "{{json .ID}}"]),
             Step::EnginePlatform => lits([
                 "docker",
                 "version",
@@ -497,6 +501,7 @@ impl Step {
             | Step::ContextAttrs { .. }
             | Step::BuildxProbe
             | Step::EngineEndpoint
+            | Step::EngineId
             | Step::EnginePlatform
             | Step::Inspect { .. }
             | Step::History { .. }
@@ -593,6 +598,7 @@ impl Step {
             Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
             Step::BuildxProbe => "looking for docker buildx".into(),
             Step::EngineEndpoint => "asking docker which engine it talks to".into(),
+            Step::EngineId => "asking docker for its engine's ID".into(),
             Step::EnginePlatform => "asking the engine for its platform".into(),
             Step::Pull {
                 image,
@@ -777,6 +783,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         Step::GitIsCommit { rev: "a".into() },
         Step::BuildxProbe,
         Step::EngineEndpoint,
+        Step::EngineId,
         Step::EnginePlatform,
         Step::Pull {
             image: crate::model::reference::AnyRef::parse("b:1").unwrap(),
@@ -839,6 +846,7 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
             | Step::EngineEndpoint
+            | Step::EngineId
             | Step::EnginePlatform
             | Step::Pull { .. }
             | Step::Build(_)
@@ -998,6 +1006,11 @@ mod tests {
             (
                 Step::EngineEndpoint,
                 "# read-only: docker context inspect --format '{{json .Endpoints.docker.Host}}'",
+                Wait::Lookup,
+            ),
+            (
+                Step::EngineId,
+                "# read-only: docker info --format '{{json .ID}}'",
                 Wait::Lookup,
             ),
             (

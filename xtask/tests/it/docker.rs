@@ -110,6 +110,31 @@ fn the_engine_docker_names_is_asked_on_its_socket_else_through_the_cli() {
     }
     assert!(!run.stderr.contains("engine API"), "{}", run.stderr);
     let built = image_id(&reference);
+    // A docker whose engine, though it names this machine's socket path,
+    // has another ID (a `docker` that runs docker on another host or in
+    // another namespace): the socket here is another engine, so every
+    // step runs the docker CLI.
+    let another = docker_wrapper(
+        "e2e-another-engine",
+        r#"[ "$1" = info ] && { echo '"ANOTHER:ENGINE:ID"'; exit 0; }"#,
+    );
+    let run = ws.xtask(&["image", "build", "fix"], Some(another.path()), &[]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("+ engine API: GET /v") && l.ends_with("/info")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("/version"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\n+ docker version --format "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("\n+ docker tag -- "), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ engine API: POST"), "{}", run.stderr);
     // The engine on its socket is asked directly, and the same image named.
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(0);

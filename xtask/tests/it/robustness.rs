@@ -21,11 +21,13 @@ fn echoed_docker(stderr: &str) -> Vec<String> {
         .collect()
 }
 
-/// The start-up probes (`docker version`, `docker buildx version`), sorted,
+/// The start-up probes (`docker version`, `docker buildx version`, which
+/// engine docker talks to and its ID), sorted,
 /// and the other calls in their order.
 fn split_probes(calls: Vec<String>) -> (Vec<String>, Vec<String>) {
     let (mut probes, rest): (Vec<String>, Vec<String>) = calls.into_iter().partition(|c| {
-        c.starts_with("version ") || c == "buildx version" || c == "context inspect"
+        c.starts_with("version ")
+            || ["buildx version", "context inspect", "info --format"].contains(&c.as_str())
     });
     probes.sort();
     (probes, rest)
@@ -122,11 +124,11 @@ fn sigint_during_the_check_of_a_build_leaves_no_name_and_echoes_only_what_ran() 
     let (echoed, ran) = (side_by_side(echoed), side_by_side(ran));
     assert_eq!(echoed, ran, "{}", run.stderr);
     assert_eq!(echoed_probes, ran_probes, "{}", run.stderr);
-    // Docker names the engine it talks to; its platform is then asked of
-    // the engine's socket: echoed, and no docker command.
+    // Docker names the engine it talks to and its ID; its platform is then
+    // asked of the engine's socket: echoed, and no docker command.
     assert_eq!(
         echoed_probes,
-        ["buildx version", "context inspect"],
+        ["buildx version", "context inspect", "info --format"],
         "{}",
         run.stderr
     );

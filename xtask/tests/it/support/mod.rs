@@ -295,9 +295,10 @@ impl Run {
 
 /// The read-only docker calls any command may make before it refuses (as
 /// a fake docker records them): the buildx probe and the engine's platform.
-pub const READ_ONLY_PROBES: [&str; 3] = [
+pub const READ_ONLY_PROBES: [&str; 4] = [
     "buildx version",
     "context inspect --format {{json .Endpoints.docker.Host}}",
+    "info --format {{json .ID}}",
     "version --format {{.Server.Os}}/{{.Server.Arch}}",
 ];
 
@@ -322,6 +323,8 @@ if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake doc
 case "$sub" in
   context)
     echo '"tcp://fake-docker.invalid:2375"'; exit 0 ;;
+  info)
+    echo '"FAKE:DOCKER"'; exit 0 ;;
   version)
     echo "${{FAKE_PLATFORM:-linux/amd64}}"; exit 0 ;;
   buildx-version)
