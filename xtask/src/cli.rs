@@ -43,7 +43,7 @@ const CHECK_HELP: &str = "Examples:\n  cargo xtask check\n  cargo xtask --root .
 /// The environment every docker-running command reads.
 macro_rules! environment {
     () => {
-        "Environment:\n  DOCKER_HOST, DOCKER_CONTEXT  the engine to use, as docker resolves them; on a unix socket the\n                               engine answers the inspect, history, tag and platform itself\n  XTASK_LOOKUP_TIMEOUT_SECS    limit of an inspect, registry read or probe (default 120)\n  XTASK_TRANSFER_TIMEOUT_SECS  limit of a pull or push (default 3600)\n  XDG_CACHE_HOME               where checks and test passes are cached (absolute)"
+        "Environment:\n  DOCKER_HOST, DOCKER_CONTEXT  the engine to use, as docker resolves them; when it is the one on\n                               DOCKER_HOST's unix socket (or the default one), that socket\n                               answers the inspect, history, tag and platform itself\n  XTASK_LOOKUP_TIMEOUT_SECS    limit of an inspect, registry read or probe (default 120)\n  XTASK_TRANSFER_TIMEOUT_SECS  limit of a pull or push (default 3600)\n  XDG_CACHE_HOME               where checks and test passes are cached (absolute)"
     };
 }
 

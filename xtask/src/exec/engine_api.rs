@@ -1,13 +1,13 @@
 //! The engine's own API over its unix socket, for the steps it answers
 //! itself (`plan/engine_call.rs`): the requests the docker CLI would send,
-//! without a docker process. The docker CLI says which engine it talks to
-//! (`docker context inspect`, read once: it alone resolves DOCKER_HOST,
-//! contexts, its config file and whatever a wrapper sets) and that
-//! engine's ID (`docker info`); only when the engine is a unix socket
-//! whose engine answers `/_ping` with its API version and `/info` with
-//! that ID ([`route`]) are these steps sent there, under that version.
-//! Otherwise (TCP, SSH, a socket this user cannot open, another engine)
-//! every step runs the docker CLI as before.
+//! without a docker process. The docker CLI is asked once for the ID of
+//! the engine it talks to (`docker info`: it alone resolves DOCKER_HOST,
+//! contexts, its config file and whatever a wrapper sets); only when the
+//! engine on the candidate socket ([`candidate`]) answers `/_ping` with
+//! its API version and `/info` with that same ID ([`route`]) are these
+//! steps sent there, under that version. Otherwise (TCP, SSH, a context
+//! naming another engine, a socket this user cannot open) every step runs
+//! the docker CLI as before.
 //!
 //! Each answer is given back as the docker CLI prints it ([`answer`]), so
 //! one parser reads both, and a failure reads as the CLI's would (`Error
@@ -27,13 +27,32 @@ use crate::support::error::Interrupted;
 use crate::support::json::Json;
 use crate::support::process::{limit_of, Capture, Wait};
 
-/// The socket in what `docker context inspect --format '{{json
-/// .Endpoints.docker.Host}}'` printed: a `unix://` host with an absolute
-/// path; `None` for any other host.
-pub fn socket_of(printed: &str) -> Option<PathBuf> {
-    let host = Json::parse(printed.trim()).ok()?;
-    let path = Path::new(host.as_str()?.strip_prefix("unix://")?);
-    path.is_absolute().then(|| path.to_path_buf())
+/// Where the engine listens when DOCKER_HOST names none.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// The socket the engine may be asked on: DOCKER_HOST's when it is
+/// `unix://` and an absolute path, the default one when DOCKER_HOST is
+/// unset; none for any other host. Only a candidate: it is used only when
+/// its engine has the ID of the engine docker talks to ([`route`]), which
+/// covers contexts, docker's config file and wrappers without reading them.
+pub fn candidate(docker_host: Option<&str>) -> Option<PathBuf> {
+    match docker_host.filter(|h| !h.is_empty()) {
+        None => Some(PathBuf::from(DEFAULT_SOCKET)),
+        Some(host) => {
+            let path = Path::new(host.strip_prefix("unix://")?);
+            path.is_absolute().then(|| path.to_path_buf())
+        }
+    }
+}
+
+/// [`candidate`] for this process's DOCKER_HOST (none when it is not
+/// UTF-8).
+pub fn candidate_from_env() -> Option<PathBuf> {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) => candidate(Some(&h)),
+        Err(std::env::VarError::NotPresent) => candidate(None),
+        Err(std::env::VarError::NotUnicode(_)) => None,
+    }
 }
 
 /// An engine reached on its socket, and the API version it speaks (what
@@ -84,19 +103,12 @@ fn is_version(v: &str) -> bool {
 }
 
 /// The engine at `socket`, when it answers [`ping`] with its API version
-/// (`Api-Version: 1.41`) and its `/info` names the engine the docker CLI
-/// names (`cli_id`: a socket path the CLI printed may be another
-/// machine's or namespace's, as a `docker` that runs docker elsewhere
-/// prints). `Ok(None)` otherwise (no engine there, one this user may not
-/// reach, another engine): the docker CLI then runs every step. Stopped
-/// by a signal, or an engine that takes a request and does not answer
-/// within the lookup limit: an error (the CLI would wait too). Each
-/// request is echoed (`shown` names them).
-pub fn route(
-    socket: &Path,
-    cli_id: &str,
-    shown: &dyn Fn(&Request) -> String,
-) -> Result<Option<Route>> {
+/// (`Api-Version: 1.41`), and the ID its `/info` gives. `Ok(None)` when
+/// nothing there answers so (no engine, one this user may not reach).
+/// Stopped by a signal, or an engine that takes a request and does not
+/// answer within the lookup limit: an error (the CLI would wait too).
+/// Each request is echoed (`shown` names them).
+pub fn reach(socket: &Path, shown: &dyn Fn(&Request) -> String) -> Result<Option<(Route, String)>> {
     let ask = |r: &Request| -> Result<Option<Response>> {
         if crate::support::signals::happened() {
             return Err(Interrupted.into());
@@ -111,15 +123,29 @@ pub fn route(
     let Some(version) = chosen_version(pinged, pinned.as_deref()) else {
         return Ok(None);
     };
-    let same = ask(&info(&version))?
+    let id = ask(&info(&version))?
         .filter(|r| r.status == 200)
         .and_then(|r| Json::parse(String::from_utf8_lossy(&r.body).trim()).ok())
-        .and_then(|j| j.get("ID").and_then(Json::as_str).map(str::to_string))
-        .is_some_and(|id| id == cli_id);
-    Ok(same.then(|| Route {
+        .and_then(|j| j.get("ID").and_then(Json::as_str).map(str::to_string));
+    let route = Route {
         socket: socket.to_path_buf(),
         version,
-    }))
+    };
+    Ok(id.filter(|id| !id.is_empty()).map(|id| (route, id)))
+}
+
+/// [`reach`], when the engine there has the ID the docker CLI's engine
+/// has (`cli_id`): a socket path the CLI printed may be another machine's
+/// or namespace's, as a `docker` that runs docker elsewhere prints.
+/// `Ok(None)`: the docker CLI runs every step.
+pub fn route(
+    socket: &Path,
+    cli_id: &str,
+    shown: &dyn Fn(&Request) -> String,
+) -> Result<Option<Route>> {
+    Ok(reach(socket, shown)?
+        .filter(|(_, id)| id == cli_id)
+        .map(|(route, _)| route))
 }
 
 /// The `Api-Version` of a `200` answer: digits, a dot, digits.
@@ -461,26 +487,23 @@ mod tests {
     use crate::plan::arg::lit;
 
     #[test]
-    fn the_socket_is_the_one_the_docker_cli_names() {
-        let cases: [(&str, Option<&str>); 9] = [
+    fn the_candidate_socket_is_docker_host_s_or_the_default() {
+        let cases: [(Option<&str>, Option<&str>); 9] = [
+            (None, Some(DEFAULT_SOCKET)),
+            (Some(""), Some(DEFAULT_SOCKET)),
             (
-                "\"unix:///var/run/docker.sock\"\n",
-                Some("/var/run/docker.sock"),
-            ),
-            (
-                "\"unix:///run/user/1000/docker.sock\"",
+                Some("unix:///run/user/1000/docker.sock"),
                 Some("/run/user/1000/docker.sock"),
             ),
-            ("\"unix:///a b/\\u0022.sock\"", Some("/a b/\".sock")),
-            ("\"tcp://10.0.0.1:2376\"", None),
-            ("\"ssh://me@host\"", None),
-            ("\"unix://relative.sock\"", None),
-            ("\"npipe:////./pipe/docker_engine\"", None),
-            ("unix:///not/json.sock", None),
-            ("", None),
+            (Some("unix:///a b/.sock "), Some("/a b/.sock ")),
+            (Some("tcp://10.0.0.1:2376"), None),
+            (Some("ssh://me@host"), None),
+            (Some("unix://relative.sock"), None),
+            (Some("npipe:////./pipe/docker_engine"), None),
+            (Some("/var/run/docker.sock"), None),
         ];
-        for (printed, want) in cases {
-            assert_eq!(socket_of(printed), want.map(PathBuf::from), "{printed:?}");
+        for (host, want) in cases {
+            assert_eq!(candidate(host), want.map(PathBuf::from), "{host:?}");
         }
     }
 

@@ -54,11 +54,10 @@ impl<'a> Gateway<'a> {
         !matches!(self.engine, EngineRoute::Unknown)
     }
 
-    /// Decide how the engine is reached from what docker printed for
-    /// `Step::EngineEndpoint` and `Step::EngineId` (a failure: through the
-    /// CLI): a unix socket whose engine answers its ping and has that ID
-    /// is asked directly.
-    pub fn decide_engine(&mut self, endpoint: Option<Output>, id: Option<Output>) -> Result<()> {
+    /// Decide how the engine is reached from the ID docker printed for
+    /// its engine (`Step::EngineId`; a failure: through the CLI): the
+    /// candidate socket, when its engine answers its ping and has that ID.
+    pub fn decide_engine(&mut self, id: Option<Output>) -> Result<()> {
         let dry_run = self.dry_run;
         let json = self.json;
         let listed = move |r: &Request| {
@@ -73,41 +72,42 @@ impl<'a> Gateway<'a> {
             }
             line
         };
-        self.engine = routed(endpoint.as_ref(), id.as_ref(), &listed)?
-            .map_or(EngineRoute::Cli, EngineRoute::Api);
+        let cli_id = id.as_ref().and_then(id_in);
+        let route = match (engine_api::candidate_from_env(), cli_id) {
+            (Some(socket), Some(id)) => engine_api::route(&socket, &id, &listed)?,
+            _ => None,
+        };
+        self.engine = route.map_or(EngineRoute::Cli, EngineRoute::Api);
         Ok(())
     }
 
-    /// `docker context inspect` and `docker info` side by side, then (on a
-    /// socket) the engine's ping, its ID and, when `platform`, its version,
-    /// on threads of their own: what a build asks before its first build
-    /// step, beside its git reads. Not in a dry run, which lists its steps
-    /// in order.
+    /// `docker info` for its engine's ID and, beside it, the candidate
+    /// socket's ping, ID and (when `platform`) version, on threads of
+    /// their own: what a build asks before its first build step, beside
+    /// its git reads. The socket's answers count only if its engine has
+    /// docker's ID. Not in a dry run, which lists its steps in order.
     pub fn start_engine(&self, platform: bool) -> Option<PendingEngine> {
-        if self.dry_run || self.engine_known() {
+        let candidate = engine_api::candidate_from_env();
+        if self.dry_run || self.engine_known() || candidate.is_none() {
             return None;
         }
-        let prepared = |step: Step| {
-            let argv: Vec<String> = step
-                .argv()
-                .iter()
-                .map(|a| a.resolve(&self.values))
-                .collect();
-            (self.command(&step, &argv), step.wait(), step.capture())
-        };
-        let (endpoint, endpoint_wait, endpoint_capture) = prepared(Step::EngineEndpoint);
-        let (id, id_wait, id_capture) = prepared(Step::EngineId);
+        let step = Step::EngineId;
+        let argv: Vec<String> = step
+            .argv()
+            .iter()
+            .map(|a| a.resolve(&self.values))
+            .collect();
+        let (id, id_wait, id_capture) = (self.command(&step, &argv), step.wait(), step.capture());
         let version = Step::EnginePlatform;
         let (version_wait, version_capture) = (version.wait(), version.capture());
         let handle = std::thread::spawn(move || {
             let id = std::thread::spawn(move || runner::run(id, id_wait, None, id_capture));
-            let endpoint = runner::run(endpoint, endpoint_wait, None, endpoint_capture);
-            let id = id.join().map_err(|_| {
-                anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
-            })?;
-            let route = routed(Some(&endpoint?), Some(&id?), &shown)?;
-            let version = match (&route, platform) {
-                (Some(route), true) => Some(
+            let reached = match &candidate {
+                Some(socket) => engine_api::reach(socket, &shown)?,
+                None => None,
+            };
+            let version = match (&reached, platform) {
+                (Some((route, _)), true) => Some(
                     Sending {
                         socket: route.socket.clone(),
                         requests: ApiCall::Version.requests(&BTreeMap::new(), &route.version),
@@ -120,7 +120,15 @@ impl<'a> Gateway<'a> {
                 ),
                 _ => None,
             };
-            Ok((route, version))
+            let id = id.join().map_err(|_| {
+                anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
+            })??;
+            match reached {
+                Some((route, socket_id)) if id_in(&id).as_ref() == Some(&socket_id) => {
+                    Ok((Some(route), version))
+                }
+                _ => Ok((None, None)),
+            }
         });
         Some(PendingEngine { handle })
     }
@@ -135,17 +143,15 @@ impl<'a> Gateway<'a> {
         Ok(version)
     }
 
-    /// Ask the docker CLI which engine it talks to, before the first step
-    /// the engine may answer itself.
+    /// Ask the docker CLI for its engine's ID, before the first step the
+    /// engine may answer itself (not when there is no socket to compare).
     fn ensure_engine(&mut self, step: &Step) -> Result<()> {
         if !self.engine_known() && step.api_call().is_some() {
-            let endpoint = self.step(&Step::EngineEndpoint)?;
-            // Its ID only matters for an engine on a socket.
-            let id = match endpoint.as_ref().and_then(socket_in) {
+            let id = match engine_api::candidate_from_env() {
                 Some(_) => self.step(&Step::EngineId)?,
                 None => None,
             };
-            self.decide_engine(endpoint, id)?;
+            self.decide_engine(id)?;
         }
         Ok(())
     }
@@ -405,36 +411,15 @@ impl<'a> Gateway<'a> {
     }
 }
 
-/// The socket named by what `docker context inspect` printed, when it
-/// succeeded.
-fn socket_in(endpoint: &Output) -> Option<std::path::PathBuf> {
-    endpoint
-        .ok
-        .then(|| engine_api::socket_of(&endpoint.stdout))
-        .flatten()
+/// The engine ID `docker info` printed, when it succeeded.
+fn id_in(o: &Output) -> Option<String> {
+    o.ok.then(|| engine_api::engine_id_of(&o.stdout)).flatten()
 }
 
 /// How an engine request outside a step (the ping, the ID) is echoed and
 /// listed.
 fn shown(r: &Request) -> String {
     format!("engine API: {} {}", r.method, r.target)
-}
-
-/// The route to the engine the docker CLI named: its socket, when the
-/// engine there answers its ping and has the ID docker printed; else none
-/// (the CLI runs every step).
-fn routed(
-    endpoint: Option<&Output>,
-    id: Option<&Output>,
-    shown: &dyn Fn(&Request) -> String,
-) -> Result<Option<Route>> {
-    let id = id
-        .filter(|o| o.ok)
-        .and_then(|o| engine_api::engine_id_of(&o.stdout));
-    match (endpoint.and_then(socket_in), id) {
-        (Some(socket), Some(id)) => engine_api::route(&socket, &id, shown),
-        _ => Ok(None),
-    }
 }
 
 /// The questions about the engine running on their own thread

@@ -137,12 +137,10 @@ pub enum Step {
     },
     /// Whether the buildx plugin is there.
     BuildxProbe,
-    /// The engine the docker CLI talks to, as it resolves it (DOCKER_HOST,
-    /// a context, its config file): where the steps the engine answers
-    /// itself may be sent (`exec/engine_api.rs`).
-    EngineEndpoint,
-    /// The ID of the engine the docker CLI talks to: a socket is asked
-    /// directly only when its engine has that ID.
+    /// The ID of the engine the docker CLI talks to, as it resolves it
+    /// (DOCKER_HOST, a context, its config file, a wrapper): the engine's
+    /// socket is asked directly only when its engine has that ID
+    /// (`exec/engine_api.rs`).
     EngineId,
     /// The engine's own platform (`os/arch` of the daemon): what an image
     /// of a flavour without `platforms` is built for, whatever
@@ -278,13 +276,6 @@ impl Step {
                 format!("{rev}^{{commit}}"),
             ]),
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
-            Step::EngineEndpoint => lits([
-                "docker",
-                "context",
-                "inspect",
-                "--format",
-                "{{json .Endpoints.docker.Host}}",
-            ]),
             Step::EngineId => lits(["docker", "info", "--format", "{{json .ID}}"]),
             Step::EnginePlatform => lits([
                 "docker",
@@ -500,7 +491,6 @@ impl Step {
             | Step::ContextHash { .. }
             | Step::ContextAttrs { .. }
             | Step::BuildxProbe
-            | Step::EngineEndpoint
             | Step::EngineId
             | Step::EnginePlatform
             | Step::Inspect { .. }
@@ -597,7 +587,6 @@ impl Step {
             Step::Compress { files } => format!("compressing {} layers", files.len()),
             Step::GitIsCommit { rev } => format!("looking up commit {rev}"),
             Step::BuildxProbe => "looking for docker buildx".into(),
-            Step::EngineEndpoint => "asking docker which engine it talks to".into(),
             Step::EngineId => "asking docker for its engine's ID".into(),
             Step::EnginePlatform => "asking the engine for its platform".into(),
             Step::Pull {
@@ -782,7 +771,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
         },
         Step::GitIsCommit { rev: "a".into() },
         Step::BuildxProbe,
-        Step::EngineEndpoint,
         Step::EngineId,
         Step::EnginePlatform,
         Step::Pull {
@@ -845,7 +833,6 @@ pub(crate) fn one_of_each() -> Vec<Step> {
             | Step::Compress { .. }
             | Step::GitIsCommit { .. }
             | Step::BuildxProbe
-            | Step::EngineEndpoint
             | Step::EngineId
             | Step::EnginePlatform
             | Step::Pull { .. }
@@ -1001,11 +988,6 @@ mod tests {
             (
                 Step::GitIsCommit { rev: "ab".into() },
                 "# read-only: git rev-parse --verify --quiet --end-of-options 'ab^{commit}'",
-                Wait::Lookup,
-            ),
-            (
-                Step::EngineEndpoint,
-                "# read-only: docker context inspect --format '{{json .Endpoints.docker.Host}}'",
                 Wait::Lookup,
             ),
             (

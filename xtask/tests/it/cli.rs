@@ -119,8 +119,6 @@ fn expected_start() -> Vec<String> {
 /// run starts them with the git state and takes them there).
 fn expected_probes() -> Vec<String> {
     vec![
-        "# read-only: docker context inspect --format '{{json .Endpoints.docker.Host}}'"
-            .to_string(),
         "# read-only: docker version --format '{{.Server.Os}}/{{.Server.Arch}}'".to_string(),
         "# read-only: docker buildx version".to_string(),
     ]
@@ -202,7 +200,6 @@ fn dry_run_without_buildx_pulls_then_builds() {
     assert_eq!(
         fake.calls(),
         [
-            "context inspect --format {{json .Endpoints.docker.Host}}",
             "version --format {{.Server.Os}}/{{.Server.Arch}}",
             "buildx version"
         ]

@@ -86,9 +86,9 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     // As `docker image prune` would, right before the name moves: the
     // checked image has no name to keep it. Through the engine's API (its
     // socket, behind a proxy that removes the image as the tag request
-    // comes), then through the docker CLI (one that names an engine the
-    // tool cannot reach on a socket; a wrapper removes the image as
-    // `docker tag -- <ID> <name>` starts).
+    // comes), then through the docker CLI (one whose engine is not the
+    // socket's, by its ID; a wrapper removes the image as `docker tag --
+    // <ID> <name>` starts).
     let proxy = EngineProxy::start("iid-pruned-proxy", "/tag?", |line| {
         let id = line
             .split("/images/")
@@ -99,7 +99,7 @@ fn an_image_pruned_between_its_check_and_its_naming_leaves_the_name_and_says_so(
     let host = proxy.host();
     let pruning = docker_wrapper(
         "iid-pruned-docker",
-        &format!("{NO_SOCKET}\n[ \"$1\" = tag ] && \"$REAL\" image rm \"$3\" >&2"),
+        &format!("{ANOTHER_ENGINE}\n[ \"$1\" = tag ] && \"$REAL\" image rm \"$3\" >&2"),
     );
     for (path, env, tag) in [
         (

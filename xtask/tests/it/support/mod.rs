@@ -186,6 +186,9 @@ impl Workspace {
             Some(p) => format!("{}:{path}", p.display()),
             None => path,
         };
+        if path_first.is_some_and(|p| p.join(FAKE_MARK).exists()) {
+            cmd.env("DOCKER_HOST", FAKE_HOST);
+        }
         cmd.env("PATH", path)
             .arg("--root")
             .arg(self.root())
@@ -295,12 +298,19 @@ impl Run {
 
 /// The read-only docker calls any command may make before it refuses (as
 /// a fake docker records them): the buildx probe and the engine's platform.
-pub const READ_ONLY_PROBES: [&str; 4] = [
+pub const READ_ONLY_PROBES: [&str; 3] = [
     "buildx version",
-    "context inspect --format {{json .Endpoints.docker.Host}}",
     "info --format {{json .ID}}",
     "version --format {{.Server.Os}}/{{.Server.Arch}}",
 ];
+
+/// The file that marks a [`FakeDocker`]'s folder.
+const FAKE_MARK: &str = "fake-docker";
+
+/// DOCKER_HOST of a run with a [`FakeDocker`] first on PATH: a host the
+/// fake ignores, which names no socket, so the tool asks no engine of this
+/// machine directly and every docker step goes to the fake.
+pub const FAKE_HOST: &str = "tcp://fake-docker.invalid:2375";
 
 /// A fake `docker` first on PATH that records each call (one line of
 /// arguments) in `calls.log` and answers from environment variables.
@@ -321,8 +331,6 @@ sub="$1"
 if [ -n "$FAKE_HANG" ] && [ "$sub" = "$FAKE_HANG" ]; then echo $$ > '{dir}/hang.pid'; exec sleep 60; fi
 if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake docker: $sub failed" >&2; exit "${{FAKE_FAIL#*:}}"; fi
 case "$sub" in
-  context)
-    echo '"tcp://fake-docker.invalid:2375"'; exit 0 ;;
   info)
     echo '"FAKE:DOCKER"'; exit 0 ;;
   version)
@@ -346,6 +354,7 @@ exit 97
         let path = dir.path().join("docker");
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join(FAKE_MARK), "").unwrap();
         FakeDocker { dir }
     }
 
@@ -1067,12 +1076,11 @@ impl Drop for Cleanup {
     }
 }
 
-/// The shell text of a [`docker_wrapper`] whose docker names an engine the
-/// tool cannot reach on a socket (as for an SSH or TCP host): the tool
-/// then runs every docker step through the CLI, which reaches the real
-/// engine.
-pub const NO_SOCKET: &str =
-    r#"[ "$1" = context ] && [ "$2" = inspect ] && { echo '"ssh://elsewhere.invalid"'; exit 0; }"#;
+/// The shell text of a [`docker_wrapper`] whose docker talks to another
+/// engine than this machine's socket (as one that runs docker on another
+/// host, or a context naming one): its engine's ID differs, so the tool
+/// runs every docker step through the CLI, which reaches the real engine.
+pub const ANOTHER_ENGINE: &str = r#"[ "$1" = info ] && { echo '"ANOTHER:ENGINE:ID"'; exit 0; }"#;
 
 /// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
 /// the real docker and `$DIR` a scratch folder) and then the real one.
