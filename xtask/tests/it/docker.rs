@@ -133,13 +133,7 @@ fn the_engine_docker_names_is_asked_on_its_socket_else_through_the_cli() {
     ] {
         assert!(!run.stderr.contains(echoed), "{echoed}\n{}", run.stderr);
     }
-    assert!(
-        run.stderr
-            .lines()
-            .any(|l| l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")),
-        "{}",
-        run.stderr
-    );
+    run.named_through_the_engine_api();
     assert_eq!(image_id(&reference), built);
     // A context made current in docker's config, under the key as docker
     // also reads it (`CurrentContext`), that points at a proxy in front of
@@ -168,13 +162,7 @@ fn the_engine_docker_names_is_asked_on_its_socket_else_through_the_cli() {
     // through the proxy; none of the tool's requests (`GET`, `POST`).
     assert!(!seen.is_empty(), "{seen:?}");
     assert!(seen.iter().all(|l| l.starts_with("HEAD ")), "{seen:?}");
-    assert!(
-        run.stderr
-            .lines()
-            .any(|l| l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")),
-        "{}",
-        run.stderr
-    );
+    run.named_through_the_engine_api();
     assert_eq!(image_id(&reference), built);
 }
 

@@ -237,6 +237,18 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// The run named its image with a request to the engine's socket.
+    #[track_caller]
+    pub fn named_through_the_engine_api(&self) {
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")),
+            "{}",
+            self.stderr
+        );
+    }
+
     /// The run asked the engine's API (its socket) for the engine's
     /// platform, and echoed the request.
     #[track_caller]
