@@ -97,7 +97,11 @@ impl<'a> Executor<'a> {
     /// steps in order, so it starts none early; nor is a step with a
     /// container or an output file started early (the gateway says which).
     pub fn prefetch(&mut self, step: Step) {
-        if self.early.iter().any(|(s, _)| *s == step) || self.feed_engine(&step).is_err() {
+        // A step the engine may answer waits until it is known how the
+        // engine is reached (the step then takes what was asked early).
+        if self.early.iter().any(|(s, _)| *s == step)
+            || (step.api_call().is_some() && !self.gw.engine_known())
+        {
             return;
         }
         if let Some(p) = self.gw.start(step.clone()) {

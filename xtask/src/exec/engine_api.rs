@@ -79,10 +79,23 @@ pub fn info(version: &str) -> Request {
     }
 }
 
-/// What `docker info --format '{{json .ID}}'` printed: the engine's ID.
+/// What `docker info --format '{{json (print .ID "/" .Name)}}'` printed:
+/// the engine's identity, its ID and its host's name.
 pub fn engine_id_of(printed: &str) -> Option<String> {
     let id = Json::parse(printed.trim()).ok()?;
-    Some(id.as_str()?.to_string()).filter(|id| !id.is_empty())
+    Some(id.as_str()?.to_string()).filter(|id| well_formed(id))
+}
+
+/// An identity with both parts (`ID/Name`).
+fn well_formed(id: &str) -> bool {
+    id.rsplit_once('/')
+        .is_some_and(|(id, name)| !id.is_empty() && !name.is_empty())
+}
+
+/// The identity `/info` gives, as [`engine_id_of`] reads docker's.
+fn identity_in(info: &Json) -> Option<String> {
+    let field = |k: &str| info.get(k).and_then(Json::as_str);
+    Some(format!("{}/{}", field("ID")?, field("Name")?)).filter(|id| well_formed(id))
 }
 
 /// The API version every request names: DOCKER_API_VERSION when set (the
@@ -114,7 +127,7 @@ pub fn reach(socket: &Path, shown: &dyn Fn(&Request) -> String) -> Result<Option
             return Err(Interrupted.into());
         }
         crate::support::output::stderr_line(&format!("+ {}", shown(r)));
-        Ok(exchange(socket, r, Wait::Lookup, 4 * 1024 * 1024)?.ok())
+        Ok(exchange_within(socket, r, 4 * 1024 * 1024)?.ok())
     };
     let Some(pinged) = ask(&ping())?.as_ref().and_then(api_version) else {
         return Ok(None);
@@ -126,12 +139,12 @@ pub fn reach(socket: &Path, shown: &dyn Fn(&Request) -> String) -> Result<Option
     let id = ask(&info(&version))?
         .filter(|r| r.status == 200)
         .and_then(|r| Json::parse(String::from_utf8_lossy(&r.body).trim()).ok())
-        .and_then(|j| j.get("ID").and_then(Json::as_str).map(str::to_string));
+        .and_then(|j| identity_in(&j));
     let route = Route {
         socket: socket.to_path_buf(),
         version,
     };
-    Ok(id.filter(|id| !id.is_empty()).map(|id| (route, id)))
+    Ok(id.map(|id| (route, id)))
 }
 
 /// [`reach`], when the engine there has the ID the docker CLI's engine
@@ -200,6 +213,34 @@ fn exchange(
     wait: Wait,
     cap: usize,
 ) -> Result<std::result::Result<Response, String>> {
+    exchange_bounded(socket, r, limit_of(wait), cap, false)
+}
+
+/// How long a candidate socket may take to answer its ping and `/info`
+/// (at most the lookup limit): an engine answers them at once, and a
+/// socket that does not may not be docker's engine at all.
+const CANDIDATE_LIMIT: Duration = Duration::from_secs(10);
+
+/// [`exchange`] with a candidate socket: within [`CANDIDATE_LIMIT`], and
+/// no answer in time is only a reason not to use it (inner `Err`).
+fn exchange_within(
+    socket: &Path,
+    r: &Request,
+    cap: usize,
+) -> Result<std::result::Result<Response, String>> {
+    let limit = limit_of(Wait::Lookup).map(|(max, env)| (max.min(CANDIDATE_LIMIT), env));
+    exchange_bounded(socket, r, limit, cap, true)
+}
+
+/// [`exchange`] within `limit`; past it an error, or (`soft`) an inner
+/// `Err`.
+fn exchange_bounded(
+    socket: &Path,
+    r: &Request,
+    limit: Option<(Duration, &'static str)>,
+    cap: usize,
+    soft: bool,
+) -> Result<std::result::Result<Response, String>> {
     let at = format!("unix://{}", socket.display());
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
@@ -213,7 +254,6 @@ fn exchange(
         "{} {} HTTP/1.1\r\nHost: docker\r\nUser-Agent: xtask\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         r.method, r.target
     );
-    let limit = limit_of(wait);
     let start = Instant::now();
     stream.set_write_timeout(Some(limit.map_or(SLICE * 600, |(d, _)| d)))?;
     if let Err(e) = stream.write_all(head.as_bytes()) {
@@ -229,12 +269,16 @@ fn exchange(
             return Err(Interrupted.into());
         }
         if let Some((max, env)) = limit.filter(|(max, _)| start.elapsed() >= *max) {
-            anyhow::bail!(
-                "the engine did not answer `{} {}` within {} s and it was stopped; raise {env} if it needs longer",
+            let why = format!(
+                "the engine at {at} did not answer `{} {}` within {} s and it was stopped; raise {env} if it needs longer",
                 r.method,
                 r.target,
                 max.as_secs()
             );
+            if soft {
+                return Ok(Err(why));
+            }
+            anyhow::bail!(why);
         }
         let n = match stream.read(&mut chunk) {
             Ok(0) => break,
@@ -516,8 +560,19 @@ mod tests {
         for bad in ["1", "v1.40", "1.40/x", "latest", "1.40 "] {
             assert_eq!(v(Some(bad)), None, "{bad:?}");
         }
-        assert_eq!(engine_id_of("\"MXJA:BCQV\"\n"), Some("MXJA:BCQV".into()));
-        for bad in ["\"\"", "MXJA", "", "null"] {
+        assert_eq!(
+            engine_id_of("\"MXJA:BCQV/vm\"\n"),
+            Some("MXJA:BCQV/vm".into())
+        );
+        for bad in [
+            "\"\"",
+            "\"MXJA\"",
+            "\"MXJA/\"",
+            "\"/vm\"",
+            "MXJA/vm",
+            "",
+            "null",
+        ] {
             assert_eq!(engine_id_of(bad), None, "{bad:?}");
         }
     }

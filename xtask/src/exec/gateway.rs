@@ -87,8 +87,8 @@ impl<'a> Gateway<'a> {
     /// its git reads. The socket's answers count only if its engine has
     /// docker's ID. Not in a dry run, which lists its steps in order.
     pub fn start_engine(&self, platform: bool) -> Option<PendingEngine> {
-        let candidate = engine_api::candidate_from_env();
-        if self.dry_run || self.engine_known() || candidate.is_none() {
+        let candidate = engine_api::candidate_from_env()?;
+        if self.dry_run || self.engine_known() {
             return None;
         }
         let step = Step::EngineId;
@@ -102,29 +102,34 @@ impl<'a> Gateway<'a> {
         let (version_wait, version_capture) = (version.wait(), version.capture());
         let handle = std::thread::spawn(move || {
             let id = std::thread::spawn(move || runner::run(id, id_wait, None, id_capture));
-            let reached = match &candidate {
-                Some(socket) => engine_api::reach(socket, &shown)?,
-                None => None,
-            };
-            let version = match (&reached, platform) {
-                (Some((route, _)), true) => Some(
-                    Sending {
-                        socket: route.socket.clone(),
-                        requests: ApiCall::Version.requests(&BTreeMap::new(), &route.version),
-                        shown: ApiCall::Version.render(&BTreeMap::new(), &route.version),
-                        call: ApiCall::Version,
-                        wait: version_wait,
-                        capture: version_capture,
-                    }
-                    .perform()?,
-                ),
-                _ => None,
-            };
+            // The socket's answers, asked while `docker info` runs; `docker
+            // info` is waited for whatever they were.
+            let asked = (|| -> Result<_> {
+                let Some(reached) = engine_api::reach(&candidate, &shown)? else {
+                    return Ok(None);
+                };
+                let version = match platform {
+                    true => Some(
+                        Sending {
+                            socket: reached.0.socket.clone(),
+                            requests: ApiCall::Version
+                                .requests(&BTreeMap::new(), &reached.0.version),
+                            shown: ApiCall::Version.render(&BTreeMap::new(), &reached.0.version),
+                            call: ApiCall::Version,
+                            wait: version_wait,
+                            capture: version_capture,
+                        }
+                        .perform()?,
+                    ),
+                    false => None,
+                };
+                Ok(Some((reached, version)))
+            })();
             let id = id.join().map_err(|_| {
                 anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
             })??;
-            match reached {
-                Some((route, socket_id)) if id_in(&id).as_ref() == Some(&socket_id) => {
+            match asked? {
+                Some(((route, socket_id), version)) if id_in(&id).as_ref() == Some(&socket_id) => {
                     Ok((Some(route), version))
                 }
                 _ => Ok((None, None)),

@@ -137,10 +137,11 @@ pub enum Step {
     },
     /// Whether the buildx plugin is there.
     BuildxProbe,
-    /// The ID of the engine the docker CLI talks to, as it resolves it
-    /// (DOCKER_HOST, a context, its config file, a wrapper): the engine's
-    /// socket is asked directly only when its engine has that ID
-    /// (`exec/engine_api.rs`).
+    /// The identity of the engine the docker CLI talks to, as it resolves
+    /// it (DOCKER_HOST, a context, its config file, a wrapper): its ID and
+    /// its host's name (`ID/Name`: engines of VMs cloned from one image can
+    /// share an ID). The engine's socket is asked directly only when its
+    /// engine has that identity (`exec/engine_api.rs`).
     EngineId,
     /// The engine's own platform (`os/arch` of the daemon): what an image
     /// of a flavour without `platforms` is built for, whatever
@@ -276,7 +277,12 @@ impl Step {
                 format!("{rev}^{{commit}}"),
             ]),
             Step::BuildxProbe => lits(["docker", "buildx", "version"]),
-            Step::EngineId => lits(["docker", "info", "--format", "{{json .ID}}"]),
+            Step::EngineId => lits([
+                "docker",
+                "info",
+                "--format",
+                "{{json (print .ID \"/\" .Name)}}",
+            ]),
             Step::EnginePlatform => lits([
                 "docker",
                 "version",
@@ -992,7 +998,7 @@ mod tests {
             ),
             (
                 Step::EngineId,
-                "# read-only: docker info --format '{{json .ID}}'",
+                "# read-only: docker info --format '{{json (print .ID \"/\" .Name)}}'",
                 Wait::Lookup,
             ),
             (

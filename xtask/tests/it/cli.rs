@@ -227,7 +227,9 @@ fn through_the_engine_api(lines: Vec<String>, reference: &str, base: &str) -> Ve
     let mut out = Vec::new();
     for l in lines {
         if l.starts_with("# read-only: docker version ") {
-            out.push("# read-only: docker info --format '{{json .ID}}'".to_string());
+            out.push(
+                r#"# read-only: docker info --format '{{json (print .ID "/" .Name)}}'"#.to_string(),
+            );
             out.push("# read-only: engine API: GET /_ping".to_string());
             out.push("# read-only: engine API: GET /vAPI/info".to_string());
             out.push("# read-only: engine API: GET /vAPI/version".to_string());

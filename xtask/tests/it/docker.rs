@@ -122,6 +122,25 @@ fn the_engine_docker_names_is_asked_on_its_socket_else_through_the_cli() {
         "{asked:?}"
     );
     let built = image_id(&reference);
+    // An engine with this one's ID on another host (VMs cloned from one
+    // image share it): the host's name differs, so it is not this socket's.
+    let twin = docker_wrapper(
+        "e2e-twin-engine",
+        r#"[ "$1" = info ] && { printf '"%s/another-host"\n' "$("$REAL" info --format '{{.ID}}')"; exit 0; }"#,
+    );
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(twin.path()),
+        &[],
+    );
+    run.expect(0);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("# read-only: docker version --format ")),
+        "{}",
+        run.stdout
+    );
     // The engine on its socket is asked directly, and the same image named.
     let run = ws.xtask(&["image", "build", "fix"], None, &[]);
     run.expect(0);

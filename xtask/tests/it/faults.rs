@@ -722,7 +722,7 @@ fn an_engine_answer_is_taken_by_its_length_even_if_the_connection_stays_open() {
     // Content-Length or in chunks, the connection left open.
     // One answer for every request: the engine's version and (for `docker
     // info` and the tool's check that the socket is docker's engine) its ID.
-    let version = r#"{"Os":"linux","Arch":"arm64","ID":"FAKE:ENGINE"}"#;
+    let version = r#"{"Os":"linux","Arch":"arm64","ID":"FAKE:ENGINE","Name":"fake"}"#;
     let (a, b) = version.split_at(12);
     let sized = format!(
         "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n{version}",
@@ -754,4 +754,41 @@ fn an_engine_answer_is_taken_by_its_length_even_if_the_connection_stays_open() {
             run.stdout
         );
     }
+}
+
+#[test]
+fn a_candidate_socket_that_hangs_is_left_for_a_docker_that_uses_another_engine() {
+    let ws = fixture("hung-candidate");
+    let silent = SilentEngine::start();
+    // DOCKER_HOST names the hung socket; the docker on PATH talks to the
+    // machine's engine whatever it says (a wrapper, or a context).
+    let healthy = docker_wrapper(
+        "hung-candidate-docker",
+        "export DOCKER_HOST=unix:///var/run/docker.sock",
+    );
+    let start = Instant::now();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(healthy.path()),
+        &[
+            ("DOCKER_HOST", &silent.host()),
+            ("XTASK_LOOKUP_TIMEOUT_SECS", "2"),
+        ],
+    );
+    run.expect(0);
+    assert!(silent.accepted() > 0, "the socket was asked");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    // Every step runs the docker CLI, which reaches docker's engine.
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("# read-only: docker version --format ")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("engine API: GET /v"), "{}", run.stdout);
 }

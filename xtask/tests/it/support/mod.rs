@@ -312,7 +312,7 @@ impl Run {
 /// a fake docker records them): the buildx probe and the engine's platform.
 pub const READ_ONLY_PROBES: [&str; 3] = [
     "buildx version",
-    "info --format {{json .ID}}",
+    r#"info --format {{json (print .ID "/" .Name)}}"#,
     "version --format {{.Server.Os}}/{{.Server.Arch}}",
 ];
 
@@ -344,7 +344,7 @@ if [ -n "$FAKE_HANG" ] && [ "$sub" = "$FAKE_HANG" ]; then echo $$ > '{dir}/hang.
 if [ -n "$FAKE_FAIL" ] && [ "${{FAKE_FAIL%%:*}}" = "$sub" ]; then echo "fake docker: $sub failed" >&2; exit "${{FAKE_FAIL#*:}}"; fi
 case "$sub" in
   info)
-    echo '"FAKE:DOCKER"'; exit 0 ;;
+    echo '"FAKE:DOCKER/fake"'; exit 0 ;;
   version)
     echo "${{FAKE_PLATFORM:-linux/amd64}}"; exit 0 ;;
   buildx-version)
@@ -1092,7 +1092,8 @@ impl Drop for Cleanup {
 /// engine than this machine's socket (as one that runs docker on another
 /// host, or a context naming one): its engine's ID differs, so the tool
 /// runs every docker step through the CLI, which reaches the real engine.
-pub const ANOTHER_ENGINE: &str = r#"[ "$1" = info ] && { echo '"ANOTHER:ENGINE:ID"'; exit 0; }"#;
+pub const ANOTHER_ENGINE: &str =
+    r#"[ "$1" = info ] && { echo '"ANOTHER:ENGINE:ID/elsewhere"'; exit 0; }"#;
 
 /// A `docker` first on PATH that runs `before` (shell text, with `$REAL`
 /// the real docker and `$DIR` a scratch folder) and then the real one.
