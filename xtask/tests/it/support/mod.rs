@@ -237,6 +237,19 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// A dry run that lists the engine's platform as a docker CLI step
+    /// (the engine's socket not used).
+    #[track_caller]
+    pub fn listed_the_platform_through_the_cli(&self) {
+        assert!(
+            self.stdout
+                .lines()
+                .any(|l| l.starts_with("# read-only: docker version --format ")),
+            "{}",
+            self.stdout
+        );
+    }
+
     /// The run named its image with a request to the engine's socket.
     #[track_caller]
     pub fn named_through_the_engine_api(&self) {
