@@ -127,7 +127,7 @@ pub fn reach(socket: &Path, shown: &dyn Fn(&Request) -> String) -> Result<Option
             return Err(Interrupted.into());
         }
         crate::support::output::stderr_line(&format!("+ {}", shown(r)));
-        Ok(exchange_within(socket, r, 4 * 1024 * 1024)?.ok())
+        Ok(exchange(socket, r, Bound::Candidate, 4 * 1024 * 1024)?.ok())
     };
     let Some(pinged) = ask(&ping())?.as_ref().and_then(api_version) else {
         return Ok(None);
@@ -156,9 +156,13 @@ pub fn route(
     cli_id: &str,
     shown: &dyn Fn(&Request) -> String,
 ) -> Result<Option<Route>> {
-    Ok(reach(socket, shown)?
-        .filter(|(_, id)| id == cli_id)
-        .map(|(route, _)| route))
+    Ok(reach(socket, shown)?.and_then(|reached| docker_s(reached, Some(cli_id))))
+}
+
+/// The route [`reach`] found, when its engine is the one docker talks to
+/// (`cli_id`, as [`engine_id_of`] read it).
+pub fn docker_s((route, id): (Route, String), cli_id: Option<&str>) -> Option<Route> {
+    (cli_id == Some(id.as_str())).then_some(route)
 }
 
 /// The `Api-Version` of a `200` answer: digits, a dot, digits.
@@ -191,7 +195,7 @@ impl Sending {
         };
         let mut answers = Vec::new();
         for r in &self.requests {
-            match exchange(&self.socket, r, self.wait, cap)? {
+            match exchange(&self.socket, r, Bound::Step(self.wait), cap)? {
                 Ok(a) => answers.push((a.status, a.body)),
                 Err(why) => return Ok(failed(why)),
             }
@@ -203,44 +207,38 @@ impl Sending {
 /// How long a read waits before the signals and the limit are looked at.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// One request on a connection of its own (`Connection: close`): the
-/// status and body, or (inner `Err`) why the engine could not be reached
-/// or answered nothing an HTTP client can read. Stopped by a signal, past
-/// the wait's limit, or past `cap` bytes: an error.
-fn exchange(
-    socket: &Path,
-    r: &Request,
-    wait: Wait,
-    cap: usize,
-) -> Result<std::result::Result<Response, String>> {
-    exchange_bounded(socket, r, limit_of(wait), cap, false)
-}
-
 /// How long a candidate socket may take to answer its ping and `/info`
 /// (at most the lookup limit): an engine answers them at once, and a
 /// socket that does not may not be docker's engine at all.
 const CANDIDATE_LIMIT: Duration = Duration::from_secs(10);
 
-/// [`exchange`] with a candidate socket: within [`CANDIDATE_LIMIT`], and
-/// no answer in time is only a reason not to use it (inner `Err`).
-fn exchange_within(
-    socket: &Path,
-    r: &Request,
-    cap: usize,
-) -> Result<std::result::Result<Response, String>> {
-    let limit = limit_of(Wait::Lookup).map(|(max, env)| (max.min(CANDIDATE_LIMIT), env));
-    exchange_bounded(socket, r, limit, cap, true)
+/// How a request is bounded: its wait class's limit, the error past it;
+/// or a candidate's ([`CANDIDATE_LIMIT`]), where no answer in time is only
+/// a reason not to use the socket (an inner `Err`).
+#[derive(Clone, Copy)]
+enum Bound {
+    Step(Wait),
+    Candidate,
 }
 
-/// [`exchange`] within `limit`; past it an error, or (`soft`) an inner
-/// `Err`.
-fn exchange_bounded(
+/// One request on a connection of its own (`Connection: close`): the
+/// status and body, or (inner `Err`) why the engine could not be reached
+/// or answered nothing an HTTP client can read. Stopped by a signal, past
+/// `cap` bytes, or past its limit (unless `bound` says otherwise): an
+/// error.
+fn exchange(
     socket: &Path,
     r: &Request,
-    limit: Option<(Duration, &'static str)>,
+    bound: Bound,
     cap: usize,
-    soft: bool,
 ) -> Result<std::result::Result<Response, String>> {
+    let (limit, soft) = match bound {
+        Bound::Step(wait) => (limit_of(wait), false),
+        Bound::Candidate => (
+            limit_of(Wait::Lookup).map(|(max, env)| (max.min(CANDIDATE_LIMIT), env)),
+            true,
+        ),
+    };
     let at = format!("unix://{}", socket.display());
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,

@@ -57,7 +57,7 @@ impl<'a> Gateway<'a> {
     /// Decide how the engine is reached from the ID docker printed for
     /// its engine (`Step::EngineId`; a failure: through the CLI): the
     /// candidate socket, when its engine answers its ping and has that ID.
-    pub fn decide_engine(&mut self, id: Option<Output>) -> Result<()> {
+    fn decide_engine(&mut self, id: Option<Output>) -> Result<()> {
         let dry_run = self.dry_run;
         let json = self.json;
         let listed = move |r: &Request| {
@@ -128,12 +128,16 @@ impl<'a> Gateway<'a> {
             let id = id.join().map_err(|_| {
                 anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
             })??;
-            match asked? {
-                Some(((route, socket_id), version)) if id_in(&id).as_ref() == Some(&socket_id) => {
-                    Ok((Some(route), version))
+            let cli_id = id_in(&id);
+            Ok(match asked? {
+                Some((reached, version)) => {
+                    match engine_api::docker_s(reached, cli_id.as_deref()) {
+                        Some(route) => (Some(route), version),
+                        None => (None, None),
+                    }
                 }
-                _ => Ok((None, None)),
-            }
+                None => (None, None),
+            })
         });
         Some(PendingEngine { handle })
     }

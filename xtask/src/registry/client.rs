@@ -512,8 +512,13 @@ pub(crate) fn auth_key(endpoint: &Endpoint, name: &str, access: &Access) -> Stri
 
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
 fn docker_config_path() -> Result<std::path::PathBuf> {
-    crate::support::docker_config::file()
-        .context("neither DOCKER_CONFIG nor HOME is set, so docker's credentials cannot be found")
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Ok(std::path::PathBuf::from(dir).join("config.json"));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context(
+        "neither DOCKER_CONFIG nor HOME is set, so docker's credentials cannot be found",
+    )?;
+    Ok(std::path::PathBuf::from(home).join(".docker/config.json"))
 }
 
 fn identity_token(endpoint: &Endpoint) -> anyhow::Error {

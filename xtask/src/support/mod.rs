@@ -1,7 +1,6 @@
 pub(crate) mod atomic;
 pub(crate) mod cache;
 pub mod digest;
-pub(crate) mod docker_config;
 pub mod error;
 pub mod json;
 pub(crate) mod lock;
