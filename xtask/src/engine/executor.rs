@@ -35,6 +35,10 @@ pub struct Executor<'a> {
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
+    /// The platform the candidate socket's engine named, taken before it
+    /// is known whether that engine is docker's: confirmed before the
+    /// first step that would act on a wrong one ([`Executor::confirm_engine`]).
+    unconfirmed: Option<Platform>,
     /// What is asked about the engine (its route, its platform), started
     /// early ([`Executor::start_probes`]).
     engine_probe: Option<crate::exec::gateway::PendingEngine>,
@@ -51,6 +55,7 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
+            unconfirmed: None,
             engine_probe: None,
             early: Vec::new(),
         }
@@ -76,6 +81,9 @@ impl<'a> Executor<'a> {
     /// reached (else the gateway asks when the step runs); keep the
     /// engine's platform when it came with it.
     pub(super) fn feed_engine(&mut self, step: &Step) -> Result<()> {
+        if !step.before_engine_confirmed() {
+            self.confirm_engine()?;
+        }
         if step.api_call().is_none() || self.gw.engine_known() {
             return Ok(());
         }
@@ -314,18 +322,66 @@ impl<'a> Executor<'a> {
     }
 
     /// The engine's own platform (asked once): what a flavour without
-    /// `platforms` is built for and checked against.
+    /// `platforms` is built for and checked against. While docker is
+    /// still asked which engine it talks to, the candidate socket's answer
+    /// is taken, to be confirmed before the first step it could misguide.
     pub fn engine_platform(&mut self) -> Result<Platform> {
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }
+        let early = self
+            .engine_probe
+            .as_ref()
+            .filter(|p| !p.is_finished())
+            .and_then(crate::exec::gateway::PendingEngine::socket_platform)
+            .filter(|o| o.ok)
+            .and_then(|o| Platform::parse(o.stdout.trim()).ok());
+        if let Some(p) = early {
+            self.unconfirmed = Some(p.clone());
+            self.engine_platform = Some(p.clone());
+            return Ok(p);
+        }
+        let p = self.platform_asked()?;
+        self.engine_platform = Some(p.clone());
+        Ok(p)
+    }
+
+    /// `Step::EnginePlatform`'s answer, read.
+    fn platform_asked(&mut self) -> Result<Platform> {
         let text = self
             .must(&Step::EnginePlatform)?
             .context("the platform probe always runs")?;
-        let p = Platform::parse(text.trim())
-            .map_err(|e| anyhow::anyhow!("the engine names its platform {:?}: {e}", text.trim()))?;
-        self.engine_platform = Some(p.clone());
-        Ok(p)
+        Platform::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("the engine names its platform {:?}: {e}", text.trim()))
+    }
+
+    /// Confirm the platform taken from the candidate socket
+    /// ([`Executor::engine_platform`]): its engine is docker's, or docker's
+    /// engine, asked through the CLI, names the same platform. Else
+    /// [`OtherEngine`]: what was planned with it must be planned again.
+    pub fn confirm_engine(&mut self) -> Result<()> {
+        let Some(planned) = self.unconfirmed.take() else {
+            return Ok(());
+        };
+        let Some(probe) = self.engine_probe.take() else {
+            anyhow::bail!("internal error: an engine platform taken early with no question asked");
+        };
+        let socket = probe.socket.clone();
+        self.gw.finish_engine(probe)?;
+        if self.gw.engine_is_docker_s() {
+            return Ok(());
+        }
+        let actual = self.platform_asked()?;
+        self.engine_platform = Some(actual.clone());
+        if actual == planned {
+            return Ok(());
+        }
+        Err(OtherEngine {
+            socket,
+            planned,
+            actual,
+        }
+        .into())
     }
 
     /// `docker image inspect` of several names or IDs: `None` for an absent
@@ -602,6 +658,30 @@ mod tests {
         assert!(dry.early.is_empty());
     }
 }
+
+/// The platform a command planned with, read from the engine on the
+/// candidate socket, is not that of the engine docker talks to.
+#[derive(Debug)]
+pub struct OtherEngine {
+    /// The socket whose engine named `planned`.
+    pub socket: std::path::PathBuf,
+    pub planned: Platform,
+    pub actual: Platform,
+}
+
+impl std::fmt::Display for OtherEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "docker talks to another engine than the one on {}: it is {}, not {}",
+            self.socket.display(),
+            self.actual,
+            self.planned
+        )
+    }
+}
+
+impl std::error::Error for OtherEngine {}
 
 /// What a base image's registry serves under its name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,16 @@ impl Executor<'_> {
         let mut done: Vec<(String, std::time::Duration, bool)> = Vec::new();
         let mut failure = None;
         for (i, item) in plan.iter().enumerate() {
+            // Before it is announced: an engine other than the one planned
+            // for stops the plan here (its caller plans again).
+            let confirms = match item {
+                Item::Run(step) => !step.before_engine_confirmed(),
+                Item::Check(_) | Item::Write(_) => true,
+            };
+            if let Err(e) = confirms.then(|| self.confirm_engine()).transpose() {
+                failure = Some((i, e));
+                break;
+            }
             let what = milestone(item).filter(|_| counting);
             if let Some(w) = &what {
                 crate::support::output::stderr_line(&format!("[{}/{total}] {w}", done.len() + 1));

@@ -85,7 +85,9 @@ impl<'a> Gateway<'a> {
     /// socket's ping, ID and (when `platform`) version, on threads of
     /// their own: what a build asks before its first build step, beside
     /// its git reads. The socket's answers count only if its engine has
-    /// docker's ID. Not in a dry run, which lists its steps in order.
+    /// docker's ID; its version is handed over as soon as it came
+    /// ([`PendingEngine::socket_platform`]), to be confirmed later. Not in
+    /// a dry run, which lists its steps in order.
     pub fn start_engine(&self, platform: bool) -> Option<PendingEngine> {
         let candidate = engine_api::candidate_from_env()?;
         if self.dry_run || self.engine_known() {
@@ -100,6 +102,8 @@ impl<'a> Gateway<'a> {
         let (id, id_wait, id_capture) = (self.command(&step, &argv), step.wait(), step.capture());
         let version = Step::EnginePlatform;
         let (version_wait, version_capture) = (version.wait(), version.capture());
+        let (early, answer) = std::sync::mpsc::channel();
+        let socket = candidate.clone();
         let handle = std::thread::spawn(move || {
             let id = std::thread::spawn(move || runner::run(id, id_wait, None, id_capture));
             // The socket's answers, asked while `docker info` runs; `docker
@@ -108,48 +112,51 @@ impl<'a> Gateway<'a> {
                 let Some(reached) = engine_api::reach(&candidate, &shown)? else {
                     return Ok(None);
                 };
-                let version = match platform {
-                    true => Some(
-                        Sending {
-                            socket: reached.0.socket.clone(),
-                            requests: ApiCall::Version
-                                .requests(&BTreeMap::new(), &reached.0.version),
-                            shown: ApiCall::Version.render(&BTreeMap::new(), &reached.0.version),
-                            call: ApiCall::Version,
-                            wait: version_wait,
-                            capture: version_capture,
-                        }
-                        .perform()?,
-                    ),
-                    false => None,
-                };
-                Ok(Some((reached, version)))
+                if platform {
+                    let version = Sending {
+                        socket: reached.0.socket.clone(),
+                        requests: ApiCall::Version.requests(&BTreeMap::new(), &reached.0.version),
+                        shown: ApiCall::Version.render(&BTreeMap::new(), &reached.0.version),
+                        call: ApiCall::Version,
+                        wait: version_wait,
+                        capture: version_capture,
+                    }
+                    .perform()?;
+                    // Nobody waiting for it is no error.
+                    let _ = early.send(version);
+                }
+                Ok(Some(reached))
             })();
+            drop(early);
             let id = id.join().map_err(|_| {
                 anyhow::anyhow!("internal error: the thread asking for the engine's ID panicked")
             })??;
             let cli_id = id_in(&id);
-            Ok(match asked? {
-                Some((reached, version)) => {
-                    match engine_api::docker_s(reached, cli_id.as_deref()) {
-                        Some(route) => (Some(route), version),
-                        None => (None, None),
-                    }
-                }
-                None => (None, None),
-            })
+            Ok(asked?.and_then(|reached| engine_api::docker_s(reached, cli_id.as_deref())))
         });
-        Some(PendingEngine { handle })
+        Some(PendingEngine {
+            socket,
+            handle,
+            answer,
+        })
     }
 
     /// How the engine is reached, from [`Gateway::start_engine`]; the
-    /// answer to `Step::EnginePlatform` when it was asked.
+    /// answer to `Step::EnginePlatform` when it was asked, came from
+    /// docker's engine and was not taken early.
     pub fn finish_engine(&mut self, p: PendingEngine) -> Result<Option<Output>> {
-        let (route, version) = p.handle.join().map_err(|_| {
+        let route = p.handle.join().map_err(|_| {
             anyhow::anyhow!("internal error: the thread asking for the engine panicked")
         })??;
+        let version = route.is_some().then(|| p.answer.try_recv().ok()).flatten();
         self.engine = route.map_or(EngineRoute::Cli, EngineRoute::Api);
         Ok(version)
+    }
+
+    /// Whether the engine's own socket answers the steps it may answer
+    /// (its engine is docker's).
+    pub fn engine_is_docker_s(&self) -> bool {
+        matches!(self.engine, EngineRoute::Api(_))
     }
 
     /// Ask the docker CLI for its engine's ID, before the first step the
@@ -434,7 +441,26 @@ fn shown(r: &Request) -> String {
 /// The questions about the engine running on their own thread
 /// ([`Gateway::start_engine`]).
 pub struct PendingEngine {
-    handle: std::thread::JoinHandle<Result<(Option<Route>, Option<Output>)>>,
+    /// The candidate socket asked.
+    pub socket: std::path::PathBuf,
+    handle: std::thread::JoinHandle<Result<Option<Route>>>,
+    /// The candidate socket's answer to `Step::EnginePlatform`, sent as
+    /// soon as it came (before it is known whether its engine is docker's).
+    answer: std::sync::mpsc::Receiver<Output>,
+}
+
+impl PendingEngine {
+    /// Whether every question has its answer.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// The candidate socket's answer to `Step::EnginePlatform`, once it
+    /// came (`None`: not asked, or no engine answered on the socket). Its
+    /// engine may not be docker's: [`Gateway::finish_engine`] says.
+    pub fn socket_platform(&self) -> Option<Output> {
+        self.answer.recv().ok()
+    }
 }
 
 /// A read-only step running on its own thread ([`Gateway::start`]).

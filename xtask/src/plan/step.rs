@@ -524,6 +524,43 @@ impl Step {
             )
     }
 
+    /// Whether it may run while the engine's platform is the one the
+    /// candidate socket named, before docker said whether it talks to that
+    /// engine (`Executor::confirm_engine`): a step that asks no engine, or
+    /// the pull of a base, which is pulled again for the right platform
+    /// when the engine was another. Every other step acts on the engine
+    /// with what was planned (a build for a platform, a check against it).
+    pub fn before_engine_confirmed(&self) -> bool {
+        match self {
+            Step::Pull { .. }
+            | Step::GitState
+            | Step::GitPrefix
+            | Step::GitTracked
+            | Step::GitIsCommit { .. }
+            | Step::ContextList { .. }
+            | Step::ContextBlobs { .. }
+            | Step::ContextLinks { .. }
+            | Step::ContextHash { .. }
+            | Step::ContextAttrs { .. }
+            | Step::Unpack { .. }
+            | Step::HashFiles { .. }
+            | Step::Compress { .. }
+            | Step::BuildxProbe
+            | Step::EngineId
+            | Step::Registry(_)
+            | Step::CredentialHelper { .. } => true,
+            Step::EnginePlatform
+            | Step::Build(_)
+            | Step::Inspect { .. }
+            | Step::History { .. }
+            | Step::Probe { .. }
+            | Step::Test { .. }
+            | Step::Tag { .. }
+            | Step::Save { .. }
+            | Step::RemoveContainer { .. } => false,
+        }
+    }
+
     /// The file its stdout is written to, instead of being kept (the
     /// blobs a context is written from: binary, as large as the tree).
     pub fn stdout_file(&self) -> Option<&str> {
@@ -895,6 +932,23 @@ mod tests {
             steps.iter().filter(|s| s.changes_state()).count(),
             writes.len() + 1
         );
+    }
+
+    /// Before docker said which engine it talks to, only steps that ask
+    /// no engine run, and the pull (a base pulled for a wrong platform is
+    /// pulled again): every other docker command acts on an engine (the
+    /// buildx probe and `docker info` are what asks docker).
+    #[test]
+    fn only_the_pull_of_the_engine_steps_runs_before_the_engine_is_confirmed() {
+        for s in &one_of_each() {
+            let argv: Vec<String> = s.argv().iter().map(Arg::shown).collect();
+            let line = argv.join(" ");
+            let acts_on_engine = line.starts_with("docker ")
+                && !["docker pull ", "docker info ", "docker buildx version"]
+                    .iter()
+                    .any(|p| line.starts_with(p));
+            assert_eq!(s.before_engine_confirmed(), !acts_on_engine, "{line}");
+        }
     }
 
     #[test]

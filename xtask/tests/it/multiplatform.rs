@@ -789,3 +789,90 @@ fn docker_default_platform_chooses_nothing() {
     );
     assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 }
+
+/// The engine's platform is read from the engine's own socket while docker
+/// is still asked which engine it talks to, and the base pulled with it;
+/// a docker that turns out to talk to another engine is asked for that
+/// engine's platform before anything else runs: the same platform goes on
+/// as planned, another is planned again (pulled and built for it).
+#[test]
+fn a_build_planned_for_the_socket_s_engine_goes_to_the_engine_docker_talks_to() {
+    let Some((registry, base)) = two_platform_base("mp-other-engine", ["jammy", "jammy"]) else {
+        return;
+    };
+    let host = registry.host();
+    let ws = Workspace::fixture("mp-other-engine", &host, &base.reference);
+    let reference = format!("{host}/itwinai:0.2.2-torch2.6-jammy");
+    let _cleanup = Cleanup::new(&[&reference, &base.reference]);
+    // Another engine's ID, named slowly (after the socket named its
+    // platform); `docker version` as that engine answers it.
+    let other = |label: &str, platform: &str| {
+        let answer = match platform {
+            "" => String::new(),
+            p => format!(r#"[ "$1" = version ] && {{ echo {p}; exit 0; }}"#),
+        };
+        docker_wrapper(
+            label,
+            &format!(
+                r#"printf '%s\n' "$*" >> "$DIR/calls.log"
+[ "$1" = info ] && {{ sleep 1; echo '"ANOTHER:ENGINE:ID/elsewhere"'; exit 0; }}
+{answer}"#
+            ),
+        )
+    };
+    let engine_steps = |dir: &TempDir| -> Vec<String> {
+        std::fs::read_to_string(dir.path().join("calls.log"))
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                ["pull ", "version ", "build "]
+                    .iter()
+                    .any(|v| l.starts_with(v))
+            })
+            .map(|l| l.split(" -- ").next().unwrap().to_string())
+            .collect()
+    };
+    let pull = |p: &str| format!("pull --platform {p}");
+    let version = "version --format {{.Server.Os}}/{{.Server.Arch}}".to_string();
+
+    // Docker's engine is of the socket's platform: the plan goes on.
+    let same = other("e2e-other-engine-same", "");
+    let run = ws.xtask(&["image", "build", "fix"], Some(same.path()), &[]);
+    run.expect(0);
+    let steps = engine_steps(&same);
+    assert_eq!(steps[..2], [pull(AMD64), version.clone()], "{steps:?}");
+    assert!(
+        steps[2].starts_with(&format!("build --force-rm --platform {AMD64} ")),
+        "{steps:?}"
+    );
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(!run.stderr.contains("planned again"), "{}", run.stderr);
+    assert_eq!(image_platform(&reference), AMD64);
+
+    // Docker's engine is arm64: nothing is built for amd64; the base is
+    // pulled again and the image built, checked and named for arm64.
+    let arm = other("e2e-other-engine-arm64", ARM64);
+    let run = ws.xtask(&["image", "build", "fix"], Some(arm.path()), &[]);
+    run.expect(0);
+    let steps = engine_steps(&arm);
+    assert_eq!(
+        steps[..3],
+        [pull(AMD64), version.clone(), pull(ARM64)],
+        "{steps:?}"
+    );
+    assert!(
+        steps[3..]
+            .iter()
+            .all(|s| s.starts_with(&format!("build --force-rm --platform {ARM64} "))),
+        "{steps:?}"
+    );
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "note: docker talks to another engine than the one on /var/run/docker.sock: it is {ARM64}, not {AMD64}; the build is planned again for {ARM64}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(image_platform(&reference), ARM64);
+}

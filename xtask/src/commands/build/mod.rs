@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::cli::BuildArgs;
-use crate::engine::executor::Executor;
+use crate::engine::executor::{Executor, OtherEngine};
 use crate::model::git::GitState;
 use crate::model::labels;
 use crate::model::platform::Platform;
@@ -46,13 +46,47 @@ pub fn run(ws: &Workspace, args: &BuildArgs, local_offset: Option<UtcOffset>) ->
     // The context's git reads run while the engine is asked for its
     // platform and for buildx (started by `tree`), before either is taken.
     let context = context::build_context(&mut exec, &ws.root, &tree, &project, &ask.flavours)?;
-    let targets = targets(&mut exec, &project, &ask, &tree, &context)?;
-    let opts = decide::options(&mut exec, &project, &ask)?;
-    decide::bases(&mut exec, &targets, &opts)?;
-    let items = steps::plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
-    let plain: Vec<Item> = items.iter().map(|(_, i)| i.clone()).collect();
-    let failure = exec.execute_partial(&plain);
+    let attempt = |exec: &mut Executor| -> Result<Attempt> {
+        let targets = targets(exec, &project, &ask, &tree, &context)?;
+        let opts = decide::options(exec, &project, &ask)?;
+        decide::bases(exec, &targets, &opts)?;
+        let items = steps::plan(&targets, &opts, &tree, &context.dir.to_string_lossy());
+        let plain: Vec<Item> = items.iter().map(|(_, i)| i.clone()).collect();
+        let failure = exec.execute_partial(&plain);
+        Ok((targets, items, failure))
+    };
+    let (targets, items, failure) = match attempt(&mut exec).and_then(other_engine) {
+        // Planned for the platform of an engine docker does not talk to:
+        // planned again for docker's (asked by then), once.
+        Err(e) => {
+            let Some(other) = e.downcast_ref::<OtherEngine>() else {
+                return Err(e);
+            };
+            crate::support::output::note(&format!(
+                "{other}; the build is planned again for {}",
+                other.actual
+            ));
+            attempt(&mut exec)?
+        }
+        Ok(done) => done,
+    };
     report::report(&exec, &ask, &targets, &items, failure)
+}
+
+/// The images planned, the plan, and the failure that stopped it.
+type Attempt = (
+    Vec<Target>,
+    Vec<(usize, Item)>,
+    Option<(usize, anyhow::Error)>,
+);
+
+/// An attempt stopped because the engine it was planned for is not
+/// docker's, as the error that says so.
+fn other_engine(a: Attempt) -> Result<Attempt> {
+    match a.2 {
+        Some((_, e)) if e.downcast_ref::<OtherEngine>().is_some() => Err(e),
+        _ => Ok(a),
+    }
 }
 
 /// The selection and the flags, checked against the catalog; the
