@@ -81,9 +81,7 @@ impl<'a> Executor<'a> {
     /// reached (else the gateway asks when the step runs); keep the
     /// engine's platform when it came with it.
     pub(super) fn feed_engine(&mut self, step: &Step) -> Result<()> {
-        if !step.before_engine_confirmed() {
-            self.confirm_engine()?;
-        }
+        self.confirm_before(Some(step))?;
         if step.api_call().is_none() || self.gw.engine_known() {
             return Ok(());
         }
@@ -353,6 +351,23 @@ impl<'a> Executor<'a> {
             .context("the platform probe always runs")?;
         Platform::parse(text.trim())
             .map_err(|e| anyhow::anyhow!("the engine names its platform {:?}: {e}", text.trim()))
+    }
+
+    /// Confirm the platform taken from the candidate socket before `step`
+    /// (`None`: a check or a write) when it must be (a step that acts on
+    /// an engine), or when that costs no wait (docker already named its
+    /// engine: no pull is sent for a platform known to be another's).
+    pub(super) fn confirm_before(&mut self, step: Option<&Step>) -> Result<()> {
+        let needed = step.is_none_or(|s| !s.before_engine_confirmed());
+        let answered = self
+            .engine_probe
+            .as_ref()
+            .is_some_and(crate::exec::gateway::PendingEngine::is_finished);
+        if self.unconfirmed.is_some() && (needed || answered) {
+            self.confirm_engine()
+        } else {
+            Ok(())
+        }
     }
 
     /// Confirm the platform taken from the candidate socket

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::engine::executor::Executor;
+use crate::engine::executor::{Executor, OtherEngine};
 use crate::exec::docker_output as out;
 use crate::plan::arg::{Arg, Slot};
 use crate::plan::check::{Check, Item};
@@ -23,11 +23,11 @@ impl Executor<'_> {
         for (i, item) in plan.iter().enumerate() {
             // Before it is announced: an engine other than the one planned
             // for stops the plan here (its caller plans again).
-            let confirms = match item {
-                Item::Run(step) => !step.before_engine_confirmed(),
-                Item::Check(_) | Item::Write(_) => true,
+            let step = match item {
+                Item::Run(step) => Some(step),
+                Item::Check(_) | Item::Write(_) => None,
             };
-            if let Err(e) = confirms.then(|| self.confirm_engine()).transpose() {
+            if let Err(e) = self.confirm_before(step) {
                 failure = Some((i, e));
                 break;
             }
@@ -45,11 +45,21 @@ impl Executor<'_> {
                 done.push((w, start.elapsed(), result.is_ok()));
             }
             if let Err(e) = result {
+                // A step run before the platform planned for was confirmed
+                // (a pull, of a base without that platform) may have failed
+                // for it: another engine's platform stops the plan instead.
+                let e = match self.confirm_engine() {
+                    Err(other) if other.is::<OtherEngine>() => other,
+                    _ => e,
+                };
                 failure = Some((i, e));
                 break;
             }
         }
-        if counting && !done.is_empty() {
+        // A plan stopped to be planned again for another engine is no
+        // failure to sum up.
+        let again = failure.as_ref().is_some_and(|(_, e)| e.is::<OtherEngine>());
+        if counting && !done.is_empty() && !again {
             let secs: f64 = done.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
             crate::support::output::stderr_line(&format!(
                 "summary: {} of {total} steps in {secs:.1} s",

@@ -848,6 +848,7 @@ fn a_build_planned_for_the_socket_s_engine_goes_to_the_engine_docker_talks_to() 
     assert_eq!(steps.len(), 3, "{steps:?}");
     assert!(!run.stderr.contains("planned again"), "{}", run.stderr);
     assert_eq!(image_platform(&reference), AMD64);
+    let amd64_base = image_id(&base.reference);
 
     // Docker's engine is arm64: nothing is built for amd64; the base is
     // pulled again and the image built, checked and named for arm64.
@@ -875,4 +876,32 @@ fn a_build_planned_for_the_socket_s_engine_goes_to_the_engine_docker_talks_to() 
         run.stderr
     );
     assert_eq!(image_platform(&reference), ARM64);
+
+    // A base with no image for the socket's platform: the pull for it
+    // fails, for that platform, and the build is planned again for
+    // docker's, where the pull's failure would have stopped it.
+    let arm_only = make_multi_platform_base_with(
+        &registry,
+        &format!("mp-arm-only-{}", std::process::id()),
+        &[("torch", "2.6.0")],
+        &[(ARM64, "jammy")],
+    );
+    let _arm_only = Cleanup::new(&[&arm_only.reference]);
+    let ws = Workspace::fixture("mp-arm-only", &host, &arm_only.reference);
+    let arm = other("e2e-other-engine-arm-only", ARM64);
+    let run = ws.xtask(&["image", "build", "fix"], Some(arm.path()), &[]);
+    run.expect(0);
+    let steps = engine_steps(&arm);
+    assert_eq!(steps[..3], [pull(AMD64), version, pull(ARM64)], "{steps:?}");
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert!(
+        run.stderr.contains("the build is planned again"),
+        "{}",
+        run.stderr
+    );
+    // The first attempt's pull is no failure of the build.
+    assert!(!run.stderr.contains("FAILED"), "{}", run.stderr);
+    assert_eq!(image_platform(&reference), ARM64);
+    // The base's amd64 image, left without its name by the arm64 pull.
+    drop(Cleanup::new(&[&reference, &amd64_base]));
 }
