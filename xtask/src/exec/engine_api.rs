@@ -24,6 +24,7 @@ use anyhow::Result;
 use crate::exec::runner::Output;
 use crate::plan::engine_call::{ApiCall, Request};
 use crate::support::error::Interrupted;
+use crate::support::http;
 use crate::support::json::Json;
 use crate::support::process::{limit_of, Capture, Wait};
 
@@ -399,21 +400,10 @@ fn history_lines(text: &str) -> Result<String, String> {
 /// Content-Length, or its chunks up to the last (empty) one. One framed
 /// by the end of the connection is whole only there.
 fn is_whole(got: &[u8]) -> bool {
-    let Some(end) = find(got, b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-    let header = |name: &str| {
-        head.split("\r\n")
-            .skip(1)
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-    };
-    if header("transfer-encoding:").is_some_and(|v| v == "chunked") {
-        return got.ends_with(b"0\r\n\r\n") && parse_response(got).is_ok();
-    }
-    match header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
-        Some(n) => got.len() >= end + 4 + n,
-        None => false,
+    match head(got).map(|h| (h.body_at, h.framing)) {
+        Ok((_, Framing::Chunked)) => got.ends_with(b"0\r\n\r\n") && parse_response(got).is_ok(),
+        Ok((at, Framing::Length(n))) => got.len() >= at + n,
+        Ok((_, Framing::ToEnd)) | Err(_) => false,
     }
 }
 
@@ -429,65 +419,87 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        http::first(&self.headers, name)
     }
+}
+
+/// Where a response's body ends.
+enum Framing {
+    Chunked,
+    Length(usize),
+    /// At the end of the connection.
+    ToEnd,
+}
+
+/// A response's head.
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// Where its body starts.
+    body_at: usize,
+    framing: Framing,
+}
+
+fn head(bytes: &[u8]) -> Result<Head, String> {
+    let at = find(bytes, b"\r\n\r\n").ok_or("no complete HTTP header")? + 4;
+    let text = std::str::from_utf8(&bytes[..at]).map_err(|_| "a header that is not UTF-8")?;
+    let status_line = text.split("\r\n").next().unwrap_or("");
+    if !(status_line.starts_with("HTTP/1.0 ") || status_line.starts_with("HTTP/1.1 ")) {
+        return Err(format!(
+            "a status line that is not HTTP/1.x: {status_line:?}"
+        ));
+    }
+    // Lines end with CRLF and hold no other control character but a tab.
+    if let Some(c) = text[..at - 4]
+        .split("\r\n")
+        .flat_map(str::chars)
+        .find(|c| c.is_control() && *c != '\t')
+    {
+        return Err(format!("a header holding {c:?}"));
+    }
+    let (status, headers, _) = http::header_block(text)?;
+    if !(100..600).contains(&status) {
+        return Err(format!(
+            "a status line that is not HTTP/1.x: {status_line:?}"
+        ));
+    }
+    let framing = match (
+        http::first(&headers, "transfer-encoding"),
+        http::first(&headers, "content-length"),
+    ) {
+        (Some(te), _) if te.eq_ignore_ascii_case("chunked") => Framing::Chunked,
+        (_, Some(n)) => Framing::Length(
+            n.parse()
+                .map_err(|_| "a Content-Length that is not a number")?,
+        ),
+        (_, None) => Framing::ToEnd,
+    };
+    Ok(Head {
+        status,
+        headers,
+        body_at: at,
+        framing,
+    })
 }
 
 /// An HTTP/1.x response read to its end: the status, the headers and the
 /// body (whole, of `Content-Length` bytes, or put together from its
 /// chunks).
 pub fn parse_response(bytes: &[u8]) -> Result<Response, String> {
-    let end = find(bytes, b"\r\n\r\n").ok_or("no complete HTTP header")?;
-    let head = std::str::from_utf8(&bytes[..end]).map_err(|_| "a header that is not UTF-8")?;
-    let rest = &bytes[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut words = status_line.splitn(3, ' ');
-    let status = match (words.next(), words.next()) {
-        (Some("HTTP/1.0" | "HTTP/1.1"), Some(code))
-            if code.len() == 3
-                && code.bytes().all(|b| b.is_ascii_digit())
-                && (b'1'..=b'5').contains(&code.as_bytes()[0]) =>
-        {
-            code.parse::<u16>()
-                .map_err(|_| "a status that is not a number")?
-        }
-        _ => {
-            return Err(format!(
-                "a status line that is not HTTP/1.x: {status_line:?}"
-            ))
-        }
-    };
-    let mut headers = Vec::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or("a header line without ':'")?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let found = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-    };
-    let chunked = found("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let length = match found("content-length") {
-        Some(v) => Some(
-            v.parse::<usize>()
-                .map_err(|_| "a Content-Length that is not a number")?,
-        ),
-        None => None,
-    };
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(n) = length {
-        rest.get(..n)
+    let Head {
+        status,
+        headers,
+        body_at,
+        framing,
+    } = head(bytes)?;
+    let rest = &bytes[body_at..];
+    let body = match framing {
+        Framing::Chunked => dechunk(rest)?,
+        Framing::Length(n) => rest
+            .get(..n)
             .ok_or("a body shorter than its Content-Length")?
-            .to_vec()
-    } else {
-        rest.to_vec()
+            .to_vec(),
+        Framing::ToEnd => rest.to_vec(),
     };
     Ok(Response {
         status,
@@ -637,6 +649,8 @@ mod tests {
             b"HTTP/1.0 000 OK\r\n\r\n",
             b"HTTP/1.1 600 X\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nbroken\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: 1\r2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\r\n",
         ] {
             assert!(
                 parse_response(bad).is_err(),

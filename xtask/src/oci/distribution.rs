@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::platform::Platform;
+use crate::support::http::{header_block, Block};
 use crate::support::json::Json;
 
 /// What a manifest request accepts: an index (OCI, or a Docker manifest
@@ -573,9 +574,6 @@ pub fn parse_response(stdout: &str, stderr: &str) -> Result<Response, String> {
     })
 }
 
-/// A header block: its status, its headers, and the text after it.
-type Block<'a> = (u16, Vec<(String, String)>, &'a str);
-
 /// The final response's block of curl's `--dump-header -` output (the
 /// one after `redirects` others, not counting 1xx ones), and the body.
 fn final_block(stdout: &str, redirects: usize) -> Result<Block<'_>, String> {
@@ -592,50 +590,6 @@ fn final_block(stdout: &str, redirects: usize) -> Result<Block<'_>, String> {
         }
         finals += 1;
     }
-}
-
-/// One header block at the start of `text`: `HTTP/… NNN …`, header
-/// lines (a line starting with a space or tab continues the one before),
-/// an empty line.
-fn header_block(text: &str) -> Result<Block<'_>, String> {
-    let mut rest = text;
-    let mut next_line = || -> Result<&str, String> {
-        let (line, after) = rest
-            .split_once('\n')
-            .ok_or("curl's header output ends inside a header block")?;
-        rest = after;
-        Ok(line.strip_suffix('\r').unwrap_or(line))
-    };
-    let status_line = next_line()?;
-    let status = status_line
-        .strip_prefix("HTTP/")
-        .and_then(|l| l.split(' ').nth(1))
-        .filter(|c| c.len() == 3)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| format!("curl printed {status_line:?} where a status line belongs"))?;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    loop {
-        let line = next_line()?;
-        if line.is_empty() {
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = headers.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim_matches([' ', '\t']));
-                continue;
-            }
-        }
-        let (name, value) = line
-            .split_once(':')
-            .filter(|(n, _)| !n.is_empty() && !n.contains([' ', '\t']))
-            .ok_or_else(|| format!("a header line it cannot read: {line:?}"))?;
-        headers.push((
-            name.to_ascii_lowercase(),
-            value.trim_matches([' ', '\t']).to_string(),
-        ));
-    }
-    Ok((status, headers, rest))
 }
 
 /// curl's own error line (`curl: (7) Failed to connect …`): the last

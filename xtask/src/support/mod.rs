@@ -2,6 +2,7 @@ pub(crate) mod atomic;
 pub(crate) mod cache;
 pub mod digest;
 pub mod error;
+pub(crate) mod http;
 pub mod json;
 pub(crate) mod lock;
 pub mod output;
