@@ -35,10 +35,11 @@ pub struct Executor<'a> {
     buildx: Option<bool>,
     /// The engine's own platform, once asked.
     engine_platform: Option<Platform>,
-    /// The platform the candidate socket's engine named, taken before it
-    /// is known whether that engine is docker's: confirmed before the
-    /// first step that would act on a wrong one ([`Executor::confirm_engine`]).
-    unconfirmed: Option<Platform>,
+    /// Whether `engine_platform` is the one the candidate socket's engine
+    /// named, taken before it is known whether that engine is docker's:
+    /// confirmed before the first step that would act on a wrong one
+    /// ([`Executor::confirm_engine`]).
+    unconfirmed: bool,
     /// What is asked about the engine (its route, its platform), started
     /// early ([`Executor::start_probes`]).
     engine_probe: Option<crate::exec::gateway::PendingEngine>,
@@ -55,7 +56,7 @@ impl<'a> Executor<'a> {
             served: BTreeMap::new(),
             buildx: None,
             engine_platform: None,
-            unconfirmed: None,
+            unconfirmed: false,
             engine_probe: None,
             early: Vec::new(),
         }
@@ -78,21 +79,14 @@ impl<'a> Executor<'a> {
 
     /// Before a step the engine may answer itself: take what was asked
     /// about the engine early, and decide with it how the engine is
-    /// reached (else the gateway asks when the step runs); keep the
-    /// engine's platform when it came with it.
+    /// reached (else the gateway asks when the step runs).
     pub(super) fn feed_engine(&mut self, step: &Step) -> Result<()> {
         self.confirm_before(Some(step))?;
         if step.api_call().is_none() || self.gw.engine_known() {
             return Ok(());
         }
-        let Some(probe) = self.engine_probe.take() else {
-            return Ok(());
-        };
-        // The platform's answer is taken by its step as one started early:
-        // read as a run's, its failure reported as a run's.
-        if let Some(version) = self.gw.finish_engine(probe)? {
-            let done = self.gw.finished(&Step::EnginePlatform, version);
-            self.early.push((Step::EnginePlatform, done));
+        if let Some(probe) = self.engine_probe.take() {
+            self.gw.finish_engine(probe)?;
         }
         Ok(())
     }
@@ -320,28 +314,35 @@ impl<'a> Executor<'a> {
     }
 
     /// The engine's own platform (asked once): what a flavour without
-    /// `platforms` is built for and checked against. While docker is
-    /// still asked which engine it talks to, the candidate socket's answer
-    /// is taken, to be confirmed before the first step it could misguide.
+    /// `platforms` is built for and checked against. When the candidate
+    /// socket was asked for it early, its answer is taken, to be confirmed
+    /// before the first step it could misguide (at once when docker has
+    /// named its engine already: then nothing was planned with it yet).
     pub fn engine_platform(&mut self) -> Result<Platform> {
         if let Some(p) = &self.engine_platform {
             return Ok(p.clone());
         }
-        let early = self
+        let from_socket = self
             .engine_probe
             .as_ref()
-            .filter(|p| !p.is_finished())
             .and_then(crate::exec::gateway::PendingEngine::socket_platform)
             .filter(|o| o.ok)
             .and_then(|o| Platform::parse(o.stdout.trim()).ok());
-        if let Some(p) = early {
-            self.unconfirmed = Some(p.clone());
+        let Some(p) = from_socket else {
+            let p = self.platform_asked()?;
             self.engine_platform = Some(p.clone());
             return Ok(p);
+        };
+        self.engine_platform = Some(p);
+        self.unconfirmed = true;
+        if self.docker_answered() {
+            match self.confirm_engine() {
+                // Docker's own platform, asked by then, is the one kept.
+                Err(e) if e.is::<OtherEngine>() => {}
+                r => r?,
+            }
         }
-        let p = self.platform_asked()?;
-        self.engine_platform = Some(p.clone());
-        Ok(p)
+        self.engine_platform()
     }
 
     /// `Step::EnginePlatform`'s answer, read.
@@ -358,16 +359,18 @@ impl<'a> Executor<'a> {
     /// an engine), or when that costs no wait (docker already named its
     /// engine: no pull is sent for a platform known to be another's).
     pub(super) fn confirm_before(&mut self, step: Option<&Step>) -> Result<()> {
-        let needed = step.is_none_or(|s| !s.before_engine_confirmed());
-        let answered = self
-            .engine_probe
-            .as_ref()
-            .is_some_and(crate::exec::gateway::PendingEngine::is_finished);
-        if self.unconfirmed.is_some() && (needed || answered) {
+        if step.is_none_or(|s| !s.before_engine_confirmed()) || self.docker_answered() {
             self.confirm_engine()
         } else {
             Ok(())
         }
+    }
+
+    /// Whether docker has named its engine (the early questions are done).
+    fn docker_answered(&self) -> bool {
+        self.engine_probe
+            .as_ref()
+            .is_some_and(crate::exec::gateway::PendingEngine::is_finished)
     }
 
     /// Confirm the platform taken from the candidate socket
@@ -375,8 +378,11 @@ impl<'a> Executor<'a> {
     /// engine, asked through the CLI, names the same platform. Else
     /// [`OtherEngine`]: what was planned with it must be planned again.
     pub fn confirm_engine(&mut self) -> Result<()> {
-        let Some(planned) = self.unconfirmed.take() else {
+        if !std::mem::take(&mut self.unconfirmed) {
             return Ok(());
+        }
+        let Some(planned) = self.engine_platform.clone() else {
+            anyhow::bail!("internal error: an engine platform to confirm that was never taken");
         };
         let Some(probe) = self.engine_probe.take() else {
             anyhow::bail!("internal error: an engine platform taken early with no question asked");

@@ -14,6 +14,7 @@
 //! response from daemon: …`). The wait is the step's, sliced so that
 //! SIGINT and SIGTERM stop it.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::exec::runner::Output;
+use crate::plan::arg::Slot;
 use crate::plan::engine_call::{ApiCall, Request};
 use crate::support::error::Interrupted;
 use crate::support::http;
@@ -175,15 +177,33 @@ pub fn api_version(r: &Response) -> Option<String> {
 /// A step the engine answers, ready to send: its requests with every
 /// value known, and how they are shown, waited for and kept.
 pub struct Sending {
-    pub socket: PathBuf,
-    pub call: ApiCall,
-    pub requests: Vec<Request>,
-    pub shown: String,
-    pub wait: Wait,
-    pub capture: Capture,
+    socket: PathBuf,
+    call: ApiCall,
+    requests: Vec<Request>,
+    shown: String,
+    wait: Wait,
+    capture: Capture,
 }
 
 impl Sending {
+    /// `call` with `values`, to `route`'s socket under its API version.
+    pub fn new(
+        route: &Route,
+        call: ApiCall,
+        values: &BTreeMap<Slot, String>,
+        wait: Wait,
+        capture: Capture,
+    ) -> Sending {
+        Sending {
+            socket: route.socket.clone(),
+            requests: call.requests(values, &route.version),
+            shown: call.render(values, &route.version),
+            call,
+            wait,
+            capture,
+        }
+    }
+
     /// Send the requests and give back what the docker CLI prints for the
     /// call; echoed first (`+ engine API: …`).
     pub fn perform(&self) -> Result<Output> {
@@ -250,8 +270,7 @@ fn exchange(
         }
     };
     let head = format!(
-        "{} {} HTTP/1.1\r\nHost: docker\r\nUser-Agent: xtask\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        r.method, r.target
+        "{r} HTTP/1.1\r\nHost: docker\r\nUser-Agent: xtask\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let start = Instant::now();
     stream.set_write_timeout(Some(limit.map_or(SLICE * 600, |(d, _)| d)))?;
@@ -289,9 +308,7 @@ fn exchange(
         // Headers and chunk sizes on top of the body the step keeps.
         anyhow::ensure!(
             got.len() <= cap + 64 * 1024,
-            "the engine's answer to `{} {}` is larger than {} MiB, the most this tool keeps of it",
-            r.method,
-            r.target,
+            "the engine's answer to `{r}` is larger than {} MiB, the most this tool keeps of it",
             cap / (1024 * 1024)
         );
         // Done once the answer is whole, whether or not the engine (or a

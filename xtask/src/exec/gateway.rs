@@ -58,17 +58,10 @@ impl<'a> Gateway<'a> {
     /// its engine (`Step::EngineId`; a failure: through the CLI): the
     /// candidate socket, when its engine answers its ping and has that ID.
     fn decide_engine(&mut self, id: Option<Output>) -> Result<()> {
-        let dry_run = self.dry_run;
-        let json = self.json;
-        let listed = move |r: &Request| {
+        let listed = |r: &Request| {
             let line = shown(r);
-            if dry_run {
-                let listing = format!("# read-only: {line}");
-                if json {
-                    crate::support::output::stderr_line(&listing);
-                } else {
-                    crate::support::output::stdout_line(&listing);
-                }
+            if self.dry_run {
+                self.print(&format!("# read-only: {line}"));
             }
             line
         };
@@ -113,14 +106,13 @@ impl<'a> Gateway<'a> {
                     return Ok(None);
                 };
                 if platform {
-                    let version = Sending {
-                        socket: reached.0.socket.clone(),
-                        requests: ApiCall::Version.requests(&BTreeMap::new(), &reached.0.version),
-                        shown: ApiCall::Version.render(&BTreeMap::new(), &reached.0.version),
-                        call: ApiCall::Version,
-                        wait: version_wait,
-                        capture: version_capture,
-                    }
+                    let version = Sending::new(
+                        &reached.0,
+                        ApiCall::Version,
+                        &BTreeMap::new(),
+                        version_wait,
+                        version_capture,
+                    )
                     .perform()?;
                     // Nobody waiting for it is no error.
                     let _ = early.send(version);
@@ -141,16 +133,13 @@ impl<'a> Gateway<'a> {
         })
     }
 
-    /// How the engine is reached, from [`Gateway::start_engine`]; the
-    /// answer to `Step::EnginePlatform` when it was asked, came from
-    /// docker's engine and was not taken early.
-    pub fn finish_engine(&mut self, p: PendingEngine) -> Result<Option<Output>> {
+    /// How the engine is reached, from [`Gateway::start_engine`].
+    pub fn finish_engine(&mut self, p: PendingEngine) -> Result<()> {
         let route = p.handle.join().map_err(|_| {
             anyhow::anyhow!("internal error: the thread asking for the engine panicked")
         })??;
-        let version = route.is_some().then(|| p.answer.try_recv().ok()).flatten();
         self.engine = route.map_or(EngineRoute::Cli, EngineRoute::Api);
-        Ok(version)
+        Ok(())
     }
 
     /// Whether the engine's own socket answers the steps it may answer
@@ -170,15 +159,6 @@ impl<'a> Gateway<'a> {
             self.decide_engine(id)?;
         }
         Ok(())
-    }
-
-    /// A step's output known already, to be taken as if it had been
-    /// started early.
-    pub fn finished(&self, step: &Step, o: Output) -> Pending {
-        Pending {
-            name: self.name_of(step),
-            handle: std::thread::spawn(move || Ok(o)),
-        }
     }
 
     /// The engine API call a step is sent as, and where, when the engine
@@ -329,14 +309,7 @@ impl<'a> Gateway<'a> {
             .argv()
             .iter()
             .try_for_each(|a| self.resolve(a).map(drop));
-        Some(known.map(|()| Sending {
-            socket: route.socket.clone(),
-            requests: call.requests(&self.values, &route.version),
-            shown: call.render(&self.values, &route.version),
-            call,
-            wait: step.wait(),
-            capture: step.capture(),
-        }))
+        Some(known.map(|()| Sending::new(route, call, &self.values, step.wait(), step.capture())))
     }
 
     /// The command of `step` (its argv resolved), in the environment the
@@ -435,7 +408,7 @@ fn id_in(o: &Output) -> Option<String> {
 /// How an engine request outside a step (the ping, the ID) is echoed and
 /// listed.
 fn shown(r: &Request) -> String {
-    format!("engine API: {} {}", r.method, r.target)
+    format!("engine API: {r}")
 }
 
 /// The questions about the engine running on their own thread

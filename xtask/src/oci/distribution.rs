@@ -399,15 +399,7 @@ pub fn page_size(env: Option<&str>) -> Result<u32, String> {
 
 /// Percent-encoding of a query value.
 fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::support::http::percent_encode(s, b"")
 }
 
 /// What a request needs access to, as token scopes name it.

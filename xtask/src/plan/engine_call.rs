@@ -34,6 +34,13 @@ pub struct Request {
     pub target: String,
 }
 
+/// As echoed and listed: `GET /v1.41/version`.
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.target)
+    }
+}
+
 impl ApiCall {
     /// Its requests under the engine's API `version` (`/v1.41/…`, as the
     /// docker CLI sends them), the values known so far put in.
@@ -72,7 +79,7 @@ impl ApiCall {
         let requests: Vec<String> = self
             .requests(values, version)
             .iter()
-            .map(|r| format!("{} {}", r.method, r.target))
+            .map(ToString::to_string)
             .collect();
         format!("engine API: {}", requests.join(", "))
     }
@@ -83,15 +90,7 @@ impl ApiCall {
 /// to the last path segment), every other byte percent-encoded, so no value
 /// can end the path, start the query or add a parameter.
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::support::http::percent_encode(s, b":/@")
 }
 
 #[cfg(test)]

@@ -64,6 +64,20 @@ pub fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str>
         .map(|(_, v)| v.as_str())
 }
 
+/// Percent-encoding of `s` for a URL: ASCII letters, digits, `-._~` and
+/// the bytes of `keep` as they are, every other byte as `%XX`.
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

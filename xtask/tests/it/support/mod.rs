@@ -218,6 +218,12 @@ pub fn pinned(mut cmd: Command, home: &Path) -> Command {
     cmd
 }
 
+/// Some line of `text` is one `is` accepts (else: fail, showing `text`).
+#[track_caller]
+fn a_line(text: &str, is: impl Fn(&str) -> bool) {
+    assert!(text.lines().any(is), "{text}");
+}
+
 /// What a run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
@@ -241,38 +247,26 @@ impl Run {
     /// (the engine's socket not used).
     #[track_caller]
     pub fn listed_the_platform_through_the_cli(&self) {
-        assert!(
-            self.stdout
-                .lines()
-                .any(|l| l.starts_with("# read-only: docker version --format ")),
-            "{}",
-            self.stdout
-        );
+        a_line(&self.stdout, |l| {
+            l.starts_with("# read-only: docker version --format ")
+        });
     }
 
     /// The run named its image with a request to the engine's socket.
     #[track_caller]
     pub fn named_through_the_engine_api(&self) {
-        assert!(
-            self.stderr
-                .lines()
-                .any(|l| l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")),
-            "{}",
-            self.stderr
-        );
+        a_line(&self.stderr, |l| {
+            l.starts_with("+ engine API: POST /v") && l.contains("/tag?repo=")
+        });
     }
 
     /// The run asked the engine's API (its socket) for the engine's
     /// platform, and echoed the request.
     #[track_caller]
     pub fn asked_the_engine_api_for_its_platform(&self) {
-        assert!(
-            self.stderr
-                .lines()
-                .any(|l| l.starts_with("+ engine API: GET /v") && l.ends_with("/version")),
-            "{}",
-            self.stderr
-        );
+        a_line(&self.stderr, |l| {
+            l.starts_with("+ engine API: GET /v") && l.ends_with("/version")
+        });
     }
 
     #[track_caller]
