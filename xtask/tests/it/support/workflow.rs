@@ -554,7 +554,7 @@ impl Runner {
         for (k, v) in step.get("env").map_or(&[][..], |e| e.entries()) {
             cmd.env(k, ctx.expand(v.str()));
         }
-        let out = cmd.output().unwrap();
+        let out = run_just_written(&mut cmd);
         log.push_str(&format!(
             "-- {name}: {}\n{}{}",
             out.status,
@@ -585,6 +585,21 @@ fn json_value(v: &xtask::support::json::Json) -> String {
         Json::Null => String::new(),
         other => other.render(),
     }
+}
+
+/// Run `cmd`, whose program was just written: exec fails with ETXTBSY
+/// while a child another test forked meanwhile still holds the file open
+/// for writing (it closes at that child's own exec), so that is retried.
+fn run_just_written(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..200 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    panic!("{cmd:?}: its file stayed busy for a second");
 }
 
 #[cfg(test)]
