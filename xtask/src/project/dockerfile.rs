@@ -76,6 +76,9 @@ pub struct FinalBase {
     pub uses_base_arg: bool,
     /// 1-based line of the FROM that names the image.
     pub line: usize,
+    /// That FROM's `--platform=` value, expanded, when it reads none of
+    /// BuildKit's platform ARGs: the platform the final image has.
+    pub platform: Option<String>,
     /// How many instructions the classic builder commits on top of that
     /// image, along the stages from its FROM to the final one (each
     /// instruction but FROM commits one image; an ONBUILD of a stage used
@@ -228,7 +231,7 @@ struct Walk {
 
 impl Walk {
     fn from(&mut self, ins: &Instruction, globals: &Vars, budget: &mut usize) -> Result<(), Error> {
-        let (raw, name) = split_from(ins)?;
+        let (raw, name, platform) = split_from(ins)?;
         let uses_base_arg = mentions_var(raw, BASE_ARG);
         if let Some(proxy) = PROXY_ARGS.iter().find(|p| mentions_var(raw, p)) {
             return Err(at(
@@ -240,7 +243,8 @@ impl Walk {
             Ok(image) => image,
             Err(e) if reads_platform_arg(raw, globals) => {
                 self.froms.push((ins.line, None));
-                let index = self.new_base(String::new(), uses_base_arg, ins.line, &name, None);
+                let index =
+                    self.new_base(String::new(), uses_base_arg, ins.line, &name, None, None);
                 self.unresolved.insert(index, at(ins.line, e));
                 return self.name(name, index, ins.line);
             }
@@ -264,7 +268,21 @@ impl Walk {
                 self.next_stage(&name, Some(&lower));
                 earlier
             }
-            None => self.new_base(image, uses_base_arg, ins.line, &name, Some(&lower)),
+            None => {
+                // A platform ARG is BuildKit's to set (TARGETPLATFORM is the
+                // target by definition); an expansion error is Docker's.
+                let platform = platform
+                    .filter(|p| !PLATFORM_ARGS.iter().any(|a| mentions_var(p, a)))
+                    .and_then(|p| expand(p, globals, budget).ok());
+                self.new_base(
+                    image,
+                    uses_base_arg,
+                    ins.line,
+                    &name,
+                    Some(&lower),
+                    platform,
+                )
+            }
         };
         self.name(name, index, ins.line)
     }
@@ -288,12 +306,14 @@ impl Walk {
         line: usize,
         name: &Option<String>,
         image_lower: Option<&str>,
+        platform: Option<String>,
     ) -> usize {
         self.next_stage(name, image_lower);
         self.bases.push(FinalBase {
             image,
             uses_base_arg,
             line,
+            platform,
             steps: 0,
             stages: Vec::new(),
             froms: Vec::new(),
@@ -533,11 +553,12 @@ fn is_stage_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
-/// `FROM [--platform=…] IMAGE [AS NAME]`: the IMAGE word as written and
-/// the stage name, lowercased as Docker compares them. Only plain ASCII,
+/// `FROM [--platform=…] IMAGE [AS NAME]`: the IMAGE word as written, the
+/// stage name, lowercased as Docker compares them, and the last
+/// `--platform=` value as written. Only plain ASCII,
 /// spaces and tabs: Docker splits flags at Unicode spaces (byte by byte),
 /// the rest at ASCII ones, and unquotes flags but not the image.
-fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
+fn split_from(ins: &Instruction) -> Result<(&str, Option<String>, Option<&str>), Error> {
     let odd = |c: &char| {
         !(c.is_ascii_graphic() || *c == ' ' || *c == '\t') || matches!(c, '"' | '\'' | '\\' | '`')
     };
@@ -552,10 +573,12 @@ fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
         .split([' ', '\t'])
         .filter(|w| !w.is_empty())
         .peekable();
+    let mut platform = None;
     while let Some(flag) = words.next_if(|w| w.starts_with("--")) {
-        if !flag.starts_with("--platform=") {
+        let Some(value) = flag.strip_prefix("--platform=") else {
             return Err(at(ins.line, format!("unknown FROM flag '{flag}'")));
-        }
+        };
+        platform = Some(value);
     }
     let raw = words
         .next()
@@ -582,7 +605,7 @@ fn split_from(ins: &Instruction) -> Result<(&str, Option<String>), Error> {
             ))
         }
     };
-    Ok((raw, name))
+    Ok((raw, name, platform))
 }
 
 /// One stage as the provenance check sees it.
@@ -621,7 +644,7 @@ fn stages(text: &str) -> Result<Stages, Error> {
     for ins in &lexed.instructions {
         let keyword = ins.keyword.as_str();
         if keyword == "FROM" {
-            let (raw, name) = split_from(ins)?;
+            let (raw, name, _) = split_from(ins)?;
             let parent = expand(raw, &values, &mut budget)
                 .ok()
                 .and_then(|image| named.get(&image.to_ascii_lowercase()).map(|n| n.0));
@@ -1225,6 +1248,29 @@ mod tests {
 
     fn image(text: &str) -> String {
         base(text).unwrap().image
+    }
+
+    #[test]
+    fn the_final_base_s_platform_flag_is_known_when_it_reads_no_platform_arg() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("FROM a\n", None),
+            ("FROM --platform=linux/arm64 a\n", Some("linux/arm64")),
+            (
+                "ARG P=linux/arm64\nFROM --platform=$P a\n",
+                Some("linux/arm64"),
+            ),
+            ("FROM --platform=$TARGETPLATFORM a\n", None),
+            ("FROM --platform=linux/${TARGETARCH} a\n", None),
+            // The flag of the FROM that names the image, not of a later stage's.
+            (
+                "FROM --platform=linux/arm64 a AS b\nFROM --platform=linux/amd64 b\n",
+                Some("linux/arm64"),
+            ),
+            ("FROM --platform=linux/arm64 x AS b\nFROM a\n", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(base(text).unwrap().platform.as_deref(), *want, "{text:?}");
+        }
     }
 
     #[test]

@@ -371,6 +371,7 @@ impl Project {
             image: parsed,
             uses_base_arg: base.uses_base_arg,
             line: base.line,
+            platform: base.platform,
             steps: base.steps,
             target_args: dockerfile::reads_target_args(text),
         })
@@ -398,6 +399,9 @@ pub struct Base {
     pub uses_base_arg: bool,
     /// 1-based line of the FROM that names it.
     pub line: usize,
+    /// Its `--platform=` value, when it is known before the build
+    /// (`dockerfile::FinalBase::platform`).
+    pub platform: Option<String>,
     /// The instructions the classic builder commits on it
     /// (`dockerfile::FinalBase::steps`).
     pub steps: usize,

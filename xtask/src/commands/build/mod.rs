@@ -210,6 +210,12 @@ fn targets(
                 .clone()
                 .or_else(|| native.clone())
                 .context("internal error: no platform to build for")?;
+            decide::check_from_platform(base.platform.as_deref(), &built_for).map_err(|e| {
+                invalid(format!(
+                    "{}:{}: {e} (flavour '{}')",
+                    f.dockerfile, base.line, f.name
+                ))
+            })?;
             targets.push(Target {
                 flavour: f.name.clone(),
                 dockerfile: f.dockerfile.clone(),
