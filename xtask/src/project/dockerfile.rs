@@ -18,6 +18,8 @@ mod lex;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::model::platform::Platform;
+
 use lex::{lex, Instruction};
 
 /// The ARG a Dockerfile declares for its base image.
@@ -91,6 +93,24 @@ pub struct FinalBase {
     /// after substitution (None: it reads a platform ARG BuildKit sets,
     /// off the final stage's chain).
     pub froms: Vec<(usize, Option<String>)>,
+}
+
+/// The final stage's `FROM --platform=` (`flag`, when it is known before
+/// the build) against the platform built: BuildKit makes the image the
+/// flag's platform whatever `--platform` the build is given (the classic
+/// builder takes a local base as it is, measured on Docker 20.10), so
+/// another one is refused before anything is built. A value this tool does not parse, or an
+/// architecture alias containerd normalizes (`x86_64` is amd64), is left
+/// to the check of the built image.
+pub fn check_from_platform(flag: Option<&str>, built_for: &Platform) -> Result<(), String> {
+    const ALIASES: [&str; 5] = ["x86_64", "aarch64", "i386", "armhf", "armel"];
+    match flag.map(Platform::parse) {
+        Some(Ok(p)) if p != *built_for && !ALIASES.contains(&p.arch.as_str()) => Err(format!(
+            "the final stage is built FROM --platform={} but this image is built for {built_for}: BuildKit would make it {p}, and the classic builder ignores the flag for a base it holds; drop the flag or write --platform=$TARGETPLATFORM",
+            flag.unwrap_or_default()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a valid ARG (and variable) name.
@@ -393,7 +413,7 @@ pub fn classic_reads_otherwise(text: &str) -> Option<(usize, String)> {
     let automatic: Vec<&str> = PROXY_ARGS.iter().chain(&PLATFORM_ARGS).copied().collect();
     // The build machine as the target too: on an amd64 and an arm64 engine.
     for target in ["linux/amd64", "linux/arm64"] {
-        let target = crate::model::platform::Platform::parse(target).ok()?;
+        let target = Platform::parse(target).ok()?;
         let passed: BTreeMap<String, String> = target.target_args().into_iter().collect();
         let mut set = passed.clone();
         set.extend(
@@ -1250,6 +1270,32 @@ mod tests {
         base(text).unwrap().image
     }
 
+    #[test]
+    fn a_final_from_platform_must_be_the_platform_built() {
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        let cases: &[(Option<&str>, &Platform, Option<&str>)] = &[
+            (None, &amd64, None),
+            (Some("linux/amd64"), &amd64, None),
+            (Some("linux/arm64/v8"), &arm64, None),
+            (Some("linux/arm64"), &amd64, Some("FROM --platform=linux/arm64 but this image is built for linux/amd64: BuildKit would make it linux/arm64")),
+            (Some("linux/arm64/v8"), &amd64, Some("FROM --platform=linux/arm64/v8 but this image is built for linux/amd64: BuildKit would make it linux/arm64,")),
+            // Left to the check of the built image: Docker parses more.
+            (Some("linux/x86_64"), &arm64, None),
+            (Some("linux/aarch64"), &amd64, None),
+            (Some("Linux/ARM64"), &amd64, None),
+        ];
+        for (flag, built_for, want) in cases {
+            let got = check_from_platform(*flag, built_for);
+            match want {
+                None => assert_eq!(got, Ok(()), "{flag:?} {built_for}"),
+                Some(w) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(w)),
+                    "{flag:?} {built_for}: {got:?}"
+                ),
+            }
+        }
+    }
     #[test]
     fn the_final_base_s_platform_flag_is_known_when_it_reads_no_platform_arg() {
         let cases: &[(&str, Option<&str>)] = &[

@@ -361,6 +361,16 @@ impl Project {
         }
         dockerfile::check_recorded_base(text, &args, &parsed.to_string(), &base)
             .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
+        // A declared platform the final FROM's --platform= is not: known
+        // here (a native build's platform is checked when it is planned).
+        for p in &flavour.platforms {
+            dockerfile::check_from_platform(base.platform.as_deref(), p).map_err(|e| {
+                invalid(format!(
+                    "{file}:{}: {e} (flavour '{}')",
+                    base.line, flavour.name
+                ))
+            })?;
+        }
         if let Some(stage) = stage_named_as(&parsed, &base.stages) {
             return Err(invalid(format!(
                 "{file}: stage '{stage}' has the name of the base image {parsed}; BuildKit takes the base, pinned by its digest under that name, in place of the stage (its instructions would not run), so rename the stage (flavour '{}')",

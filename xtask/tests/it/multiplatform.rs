@@ -905,3 +905,69 @@ fn a_build_planned_for_the_socket_s_engine_goes_to_the_engine_docker_talks_to() 
     // The base's amd64 image, left without its name by the arm64 pull.
     drop(Cleanup::new(&[&reference, &amd64_base]));
 }
+
+/// A final stage whose `FROM --platform=` is not a platform its flavour
+/// is built for: with declared platforms the files say so, so that flavour
+/// alone is unusable (`--all` leaves it out and plans the other one); a
+/// native build is refused when its platform is known. Nothing runs.
+#[test]
+fn a_final_from_platform_another_than_the_one_built_is_refused_before_the_build() {
+    let reg = "127.0.0.1:5999";
+    let base = "127.0.0.1:5999/base:1";
+    let ws = Workspace::fixture(&test_name(), reg, base);
+    let two = "\n[flavours.two]\ndockerfile = \"env-files/two/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n";
+    ws.write(
+        "env-files/images.toml",
+        &(catalog(reg, "") + two + PLATFORMS),
+    );
+    let pinned_to =
+        |p: &str| dockerfile(base).replacen("FROM ", &format!("FROM --platform={p} "), 1);
+    ws.write("env-files/two/Dockerfile", &pinned_to(ARM64));
+    ws.commit();
+    let fake = FakeDocker::new();
+
+    let run = ws.xtask(
+        &["image", "build", "--all", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(0);
+    assert!(
+        run.stderr.contains("warning: --all leaves out flavour 'two', whose Dockerfile cannot be used: env-files/two/Dockerfile:2: the final stage is built FROM --platform=linux/arm64 but this image is built for linux/amd64"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("itwinai:0.2.2-torch2.6-jammy"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("tf2.16"), "{}", run.stdout);
+
+    let run = ws.xtask(
+        &["image", "build", "two", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(2);
+    assert!(
+        run.error_line().contains(
+            "env-files/two/Dockerfile:2: the final stage is built FROM --platform=linux/arm64"
+        ),
+        "{}",
+        run.stderr
+    );
+
+    // Native (no platforms declared): known once the engine's is.
+    ws.write("env-files/images.toml", &catalog(reg, ""));
+    ws.write("env-files/fix/Dockerfile", &pinned_to("linux/riscv64"));
+    ws.commit();
+    let run = ws.xtask(
+        &["image", "build", "fix", "--dry-run"],
+        Some(fake.bin()),
+        &[],
+    );
+    run.expect(2);
+    assert!(run.error_line().contains("env-files/fix/Dockerfile:2: the final stage is built FROM --platform=linux/riscv64 but this image is built for linux/"), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker build"), "{}", run.stderr);
+}

@@ -125,24 +125,6 @@ fn check_base_platforms(
     Ok(())
 }
 
-/// The final stage's `FROM --platform=` (`flag`, when it is known before
-/// the build) against the platform built: BuildKit makes the image the
-/// flag's platform whatever `--platform` the build is given (the classic
-/// builder takes a local base as it is, measured on Docker 20.10), so
-/// another one is refused before anything is built. A value this tool does not parse, or an
-/// architecture alias containerd normalizes (`x86_64` is amd64), is left
-/// to the check of the built image.
-pub fn check_from_platform(flag: Option<&str>, built_for: &Platform) -> Result<(), String> {
-    const ALIASES: [&str; 5] = ["x86_64", "aarch64", "i386", "armhf", "armel"];
-    match flag.map(Platform::parse) {
-        Some(Ok(p)) if p != *built_for && !ALIASES.contains(&p.arch.as_str()) => Err(format!(
-            "the final stage is built FROM --platform={} but this image is built for {built_for}: BuildKit would make it {p}, and the classic builder ignores the flag for a base it holds; drop the flag or write --platform=$TARGETPLATFORM",
-            flag.unwrap_or_default()
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// A buildx builder name: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
 pub fn check_builder(b: &str) -> Result<(), String> {
     let ok = b.len() <= 128
@@ -190,38 +172,6 @@ fn lookup_or_note<T>(
                 "flavour '{}': its base image {base} cannot be looked up in its registry {host} (is {host} reachable from here? does it need `docker login {host}`?); nothing was built",
                 flavours.join("', '")
             )))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_final_from_platform_must_be_the_platform_built() {
-        let amd64 = Platform::parse("linux/amd64").unwrap();
-        let arm64 = Platform::parse("linux/arm64").unwrap();
-        let cases: &[(Option<&str>, &Platform, Option<&str>)] = &[
-            (None, &amd64, None),
-            (Some("linux/amd64"), &amd64, None),
-            (Some("linux/arm64/v8"), &arm64, None),
-            (Some("linux/arm64"), &amd64, Some("FROM --platform=linux/arm64 but this image is built for linux/amd64: BuildKit would make it linux/arm64")),
-            (Some("linux/arm64/v8"), &amd64, Some("FROM --platform=linux/arm64/v8 but this image is built for linux/amd64: BuildKit would make it linux/arm64,")),
-            // Left to the check of the built image: Docker parses more.
-            (Some("linux/x86_64"), &arm64, None),
-            (Some("linux/aarch64"), &amd64, None),
-            (Some("Linux/ARM64"), &amd64, None),
-        ];
-        for (flag, built_for, want) in cases {
-            let got = check_from_platform(*flag, built_for);
-            match want {
-                None => assert_eq!(got, Ok(()), "{flag:?} {built_for}"),
-                Some(w) => assert!(
-                    got.as_ref().is_err_and(|e| e.contains(w)),
-                    "{flag:?} {built_for}: {got:?}"
-                ),
-            }
         }
     }
 }

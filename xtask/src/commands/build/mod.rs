@@ -210,7 +210,8 @@ fn targets(
                 .clone()
                 .or_else(|| native.clone())
                 .context("internal error: no platform to build for")?;
-            decide::check_from_platform(base.platform.as_deref(), &built_for).map_err(|e| {
+            crate::project::dockerfile::check_from_platform(base.platform.as_deref(), &built_for)
+                .map_err(|e| {
                 invalid(format!(
                     "{}:{}: {e} (flavour '{}')",
                     f.dockerfile, base.line, f.name
