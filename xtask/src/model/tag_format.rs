@@ -399,12 +399,21 @@ pub fn default_dev_commit<'t>(
     release_tag: &str,
     hash_len: usize,
 ) -> Option<(&'t str, bool)> {
-    let rest = tag.strip_prefix(release_tag)?.strip_prefix('-')?;
-    let (hex, dirty) = rest
+    split_default_dev(tag, hash_len)
+        .filter(|(release, _, _)| *release == release_tag)
+        .map(|(_, hex, dirty)| (hex, dirty))
+}
+
+/// A tag of the default development form split into what comes before
+/// `-<hash_len lowercase hex digits>[-dirty]`, those digits and the
+/// mark; `None` for a tag without that ending.
+pub fn split_default_dev(tag: &str, hash_len: usize) -> Option<(&str, &str, bool)> {
+    let (rest, dirty) = tag
         .strip_suffix("-dirty")
-        .map_or((rest, false), |h| (h, true));
+        .map_or((tag, false), |r| (r, true));
+    let (release, hex) = rest.rsplit_once('-')?;
     let digits = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (hex.len() == hash_len && digits).then_some((hex, dirty))
+    (hex.len() == hash_len && digits).then_some((release, hex, dirty))
 }
 
 #[cfg(test)]

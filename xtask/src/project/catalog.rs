@@ -219,34 +219,35 @@ impl Catalog {
     }
 
     /// `--tag` names any tag but one shaped like a default development
-    /// tag (any flavour's, at this version) of a commit other than HEAD,
-    /// or of the other cleanliness: such a tag promises its commit, and
-    /// test systems pull it on that promise.
+    /// tag (any flavour's, at any version) other than `flavour`'s own at
+    /// this version for HEAD, clean or dirty as the tree is: such a tag
+    /// promises its flavour, version and commit, test systems pull it on
+    /// that promise, and `release` promotes it.
     fn no_default_of_another(
         &self,
+        flavour: &Flavour,
         tag: &str,
         version: &Version,
         head: &str,
         dirty: bool,
     ) -> Result<()> {
-        for f in &self.flavours {
-            let release_tag = f.production_tag(version);
-            let Some((hex, says_dirty)) = crate::model::tag_format::default_dev_commit(
-                tag,
-                &release_tag,
-                self.dev_hash_length,
-            ) else {
-                continue;
-            };
-            if head.starts_with(hex) && says_dirty == dirty {
+        let Some((release_tag, hex, says_dirty)) =
+            crate::model::tag_format::split_default_dev(tag, self.dev_hash_length)
+        else {
+            return Ok(());
+        };
+        for (owner, at) in self.parse_tag(release_tag) {
+            let commit_is_head = head.starts_with(hex) && says_dirty == dirty;
+            if owner.name == flavour.name && at == *version && commit_is_head {
                 continue;
             }
             let short = head.get(..self.dev_hash_length).unwrap_or(head);
             let now = if dirty { "-dirty" } else { "" };
             return Err(invalid(format!(
-                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{}, but this is HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape",
-                f.name,
-                if says_dirty { " with uncommitted changes" } else { "" }
+                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{} at version {at}, but this is flavour '{}' at version {version}, HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape",
+                owner.name,
+                if says_dirty { " with uncommitted changes" } else { "" },
+                flavour.name,
             )));
         }
         Ok(())
@@ -282,7 +283,7 @@ impl Catalog {
                 head,
                 dirty,
             } => {
-                self.no_default_of_another(tag, version, head, *dirty)?;
+                self.no_default_of_another(flavour, tag, version, head, *dirty)?;
                 (&self.development, tag.clone())
             }
             Channel::Dev {
@@ -1441,7 +1442,8 @@ jupyterlab = true
             "ghcr.io/intertwin-eu/itwinai-dev:mine"
         );
         // A hand-given tag shaped like a default development tag must be
-        // HEAD's, clean or dirty as the tree is (any flavour's shape).
+        // this flavour's at this version for HEAD, clean or dirty as the
+        // tree is (any flavour's shape, any version's).
         let short = &head[..12];
         let other = "fedcba987654";
         let dev_tag = |tag: String, dirty: bool| {
@@ -1467,7 +1469,11 @@ jupyterlab = true
                 false,
                 true,
             ),
-            (format!("0.2.1-torch2.4-jammy-{other}"), false, true),
+            // Another version's (the tag promises that version too).
+            (format!("0.2.1-torch2.4-jammy-{other}"), false, false),
+            (format!("0.2.1-torch2.4-jammy-{short}"), false, false),
+            // Another flavour's, even HEAD's: it would hold this one's build.
+            (format!("jlab-0.2.2-torch2.4-jammy-{short}"), false, false),
             (format!("0.2.2-torch2.4-jammy-{other}-mine"), false, true),
         ];
         for (tag, dirty, ok) in cases {

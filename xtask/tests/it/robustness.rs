@@ -329,28 +329,42 @@ fn a_test_that_could_not_start_is_not_reported_as_failed() {
 }
 
 /// `--dev --tag` with the shape of a default development tag of another
-/// commit (or of a dirty tree when it is clean) is refused before anything
-/// runs: that tag promises its commit. (An image labelled so by other means
+/// commit (or of a dirty tree when it is clean), another version or
+/// another flavour is refused before anything runs: that tag promises its
+/// flavour, version and commit. (An image labelled so by other means
 /// is still not promoted: `rules::promotion`'s table test.)
 #[test]
 fn a_hand_typed_tag_that_looks_like_another_commits_default_is_refused() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("rob-devtag", JAMMY) else {
         return;
     };
+    // A second flavour, a variant on the same Dockerfile.
+    let catalog_text = std::fs::read_to_string(ws.root().join("env-files/images.toml")).unwrap();
+    ws.write(
+        "env-files/images.toml",
+        &format!("{catalog_text}\n[flavours.skinny]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"torch\"\nframework-version = \"2.6\"\ndistro = \"jammy\"\nvariant = \"skinny\"\ntag-format = \"{{version}}-{{variant}}-{{framework}}{{framework-version}}-{{distro}}\"\n"),
+    );
+    ws.commit();
     let other = "0123456789ab";
+    let head = ws.head()[..12].to_string();
     assert!(!ws.head().starts_with(other));
-    let own = format!("0.2.2-torch2.6-jammy-{}", &ws.head()[..12]);
+    let own = format!("0.2.2-torch2.6-jammy-{head}");
     let _cleanup = Cleanup::new(&[&base]);
     for (tag, commit) in [
         (format!("0.2.2-torch2.6-jammy-{other}"), other.to_string()),
-        (format!("{own}-dirty"), ws.head()[..12].to_string()),
+        (format!("{own}-dirty"), head.clone()),
+        // Another version's: that tag promises its version too.
+        (format!("0.2.1-torch2.6-jammy-{other}"), other.to_string()),
+        // Another flavour's, HEAD's: it would hold this flavour's build.
+        (format!("0.2.2-skinny-torch2.6-jammy-{head}"), head.clone()),
     ] {
         for verb in ["build", "push"] {
             let run = ws.xtask(&["image", verb, "fix", "--dev", "--tag", &tag], None, &[]);
             run.expect(2);
             assert!(
                 run.error_line().contains(&format!(
-                    "--tag '{tag}' has the shape of flavour 'fix''s default development tag for commit {commit}"
+                    "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {commit}",
+                    if tag.contains("skinny") { "skinny" } else { "fix" }
                 )),
                 "{}",
                 run.stderr
