@@ -72,7 +72,8 @@ fn check_with(
 ) -> Result<String> {
     let labels = info.labels.clone();
     let id = check_facts(exec, e, info, base, history)?;
-    if e.is_clean_build() {
+    // A dry run writes nothing, the cache included.
+    if e.is_clean_build() && !exec.dry_run() {
         cache::store_built_clean(&id);
     }
     // The cache is read only where its record decides.
@@ -172,7 +173,9 @@ fn check_facts(
     if !diffs.is_empty() {
         return Err(untrue(e, &facts.image.id, &diffs.join("; ")));
     }
-    cache::store_pass(&facts.image.id, &fp);
+    if !exec.dry_run() {
+        cache::store_pass(&facts.image.id, &fp);
+    }
     crate::support::output::stderr_line(&format!(
         "checked {} ({}): labels, distro {}, {} {} inside, base layers",
         e.shown(),
@@ -191,7 +194,7 @@ fn probe(
     dists: &[String],
 ) -> Result<Result<Inside, String>> {
     let (text, inside) = exec.probe(&info.id, platform, dists)?;
-    if inside.is_ok() {
+    if inside.is_ok() && !exec.dry_run() {
         cache::store_inside(&info.layers, &info.runtime, dists, &text);
     }
     Ok(inside)

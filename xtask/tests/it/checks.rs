@@ -592,21 +592,50 @@ fn a_config_only_change_is_probed_again() {
         )
     };
 
-    // Truthful: python3 finds torch 2.6.0. Checked (dry run: nothing is
-    // pushed), which caches what the probe read for these layers; refused
-    // only because the tool did not build it (a release needs that).
+    // Truthful: python3 finds torch 2.6.0. Checked, which caches what the
+    // probe read for these layers (not by a dry run, which writes nothing,
+    // its cache included); refused only because the tool did not build it
+    // (a release needs that), so nothing is pushed.
     hand_built_with(&registry, &ws, &reference, &base, &old, "");
     assert_eq!(torch(&reference), "2.6.0");
     let layers_truthful = image_layers(&reference);
-    let run = ws.xtask(&["image", "push", "fix", "--dry-run"], None, &[]);
-    run.expect(1);
-    assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
-    assert!(
-        run.error_line()
-            .contains("tells the truth, but this tool's cache holds no record that it built this image from a clean commit"),
-        "{}",
-        run.stderr
-    );
+    let cache_files = || {
+        let dir = ws.home.path().join(".cache/itwinai-xtask");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.path().is_file())
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                (e.file_name().to_string_lossy().into_owned(), text)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    for args in [
+        &["image", "push", "fix", "--dry-run"][..],
+        &["image", "push", "fix"],
+    ] {
+        let before = cache_files();
+        let run = ws.xtask(args, None, &[]);
+        run.expect(1);
+        assert!(run.stderr.contains("+ docker run"), "{}", run.stderr);
+        assert!(
+            run.error_line()
+                .contains("tells the truth, but this tool's cache holds no record that it built this image from a clean commit"),
+            "{}",
+            run.stderr
+        );
+        let dry = args.contains(&"--dry-run");
+        assert_eq!(
+            cache_files() == before,
+            dry,
+            "{args:?}: the cache written only by a run"
+        );
+    }
+    assert_eq!(registry.tags("itwinai"), Vec::<String>::new());
 
     // The same layers, one ENV more (no layer): python3 now finds 2.5.1.
     hand_built_with(

@@ -425,18 +425,24 @@ fn sigint_during_version_set_writes_nothing_and_exits_130() {
 #[test]
 fn a_garbled_cache_file_is_started_afresh_not_grown() {
     let ws = fixture("cache-garbled");
+    ws.write(
+        "env-files/images.toml",
+        &catalog(REG, "test = [\"python3\", \"-c\", \"pass\"]\n"),
+    );
+    ws.commit();
     let fake = FakeDocker::new();
     let cache = ws.home.path().join(".cache/itwinai-xtask");
     std::fs::create_dir_all(&cache).unwrap();
     let garbage = "\u{1b}[31m not a cache line \u{0}\n".repeat(10);
-    std::fs::write(cache.join("verdicts-v1"), &garbage).unwrap();
+    std::fs::write(cache.join("tests-v2"), &garbage).unwrap();
     let dev = format!(
         "{REG}/itwinai-dev:0.2.2-torch2.6-jammy-{}",
         &ws.head()[..12]
     );
     let inspect = truthful_inspect(&ws, &dev, BASE, &"b".repeat(64));
+    // A test that passes is written down (a dry run writes nothing).
     ws.xtask(
-        &["image", "push", "fix", "--dev", "--dry-run"],
+        &["image", "test", "fix", "--dev"],
         Some(fake.bin()),
         &[
             ("FAKE_INSPECT_OUTPUT", &inspect),
@@ -444,7 +450,7 @@ fn a_garbled_cache_file_is_started_afresh_not_grown() {
         ],
     )
     .expect(0);
-    let text = std::fs::read_to_string(cache.join("verdicts-v1")).unwrap();
+    let text = std::fs::read_to_string(cache.join("tests-v2")).unwrap();
     assert!(!text.contains("not a cache line"), "{text:?}");
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert!(text.starts_with("sha256:"), "{text:?}");
