@@ -237,39 +237,63 @@ pub fn references(
         .collect()
 }
 
-/// The local images of `refs`, which must all be there: else exit 1 naming
-/// the missing ones and the `cargo xtask image build …` that makes them.
+/// What needs local images: a push names how a promoted release's alias
+/// moves instead, a test does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LocalFor {
+    Test,
+    Push,
+}
+
+/// The local images of `refs` (`owners[i]` the flavour of `refs[i]`),
+/// which must all be there: else exit 1 naming the missing ones and the
+/// `cargo xtask image build …` that makes them.
 pub fn local_images(
     exec: &mut Executor,
     refs: &[Reference],
+    owners: &[&Flavour],
     sel: &Naming,
-    flavours: &[&Flavour],
+    needed_for: LocalFor,
 ) -> Result<Vec<ImageInfo>> {
     let found = inspect_locals(exec, refs)?;
-    let missing: Vec<String> = refs
+    let missing: Vec<(&Reference, &Flavour)> = refs
         .iter()
+        .zip(owners.iter().copied())
         .zip(&found)
         .filter(|(_, f)| f.is_none())
-        .map(|(r, _)| r.to_string())
+        .map(|(pair, _)| pair)
         .collect();
     if !missing.is_empty() {
+        let flavours = owners_of(&missing);
         // A registry-side promotion leaves nothing local: its alias moves
         // with `release`, not with a local build pushed.
-        let promoted = if sel.dev {
+        let promoted = if sel.dev || needed_for == LocalFor::Test {
             String::new()
         } else {
             format!(
                 " (a release promoted in the registry, by `image tag --from` or `release`, is not local: `cargo xtask release {}` at the commit it was built from moves its alias)",
-                flavour_names(flavours)
+                flavour_names(&flavours)
             )
         };
+        let shown: Vec<String> = missing.iter().map(|(r, _)| r.to_string()).collect();
         anyhow::bail!(
             "not in the local engine: {}; build first with `{}`{promoted}",
-            missing.join(", "),
-            build_command(sel, flavours)
+            shown.join(", "),
+            build_command(sel, &flavours)
         );
     }
     Ok(found.into_iter().flatten().collect())
+}
+
+/// The flavours of `missing`, each once, in order.
+fn owners_of<'c>(missing: &[(&Reference, &'c Flavour)]) -> Vec<&'c Flavour> {
+    let mut out: Vec<&Flavour> = Vec::new();
+    for (_, f) in missing {
+        if !out.iter().any(|o| o.name == f.name) {
+            out.push(f);
+        }
+    }
+    out
 }
 
 /// As [`local_images`], but a dry run plans around an image not built yet
@@ -277,20 +301,25 @@ pub fn local_images(
 pub fn local_images_or_planned(
     exec: &mut Executor,
     refs: &[Reference],
+    owners: &[&Flavour],
     sel: &Naming,
-    flavours: &[&Flavour],
 ) -> Result<Vec<Option<ImageInfo>>> {
     if !exec.dry_run() {
-        return Ok(local_images(exec, refs, sel, flavours)?
+        return Ok(local_images(exec, refs, owners, sel, LocalFor::Push)?
             .into_iter()
             .map(Some)
             .collect());
     }
     let found = inspect_locals(exec, refs)?;
-    for (r, _) in refs.iter().zip(&found).filter(|(_, f)| f.is_none()) {
+    for ((r, owner), _) in refs
+        .iter()
+        .zip(owners)
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+    {
         crate::support::output::note(&format!(
             "{r} is not built yet (`{}`); the plan shows <image ID of {r}>, and what needs the image (its checks, the comparison with the registry) is decided when it exists",
-            build_command(sel, flavours)
+            build_command(sel, &[owner])
         ));
     }
     Ok(found)

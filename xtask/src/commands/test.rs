@@ -57,7 +57,8 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
         }
     }
     let locals: Vec<_> = images.iter().map(|(_, i)| i.local.clone()).collect();
-    let found = super::local_images(&mut exec, &locals, naming, &flavours)?;
+    let owners: Vec<_> = images.iter().map(|(f, _)| *f).collect();
+    let found = super::local_images(&mut exec, &locals, &owners, naming, super::LocalFor::Test)?;
     for ((_, image), info) in images.iter().zip(&found) {
         check_platform(&mut exec, image, info, naming, &flavours)?;
     }

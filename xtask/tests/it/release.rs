@@ -29,6 +29,39 @@ fn field<'a>(json: &'a str, key: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A test of flavours not all built names the build of the missing ones
+/// only, and nothing of how a promoted release's alias moves (a push's
+/// concern).
+#[test]
+fn a_test_of_an_unbuilt_flavour_names_its_build_only() {
+    let test = "test = [\"python3\", \"-c\", \"pass\"]\n";
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start_with(
+        "rel-unbuilt",
+        JAMMY,
+        |host| {
+            catalog(host, test)
+            + "\n[flavours.two]\ndockerfile = \"env-files/fix/Dockerfile\"\nframework = \"tf\"\nframework-version = \"2.16\"\ndistro = \"jammy\"\n"
+            + test
+        },
+    ) else {
+        return;
+    };
+    let fix = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let two = format!("{}/itwinai:0.2.2-tf2.16-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&fix, &two, &base]);
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let run = ws.xtask(&["image", "test", "--all"], None, &[]);
+    run.expect(1);
+    assert_eq!(
+        run.error_line(),
+        format!(
+            "error: not in the local engine: {two}; build first with `cargo xtask image build two`"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn push_is_idempotent_and_never_clobbers_a_release() {
     let Some(EngineTest { registry, base, ws }) = EngineTest::start("rel-push", JAMMY) else {

@@ -58,9 +58,14 @@ pub fn check_images<'p>(
         images.push(crate::commands::images(r, platforms)?);
     }
     let locals: Vec<Reference> = images.iter().flatten().map(|i| i.local.clone()).collect();
+    let owners: Vec<&Flavour> = ask
+        .flavours
+        .iter()
+        .zip(&images)
+        .flat_map(|(f, mine)| mine.iter().map(|_| *f))
+        .collect();
     let mut present =
-        crate::commands::local_images_or_planned(exec, &locals, ask.naming, &ask.flavours)?
-            .into_iter();
+        crate::commands::local_images_or_planned(exec, &locals, &owners, ask.naming)?.into_iter();
     let mut out = Vec::new();
     let mut conflicts = Vec::new();
     for (((f, r), mine), alias) in ask.flavours.iter().zip(refs).zip(&images).zip(&ask.aliases) {
