@@ -106,6 +106,12 @@ pub fn run(ws: &Workspace, args: &ReleaseArgs) -> Result<()> {
                 return Err(e);
             }
             row.status = Status::Failed(one_line(&e));
+            // The declared alias stays where it is: said, not left blank.
+            if row.alias.is_none() {
+                if let Ok(Some(alias)) = project.catalog.latest_reference(f, &registry) {
+                    row.alias = Some((alias, Status::Kept("its release was not published".into())));
+                }
+            }
         }
         rows.push(row);
     }

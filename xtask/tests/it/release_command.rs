@@ -76,6 +76,17 @@ fn a_release_promotes_what_another_runner_tested_and_resumes() {
             "{row:?}"
         );
     }
+    // fix declares an alias: it is kept where it is, and said so.
+    assert_eq!(
+        field(&r[0], "alias").as_deref(),
+        Some(format!("{host}/itwinai:fix-latest").as_str())
+    );
+    assert_eq!(field(&r[0], "alias_status").as_deref(), Some("kept"));
+    assert_eq!(
+        field(&r[0], "alias_reason").as_deref(),
+        Some("its release was not published")
+    );
+    assert_eq!(field(&r[1], "alias"), None);
     assert_eq!(registry.all_tags("itwinai"), Vec::<String>::new());
 
     // Runner A builds, tests and pushes fix's development image; its test
