@@ -32,10 +32,12 @@ pub struct SourceImage {
 
 /// Read the source from its registry: its images, one per platform of
 /// `platforms` (a single image when empty). `None`: it is not there.
+/// `remedy` says what to do about a platform the source lacks.
 pub fn gather(
     exec: &mut Executor,
     source: &Reference,
     platforms: &[Platform],
+    remedy: &dyn Fn(&Platform) -> String,
 ) -> Result<Option<Vec<SourceImage>>> {
     let Some(served) = exec.registry(source)? else {
         return Ok(None);
@@ -54,7 +56,13 @@ pub fn gather(
                 .members
                 .iter()
                 .find(|m| m.platform == *p)
-                .with_context(|| format!("{source} has no {p} image ({})", served.shown()))?;
+                .with_context(|| {
+                    format!(
+                        "{source} has no {p} image ({}); {}",
+                        served.shown(),
+                        remedy(p)
+                    )
+                })?;
             out.push((Some(p.clone()), m.digest.clone()));
         }
         out

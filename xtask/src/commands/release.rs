@@ -156,7 +156,13 @@ fn release_one(
     row.release = Some(target.clone());
     row.source = Some(source.clone());
     let platforms = super::platforms_of(f, None)?;
-    let Some(images) = super::promote::gather(exec, &source, &platforms)? else {
+    let remedy = |p: &crate::model::platform::Platform| {
+        format!(
+            "on a {p} runner (or under emulation), `cargo xtask image build {n} --dev --platform {p}`, then `image test` and `image push` with the same flags, and release again",
+            n = f.name
+        )
+    };
+    let Some(images) = super::promote::gather(exec, &source, &platforms, &remedy)? else {
         anyhow::bail!(
             "HEAD's development image {source} is not in its registry; build, test and push it on any runner (`cargo xtask image build {n} --dev`, `image test {n} --dev`, `image push {n} --dev`): a release never builds",
             n = f.name

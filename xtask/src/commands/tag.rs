@@ -236,7 +236,10 @@ fn promote(
                 "--from: {e}; name the development image in its registry"
             ))
         })?;
-    let Some(images) = super::promote::gather(exec, &source, platforms)? else {
+    let remedy = |p: &Platform| {
+        format!("promote from an image that serves {p}, or narrow a development promotion with --platform")
+    };
+    let Some(images) = super::promote::gather(exec, &source, platforms, &remedy)? else {
         anyhow::bail!(
             "{source} is not in its registry; push it first (`cargo xtask image push {} --dev`)",
             flavour.name

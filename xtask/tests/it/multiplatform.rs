@@ -680,6 +680,14 @@ fn separate_runners_assemble_one_development_index() {
         first.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
         [AMD64]
     );
+    // A release needs every declared platform: it says how to add arm64.
+    let run = ws.xtask(&["release", "fix"], None, &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(&format!("fix: {dev_ref} has no {ARM64} image (")) && run.stderr.contains(&format!("); on a {ARM64} runner (or under emulation), `cargo xtask image build fix --dev --platform {ARM64}`, then `image test` and `image push` with the same flags, and release again")),
+        "{}",
+        run.stderr
+    );
 
     // Runner B: arm64 of the same commit. The index gains arm64; amd64's
     // entry is the very manifest runner A wrote.
