@@ -231,11 +231,37 @@ impl Catalog {
         head: &str,
         dirty: bool,
     ) -> Result<()> {
-        let Some((release_tag, hex, says_dirty)) =
-            crate::model::tag_format::split_default_dev(tag, self.dev_hash_length)
-        else {
-            return Ok(());
-        };
+        // A platform's local name (`<tag>-linux-arm64`) is the tag's too.
+        let suffixes = self.flavours.iter().flat_map(|f| &f.platforms);
+        let stripped = suffixes.filter_map(|p| tag.strip_suffix(&format!("-{}", p.tag_suffix())));
+        let shapes = std::iter::once(tag)
+            .chain(stripped)
+            .filter_map(|t| crate::model::tag_format::split_default_dev(t, self.dev_hash_length));
+        for (release_tag, hex, says_dirty) in shapes {
+            self.default_of(
+                flavour,
+                tag,
+                (release_tag, hex, says_dirty),
+                version,
+                head,
+                dirty,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// [`Catalog::no_default_of_another`] for one default development
+    /// shape: the release tag before the commit's digits, the digits, the
+    /// `-dirty` mark.
+    fn default_of(
+        &self,
+        flavour: &Flavour,
+        tag: &str,
+        (release_tag, hex, says_dirty): (&str, &str, bool),
+        version: &Version,
+        head: &str,
+        dirty: bool,
+    ) -> Result<()> {
         for (owner, at) in self.parse_tag(release_tag) {
             let commit_is_head = head.starts_with(hex) && says_dirty == dirty;
             if owner.name == flavour.name && at == *version && commit_is_head {
@@ -1387,6 +1413,39 @@ jupyterlab = true
         assert!(!torch.jupyterlab);
         assert!(c.flavour("jlab").unwrap().jupyterlab);
         c.check_tags(&v("0.2.2")).unwrap();
+    }
+
+    #[test]
+    fn a_tag_shaped_like_a_platform_image_of_another_default_is_refused() {
+        let text = SAMPLE.replace(
+            "jupyterlab = true\n",
+            "jupyterlab = true\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+        );
+        let c = Catalog::parse(&text).unwrap();
+        let torch = c.flavour("torch").unwrap();
+        let head = "0123456789abcdef0123456789abcdef01234567";
+        let short = &head[..12];
+        let cases = [
+            (
+                format!("jlab-0.2.2-torch2.4-jammy-{short}-linux-arm64"),
+                false,
+            ),
+            (
+                format!("0.2.2-torch2.4-jammy-fedcba987654-linux-amd64"),
+                false,
+            ),
+            (format!("0.2.2-torch2.4-jammy-{short}-linux-arm64"), true),
+            ("mine-linux-arm64".to_string(), true),
+        ];
+        for (tag, ok) in cases {
+            let channel = Channel::Dev {
+                head: head.to_string(),
+                tag: Some(tag.clone()),
+                dirty: false,
+            };
+            let got = c.reference(torch, &v("0.2.2"), &channel, &c.registry);
+            assert_eq!(got.is_ok(), ok, "{tag}: {got:?}");
+        }
     }
 
     #[test]
