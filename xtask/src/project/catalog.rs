@@ -1431,7 +1431,7 @@ jupyterlab = true
                 false,
             ),
             (
-                format!("0.2.2-torch2.4-jammy-fedcba987654-linux-amd64"),
+                "0.2.2-torch2.4-jammy-fedcba987654-linux-amd64".to_string(),
                 false,
             ),
             (format!("0.2.2-torch2.4-jammy-{short}-linux-arm64"), true),

@@ -44,6 +44,15 @@ pub struct Candidate<'p> {
     pub revision: Option<String>,
 }
 
+/// The flavour of each image, in the order of `images` flattened.
+fn owners<'p, T>(flavours: &[&'p Flavour], images: &[Vec<T>]) -> Vec<&'p Flavour> {
+    flavours
+        .iter()
+        .zip(images)
+        .flat_map(|(f, mine)| mine.iter().map(|_| *f))
+        .collect()
+}
+
 /// Check every local image of every selected flavour; the candidates, and
 /// the flavours whose platforms' images are not one build.
 pub fn check_images<'p>(
@@ -58,12 +67,7 @@ pub fn check_images<'p>(
         images.push(crate::commands::images(r, platforms)?);
     }
     let locals: Vec<Reference> = images.iter().flatten().map(|i| i.local.clone()).collect();
-    let owners: Vec<&Flavour> = ask
-        .flavours
-        .iter()
-        .zip(&images)
-        .flat_map(|(f, mine)| mine.iter().map(|_| *f))
-        .collect();
+    let owners = owners(&ask.flavours, &images);
     let mut present =
         crate::commands::local_images_or_planned(exec, &locals, &owners, ask.naming)?.into_iter();
     let mut out = Vec::new();
