@@ -211,6 +211,20 @@ fn move_alias(
     Ok(())
 }
 
+/// HEAD, for a promotion into a release: as `release`, from a clean tree
+/// only, whose catalog and pyproject.toml (the rules it applies: the
+/// tags, the hash length, the version) are HEAD's.
+fn clean_head(exec: &mut Executor) -> Result<String> {
+    let state = exec.git_state()?;
+    if state.dirty() {
+        return Err(invalid(format!(
+            "the working tree has uncommitted changes ({}): a promotion into a release applies the catalog and pyproject.toml of HEAD, so they must be HEAD's; commit or stash them first",
+            state.dirt()
+        )));
+    }
+    Ok(state.head)
+}
+
 /// `--from SRC`: promote the development image SRC, as its registry
 /// serves it, to the flavour's reference in the same registry: gated on its
 /// test evidence, each config relabelled in ref.name alone, every layer
@@ -236,6 +250,13 @@ fn promote(
                 "--from: {e}; name the development image in its registry"
             ))
         })?;
+    // Into a default development tag: HEAD's build only, as that tag says;
+    // into a release: HEAD's build only, as `release` and `image push` do.
+    let commit = match (&rules.revision, rules.release) {
+        (Some(c), _) => Some(c.clone()),
+        (None, true) => Some(clean_head(exec)?),
+        (None, false) => None,
+    };
     let remedy = |p: &Platform| {
         format!("promote from an image that serves {p}, or narrow a development promotion with --platform")
     };
@@ -249,13 +270,6 @@ fn promote(
     let development = target
         .with_name(&project.catalog.development)
         .map_err(|e| invalid(format!("{target}: {e}")))?;
-    // Into a default development tag: HEAD's build only, as that tag says;
-    // into a release: HEAD's build only, as `release` and `image push` do.
-    let commit = match (&rules.revision, rules.release) {
-        (Some(c), _) => Some(c.clone()),
-        (None, true) => Some(exec.git_state()?.head),
-        (None, false) => None,
-    };
     let checks = super::promote::Rules::of(project, flavour, &development, commit.as_deref())?;
     let planned =
         super::promote::decide(&images, &source, target, &checks).map_err(anyhow::Error::msg)?;

@@ -399,21 +399,24 @@ pub fn default_dev_commit<'t>(
     release_tag: &str,
     hash_len: usize,
 ) -> Option<(&'t str, bool)> {
-    split_default_dev(tag, hash_len)
+    split_default_dev(tag, hash_len..=hash_len)
         .filter(|(release, _, _)| *release == release_tag)
         .map(|(_, hex, dirty)| (hex, dirty))
 }
 
 /// A tag of the default development form split into what comes before
-/// `-<hash_len lowercase hex digits>[-dirty]`, those digits and the
-/// mark; `None` for a tag without that ending.
-pub fn split_default_dev(tag: &str, hash_len: usize) -> Option<(&str, &str, bool)> {
+/// `-<lowercase hex digits, as many as one of hash_lens>[-dirty]`, those
+/// digits and the mark; `None` for a tag without that ending.
+pub fn split_default_dev(
+    tag: &str,
+    hash_lens: std::ops::RangeInclusive<usize>,
+) -> Option<(&str, &str, bool)> {
     let (rest, dirty) = tag
         .strip_suffix("-dirty")
         .map_or((tag, false), |r| (r, true));
     let (release, hex) = rest.rsplit_once('-')?;
     let digits = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (hex.len() == hash_len && digits).then_some((release, hex, dirty))
+    (hash_lens.contains(&hex.len()) && digits).then_some((release, hex, dirty))
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub struct Catalog {
 
 /// `dev-hash-length`: the default, and the range allowed.
 pub const DEV_HASH_DEFAULT: usize = 12;
-const DEV_HASH_RANGE: std::ops::RangeInclusive<i64> = 7..=40;
+const DEV_HASH_RANGE: std::ops::RangeInclusive<usize> = 7..=40;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flavour {
@@ -219,7 +219,8 @@ impl Catalog {
     }
 
     /// `--tag` names any tag but one shaped like a default development
-    /// tag (any flavour's, at any version) other than `flavour`'s own at
+    /// tag (any flavour's, at any version, with as many hex digits as any
+    /// `dev-hash-length` allowed) other than `flavour`'s own at
     /// this version for HEAD, clean or dirty as the tree is: such a tag
     /// promises its flavour, version and commit, test systems pull it on
     /// that promise, and `release` promotes it.
@@ -234,9 +235,11 @@ impl Catalog {
         // A platform's local name (`<tag>-linux-arm64`) is the tag's too.
         let suffixes = self.flavours.iter().flat_map(|f| &f.platforms);
         let stripped = suffixes.filter_map(|p| tag.strip_suffix(&format!("-{}", p.tag_suffix())));
+        // Any length the catalog allows: its `dev-hash-length` may have
+        // been another when older default tags were written.
         let shapes = std::iter::once(tag)
             .chain(stripped)
-            .filter_map(|t| crate::model::tag_format::split_default_dev(t, self.dev_hash_length));
+            .filter_map(|t| crate::model::tag_format::split_default_dev(t, DEV_HASH_RANGE));
         for (release_tag, hex, says_dirty) in shapes {
             self.default_of(
                 flavour,
@@ -616,7 +619,7 @@ impl Reader<'_> {
             return DEV_HASH_DEFAULT;
         };
         match item.as_integer() {
-            Some(n) if DEV_HASH_RANGE.contains(&n) => n as usize,
+            Some(n) if usize::try_from(n).is_ok_and(|n| DEV_HASH_RANGE.contains(&n)) => n as usize,
             _ => {
                 self.problems.push(invalid(format!(
                     "{}: 'dev-hash-length' must be a whole number from 7 to 40, not {}",
@@ -1522,7 +1525,17 @@ jupyterlab = true
             (format!("0.2.2-torch2.4-jammy-{short}"), true, false),
             (format!("0.2.2-torch2.4-jammy-{other}"), false, false),
             (format!("jlab-0.2.2-torch2.4-jammy-{other}"), false, false),
-            (format!("0.2.2-torch2.4-jammy-{other}0"), false, true),
+            // Any length a `dev-hash-length` may have (7 to 40): HEAD's
+            // own at another length is HEAD's still.
+            (format!("0.2.2-torch2.4-jammy-{other}0"), false, false),
+            (
+                format!("0.2.2-torch2.4-jammy-{}", &other[..7]),
+                false,
+                false,
+            ),
+            (format!("0.2.2-torch2.4-jammy-{head}"), false, true),
+            (format!("0.2.2-torch2.4-jammy-{}", &other[..6]), false, true),
+            (format!("0.2.2-torch2.4-jammy-{head}0"), false, true),
             (
                 format!("0.2.2-torch2.4-jammy-{}", other.to_uppercase()),
                 false,

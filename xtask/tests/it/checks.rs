@@ -344,7 +344,17 @@ fn dirty_dev_build_is_tagged_dirty() {
         Some(image_id(&dev))
     );
 
-    // It is never promoted to a release.
+    // It is never promoted to a release: from the dirty tree, refused at
+    // once (the rules must be HEAD's); from the clean tree, for its label.
+    let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
+    run.expect(2);
+    assert!(
+        run.error_line()
+            .contains("a promotion into a release applies the catalog and pyproject.toml of HEAD"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(ws.root().join("notes.txt")).unwrap();
     let run = ws.xtask(&["image", "tag", "fix", "--from", &dev], None, &[]);
     run.expect(1);
     assert!(

@@ -355,6 +355,11 @@ fn a_hand_typed_tag_that_looks_like_another_commits_default_is_refused() {
         (format!("{own}-dirty"), head.clone()),
         // Another version's: that tag promises its version too.
         (format!("0.2.1-torch2.6-jammy-{other}"), other.to_string()),
+        // Another length than the catalog's 12 (it may have been 7).
+        (
+            format!("0.2.1-torch2.6-jammy-{}", &other[..7]),
+            other[..7].to_string(),
+        ),
         // Another flavour's, HEAD's: it would hold this flavour's build.
         (format!("0.2.2-skinny-torch2.6-jammy-{head}"), head.clone()),
     ] {
