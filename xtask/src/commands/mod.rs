@@ -201,6 +201,22 @@ pub fn channel(sel: &Naming, state: impl FnOnce() -> Result<GitState>) -> Result
     })
 }
 
+/// HEAD, for a command whose rules must be HEAD's (`why`, after the
+/// changes listed): from a clean tree only, as `release` runs.
+pub fn clean_head(exec: &mut Executor, why: &str) -> Result<String> {
+    let state = exec.git_state()?;
+    if state.dirty() {
+        return Err(invalid(format!(
+            "the working tree has uncommitted changes ({}): {why}; commit or stash them first",
+            state.dirt()
+        )));
+    }
+    Ok(state.head)
+}
+
+/// Why a `-latest` alias moves from a clean tree only.
+pub const ALIAS_FROM_HEAD: &str = "a -latest alias is moved as HEAD's catalog declares it (its name) for HEAD's version, so the catalog and pyproject.toml must be HEAD's";
+
 /// The commit an image published or promoted under this channel must be
 /// built at: a default development tag carries HEAD's hash.
 pub fn required_revision(channel: &Channel) -> Option<String> {

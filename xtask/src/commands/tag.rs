@@ -172,6 +172,7 @@ fn move_alias(
     alias: Reference,
     args: &TagArgs,
 ) -> Result<()> {
+    super::clean_head(exec, super::ALIAS_FROM_HEAD)?;
     let flavour = rules.flavour;
     let target_s = target.to_string();
     let alias_s = alias.to_string();
@@ -211,20 +212,6 @@ fn move_alias(
     Ok(())
 }
 
-/// HEAD, for a promotion into a release: as `release`, from a clean tree
-/// only, whose catalog and pyproject.toml (the rules it applies: the
-/// tags, the hash length, the version) are HEAD's.
-fn clean_head(exec: &mut Executor) -> Result<String> {
-    let state = exec.git_state()?;
-    if state.dirty() {
-        return Err(invalid(format!(
-            "the working tree has uncommitted changes ({}): a promotion into a release applies the catalog and pyproject.toml of HEAD, so they must be HEAD's; commit or stash them first",
-            state.dirt()
-        )));
-    }
-    Ok(state.head)
-}
-
 /// `--from SRC`: promote the development image SRC, as its registry
 /// serves it, to the flavour's reference in the same registry: gated on its
 /// test evidence, each config relabelled in ref.name alone, every layer
@@ -254,7 +241,10 @@ fn promote(
     // into a release: HEAD's build only, as `release` and `image push` do.
     let commit = match (&rules.revision, rules.release) {
         (Some(c), _) => Some(c.clone()),
-        (None, true) => Some(clean_head(exec)?),
+        (None, true) => Some(super::clean_head(
+            exec,
+            "a promotion into a release applies the catalog and pyproject.toml of HEAD, so they must be HEAD's",
+        )?),
         (None, false) => None,
     };
     let remedy = |p: &Platform| {

@@ -290,6 +290,23 @@ fn allow_dirty_release_is_built_but_never_pushed() {
         Some(ws.head())
     );
 
+    // An alias moves from a clean tree only (its name is the catalog's).
+    for args in [
+        &["image", "push", "fix", "--latest", "--force"][..],
+        &["image", "tag", "fix", "--latest", "--force"],
+    ] {
+        let run = ws.xtask(args, None, &[]);
+        run.expect(2);
+        assert!(
+            run.error_line().contains(
+                "the working tree has uncommitted changes (0 changed, 1 untracked): a -latest alias is moved as HEAD's catalog declares it"
+            ),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // From the clean tree, the image itself is refused: it was built dirty.
+    std::fs::remove_file(ws.root().join("notes.txt")).unwrap();
     for args in [
         &["image", "push", "fix"][..],
         &["image", "push", "fix", "--force"],

@@ -224,6 +224,7 @@ const CASES: &[Case] = &[
     Case { area: "git", what: "shallow clone (builds)", edits: &[Shallow], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "git", what: "detached HEAD (builds)", edits: &[Detached], args: BUILD, env: &[], code: 0, want: "" },
     Case { area: "git", what: "uncommitted changes, production build", edits: &[Dirty], args: BUILD, env: &[], code: 2, want: "the working tree has uncommitted changes" },
+    Case { area: "git", what: "uncommitted changes, a -latest alias moved", edits: &[Dirty], args: &["image", "tag", "fix", "--latest"], env: &[], code: 2, want: "): a -latest alias is moved as HEAD's catalog declares it (its name) for HEAD's version, so the catalog and pyproject.toml must be HEAD's; commit or stash them first" },
     Case { area: "git", what: "uncommitted changes, promotion into a release", edits: &[Dirty], args: &["image", "tag", "fix", "--from", "127.0.0.1:5999/itwinai-dev:0.2.2-torch2.6-jammy-0123456789ab"], env: &[], code: 2, want: "): a promotion into a release applies the catalog and pyproject.toml of HEAD, so they must be HEAD's; commit or stash them first" },
 ];
 

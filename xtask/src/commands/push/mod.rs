@@ -112,7 +112,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let ask = Ask::new(&project, args)?;
     let mut exec = Executor::new(&ws.sh, args.output.dry_run, args.output.json);
     let channel = super::channel(ask.naming, || exec.git_state())?;
-    let head = release_head(&mut exec, &channel)?;
+    let head = release_head(&mut exec, &channel, args.latest)?;
     let refs = super::references(
         &project.catalog,
         &ask.flavours,
@@ -153,7 +153,7 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
     let _lock = lock::acquire(&ask.repositories(&refs))?;
     // HEAD again: a fix committed while the tests ran makes the build
     // another commit's.
-    let head = release_head(&mut exec, &channel)?;
+    let head = release_head(&mut exec, &channel, args.latest)?;
     let again = decided(
         &mut exec,
         &project,
@@ -188,9 +188,11 @@ pub fn run(ws: &Workspace, args: &PushArgs) -> Result<()> {
 }
 
 /// HEAD, for a release push: a release tag is written only from HEAD's
-/// build (`publish::written_from_head`).
-fn release_head(exec: &mut Executor, channel: &Channel) -> Result<Option<String>> {
+/// build (`publish::written_from_head`); an alias (`alias`) moves from a
+/// clean tree only.
+fn release_head(exec: &mut Executor, channel: &Channel, alias: bool) -> Result<Option<String>> {
     Ok(match channel {
+        Channel::Production if alias => Some(super::clean_head(exec, super::ALIAS_FROM_HEAD)?),
         Channel::Production => Some(exec.git_state()?.head),
         Channel::Dev { .. } => None,
     })
