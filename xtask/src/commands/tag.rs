@@ -237,6 +237,13 @@ fn promote(
                 "--from: {e}; name the development image in its registry"
             ))
         })?;
+    // A promotion copies a tested clean build, which a `-dirty` default
+    // development tag (this tree's) would say it is not.
+    if rules.dirty == Some(true) {
+        return Err(invalid(format!(
+            "the working tree has uncommitted changes, so the default development tag is {target}, whose -dirty says the image was built from them, but a promotion copies a clean build; commit or stash them (the default tag is then HEAD's clean one), or name a tag with --tag"
+        )));
+    }
     // Into a default development tag: HEAD's build only, as that tag says;
     // into a release: HEAD's build only, as `release` and `image push` do.
     let commit = match (&rules.revision, rules.release) {
