@@ -44,11 +44,17 @@ impl Platform {
         Platform::parse_exact(s).map(Platform::normalized)
     }
 
-    /// As containerd normalizes: `arm64/v8` is `arm64`, and a bare `arm`
-    /// is `arm/v7` (what `docker pull --platform linux/arm` takes, and
-    /// what BuildKit sets TARGETVARIANT to).
+    /// As containerd normalizes: `arm64/v8` is `arm64`, `amd64/v1` is
+    /// `amd64` (v1 is its baseline), and a bare `arm` is `arm/v7` (what
+    /// `docker pull --platform linux/arm` takes, and what BuildKit sets
+    /// TARGETVARIANT to).
     fn normalized(mut self) -> Platform {
-        if self.arch == "arm64" && self.variant.as_deref() == Some("v8") {
+        let baseline = match self.arch.as_str() {
+            "arm64" => Some("v8"),
+            "amd64" => Some("v1"),
+            _ => None,
+        };
+        if baseline.is_some() && self.variant.as_deref() == baseline {
             self.variant = None;
         }
         if self.arch == "arm" && self.variant.is_none() {
@@ -139,6 +145,11 @@ mod tests {
         assert_eq!(
             Platform::parse("linux/arm64/v8").unwrap(),
             Platform::parse("linux/arm64").unwrap()
+        );
+        // amd64's v1 (its baseline) is amd64 too.
+        assert_eq!(
+            Platform::parse("linux/amd64/v1").unwrap(),
+            Platform::parse("linux/amd64").unwrap()
         );
         assert!(Platform::parse_list("linux/arm64,linux/arm64/v8")
             .unwrap_err()

@@ -104,9 +104,17 @@ pub struct FinalBase {
 /// to the check of the built image.
 pub fn check_from_platform(flag: Option<&str>, built_for: &Platform) -> Result<(), String> {
     const ALIASES: [&str; 5] = ["x86_64", "aarch64", "i386", "armhf", "armel"];
-    match flag.map(Platform::parse) {
+    // A bare architecture is the engine's OS's (linux, here) as containerd
+    // parses it; a bare `linux` is the engine's own platform.
+    let parsed = flag
+        .filter(|f| *f != "linux")
+        .map(|f| match f.contains('/') {
+            true => Platform::parse(f),
+            false => Platform::parse(&format!("linux/{f}")),
+        });
+    match parsed {
         Some(Ok(p)) if p != *built_for && !ALIASES.contains(&p.arch.as_str()) => Err(format!(
-            "the final stage is built FROM --platform={} but this image is built for {built_for}: BuildKit would make it {p}, and the classic builder ignores the flag for a base it holds; drop the flag or write --platform=$TARGETPLATFORM",
+            "the final stage is built FROM --platform={} but this image is built for {built_for}: BuildKit would make it {p}, and the classic builder ignores the flag for a base it holds; drop the flag, or declare `ARG TARGETPLATFORM` before the first FROM and write --platform=$TARGETPLATFORM",
             flag.unwrap_or_default()
         )),
         _ => Ok(()),
@@ -370,6 +378,26 @@ impl Walk {
     }
 }
 
+/// A FROM whose `--platform=` reads a TARGET* ARG no global ARG
+/// declares: the classic builder applies the value the tool passes only
+/// to a declared ARG, so the flag is empty and the build fails to parse
+/// it (measured on Docker 20.10).
+fn undeclared_platform_flag(text: &str, lexed: &lex::Lexed) -> Option<(usize, String)> {
+    let globals = stages(text).ok()?.globals;
+    lexed
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "FROM")
+        .find_map(|ins| {
+            let (_, _, flag) = split_from(ins).ok()?;
+            let flag = flag?;
+            let arg = PLATFORM_ARGS
+                .iter()
+                .find(|p| p.starts_with("TARGET") && mentions_var(flag, p) && !globals.contains_key(**p))?;
+            Some((ins.line, format!("FROM --platform={flag} reads ${arg}, which the classic builder (no buildx here) leaves empty unless an ARG before the first FROM declares it, and the build then fails to parse the platform; declare `ARG {arg}` before the first FROM, or install the buildx plugin")))
+        })
+}
+
 /// Whether the Dockerfile reads BuildKit's TARGET* ARGs anywhere (a
 /// per-platform stage, a RUN): the classic builder does not set them, so
 /// the tool passes them (`Platform::target_args`).
@@ -409,6 +437,9 @@ pub fn classic_reads_otherwise(text: &str) -> Option<(usize, String)> {
         })
     {
         return Some((line, format!("FROM reads ${arg}, which BuildKit sets per platform but the classic builder (no buildx here) leaves empty in a FROM; install the buildx plugin")));
+    }
+    if let Some(found) = undeclared_platform_flag(text, &lexed) {
+        return Some(found);
     }
     let automatic: Vec<&str> = PROXY_ARGS.iter().chain(&PLATFORM_ARGS).copied().collect();
     // The build machine as the target too: on an amd64 and an arm64 engine.
@@ -1167,6 +1198,11 @@ mod tests {
             ("FROM x AS s\nFROM --platform=$BUILDPLATFORM b\n", Some((2, "FROM reads $BUILDPLATFORM"))),
             ("ARG BUILDPLATFORM\nFROM --platform=$BUILDPLATFORM b\n", Some((2, "FROM reads $BUILDPLATFORM"))),
             ("FROM b\nRUN echo $TARGETARCH\n", None),
+            // A --platform flag reading a TARGET* ARG no global ARG declares.
+            ("FROM --platform=$TARGETPLATFORM b\n", Some((1, "FROM --platform=$TARGETPLATFORM reads $TARGETPLATFORM, which the classic builder (no buildx here) leaves empty"))),
+            ("FROM --platform=linux/${TARGETARCH} b AS s\nFROM x\n", Some((1, "reads $TARGETARCH"))),
+            ("ARG TARGETPLATFORM\nFROM --platform=$TARGETPLATFORM b\n", None),
+            ("FROM x AS s\nARG TARGETPLATFORM\nFROM --platform=$TARGETPLATFORM b\n", Some((3, "reads $TARGETPLATFORM"))),
         ];
         for (text, want) in otherwise {
             let got = classic_reads_otherwise(text);
@@ -1284,6 +1320,11 @@ mod tests {
             (Some("linux/x86_64"), &arm64, None),
             (Some("linux/aarch64"), &amd64, None),
             (Some("Linux/ARM64"), &amd64, None),
+            // containerd's spellings: amd64's baseline variant, a bare arch.
+            (Some("linux/amd64/v1"), &amd64, None),
+            (Some("amd64"), &amd64, None),
+            (Some("linux"), &arm64, None),
+            (Some("arm64"), &amd64, Some("FROM --platform=arm64 but this image is built for linux/amd64: BuildKit would make it linux/arm64")),
         ];
         for (flag, built_for, want) in cases {
             let got = check_from_platform(*flag, built_for);

@@ -955,3 +955,63 @@ fn dockerfile_reader_agrees_with_the_engine() {
         DF_CORPUS.len() - built
     );
 }
+
+/// A final `FROM --platform=$TARGETPLATFORM` under the classic builder:
+/// with `ARG TARGETPLATFORM` before the first FROM the tool's build works
+/// (it passes the value); without it the engine itself fails to parse the
+/// empty platform, which the tool refuses before anything runs.
+#[test]
+fn a_platform_flag_reading_targetplatform_needs_its_arg_under_the_classic_builder() {
+    let Some(EngineTest { registry, base, ws }) = EngineTest::start("e2e-from-flag", JAMMY) else {
+        return;
+    };
+    let reference = format!("{}/itwinai:0.2.2-torch2.6-jammy", registry.host());
+    let _cleanup = Cleanup::new(&[&reference, &base]);
+    let file = "env-files/fix/Dockerfile";
+    let dockerfile = std::fs::read_to_string(ws.root().join(file)).unwrap();
+    let flagged = |declared: &str| {
+        dockerfile.replacen(
+            "FROM ",
+            &format!("{declared}FROM --platform=$TARGETPLATFORM "),
+            1,
+        )
+    };
+
+    ws.write(file, &flagged("ARG TARGETPLATFORM\n"));
+    ws.commit();
+    ws.xtask(&["image", "build", "fix"], None, &[]).expect(0);
+    let native = docker(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]);
+    assert_eq!(image_platform(&reference), native.trim());
+
+    ws.write(file, &flagged(""));
+    ws.commit();
+    let run = ws.xtask(&["image", "build", "fix"], None, &[]);
+    run.expect(2);
+    assert!(
+        run.error_line().contains("FROM --platform=$TARGETPLATFORM reads $TARGETPLATFORM, which the classic builder (no buildx here) leaves empty"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("+ docker build "), "{}", run.stderr);
+    assert!(!run.stderr.contains("+ docker pull "), "{}", run.stderr);
+    // What the engine does with it, given the value as the tool would.
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args([
+            "build",
+            "-q",
+            "--build-arg",
+            &format!("TARGETPLATFORM={}", native.trim()),
+            "-f",
+        ])
+        .arg(ws.root().join(file))
+        .arg(ws.root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to parse platform"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
