@@ -273,7 +273,7 @@ impl Catalog {
             let short = head.get(..self.dev_hash_length).unwrap_or(head);
             let now = if dirty { "-dirty" } else { "" };
             return Err(invalid(format!(
-                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{} at version {at}, but this is flavour '{}' at version {version}, HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape",
+                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{} at version {at}, but this is flavour '{}' at version {version}, HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape: 7 to 40 digits 0-9a-f after a release tag read as a commit, a date or build number too, so put a word before them ('{release_tag}-nightly-{hex}')",
                 owner.name,
                 if says_dirty { " with uncommitted changes" } else { "" },
                 flavour.name,
