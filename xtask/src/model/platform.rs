@@ -82,6 +82,23 @@ impl Platform {
         }
     }
 
+    /// A `--platform` value as containerd reads it, where this tool knows
+    /// the reading: `os/arch[/variant]`, or a bare architecture (of the
+    /// engine's OS, linux here). `None` where it would guess: a bare OS
+    /// (the engine's own platform), an architecture containerd renames
+    /// (`x86_64` is amd64), a value that does not parse.
+    pub fn from_docker_flag(s: &str) -> Option<Platform> {
+        const RENAMED: [&str; 5] = ["x86_64", "aarch64", "i386", "armhf", "armel"];
+        let parsed = if s.contains('/') {
+            Platform::parse(s)
+        } else if s == "linux" {
+            return None;
+        } else {
+            Platform::parse(&format!("linux/{s}"))
+        };
+        parsed.ok().filter(|p| !RENAMED.contains(&p.arch.as_str()))
+    }
+
     /// A comma-separated list, each once.
     pub fn parse_list(s: &str) -> Result<Vec<Platform>, String> {
         let mut out: Vec<Platform> = Vec::new();
@@ -101,6 +118,17 @@ impl Platform {
             Some(v) => format!("{}-{}-{v}", self.os, self.arch),
             None => format!("{}-{}", self.os, self.arch),
         }
+    }
+
+    /// The tag of this platform's image of `tag`: `<tag>-linux-arm64`.
+    pub fn tagged(&self, tag: &str) -> String {
+        format!("{tag}-{}", self.tag_suffix())
+    }
+
+    /// The tag whose image for this platform `tag` names, if it is one
+    /// ([`Platform::tagged`] undone).
+    pub fn untagged<'t>(&self, tag: &'t str) -> Option<&'t str> {
+        tag.strip_suffix(&self.tag_suffix())?.strip_suffix('-')
     }
 
     /// Whether an image config's `os`, `architecture` and `variant` are this
@@ -146,6 +174,19 @@ mod tests {
             Platform::parse("linux/arm64/v8").unwrap(),
             Platform::parse("linux/arm64").unwrap()
         );
+        // A Docker --platform value, where its reading is known.
+        let flag = |s: &str| Platform::from_docker_flag(s).map(|p| p.to_string());
+        assert_eq!(flag("linux/arm64/v8").as_deref(), Some("linux/arm64"));
+        assert_eq!(flag("arm64").as_deref(), Some("linux/arm64"));
+        for unknown in ["linux", "linux/x86_64", "aarch64", "Linux/ARM64", ""] {
+            assert_eq!(flag(unknown), None, "{unknown}");
+        }
+        // A platform's image of a tag, and back.
+        let arm = Platform::parse("linux/arm/v7").unwrap();
+        assert_eq!(arm.tagged("1.0-x"), "1.0-x-linux-arm-v7");
+        assert_eq!(arm.untagged("1.0-x-linux-arm-v7"), Some("1.0-x"));
+        assert_eq!(arm.untagged("1.0-xlinux-arm-v7"), None);
+        assert_eq!(arm.untagged("1.0-x"), None);
         // amd64's v1 (its baseline) is amd64 too.
         assert_eq!(
             Platform::parse("linux/amd64/v1").unwrap(),

@@ -112,7 +112,7 @@ impl Reference {
     /// the development repository stages it there before the index is
     /// written.
     pub fn for_platform(&self, p: &crate::model::platform::Platform) -> Result<Reference, String> {
-        self.with_tag(&format!("{}-{}", self.tag, p.tag_suffix()))
+        self.with_tag(&p.tagged(&self.tag))
     }
 
     /// The repository's name inside its registry, as the distribution API
@@ -259,7 +259,7 @@ impl AnyRef {
             .as_ref()
             .filter(|_| self.digest.is_none())
             .ok_or_else(|| format!("'{self}' names no tag to add -{} to", p.tag_suffix()))?;
-        let tag = format!("{tag}-{}", p.tag_suffix());
+        let tag = p.tagged(tag);
         check_tag(&tag)?;
         Ok(AnyRef {
             tag: Some(tag),

@@ -234,52 +234,35 @@ impl Catalog {
     ) -> Result<()> {
         // A platform's local name (`<tag>-linux-arm64`) is the tag's too.
         let suffixes = self.flavours.iter().flat_map(|f| &f.platforms);
-        let stripped = suffixes.filter_map(|p| tag.strip_suffix(&format!("-{}", p.tag_suffix())));
+        let stripped = suffixes.filter_map(|p| p.untagged(tag));
         // Any length the catalog allows: its `dev-hash-length` may have
         // been another when older default tags were written.
         let shapes = std::iter::once(tag)
             .chain(stripped)
             .filter_map(|t| crate::model::tag_format::split_default_dev(t, DEV_HASH_RANGE));
-        for (release_tag, hex, says_dirty) in shapes {
-            self.default_of(
-                flavour,
-                tag,
-                (release_tag, hex, says_dirty),
-                version,
-                head,
-                dirty,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// [`Catalog::no_default_of_another`] for one default development
-    /// shape: the release tag before the commit's digits, the digits, the
-    /// `-dirty` mark.
-    fn default_of(
-        &self,
-        flavour: &Flavour,
-        tag: &str,
-        (release_tag, hex, says_dirty): (&str, &str, bool),
-        version: &Version,
-        head: &str,
-        dirty: bool,
-    ) -> Result<()> {
-        for (owner, at) in self.parse_tag(release_tag) {
-            let commit_is_head = head.starts_with(hex) && says_dirty == dirty;
-            if owner.name == flavour.name && at == *version && commit_is_head {
-                continue;
-            }
-            let short = head.get(..self.dev_hash_length).unwrap_or(head);
-            let now = if dirty { "-dirty" } else { "" };
-            return Err(invalid(format!(
-                "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{} at version {at}, but this is flavour '{}' at version {version}, HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape: 7 to 40 digits 0-9a-f after a release tag read as a commit, a date or build number too, so put a word before them ('{release_tag}-nightly-{hex}')",
-                owner.name,
-                if says_dirty { " with uncommitted changes" } else { "" },
-                flavour.name,
-            )));
-        }
-        Ok(())
+        let own = |owner: &Flavour, at: &Version, hex: &str, says_dirty: bool| {
+            owner.name == flavour.name
+                && at == version
+                && head.starts_with(hex)
+                && says_dirty == dirty
+        };
+        let another = shapes
+            .flat_map(|(release_tag, hex, says_dirty)| {
+                let owners = self.parse_tag(release_tag).into_iter();
+                owners.map(move |(owner, at)| (release_tag, hex, says_dirty, owner, at))
+            })
+            .find(|(_, hex, says_dirty, owner, at)| !own(owner, at, hex, *says_dirty));
+        let Some((release_tag, hex, says_dirty, owner, at)) = another else {
+            return Ok(());
+        };
+        let short = head.get(..self.dev_hash_length).unwrap_or(head);
+        let now = if dirty { "-dirty" } else { "" };
+        Err(invalid(format!(
+            "--tag '{tag}' has the shape of flavour '{}''s default development tag for commit {hex}{} at version {at}, but this is flavour '{}' at version {version}, HEAD {short}{now}: drop --tag (the default names HEAD) or choose a tag of another shape: 7 to 40 digits 0-9a-f after a release tag read as a commit, a date or build number too, so put a word before them ('{release_tag}-nightly-{hex}')",
+            owner.name,
+            if says_dirty { " with uncommitted changes" } else { "" },
+            flavour.name,
+        )))
     }
 
     /// The reference a flavour is built, tagged and pushed under.
@@ -1125,7 +1108,7 @@ fn platform_name_collisions(flavours: &[Flavour]) -> Vec<anyhow::Error> {
             let pattern = a.pattern();
             let local = Pattern {
                 prefix: pattern.prefix.clone(),
-                suffix: format!("{}-{}", pattern.suffix, platform.tag_suffix()),
+                suffix: platform.tagged(&pattern.suffix),
             };
             for b in flavours {
                 let same = tag_format::collision(&local, &b.pattern()).is_some()

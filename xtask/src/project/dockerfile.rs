@@ -99,21 +99,12 @@ pub struct FinalBase {
 /// the build) against the platform built: BuildKit makes the image the
 /// flag's platform whatever `--platform` the build is given (the classic
 /// builder takes a local base as it is, measured on Docker 20.10), so
-/// another one is refused before anything is built. A value this tool does not parse, or an
-/// architecture alias containerd normalizes (`x86_64` is amd64), is left
-/// to the check of the built image.
+/// another one is refused before anything is built. A value whose reading
+/// this tool does not know ([`Platform::from_docker_flag`]) is left to the
+/// check of the built image.
 pub fn check_from_platform(flag: Option<&str>, built_for: &Platform) -> Result<(), String> {
-    const ALIASES: [&str; 5] = ["x86_64", "aarch64", "i386", "armhf", "armel"];
-    // A bare architecture is the engine's OS's (linux, here) as containerd
-    // parses it; a bare `linux` is the engine's own platform.
-    let parsed = flag
-        .filter(|f| *f != "linux")
-        .map(|f| match f.contains('/') {
-            true => Platform::parse(f),
-            false => Platform::parse(&format!("linux/{f}")),
-        });
-    match parsed {
-        Some(Ok(p)) if p != *built_for && !ALIASES.contains(&p.arch.as_str()) => Err(format!(
+    match flag.and_then(Platform::from_docker_flag) {
+        Some(p) if p != *built_for => Err(format!(
             "the final stage is built FROM --platform={} but this image is built for {built_for}: BuildKit would make it {p}, and the classic builder ignores the flag for a base it holds; drop the flag, or declare `ARG TARGETPLATFORM` before the first FROM and write --platform=$TARGETPLATFORM",
             flag.unwrap_or_default()
         )),

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::model::labels;
+use crate::model::platform::Platform;
 use crate::model::reference::AnyRef;
 use crate::model::version::Version;
 use crate::project::catalog::{self, Catalog, Flavour};
@@ -361,30 +362,26 @@ impl Project {
         }
         dockerfile::check_recorded_base(text, &args, &parsed.to_string(), &base)
             .map_err(|e| dockerfile_error(file, &flavour.name, &e))?;
-        // A declared platform the final FROM's --platform= is not: known
-        // here (a native build's platform is checked when it is planned).
-        for p in &flavour.platforms {
-            dockerfile::check_from_platform(base.platform.as_deref(), p).map_err(|e| {
-                invalid(format!(
-                    "{file}:{}: {e} (flavour '{}')",
-                    base.line, flavour.name
-                ))
-            })?;
-        }
         if let Some(stage) = stage_named_as(&parsed, &base.stages) {
             return Err(invalid(format!(
                 "{file}: stage '{stage}' has the name of the base image {parsed}; BuildKit takes the base, pinned by its digest under that name, in place of the stage (its instructions would not run), so rename the stage (flavour '{}')",
                 flavour.name
             )));
         }
-        Ok(Base {
+        let base = Base {
             image: parsed,
             uses_base_arg: base.uses_base_arg,
             line: base.line,
             platform: base.platform,
             steps: base.steps,
             target_args: dockerfile::reads_target_args(text),
-        })
+        };
+        // A declared platform the final FROM's --platform= is not: known
+        // here (a native build's platform is checked when it is planned).
+        for p in &flavour.platforms {
+            base.fits(flavour, p)?;
+        }
+        Ok(base)
     }
 }
 
@@ -418,6 +415,19 @@ pub struct Base {
     /// Its Dockerfile reads BuildKit's TARGET* ARGs, which the classic
     /// builder does not set.
     pub target_args: bool,
+}
+
+impl Base {
+    /// Its FROM's `--platform=` is not another platform than `built_for`
+    /// (`dockerfile::check_from_platform`), said with the flavour's file.
+    pub fn fits(&self, flavour: &Flavour, built_for: &Platform) -> Result<()> {
+        dockerfile::check_from_platform(self.platform.as_deref(), built_for).map_err(|e| {
+            invalid(format!(
+                "{}:{}: {e} (flavour '{}')",
+                flavour.dockerfile, self.line, flavour.name
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -210,13 +210,10 @@ fn targets(
                 .clone()
                 .or_else(|| native.clone())
                 .context("internal error: no platform to build for")?;
-            crate::project::dockerfile::check_from_platform(base.platform.as_deref(), &built_for)
-                .map_err(|e| {
-                invalid(format!(
-                    "{}:{}: {e} (flavour '{}')",
-                    f.dockerfile, base.line, f.name
-                ))
-            })?;
+            // A declared platform was checked when the files were read.
+            if image.platform.is_none() {
+                base.fits(f, &built_for)?;
+            }
             targets.push(Target {
                 flavour: f.name.clone(),
                 dockerfile: f.dockerfile.clone(),
